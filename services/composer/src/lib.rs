@@ -1,0 +1,1 @@
+//! shortline composer service.

@@ -1,0 +1,1 @@
+//! shortline scriptgen service.

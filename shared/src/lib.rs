@@ -1,0 +1,1 @@
+//! shortline shared crate.
