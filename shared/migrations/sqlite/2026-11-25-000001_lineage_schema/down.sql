@@ -1,0 +1,9 @@
+DROP TABLE videos;
+DROP TABLE media_assets;
+DROP TABLE scripts;
+DROP TABLE trend_report_items;
+DROP TABLE trend_reports;
+DROP TABLE trend_sightings;
+DROP TABLE trends;
+DROP TABLE job_stages;
+DROP TABLE jobs;

@@ -1,0 +1,60 @@
+//! Embedded migrations, one directory per backend, runnable from any tokio runtime flavour.
+
+use diesel::{Connection, RunQueryDsl, SqliteConnection};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::AsyncPgConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::error::{DbError, DbResult};
+use super::pool::{sqlite_path, Backend};
+
+pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Serialises concurrent migrators (e.g. several replicas starting at once) on PostgreSQL.
+const MIGRATION_LOCK_KEY: i64 = 0x5348_4f52_544c_494e; // "SHORTLIN"
+
+/// Applies the pending migrations and returns the versions applied (empty when up to date).
+///
+/// diesel's migration harness is synchronous; it runs on a dedicated thread with its own
+/// runtime, so this works on a current-thread runtime as well as a multi-thread one.
+pub async fn run_pending(url: &str) -> DbResult<Vec<String>> {
+    let url = url.to_owned();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("shortline-migrate".into())
+        .spawn(move || {
+            let _ = sender.send(run_pending_blocking(&url));
+        })
+        .map_err(|e| DbError::Internal(format!("cannot start the migration thread: {e}")))?;
+    receiver.await.map_err(|_| DbError::Internal("the migration thread panicked".into()))?
+}
+
+fn run_pending_blocking(url: &str) -> DbResult<Vec<String>> {
+    match Backend::from_url(url)? {
+        Backend::Postgres => {
+            let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url)
+                .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(&mut conn)?;
+            let applied = apply(&mut conn, POSTGRES);
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(&mut conn)?;
+            applied
+        }
+        Backend::Sqlite => {
+            let mut conn = SqliteConnection::establish(sqlite_path(url)).map_err(|e| DbError::Unavailable(e.to_string()))?;
+            diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut conn)?;
+            diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut conn)?;
+            apply(&mut conn, SQLITE)
+        }
+    }
+}
+
+fn apply<DB: diesel::backend::Backend>(
+    harness: &mut impl MigrationHarness<DB>,
+    migrations: EmbeddedMigrations,
+) -> DbResult<Vec<String>> {
+    harness
+        .run_pending_migrations(migrations)
+        .map(|versions| versions.into_iter().map(|v| v.to_string()).collect())
+        .map_err(|e| DbError::Internal(format!("migration failed: {e}")))
+}

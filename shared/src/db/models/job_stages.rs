@@ -1,0 +1,95 @@
+//! `job_stages`: one row per attempt of a stage of a job — the orchestrator's checkpoints.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::text_enum;
+use crate::db::schema::job_stages;
+use crate::db::{Conn, DbResult};
+use crate::dispatch;
+
+text_enum!(
+    /// The pipeline's stages, in order.
+    StageName {
+        TrendCollection => "trend_collection",
+        TrendAnalysis => "trend_analysis",
+        ScriptGeneration => "script_generation",
+        MediaGeneration => "media_generation",
+        Composition => "composition",
+        Review => "review",
+    }
+);
+
+text_enum!(
+    StageStatus { Running => "running", Succeeded => "succeeded", Failed => "failed", Cancelled => "cancelled" }
+);
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = job_stages)]
+pub struct JobStage {
+    pub id: i64,
+    pub job_id: i64,
+    pub stage: StageName,
+    pub attempt: i32,
+    pub status: StageStatus,
+    pub started_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+    pub error: Option<String>,
+    /// What the attempt produced, e.g. `trend_reports/12` or `videos/7`.
+    pub output_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = job_stages)]
+pub struct NewJobStage {
+    pub job_id: i64,
+    pub stage: StageName,
+    pub attempt: i32,
+    pub status: StageStatus,
+    pub started_at: NaiveDateTime,
+}
+
+impl NewJobStage {
+    pub fn running(job_id: i64, stage: StageName, attempt: i32) -> Self {
+        NewJobStage { job_id, stage, attempt, status: StageStatus::Running, started_at: crate::db::now() }
+    }
+}
+
+pub async fn insert(conn: &mut Conn<'_>, new: &NewJobStage) -> DbResult<JobStage> {
+    Ok(dispatch!(conn, c => diesel::insert_into(job_stages::table)
+        .values(new)
+        .returning(JobStage::as_returning())
+        .get_result(c)
+        .await)?)
+}
+
+/// Closes an attempt with its outcome.
+pub async fn finish(
+    conn: &mut Conn<'_>,
+    id: i64,
+    status: StageStatus,
+    error: Option<&str>,
+    output_ref: Option<&str>,
+) -> DbResult<JobStage> {
+    Ok(dispatch!(conn, c => diesel::update(job_stages::table.find(id))
+        .set((
+            job_stages::status.eq(status),
+            job_stages::finished_at.eq(Some(crate::db::now())),
+            job_stages::error.eq(error),
+            job_stages::output_ref.eq(output_ref),
+        ))
+        .returning(JobStage::as_returning())
+        .get_result(c)
+        .await)?)
+}
+
+/// A job's attempts in the order they were made.
+pub async fn list_for_job(conn: &mut Conn<'_>, job_id: i64) -> DbResult<Vec<JobStage>> {
+    Ok(dispatch!(conn, c => job_stages::table
+        .filter(job_stages::job_id.eq(job_id))
+        .order(job_stages::id.asc())
+        .select(JobStage::as_select())
+        .load(c)
+        .await)?)
+}

@@ -1,0 +1,266 @@
+//! Connection pools for both backends behind one type. The database URL's scheme picks the
+//! backend at run time: `postgres://` / `postgresql://` or `sqlite://PATH` (also `sqlite:PATH`).
+//!
+//! diesel-async has no async `MultiConnection`, so repository functions take a [`Conn`] (an enum
+//! of the two connection types) and run the same diesel query on whichever it holds through
+//! [`dispatch!`](crate::dispatch). Queries are written once and compiled for both backends.
+
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures::FutureExt;
+
+use super::error::{DbError, DbResult};
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// How long a SQLite writer waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> DbResult<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(DbError::Unavailable(format!(
+                "database url must start with postgres://, postgresql:// or sqlite:// (got `{}`)",
+                redact(url)
+            )))
+        }
+    }
+}
+
+/// The path part of a `sqlite://PATH` or `sqlite:PATH` URL.
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
+}
+
+/// A URL with its password hidden, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: usize,
+    pub connect_timeout: Duration,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self { max_connections: 10, connect_timeout: Duration::from_secs(5), acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The same pool settings for either backend's builder.
+macro_rules! build_pool {
+    ($manager:expr, $options:expr) => {
+        Pool::builder($manager)
+            .max_size($options.max_connections)
+            .wait_timeout(Some($options.acquire_timeout))
+            .create_timeout(Some($options.connect_timeout))
+            .recycle_timeout(Some($options.connect_timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| DbError::Internal(format!("cannot build the connection pool: {e}")))
+    };
+}
+
+/// A pool of connections to one database, of either backend.
+#[derive(Clone)]
+pub enum DbPool {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+impl std::fmt::Debug for DbPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DbPool").field(&self.backend()).finish()
+    }
+}
+
+impl DbPool {
+    /// Builds a pool for `url`. Connections are made lazily; call [`DbPool::ping`] to check.
+    pub fn connect(url: &str, options: &PoolOptions) -> DbResult<Self> {
+        match Backend::from_url(url)? {
+            Backend::Postgres => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+                Ok(DbPool::Postgres(build_pool!(manager, options)?))
+            }
+            Backend::Sqlite => {
+                let path = sqlite_path(url).to_owned();
+                if let Some(parent) = std::path::Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+                }
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.custom_setup = Box::new(|url| establish_sqlite(url.to_owned()).boxed());
+                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+                Ok(DbPool::Sqlite(build_pool!(manager, options)?))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbPool::Postgres(_) => Backend::Postgres,
+            DbPool::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// A pooled connection; [`DbError::Unavailable`] when the database cannot be reached or the
+    /// pool stays exhausted past the acquire timeout.
+    pub async fn get(&self) -> DbResult<PooledConn> {
+        match self {
+            DbPool::Postgres(pool) => pool.get().await.map(PooledConn::Postgres).map_err(unavailable),
+            DbPool::Sqlite(pool) => pool.get().await.map(PooledConn::Sqlite).map_err(unavailable),
+        }
+    }
+
+    /// `SELECT 1` through the pool: the readiness check behind the health service.
+    pub async fn ping(&self) -> DbResult<()> {
+        let mut pooled = self.get().await?;
+        let mut conn = pooled.conn();
+        crate::dispatch!(&mut conn, c => c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+}
+
+fn unavailable<E: std::fmt::Display>(error: E) -> DbError {
+    DbError::Unavailable(error.to_string())
+}
+
+/// Every SQLite connection enforces foreign keys (off by default in SQLite), waits for a busy
+/// writer instead of failing, and uses WAL so readers never block the writer.
+async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+    ))
+    .await
+    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// A connection checked out of a [`DbPool`]; returned to the pool on drop.
+pub enum PooledConn {
+    Postgres(Object<AsyncPgConnection>),
+    Sqlite(Object<SqliteConn>),
+}
+
+impl PooledConn {
+    /// The connection, as repository functions take it.
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            PooledConn::Postgres(object) => Conn::Postgres(object),
+            PooledConn::Sqlite(object) => Conn::Sqlite(object),
+        }
+    }
+}
+
+/// A borrowed connection of either backend: what every repository function takes, inside a
+/// transaction or not.
+pub enum Conn<'a> {
+    Postgres(&'a mut AsyncPgConnection),
+    Sqlite(&'a mut SqliteConn),
+}
+
+impl Conn<'_> {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Postgres(_) => Backend::Postgres,
+            Conn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection (`&mut AsyncPgConnection` or
+/// `&mut SqliteConn`); the body is compiled once per backend.
+#[macro_export]
+macro_rules! dispatch {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Postgres(inner) => {
+                let $c = &mut **inner;
+                $body
+            }
+            $crate::db::Conn::Sqlite(inner) => {
+                let $c = &mut **inner;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` in a transaction, with `$tx` bound to a `&mut Conn` of it. SQLite transactions
+/// begin `IMMEDIATE`, so a transaction that reads before it writes cannot fail to upgrade its
+/// lock. The body's error type is [`DbError`](crate::db::DbError).
+#[macro_export]
+macro_rules! transaction {
+    ($conn:expr, |$tx:ident| $body:expr) => {{
+        use diesel_async::AsyncConnection as _;
+        match $conn {
+            $crate::db::Conn::Postgres(inner) => {
+                inner
+                    .transaction(async |c| -> $crate::db::DbResult<_> {
+                        let mut scoped = $crate::db::Conn::Postgres(c);
+                        let $tx = &mut scoped;
+                        $body
+                    })
+                    .await
+            }
+            $crate::db::Conn::Sqlite(inner) => {
+                inner
+                    .immediate_transaction(async |c| -> $crate::db::DbResult<_> {
+                        let mut scoped = $crate::db::Conn::Sqlite(c);
+                        let $tx = &mut scoped;
+                        $body
+                    })
+                    .await
+            }
+        }
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_picks_the_backend() {
+        assert_eq!(Backend::from_url("postgres://u@h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(Backend::from_url("sqlite://data/x.db").ok(), Some(Backend::Sqlite));
+        assert!(Backend::from_url("mysql://h/db").is_err());
+        assert_eq!(sqlite_path("sqlite://data/x.db"), "data/x.db");
+        assert_eq!(sqlite_path("sqlite:/abs/x.db"), "/abs/x.db");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
+    }
+}

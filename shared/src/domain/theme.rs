@@ -1,0 +1,207 @@
+//! Themes: what a pipeline run is about. The replaced system's YAML files load unchanged; TOML
+//! works too. Loading reports every bad value with its field and the reason.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{describe, Violation};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Theme {
+    pub config: ThemeConfig,
+    #[serde(default)]
+    pub content_references: Vec<ContentReference>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeConfig {
+    pub theme: String,
+    #[serde(default = "default_platform")]
+    pub target_platform: String,
+    #[serde(default = "default_duration")]
+    pub video_duration_seconds: u32,
+    #[serde(default = "default_style")]
+    pub style: String,
+    #[serde(default)]
+    pub auto_post: bool,
+    #[serde(default)]
+    pub product_name: Option<String>,
+    #[serde(default)]
+    pub tagline: Option<String>,
+    #[serde(default)]
+    pub target_audience: Option<String>,
+    #[serde(default)]
+    pub tone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentReference {
+    pub ref_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub media_url: Option<String>,
+    #[serde(default)]
+    pub talking_points: Vec<String>,
+}
+
+fn default_platform() -> String {
+    "tiktok".into()
+}
+fn default_duration() -> u32 {
+    20
+}
+fn default_style() -> String {
+    "energetic".into()
+}
+
+pub const PLATFORMS: [&str; 3] = ["tiktok", "youtube_shorts", "instagram_reels"];
+pub const REFERENCE_KINDS: [&str; 5] = ["product", "feature", "testimonial", "url", "image"];
+/// A plan has 3–7 scenes of 2–4 s, so these are the durations a theme may ask for.
+pub const DURATION_SECONDS: std::ops::RangeInclusive<u32> = 6..=28;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeError {
+    #[error("cannot read theme file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("theme file {path}: unknown format (use .yaml, .yml or .toml)")]
+    UnknownFormat { path: String },
+    #[error("theme is not valid {format}: {message}")]
+    Syntax { format: &'static str, message: String },
+    #[error("invalid theme: {}", describe(.0))]
+    Invalid(Vec<Violation>),
+}
+
+impl Theme {
+    /// Loads a `.yaml`/`.yml` (the replaced system's layout) or `.toml` theme file.
+    pub fn load(path: &Path) -> Result<Self, ThemeError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ThemeError::Io { path: display.clone(), source })?;
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("yaml" | "yml") => Self::from_yaml(&text),
+            Some("toml") => Self::from_toml(&text),
+            _ => Err(ThemeError::UnknownFormat { path: display }),
+        }
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self, ThemeError> {
+        let theme: Theme =
+            serde_yaml::from_str(text).map_err(|e| ThemeError::Syntax { format: "YAML", message: e.to_string() })?;
+        theme.validated()
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, ThemeError> {
+        let theme: Theme =
+            toml::from_str(text).map_err(|e| ThemeError::Syntax { format: "TOML", message: e.to_string() })?;
+        theme.validated()
+    }
+
+    /// Parses a theme sent inline (JSON, as the API carries it).
+    pub fn from_json(text: &str) -> Result<Self, ThemeError> {
+        let theme: Theme =
+            serde_json::from_str(text).map_err(|e| ThemeError::Syntax { format: "JSON", message: e.to_string() })?;
+        theme.validated()
+    }
+
+    pub fn validated(self) -> Result<Self, ThemeError> {
+        let v = self.violations();
+        if v.is_empty() { Ok(self) } else { Err(ThemeError::Invalid(v)) }
+    }
+
+    pub fn violations(&self) -> Vec<Violation> {
+        let mut v = Vec::new();
+        let c = &self.config;
+        if c.theme.trim().is_empty() {
+            v.push(Violation::new("config.theme", "must not be empty"));
+        } else if c.theme.chars().count() > 200 {
+            v.push(Violation::new("config.theme", "longer than 200 characters"));
+        }
+        if !PLATFORMS.contains(&c.target_platform.as_str()) {
+            v.push(Violation::new("config.target_platform", format!("`{}` is not one of {PLATFORMS:?}", c.target_platform)));
+        }
+        if !DURATION_SECONDS.contains(&c.video_duration_seconds) {
+            v.push(Violation::new(
+                "config.video_duration_seconds",
+                format!("{} is outside {}..={}", c.video_duration_seconds, DURATION_SECONDS.start(), DURATION_SECONDS.end()),
+            ));
+        }
+        if c.style.trim().is_empty() {
+            v.push(Violation::new("config.style", "must not be empty"));
+        }
+        for (name, value) in [("product_name", &c.product_name), ("tagline", &c.tagline), ("target_audience", &c.target_audience), ("tone", &c.tone)] {
+            if let Some(value) = value {
+                if value.chars().count() > 200 {
+                    v.push(Violation::new(format!("config.{name}"), "longer than 200 characters"));
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in self.content_references.iter().enumerate() {
+            let field = format!("content_references[{i}]");
+            if r.ref_id.trim().is_empty() {
+                v.push(Violation::new(format!("{field}.ref_id"), "must not be empty"));
+            } else if !seen.insert(r.ref_id.as_str()) {
+                v.push(Violation::new(format!("{field}.ref_id"), format!("`{}` is used twice", r.ref_id)));
+            }
+            if !REFERENCE_KINDS.contains(&r.kind.as_str()) {
+                v.push(Violation::new(format!("{field}.type"), format!("`{}` is not one of {REFERENCE_KINDS:?}", r.kind)));
+            }
+            if r.title.trim().is_empty() {
+                v.push(Violation::new(format!("{field}.title"), "must not be empty"));
+            }
+            if r.talking_points.len() > 10 {
+                v.push(Violation::new(format!("{field}.talking_points"), "at most 10"));
+            }
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD_LAYOUT: &str = r#"
+config:
+  theme: "Eco-friendly water bottles"
+  target_platform: tiktok
+  video_duration_seconds: 20
+  style: energetic
+  auto_post: false
+  product_name: "AquaPure"
+  tagline: "Hydrate sustainably"
+  target_audience: "Gen Z"
+  tone: "fun"
+content_references:
+  - ref_id: "ref_001"
+    type: product
+    title: "AquaPure bottle"
+    description: "Keeps water cold for 24 hours"
+    media_url: null
+    talking_points:
+      - "Made from recycled steel"
+"#;
+
+    #[test]
+    fn the_old_yaml_layout_loads() {
+        let theme = Theme::from_yaml(OLD_LAYOUT).expect("loads");
+        assert_eq!(theme.config.product_name.as_deref(), Some("AquaPure"));
+        assert_eq!(theme.content_references[0].kind, "product");
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let text = OLD_LAYOUT.replace("video_duration_seconds: 20", "video_duration_seconds: 99").replace("type: product", "type: rumour");
+        let err = Theme::from_yaml(&text).expect_err("invalid");
+        let message = err.to_string();
+        assert!(message.contains("config.video_duration_seconds: 99 is outside"), "{message}");
+        assert!(message.contains("content_references[0].type"), "{message}");
+    }
+}
