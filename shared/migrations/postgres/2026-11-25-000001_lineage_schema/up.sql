@@ -146,11 +146,10 @@ CREATE TABLE media_assets (
     usage            JSON NOT NULL,
     cost_micros      BIGINT NOT NULL DEFAULT 0 CHECK (cost_micros >= 0),
     created_at       TIMESTAMP NOT NULL,
-    UNIQUE (script_id, kind, scene_number),
+    UNIQUE (job_id, script_id, kind, scene_number),
     UNIQUE (id, job_id),
     FOREIGN KEY (script_id, job_id) REFERENCES scripts (id, job_id)
 );
-CREATE INDEX media_assets_job_id_idx ON media_assets (job_id);
 CREATE INDEX media_assets_script_job_idx ON media_assets (script_id, job_id);
 
 CREATE TABLE videos (
@@ -173,11 +172,11 @@ CREATE TABLE videos (
     reviewed_at                  TIMESTAMP,
     created_at                   TIMESTAMP NOT NULL,
     updated_at                   TIMESTAMP NOT NULL,
-    -- one video per script (a script is one variant of the job)
-    UNIQUE (script_id),
+    -- one video per script (a script is one variant of the job); job_id leads so that a row
+    -- naming another job's script fails its foreign key instead of matching this key
+    UNIQUE (job_id, script_id),
     UNIQUE (id, job_id),
     FOREIGN KEY (script_id, job_id) REFERENCES scripts (id, job_id)
 );
-CREATE INDEX videos_job_id_idx ON videos (job_id);
 CREATE INDEX videos_script_job_idx ON videos (script_id, job_id);
 CREATE INDEX videos_status_idx ON videos (status);

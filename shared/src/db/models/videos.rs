@@ -68,7 +68,7 @@ pub struct NewVideo {
 pub async fn insert_or_get(conn: &mut Conn<'_>, new: &NewVideo) -> DbResult<(Video, bool)> {
     let inserted = dispatch!(conn, c => diesel::insert_into(videos::table)
         .values(new)
-        .on_conflict(videos::script_id)
+        .on_conflict((videos::job_id, videos::script_id))
         .do_nothing()
         .returning(Video::as_returning())
         .get_result(c)
