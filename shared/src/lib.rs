@@ -1,5 +1,12 @@
 //! What every shortline service shares: domain types, config, telemetry, errors, the database
 //! layer and gRPC server scaffolding.
 
+pub mod convert;
 pub mod db;
 pub mod domain;
+pub mod config;
+pub mod grpc;
+pub mod media_store;
+pub mod service;
+pub mod status;
+pub mod telemetry;

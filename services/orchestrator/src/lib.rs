@@ -1,1 +1,14 @@
-//! shortline orchestrator service.
+//! The orchestrator: the public API, the job engine that drives every stage, and the stages it
+//! runs itself (trend collection and analysis).
+
+mod api;
+mod app;
+mod clients;
+mod engine;
+mod error;
+mod stages;
+pub mod themes;
+pub mod trends;
+
+pub use app::Application;
+pub use error::OrchestratorError;

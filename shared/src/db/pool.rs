@@ -166,6 +166,7 @@ async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> 
 }
 
 /// A connection checked out of a [`DbPool`]; returned to the pool on drop.
+#[allow(clippy::large_enum_variant)] // short-lived on the stack; boxing would allocate per checkout
 pub enum PooledConn {
     Postgres(Object<AsyncPgConnection>),
     Sqlite(Object<SqliteConn>),

@@ -139,6 +139,7 @@ diesel::table! {
         id -> BigInt,
         job_id -> BigInt,
         script_id -> BigInt,
+        variant -> Integer,
         status -> Text,
         uri -> Text,
         thumbnail_uri -> Text,

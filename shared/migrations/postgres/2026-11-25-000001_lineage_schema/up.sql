@@ -156,6 +156,8 @@ CREATE TABLE videos (
     id                           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     job_id                       BIGINT NOT NULL REFERENCES jobs (id),
     script_id                    BIGINT NOT NULL,
+    -- the script's variant, kept here so a video reads whole without another service
+    variant                      INTEGER NOT NULL CHECK (variant >= 1),
     status                       TEXT NOT NULL CHECK (status IN ('generated', 'approved', 'rejected')),
     uri                          TEXT NOT NULL,
     thumbnail_uri                TEXT NOT NULL,

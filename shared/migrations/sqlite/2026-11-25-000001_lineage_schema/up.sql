@@ -157,6 +157,8 @@ CREATE TABLE videos (
     id                           INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id                       BIGINT NOT NULL REFERENCES jobs (id),
     script_id                    BIGINT NOT NULL,
+    -- the script's variant, kept here so a video reads whole without another service
+    variant                      INTEGER NOT NULL CHECK (variant >= 1),
     status                       TEXT NOT NULL CHECK (status IN ('generated', 'approved', 'rejected')),
     uri                          TEXT NOT NULL,
     thumbnail_uri                TEXT NOT NULL,

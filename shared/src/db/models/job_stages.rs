@@ -93,3 +93,26 @@ pub async fn list_for_job(conn: &mut Conn<'_>, job_id: i64) -> DbResult<Vec<JobS
         .load(c)
         .await)?)
 }
+
+/// Whether `stage` is done: its latest attempt succeeded. (A RetryJob reopens a stage by adding
+/// a newer attempt, so earlier successes stay in the record.)
+pub fn is_done(attempts: &[JobStage], stage: StageName) -> bool {
+    attempts.iter().filter(|a| a.stage == stage).max_by_key(|a| a.id).is_some_and(|a| a.status == StageStatus::Succeeded)
+}
+
+/// Reopens `stages` of a job for RetryJob: each one whose latest attempt succeeded gets a newer,
+/// closed attempt saying so, which makes it run again; the earlier rows are kept.
+pub async fn reopen_from(conn: &mut Conn<'_>, job_id: i64, stages: &[StageName]) -> DbResult<()> {
+    let attempts = list_for_job(conn, job_id).await?;
+    for &stage in stages {
+        if !is_done(&attempts, stage) {
+            continue;
+        }
+        let attempt = attempts.iter().filter(|a| a.stage == stage).map(|a| a.attempt).max().unwrap_or(0) + 1;
+        let now = crate::db::now();
+        let row = NewJobStage { job_id, stage, attempt, status: StageStatus::Cancelled, started_at: now };
+        let inserted = insert(conn, &row).await?;
+        finish(conn, inserted.id, StageStatus::Cancelled, Some("reopened by RetryJob"), None).await?;
+    }
+    Ok(())
+}

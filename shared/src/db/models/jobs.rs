@@ -138,20 +138,61 @@ pub async fn list(
     })?)
 }
 
-/// Moves a job to `status`; terminal states also stamp `finished_at`. A failure names the
-/// stage and the reason.
-pub async fn set_status(
+/// Whether a job exists: services check it so an unknown job is NOT_FOUND, not an empty list.
+pub async fn exists(conn: &mut Conn<'_>, id: i64) -> DbResult<bool> {
+    let found: Option<i64> = dispatch!(conn, c => jobs::table.find(id).select(jobs::id).first(c).await.optional())?;
+    Ok(found.is_some())
+}
+
+/// Takes the oldest queued job and marks it running, or `None` if nothing is queued. On
+/// PostgreSQL concurrent claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`); SQLite's
+/// immediate transaction serialises them.
+pub async fn claim_next(conn: &mut Conn<'_>) -> DbResult<Option<Job>> {
+    let now = crate::db::now();
+    crate::transaction!(conn, |tx| {
+        let next: Option<i64> = match tx {
+            Conn::Postgres(c) => jobs::table
+                .filter(jobs::status.eq(JobStatus::Queued))
+                .order(jobs::id.asc())
+                .select(jobs::id)
+                .for_update()
+                .skip_locked()
+                .first(&mut **c)
+                .await
+                .optional()?,
+            Conn::Sqlite(c) => jobs::table
+                .filter(jobs::status.eq(JobStatus::Queued))
+                .order(jobs::id.asc())
+                .select(jobs::id)
+                .first(&mut **c)
+                .await
+                .optional()?,
+        };
+        let Some(id) = next else { return Ok(None) };
+        let job = dispatch!(tx, c => diesel::update(jobs::table.find(id))
+            .set((jobs::status.eq(JobStatus::Running), jobs::updated_at.eq(now)))
+            .returning(Job::as_returning())
+            .get_result(c)
+            .await)?;
+        Ok(Some(job))
+    })
+}
+
+/// Moves a job from one of `from` to `to`; `None` if it was in none of them (someone else
+/// moved it first, e.g. a cancel racing a finish).
+pub async fn transition(
     conn: &mut Conn<'_>,
     id: i64,
-    status: JobStatus,
+    from: &[JobStatus],
+    to: JobStatus,
     failed_stage: Option<StageName>,
     error: Option<&str>,
-) -> DbResult<Job> {
+) -> DbResult<Option<Job>> {
     let now = crate::db::now();
-    let finished_at = status.is_terminal().then_some(now);
-    Ok(dispatch!(conn, c => diesel::update(jobs::table.find(id))
+    let finished_at = to.is_terminal().then_some(now);
+    Ok(dispatch!(conn, c => diesel::update(jobs::table.filter(jobs::id.eq(id)).filter(jobs::status.eq_any(from)))
         .set((
-            jobs::status.eq(status),
+            jobs::status.eq(to),
             jobs::failed_stage.eq(failed_stage),
             jobs::error.eq(error),
             jobs::updated_at.eq(now),
@@ -159,5 +200,6 @@ pub async fn set_status(
         ))
         .returning(Job::as_returning())
         .get_result(c)
-        .await)?)
+        .await
+        .optional())?)
 }

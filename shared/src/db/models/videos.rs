@@ -19,6 +19,7 @@ pub struct Video {
     pub id: i64,
     pub job_id: i64,
     pub script_id: i64,
+    pub variant: i32,
     pub status: VideoStatus,
     pub uri: String,
     pub thumbnail_uri: String,
@@ -48,6 +49,7 @@ impl Video {
 pub struct NewVideo {
     pub job_id: i64,
     pub script_id: i64,
+    pub variant: i32,
     pub status: VideoStatus,
     pub uri: String,
     pub thumbnail_uri: String,

@@ -1,0 +1,516 @@
+//! `OrchestratorService`: the public API. Handlers validate, then read or write the database
+//! and hand work to the engine; they never block on a pipeline run except where the RPC says so
+//! (CollectTrends, AnalyzeTrends).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use shortline_proto::v1::{self, orchestrator_service_server::OrchestratorService};
+use shortline_shared::convert;
+use shortline_shared::db::{self, JobKind, JobStatus, NewJob, NewJobStage, StageName, StageStatus};
+use shortline_shared::domain::{Platform, Theme, ThemeError};
+use shortline_shared::grpc::record_job_id;
+use shortline_shared::status::require_job_id;
+use tonic::{Request, Response, Status};
+
+use crate::engine::Engine;
+use crate::error::{OrchestratorError, Result};
+use crate::themes;
+use crate::trends::{ANALYSIS_MAX_ITEMS, ANALYSIS_WINDOW_HOURS};
+
+const DEFAULT_PAGE_SIZE: i32 = 50;
+const MAX_PAGE_SIZE: i32 = 500;
+const MAX_VARIANTS: i32 = 10;
+const MAX_THEME_FILE_BYTES: usize = 256 * 1024;
+const MAX_REQUEST_ID_CHARS: usize = 200;
+const MAX_NOTE_CHARS: usize = 2_000;
+/// How often WatchJob looks at the job; polling the database makes a watch work whichever
+/// replica runs the job.
+const WATCH_INTERVAL: Duration = Duration::from_millis(200);
+/// Deadline of the read calls the orchestrator makes on behalf of a client.
+const READ_DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct OrchestratorApi {
+    engine: Arc<Engine>,
+}
+
+impl OrchestratorApi {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        OrchestratorApi { engine }
+    }
+
+    async fn conn(&self) -> Result<db::PooledConn> {
+        Ok(self.engine.pool.get().await?)
+    }
+
+    async fn job(&self, job_id: i64) -> Result<v1::Job> {
+        let mut pooled = self.conn().await?;
+        let conn = &mut pooled.conn();
+        let job = find_job(conn, job_id).await?;
+        let stages = db::job_stages::list_for_job(conn, job_id).await?;
+        Ok(convert::job(&job, &stages))
+    }
+
+}
+
+async fn find_job(conn: &mut db::Conn<'_>, job_id: i64) -> Result<db::Job> {
+    db::jobs::find(conn, job_id).await.map_err(|e| match e {
+        db::DbError::NotFound => OrchestratorError::JobNotFound(job_id),
+        other => other.into(),
+    })
+}
+
+fn page_size(requested: i32) -> Result<i64> {
+    match requested {
+        0 => Ok(i64::from(DEFAULT_PAGE_SIZE)),
+        1..=MAX_PAGE_SIZE => Ok(i64::from(requested)),
+        _ => Err(OrchestratorError::invalid("page_size", format!("must be between 0 and {MAX_PAGE_SIZE}"))),
+    }
+}
+
+/// Page tokens are the last id of the previous page.
+fn page_token(token: &str) -> Result<Option<i64>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    token.parse::<i64>().map(Some).map_err(|_| OrchestratorError::invalid("page_token", "is not a token this API gave out"))
+}
+
+fn next_token<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> i64) -> String {
+    if rows.len() as i64 == limit { rows.last().map(|r| id(r).to_string()).unwrap_or_default() } else { String::new() }
+}
+
+fn enum_field<E: TryFrom<i32>>(value: i32, field: &str) -> Result<E> {
+    E::try_from(value).map_err(|_| OrchestratorError::invalid(field, format!("{value} is not a known value")))
+}
+
+fn theme_error(field: &str, error: ThemeError) -> OrchestratorError {
+    match error {
+        ThemeError::Invalid(violations) => OrchestratorError::Invalid(
+            violations.into_iter().map(|v| shortline_shared::domain::Violation::new(format!("{field}: {}", v.field), v.reason)).collect(),
+        ),
+        other => OrchestratorError::invalid(field, other.to_string()),
+    }
+}
+
+/// The theme a StartJob names, and the name the job is listed under.
+fn requested_theme(request: &v1::StartJobRequest) -> Result<(String, Theme)> {
+    use v1::start_job_request::Source;
+    match &request.source {
+        None => Err(OrchestratorError::invalid("source", "one of theme_name, theme or theme_file is required")),
+        Some(Source::ThemeName(name)) => match themes::bundled(name) {
+            Some(theme) => Ok((name.clone(), theme.map_err(|e| theme_error("theme_name", e))?)),
+            None => Err(OrchestratorError::invalid(
+                "theme_name",
+                format!("no bundled theme `{name}` (known: {})", themes::names().collect::<Vec<_>>().join(", ")),
+            )),
+        },
+        Some(Source::Theme(message)) => {
+            let theme = convert::theme_from(message, "theme").map_err(OrchestratorError::Invalid)?;
+            Ok((theme.config.theme.clone(), theme))
+        }
+        Some(Source::ThemeFile(text)) => {
+            if text.len() > MAX_THEME_FILE_BYTES {
+                return Err(OrchestratorError::invalid("theme_file", format!("larger than {MAX_THEME_FILE_BYTES} bytes")));
+            }
+            let format = request.theme_file_format.to_ascii_lowercase();
+            if !["", "yaml", "yml", "toml"].contains(&format.as_str()) {
+                return Err(OrchestratorError::invalid("theme_file_format", "must be yaml or toml"));
+            }
+            let theme = themes::parse(text, &format).map_err(|e| theme_error("theme_file", e))?;
+            Ok((theme.config.theme.clone(), theme))
+        }
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = std::result::Result<v1::JobEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl OrchestratorService for OrchestratorApi {
+    async fn start_job(&self, request: Request<v1::StartJobRequest>) -> std::result::Result<Response<v1::Job>, Status> {
+        let request = request.into_inner();
+        let (name, theme) = requested_theme(&request)?;
+        let variants = match request.variants {
+            0 => 1,
+            n @ 1..=MAX_VARIANTS => n,
+            _ => return Err(OrchestratorError::invalid("variants", format!("must be between 1 and {MAX_VARIANTS}")).into()),
+        };
+        if request.client_request_id.chars().count() > MAX_REQUEST_ID_CHARS {
+            return Err(OrchestratorError::invalid("client_request_id", format!("longer than {MAX_REQUEST_ID_CHARS} characters")).into());
+        }
+        let mut new = NewJob::queued(JobKind::Pipeline, name, Some(db::to_json(&theme)), variants);
+        new.client_request_id = Some(request.client_request_id.clone()).filter(|id| !id.is_empty());
+        let mut pooled = self.conn().await?;
+        let conn = &mut pooled.conn();
+        let job = if new.client_request_id.is_some() {
+            db::jobs::insert_idempotent(conn, &new).await.map_err(OrchestratorError::from)?.0
+        } else {
+            db::jobs::insert(conn, &new).await.map_err(OrchestratorError::from)?
+        };
+        record_job_id(job.id);
+        self.engine.wake();
+        let stages = db::job_stages::list_for_job(conn, job.id).await.map_err(OrchestratorError::from)?;
+        Ok(Response::new(convert::job(&job, &stages)))
+    }
+
+    async fn get_job(&self, request: Request<v1::GetJobRequest>) -> std::result::Result<Response<v1::Job>, Status> {
+        let job_id = require_job_id(request.get_ref().job_id)?;
+        Ok(Response::new(self.job(job_id).await?))
+    }
+
+    async fn list_jobs(&self, request: Request<v1::ListJobsRequest>) -> std::result::Result<Response<v1::ListJobsResponse>, Status> {
+        let request = request.into_inner();
+        let status = convert::job_status_from(enum_field(request.status, "status")?);
+        let kind = convert::job_kind_from(enum_field(request.kind, "kind")?);
+        let limit = page_size(request.page_size)?;
+        let before = page_token(&request.page_token)?;
+        let mut pooled = self.conn().await?;
+        let conn = &mut pooled.conn();
+        let jobs = db::jobs::list(conn, status, kind, before, limit).await.map_err(OrchestratorError::from)?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            let stages = db::job_stages::list_for_job(conn, job.id).await.map_err(OrchestratorError::from)?;
+            out.push(convert::job(job, &stages));
+        }
+        Ok(Response::new(v1::ListJobsResponse { next_page_token: next_token(&jobs, limit, |j| j.id), jobs: out }))
+    }
+
+    type WatchJobStream = WatchStream;
+
+    async fn watch_job(&self, request: Request<v1::WatchJobRequest>) -> std::result::Result<Response<WatchStream>, Status> {
+        let job_id = require_job_id(request.get_ref().job_id)?;
+        self.job(job_id).await?; // NOT_FOUND before the stream starts
+        let pool = self.engine.pool.clone();
+        let stream = async_stream(pool, job_id);
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn cancel_job(&self, request: Request<v1::CancelJobRequest>) -> std::result::Result<Response<v1::Job>, Status> {
+        let request = request.into_inner();
+        let job_id = require_job_id(request.job_id)?;
+        let reason = if request.reason.is_empty() { "cancelled".to_owned() } else { format!("cancelled: {}", request.reason) };
+        {
+            let mut pooled = self.conn().await?;
+            let conn = &mut pooled.conn();
+            let job = find_job(conn, job_id).await?;
+            let live = [JobStatus::Queued, JobStatus::Running, JobStatus::AwaitingReview];
+            if db::jobs::transition(conn, job_id, &live, JobStatus::Cancelled, None, Some(&reason))
+                .await
+                .map_err(OrchestratorError::from)?
+                .is_none()
+            {
+                return Err(OrchestratorError::FailedPrecondition(format!("job {job_id} is already {}", job.status)).into());
+            }
+        }
+        self.engine.cancel_running(job_id);
+        Ok(Response::new(self.job(job_id).await?))
+    }
+
+    async fn retry_job(&self, request: Request<v1::RetryJobRequest>) -> std::result::Result<Response<v1::Job>, Status> {
+        let request = request.into_inner();
+        let job_id = require_job_id(request.job_id)?;
+        let from_stage = convert::stage_from(enum_field(request.from_stage, "from_stage")?);
+        let mut pooled = self.conn().await?;
+        let conn = &mut pooled.conn();
+        let job = find_job(conn, job_id).await?;
+        if job.kind != JobKind::Pipeline {
+            return Err(OrchestratorError::FailedPrecondition(format!("job {job_id} is a {} job; start a new one", job.kind)).into());
+        }
+        if let Some(stage) = from_stage {
+            let stages = db::job_stages::list_for_job(conn, job_id).await.map_err(OrchestratorError::from)?;
+            let first_unfinished = StageName::ALL.iter().copied().find(|s| !db::job_stages::is_done(&stages, *s));
+            if first_unfinished.is_some_and(|first| stage_index(stage) > stage_index(first)) {
+                return Err(OrchestratorError::invalid(
+                    "from_stage",
+                    format!("{stage} comes after {}, which has not succeeded", first_unfinished.map(|s| s.as_str()).unwrap_or_default()),
+                )
+                .into());
+            }
+            if stage != StageName::Review {
+                // Earlier stages keep their outputs; from `stage` on, the stages run again and
+                // their idempotent RPCs hand back whatever is already made.
+                db::job_stages::reopen_from(conn, job_id, &StageName::ALL[stage_index(stage)..]).await.map_err(OrchestratorError::from)?;
+            }
+        }
+        if db::jobs::transition(conn, job_id, &[JobStatus::Failed, JobStatus::Cancelled], JobStatus::Queued, None, None)
+            .await
+            .map_err(OrchestratorError::from)?
+            .is_none()
+        {
+            return Err(OrchestratorError::FailedPrecondition(format!("job {job_id} is {}; only failed or cancelled jobs are retried", job.status)).into());
+        }
+        self.engine.wake();
+        drop(pooled);
+        Ok(Response::new(self.job(job_id).await?))
+    }
+
+    async fn get_job_lineage(&self, request: Request<v1::GetJobLineageRequest>) -> std::result::Result<Response<v1::JobLineage>, Status> {
+        let job_id = require_job_id(request.get_ref().job_id)?;
+        let (job, stages, trends, report) = {
+            let mut pooled = self.conn().await?;
+            let conn = &mut pooled.conn();
+            let job = find_job(conn, job_id).await?;
+            let stages = db::job_stages::list_for_job(conn, job_id).await.map_err(OrchestratorError::from)?;
+            let trends = db::trends::seen_by_job(conn, job_id).await.map_err(OrchestratorError::from)?;
+            let report = match db::trend_reports::for_job(conn, job_id).await {
+                Ok(report) => {
+                    let items = db::trend_reports::items(conn, report.id).await.map_err(OrchestratorError::from)?;
+                    Some(convert::trend_report(&report, &items).map_err(OrchestratorError::from)?)
+                }
+                Err(db::DbError::NotFound) => None,
+                Err(other) => return Err(OrchestratorError::from(other).into()),
+            };
+            (job, stages, trends, report)
+        };
+        let (scripts, assets, videos) = if job.kind == JobKind::Pipeline {
+            let clients = self.engine.clients();
+            let scripts = clients
+                .scriptgen
+                .clone()
+                .list_scripts(crate::clients::request(v1::ListScriptsRequest { job_id }, job_id, READ_DEADLINE))
+                .await
+                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .into_inner()
+                .scripts;
+            let assets = clients
+                .scriptgen
+                .clone()
+                .list_media_assets(crate::clients::request(v1::ListMediaAssetsRequest { job_id, script_id: 0 }, job_id, READ_DEADLINE))
+                .await
+                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .into_inner()
+                .assets;
+            let videos = self.engine.stages.videos(job_id, READ_DEADLINE).await?;
+            (scripts, assets, videos)
+        } else {
+            Default::default()
+        };
+        Ok(Response::new(v1::JobLineage {
+            job: Some(convert::job(&job, &stages)),
+            stages: stages.iter().map(convert::stage_run).collect(),
+            trends: trends.iter().map(convert::trend).collect(),
+            report,
+            scripts,
+            assets,
+            videos,
+        }))
+    }
+
+    async fn review_video(&self, request: Request<v1::ReviewVideoRequest>) -> std::result::Result<Response<v1::Job>, Status> {
+        let request = request.into_inner();
+        let job_id = require_job_id(request.job_id)?;
+        if request.video_id <= 0 {
+            return Err(OrchestratorError::invalid("video_id", "must be a positive video id").into());
+        }
+        let decision: v1::ReviewDecision = enum_field(request.decision, "decision")?;
+        if decision == v1::ReviewDecision::Unspecified {
+            return Err(OrchestratorError::invalid("decision", "must be APPROVE or REJECT").into());
+        }
+        if request.note.chars().count() > MAX_NOTE_CHARS {
+            return Err(OrchestratorError::invalid("note", format!("longer than {MAX_NOTE_CHARS} characters")).into());
+        }
+        {
+            let mut pooled = self.conn().await?;
+            let job = find_job(&mut pooled.conn(), job_id).await?;
+            if job.status != JobStatus::AwaitingReview {
+                return Err(OrchestratorError::FailedPrecondition(format!("job {job_id} is {}, not awaiting review", job.status)).into());
+            }
+        }
+        let stages = &self.engine.stages;
+        stages.review_video(job_id, request.video_id, decision, &request.note, READ_DEADLINE).await?;
+        let videos = stages.videos(job_id, READ_DEADLINE).await?;
+        if videos.iter().all(|v| v.status != v1::VideoStatus::Generated as i32) {
+            let approved = videos.iter().any(|v| v.status == v1::VideoStatus::Approved as i32);
+            let outcome = if approved { JobStatus::Approved } else { JobStatus::Rejected };
+            let mut pooled = self.conn().await?;
+            let conn = &mut pooled.conn();
+            let attempts = db::job_stages::list_for_job(conn, job_id).await.map_err(OrchestratorError::from)?;
+            let open = attempts.iter().find(|a| a.stage == StageName::Review && a.status == StageStatus::Running);
+            let row = match open {
+                Some(row) => row.clone(),
+                None => db::job_stages::insert(conn, &NewJobStage::running(job_id, StageName::Review, 1)).await.map_err(OrchestratorError::from)?,
+            };
+            let summary = format!("{}:{}", outcome, videos.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(","));
+            db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, Some(&summary)).await.map_err(OrchestratorError::from)?;
+            db::jobs::transition(conn, job_id, &[JobStatus::AwaitingReview], outcome, None, None).await.map_err(OrchestratorError::from)?;
+        }
+        Ok(Response::new(self.job(job_id).await?))
+    }
+
+    async fn collect_trends(&self, request: Request<v1::CollectTrendsRequest>) -> std::result::Result<Response<v1::CollectTrendsResponse>, Status> {
+        let request = request.into_inner();
+        let mut platforms = Vec::new();
+        for (i, value) in request.platforms.iter().enumerate() {
+            let platform: v1::Platform = enum_field(*value, &format!("platforms[{i}]"))?;
+            platforms.push(convert::platform_from(platform).ok_or_else(|| OrchestratorError::invalid(format!("platforms[{i}]"), "must be TIKTOK or YOUTUBE"))?);
+        }
+        if platforms.is_empty() {
+            platforms = Platform::ALL.to_vec();
+        }
+        let limit = match request.limit_per_platform {
+            0 => crate::stages::ITEMS_PER_SOURCE,
+            n @ 1..=500 => n as usize,
+            _ => return Err(OrchestratorError::invalid("limit_per_platform", "must be between 0 and 500").into()),
+        };
+        let stages = &self.engine.stages;
+        let (job_id, (rows, new)) = self
+            .engine
+            .run_inline(JobKind::TrendRefresh, "trend refresh", StageName::TrendCollection, |job_id| {
+                record_job_id(job_id);
+                stages.collect(job_id, &platforms, limit)
+            })
+            .await?;
+        Ok(Response::new(v1::CollectTrendsResponse {
+            job_id,
+            collected: rows.len() as i32,
+            new_trends: new as i32,
+            trends: rows.iter().map(convert::trend).collect(),
+        }))
+    }
+
+    async fn list_trends(&self, request: Request<v1::ListTrendsRequest>) -> std::result::Result<Response<v1::ListTrendsResponse>, Status> {
+        let request = request.into_inner();
+        let platform = convert::platform_from(enum_field(request.platform, "platform")?);
+        let limit = page_size(request.page_size)?;
+        let before = page_token(&request.page_token)?;
+        if request.seen_by_job_id < 0 {
+            return Err(OrchestratorError::invalid("seen_by_job_id", "must be a job id, or 0 for any").into());
+        }
+        let seen_by = Some(request.seen_by_job_id).filter(|id| *id > 0);
+        let mut pooled = self.conn().await?;
+        let rows = db::trends::list(&mut pooled.conn(), platform, seen_by, before, limit).await.map_err(OrchestratorError::from)?;
+        Ok(Response::new(v1::ListTrendsResponse {
+            next_page_token: next_token(&rows, limit, |t| t.id),
+            trends: rows.iter().map(convert::trend).collect(),
+        }))
+    }
+
+    async fn analyze_trends(&self, request: Request<v1::AnalyzeTrendsRequest>) -> std::result::Result<Response<v1::TrendReport>, Status> {
+        let request = request.into_inner();
+        let window_hours = match request.window_hours {
+            0 => ANALYSIS_WINDOW_HOURS,
+            n @ 1..=720 => n as u32,
+            _ => return Err(OrchestratorError::invalid("window_hours", "must be between 0 and 720").into()),
+        };
+        let max = match request.max_trends {
+            0 => ANALYSIS_MAX_ITEMS,
+            n @ 1..=1000 => n as usize,
+            _ => return Err(OrchestratorError::invalid("max_trends", "must be between 0 and 1000").into()),
+        };
+        let stages = &self.engine.stages;
+        let (_, report) = self
+            .engine
+            .run_inline(JobKind::TrendAnalysis, "trend analysis", StageName::TrendAnalysis, |job_id| {
+                record_job_id(job_id);
+                stages.analyze(job_id, window_hours, max)
+            })
+            .await?;
+        let mut pooled = self.conn().await?;
+        let items = db::trend_reports::items(&mut pooled.conn(), report.id).await.map_err(OrchestratorError::from)?;
+        Ok(Response::new(convert::trend_report(&report, &items).map_err(OrchestratorError::from)?))
+    }
+
+    async fn list_trend_reports(&self, request: Request<v1::ListTrendReportsRequest>) -> std::result::Result<Response<v1::ListTrendReportsResponse>, Status> {
+        let request = request.into_inner();
+        let limit = page_size(request.page_size)?;
+        let before = page_token(&request.page_token)?;
+        let mut pooled = self.conn().await?;
+        let conn = &mut pooled.conn();
+        let rows = db::trend_reports::list(conn, before, limit).await.map_err(OrchestratorError::from)?;
+        let mut reports = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let items = db::trend_reports::items(conn, row.id).await.map_err(OrchestratorError::from)?;
+            reports.push(convert::trend_report(row, &items).map_err(OrchestratorError::from)?);
+        }
+        Ok(Response::new(v1::ListTrendReportsResponse { next_page_token: next_token(&rows, limit, |r| r.id), reports }))
+    }
+
+    async fn get_latest_trend_report(&self, _request: Request<v1::GetLatestTrendReportRequest>) -> std::result::Result<Response<v1::TrendReport>, Status> {
+        let mut pooled = self.conn().await?;
+        let conn = &mut pooled.conn();
+        let report = db::trend_reports::latest(conn).await.map_err(|e| match e {
+            db::DbError::NotFound => OrchestratorError::NotFound("no trend report yet: run AnalyzeTrends or a pipeline job".into()),
+            other => other.into(),
+        })?;
+        let items = db::trend_reports::items(conn, report.id).await.map_err(OrchestratorError::from)?;
+        Ok(Response::new(convert::trend_report(&report, &items).map_err(OrchestratorError::from)?))
+    }
+}
+
+fn stage_index(stage: StageName) -> usize {
+    StageName::ALL.iter().position(|s| *s == stage).unwrap_or(0)
+}
+
+/// The WatchJob stream: the job's state now, then an event per stage attempt change and per job
+/// status change, until the job rests (awaiting review or terminal).
+fn async_stream(pool: db::DbPool, job_id: i64) -> impl Stream<Item = std::result::Result<v1::JobEvent, Status>> + Send {
+    struct State {
+        pool: db::DbPool,
+        seen_stages: HashMap<i64, StageStatus>,
+        seen_status: Option<JobStatus>,
+        queue: std::collections::VecDeque<v1::JobEvent>,
+        done: bool,
+    }
+    let state = State { pool, seen_stages: HashMap::new(), seen_status: None, queue: Default::default(), done: false };
+    futures::stream::unfold(state, move |mut state| async move {
+        loop {
+            if let Some(event) = state.queue.pop_front() {
+                return Some((Ok(event), state));
+            }
+            if state.done {
+                return None;
+            }
+            if state.seen_status.is_some() {
+                tokio::time::sleep(WATCH_INTERVAL).await;
+            }
+            let snapshot = async {
+                let mut pooled = state.pool.get().await?;
+                let conn = &mut pooled.conn();
+                let job = db::jobs::find(conn, job_id).await?;
+                let stages = db::job_stages::list_for_job(conn, job_id).await?;
+                Ok::<_, db::DbError>((job, stages))
+            }
+            .await;
+            let (job, stages) = match snapshot {
+                Ok(snapshot) => snapshot,
+                Err(error) => {
+                    state.done = true;
+                    return Some((Err(Status::from(OrchestratorError::from(error))), state));
+                }
+            };
+            let progress = convert::progress(&job, &stages);
+            let event = |stage: Option<&db::JobStage>, message: String| v1::JobEvent {
+                job_id,
+                stage: stage.map(|s| convert::stage(s.stage)).unwrap_or(v1::Stage::Unspecified) as i32,
+                stage_status: stage.map(|s| convert::stage_status(s.status)).unwrap_or(v1::StageStatus::Unspecified) as i32,
+                job_status: convert::job_status(job.status) as i32,
+                attempt: stage.map(|s| s.attempt).unwrap_or(0),
+                message,
+                at: Some(convert::timestamp(db::now())),
+                progress: Some(progress),
+            };
+            for stage in &stages {
+                if state.seen_stages.get(&stage.id) != Some(&stage.status) {
+                    state.seen_stages.insert(stage.id, stage.status);
+                    let detail = stage.error.clone().or_else(|| stage.output_ref.clone()).unwrap_or_default();
+                    state.queue.push_back(event(Some(stage), format!("{} {} (attempt {}) {detail}", stage.stage, stage.status, stage.attempt).trim_end().to_owned()));
+                }
+            }
+            if state.seen_status != Some(job.status) {
+                state.seen_status = Some(job.status);
+                let message = match (&job.error, job.failed_stage) {
+                    (Some(error), Some(stage)) => format!("job {}: {stage} failed: {error}", job.status),
+                    (Some(error), None) => format!("job {}: {error}", job.status),
+                    _ => format!("job {}", job.status),
+                };
+                state.queue.push_back(event(None, message));
+            }
+            if job.status.is_terminal() || job.status == JobStatus::AwaitingReview {
+                state.done = true;
+            }
+        }
+    })
+}

@@ -1,0 +1,100 @@
+//! The orchestrator process: the gRPC API, the job engine and the scheduled trend refresh.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shortline_proto::v1::orchestrator_service_server::OrchestratorServiceServer;
+use shortline_shared::config::Config;
+use shortline_shared::db::{JobKind, StageName};
+use shortline_shared::domain::Platform;
+use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
+use shortline_shared::service::{self, StartError};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::api::OrchestratorApi;
+use crate::clients::Clients;
+use crate::engine::Engine;
+use crate::stages::Stages;
+use crate::trends::{HeuristicAnalyst, SampleTrendSource, TrendSource};
+
+/// Jobs one orchestrator drives at once (each is mostly waiting on scriptgen and composer).
+const MAX_CONCURRENT_JOBS: usize = 8;
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    engine: Arc<Engine>,
+    config: Config,
+    shutdown: Shutdown,
+}
+
+impl Application {
+    /// Binds the configured address (port 0 picks one) and prepares the engine; nothing runs
+    /// until [`Application::run`].
+    pub async fn build(config: Config, shutdown: Shutdown) -> Result<Self, StartError> {
+        let listener = service::bind("orchestrator", config.orchestrator.listen).await?;
+        let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+        let pool = service::connect_database(&config)?;
+        let clients = Clients::connect_lazy(&config.scriptgen.url, &config.composer.url)
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let sources: Vec<Arc<dyn TrendSource>> =
+            SampleTrendSource::all().into_iter().map(|s| Arc::new(s) as Arc<dyn TrendSource>).collect();
+        let stages = Stages { pool: pool.clone(), clients, sources, analyst: Arc::new(HeuristicAnalyst) };
+        let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone(), MAX_CONCURRENT_JOBS));
+        Ok(Application { listener, address, engine, config, shutdown })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until shutdown: health goes NOT_SERVING first, the engine stops claiming, running
+    /// jobs get the grace period, then the server drains.
+    pub async fn run(self) -> Result<(), ServeError> {
+        let Application { listener, address, engine, config, shutdown } = self;
+        info!(%address, "orchestrator listening");
+        let engine_task = tokio::spawn(engine.clone().run(shutdown.token()));
+        let refresh_task = tokio::spawn(scheduled_refresh(engine.clone(), config.pipeline.trend_refresh_interval(), shutdown.token()));
+        let readiness = service::database_readiness(&engine.pool);
+        let routes = tonic::service::Routes::new(OrchestratorServiceServer::new(OrchestratorApi::new(engine)));
+        let served = GrpcServer::new(routes)
+            .health_service("shortline.v1.OrchestratorService")
+            .readiness(readiness)
+            .drain_timeout(config.pipeline.shutdown_grace())
+            .serve(listener, shutdown)
+            .await;
+        let _ = engine_task.await;
+        refresh_task.abort();
+        served
+    }
+}
+
+/// Collects trends every `interval` as a job of its own (0 disables it; in a cluster a CronJob
+/// runs `shortline trends collect` instead).
+async fn scheduled_refresh(engine: Arc<Engine>, interval: std::time::Duration, shutdown: tokio_util::sync::CancellationToken) {
+    if interval.is_zero() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await; // the first tick is immediate; the first refresh waits one interval
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if let Err(error) = refresh_once(&engine).await {
+            warn!(%error, "scheduled trend refresh failed");
+        }
+    }
+}
+
+async fn refresh_once(engine: &Engine) -> crate::error::Result<()> {
+    let stages = &engine.stages;
+    engine
+        .run_inline(JobKind::TrendRefresh, "scheduled trend refresh", StageName::TrendCollection, |job_id| {
+            stages.collect(job_id, &Platform::ALL, crate::stages::ITEMS_PER_SOURCE)
+        })
+        .await?;
+    Ok(())
+}

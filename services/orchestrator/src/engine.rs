@@ -1,0 +1,314 @@
+//! The job engine: claims queued jobs and drives each through its stages.
+//!
+//! Every stage attempt is a `job_stages` row (the checkpoint). A job resumes from its first
+//! stage without a succeeded attempt; the stage RPCs are idempotent per `(job_id, variant)`, so a
+//! resumed stage gets back what an earlier attempt already made instead of paying for it again.
+//! Retryable failures (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, a database
+//! that is briefly away) are retried with exponential backoff and jitter; the rest fail the job
+//! at once, naming the stage and the reason.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use shortline_shared::config::PipelineConfig;
+use shortline_shared::convert::stages_of;
+use shortline_shared::db::{self, DbError, DbPool, Job, JobKind, JobStatus, NewJob, NewJobStage, StageName, StageStatus};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::clients::Clients;
+use crate::error::{OrchestratorError, Result};
+use crate::stages::Stages;
+
+/// How often the engine looks for queued jobs when nobody wakes it.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+pub struct Engine {
+    pub(crate) pool: DbPool,
+    pub(crate) stages: Stages,
+    pipeline: PipelineConfig,
+    max_concurrent_jobs: usize,
+    wake: Notify,
+    /// Cancellation handles of the jobs this process is running.
+    running: Mutex<HashMap<i64, CancellationToken>>,
+}
+
+/// How a stage ended when it did not succeed.
+enum Halt {
+    Cancelled,
+    Failed(String),
+}
+
+impl Engine {
+    pub fn new(pool: DbPool, stages: Stages, pipeline: PipelineConfig, max_concurrent_jobs: usize) -> Self {
+        Engine {
+            pool,
+            stages,
+            pipeline,
+            max_concurrent_jobs: max_concurrent_jobs.max(1),
+            wake: Notify::new(),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn clients(&self) -> &Clients {
+        &self.stages.clients
+    }
+
+    /// Tells the engine a job was queued, so it does not wait for its next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops the job's running stage, if this process runs it.
+    pub fn cancel_running(&self, job_id: i64) {
+        if let Some(token) = self.lock_running().get(&job_id) {
+            token.cancel();
+        }
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CancellationToken>> {
+        self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Claims and runs jobs until `shutdown`; then lets running jobs finish within the grace
+    /// period and puts the unfinished ones back in the queue.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.max_concurrent_jobs));
+        let mut tasks = JoinSet::new();
+        loop {
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                _ = shutdown.cancelled() => break,
+            };
+            match self.claim().await {
+                Ok(Some(job)) => {
+                    let engine = self.clone();
+                    tasks.spawn(async move {
+                        engine.run_job(job).await;
+                        drop(permit);
+                    });
+                    continue;
+                }
+                Ok(None) => drop(permit),
+                Err(error) => {
+                    warn!(%error, "cannot claim a job");
+                    drop(permit);
+                }
+            }
+            while tasks.try_join_next().is_some() {}
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        self.drain(tasks).await;
+    }
+
+    async fn drain(&self, mut tasks: JoinSet<()>) {
+        let grace = self.pipeline.shutdown_grace();
+        if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await.is_ok() {
+            return;
+        }
+        let unfinished: Vec<i64> = self.lock_running().keys().copied().collect();
+        warn!(?unfinished, "shutdown grace period over: stopping running stages and requeueing their jobs");
+        for token in self.lock_running().values() {
+            token.cancel();
+        }
+        tasks.shutdown().await;
+        for job_id in unfinished {
+            if let Err(error) = self.requeue(job_id).await {
+                warn!(job_id, %error, "cannot requeue job");
+            }
+        }
+    }
+
+    async fn requeue(&self, job_id: i64) -> Result<()> {
+        let mut pooled = self.pool.get().await?;
+        db::jobs::transition(&mut pooled.conn(), job_id, &[JobStatus::Running], JobStatus::Queued, None, None).await?;
+        Ok(())
+    }
+
+    async fn claim(&self) -> Result<Option<Job>> {
+        let mut pooled = self.pool.get().await?;
+        Ok(db::jobs::claim_next(&mut pooled.conn()).await?)
+    }
+
+    /// Runs a claimed (running) job to its next resting state: awaiting review, succeeded,
+    /// failed or cancelled.
+    pub async fn run_job(&self, job: Job) {
+        let token = CancellationToken::new();
+        self.lock_running().insert(job.id, token.clone());
+        let span = info_span!("job", job_id = job.id, kind = %job.kind);
+        let outcome = self.drive(&job, &token).instrument(span).await;
+        self.lock_running().remove(&job.id);
+        if let Err(error) = outcome {
+            // The job could not even record its failure (e.g. the database is away); it stays
+            // running and is put back in the queue so another pass finishes it.
+            warn!(job_id = job.id, %error, "job interrupted; requeueing");
+            let _ = self.requeue(job.id).await;
+        }
+    }
+
+    async fn drive(&self, job: &Job, token: &CancellationToken) -> Result<()> {
+        let attempts = {
+            let mut pooled = self.pool.get().await?;
+            db::job_stages::list_for_job(&mut pooled.conn(), job.id).await?
+        };
+        for &stage in stages_of(job.kind) {
+            if db::job_stages::is_done(&attempts, stage) {
+                continue;
+            }
+            if self.job_status(job.id).await? != JobStatus::Running {
+                return Ok(()); // cancelled (or moved on) while we were busy
+            }
+            if stage == StageName::Review {
+                return self.stages.enter_review(job, &self.pool).await;
+            }
+            let earlier = attempts.iter().filter(|a| a.stage == stage).map(|a| a.attempt).max().unwrap_or(0);
+            match self.run_stage(job, stage, earlier, token).await? {
+                Ok(()) => {}
+                Err(Halt::Cancelled) => return Ok(()),
+                Err(Halt::Failed(reason)) => {
+                    let mut pooled = self.pool.get().await?;
+                    db::jobs::transition(&mut pooled.conn(), job.id, &[JobStatus::Running], JobStatus::Failed, Some(stage), Some(&reason))
+                        .await?;
+                    info!(job_id = job.id, %stage, %reason, "job failed");
+                    return Ok(());
+                }
+            }
+        }
+        let mut pooled = self.pool.get().await?;
+        db::jobs::transition(&mut pooled.conn(), job.id, &[JobStatus::Running], JobStatus::Succeeded, None, None).await?;
+        Ok(())
+    }
+
+    /// Runs a one-stage job inline (collect or analyse now, the scheduled refresh): the job is
+    /// created running, its stage row records the outcome, and the job ends succeeded or failed.
+    /// Returns the job's id and the stage's result.
+    pub async fn run_inline<T, F, Fut>(&self, kind: JobKind, label: &str, stage: StageName, work: F) -> Result<(i64, T)>
+    where
+        F: FnOnce(i64) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let (job, row) = {
+            let mut pooled = self.pool.get().await?;
+            let conn = &mut pooled.conn();
+            let mut new = NewJob::queued(kind, label, None, 1);
+            new.status = JobStatus::Running;
+            let job = db::jobs::insert(conn, &new).await?;
+            let row = db::job_stages::insert(conn, &NewJobStage::running(job.id, stage, 1)).await?;
+            (job, row)
+        };
+        let outcome = work(job.id).await;
+        let mut pooled = self.pool.get().await?;
+        let conn = &mut pooled.conn();
+        match &outcome {
+            Ok(_) => {
+                db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, None).await?;
+                db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Succeeded, None, None).await?;
+            }
+            Err(error) => {
+                let reason = describe(error);
+                db::job_stages::finish(conn, row.id, StageStatus::Failed, Some(&reason), None).await?;
+                db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Failed, Some(stage), Some(&reason)).await?;
+            }
+        }
+        outcome.map(|value| (job.id, value))
+    }
+
+    async fn job_status(&self, job_id: i64) -> Result<JobStatus> {
+        let mut pooled = self.pool.get().await?;
+        Ok(db::jobs::find(&mut pooled.conn(), job_id).await?.status)
+    }
+
+    /// Runs one stage, retrying what may pass on a second try. The outer `Result` is for
+    /// failures to record progress at all; the inner one is the stage's outcome.
+    async fn run_stage(
+        &self,
+        job: &Job,
+        stage: StageName,
+        earlier_attempts: i32,
+        token: &CancellationToken,
+    ) -> Result<std::result::Result<(), Halt>> {
+        let deadline = self.stage_deadline(stage);
+        let mut backoff = self.pipeline.backoff_initial();
+        let mut attempt = earlier_attempts + 1;
+        loop {
+            let row = {
+                let mut pooled = self.pool.get().await?;
+                db::job_stages::insert(&mut pooled.conn(), &NewJobStage::running(job.id, stage, attempt)).await?
+            };
+            info!(job_id = job.id, %stage, attempt, "stage started");
+            let outcome = tokio::select! {
+                outcome = tokio::time::timeout(deadline, self.stages.execute(job, stage, deadline)) => match outcome {
+                    Ok(result) => result.map_err(|e| (retryable(&e), describe(&e))),
+                    Err(_) => Err((true, format!("{stage} did not finish within {} s", deadline.as_secs()))),
+                },
+                _ = token.cancelled() => {
+                    self.finish(row.id, StageStatus::Cancelled, Some("cancelled"), None).await?;
+                    return Ok(Err(Halt::Cancelled));
+                }
+            };
+            match outcome {
+                Ok(output_ref) => {
+                    self.finish(row.id, StageStatus::Succeeded, None, Some(&output_ref)).await?;
+                    info!(job_id = job.id, %stage, attempt, output = %output_ref, "stage succeeded");
+                    return Ok(Ok(()));
+                }
+                Err((retry, reason)) => {
+                    self.finish(row.id, StageStatus::Failed, Some(&reason), None).await?;
+                    if !retry || attempt >= self.pipeline.max_attempts as i32 {
+                        return Ok(Err(Halt::Failed(reason)));
+                    }
+                    warn!(job_id = job.id, %stage, attempt, %reason, "stage failed; retrying");
+                    let pause = jittered(backoff);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = token.cancelled() => return Ok(Err(Halt::Cancelled)),
+                    }
+                    backoff = (backoff * 2).min(self.pipeline.backoff_max());
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn finish(&self, id: i64, status: StageStatus, error: Option<&str>, output_ref: Option<&str>) -> Result<()> {
+        let mut pooled = self.pool.get().await?;
+        db::job_stages::finish(&mut pooled.conn(), id, status, error, output_ref).await?;
+        Ok(())
+    }
+
+    fn stage_deadline(&self, stage: StageName) -> Duration {
+        self.pipeline.stage_timeout_seconds.get(stage.as_str()).unwrap_or(Duration::from_secs(300))
+    }
+}
+
+/// Half to full of the nominal backoff, so retrying replicas spread out.
+fn jittered(backoff: Duration) -> Duration {
+    let factor = rand::rng().random_range(0.5..=1.0);
+    backoff.mul_f64(factor)
+}
+
+fn retryable(error: &OrchestratorError) -> bool {
+    use tonic::Code;
+    match error {
+        OrchestratorError::Downstream { status, .. } => matches!(
+            status.code(),
+            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted
+        ),
+        OrchestratorError::Db(db) => matches!(db, DbError::Unavailable(_)),
+        _ => false,
+    }
+}
+
+/// The reason recorded on a failed attempt: readable, naming the service that refused.
+fn describe(error: &OrchestratorError) -> String {
+    error.to_string()
+}

@@ -1,0 +1,283 @@
+//! What each stage does. Collection and analysis run here (the orchestrator owns `trends` and
+//! `trend_reports`); script, media and composition are calls to scriptgen and composer, made
+//! one variant at a time with the job's id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use shortline_proto::v1;
+use shortline_shared::convert;
+use shortline_shared::db::{self, DbPool, Job, JobStatus, NewJobStage, NewTrendReport, StageName, StageStatus};
+use shortline_shared::domain::{Platform, Theme};
+use tracing::info;
+
+use crate::clients::{request, Clients};
+use crate::error::{OrchestratorError, Result};
+use crate::trends::{Analyst, TrendSource, ANALYSIS_MAX_ITEMS, ANALYSIS_WINDOW_HOURS};
+
+/// How many items each trend source is asked for.
+pub const ITEMS_PER_SOURCE: usize = 50;
+
+pub struct Stages {
+    pub(crate) pool: DbPool,
+    pub(crate) clients: Clients,
+    pub(crate) sources: Vec<Arc<dyn TrendSource>>,
+    pub(crate) analyst: Arc<dyn Analyst>,
+}
+
+impl Stages {
+    /// Runs one attempt of `stage` for `job`; returns a reference to what it produced.
+    pub async fn execute(&self, job: &Job, stage: StageName, deadline: Duration) -> Result<String> {
+        match stage {
+            StageName::TrendCollection => {
+                let (rows, new) = self.collect(job.id, &Platform::ALL, ITEMS_PER_SOURCE).await?;
+                Ok(format!("trends:{} seen,{new} new", rows.len()))
+            }
+            StageName::TrendAnalysis => {
+                let report = self.analyze(job.id, ANALYSIS_WINDOW_HOURS, ANALYSIS_MAX_ITEMS).await?;
+                Ok(format!("trend_reports:{}", report.id))
+            }
+            StageName::ScriptGeneration => self.generate_scripts(job, deadline).await,
+            StageName::MediaGeneration => self.generate_media(job, deadline).await,
+            StageName::Composition => self.compose(job, deadline).await,
+            StageName::Review => Err(OrchestratorError::Internal("review is not run as a stage call".into())),
+        }
+    }
+
+    /// Asks the sources of `platforms` for up to `limit` trending items each and upserts them as
+    /// seen by this job; returns the rows and how many were new.
+    pub async fn collect(&self, job_id: i64, platforms: &[Platform], limit: usize) -> Result<(Vec<db::Trend>, usize)> {
+        let mut items = Vec::new();
+        for source in self.sources.iter().filter(|s| platforms.contains(&s.platform())) {
+            let fetched = source
+                .fetch(limit)
+                .await
+                .map_err(|e| OrchestratorError::Downstream { service: "trend source", status: tonic::Status::unavailable(e.to_string()) })?;
+            items.extend(fetched);
+        }
+        let mut pooled = self.pool.get().await?;
+        Ok(db::trends::upsert_seen(&mut pooled.conn(), job_id, &items).await?)
+    }
+
+    /// Analyses the trends posted in the last `window_hours` (the `max` fastest) into the job's
+    /// report; a job's report is written once.
+    pub async fn analyze(&self, job_id: i64, window_hours: u32, max: usize) -> Result<db::TrendReport> {
+        let mut pooled = self.pool.get().await?;
+        let conn = &mut pooled.conn();
+        if let Ok(existing) = db::trend_reports::for_job(conn, job_id).await {
+            return Ok(existing);
+        }
+        let now = Utc::now();
+        let since = (now - chrono::Duration::hours(i64::from(window_hours))).naive_utc();
+        let rows = db::trends::posted_since(conn, since, max as i64).await?;
+        let items = rows.iter().map(|row| Ok((row.id, row.to_item()?))).collect::<Result<Vec<_>>>()?;
+        let body = self
+            .analyst
+            .analyze(&items, now)
+            .await
+            .map_err(|e| OrchestratorError::FailedPrecondition(format!("analysis: {e}")))?;
+        let analysed: Vec<(i64, f64)> = rows.iter().map(|r| (r.id, r.engagement_velocity)).collect();
+        let new = NewTrendReport::new(job_id, self.analyst.name(), window_hours as i32, rows.len() as i32, &body);
+        let (report, _) = db::trend_reports::insert_or_get(conn, &new, &analysed).await?;
+        Ok(report)
+    }
+
+    async fn generate_scripts(&self, job: &Job, deadline: Duration) -> Result<String> {
+        let theme = job_theme(job)?;
+        let (report, items) = {
+            let mut pooled = self.pool.get().await?;
+            let conn = &mut pooled.conn();
+            let report = db::trend_reports::for_job(conn, job.id).await?;
+            let items = db::trend_reports::items(conn, report.id).await?;
+            (report, items)
+        };
+        let report_message = convert::trend_report(&report, &items)?;
+        let mut ids = Vec::new();
+        for variant in 1..=job.variants {
+            let message = v1::GenerateScriptRequest {
+                job_id: job.id,
+                trend_report_id: report.id,
+                theme: Some(convert::theme(&theme)),
+                report: Some(report_message.clone()),
+                variant,
+            };
+            let script = self
+                .clients
+                .scriptgen
+                .clone()
+                .generate_script(request(message, job.id, deadline))
+                .await
+                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .into_inner();
+            ids.push(script.id.to_string());
+        }
+        Ok(format!("scripts:{}", ids.join(",")))
+    }
+
+    async fn scripts(&self, job_id: i64, deadline: Duration) -> Result<Vec<v1::Script>> {
+        Ok(self
+            .clients
+            .scriptgen
+            .clone()
+            .list_scripts(request(v1::ListScriptsRequest { job_id }, job_id, deadline))
+            .await
+            .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+            .into_inner()
+            .scripts)
+    }
+
+    async fn generate_media(&self, job: &Job, deadline: Duration) -> Result<String> {
+        let mut count = 0;
+        for script in self.scripts(job.id, deadline).await? {
+            let message = v1::GenerateMediaRequest { job_id: job.id, script_id: script.id };
+            let assets = self
+                .clients
+                .scriptgen
+                .clone()
+                .generate_media(request(message, job.id, deadline))
+                .await
+                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .into_inner()
+                .assets;
+            count += assets.len();
+        }
+        Ok(format!("media_assets:{count}"))
+    }
+
+    async fn compose(&self, job: &Job, deadline: Duration) -> Result<String> {
+        let report = {
+            let mut pooled = self.pool.get().await?;
+            db::trend_reports::for_job(&mut pooled.conn(), job.id).await?
+        };
+        let mut ids = Vec::new();
+        for script in self.scripts(job.id, deadline).await? {
+            let assets = self
+                .clients
+                .scriptgen
+                .clone()
+                .list_media_assets(request(v1::ListMediaAssetsRequest { job_id: job.id, script_id: script.id }, job.id, deadline))
+                .await
+                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .into_inner()
+                .assets;
+            let sum = |kind: v1::AssetKind| assets.iter().filter(|a| a.kind == kind as i32).map(|a| a.cost_micros).sum::<i64>();
+            let costs = v1::CostBreakdown {
+                llm_micros: report.cost_micros + script.cost_micros,
+                tts_micros: sum(v1::AssetKind::Voiceover),
+                video_generation_micros: sum(v1::AssetKind::Clip),
+                total_micros: 0,
+            };
+            let log = generation_log(job, &report, &script, &assets);
+            let message = v1::ComposeVideoRequest {
+                job_id: job.id,
+                script_id: script.id,
+                asset_ids: Vec::new(),
+                generation_log_json: log.to_string(),
+                upstream_costs: Some(costs),
+            };
+            let video = self
+                .clients
+                .composer
+                .clone()
+                .compose_video(request(message, job.id, deadline))
+                .await
+                .map_err(|status| OrchestratorError::Downstream { service: "composer", status })?
+                .into_inner();
+            ids.push(video.id.to_string());
+        }
+        Ok(format!("videos:{}", ids.join(",")))
+    }
+
+    /// After composition: a theme with `auto_post` approves its videos at once; otherwise the
+    /// job waits in the review queue with its review stage open.
+    pub async fn enter_review(&self, job: &Job, pool: &DbPool) -> Result<()> {
+        let theme = job_theme(job)?;
+        let mut pooled = pool.get().await?;
+        let conn = &mut pooled.conn();
+        let open = db::job_stages::list_for_job(conn, job.id)
+            .await?
+            .into_iter()
+            .find(|a| a.stage == StageName::Review && a.status == StageStatus::Running);
+        let row = match open {
+            Some(row) => row,
+            None => db::job_stages::insert(conn, &NewJobStage::running(job.id, StageName::Review, 1)).await?,
+        };
+        if !theme.config.auto_post {
+            db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::AwaitingReview, None, None).await?;
+            info!(job_id = job.id, "awaiting review");
+            return Ok(());
+        }
+        drop(pooled);
+        let deadline = Duration::from_secs(60);
+        let videos = self.videos(job.id, deadline).await?;
+        for video in videos.iter().filter(|v| v.status == v1::VideoStatus::Generated as i32) {
+            self.review_video(job.id, video.id, v1::ReviewDecision::Approve, "auto_post", deadline).await?;
+        }
+        let mut pooled = pool.get().await?;
+        let conn = &mut pooled.conn();
+        db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, Some("auto_post")).await?;
+        db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Approved, None, None).await?;
+        info!(job_id = job.id, "approved by auto_post");
+        Ok(())
+    }
+
+    pub async fn videos(&self, job_id: i64, deadline: Duration) -> Result<Vec<v1::Video>> {
+        Ok(self
+            .clients
+            .composer
+            .clone()
+            .list_videos(request(v1::ListVideosRequest { job_id }, job_id, deadline))
+            .await
+            .map_err(|status| OrchestratorError::Downstream { service: "composer", status })?
+            .into_inner()
+            .videos)
+    }
+
+    pub async fn review_video(
+        &self,
+        job_id: i64,
+        video_id: i64,
+        decision: v1::ReviewDecision,
+        note: &str,
+        deadline: Duration,
+    ) -> Result<v1::Video> {
+        let message = v1::ComposerReviewVideoRequest { job_id, video_id, decision: decision as i32, note: note.to_owned() };
+        Ok(self
+            .clients
+            .composer
+            .clone()
+            .review_video(request(message, job_id, deadline))
+            .await
+            .map_err(|status| OrchestratorError::Downstream { service: "composer", status })?
+            .into_inner())
+    }
+}
+
+pub fn job_theme(job: &Job) -> Result<Theme> {
+    let value = job.theme.as_ref().ok_or_else(|| OrchestratorError::Internal(format!("job {} has no theme", job.id)))?;
+    serde_json::from_value(value.clone()).map_err(|e| OrchestratorError::Internal(format!("job {} theme: {e}", job.id)))
+}
+
+/// What the video row keeps about how it was made (the replaced system's generation log).
+fn generation_log(job: &Job, report: &db::TrendReport, script: &v1::Script, assets: &[v1::MediaAsset]) -> serde_json::Value {
+    let plan = script.plan.as_ref();
+    serde_json::json!({
+        "job_id": job.id,
+        "theme_name": job.theme_name,
+        "theme": job.theme,
+        "trend_report": { "id": report.id, "analyst": report.analyst, "trends_analyzed": report.trends_analyzed },
+        "script": {
+            "id": script.id,
+            "variant": script.variant,
+            "planner": script.planner,
+            "video_prompt": plan.map(|p| p.video_prompt.clone()),
+            "scene_prompts": plan.map(|p| p.scenes.iter().map(|s| s.visual_prompt.clone()).collect::<Vec<_>>()),
+            "voiceover_script": plan.map(|p| p.voiceover_script.clone()),
+        },
+        "assets": assets.iter().map(|a| serde_json::json!({
+            "id": a.id, "kind": a.kind, "scene_number": a.scene_number, "provider": a.provider, "model": a.model,
+            "cost_micros": a.cost_micros,
+        })).collect::<Vec<_>>(),
+    })
+}

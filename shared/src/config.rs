@@ -1,0 +1,903 @@
+//! The one configuration of every shortline process: an optional TOML file plus `SHORTLINE_*`
+//! environment overrides, layered by figment over built-in defaults.
+//!
+//! ```text
+//! defaults  <  TOML file (if given)  <  SHORTLINE_* environment variables
+//! ```
+//!
+//! Nested keys use `__` in the environment: `SHORTLINE_DATABASE__URL=postgres://…` sets
+//! `database.url`, `SHORTLINE_PIPELINE__STAGE_TIMEOUT_SECONDS__COMPOSITION=900` sets
+//! `pipeline.stage_timeout_seconds.composition`. A prefixed variable without `__` that does not
+//! name a top-level key (e.g. `SHORTLINE_CONFIG`, which the CLI uses for the file's path) is left
+//! alone; any other unknown key is an error.
+//!
+//! Every section has defaults, so a fresh checkout runs with no file at all: SQLite at
+//! `.shortline/shortline.db`, media under `.shortline/media`, services on 127.0.0.1:50051–50053.
+//!
+//! Every bad value — a wrong type from figment or a range broken in [`Config::validate`] — is
+//! reported with its field path, the reason and where the value came from, all at once:
+//!
+//! ```text
+//! invalid configuration:
+//!   - media.music_volume: must be between 0 and 1, got 1.5 (from TOML file shortline.toml)
+//!   - database.max_connections: invalid type: found string "ten", expected u32 (from environment variable SHORTLINE_DATABASE__MAX_CONNECTIONS)
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Metadata, Source};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every environment override; nested keys are separated by `__`.
+pub const ENV_PREFIX: &str = "SHORTLINE_";
+
+/// Separator of nested keys in environment variable names.
+pub const ENV_SEPARATOR: &str = "__";
+
+/// Fonts tried, in order, when `media.font_file` is not set. The first one that exists is used.
+pub const DEFAULT_FONT_CANDIDATES: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+    "/Library/Fonts/Arial Bold.ttf",
+    "/System/Library/Fonts/Supplemental/Arial Bold.ttf",
+];
+
+/// x264 presets ffmpeg accepts for `-preset`.
+pub const X264_PRESETS: &[&str] =
+    &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
+
+// ---------------------------------------------------------------------------------------------
+// The configuration
+// ---------------------------------------------------------------------------------------------
+
+/// The whole configuration. Every field has a default; see the module docs for the layering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where embedded-mode state lives (SQLite file, local media store).
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub media: MediaConfig,
+    pub orchestrator: EndpointConfig,
+    pub scriptgen: EndpointConfig,
+    pub composer: EndpointConfig,
+    pub pipeline: PipelineConfig,
+    pub telemetry: TelemetryConfig,
+    pub providers: ProvidersConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".shortline"),
+            database: DatabaseConfig::default(),
+            media: MediaConfig::default(),
+            orchestrator: EndpointConfig::local(50051),
+            scriptgen: EndpointConfig::local(50052),
+            composer: EndpointConfig::local(50053),
+            pipeline: PipelineConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            providers: ProvidersConfig::default(),
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` for deployments; `sqlite://…` for the embedded mode. `None`: SQLite at
+    /// `{data_dir}/shortline.db` (see [`Config::database_url`]).
+    pub url: Option<String>,
+    pub max_connections: u32,
+    pub connect_timeout_ms: u64,
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, max_connections: 10, connect_timeout_ms: 5_000, acquire_timeout_ms: 5_000 }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+}
+
+/// `[media]`: the media store and the composition's output format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// The media store: a URI (`file:///…`, `s3://…`) or a directory. `None`:
+    /// `{data_dir}/media` (see [`Config::media_root`]).
+    pub root: Option<String>,
+    /// Background music volume under the voiceover, 0..=1.
+    pub music_volume: f64,
+    /// Where in the video the thumbnail is taken.
+    pub thumbnail_at_seconds: f64,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub x264_preset: String,
+    pub crf: u32,
+    /// The font drawtext uses. Default: the first existing of [`DEFAULT_FONT_CANDIDATES`].
+    pub font_file: Option<PathBuf>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            root: None,
+            music_volume: 0.15,
+            thumbnail_at_seconds: 1.0,
+            width: 1080,
+            height: 1920,
+            fps: 30,
+            x264_preset: "veryfast".to_owned(),
+            crf: 23,
+            font_file: default_font_file(),
+        }
+    }
+}
+
+/// The first of [`DEFAULT_FONT_CANDIDATES`] present on this machine.
+pub fn default_font_file() -> Option<PathBuf> {
+    DEFAULT_FONT_CANDIDATES.iter().map(PathBuf::from).find(|path| path.is_file())
+}
+
+/// `[orchestrator]`, `[scriptgen]`, `[composer]`: where a service listens and how clients reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// The address the service binds (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The URL clients use to reach it, e.g. `http://scriptgen:50052` in a cluster.
+    pub url: String,
+}
+
+impl EndpointConfig {
+    /// `127.0.0.1:{port}`, reached at `http://127.0.0.1:{port}`.
+    pub fn local(port: u16) -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], port)), url: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+/// `[pipeline]`: how the orchestrator drives jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub stage_timeout_seconds: StageTimeouts,
+    /// Attempts per stage before the job fails (the first try included).
+    pub max_attempts: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How long a worker's claim on a job lasts without renewal.
+    pub lease_seconds: u64,
+    /// How often scheduled trend collection runs.
+    pub trend_refresh_interval_hours: u64,
+    /// How long a stopping service lets in-flight work finish (0: not at all).
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            stage_timeout_seconds: StageTimeouts::default(),
+            max_attempts: 4,
+            backoff_initial_ms: 200,
+            backoff_max_ms: 10_000,
+            lease_seconds: 30,
+            trend_refresh_interval_hours: 6,
+            shutdown_grace_seconds: 20,
+        }
+    }
+}
+
+impl PipelineConfig {
+    pub fn backoff_initial(&self) -> Duration {
+        Duration::from_millis(self.backoff_initial_ms)
+    }
+
+    pub fn backoff_max(&self) -> Duration {
+        Duration::from_millis(self.backoff_max_ms)
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+
+    pub fn trend_refresh_interval(&self) -> Duration {
+        Duration::from_secs(self.trend_refresh_interval_hours.saturating_mul(3600))
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_seconds)
+    }
+}
+
+/// `[pipeline.stage_timeout_seconds]`: the deadline of one attempt of each stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StageTimeouts {
+    pub trend_collection: u64,
+    pub trend_analysis: u64,
+    pub script_generation: u64,
+    pub media_generation: u64,
+    pub composition: u64,
+    pub review: u64,
+}
+
+impl Default for StageTimeouts {
+    fn default() -> Self {
+        Self {
+            trend_collection: 60,
+            trend_analysis: 60,
+            script_generation: 60,
+            media_generation: 300,
+            composition: 600,
+            review: 30,
+        }
+    }
+}
+
+impl StageTimeouts {
+    /// `(stage name, seconds)` in pipeline order; the names are the pipeline's stage names.
+    pub fn entries(&self) -> [(&'static str, u64); 6] {
+        [
+            ("trend_collection", self.trend_collection),
+            ("trend_analysis", self.trend_analysis),
+            ("script_generation", self.script_generation),
+            ("media_generation", self.media_generation),
+            ("composition", self.composition),
+            ("review", self.review),
+        ]
+    }
+
+    /// The timeout of the stage named `stage` (e.g. `"composition"`), if there is such a stage.
+    pub fn get(&self, stage: &str) -> Option<Duration> {
+        self.entries().into_iter().find(|(name, _)| *name == stage).map(|(_, secs)| Duration::from_secs(secs))
+    }
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `shortline=debug,tower=warn`; `RUST_LOG`
+    /// overrides it.
+    pub filter: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Pretty, filter: "info".to_owned() }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (ANSI colours on a terminal).
+    #[default]
+    Pretty,
+    /// One JSON object per line, with the current span and its parents (and so `job_id`).
+    Json,
+}
+
+/// `[providers]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvidersConfig {
+    pub set: ProviderSet,
+}
+
+/// Which family of providers the services use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderSet {
+    /// No network, no keys: bundled samples, heuristics, ffmpeg and espeak-ng.
+    #[default]
+    Offline,
+    /// No media work at all, tiny placeholder files. Only for benchmarks of orchestration
+    /// overhead.
+    Null,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// One bad value: the field's dotted path, why it is bad, and where it came from (when known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// e.g. `database.max_connections`; empty for errors about a whole source (TOML syntax).
+    pub field: String,
+    pub reason: String,
+    /// e.g. `TOML file shortline.toml`, `environment variable SHORTLINE_DATABASE__URL`.
+    pub source: Option<String>,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into(), source: None }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.field.is_empty(), &self.source) {
+            (false, Some(source)) => write!(f, "{}: {} (from {source})", self.field, self.reason),
+            (false, None) => write!(f, "{}: {}", self.field, self.reason),
+            (true, Some(source)) => write!(f, "{source}: {}", self.reason),
+            (true, None) => f.write_str(&self.reason),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named explicitly could not be found.
+    #[error("config file {}: {reason}", path.display())]
+    File { path: PathBuf, reason: String },
+    /// One or more values are bad; all of them are listed.
+    #[error("invalid configuration:{}", list(.0))]
+    Invalid(Vec<FieldError>),
+}
+
+fn list(errors: &[FieldError]) -> String {
+    errors.iter().map(|e| format!("\n  - {e}")).collect()
+}
+
+impl ConfigError {
+    /// The bad values (empty for [`ConfigError::File`]).
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            ConfigError::Invalid(errors) => errors,
+            ConfigError::File { .. } => &[],
+        }
+    }
+
+    /// The error about `field`, if there is one.
+    pub fn field(&self, field: &str) -> Option<&FieldError> {
+        self.field_errors().iter().find(|e| e.field == field)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------
+
+/// Top-level keys of [`Config`], for telling config overrides from other `SHORTLINE_*` variables.
+const TOP_LEVEL_KEYS: &[&str] =
+    &["data_dir", "database", "media", "orchestrator", "scriptgen", "composer", "pipeline", "telemetry", "providers"];
+
+impl Config {
+    /// Defaults, then the TOML file at `path` (which must exist when given), then `SHORTLINE_*`
+    /// environment overrides; then [`Config::validate`].
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = path {
+            if !path.is_file() {
+                let reason = if path.exists() { "not a file" } else { "no such file" };
+                return Err(ConfigError::File { path: path.to_owned(), reason: reason.to_owned() });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Self::extract(figment.merge(env_provider()))
+    }
+
+    /// Defaults, then the TOML text `toml` (no environment): for tests and embedded configs.
+    pub fn from_toml_str(toml: &str) -> Result<Config, ConfigError> {
+        Self::extract(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(toml)))
+    }
+
+    fn extract(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment.extract().map_err(|error| {
+            ConfigError::Invalid(error.into_iter().map(|e| field_error_from_figment(&figment, e)).collect())
+        })?;
+        match config.check() {
+            problems if problems.is_empty() => Ok(config),
+            problems => Err(ConfigError::Invalid(
+                problems
+                    .into_iter()
+                    .map(|mut problem| {
+                        problem.source =
+                            figment.find_metadata(&problem.field).and_then(|md| describe_source(md, &problem.field));
+                        problem
+                    })
+                    .collect(),
+            )),
+        }
+    }
+
+    /// Checks every range and relation a type cannot express; reports all problems at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.check() {
+            problems if problems.is_empty() => Ok(()),
+            problems => Err(ConfigError::Invalid(problems)),
+        }
+    }
+
+    fn check(&self) -> Vec<FieldError> {
+        let mut v = Problems::default();
+
+        // database
+        let db = &self.database;
+        if let Some(url) = &db.url {
+            v.check(
+                !url.trim().is_empty(),
+                "database.url",
+                "must not be empty (leave it out for the embedded SQLite default)",
+            );
+        }
+        v.check(db.max_connections >= 1, "database.max_connections", "must be at least 1");
+        v.check(db.connect_timeout_ms > 0, "database.connect_timeout_ms", "must be greater than 0");
+        v.check(db.acquire_timeout_ms > 0, "database.acquire_timeout_ms", "must be greater than 0");
+
+        // media
+        let media = &self.media;
+        if let Some(root) = &media.root {
+            v.check(!root.trim().is_empty(), "media.root", "must not be empty (leave it out for {data_dir}/media)");
+        }
+        v.check(
+            media.music_volume.is_finite() && (0.0..=1.0).contains(&media.music_volume),
+            "media.music_volume",
+            format!("must be between 0 and 1, got {}", media.music_volume),
+        );
+        v.check(
+            media.thumbnail_at_seconds.is_finite() && media.thumbnail_at_seconds >= 0.0,
+            "media.thumbnail_at_seconds",
+            format!("must be 0 or more seconds, got {}", media.thumbnail_at_seconds),
+        );
+        for (field, value) in [("media.width", media.width), ("media.height", media.height)] {
+            v.check(
+                (2..=7680).contains(&value) && value % 2 == 0,
+                field,
+                format!(
+                    "must be an even number of pixels between 2 and 7680 (H.264 4:2:0 needs even sizes), got {value}"
+                ),
+            );
+        }
+        v.check((1..=120).contains(&media.fps), "media.fps", format!("must be between 1 and 120, got {}", media.fps));
+        v.check(
+            X264_PRESETS.contains(&media.x264_preset.as_str()),
+            "media.x264_preset",
+            format!("unknown preset `{}`, expected one of {}", media.x264_preset, X264_PRESETS.join(", ")),
+        );
+        v.check(media.crf <= 51, "media.crf", format!("must be between 0 and 51, got {}", media.crf));
+        if let Some(font) = &media.font_file {
+            v.check(font.is_file(), "media.font_file", format!("no such file: {}", font.display()));
+        }
+
+        // endpoints
+        let endpoints =
+            [("orchestrator", &self.orchestrator), ("scriptgen", &self.scriptgen), ("composer", &self.composer)];
+        for (name, endpoint) in endpoints {
+            if let Err(reason) = check_endpoint_url(&endpoint.url) {
+                v.push(format!("{name}.url"), reason);
+            }
+        }
+        for (i, (name, endpoint)) in endpoints.iter().enumerate() {
+            if endpoint.listen.port() == 0 {
+                continue;
+            }
+            if let Some((other, _)) = endpoints[..i].iter().find(|(_, e)| e.listen == endpoint.listen) {
+                v.push(format!("{name}.listen"), format!("{} is already {other}.listen", endpoint.listen));
+            }
+        }
+
+        // pipeline
+        let p = &self.pipeline;
+        for (stage, secs) in p.stage_timeout_seconds.entries() {
+            v.check(secs > 0, format!("pipeline.stage_timeout_seconds.{stage}"), "must be greater than 0");
+        }
+        v.check(p.max_attempts >= 1, "pipeline.max_attempts", "must be at least 1");
+        v.check(p.backoff_initial_ms > 0, "pipeline.backoff_initial_ms", "must be greater than 0");
+        v.check(
+            p.backoff_max_ms >= p.backoff_initial_ms,
+            "pipeline.backoff_max_ms",
+            format!("must be at least pipeline.backoff_initial_ms ({})", p.backoff_initial_ms),
+        );
+        v.check(p.lease_seconds > 0, "pipeline.lease_seconds", "must be greater than 0");
+        v.check(p.trend_refresh_interval_hours > 0, "pipeline.trend_refresh_interval_hours", "must be greater than 0");
+
+        // telemetry
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.filter) {
+            v.push("telemetry.filter", format!("not a valid filter directive: {error}"));
+        }
+
+        v.0
+    }
+
+    /// The database URL: `database.url`, or SQLite at `{data_dir}/shortline.db`
+    /// (`sqlite://.shortline/shortline.db` by default).
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("shortline.db").display()),
+        }
+    }
+
+    /// The media store's root: `media.root`, or the directory `{data_dir}/media`.
+    pub fn media_root(&self) -> String {
+        match &self.media.root {
+            Some(root) => root.clone(),
+            None => self.data_dir.join("media").display().to_string(),
+        }
+    }
+}
+
+fn check_endpoint_url(url: &str) -> Result<(), String> {
+    let uri: tonic::transport::Uri = url.parse().map_err(|e| format!("not a URL ({e}): `{url}`"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(format!("must start with http:// or https://, got `{url}`")),
+    }
+    match uri.authority() {
+        None => Err(format!("has no host: `{url}`")),
+        Some(authority) if authority.port_u16() == Some(0) => Err(format!("port 0 cannot be reached: `{url}`")),
+        Some(_) => Ok(()),
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn check(&mut self, ok: bool, field: impl Into<String>, reason: impl Into<String>) {
+        if !ok {
+            self.push(field, reason);
+        }
+    }
+
+    fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(FieldError::new(field, reason));
+    }
+}
+
+/// `SHORTLINE_*` overrides. Variables whose name has no `__` and is not a top-level key are not
+/// configuration (e.g. `SHORTLINE_CONFIG`) and are skipped; everything else is, so typos inside
+/// a section are reported by `deny_unknown_fields`.
+fn env_provider() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            key.contains(ENV_SEPARATOR) || TOP_LEVEL_KEYS.contains(&key.as_str())
+        })
+        .split(ENV_SEPARATOR)
+}
+
+fn field_error_from_figment(figment: &Figment, error: figment::Error) -> FieldError {
+    use figment::error::Kind;
+
+    let mut path = error.path.clone();
+    let reason = match &error.kind {
+        Kind::UnknownField(field, expected) => {
+            // figment's path already ends with the unknown key; serde's would not.
+            if path.last() != Some(field) {
+                path.push(field.clone());
+            }
+            format!("unknown key, expected one of: {}", expected.join(", "))
+        }
+        Kind::MissingField(field) => {
+            if path.last().map(String::as_str) != Some(field.as_ref()) {
+                path.push(field.to_string());
+            }
+            "missing".to_owned()
+        }
+        kind => kind.to_string(),
+    };
+    let field = path.join(".");
+    // The value's own provider when the key exists (also for unknown keys, whose error carries
+    // the enclosing table's tag); else the provider the error was tagged with.
+    let metadata = figment.find_metadata(&field).or(error.metadata.as_ref());
+    FieldError { source: metadata.and_then(|md| describe_source(md, &field)), field, reason }
+}
+
+/// Where a value came from, in words: a file, an environment variable, or nothing for defaults.
+fn describe_source(metadata: &Metadata, field: &str) -> Option<String> {
+    match &metadata.source {
+        Some(Source::File(path)) => Some(format!("TOML file {}", path.display())),
+        _ if metadata.name.contains("environment") => Some(format!(
+            "environment variable {ENV_PREFIX}{}",
+            field.split('.').map(str::to_ascii_uppercase).collect::<Vec<_>>().join(ENV_SEPARATOR)
+        )),
+        _ if metadata.name.contains("TOML") => Some("TOML text".to_owned()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // `Jail` closures return `figment::Result`, whose error is large by design.
+    #![allow(clippy::unwrap_used, clippy::result_large_err)]
+
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_need_no_file_and_are_valid() {
+        let config = Config::from_toml_str("").unwrap();
+        assert_eq!(config, Config::default());
+        config.validate().unwrap();
+        assert_eq!(config.database_url(), "sqlite://.shortline/shortline.db");
+        assert_eq!(config.media_root(), ".shortline/media");
+        assert_eq!(config.orchestrator.listen, "127.0.0.1:50051".parse().unwrap());
+        assert_eq!(config.scriptgen.url, "http://127.0.0.1:50052");
+        assert_eq!(config.composer.listen.port(), 50053);
+        assert_eq!(config.pipeline.stage_timeout_seconds.get("composition"), Some(Duration::from_secs(600)));
+        assert_eq!(config.pipeline.stage_timeout_seconds.get("nope"), None);
+        assert_eq!(config.telemetry.format, LogFormat::Pretty);
+        assert_eq!(config.providers.set, ProviderSet::Offline);
+        assert_eq!(config.media.x264_preset, "veryfast");
+        assert_eq!(config.database.connect_timeout(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn partial_sections_keep_the_other_defaults() {
+        let config = Config::from_toml_str(
+            r#"
+            data_dir = "/var/lib/shortline"
+
+            [scriptgen]
+            url = "http://scriptgen:50052"
+
+            [media]
+            music_volume = 0.3
+            width = 360
+            height = 640
+
+            [pipeline.stage_timeout_seconds]
+            composition = 900
+
+            [telemetry]
+            format = "json"
+
+            [providers]
+            set = "null"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.scriptgen.url, "http://scriptgen:50052");
+        // The section's other key keeps *its service's* default, not a generic one.
+        assert_eq!(config.scriptgen.listen, "127.0.0.1:50052".parse().unwrap());
+        assert_eq!(config.media.music_volume, 0.3);
+        assert_eq!((config.media.width, config.media.height), (360, 640));
+        assert_eq!(config.media.fps, 30);
+        assert_eq!(config.pipeline.stage_timeout_seconds.composition, 900);
+        assert_eq!(config.pipeline.stage_timeout_seconds.media_generation, 300);
+        assert_eq!(config.telemetry.format, LogFormat::Json);
+        assert_eq!(config.providers.set, ProviderSet::Null);
+        assert_eq!(config.database_url(), "sqlite:///var/lib/shortline/shortline.db");
+        assert_eq!(config.media_root(), "/var/lib/shortline/media");
+    }
+
+    #[test]
+    fn explicit_url_and_root_win_over_data_dir() {
+        let config = Config::from_toml_str(
+            "[database]\nurl = \"postgres://u:p@db/shortline\"\n[media]\nroot = \"s3://bucket/media\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.database_url(), "postgres://u:p@db/shortline");
+        assert_eq!(config.media_root(), "s3://bucket/media");
+    }
+
+    #[test]
+    fn wrong_types_are_reported_with_their_path() {
+        let error = Config::from_toml_str("[database]\nmax_connections = \"ten\"\n").unwrap_err();
+        let field = error.field("database.max_connections").unwrap();
+        assert!(field.reason.contains("invalid type"), "{field}");
+        assert!(error.to_string().contains("database.max_connections"), "{error}");
+
+        let error = Config::from_toml_str("[orchestrator]\nlisten = \"not an address\"\n").unwrap_err();
+        assert!(error.field("orchestrator.listen").is_some(), "{error}");
+
+        let error = Config::from_toml_str("[telemetry]\nformat = \"xml\"\n").unwrap_err();
+        assert!(error.field("telemetry.format").unwrap().reason.contains("xml"), "{error}");
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_their_path() {
+        let error = Config::from_toml_str("[database]\nurll = \"x\"\n").unwrap_err();
+        let field = error.field("database.urll").unwrap();
+        assert!(field.reason.contains("unknown key"), "{field}");
+        assert!(field.reason.contains("url"), "{field}");
+
+        let error = Config::from_toml_str("colour = \"blue\"\n").unwrap_err();
+        assert!(error.field("colour").is_some(), "{error}");
+    }
+
+    #[test]
+    fn toml_syntax_errors_are_reported() {
+        let error = Config::from_toml_str("[database\n").unwrap_err();
+        assert_eq!(error.field_errors().len(), 1);
+        assert!(!error.to_string().is_empty());
+    }
+
+    #[test]
+    fn every_range_is_validated_and_all_problems_are_listed() {
+        let error = Config::from_toml_str(
+            r#"
+            [database]
+            url = ""
+            max_connections = 0
+            connect_timeout_ms = 0
+            acquire_timeout_ms = 0
+
+            [media]
+            music_volume = 1.5
+            thumbnail_at_seconds = -1.0
+            width = 1081
+            height = 0
+            fps = 0
+            x264_preset = "turbo"
+            crf = 52
+            font_file = "/definitely/not/a/font.ttf"
+
+            [orchestrator]
+            url = "ftp://x"
+
+            [scriptgen]
+            listen = "127.0.0.1:50051"
+            url = "http://127.0.0.1:0"
+
+            [pipeline]
+            max_attempts = 0
+            backoff_initial_ms = 500
+            backoff_max_ms = 100
+            lease_seconds = 0
+            trend_refresh_interval_hours = 0
+
+            [pipeline.stage_timeout_seconds]
+            review = 0
+
+            [telemetry]
+            filter = "shortline=loud"
+            "#,
+        )
+        .unwrap_err();
+        let expected = [
+            "database.url",
+            "database.max_connections",
+            "database.connect_timeout_ms",
+            "database.acquire_timeout_ms",
+            "media.music_volume",
+            "media.thumbnail_at_seconds",
+            "media.width",
+            "media.height",
+            "media.fps",
+            "media.x264_preset",
+            "media.crf",
+            "media.font_file",
+            "orchestrator.url",
+            "scriptgen.url",
+            "scriptgen.listen",
+            "pipeline.max_attempts",
+            "pipeline.backoff_max_ms",
+            "pipeline.lease_seconds",
+            "pipeline.trend_refresh_interval_hours",
+            "pipeline.stage_timeout_seconds.review",
+            "telemetry.filter",
+        ];
+        for field in expected {
+            assert!(error.field(field).is_some(), "no error for {field} in:\n{error}");
+        }
+        assert_eq!(error.field_errors().len(), expected.len(), "{error}");
+        assert!(error.field("media.music_volume").unwrap().reason.contains("between 0 and 1"));
+        assert!(error.field("scriptgen.listen").unwrap().reason.contains("orchestrator.listen"));
+        // Validation errors name their source too.
+        let source = error.field("media.crf").unwrap().source.clone().unwrap();
+        assert!(source.contains("TOML"), "{source}");
+    }
+
+    #[test]
+    fn port_zero_listeners_may_coincide() {
+        let config =
+            Config::from_toml_str("[orchestrator]\nlisten = \"127.0.0.1:0\"\n[scriptgen]\nlisten = \"127.0.0.1:0\"\n")
+                .unwrap();
+        assert_eq!(config.scriptgen.listen.port(), 0);
+    }
+
+    #[test]
+    fn validate_works_on_values_built_in_code() {
+        let mut config = Config::default();
+        config.media.music_volume = f64::NAN;
+        let error = config.validate().unwrap_err();
+        assert!(error.field("media.music_volume").is_some());
+        assert_eq!(error.field("media.music_volume").unwrap().source, None);
+    }
+
+    #[test]
+    fn load_without_file_uses_env_overrides() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SHORTLINE_DATABASE__URL", "postgres://u:p@db:5432/shortline");
+            jail.set_env("SHORTLINE_DATABASE__MAX_CONNECTIONS", "3");
+            jail.set_env("SHORTLINE_MEDIA__MUSIC_VOLUME", "0.5");
+            jail.set_env("SHORTLINE_PIPELINE__STAGE_TIMEOUT_SECONDS__COMPOSITION", "900");
+            jail.set_env("SHORTLINE_COMPOSER__LISTEN", "0.0.0.0:6000");
+            jail.set_env("SHORTLINE_TELEMETRY__FORMAT", "json");
+            jail.set_env("SHORTLINE_DATA_DIR", "/data");
+            // Not configuration: no `__` and not a top-level key.
+            jail.set_env("SHORTLINE_CONFIG", "/etc/shortline.toml");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.database_url(), "postgres://u:p@db:5432/shortline");
+            assert_eq!(config.database.max_connections, 3);
+            assert_eq!(config.media.music_volume, 0.5);
+            assert_eq!(config.pipeline.stage_timeout_seconds.composition, 900);
+            assert_eq!(config.composer.listen, "0.0.0.0:6000".parse().unwrap());
+            assert_eq!(config.telemetry.format, LogFormat::Json);
+            assert_eq!(config.data_dir, PathBuf::from("/data"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file("shortline.toml", "[database]\nmax_connections = 20\nacquire_timeout_ms = 100\n")?;
+            jail.set_env("SHORTLINE_DATABASE__MAX_CONNECTIONS", "7");
+            let path = jail.directory().join("shortline.toml");
+            let config = Config::load(Some(&path)).unwrap();
+            assert_eq!(config.database.max_connections, 7);
+            assert_eq!(config.database.acquire_timeout_ms, 100);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_env_values_name_the_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SHORTLINE_DATABASE__MAX_CONNECTIONS", "many");
+            let error = Config::load(None).unwrap_err();
+            let field = error.field("database.max_connections").unwrap();
+            assert_eq!(field.source.as_deref(), Some("environment variable SHORTLINE_DATABASE__MAX_CONNECTIONS"));
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("SHORTLINE_DATABASE__URLL", "x");
+            let error = Config::load(None).unwrap_err();
+            let field = error.field("database.urll").unwrap();
+            assert_eq!(field.source.as_deref(), Some("environment variable SHORTLINE_DATABASE__URLL"));
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("SHORTLINE_MEDIA__MUSIC_VOLUME", "2");
+            let error = Config::load(None).unwrap_err();
+            let field = error.field("media.music_volume").unwrap();
+            assert_eq!(field.source.as_deref(), Some("environment variable SHORTLINE_MEDIA__MUSIC_VOLUME"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[media]\ncrf = 99\n")?;
+            let path = jail.directory().join("bad.toml");
+            let error = Config::load(Some(&path)).unwrap_err();
+            let field = error.field("media.crf").unwrap();
+            assert!(field.source.as_deref().unwrap().contains("bad.toml"), "{field}");
+
+            let missing = jail.directory().join("missing.toml");
+            let error = Config::load(Some(&missing)).unwrap_err();
+            assert!(matches!(error, ConfigError::File { .. }), "{error}");
+            assert!(error.to_string().contains("missing.toml"));
+            Ok(())
+        });
+    }
+}
