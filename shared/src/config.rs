@@ -186,7 +186,7 @@ pub struct PipelineConfig {
     pub backoff_max_ms: u64,
     /// How long a worker's claim on a job lasts without renewal.
     pub lease_seconds: u64,
-    /// How often scheduled trend collection runs.
+    /// How often scheduled trend collection runs (0: never; in a cluster a CronJob does it).
     pub trend_refresh_interval_hours: u64,
     /// How long a stopping service lets in-flight work finish (0: not at all).
     pub shutdown_grace_seconds: u64,
@@ -514,7 +514,6 @@ impl Config {
             format!("must be at least pipeline.backoff_initial_ms ({})", p.backoff_initial_ms),
         );
         v.check(p.lease_seconds > 0, "pipeline.lease_seconds", "must be greater than 0");
-        v.check(p.trend_refresh_interval_hours > 0, "pipeline.trend_refresh_interval_hours", "must be greater than 0");
 
         // telemetry
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.filter) {
@@ -790,7 +789,6 @@ mod tests {
             "pipeline.max_attempts",
             "pipeline.backoff_max_ms",
             "pipeline.lease_seconds",
-            "pipeline.trend_refresh_interval_hours",
             "pipeline.stage_timeout_seconds.review",
             "telemetry.filter",
         ];

@@ -1,1 +1,12 @@
-//! shortline scriptgen service.
+//! shortline scriptgen: writes production plans (stage SCRIPT_GENERATION) and generates their
+//! media (stage MEDIA_GENERATION) behind the `ScriptService` gRPC API.
+
+mod api;
+mod app;
+mod error;
+pub mod media;
+pub mod planner;
+
+pub use api::{ClipFormat, MediaProviders, MAX_CONCURRENT_MEDIA, MAX_VARIANTS};
+pub use app::{Application, HEALTH_SERVICE_NAME};
+pub use error::ScriptgenError;

@@ -6,7 +6,7 @@ use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::error::{DbError, DbResult};
-use super::pool::{sqlite_path, Backend};
+use super::pool::{create_sqlite_dir, sqlite_path, Backend};
 
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -41,6 +41,7 @@ fn run_pending_blocking(url: &str) -> DbResult<Vec<String>> {
             applied
         }
         Backend::Sqlite => {
+            create_sqlite_dir(sqlite_path(url))?;
             let mut conn = SqliteConnection::establish(sqlite_path(url)).map_err(|e| DbError::Unavailable(e.to_string()))?;
             diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut conn)?;
             diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut conn)?;

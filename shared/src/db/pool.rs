@@ -47,6 +47,14 @@ pub fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
 }
 
+/// Creates the directory a SQLite file goes in (the embedded default lives in `.shortline/`).
+pub fn create_sqlite_dir(path: &str) -> DbResult<()> {
+    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    Ok(())
+}
+
 /// A URL with its password hidden, for messages and logs.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -111,10 +119,7 @@ impl DbPool {
             }
             Backend::Sqlite => {
                 let path = sqlite_path(url).to_owned();
-                if let Some(parent) = std::path::Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
-                }
+                create_sqlite_dir(&path)?;
                 let mut config = ManagerConfig::<SqliteConn>::default();
                 config.custom_setup = Box::new(|url| establish_sqlite(url.to_owned()).boxed());
                 let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);

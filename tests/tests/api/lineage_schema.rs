@@ -87,6 +87,7 @@ fn new_video(job_id: i64, script_id: i64) -> NewVideo {
     NewVideo {
         job_id,
         script_id,
+        variant: 1,
         status: VideoStatus::Generated,
         uri: format!("file:///media/{job_id}/video.mp4"),
         thumbnail_uri: format!("file:///media/{job_id}/thumb.jpg"),
@@ -106,18 +107,18 @@ fn new_video(job_id: i64, script_id: i64) -> NewVideo {
 
 /// The ids of one job's full tree.
 #[derive(Debug)]
-struct Tree {
-    job_id: i64,
-    stage_id: i64,
-    trend_id: i64,
-    report_id: i64,
-    script_id: i64,
-    asset_ids: Vec<i64>,
-    video_id: i64,
+pub(crate) struct Tree {
+    pub job_id: i64,
+    pub stage_id: i64,
+    pub trend_id: i64,
+    pub report_id: i64,
+    pub script_id: i64,
+    pub asset_ids: Vec<i64>,
+    pub video_id: i64,
 }
 
 /// A job with one row in every child table, as a pipeline run would leave it.
-async fn seed_tree(conn: &mut Conn<'_>, tag: &str) -> Tree {
+pub(crate) async fn seed_tree(conn: &mut Conn<'_>, tag: &str) -> Tree {
     let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, tag, None, 1)).await.expect("job");
     let stage: JobStage =
         db::job_stages::insert(conn, &NewJobStage::running(job.id, StageName::TrendCollection, 1)).await.expect("stage");

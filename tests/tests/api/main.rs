@@ -1,4 +1,10 @@
-//! One integration-test binary (as in zero2prod): `helpers` spawns what a test needs.
+//! One integration-test binary (as in zero2prod): `helpers` makes databases, `processes` runs
+//! the real services.
 
+mod bad_input;
+mod cli;
+mod grpcurl;
 mod helpers;
 mod lineage_schema;
+mod pipeline;
+mod processes;

@@ -1,0 +1,534 @@
+//! `ComposerService`: composes a script's media into a video and records its review. The
+//! composer writes only the `videos` table; scripts and assets are read through scriptgen's RPCs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+use shortline_proto::v1::{self, composer_service_server::ComposerService};
+use shortline_shared::config::MediaConfig;
+use shortline_shared::convert;
+use shortline_shared::db::{self, DbError, DbPool, NewVideo, VideoStatus};
+use shortline_shared::grpc::record_job_id;
+use shortline_shared::media_store::{MediaStore, MediaStoreError};
+use shortline_shared::status::require_job_id;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use tracing::{info, warn, Instrument as _};
+
+use crate::compose::{self, Selection, SelectionError};
+use crate::error::{ComposerError, Result};
+use crate::render::{self, RenderJob, RenderOutput, RenderSettings};
+use crate::scriptgen::Scriptgen;
+
+/// The longest generation log a ComposeVideo request may carry.
+pub const MAX_GENERATION_LOG_BYTES: usize = 1024 * 1024;
+/// The longest review note, in characters.
+pub const MAX_NOTE_CHARS: usize = 2_000;
+/// Where the offline music bed lives in the media store (made once, at startup or first use).
+pub const MUSIC_BED_KEY: &str = "library/music/offline-bed.wav";
+/// The music bed's length before it loops (one loop of the pad progression).
+pub const MUSIC_BED_SECONDS: f64 = 8.0;
+
+/// What every handler shares.
+pub struct Composer {
+    pub pool: DbPool,
+    pub store: MediaStore,
+    pub scriptgen: Scriptgen,
+    pub media: MediaConfig,
+    /// The offline music bed's file.
+    pub music_bed: PathBuf,
+    /// Renders at once in this process: x264 keeps both cores of the reference machine busy.
+    pub renders: Arc<Semaphore>,
+    /// Reviews run one at a time in a process, so two decisions on one video cannot both move
+    /// its files (across processes, the conditional update decides).
+    pub reviews: Mutex<()>,
+}
+
+#[derive(Clone)]
+pub struct ComposerApi {
+    composer: Arc<Composer>,
+}
+
+impl ComposerApi {
+    pub fn new(composer: Arc<Composer>) -> Self {
+        ComposerApi { composer }
+    }
+}
+
+#[tonic::async_trait]
+impl ComposerService for ComposerApi {
+    async fn compose_video(&self, request: Request<v1::ComposeVideoRequest>) -> std::result::Result<Response<v1::Video>, Status> {
+        let request = request.into_inner();
+        let job_id = require_job_id(request.job_id)?;
+        record_job_id(job_id);
+        Ok(Response::new(self.composer.clone().compose(job_id, request).await?))
+    }
+
+    async fn review_video(
+        &self,
+        request: Request<v1::ComposerReviewVideoRequest>,
+    ) -> std::result::Result<Response<v1::Video>, Status> {
+        let request = request.into_inner();
+        let job_id = require_job_id(request.job_id)?;
+        record_job_id(job_id);
+        Ok(Response::new(self.composer.review(job_id, request).await?))
+    }
+
+    async fn list_videos(&self, request: Request<v1::ListVideosRequest>) -> std::result::Result<Response<v1::ListVideosResponse>, Status> {
+        let job_id = require_job_id(request.get_ref().job_id)?;
+        record_job_id(job_id);
+        let mut pooled = self.composer.pool.get().await?;
+        let conn = &mut pooled.conn();
+        ensure_job(conn, job_id).await?;
+        let mut videos = db::videos::list_for_job(conn, job_id).await.map_err(ComposerError::from)?;
+        videos.sort_by_key(|v| (v.variant, v.id)); // "by variant" (one video per script)
+        Ok(Response::new(v1::ListVideosResponse { videos: videos.iter().map(convert::video).collect() }))
+    }
+
+    async fn get_video(&self, request: Request<v1::GetVideoRequest>) -> std::result::Result<Response<v1::Video>, Status> {
+        let request = request.into_inner();
+        let job_id = require_job_id(request.job_id)?;
+        record_job_id(job_id);
+        let video_id = positive(request.video_id, "video_id")?;
+        let mut pooled = self.composer.pool.get().await?;
+        let conn = &mut pooled.conn();
+        ensure_job(conn, job_id).await?;
+        Ok(Response::new(convert::video(&find_video(conn, job_id, video_id).await?)))
+    }
+}
+
+// ---- ComposeVideo -------------------------------------------------------------------------------
+
+/// Everything a render needs, gathered before the render slot is taken.
+struct Prepared {
+    job: RenderJob,
+    settings: RenderSettings,
+    new: NewVideo,
+    /// The request's generation log, to which the composition is added.
+    log: Map<String, Value>,
+    inputs: Value,
+}
+
+impl Composer {
+    async fn compose(self: Arc<Self>, job_id: i64, request: v1::ComposeVideoRequest) -> Result<v1::Video> {
+        let script_id = positive(request.script_id, "script_id")?;
+        for (i, id) in request.asset_ids.iter().enumerate() {
+            positive(*id, &format!("asset_ids[{i}]"))?;
+        }
+        let log = generation_log(&request.generation_log_json)?;
+        let costs = upstream_costs(request.upstream_costs.as_ref())?;
+        if let Some(video) = self.existing(job_id, script_id, true).await? {
+            return Ok(video);
+        }
+
+        let prepared = self.prepare(job_id, script_id, &request.asset_ids, log, costs).await?;
+
+        // One render at a time; another call may have composed this script while this one waited.
+        let permit = self.renders.clone().acquire_owned().await.map_err(|_| ComposerError::Internal("render slots closed".into()))?;
+        if let Some(video) = self.existing(job_id, script_id, false).await? {
+            return Ok(video);
+        }
+        // The render runs in a task of its own, so a render that finished is stored even if the
+        // caller has gone; a caller going away before that cancels it (the guard fires when tonic
+        // drops this future), which kills ffmpeg and removes its partial files.
+        let cancel = CancellationToken::new();
+        let _cancel_on_drop = cancel.clone().drop_guard();
+        let task = tokio::spawn(self.clone().render_and_store(prepared, permit, cancel).in_current_span());
+        task.await.map_err(|e| ComposerError::Internal(format!("render task failed: {e}")))?
+    }
+
+    /// The script's video if it exists (the idempotent answer); with `check_job`, NOT_FOUND
+    /// first when the job does not exist.
+    async fn existing(&self, job_id: i64, script_id: i64, check_job: bool) -> Result<Option<v1::Video>> {
+        let mut pooled = self.pool.get().await?;
+        let conn = &mut pooled.conn();
+        if check_job {
+            ensure_job(conn, job_id).await?;
+        }
+        match db::videos::for_script(conn, job_id, script_id).await {
+            Ok(video) => Ok(Some(convert::video(&video))),
+            Err(DbError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the script and its media from scriptgen and builds the render job and the row.
+    async fn prepare(
+        &self,
+        job_id: i64,
+        script_id: i64,
+        asset_ids: &[i64],
+        log: Map<String, Value>,
+        costs: v1::CostBreakdown,
+    ) -> Result<Prepared> {
+        let script = self.scriptgen.get_script(job_id, script_id).await?;
+        let plan = script.plan.as_ref().ok_or_else(|| ComposerError::Internal(format!("scriptgen sent script {script_id} without a plan")))?;
+        let assets = self.scriptgen.list_media_assets(job_id, script_id).await?;
+        let selection = match compose::select(&assets, asset_ids, plan.scenes.len()) {
+            Ok(selection) => selection,
+            Err(error) => return Err(self.selection_error(job_id, script_id, asset_ids, error).await),
+        };
+        let settings = compose::render_settings(&self.media, &plan.aspect_ratio).ok_or_else(|| {
+            ComposerError::FailedPrecondition(format!("script {script_id}: aspect ratio `{}` cannot be composed", plan.aspect_ratio))
+        })?;
+
+        let mut clip_paths = Vec::with_capacity(selection.clips.len());
+        for clip in &selection.clips {
+            clip_paths.push(self.asset_file(clip).await?);
+        }
+        let voiceover = match &selection.voiceover {
+            Some(asset) => Some(self.asset_file(asset).await?),
+            None => None,
+        };
+        let (music, music_source) = match &selection.music {
+            Some(asset) => (self.asset_file(asset).await?, json!({ "asset_id": asset.id })),
+            None => {
+                render::ensure_music_bed(&self.music_bed, MUSIC_BED_SECONDS).await?;
+                (self.music_bed.clone(), json!({ "library": MUSIC_BED_KEY }))
+            }
+        };
+
+        let seconds = compose::scene_seconds(plan, &selection.clips);
+        let clips = compose::clip_inputs(clip_paths, &seconds, plan, &settings);
+        let overlays = compose::overlays(plan, &seconds);
+        let output = self.store.prepare(&format!("generated/job-{job_id}/video-{script_id}.mp4"))?;
+        let thumbnail = self.store.prepare(&format!("generated/job-{job_id}/video-{script_id}.jpg"))?;
+        let inputs = inputs_log(&selection, &seconds, &clips, music_source, overlays.len());
+        let now = db::now();
+        let new = NewVideo {
+            job_id,
+            script_id,
+            variant: script.variant,
+            status: VideoStatus::Generated,
+            uri: self.store.uri(&output),
+            thumbnail_uri: self.store.uri(&thumbnail),
+            duration_seconds: 0.0,
+            size_bytes: 0,
+            sha256: String::new(),
+            width: 0,
+            height: 0,
+            // The composer's own work (ffmpeg, locally) costs nothing.
+            llm_cost_micros: costs.llm_micros,
+            tts_cost_micros: costs.tts_micros,
+            video_generation_cost_micros: costs.video_generation_micros,
+            generation_log: Value::Null,
+            created_at: now,
+            updated_at: now,
+        };
+        let job = RenderJob { clips, overlays, voiceover, music: Some(music), output, thumbnail };
+        Ok(Prepared { job, settings, new, log, inputs })
+    }
+
+    /// The answer to assets that cannot make the video.
+    async fn selection_error(&self, job_id: i64, script_id: i64, asset_ids: &[i64], error: SelectionError) -> ComposerError {
+        let no_media = || ComposerError::FailedPrecondition(format!("script {script_id} has no media yet: run GenerateMedia"));
+        match error {
+            SelectionError::NotOfScript { index, id } => {
+                // An asset of another script of this job is a bad argument; one of another job
+                // (or none at all) is, as every lookup of another job's row, NOT_FOUND.
+                match self.scriptgen.list_media_assets(job_id, 0).await {
+                    Ok(all) if all.iter().any(|a| a.id == id) => {
+                        ComposerError::invalid(format!("asset_ids[{index}]"), format!("asset {id} is not an asset of script {script_id}"))
+                    }
+                    Ok(_) => ComposerError::NotFound(format!("asset {id} not found")),
+                    Err(error) => error,
+                }
+            }
+            SelectionError::NoClips if asset_ids.is_empty() => no_media(),
+            SelectionError::MissingScenes(scenes) if asset_ids.is_empty() => ComposerError::FailedPrecondition(format!(
+                "script {script_id} has no clip for scene {} yet: run GenerateMedia",
+                list(&scenes)
+            )),
+            SelectionError::NoClips => ComposerError::invalid("asset_ids", "names no clip; one clip per scene is needed"),
+            SelectionError::MissingScenes(scenes) => {
+                ComposerError::invalid("asset_ids", format!("names no clip for scene {}; one clip per scene is needed", list(&scenes)))
+            }
+        }
+    }
+
+    /// The local file of an asset: inside the media store, and there.
+    async fn asset_file(&self, asset: &v1::MediaAsset) -> Result<PathBuf> {
+        let path = self.store.resolve(&asset.uri).map_err(|e| match e {
+            MediaStoreError::OutsideStore { .. } => {
+                ComposerError::FailedPrecondition(format!("asset {}: its file is not in the media store", asset.id))
+            }
+            other => other.into(),
+        })?;
+        if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
+            return Err(ComposerError::FailedPrecondition(format!("asset {}: its file is missing from the media store", asset.id)));
+        }
+        Ok(path)
+    }
+
+    async fn render_and_store(self: Arc<Self>, prepared: Prepared, permit: OwnedSemaphorePermit, cancel: CancellationToken) -> Result<v1::Video> {
+        let Prepared { job, settings, mut new, mut log, inputs } = prepared;
+        let started = Instant::now();
+        let rendered = render::render(&job, &settings, &cancel).await;
+        drop(permit);
+        let rendered = rendered.inspect_err(|e| warn!(error = %e, script_id = new.script_id, "render failed"))?;
+        let render_ms = started.elapsed().as_millis() as u64;
+
+        new.duration_seconds = rendered.duration_seconds;
+        new.size_bytes = i64::try_from(rendered.size_bytes).unwrap_or(i64::MAX);
+        new.sha256 = rendered.sha256.clone();
+        new.width = rendered.width as i32;
+        new.height = rendered.height as i32;
+        log.insert("composition".to_owned(), composition_log(&settings, inputs, &rendered, render_ms));
+        new.generation_log = Value::Object(log);
+
+        let stored = match self.pool.get().await {
+            Ok(mut pooled) => db::videos::insert_or_get(&mut pooled.conn(), &new).await,
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok((video, true)) => {
+                info!(video_id = video.id, script_id = video.script_id, duration_seconds = video.duration_seconds, "video composed");
+                Ok(convert::video(&video))
+            }
+            Ok((video, false)) => {
+                // Another composer stored this script's video meanwhile: keep its row. Our files
+                // went to the same deterministic paths; if its files live elsewhere now (it was
+                // already reviewed), ours are strays.
+                if video.uri != new.uri {
+                    remove_files(&job).await;
+                } else if video.sha256 != new.sha256 {
+                    warn!(video_id = video.id, "a concurrent composition replaced the video's file; its recorded sha256 may not match");
+                }
+                Ok(convert::video(&video))
+            }
+            Err(e) => {
+                remove_files(&job).await;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+async fn remove_files(job: &RenderJob) {
+    for path in [&job.output, &job.thumbnail] {
+        if let Err(e) = tokio::fs::remove_file(path).await {
+            warn!(path = %path.display(), error = %e, "cannot remove a rendered file");
+        }
+    }
+}
+
+/// The request's generation log: `{}` when empty, else a JSON object of at most 1 MiB.
+fn generation_log(text: &str) -> Result<Map<String, Value>> {
+    const FIELD: &str = "generation_log_json";
+    if text.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    if text.len() > MAX_GENERATION_LOG_BYTES {
+        return Err(ComposerError::invalid(FIELD, format!("larger than {MAX_GENERATION_LOG_BYTES} bytes")));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ComposerError::invalid(FIELD, "must be a JSON object")),
+        Err(e) => Err(ComposerError::invalid(FIELD, format!("is not valid JSON: {e}"))),
+    }
+}
+
+/// Upstream costs: none may be negative, and their total must fit.
+fn upstream_costs(costs: Option<&v1::CostBreakdown>) -> Result<v1::CostBreakdown> {
+    let costs = costs.copied().unwrap_or_default();
+    let parts = [("llm_micros", costs.llm_micros), ("tts_micros", costs.tts_micros), ("video_generation_micros", costs.video_generation_micros)];
+    let violations: Vec<_> = parts
+        .iter()
+        .filter(|(_, value)| *value < 0)
+        .map(|(field, _)| shortline_shared::domain::Violation::new(format!("upstream_costs.{field}"), "must not be negative"))
+        .collect();
+    if !violations.is_empty() {
+        return Err(ComposerError::Invalid(violations));
+    }
+    if parts.iter().try_fold(0_i64, |sum, (_, value)| sum.checked_add(*value)).is_none() {
+        return Err(ComposerError::invalid("upstream_costs", "the total does not fit in 64 bits"));
+    }
+    Ok(costs)
+}
+
+fn inputs_log(selection: &Selection, scene_seconds: &[f64], clips: &[render::ClipInput], music: Value, overlays: usize) -> Value {
+    json!({
+        "clip_asset_ids": selection.clips.iter().map(|c| c.id).collect::<Vec<_>>(),
+        "scene_seconds": scene_seconds,
+        "clip_seconds": clips.iter().map(|c| c.duration_seconds).collect::<Vec<_>>(),
+        "transitions": clips.iter().map(|c| c.transition).collect::<Vec<_>>(),
+        "voiceover_asset_id": selection.voiceover.as_ref().map(|v| v.id),
+        "music": music,
+        "overlays": overlays,
+    })
+}
+
+fn composition_log(settings: &RenderSettings, inputs: Value, output: &RenderOutput, render_ms: u64) -> Value {
+    json!({
+        "composer": "ffmpeg",
+        "cost_micros": 0,
+        "render_ms": render_ms,
+        "settings": {
+            "width": settings.width,
+            "height": settings.height,
+            "fps": settings.fps,
+            "x264_preset": settings.x264_preset,
+            "crf": settings.crf,
+            "font_file": settings.font_file.display().to_string(),
+            "music_volume": settings.music_volume,
+            "thumbnail_at_seconds": settings.thumbnail_at_seconds,
+            "transition_seconds": settings.transition_seconds,
+            "overlay_fade_seconds": settings.overlay_fade_seconds,
+        },
+        "inputs": inputs,
+        "output": {
+            "video_codec": output.video_codec,
+            "audio_codec": output.audio_codec,
+            "duration_seconds": output.duration_seconds,
+            "size_bytes": output.size_bytes,
+            "sha256": output.sha256,
+            "width": output.width,
+            "height": output.height,
+            "thumbnail_size_bytes": output.thumbnail_size_bytes,
+        },
+    })
+}
+
+// ---- ReviewVideo --------------------------------------------------------------------------------
+
+impl Composer {
+    async fn review(&self, job_id: i64, request: v1::ComposerReviewVideoRequest) -> Result<v1::Video> {
+        let video_id = positive(request.video_id, "video_id")?;
+        let decision = match v1::ReviewDecision::try_from(request.decision) {
+            Ok(v1::ReviewDecision::Approve) => VideoStatus::Approved,
+            Ok(v1::ReviewDecision::Reject) => VideoStatus::Rejected,
+            _ => return Err(ComposerError::invalid("decision", "must be REVIEW_DECISION_APPROVE or REVIEW_DECISION_REJECT")),
+        };
+        if request.note.chars().count() > MAX_NOTE_CHARS {
+            return Err(ComposerError::invalid("note", format!("longer than {MAX_NOTE_CHARS} characters")));
+        }
+        let note = Some(request.note.as_str()).filter(|n| !n.is_empty());
+
+        let _one_review_at_a_time = self.reviews.lock().await;
+        let mut pooled = self.pool.get().await?;
+        let conn = &mut pooled.conn();
+        ensure_job(conn, job_id).await?;
+        let video = find_video(conn, job_id, video_id).await?;
+        if video.status != VideoStatus::Generated {
+            return Err(already_reviewed(&video));
+        }
+
+        let place = decision.as_str();
+        let key = |ext: &str| format!("{place}/job-{job_id}/video-{}.{ext}", video.script_id);
+        let uri = match self.store.move_to(&video.uri, &key("mp4")).await {
+            Ok(uri) => uri,
+            Err(e) => {
+                // Another process may have reviewed it (and moved the file) since it was read.
+                return match find_video(conn, job_id, video_id).await {
+                    Ok(now) if now.status != VideoStatus::Generated => Err(already_reviewed(&now)),
+                    _ => Err(e.into()),
+                };
+            }
+        };
+        let thumbnail_uri = match self.store.move_to(&video.thumbnail_uri, &key("jpg")).await {
+            Ok(uri) => uri,
+            Err(e) => {
+                self.move_back(&[(&uri, &video.uri)]).await;
+                return Err(e.into());
+            }
+        };
+        let moved = [(uri.as_str(), video.uri.as_str()), (thumbnail_uri.as_str(), video.thumbnail_uri.as_str())];
+        match db::videos::record_review(conn, job_id, video_id, decision, note, &uri, &thumbnail_uri).await {
+            Ok(Some(row)) => {
+                info!(video_id, status = %row.status, "video reviewed");
+                Ok(convert::video(&row))
+            }
+            Ok(None) => {
+                self.move_back(&moved).await;
+                match find_video(conn, job_id, video_id).await {
+                    Ok(now) if now.status != VideoStatus::Generated => Err(already_reviewed(&now)),
+                    Ok(_) => Err(ComposerError::FailedPrecondition(format!("video {video_id} changed during the review; retry"))),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => {
+                self.move_back(&moved).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Undoes file moves (`(now, was)` URIs) after a review that did not count.
+    async fn move_back(&self, moves: &[(&str, &str)]) {
+        for (now, was) in moves {
+            let restored = match (self.store.resolve(now), self.store.resolve(was)) {
+                (Ok(from), Ok(to)) => tokio::fs::rename(&from, &to).await.map_err(|e| e.to_string()),
+                (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+            };
+            if let Err(error) = restored {
+                warn!(from = now, to = was, %error, "cannot move a file back after a failed review");
+            }
+        }
+    }
+}
+
+fn already_reviewed(video: &db::Video) -> ComposerError {
+    ComposerError::FailedPrecondition(format!("video {} is already {}", video.id, video.status))
+}
+
+// ---- shared -------------------------------------------------------------------------------------
+
+/// NOT_FOUND "job N not found" unless the job exists.
+async fn ensure_job(conn: &mut db::Conn<'_>, job_id: i64) -> Result<()> {
+    if db::jobs::exists(conn, job_id).await? {
+        Ok(())
+    } else {
+        Err(ComposerError::JobNotFound(job_id))
+    }
+}
+
+/// A video of the job; one of another job is NOT_FOUND like one that does not exist.
+async fn find_video(conn: &mut db::Conn<'_>, job_id: i64, video_id: i64) -> Result<db::Video> {
+    db::videos::find(conn, job_id, video_id).await.map_err(|e| match e {
+        DbError::NotFound => ComposerError::NotFound(format!("video {video_id} not found")),
+        other => other.into(),
+    })
+}
+
+fn positive(id: i64, field: &str) -> Result<i64> {
+    if id > 0 {
+        Ok(id)
+    } else {
+        Err(ComposerError::invalid(field, "must be a positive id"))
+    }
+}
+
+fn list(scenes: &[u32]) -> String {
+    scenes.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_logs_must_be_json_objects() {
+        assert_eq!(generation_log("").expect("empty"), Map::new());
+        assert_eq!(generation_log("{\"theme\":\"x\"}").expect("object")["theme"], "x");
+        for bad in ["[1]", "{", "42", "null"] {
+            let error = generation_log(bad).expect_err(bad);
+            assert!(error.to_string().starts_with("generation_log_json: "), "{error}");
+        }
+        let huge = format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_GENERATION_LOG_BYTES));
+        assert!(generation_log(&huge).is_err());
+    }
+
+    #[test]
+    fn upstream_costs_are_checked() {
+        assert_eq!(upstream_costs(None).expect("none"), v1::CostBreakdown::default());
+        let ok = v1::CostBreakdown { llm_micros: 5, tts_micros: 6, video_generation_micros: 7, total_micros: -1 };
+        assert_eq!(upstream_costs(Some(&ok)).expect("ok").tts_micros, 6);
+        let negative = v1::CostBreakdown { tts_micros: -1, ..ok };
+        assert_eq!(upstream_costs(Some(&negative)).expect_err("negative").to_string(), "upstream_costs.tts_micros: must not be negative");
+        let huge = v1::CostBreakdown { llm_micros: i64::MAX, tts_micros: 1, ..Default::default() };
+        assert!(upstream_costs(Some(&huge)).is_err());
+    }
+}

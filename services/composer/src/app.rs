@@ -1,0 +1,80 @@
+//! The composer process: the gRPC API over the database, the media store and scriptgen.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shortline_proto::v1::composer_service_server::ComposerServiceServer;
+use shortline_shared::config::Config;
+use shortline_shared::db::DbPool;
+use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
+use shortline_shared::media_store::MediaStore;
+use shortline_shared::service::{self, StartError};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, Semaphore};
+use tracing::{info, warn};
+
+use crate::api::{Composer, ComposerApi, MUSIC_BED_KEY, MUSIC_BED_SECONDS};
+use crate::render;
+use crate::scriptgen::Scriptgen;
+
+/// Renders one process runs at once: x264 uses both cores of the reference machine.
+pub const MAX_CONCURRENT_RENDERS: usize = 1;
+
+/// The name the health service reports the composer under.
+pub const HEALTH_SERVICE: &str = "shortline.v1.ComposerService";
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    composer: Arc<Composer>,
+    pool: DbPool,
+    config: Config,
+    shutdown: Shutdown,
+}
+
+impl Application {
+    /// Binds the configured address (port 0 picks one), opens the database pool and the media
+    /// store, and makes the offline music bed if it is missing; nothing is served until
+    /// [`Application::run`].
+    pub async fn build(config: Config, shutdown: Shutdown) -> Result<Self, StartError> {
+        let listener = service::bind("composer", config.composer.listen).await?;
+        let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+        let pool = service::connect_database(&config)?;
+        let store = MediaStore::local(&config.media_root())?;
+        let scriptgen = Scriptgen::connect_lazy(&config.scriptgen.url).map_err(|e| StartError::Other(e.to_string()))?;
+        let music_bed = store.prepare(MUSIC_BED_KEY)?;
+        // Without ffmpeg the composer still starts: ComposeVideo answers FAILED_PRECONDITION with
+        // the install hint, and the bed is made on the first composition after the install.
+        if let Err(error) = render::ensure_music_bed(&music_bed, MUSIC_BED_SECONDS).await {
+            warn!(%error, path = %music_bed.display(), "cannot make the offline music bed yet");
+        }
+        let composer = Arc::new(Composer {
+            pool: pool.clone(),
+            store,
+            scriptgen,
+            media: config.media.clone(),
+            music_bed,
+            renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
+            reviews: Mutex::new(()),
+        });
+        Ok(Application { listener, address, composer, pool, config, shutdown })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until shutdown: health goes NOT_SERVING first, then in-flight calls (renders
+    /// included) get the grace period before they are dropped (which cancels their renders).
+    pub async fn run(self) -> Result<(), ServeError> {
+        let Application { listener, address, composer, pool, config, shutdown } = self;
+        info!(%address, "composer listening");
+        let routes = tonic::service::Routes::new(ComposerServiceServer::new(ComposerApi::new(composer)));
+        GrpcServer::new(routes)
+            .health_service(HEALTH_SERVICE)
+            .readiness(service::database_readiness(&pool))
+            .drain_timeout(config.pipeline.shutdown_grace())
+            .serve(listener, shutdown)
+            .await
+    }
+}

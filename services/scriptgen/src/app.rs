@@ -1,0 +1,60 @@
+//! The scriptgen process: the `ScriptService` gRPC API over the database and the media store.
+
+use std::net::SocketAddr;
+
+use shortline_proto::v1::script_service_server::ScriptServiceServer;
+use shortline_shared::config::Config;
+use shortline_shared::db::DbPool;
+use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
+use shortline_shared::media_store::MediaStore;
+use shortline_shared::service::{self, StartError};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::api::{ClipFormat, MediaProviders, ScriptApi};
+
+/// The name the health service reports this service under.
+pub const HEALTH_SERVICE_NAME: &str = "shortline.v1.ScriptService";
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    pool: DbPool,
+    api: ScriptApi,
+    config: Config,
+    shutdown: Shutdown,
+}
+
+impl Application {
+    /// Binds the configured address (port 0 picks one), prepares the database pool, the media
+    /// store and the providers of `providers.set`; nothing is served until [`Application::run`].
+    pub async fn build(config: Config, shutdown: Shutdown) -> Result<Self, StartError> {
+        let listener = service::bind("scriptgen", config.scriptgen.listen).await?;
+        let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+        let pool = service::connect_database(&config)?;
+        let store = MediaStore::local(&config.media_root())?;
+        let providers = MediaProviders::for_set(config.providers.set, &config.media);
+        let api = ScriptApi::new(pool.clone(), store, providers, ClipFormat::from_config(&config.media));
+        Ok(Application { listener, address, pool, api, config, shutdown })
+    }
+
+    /// The address the service listens on (the real port when the configured one was 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until shutdown: health goes NOT_SERVING first, then in-flight calls get the
+    /// grace period (`pipeline.shutdown_grace_seconds`); calls still running after it are
+    /// dropped, which kills their media tools and writes no asset rows.
+    pub async fn run(self) -> Result<(), ServeError> {
+        let Application { listener, address, pool, api, config, shutdown } = self;
+        info!(%address, providers = ?config.providers.set, "scriptgen listening");
+        let routes = tonic::service::Routes::new(ScriptServiceServer::new(api));
+        GrpcServer::new(routes)
+            .health_service(HEALTH_SERVICE_NAME)
+            .readiness(service::database_readiness(&pool))
+            .drain_timeout(config.pipeline.shutdown_grace())
+            .serve(listener, shutdown)
+            .await
+    }
+}

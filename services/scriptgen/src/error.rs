@@ -1,0 +1,154 @@
+//! The script generator's errors and their one mapping to gRPC statuses.
+
+use shortline_shared::db::DbError;
+use shortline_shared::domain::{describe, Violation};
+use shortline_shared::media_store::MediaStoreError;
+use shortline_shared::status::{into_status, ServiceError, INTERNAL_MESSAGE};
+use tonic::{Code, Status};
+
+use crate::media::MediaError;
+use crate::planner::PlanError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptgenError {
+    /// Request fields with bad values (`field: reason; ...`).
+    #[error("{}", describe(.0))]
+    Invalid(Vec<Violation>),
+    #[error("job {0} not found")]
+    JobNotFound(i64),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error(transparent)]
+    MediaStore(#[from] MediaStoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ScriptgenError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ScriptgenError::Invalid(vec![Violation::new(field, reason)])
+    }
+
+    /// NOT_FOUND `script {id} not found in job {job_id}`.
+    pub fn script_not_found(job_id: i64, script_id: i64) -> Self {
+        ScriptgenError::NotFound(format!("script {script_id} not found in job {job_id}"))
+    }
+
+    /// NOT_FOUND `trend report {id} not found in job {job_id}`.
+    pub fn report_not_found(job_id: i64, report_id: i64) -> Self {
+        ScriptgenError::NotFound(format!("trend report {report_id} not found in job {job_id}"))
+    }
+}
+
+impl ServiceError for ScriptgenError {
+    fn status_code(&self) -> Code {
+        match self {
+            ScriptgenError::Invalid(_) => Code::InvalidArgument,
+            ScriptgenError::JobNotFound(_) | ScriptgenError::NotFound(_) => Code::NotFound,
+            ScriptgenError::Db(db) => db.status_code(),
+            ScriptgenError::Plan(PlanError::InvalidTheme(_)) => Code::InvalidArgument,
+            // A provider-backed planner (an LLM) that failed may well answer on a retry.
+            ScriptgenError::Plan(PlanError::Provider { .. }) => Code::Unavailable,
+            // The planner wrote a plan breaking the plan rules: a planner bug, never stored.
+            ScriptgenError::Plan(PlanError::InvalidPlan { .. }) => Code::Internal,
+            ScriptgenError::Media(MediaError::ToolMissing { .. }) => Code::FailedPrecondition,
+            ScriptgenError::Media(MediaError::Cancelled) => Code::Cancelled,
+            ScriptgenError::Media(_) | ScriptgenError::MediaStore(_) | ScriptgenError::Internal(_) => Code::Internal,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            ScriptgenError::Db(db) => db.public_message(),
+            ScriptgenError::Plan(PlanError::InvalidTheme(violations)) => describe(violations),
+            ScriptgenError::Plan(PlanError::Provider { planner, .. }) => {
+                format!("planner {planner} is unavailable, retry later")
+            }
+            ScriptgenError::Plan(PlanError::InvalidPlan { .. }) => {
+                "the planner produced an invalid plan; nothing was stored".to_owned()
+            }
+            // Names the tool and how to install it: what the operator has to do.
+            ScriptgenError::Media(missing @ MediaError::ToolMissing { .. }) => missing.to_string(),
+            ScriptgenError::Media(MediaError::Cancelled) => "media generation cancelled".to_owned(),
+            // The tool and its exit status help; its stderr and the paths stay in the log.
+            ScriptgenError::Media(MediaError::Failed { tool, status, .. }) => {
+                format!("media generation failed: {tool} exited with {status}")
+            }
+            ScriptgenError::Media(_) | ScriptgenError::MediaStore(_) => "media generation failed".to_owned(),
+            ScriptgenError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<ScriptgenError> for Status {
+    fn from(error: ScriptgenError) -> Self {
+        into_status(error)
+    }
+}
+
+pub type Result<T, E = ScriptgenError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_its_code_and_a_message_that_leaks_nothing() {
+        let cases = [
+            (
+                ScriptgenError::invalid("variant", "must be between 0 and 10"),
+                Code::InvalidArgument,
+                "variant: must be between 0 and 10",
+            ),
+            (ScriptgenError::JobNotFound(7), Code::NotFound, "job 7 not found"),
+            (ScriptgenError::script_not_found(7, 3), Code::NotFound, "script 3 not found in job 7"),
+            (ScriptgenError::report_not_found(7, 4), Code::NotFound, "trend report 4 not found in job 7"),
+            (
+                ScriptgenError::Media(MediaError::ToolMissing {
+                    tool: "ffmpeg".into(),
+                    install_hint: "apt-get install ffmpeg".into(),
+                }),
+                Code::FailedPrecondition,
+                "ffmpeg not found: install it with `apt-get install ffmpeg`",
+            ),
+            (
+                ScriptgenError::Media(MediaError::Failed {
+                    tool: "ffmpeg".into(),
+                    status: "exit status: 1".into(),
+                    stderr_tail: "/secret/path: No such file".into(),
+                }),
+                Code::Internal,
+                "media generation failed: ffmpeg exited with exit status: 1",
+            ),
+            (
+                ScriptgenError::Media(MediaError::InvalidOutput {
+                    path: "/secret/x.mp4".into(),
+                    reason: "short".into(),
+                }),
+                Code::Internal,
+                "media generation failed",
+            ),
+            (ScriptgenError::Internal("plan column unreadable".into()), Code::Internal, INTERNAL_MESSAGE),
+            (ScriptgenError::Db(DbError::Internal("SELEC".into())), Code::Internal, INTERNAL_MESSAGE),
+            (
+                ScriptgenError::Plan(PlanError::InvalidPlan {
+                    planner: "template".into(),
+                    violations: vec![Violation::new("scenes", "none")],
+                }),
+                Code::Internal,
+                "the planner produced an invalid plan; nothing was stored",
+            ),
+        ];
+        for (error, code, message) in cases {
+            let status = Status::from(error);
+            assert_eq!((status.code(), status.message()), (code, message));
+        }
+    }
+}

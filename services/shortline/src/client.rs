@@ -1,0 +1,208 @@
+//! Reaching the orchestrator: the one at `orchestrator.url` if it answers, else the three
+//! services started in this process for the command's duration.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
+use shortline_shared::config::{Config, ProviderSet, TelemetryConfig};
+use shortline_shared::grpc::Shutdown;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::embedded::Embedded;
+
+/// How long to wait for a running orchestrator to accept a connection before starting our own.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the command will ask of the services, which decides what must be installed before
+/// services are started in-process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Pipeline work (run, retry, watch): the media tools must be installed.
+    Pipeline,
+    /// Reading and reviewing: no media tools needed.
+    Inspect,
+}
+
+/// The orchestrator the command talks to, and the in-process services if it started them.
+pub struct Services {
+    pub client: OrchestratorServiceClient<Channel>,
+    /// The orchestrator's URL.
+    pub url: String,
+    embedded: Option<(Embedded, Shutdown)>,
+}
+
+impl Services {
+    /// Connects to `orchestrator.url`; where nothing answers within [`CONNECT_TIMEOUT`], starts
+    /// the services in this process on the data directory (and says so on stderr).
+    pub async fn connect(config: &Config, work: Work) -> anyhow::Result<Services> {
+        let url = config.orchestrator.url.clone();
+        if let Some(channel) = try_connect(&url).await? {
+            tracing::debug!(%url, "using the running orchestrator");
+            return Ok(Services { client: client(channel), url, embedded: None });
+        }
+        Self::start_embedded(config, work).await
+    }
+
+    /// Starts the three services in this process, each on a free port of 127.0.0.1.
+    pub async fn start_embedded(config: &Config, work: Work) -> anyhow::Result<Services> {
+        if work == Work::Pipeline {
+            check_media_tools(config)?;
+        }
+        let config = embedded_config(config, work)?;
+        eprintln!(
+            "no orchestrator answers at {}; starting the services in this process (data in {})",
+            config.orchestrator.url,
+            config.data_dir.display()
+        );
+        let shutdown = Shutdown::new();
+        let embedded = Embedded::start(config, &shutdown).await?;
+        let url = format!("http://{}", embedded.orchestrator);
+        let channel = Endpoint::from_shared(url.clone())?
+            .connect_timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .with_context(|| format!("cannot reach the in-process orchestrator at {url}"))?;
+        Ok(Services { client: client(channel), url, embedded: Some((embedded, shutdown)) })
+    }
+
+    /// Whether the services run in this process (and stop when the command ends).
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// Where the services are, in words, for `--json` output.
+    pub fn mode(&self) -> &'static str {
+        if self.is_embedded() { "in-process" } else { "running" }
+    }
+
+    /// Stops the in-process services, if any, and waits for them.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        drop(self.client);
+        if let Some((embedded, shutdown)) = self.embedded {
+            shutdown.trigger();
+            embedded.stopped().await?;
+        }
+        Ok(())
+    }
+}
+
+fn client(channel: Channel) -> OrchestratorServiceClient<Channel> {
+    // Lineage of a many-variant job can exceed tonic's 4 MiB default.
+    OrchestratorServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024)
+}
+
+/// A channel to `url`, or `None` when nothing accepts a connection there in time.
+async fn try_connect(url: &str) -> anyhow::Result<Option<Channel>> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("orchestrator.url `{url}` is not a URL"))?
+        .connect_timeout(CONNECT_TIMEOUT);
+    match tokio::time::timeout(CONNECT_TIMEOUT * 2, endpoint.connect()).await {
+        Ok(Ok(channel)) => Ok(Some(channel)),
+        Ok(Err(error)) => {
+            tracing::debug!(%url, %error, "no orchestrator answers");
+            Ok(None)
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// The config of in-process services: every service on a free port of 127.0.0.1 (so they never
+/// collide with anything), state under the data directory made absolute (so printed paths work
+/// from anywhere). Inspection commands wait at most a second for jobs the engine picked up meanwhile.
+fn embedded_config(config: &Config, work: Work) -> anyhow::Result<Config> {
+    let mut config = config.clone();
+    let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.orchestrator.listen = any_port;
+    config.scriptgen.listen = any_port;
+    config.composer.listen = any_port;
+    config.data_dir = std::path::absolute(&config.data_dir)
+        .with_context(|| format!("data directory {}", config.data_dir.display()))?;
+    if work == Work::Inspect {
+        config.pipeline.shutdown_grace_seconds = 1;
+    }
+    Ok(config)
+}
+
+/// The programs the offline providers run.
+const MEDIA_TOOLS: [&str; 3] = ["ffmpeg", "ffprobe", "espeak-ng"];
+
+/// Fails, naming each missing program and how to install it, unless every media tool the
+/// configured providers need is on `PATH`.
+pub fn check_media_tools(config: &Config) -> anyhow::Result<()> {
+    if config.providers.set == ProviderSet::Null {
+        return Ok(());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    let missing: Vec<&str> = MEDIA_TOOLS.iter().copied().filter(|tool| !dirs.iter().any(|dir| is_executable(&dir.join(tool)))).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = {
+        let mut packages = Vec::new();
+        if missing.iter().any(|tool| *tool == "ffmpeg" || *tool == "ffprobe") {
+            packages.push("ffmpeg");
+        }
+        if missing.contains(&"espeak-ng") {
+            packages.push("espeak-ng");
+        }
+        packages
+    };
+    let (them, it) = if missing.len() == 1 { ("it", "is") } else { ("them", "are") };
+    anyhow::bail!(
+        "{} {it} not installed (not found on PATH); the offline media providers need {them}: \
+         install with `sudo apt-get install {}` (Debian/Ubuntu; `brew install ffmpeg espeak-ng` on macOS)",
+        missing.join(", "),
+        packages.join(" ")
+    )
+}
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+/// The log filter of client commands: the configured one if it was changed from the default,
+/// else `warn`, so in-process services don't bury the command's own output (`RUST_LOG` still
+/// overrides both).
+pub fn cli_log_filter(config: &Config) -> String {
+    if config.telemetry.filter == TelemetryConfig::default().filter {
+        "warn".to_owned()
+    } else {
+        config.telemetry.filter.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_services_listen_on_free_ports_under_an_absolute_data_dir() {
+        let config = embedded_config(&Config::default(), Work::Pipeline).expect("config");
+        assert_eq!(config.orchestrator.listen.port(), 0);
+        assert_eq!(config.composer.listen.port(), 0);
+        assert!(config.data_dir.is_absolute());
+        assert_eq!(config.pipeline.shutdown_grace_seconds, Config::default().pipeline.shutdown_grace_seconds);
+        assert_eq!(embedded_config(&Config::default(), Work::Inspect).expect("config").pipeline.shutdown_grace_seconds, 1);
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_means_no_channel() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let started = std::time::Instant::now();
+        assert!(try_connect(&format!("http://127.0.0.1:{port}")).await.expect("url").is_none());
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,92 @@
+//! The three services in one process, each on its own gRPC port and still talking gRPC to each
+//! other: what `shortline up` serves and what `shortline run` starts when nothing answers.
+
+use std::net::SocketAddr;
+
+use shortline_shared::config::Config;
+use shortline_shared::db::{self, Backend};
+use shortline_shared::grpc::Shutdown;
+use shortline_shared::service::StartError;
+use tokio::task::JoinHandle;
+
+/// Which service `shortline serve` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Service {
+    Orchestrator,
+    Scriptgen,
+    Composer,
+}
+
+/// Applies the migrations where the embedded mode owns the database (SQLite). PostgreSQL is
+/// migrated by `shortline migrate` (a Kubernetes Job), never behind a deployment's back.
+pub async fn migrate_if_embedded(config: &Config) -> Result<(), StartError> {
+    let url = config.database_url();
+    if Backend::from_url(&url)? == Backend::Sqlite {
+        create_sqlite_dir(&url)?;
+        db::migrations::run_pending(&url).await?;
+    }
+    Ok(())
+}
+
+/// Creates the directory of a SQLite database file (the data directory on a fresh machine).
+pub fn create_sqlite_dir(url: &str) -> Result<(), StartError> {
+    let path = std::path::Path::new(db::pool::sqlite_path(url));
+    match path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent).map_err(|error| {
+            StartError::Other(format!("cannot create the data directory {}: {error}", parent.display()))
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Builds (binds) and spawns one service; returns its address and its task.
+pub async fn spawn(
+    service: Service,
+    config: Config,
+    shutdown: Shutdown,
+) -> Result<(SocketAddr, JoinHandle<anyhow::Result<()>>), StartError> {
+    Ok(match service {
+        Service::Orchestrator => {
+            let app = shortline_orchestrator::Application::build(config, shutdown).await?;
+            (app.address(), tokio::spawn(async move { Ok(app.run().await?) }))
+        }
+        Service::Scriptgen => {
+            let app = shortline_scriptgen::Application::build(config, shutdown).await?;
+            (app.address(), tokio::spawn(async move { Ok(app.run().await?) }))
+        }
+        Service::Composer => {
+            let app = shortline_composer::Application::build(config, shutdown).await?;
+            (app.address(), tokio::spawn(async move { Ok(app.run().await?) }))
+        }
+    })
+}
+
+/// The three services of one process.
+pub struct Embedded {
+    pub orchestrator: SocketAddr,
+    pub scriptgen: SocketAddr,
+    pub composer: SocketAddr,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Embedded {
+    /// Starts scriptgen and composer, then the orchestrator pointed at their real addresses
+    /// (so port 0 works for all three).
+    pub async fn start(mut config: Config, shutdown: &Shutdown) -> Result<Self, StartError> {
+        migrate_if_embedded(&config).await?;
+        let (scriptgen, scriptgen_task) = spawn(Service::Scriptgen, config.clone(), shutdown.clone()).await?;
+        config.scriptgen.url = format!("http://{scriptgen}");
+        let (composer, composer_task) = spawn(Service::Composer, config.clone(), shutdown.clone()).await?;
+        config.composer.url = format!("http://{composer}");
+        let (orchestrator, orchestrator_task) = spawn(Service::Orchestrator, config, shutdown.clone()).await?;
+        Ok(Embedded { orchestrator, scriptgen, composer, tasks: vec![orchestrator_task, scriptgen_task, composer_task] })
+    }
+
+    /// Waits until every service has stopped (after the shutdown was triggered).
+    pub async fn stopped(self) -> anyhow::Result<()> {
+        for task in self.tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,337 @@
+//! The `shortline` command: run the whole pipeline on one machine, serve one service (what a
+//! container runs), submit and inspect jobs, review videos, run migrations.
+//!
+//! Every command that needs the services talks only to the orchestrator's public API
+//! (`OrchestratorService`) at `orchestrator.url`. Where nothing answers there, the command starts
+//! the three services in-process for its own duration (see [`client::Services`]), on the data
+//! directory's SQLite database and media folder.
+
+mod client;
+mod commands;
+mod embedded;
+mod names;
+mod output;
+mod tree;
+mod views;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use shortline_shared::config::Config;
+use shortline_shared::grpc::Shutdown;
+
+pub use embedded::{Embedded, Service};
+pub use names::{JobKindArg, JobStatusArg, PlatformArg, StageArg};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shortline",
+    version,
+    about = "Trending short videos, from trend to reviewed MP4, with full lineage.",
+    after_help = "Commands that need the services use the orchestrator at `orchestrator.url` \
+                  (default http://127.0.0.1:50051); where nothing answers there they start the \
+                  three services in this process for their own duration, on --data-dir."
+)]
+pub struct Cli {
+    /// Configuration file (TOML). `SHORTLINE_*` environment variables override it.
+    #[arg(long, global = true, env = "SHORTLINE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the embedded mode keeps its SQLite database and media (default `.shortline`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (`postgres://…` or `sqlite://…`); overrides the config.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Print machine-readable JSON instead of tables, trees and progress lines.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Submit a pipeline job and follow it until its video awaits review (or is approved).
+    Run(RunArgs),
+    /// List jobs, newest first (`--status awaiting-review` is the review queue).
+    Jobs(JobsArgs),
+    /// The review queue: pipeline jobs whose video awaits a decision.
+    ReviewQueue {
+        /// At most this many jobs (server default when unset).
+        #[arg(long, value_name = "N")]
+        limit: Option<i32>,
+    },
+    /// One job: status, progress and every stage attempt.
+    Status {
+        /// The job's id.
+        job: i64,
+    },
+    /// A job's lineage as a tree: job, stages, trends, report, scripts, assets, videos.
+    Show {
+        /// The job's id.
+        job: i64,
+    },
+    /// Follow a job's progress until it awaits review or ends.
+    Watch {
+        /// The job's id.
+        job: i64,
+    },
+    /// Resume a failed or cancelled job from its checkpoint, then follow it.
+    Retry {
+        /// The job's id.
+        job: i64,
+        /// Re-run from this stage (and every later one); default: the first unfinished stage.
+        #[arg(long, value_enum, value_name = "STAGE")]
+        from_stage: Option<StageArg>,
+        /// Return once the job is queued instead of following it (only with running services).
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Cancel a job that has not ended.
+    Cancel {
+        /// The job's id.
+        job: i64,
+        /// Why; recorded as the job's error.
+        #[arg(long, default_value = "cancelled from the shortline command")]
+        reason: String,
+    },
+    /// Collect, list and analyse trends.
+    #[command(subcommand)]
+    Trends(TrendsCommand),
+    /// List and review a job's videos.
+    #[command(subcommand)]
+    Videos(VideosCommand),
+    /// Check theme files; list the bundled themes.
+    #[command(subcommand)]
+    Themes(ThemesCommand),
+    /// Serve all three services in this process, on the embedded default (SQLite + local media).
+    Up,
+    /// Serve one service until SIGTERM / Ctrl-C (the container entry point).
+    Serve {
+        #[arg(value_enum)]
+        service: Service,
+    },
+    /// Apply the database migrations.
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A theme file (`.yaml`/`.yml` in the old system's layout, or `.toml`); checked before
+    /// anything starts.
+    #[arg(long, value_name = "FILE", conflicts_with = "theme_name")]
+    pub theme: Option<PathBuf>,
+    /// A theme known to the orchestrator by name (`shortline themes list`).
+    #[arg(long, value_name = "NAME")]
+    pub theme_name: Option<String>,
+    /// How many script/video variants to make.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=10))]
+    pub variants: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Only jobs with this status.
+    #[arg(long, value_enum, value_name = "STATUS")]
+    pub status: Option<JobStatusArg>,
+    /// Only jobs of this kind.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub kind: Option<JobKindArg>,
+    /// At most this many jobs (server default when unset).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<i32>,
+    /// Continue after this page token (printed under a full page).
+    #[arg(long, value_name = "TOKEN")]
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrendsCommand {
+    /// Collect trends now (a trend-refresh job of its own).
+    Collect {
+        /// Only this platform (repeatable); default: all.
+        #[arg(long, value_enum, value_name = "PLATFORM")]
+        platform: Vec<PlatformArg>,
+        /// At most this many items per platform (server default when unset).
+        #[arg(long, value_name = "N")]
+        limit_per_platform: Option<i32>,
+    },
+    /// List collected trends, highest engagement velocity first.
+    List {
+        /// Only this platform.
+        #[arg(long, value_enum, value_name = "PLATFORM")]
+        platform: Option<PlatformArg>,
+        /// Only trends this job saw.
+        #[arg(long, value_name = "JOB")]
+        job: Option<i64>,
+        /// At most this many trends (server default when unset).
+        #[arg(long, value_name = "N")]
+        limit: Option<i32>,
+        /// Continue after this page token.
+        #[arg(long, value_name = "TOKEN")]
+        page_token: Option<String>,
+    },
+    /// Analyse recent trends now (a trend-analysis job of its own) and print the report.
+    Analyze {
+        /// Trends posted within this many hours (server default 24).
+        #[arg(long, value_name = "HOURS")]
+        window_hours: Option<i32>,
+        /// At most this many trends, highest velocity first (server default 100).
+        #[arg(long, value_name = "N")]
+        max_trends: Option<i32>,
+    },
+    /// Print the newest trend report.
+    Report,
+    /// List trend reports, newest first.
+    Reports {
+        /// At most this many reports (server default when unset).
+        #[arg(long, value_name = "N")]
+        limit: Option<i32>,
+        /// Continue after this page token.
+        #[arg(long, value_name = "TOKEN")]
+        page_token: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VideosCommand {
+    /// List a job's videos with their files, status and costs.
+    List {
+        /// The job's id.
+        job: i64,
+    },
+    /// Approve a video of a job awaiting review.
+    Approve {
+        /// The job's id.
+        job: i64,
+        /// The video's id (`shortline videos list JOB`).
+        video: i64,
+        /// A note kept on the video.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Reject a video of a job awaiting review.
+    Reject {
+        /// The job's id.
+        job: i64,
+        /// The video's id (`shortline videos list JOB`).
+        video: i64,
+        /// A note kept on the video.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ThemesCommand {
+    /// Check a theme file: prints OK, or every bad field and why (exit 1).
+    Validate {
+        /// A `.yaml`/`.yml` or `.toml` theme file.
+        file: PathBuf,
+    },
+    /// The themes bundled with shortline (usable with `run --theme-name`).
+    List,
+}
+
+impl Cli {
+    /// The configuration: file, then environment, then flags.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.database_url {
+            config.database.url = Some(url.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Parses the arguments, runs the command, and turns any error into a message and exit code 1
+/// (bad flags: clap's message and exit code 2).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {}", output::describe_error(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Checks that need no configuration and must write nothing come first.
+    if let Command::Themes(command) = &cli.command {
+        return commands::themes::run(command, cli.json);
+    }
+    if let Command::Run(args) = &cli.command {
+        commands::run::check_theme_file(args)?;
+    }
+    let config = cli.load_config()?;
+    let serving = matches!(cli.command, Command::Serve { .. } | Command::Up | Command::Migrate);
+    let filter = if serving { config.telemetry.filter.clone() } else { client::cli_log_filter(&config) };
+    shortline_shared::telemetry::init(config.telemetry.format, &filter)?;
+    let json = cli.json;
+    match cli.command {
+        Command::Run(args) => commands::run::run(&config, &args, json).await,
+        Command::Jobs(args) => commands::jobs::list(&config, &args, json).await,
+        Command::ReviewQueue { limit } => {
+            let args = JobsArgs { status: Some(JobStatusArg::AwaitingReview), kind: None, limit, page_token: None };
+            commands::jobs::list(&config, &args, json).await
+        }
+        Command::Status { job } => commands::jobs::status(&config, job, json).await,
+        Command::Show { job } => commands::jobs::show(&config, job, json).await,
+        Command::Watch { job } => commands::jobs::watch(&config, job, json).await,
+        Command::Retry { job, from_stage, detach } => commands::jobs::retry(&config, job, from_stage, detach, json).await,
+        Command::Cancel { job, reason } => commands::jobs::cancel(&config, job, &reason, json).await,
+        Command::Trends(command) => commands::trends::run(&config, command, json).await,
+        Command::Videos(command) => commands::videos::run(&config, command, json).await,
+        Command::Themes(_) => unreachable!("handled above"),
+        Command::Serve { service } => {
+            embedded::migrate_if_embedded(&config).await?;
+            let shutdown = Shutdown::on_signals();
+            let (address, task) = embedded::spawn(service, config, shutdown).await?;
+            // A machine-readable line: tests and scripts learn the port (0 picks one) from it.
+            println!("shortline {service:?} listening on {address}");
+            task.await??;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Up => {
+            client::check_media_tools(&config)?;
+            let shutdown = Shutdown::on_signals();
+            let embedded = Embedded::start(config, &shutdown).await?;
+            // Machine-readable lines: with port 0 in the config, the addresses are learnt here.
+            println!("orchestrator listening on {}", embedded.orchestrator);
+            println!("scriptgen    listening on {}", embedded.scriptgen);
+            println!("composer     listening on {}", embedded.composer);
+            println!("Ctrl-C stops all three.");
+            embedded.stopped().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let url = config.database_url();
+            if shortline_shared::db::Backend::from_url(&url)? == shortline_shared::db::Backend::Sqlite {
+                embedded::create_sqlite_dir(&url)?;
+            }
+            let applied = shortline_shared::db::migrations::run_pending(&url).await?;
+            if json {
+                output::print_json(&serde_json::json!({ "applied": applied }))?;
+            } else if applied.is_empty() {
+                println!("database is up to date");
+            } else {
+                println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
