@@ -7,6 +7,8 @@ pub mod domain;
 pub mod config;
 pub mod grpc;
 pub mod media_store;
+pub mod partial;
+pub mod process;
 pub mod service;
 pub mod status;
 pub mod telemetry;

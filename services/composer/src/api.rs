@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 use shortline_proto::v1::{self, composer_service_server::ComposerService};
-use shortline_shared::config::MediaConfig;
+use shortline_shared::config::{MediaConfig, ProviderSet};
 use shortline_shared::convert;
 use shortline_shared::db::{self, DbError, DbPool, NewVideo, VideoStatus};
 use shortline_shared::grpc::record_job_id;
@@ -40,6 +40,8 @@ pub struct Composer {
     pub media: MediaConfig,
     /// The offline music bed's file.
     pub music_bed: PathBuf,
+    /// `null` composes placeholders without ffmpeg (orchestration benchmarks only).
+    pub providers: ProviderSet,
     /// Renders at once in this process: x264 keeps both cores of the reference machine busy.
     pub renders: Arc<Semaphore>,
     /// Reviews run one at a time in a process, so two decisions on one video cannot both move
@@ -186,7 +188,9 @@ impl Composer {
         let (music, music_source) = match &selection.music {
             Some(asset) => (self.asset_file(asset).await?, json!({ "asset_id": asset.id })),
             None => {
-                render::ensure_music_bed(&self.music_bed, MUSIC_BED_SECONDS).await?;
+                if self.providers == ProviderSet::Offline {
+                    render::ensure_music_bed(&self.music_bed, MUSIC_BED_SECONDS).await?;
+                }
                 (self.music_bed.clone(), json!({ "library": MUSIC_BED_KEY }))
             }
         };
@@ -266,7 +270,10 @@ impl Composer {
     async fn render_and_store(self: Arc<Self>, prepared: Prepared, permit: OwnedSemaphorePermit, cancel: CancellationToken) -> Result<v1::Video> {
         let Prepared { job, settings, mut new, mut log, inputs } = prepared;
         let started = Instant::now();
-        let rendered = render::render(&job, &settings, &cancel).await;
+        let rendered = match self.providers {
+            ProviderSet::Offline => render::render(&job, &settings, &cancel).await,
+            ProviderSet::Null => render::placeholder(&job, &settings).await,
+        };
         drop(permit);
         let rendered = rendered.inspect_err(|e| warn!(error = %e, script_id = new.script_id, "render failed"))?;
         let render_ms = started.elapsed().as_millis() as u64;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shortline_proto::v1::composer_service_server::ComposerServiceServer;
-use shortline_shared::config::Config;
+use shortline_shared::config::{Config, ProviderSet};
 use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
 use shortline_shared::media_store::MediaStore;
@@ -45,8 +45,12 @@ impl Application {
         let music_bed = store.prepare(MUSIC_BED_KEY)?;
         // Without ffmpeg the composer still starts: ComposeVideo answers FAILED_PRECONDITION with
         // the install hint, and the bed is made on the first composition after the install.
-        if let Err(error) = render::ensure_music_bed(&music_bed, MUSIC_BED_SECONDS).await {
-            warn!(%error, path = %music_bed.display(), "cannot make the offline music bed yet");
+        let providers = config.providers.set;
+        // (The null set composes placeholders and needs no music.)
+        if providers == ProviderSet::Offline {
+            if let Err(error) = render::ensure_music_bed(&music_bed, MUSIC_BED_SECONDS).await {
+                warn!(%error, path = %music_bed.display(), "cannot make the offline music bed yet");
+            }
         }
         let composer = Arc::new(Composer {
             pool: pool.clone(),
@@ -54,6 +58,7 @@ impl Application {
             scriptgen,
             media: config.media.clone(),
             music_bed,
+            providers,
             renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
             reviews: Mutex::new(()),
         });

@@ -197,7 +197,7 @@ impl OrchestratorService for OrchestratorApi {
             let conn = &mut pooled.conn();
             let job = find_job(conn, job_id).await?;
             let live = [JobStatus::Queued, JobStatus::Running, JobStatus::AwaitingReview];
-            if db::jobs::transition(conn, job_id, &live, JobStatus::Cancelled, None, Some(&reason))
+            if db::jobs::transition(conn, job_id, &live, JobStatus::Cancelled, None, None, Some(&reason))
                 .await
                 .map_err(OrchestratorError::from)?
                 .is_none()
@@ -235,7 +235,7 @@ impl OrchestratorService for OrchestratorApi {
                 db::job_stages::reopen_from(conn, job_id, &StageName::ALL[stage_index(stage)..]).await.map_err(OrchestratorError::from)?;
             }
         }
-        if db::jobs::transition(conn, job_id, &[JobStatus::Failed, JobStatus::Cancelled], JobStatus::Queued, None, None)
+        if db::jobs::transition(conn, job_id, &[JobStatus::Failed, JobStatus::Cancelled], JobStatus::Queued, None, None, None)
             .await
             .map_err(OrchestratorError::from)?
             .is_none()
@@ -335,7 +335,7 @@ impl OrchestratorService for OrchestratorApi {
             };
             let summary = format!("{}:{}", outcome, videos.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(","));
             db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, Some(&summary)).await.map_err(OrchestratorError::from)?;
-            db::jobs::transition(conn, job_id, &[JobStatus::AwaitingReview], outcome, None, None).await.map_err(OrchestratorError::from)?;
+            db::jobs::transition(conn, job_id, &[JobStatus::AwaitingReview], outcome, None, None, None).await.map_err(OrchestratorError::from)?;
         }
         Ok(Response::new(self.job(job_id).await?))
     }

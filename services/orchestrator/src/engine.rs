@@ -14,7 +14,7 @@ use std::time::Duration;
 use rand::Rng;
 use shortline_shared::config::PipelineConfig;
 use shortline_shared::convert::stages_of;
-use shortline_shared::db::{self, DbError, DbPool, Job, JobKind, JobStatus, NewJob, NewJobStage, StageName, StageStatus};
+use shortline_shared::db::{self, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -32,9 +32,11 @@ pub struct Engine {
     pub(crate) stages: Stages,
     pipeline: PipelineConfig,
     max_concurrent_jobs: usize,
+    /// This worker's name on leases and stage attempts.
+    worker: String,
     wake: Notify,
-    /// Cancellation handles of the jobs this process is running.
-    running: Mutex<HashMap<i64, CancellationToken>>,
+    /// The jobs this process is running: their leases and cancellation handles.
+    running: Mutex<HashMap<i64, (Lease, CancellationToken)>>,
 }
 
 /// How a stage ended when it did not succeed.
@@ -50,10 +52,12 @@ impl Engine {
             stages,
             pipeline,
             max_concurrent_jobs: max_concurrent_jobs.max(1),
+            worker: worker_name(),
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
         }
     }
+
 
     pub fn clients(&self) -> &Clients {
         &self.stages.clients
@@ -66,12 +70,12 @@ impl Engine {
 
     /// Stops the job's running stage, if this process runs it.
     pub fn cancel_running(&self, job_id: i64) {
-        if let Some(token) = self.lock_running().get(&job_id) {
+        if let Some((_, token)) = self.lock_running().get(&job_id) {
             token.cancel();
         }
     }
 
-    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CancellationToken>> {
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (Lease, CancellationToken)>> {
         self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -86,10 +90,10 @@ impl Engine {
                 _ = shutdown.cancelled() => break,
             };
             match self.claim().await {
-                Ok(Some(job)) => {
+                Ok(Some((job, lease, taken_over))) => {
                     let engine = self.clone();
                     tasks.spawn(async move {
-                        engine.run_job(job).await;
+                        engine.run_job(job, lease, taken_over).await;
                         drop(permit);
                     });
                     continue;
@@ -115,47 +119,67 @@ impl Engine {
         if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await.is_ok() {
             return;
         }
-        let unfinished: Vec<i64> = self.lock_running().keys().copied().collect();
-        warn!(?unfinished, "shutdown grace period over: stopping running stages and requeueing their jobs");
-        for token in self.lock_running().values() {
+        let unfinished: Vec<Lease> = self.lock_running().values().map(|(lease, _)| lease.clone()).collect();
+        warn!(jobs = ?unfinished.iter().map(|l| l.job_id).collect::<Vec<_>>(), "shutdown grace period over: stopping running stages and releasing their jobs");
+        for (_, token) in self.lock_running().values() {
             token.cancel();
         }
         tasks.shutdown().await;
-        for job_id in unfinished {
-            if let Err(error) = self.requeue(job_id).await {
-                warn!(job_id, %error, "cannot requeue job");
+        for lease in unfinished {
+            self.release(&lease).await;
+        }
+    }
+
+    /// Puts a job back in the queue for any worker, if the lease is still ours.
+    async fn release(&self, lease: &Lease) {
+        let released = async {
+            let mut pooled = self.pool.get().await?;
+            Ok::<_, DbError>(db::jobs::release(&mut pooled.conn(), lease).await?)
+        };
+        match released.await {
+            Ok(true) => info!(job_id = lease.job_id, "lease released"),
+            Ok(false) => {}
+            Err(error) => warn!(job_id = lease.job_id, %error, "cannot release the lease; it will expire"),
+        }
+    }
+
+    async fn claim(&self) -> Result<Option<(Job, Lease, bool)>> {
+        let mut pooled = self.pool.get().await?;
+        Ok(db::jobs::claim_next(&mut pooled.conn(), &self.worker, self.pipeline.lease()).await?)
+    }
+
+    /// Runs a claimed job to its next resting state (awaiting review, succeeded, failed or
+    /// cancelled) while a heartbeat renews its lease. Losing the lease (a takeover after a
+    /// stall, or a cancel) stops the work; every write is fenced by the lease anyway.
+    pub async fn run_job(&self, job: Job, lease: Lease, taken_over: bool) {
+        let token = CancellationToken::new();
+        self.lock_running().insert(job.id, (lease.clone(), token.clone()));
+        let span = info_span!("job", job_id = job.id, kind = %job.kind, worker = %self.worker);
+        let heartbeat = tokio::spawn(heartbeat(self.pool.clone(), lease.clone(), self.pipeline.lease(), token.clone()));
+        let outcome = self.drive(&job, &lease, taken_over, &token).instrument(span).await;
+        heartbeat.abort();
+        self.lock_running().remove(&job.id);
+        match outcome {
+            Ok(()) => {}
+            Err(OrchestratorError::Db(DbError::LeaseLost { .. })) => {
+                info!(job_id = job.id, "lease lost: another worker owns the job now");
+            }
+            Err(error) => {
+                // The job could not even record its outcome (e.g. the database is away): hand it
+                // back so the next claim (here or on another worker) resumes it.
+                warn!(job_id = job.id, %error, "job interrupted; releasing it");
+                self.release(&lease).await;
             }
         }
     }
 
-    async fn requeue(&self, job_id: i64) -> Result<()> {
-        let mut pooled = self.pool.get().await?;
-        db::jobs::transition(&mut pooled.conn(), job_id, &[JobStatus::Running], JobStatus::Queued, None, None).await?;
-        Ok(())
-    }
-
-    async fn claim(&self) -> Result<Option<Job>> {
-        let mut pooled = self.pool.get().await?;
-        Ok(db::jobs::claim_next(&mut pooled.conn()).await?)
-    }
-
-    /// Runs a claimed (running) job to its next resting state: awaiting review, succeeded,
-    /// failed or cancelled.
-    pub async fn run_job(&self, job: Job) {
-        let token = CancellationToken::new();
-        self.lock_running().insert(job.id, token.clone());
-        let span = info_span!("job", job_id = job.id, kind = %job.kind);
-        let outcome = self.drive(&job, &token).instrument(span).await;
-        self.lock_running().remove(&job.id);
-        if let Err(error) = outcome {
-            // The job could not even record its failure (e.g. the database is away); it stays
-            // running and is put back in the queue so another pass finishes it.
-            warn!(job_id = job.id, %error, "job interrupted; requeueing");
-            let _ = self.requeue(job.id).await;
+    async fn drive(&self, job: &Job, lease: &Lease, taken_over: bool, token: &CancellationToken) -> Result<()> {
+        if taken_over {
+            let reason = format!("lease of worker {} expired", job.lease_owner.as_deref().unwrap_or("?"));
+            let mut pooled = self.pool.get().await?;
+            let closed = db::job_stages::abandon_open(&mut pooled.conn(), lease, &reason).await?;
+            info!(job_id = job.id, closed, "took over the job");
         }
-    }
-
-    async fn drive(&self, job: &Job, token: &CancellationToken) -> Result<()> {
         let attempts = {
             let mut pooled = self.pool.get().await?;
             db::job_stages::list_for_job(&mut pooled.conn(), job.id).await?
@@ -164,27 +188,29 @@ impl Engine {
             if db::job_stages::is_done(&attempts, stage) {
                 continue;
             }
-            if self.job_status(job.id).await? != JobStatus::Running {
-                return Ok(()); // cancelled (or moved on) while we were busy
+            if token.is_cancelled() {
+                return Ok(()); // cancelled, or the lease is gone
             }
             if stage == StageName::Review {
-                return self.stages.enter_review(job, &self.pool).await;
+                return self.stages.enter_review(job, lease, &self.worker).await;
             }
             let earlier = attempts.iter().filter(|a| a.stage == stage).map(|a| a.attempt).max().unwrap_or(0);
-            match self.run_stage(job, stage, earlier, token).await? {
+            match self.run_stage(job, lease, stage, earlier, token).await? {
                 Ok(()) => {}
                 Err(Halt::Cancelled) => return Ok(()),
                 Err(Halt::Failed(reason)) => {
                     let mut pooled = self.pool.get().await?;
-                    db::jobs::transition(&mut pooled.conn(), job.id, &[JobStatus::Running], JobStatus::Failed, Some(stage), Some(&reason))
-                        .await?;
-                    info!(job_id = job.id, %stage, %reason, "job failed");
+                    let to = JobStatus::Failed;
+                    let failed = db::jobs::transition(&mut pooled.conn(), job.id, &[JobStatus::Running], to, Some(lease), Some(stage), Some(&reason)).await?;
+                    if failed.is_some() {
+                        info!(job_id = job.id, %stage, %reason, "job failed");
+                    }
                     return Ok(());
                 }
             }
         }
         let mut pooled = self.pool.get().await?;
-        db::jobs::transition(&mut pooled.conn(), job.id, &[JobStatus::Running], JobStatus::Succeeded, None, None).await?;
+        db::jobs::transition(&mut pooled.conn(), job.id, &[JobStatus::Running], JobStatus::Succeeded, Some(lease), None, None).await?;
         Ok(())
     }
 
@@ -202,7 +228,7 @@ impl Engine {
             let mut new = NewJob::queued(kind, label, None, 1);
             new.status = JobStatus::Running;
             let job = db::jobs::insert(conn, &new).await?;
-            let row = db::job_stages::insert(conn, &NewJobStage::running(job.id, stage, 1)).await?;
+            let row = db::job_stages::insert(conn, &NewJobStage::running(job.id, stage, 1).by(&self.worker)).await?;
             (job, row)
         };
         let outcome = work(job.id).await;
@@ -211,27 +237,24 @@ impl Engine {
         match &outcome {
             Ok(_) => {
                 db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, None).await?;
-                db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Succeeded, None, None).await?;
+                db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Succeeded, None, None, None).await?;
             }
             Err(error) => {
                 let reason = describe(error);
                 db::job_stages::finish(conn, row.id, StageStatus::Failed, Some(&reason), None).await?;
-                db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Failed, Some(stage), Some(&reason)).await?;
+                db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Failed, None, Some(stage), Some(&reason)).await?;
             }
         }
         outcome.map(|value| (job.id, value))
     }
 
-    async fn job_status(&self, job_id: i64) -> Result<JobStatus> {
-        let mut pooled = self.pool.get().await?;
-        Ok(db::jobs::find(&mut pooled.conn(), job_id).await?.status)
-    }
 
     /// Runs one stage, retrying what may pass on a second try. The outer `Result` is for
     /// failures to record progress at all; the inner one is the stage's outcome.
     async fn run_stage(
         &self,
         job: &Job,
+        lease: &Lease,
         stage: StageName,
         earlier_attempts: i32,
         token: &CancellationToken,
@@ -242,7 +265,8 @@ impl Engine {
         loop {
             let row = {
                 let mut pooled = self.pool.get().await?;
-                db::job_stages::insert(&mut pooled.conn(), &NewJobStage::running(job.id, stage, attempt)).await?
+                let new = NewJobStage::running(job.id, stage, attempt).by(&self.worker);
+                db::job_stages::start_fenced(&mut pooled.conn(), lease, &new).await?
             };
             info!(job_id = job.id, %stage, attempt, "stage started");
             let outcome = tokio::select! {
@@ -251,18 +275,20 @@ impl Engine {
                     Err(_) => Err((true, format!("{stage} did not finish within {} s", deadline.as_secs()))),
                 },
                 _ = token.cancelled() => {
-                    self.finish(row.id, StageStatus::Cancelled, Some("cancelled"), None).await?;
+                    // After a cancel the fence refuses this write (the job is no longer running);
+                    // the attempt is closed by whoever resumes or by the cancel itself.
+                    let _ = self.finish(lease, row.id, StageStatus::Cancelled, Some("cancelled"), None).await;
                     return Ok(Err(Halt::Cancelled));
                 }
             };
             match outcome {
                 Ok(output_ref) => {
-                    self.finish(row.id, StageStatus::Succeeded, None, Some(&output_ref)).await?;
+                    self.finish(lease, row.id, StageStatus::Succeeded, None, Some(&output_ref)).await?;
                     info!(job_id = job.id, %stage, attempt, output = %output_ref, "stage succeeded");
                     return Ok(Ok(()));
                 }
                 Err((retry, reason)) => {
-                    self.finish(row.id, StageStatus::Failed, Some(&reason), None).await?;
+                    self.finish(lease, row.id, StageStatus::Failed, Some(&reason), None).await?;
                     if !retry || attempt >= self.pipeline.max_attempts as i32 {
                         return Ok(Err(Halt::Failed(reason)));
                     }
@@ -279,15 +305,50 @@ impl Engine {
         }
     }
 
-    async fn finish(&self, id: i64, status: StageStatus, error: Option<&str>, output_ref: Option<&str>) -> Result<()> {
+    async fn finish(&self, lease: &Lease, id: i64, status: StageStatus, error: Option<&str>, output_ref: Option<&str>) -> Result<()> {
         let mut pooled = self.pool.get().await?;
-        db::job_stages::finish(&mut pooled.conn(), id, status, error, output_ref).await?;
+        db::job_stages::finish_fenced(&mut pooled.conn(), lease, id, status, error, output_ref).await?;
         Ok(())
     }
 
     fn stage_deadline(&self, stage: StageName) -> Duration {
         self.pipeline.stage_timeout_seconds.get(stage.as_str()).unwrap_or(Duration::from_secs(300))
     }
+}
+
+/// Renews the lease while the job runs; cancels the work when the lease is lost (another worker
+/// took the job over, or it was cancelled). Renewals come often enough that a cancel on another
+/// replica stops the running stage within a couple of seconds.
+async fn heartbeat(pool: DbPool, lease: Lease, duration: Duration, token: CancellationToken) {
+    let interval = (duration / 3).min(Duration::from_secs(2)).max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(interval).await;
+        let renewed = async {
+            let mut pooled = pool.get().await?;
+            db::jobs::renew(&mut pooled.conn(), &lease, duration).await
+        };
+        match renewed.await {
+            Ok(true) => {}
+            Ok(false) => {
+                info!(job_id = lease.job_id, "lease lost or job cancelled: stopping its work");
+                token.cancel();
+                return;
+            }
+            // A passing database error: the next beat tries again; if the lease expires meanwhile
+            // the renewal says so.
+            Err(error) => warn!(job_id = lease.job_id, %error, "cannot renew the lease"),
+        }
+    }
+}
+
+/// `host-pid-random`: unique per process, readable in the audit trail.
+fn worker_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}-{}-{:04x}", std::process::id(), rand::rng().random::<u16>())
 }
 
 /// Half to full of the nominal backoff, so retrying replicas spread out.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use shortline_proto::v1;
 use shortline_shared::convert;
-use shortline_shared::db::{self, DbPool, Job, JobStatus, NewJobStage, NewTrendReport, StageName, StageStatus};
+use shortline_shared::db::{self, DbPool, Job, JobStatus, Lease, NewJobStage, NewTrendReport, StageName, StageStatus};
 use shortline_shared::domain::{Platform, Theme};
 use tracing::info;
 
@@ -191,20 +191,21 @@ impl Stages {
 
     /// After composition: a theme with `auto_post` approves its videos at once; otherwise the
     /// job waits in the review queue with its review stage open.
-    pub async fn enter_review(&self, job: &Job, pool: &DbPool) -> Result<()> {
+    pub async fn enter_review(&self, job: &Job, lease: &Lease, worker: &str) -> Result<()> {
         let theme = job_theme(job)?;
-        let mut pooled = pool.get().await?;
+        let mut pooled = self.pool.get().await?;
         let conn = &mut pooled.conn();
-        let open = db::job_stages::list_for_job(conn, job.id)
-            .await?
-            .into_iter()
-            .find(|a| a.stage == StageName::Review && a.status == StageStatus::Running);
+        let attempts = db::job_stages::list_for_job(conn, job.id).await?;
+        let open = attempts.iter().find(|a| a.stage == StageName::Review && a.status == StageStatus::Running).cloned();
         let row = match open {
             Some(row) => row,
-            None => db::job_stages::insert(conn, &NewJobStage::running(job.id, StageName::Review, 1)).await?,
+            None => {
+                let attempt = attempts.iter().filter(|a| a.stage == StageName::Review).map(|a| a.attempt).max().unwrap_or(0) + 1;
+                db::job_stages::start_fenced(conn, lease, &NewJobStage::running(job.id, StageName::Review, attempt).by(worker)).await?
+            }
         };
         if !theme.config.auto_post {
-            db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::AwaitingReview, None, None).await?;
+            db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::AwaitingReview, Some(lease), None, None).await?;
             info!(job_id = job.id, "awaiting review");
             return Ok(());
         }
@@ -214,10 +215,10 @@ impl Stages {
         for video in videos.iter().filter(|v| v.status == v1::VideoStatus::Generated as i32) {
             self.review_video(job.id, video.id, v1::ReviewDecision::Approve, "auto_post", deadline).await?;
         }
-        let mut pooled = pool.get().await?;
+        let mut pooled = self.pool.get().await?;
         let conn = &mut pooled.conn();
-        db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, Some("auto_post")).await?;
-        db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Approved, None, None).await?;
+        db::job_stages::finish_fenced(conn, lease, row.id, StageStatus::Succeeded, None, Some("auto_post")).await?;
+        db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Approved, Some(lease), None, None).await?;
         info!(job_id = job.id, "approved by auto_post");
         Ok(())
     }

@@ -74,7 +74,11 @@ impl Services {
 
     /// Where the services are, in words, for `--json` output.
     pub fn mode(&self) -> &'static str {
-        if self.is_embedded() { "in-process" } else { "running" }
+        if self.is_embedded() {
+            "in-process"
+        } else {
+            "running"
+        }
     }
 
     /// Stops the in-process services, if any, and waits for them.
@@ -136,7 +140,8 @@ pub fn check_media_tools(config: &Config) -> anyhow::Result<()> {
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    let missing: Vec<&str> = MEDIA_TOOLS.iter().copied().filter(|tool| !dirs.iter().any(|dir| is_executable(&dir.join(tool)))).collect();
+    let missing: Vec<&str> =
+        MEDIA_TOOLS.iter().copied().filter(|tool| !dirs.iter().any(|dir| is_executable(&dir.join(tool)))).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -154,9 +159,18 @@ pub fn check_media_tools(config: &Config) -> anyhow::Result<()> {
     anyhow::bail!(
         "{} {it} not installed (not found on PATH); the offline media providers need {them}: \
          install with `sudo apt-get install {}` (Debian/Ubuntu; `brew install ffmpeg espeak-ng` on macOS)",
-        missing.join(", "),
+        join_words(&missing),
         packages.join(" ")
     )
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_words(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -172,11 +186,11 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// The log filter of client commands: the configured one if it was changed from the default,
-/// else `warn`, so in-process services don't bury the command's own output (`RUST_LOG` still
-/// overrides both).
+/// else `error`, so in-process services don't bury the command's own output (which already
+/// shows every stage attempt and failure); `RUST_LOG` still overrides both.
 pub fn cli_log_filter(config: &Config) -> String {
     if config.telemetry.filter == TelemetryConfig::default().filter {
-        "warn".to_owned()
+        "error".to_owned()
     } else {
         config.telemetry.filter.clone()
     }
@@ -193,7 +207,16 @@ mod tests {
         assert_eq!(config.composer.listen.port(), 0);
         assert!(config.data_dir.is_absolute());
         assert_eq!(config.pipeline.shutdown_grace_seconds, Config::default().pipeline.shutdown_grace_seconds);
-        assert_eq!(embedded_config(&Config::default(), Work::Inspect).expect("config").pipeline.shutdown_grace_seconds, 1);
+        assert_eq!(
+            embedded_config(&Config::default(), Work::Inspect).expect("config").pipeline.shutdown_grace_seconds,
+            1
+        );
+    }
+
+    #[test]
+    fn missing_tools_are_named_in_words() {
+        assert_eq!(join_words(&["ffprobe"]), "ffprobe");
+        assert_eq!(join_words(&["ffmpeg", "ffprobe", "espeak-ng"]), "ffmpeg, ffprobe and espeak-ng");
     }
 
     #[tokio::test]

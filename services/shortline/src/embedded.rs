@@ -79,7 +79,12 @@ impl Embedded {
         let (composer, composer_task) = spawn(Service::Composer, config.clone(), shutdown.clone()).await?;
         config.composer.url = format!("http://{composer}");
         let (orchestrator, orchestrator_task) = spawn(Service::Orchestrator, config, shutdown.clone()).await?;
-        Ok(Embedded { orchestrator, scriptgen, composer, tasks: vec![orchestrator_task, scriptgen_task, composer_task] })
+        Ok(Embedded {
+            orchestrator,
+            scriptgen,
+            composer,
+            tasks: vec![orchestrator_task, scriptgen_task, composer_task],
+        })
     }
 
     /// Waits until every service has stopped (after the shutdown was triggered).

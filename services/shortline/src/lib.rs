@@ -292,7 +292,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { job } => commands::jobs::status(&config, job, json).await,
         Command::Show { job } => commands::jobs::show(&config, job, json).await,
         Command::Watch { job } => commands::jobs::watch(&config, job, json).await,
-        Command::Retry { job, from_stage, detach } => commands::jobs::retry(&config, job, from_stage, detach, json).await,
+        Command::Retry { job, from_stage, detach } => {
+            commands::jobs::retry(&config, job, from_stage, detach, json).await
+        }
         Command::Cancel { job, reason } => commands::jobs::cancel(&config, job, &reason, json).await,
         Command::Trends(command) => commands::trends::run(&config, command, json).await,
         Command::Videos(command) => commands::videos::run(&config, command, json).await,

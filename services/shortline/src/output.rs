@@ -166,7 +166,11 @@ fn describe_status(status: &tonic::Status) -> String {
         tonic::Code::InvalidArgument => "invalid argument",
         _ => "server error",
     };
-    if message.is_empty() { what.to_owned() } else { format!("{what}: {message}") }
+    if message.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what}: {message}")
+    }
 }
 
 #[cfg(test)]

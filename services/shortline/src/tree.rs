@@ -80,7 +80,11 @@ pub fn lineage(lineage: &v1::JobLineage) -> Node {
         )));
     }
     if ranked.len() > TOP_TRENDS {
-        trends.push(Node::new(format!("… {} more (`shortline trends list --job {}`)", ranked.len() - TOP_TRENDS, job.id)));
+        trends.push(Node::new(format!(
+            "… {} more (`shortline trends list --job {}`)",
+            ranked.len() - TOP_TRENDS,
+            job.id
+        )));
     }
     root.push(trends);
 
@@ -108,7 +112,8 @@ pub fn lineage(lineage: &v1::JobLineage) -> Node {
 }
 
 fn job_label(job: &v1::Job) -> String {
-    let progress = job.progress.as_ref().map(|p| format!("  {}/{} stages", p.stages_done, p.stages_total)).unwrap_or_default();
+    let progress =
+        job.progress.as_ref().map(|p| format!("  {}/{} stages", p.stages_done, p.stages_total)).unwrap_or_default();
     format!(
         "job {}  {}  {}  theme {}  variants {}{progress}  created {}",
         job.id,
@@ -140,12 +145,17 @@ fn report_node(report: &v1::TrendReport) -> Node {
         report.id, report.analyst, report.trends_analyzed, report.avg_engagement_velocity
     ));
     if !report.video_styles.is_empty() {
-        let styles: Vec<String> =
-            report.video_styles.iter().take(4).map(|s| format!("{} ({:.0}%)", s.category, s.confidence * 100.0)).collect();
+        let styles: Vec<String> = report
+            .video_styles
+            .iter()
+            .take(4)
+            .map(|s| format!("{} ({:.0}%)", s.category, s.confidence * 100.0))
+            .collect();
         node.push(Node::new(format!("styles: {}", styles.join(", "))));
     }
     if !report.top_hashtags.is_empty() {
-        let tags: Vec<String> = report.top_hashtags.iter().take(6).map(|h| format!("{} ({})", h.tag, h.count)).collect();
+        let tags: Vec<String> =
+            report.top_hashtags.iter().take(6).map(|h| format!("{} ({})", h.tag, h.count)).collect();
         node.push(Node::new(format!("top hashtags: {}", tags.join(", "))));
     }
     for recommendation in report.recommendations.iter().take(3) {
@@ -236,10 +246,7 @@ mod tests {
         let tree = Node::new("job 1")
             .child(Node::new("stages").child(Node::new("a")).child(Node::new("b")))
             .child(Node::new("video").child(Node::new("file")));
-        assert_eq!(
-            tree.render(),
-            "job 1\n├── stages\n│   ├── a\n│   └── b\n└── video\n    └── file\n"
-        );
+        assert_eq!(tree.render(), "job 1\n├── stages\n│   ├── a\n│   └── b\n└── video\n    └── file\n");
     }
 
     #[test]

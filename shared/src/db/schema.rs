@@ -15,6 +15,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         finished_at -> Nullable<Timestamp>,
+        lease_owner -> Nullable<Text>,
+        lease_token -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -29,6 +32,7 @@ diesel::table! {
         finished_at -> Nullable<Timestamp>,
         error -> Nullable<Text>,
         output_ref -> Nullable<Text>,
+        worker -> Nullable<Text>,
     }
 }
 

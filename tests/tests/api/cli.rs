@@ -53,13 +53,20 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn describe(args: &str, output: &Output) -> String {
-    format!("`shortline {args}` exited {:?}\n--- stdout\n{}\n--- stderr\n{}", output.status.code(), text(&output.stdout), text(&output.stderr))
+    format!(
+        "`shortline {args}` exited {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    )
 }
 
 /// The names in `dir`, sorted.
 fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir).expect("read dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names
 }
@@ -100,10 +107,21 @@ async fn run_with_no_services_renders_a_playable_mp4_and_show_prints_its_lineage
     let tree = text(&output.stdout);
     assert!(output.status.success(), "{}", describe("show 1", &output));
     assert!(tree.starts_with("job 1  pipeline  awaiting_review  theme product-demo"), "{tree}");
-    for stage in ["trend_collection", "trend_analysis", "script_generation", "media_generation", "composition", "review"] {
+    for stage in
+        ["trend_collection", "trend_analysis", "script_generation", "media_generation", "composition", "review"]
+    {
         assert!(tree.contains(stage), "no {stage} in:\n{tree}");
     }
-    for part in ["├── trends (", "├── report 1", "script 1 (variant 1)", "scenes (", "assets (", "clip scene 1", "voiceover", "video 1 (variant 1)"] {
+    for part in [
+        "├── trends (",
+        "├── report 1",
+        "script 1 (variant 1)",
+        "scenes (",
+        "assets (",
+        "clip scene 1",
+        "voiceover",
+        "video 1 (variant 1)",
+    ] {
         assert!(tree.contains(part), "no `{part}` in:\n{tree}");
     }
     assert!(tree.contains(&format!("file: {}", video.display())), "{tree}");
@@ -125,6 +143,28 @@ async fn run_with_no_services_renders_a_playable_mp4_and_show_prints_its_lineage
     let output = shortline(dir.path(), &env, &["jobs", "--json"]).await;
     let jobs: serde_json::Value = serde_json::from_slice(&output.stdout).expect("jobs --json prints JSON");
     assert_eq!(jobs["jobs"][0]["status"], "approved", "{jobs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_exits_1_naming_the_stage_and_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = env(&format!("http://127.0.0.1:{}", unused_port()));
+    // Media generation takes seconds; one attempt of at most one second fails it.
+    env.push(("SHORTLINE_PIPELINE__STAGE_TIMEOUT_SECONDS__MEDIA_GENERATION", "1".into()));
+    env.push(("SHORTLINE_PIPELINE__MAX_ATTEMPTS", "1".into()));
+    let output = shortline(dir.path(), &env, &["run"]).await;
+    let described = describe("run", &output);
+    assert_eq!(output.status.code(), Some(1), "{described}");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("error: job 1 failed at stage media_generation: "), "{described}");
+    assert!(stderr.contains("shortline retry 1"), "{described}");
+
+    let output = shortline(dir.path(), &env, &["run", "--json"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", describe("run --json", &output));
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).expect("run --json prints JSON");
+    assert_eq!(result["job"]["status"], "failed", "{result}");
+    assert_eq!(result["job"]["failed_stage"], "media_generation", "{result}");
+    assert!(!result["job"]["error"].as_str().unwrap_or_default().is_empty(), "{result}");
 }
 
 /// `shortline up` as a child process on free ports; killed when dropped.
@@ -184,7 +224,11 @@ async fn run_uses_a_running_shortline_up_instead_of_starting_its_own_services() 
     assert_eq!(result["job"]["status"], "awaiting_review", "{result}");
     let job_id = result["job"]["id"].as_i64().expect("job id");
     let video = PathBuf::from(result["videos"][0]["path"].as_str().expect("video path"));
-    assert!(!text(&output.stderr).contains("starting the services in this process"), "{}", describe("run --json", &output));
+    assert!(
+        !text(&output.stderr).contains("starting the services in this process"),
+        "{}",
+        describe("run --json", &output)
+    );
 
     // The job lives in `up`'s database and media store; the run wrote nothing of its own.
     assert!(video.starts_with(up_dir.path()), "{}", video.display());
@@ -197,7 +241,13 @@ async fn run_uses_a_running_shortline_up_instead_of_starting_its_own_services() 
     // Human output says so too, and other commands use the same instance.
     let output = shortline(run_dir.path(), &env(&up.url()), &["jobs"]).await;
     assert!(output.status.success(), "{}", describe("jobs", &output));
-    assert!(text(&output.stdout).lines().any(|line| line.starts_with(&format!("{job_id} ")) && line.contains("awaiting_review")), "{}", describe("jobs", &output));
+    assert!(
+        text(&output.stdout)
+            .lines()
+            .any(|line| line.starts_with(&format!("{job_id} ")) && line.contains("awaiting_review")),
+        "{}",
+        describe("jobs", &output)
+    );
     assert!(entries(run_dir.path()).is_empty(), "{:?}", entries(run_dir.path()));
 
     up.child.start_kill().expect("kill up");
@@ -277,11 +327,13 @@ async fn an_invalid_theme_names_each_field_and_reason_and_nothing_is_written() {
     let stderr = fails_writing_nothing(&["run", "--theme", "bad.toml"], &[("bad.toml", INVALID_TOML)], Some(1)).await;
     assert!(stderr.contains("config.theme: must not be empty"), "{stderr}");
     assert!(stderr.contains("config.video_duration_seconds: 3 is outside"), "{stderr}");
-    let stderr = fails_writing_nothing(&["run", "--theme", "broken.yaml"], &[("broken.yaml", "config: [")], Some(1)).await;
+    let stderr =
+        fails_writing_nothing(&["run", "--theme", "broken.yaml"], &[("broken.yaml", "config: [")], Some(1)).await;
     assert!(stderr.contains("broken.yaml") && stderr.contains("YAML"), "{stderr}");
 
     // `themes validate` says the same, and OK for a good theme.
-    let stderr = fails_writing_nothing(&["themes", "validate", "bad.yaml"], &[("bad.yaml", INVALID_YAML)], Some(1)).await;
+    let stderr =
+        fails_writing_nothing(&["themes", "validate", "bad.yaml"], &[("bad.yaml", INVALID_YAML)], Some(1)).await;
     assert!(stderr.contains("config.video_duration_seconds: 99 is outside 6..=28"), "{stderr}");
     let dir = tempfile::tempdir().expect("tempdir");
     let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../themes/cooking-niche.toml");

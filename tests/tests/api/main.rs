@@ -3,8 +3,11 @@
 
 mod bad_input;
 mod cli;
+mod deploy;
+mod durability;
 mod grpcurl;
 mod helpers;
 mod lineage_schema;
 mod pipeline;
 mod processes;
+mod roles;

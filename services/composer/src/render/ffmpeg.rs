@@ -2,10 +2,11 @@
 //! music bed and the temp-file-then-rename discipline.
 
 use std::ffi::{OsStr, OsString};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 use serde::Deserialize;
+use shortline_shared::partial::PartialFile;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -30,13 +31,8 @@ pub(crate) async fn run(
         return Err(RenderError::Cancelled);
     }
     tracing::debug!(program, args = ?args, "spawning");
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
+    let mut child = shortline_shared::process::command(program)
+        .and_then(|mut command| command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn())
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => RenderError::FfmpegMissing { program },
             _ => RenderError::io(format!("spawning {program}"), e),
@@ -195,50 +191,6 @@ pub(crate) fn parse_probe(json: &[u8]) -> Result<Probe, String> {
 // Temp outputs
 // ---------------------------------------------------------------------------------------------
 
-/// A file being produced beside its final path (`.{name}.{unique}.partial.{ext}`, same directory,
-/// so the final rename is atomic). Removed on drop unless committed.
-pub(crate) struct PartialFile {
-    path: PathBuf,
-    committed: bool,
-}
-
-impl PartialFile {
-    pub fn beside(final_path: &Path) -> Result<Self, RenderError> {
-        let name = final_path
-            .file_name()
-            .ok_or_else(|| RenderError::InvalidJob { reason: format!("{} has no file name", final_path.display()) })?;
-        let ext = final_path.extension().map(OsStr::to_string_lossy).unwrap_or_default();
-        let mut temp = OsString::from(".");
-        temp.push(name);
-        temp.push(format!(".{}.partial", uuid::Uuid::new_v4().simple()));
-        if !ext.is_empty() {
-            temp.push(format!(".{ext}"));
-        }
-        Ok(PartialFile { path: final_path.with_file_name(temp), committed: false })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Renames the finished file into place.
-    pub async fn commit(mut self, final_path: &Path) -> Result<(), RenderError> {
-        tokio::fs::rename(&self.path, final_path)
-            .await
-            .map_err(|e| RenderError::io(format!("renaming {} to {}", self.path.display(), final_path.display()), e))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Music bed
 // ---------------------------------------------------------------------------------------------
@@ -270,7 +222,7 @@ pub async fn ensure_music_bed(path: &Path, seconds: f64) -> Result<(), RenderErr
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await.map_err(|e| RenderError::io(format!("creating {}", dir.display()), e))?;
     }
-    let temp = PartialFile::beside(path)?;
+    let temp = PartialFile::beside(path).map_err(|e| RenderError::io(format!("preparing {}", path.display()), e))?;
     let mut args: Vec<OsString> = ["-nostdin", "-y", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"]
         .iter()
         .map(OsString::from)
@@ -280,5 +232,6 @@ pub async fn ensure_music_bed(path: &Path, seconds: f64) -> Result<(), RenderErr
     args.extend(codec.iter().map(OsString::from));
     args.push(file_url(temp.path()));
     run(FFMPEG, &args, None).await?;
-    temp.commit(path).await
+    temp.commit().await.map_err(|e| RenderError::io(format!("writing {}", path.display()), e))?;
+    Ok(())
 }

@@ -59,7 +59,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use ffmpeg::{ensure_music_bed, probe, Probe, ProbeStream};
 
-use ffmpeg::{file_url, probe_with, run, PartialFile, FFMPEG};
+use ffmpeg::{file_url, probe_with, run, FFMPEG};
+use shortline_shared::partial::PartialFile;
 use graph::{build_filtergraph, prepare_overlays, GraphSpec, Timeline};
 
 /// How far the probed duration may be from [`expected_duration`] before a render is rejected.
@@ -252,8 +253,9 @@ pub async fn render(
         .map_err(|e| RenderError::io(format!("writing {}", script_path.display()), e))?;
     tracing::debug!(%script, "filter graph");
 
-    let video_temp = PartialFile::beside(&job.output)?;
-    let thumb_temp = PartialFile::beside(&job.thumbnail)?;
+    let partial = |dest: &Path| PartialFile::beside(dest).map_err(|e| RenderError::io(format!("preparing {}", dest.display()), e));
+    let video_temp = partial(&job.output)?;
+    let thumb_temp = partial(&job.thumbnail)?;
     let args = ffmpeg_args(job, settings, &script_path, video_temp.path(), thumb_temp.path());
     run(FFMPEG, &args, Some(cancel)).await?;
     let encoded = started.elapsed();
@@ -270,10 +272,10 @@ pub async fn render(
         return Err(RenderError::Cancelled);
     }
 
-    thumb_temp.commit(&job.thumbnail).await?;
-    if let Err(e) = video_temp.commit(&job.output).await {
+    thumb_temp.commit().await.map_err(|e| RenderError::io(format!("writing {}", job.thumbnail.display()), e))?;
+    if let Err(e) = video_temp.commit().await {
         let _ = tokio::fs::remove_file(&job.thumbnail).await;
-        return Err(e);
+        return Err(RenderError::io(format!("writing {}", job.output.display()), e));
     }
     tracing::info!(
         output = %job.output.display(),
@@ -440,4 +442,28 @@ async fn sha256_file(path: &Path) -> Result<String, RenderError> {
     .await
     .map_err(|e| RenderError::io("hashing the video", std::io::Error::other(e)))?;
     hashed.map_err(|e| RenderError::io(format!("hashing {}", path.display()), e))
+}
+
+/// The `null` provider set's stand-in for [`render`], for benchmarks of orchestration overhead
+/// only: tiny placeholder files at the output paths (they are not videos), no ffmpeg.
+pub async fn placeholder(job: &RenderJob, settings: &RenderSettings) -> Result<RenderOutput, RenderError> {
+    let duration_seconds = expected_duration(&job.clips, settings);
+    let body = format!("shortline null provider: placeholder of a {duration_seconds:.2} s video\n");
+    let mut sizes = Vec::new();
+    for dest in [&job.thumbnail, &job.output] {
+        let partial = PartialFile::beside(dest).map_err(|e| RenderError::io(format!("preparing {}", dest.display()), e))?;
+        tokio::fs::write(partial.path(), &body).await.map_err(|e| RenderError::io(format!("writing {}", dest.display()), e))?;
+        partial.commit().await.map_err(|e| RenderError::io(format!("writing {}", dest.display()), e))?;
+        sizes.push(body.len() as u64);
+    }
+    Ok(RenderOutput {
+        duration_seconds,
+        size_bytes: sizes[1],
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes())),
+        width: settings.width,
+        height: settings.height,
+        video_codec: "null".into(),
+        audio_codec: "null".into(),
+        thumbnail_size_bytes: sizes[0],
+    })
 }

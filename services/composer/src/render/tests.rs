@@ -391,19 +391,6 @@ fn probe_json_is_parsed() {
 }
 
 #[test]
-fn partial_files_sit_beside_the_output_and_vanish_unless_committed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let final_path = dir.path().join("v.mp4");
-    let partial = ffmpeg::PartialFile::beside(&final_path).expect("partial");
-    let name = partial.path().file_name().expect("name").to_string_lossy().into_owned();
-    assert!(name.starts_with(".v.mp4.") && name.ends_with(".partial.mp4"), "{name}");
-    assert_eq!(partial.path().parent(), Some(dir.path()));
-    std::fs::write(partial.path(), b"x").expect("write");
-    drop(partial);
-    assert_eq!(names(dir.path()), Vec::<String>::new());
-}
-
-#[test]
 fn settings_follow_the_plan_aspect_ratio() {
     let size = |ratio| RenderSettings::for_aspect_ratio(ratio).map(|s| (s.width, s.height));
     assert_eq!(size("9:16"), Some((1080, 1920)));

@@ -11,7 +11,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::output::PartialFile;
+use super::output::{commit, partial};
 use super::process::Tool;
 use super::wav::parse_wav;
 use super::{GeneratedFile, MediaError, MediaFuture, VoiceProvider};
@@ -79,7 +79,7 @@ impl EspeakVoice {
         .map_err(|e| MediaError::io("writing the voice text", std::io::Error::other(e)))?
         .map_err(|e| MediaError::io("writing the voice text", e))?;
 
-        let partial = PartialFile::new(out_path, "part").await?;
+        let partial = partial(out_path)?;
         let args: Vec<OsString> = vec![
             "-w".into(),
             partial.path().as_os_str().to_owned(),
@@ -107,7 +107,7 @@ impl EspeakVoice {
         if cancel.is_cancelled() {
             return Err(MediaError::Cancelled);
         }
-        let path = partial.commit().await?;
+        let path = commit(partial).await?;
         Ok(GeneratedFile {
             path,
             duration_seconds,

@@ -26,7 +26,7 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-use super::output::PartialFile;
+use super::output::{commit, partial};
 use super::{GeneratedFile, MediaError, VoiceProvider};
 
 /// The knobs of the reconciliation policy (see the module documentation).
@@ -151,7 +151,7 @@ pub async fn generate_voiceover_fitted(
     let words_per_minute = words_per_minute.max(1);
     let planned: f64 = plan_scene_seconds.iter().copied().map(sane).sum();
 
-    let first_slot = PartialFile::new(out_path, "take1").await?;
+    let first_slot = partial(out_path)?;
     let first = voice.speak(text, words_per_minute, first_slot.path(), cancel).await?;
     let first_take_seconds = first.duration_seconds;
     let factor = policy.speedup_for(planned, first_take_seconds);
@@ -159,7 +159,7 @@ pub async fn generate_voiceover_fitted(
     let (slot, mut file, used_wpm) = if factor > 1.0 {
         // The epsilon keeps float noise (120 * 1.35 = 162.00000000000003) from adding a word per minute.
         let faster = ((f64::from(words_per_minute) * factor - 1e-6).ceil() as u32).max(words_per_minute + 1);
-        let second_slot = PartialFile::new(out_path, "take2").await?;
+        let second_slot = partial(out_path)?;
         let second = voice.speak(text, faster, second_slot.path(), cancel).await?;
         tracing::info!(
             provider = voice.name(),
@@ -187,7 +187,7 @@ pub async fn generate_voiceover_fitted(
     if cancel.is_cancelled() {
         return Err(MediaError::Cancelled);
     }
-    file.path = slot.commit().await?;
+    file.path = commit(slot).await?;
     Ok(FittedVoiceover {
         file,
         scene_seconds,

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use shortline_shared::domain::Scene;
 use tokio_util::sync::CancellationToken;
 
-use super::output::PartialFile;
+use super::output::{commit, partial};
 use super::{ClipProvider, ClipTarget, GeneratedFile, MediaError, MediaFuture, VoiceProvider};
 
 /// The provider and model name of every null file.
@@ -34,11 +34,11 @@ async fn write_placeholder(
     if cancel.is_cancelled() {
         return Err(MediaError::Cancelled);
     }
-    let partial = PartialFile::new(out_path, "part").await?;
+    let partial = partial(out_path)?;
     tokio::fs::write(partial.path(), body)
         .await
         .map_err(|e| MediaError::io(format!("writing {}", partial.path().display()), e))?;
-    let path = partial.commit().await?;
+    let path = commit(partial).await?;
     Ok(GeneratedFile {
         path,
         duration_seconds,

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use shortline_shared::domain::Scene;
 use tokio_util::sync::CancellationToken;
 
-use super::output::{PartialFile, size_and_sha256};
+use super::output::{commit, partial, size_and_sha256};
 use super::probe::probe;
 use super::process::Tool;
 use super::{ClipProvider, ClipTarget, GeneratedFile, MediaError, MediaFuture};
@@ -167,7 +167,7 @@ impl ProceduralClips {
         cancel: &CancellationToken,
     ) -> Result<GeneratedFile, MediaError> {
         let recipe = Self::recipe(&scene.visual_prompt, target)?;
-        let partial = PartialFile::new(&target.out_path, "part").await?;
+        let partial = partial(&target.out_path)?;
         tracing::debug!(scene = scene.number, pattern = %recipe.pattern, frames = recipe.frames, "rendering procedural clip");
         self.ffmpeg.run(&self.ffmpeg_args(&recipe, partial.path()), cancel).await?;
 
@@ -188,7 +188,7 @@ impl ProceduralClips {
         if cancel.is_cancelled() {
             return Err(MediaError::Cancelled);
         }
-        let path = partial.commit().await?;
+        let path = commit(partial).await?;
         Ok(GeneratedFile {
             path,
             duration_seconds: probed.duration_seconds,

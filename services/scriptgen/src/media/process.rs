@@ -11,7 +11,6 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::MediaError;
@@ -59,11 +58,11 @@ impl Tool {
             return Err(MediaError::Cancelled);
         }
         let tool = self.display_name();
-        let mut cmd = Command::new(&self.program);
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         tracing::debug!(tool = %tool, args = ?args, "running media tool");
         let started = Instant::now();
-        let mut child = match cmd.spawn() {
+        let spawned = shortline_shared::process::command(&self.program)
+            .and_then(|mut cmd| cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn());
+        let mut child = match spawned {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(MediaError::ToolMissing { tool, install_hint: self.install_hint.clone() });

@@ -31,7 +31,8 @@ pub enum Followed {
 pub async fn follow(services: &mut Services, job_id: i64, json: bool) -> anyhow::Result<Followed> {
     let client = &mut services.client;
     // What already happened, with its timings (the stream's first events replay it).
-    let before = client.get_job(v1::GetJobRequest { job_id }).await.with_context(|| format!("job {job_id}"))?.into_inner();
+    let before =
+        client.get_job(v1::GetJobRequest { job_id }).await.with_context(|| format!("job {job_id}"))?.into_inner();
     let mut display = Display::new(json, &before);
     let mut stream = client
         .watch_job(v1::WatchJobRequest { job_id })
@@ -144,7 +145,8 @@ impl Display {
                 let known = self.known.get(&key);
                 let started = self.started.get(&key).copied().or_else(|| known.and_then(|run| run.started_at));
                 let finished = known.and_then(|run| run.finished_at).or(event.at);
-                let took = output::seconds_between(started.as_ref(), finished.as_ref()).map(duration).unwrap_or_default();
+                let took =
+                    output::seconds_between(started.as_ref(), finished.as_ref()).map(duration).unwrap_or_default();
                 let line = format!("{mark} {stage:<17} {took:>6}  {result}");
                 self.finish(key, line.trim_end().to_owned());
             }

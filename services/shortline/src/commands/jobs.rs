@@ -65,7 +65,12 @@ pub async fn list(config: &Config, args: &JobsArgs, json: bool) -> anyhow::Resul
 pub async fn status(config: &Config, job_id: i64, json: bool) -> anyhow::Result<ExitCode> {
     let job = with_services(config, Work::Inspect, |services| {
         Box::pin(async move {
-            Ok(services.client.get_job(v1::GetJobRequest { job_id }).await.with_context(|| format!("job {job_id}"))?.into_inner())
+            Ok(services
+                .client
+                .get_job(v1::GetJobRequest { job_id })
+                .await
+                .with_context(|| format!("job {job_id}"))?
+                .into_inner())
         })
     })
     .await?;
@@ -101,7 +106,9 @@ pub async fn status(config: &Config, job_id: i64, json: bool) -> anyhow::Result<
                 run.attempt.to_string(),
                 names::stage_status(run.status()),
                 output::time(run.started_at.as_ref()),
-                output::seconds_between(run.started_at.as_ref(), run.finished_at.as_ref()).map(output::duration).unwrap_or_default(),
+                output::seconds_between(run.started_at.as_ref(), run.finished_at.as_ref())
+                    .map(output::duration)
+                    .unwrap_or_default(),
                 if run.error.is_empty() { output::truncate(&run.output_ref, 60) } else { run.error.clone() },
             ]);
         }
@@ -140,19 +147,31 @@ pub async fn watch(config: &Config, job_id: i64, json: bool) -> anyhow::Result<E
     finish(services, outcome).await
 }
 
-pub async fn retry(config: &Config, job_id: i64, from_stage: Option<StageArg>, detach: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn retry(
+    config: &Config,
+    job_id: i64,
+    from_stage: Option<StageArg>,
+    detach: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let mut services = Services::connect(config, Work::Pipeline).await?;
     let outcome = async {
-        let request = v1::RetryJobRequest {
-            job_id,
-            from_stage: from_stage.map(v1::Stage::from).unwrap_or_default() as i32,
-        };
-        let job = services.client.retry_job(request).await.with_context(|| format!("cannot retry job {job_id}"))?.into_inner();
+        let request =
+            v1::RetryJobRequest { job_id, from_stage: from_stage.map(v1::Stage::from).unwrap_or_default() as i32 };
+        let job = services
+            .client
+            .retry_job(request)
+            .await
+            .with_context(|| format!("cannot retry job {job_id}"))?
+            .into_inner();
         if detach && !services.is_embedded() {
             if json {
                 output::print_json(&views::job(&job))?;
             } else {
-                println!("job {job_id} is {} again; follow it with `shortline watch {job_id}`", names::job_status(job.status()));
+                println!(
+                    "job {job_id} is {} again; follow it with `shortline watch {job_id}`",
+                    names::job_status(job.status())
+                );
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -160,7 +179,8 @@ pub async fn retry(config: &Config, job_id: i64, from_stage: Option<StageArg>, d
             eprintln!("--detach ignored: the services run in this process, so the command follows the job to its end");
         }
         if !json {
-            let from = from_stage.map(|s| names::stage(s.into())).unwrap_or_else(|| "its first unfinished stage".to_owned());
+            let from =
+                from_stage.map(|s| names::stage(s.into())).unwrap_or_else(|| "its first unfinished stage".to_owned());
             println!("job {job_id} resumes from {from}");
         }
         let followed = follow::follow(&mut services, job_id, json).await?;
@@ -174,7 +194,12 @@ pub async fn cancel(config: &Config, job_id: i64, reason: &str, json: bool) -> a
     let request = v1::CancelJobRequest { job_id, reason: reason.to_owned() };
     let job = with_services(config, Work::Inspect, |services| {
         Box::pin(async move {
-            Ok(services.client.cancel_job(request).await.with_context(|| format!("cannot cancel job {job_id}"))?.into_inner())
+            Ok(services
+                .client
+                .cancel_job(request)
+                .await
+                .with_context(|| format!("cannot cancel job {job_id}"))?
+                .into_inner())
         })
     })
     .await?;

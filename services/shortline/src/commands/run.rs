@@ -28,7 +28,8 @@ pub fn check_theme_file(args: &RunArgs) -> anyhow::Result<()> {
 fn start_request(args: &RunArgs) -> anyhow::Result<v1::StartJobRequest> {
     let (source, format) = match (&args.theme, &args.theme_name) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read theme file {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read theme file {}", path.display()))?;
             let toml = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("toml"));
             (Source::ThemeFile(text), if toml { "toml" } else { "yaml" })
         }
@@ -62,9 +63,12 @@ pub async fn run(config: &Config, args: &RunArgs, json: bool) -> anyhow::Result<
 
 async fn orchestrator_answers(config: &Config) -> bool {
     let Ok(endpoint) = tonic::transport::Endpoint::from_shared(config.orchestrator.url.clone()) else { return false };
-    tokio::time::timeout(crate::client::CONNECT_TIMEOUT * 2, endpoint.connect_timeout(crate::client::CONNECT_TIMEOUT).connect())
-        .await
-        .is_ok_and(|connected| connected.is_ok())
+    tokio::time::timeout(
+        crate::client::CONNECT_TIMEOUT * 2,
+        endpoint.connect_timeout(crate::client::CONNECT_TIMEOUT).connect(),
+    )
+    .await
+    .is_ok_and(|connected| connected.is_ok())
 }
 
 async fn drive(services: &mut Services, request: v1::StartJobRequest, json: bool) -> anyhow::Result<ExitCode> {

@@ -68,8 +68,10 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
             }
         }
         TrendsCommand::Analyze { window_hours, max_trends } => {
-            let request =
-                v1::AnalyzeTrendsRequest { window_hours: window_hours.unwrap_or(0), max_trends: max_trends.unwrap_or(0) };
+            let request = v1::AnalyzeTrendsRequest {
+                window_hours: window_hours.unwrap_or(0),
+                max_trends: max_trends.unwrap_or(0),
+            };
             let report = with_services(config, Work::Inspect, |services| {
                 Box::pin(async move {
                     Ok(services.client.analyze_trends(request).await.context("cannot analyse trends")?.into_inner())
@@ -93,11 +95,18 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
             print_report(&report, json)?;
         }
         TrendsCommand::Reports { limit, page_token } => {
-            let request =
-                v1::ListTrendReportsRequest { page_size: limit.unwrap_or(0), page_token: page_token.unwrap_or_default() };
+            let request = v1::ListTrendReportsRequest {
+                page_size: limit.unwrap_or(0),
+                page_token: page_token.unwrap_or_default(),
+            };
             let response = with_services(config, Work::Inspect, |services| {
                 Box::pin(async move {
-                    Ok(services.client.list_trend_reports(request).await.context("cannot list trend reports")?.into_inner())
+                    Ok(services
+                        .client
+                        .list_trend_reports(request)
+                        .await
+                        .context("cannot list trend reports")?
+                        .into_inner())
                 })
             })
             .await?;
@@ -109,7 +118,8 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
             } else if response.reports.is_empty() {
                 println!("no trend reports yet (`shortline trends analyze` writes one)");
             } else {
-                let mut table = Table::new(&["ID", "JOB", "ANALYST", "TRENDS", "AVG VELOCITY", "TOP HASHTAGS", "CREATED"]);
+                let mut table =
+                    Table::new(&["ID", "JOB", "ANALYST", "TRENDS", "AVG VELOCITY", "TOP HASHTAGS", "CREATED"]);
                 for report in &response.reports {
                     table.row(vec![
                         report.id.to_string(),
@@ -165,7 +175,11 @@ fn print_report(report: &v1::TrendReport, json: bool) -> anyhow::Result<()> {
         println!();
         let mut table = Table::new(&["STYLE", "CONFIDENCE", "COUNT"]);
         for style in &report.video_styles {
-            table.row(vec![style.category.clone(), format!("{:.0}%", style.confidence * 100.0), style.count.to_string()]);
+            table.row(vec![
+                style.category.clone(),
+                format!("{:.0}%", style.confidence * 100.0),
+                style.count.to_string(),
+            ]);
         }
         table.print();
     }

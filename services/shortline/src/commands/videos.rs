@@ -16,8 +16,12 @@ use crate::{names, views, VideosCommand};
 pub async fn run(config: &Config, command: VideosCommand, json: bool) -> anyhow::Result<ExitCode> {
     match command {
         VideosCommand::List { job } => list(config, job, json).await,
-        VideosCommand::Approve { job, video, note } => review(config, job, video, v1::ReviewDecision::Approve, note, json).await,
-        VideosCommand::Reject { job, video, note } => review(config, job, video, v1::ReviewDecision::Reject, note, json).await,
+        VideosCommand::Approve { job, video, note } => {
+            review(config, job, video, v1::ReviewDecision::Approve, note, json).await
+        }
+        VideosCommand::Reject { job, video, note } => {
+            review(config, job, video, v1::ReviewDecision::Reject, note, json).await
+        }
     }
 }
 
@@ -85,7 +89,9 @@ async fn review(
         return Ok(ExitCode::SUCCESS);
     }
     match video {
-        Some(video) => println!("video {video_id} is {}: {}", names::video_status(video.status()), show_uri(&video.uri)),
+        Some(video) => {
+            println!("video {video_id} is {}: {}", names::video_status(video.status()), show_uri(&video.uri))
+        }
         None => println!("video {video_id}: {verb}d"),
     }
     println!("job {job_id} is {}", names::job_status(job.status()));

@@ -7,7 +7,8 @@ use diesel_async::RunQueryDsl;
 use super::text_enum;
 use crate::db::schema::job_stages;
 use crate::db::{Conn, DbResult};
-use crate::dispatch;
+use super::jobs::{fence, Lease};
+use crate::{dispatch, transaction};
 
 text_enum!(
     /// The pipeline's stages, in order.
@@ -38,6 +39,8 @@ pub struct JobStage {
     pub error: Option<String>,
     /// What the attempt produced, e.g. `trend_reports/12` or `videos/7`.
     pub output_ref: Option<String>,
+    /// The worker that made the attempt.
+    pub worker: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -48,11 +51,17 @@ pub struct NewJobStage {
     pub attempt: i32,
     pub status: StageStatus,
     pub started_at: NaiveDateTime,
+    pub worker: Option<String>,
 }
 
 impl NewJobStage {
     pub fn running(job_id: i64, stage: StageName, attempt: i32) -> Self {
-        NewJobStage { job_id, stage, attempt, status: StageStatus::Running, started_at: crate::db::now() }
+        NewJobStage { job_id, stage, attempt, status: StageStatus::Running, started_at: crate::db::now(), worker: None }
+    }
+
+    pub fn by(mut self, worker: &str) -> Self {
+        self.worker = Some(worker.to_owned());
+        self
     }
 }
 
@@ -110,9 +119,48 @@ pub async fn reopen_from(conn: &mut Conn<'_>, job_id: i64, stages: &[StageName])
         }
         let attempt = attempts.iter().filter(|a| a.stage == stage).map(|a| a.attempt).max().unwrap_or(0) + 1;
         let now = crate::db::now();
-        let row = NewJobStage { job_id, stage, attempt, status: StageStatus::Cancelled, started_at: now };
+        let row = NewJobStage { job_id, stage, attempt, status: StageStatus::Cancelled, started_at: now, worker: None };
         let inserted = insert(conn, &row).await?;
         finish(conn, inserted.id, StageStatus::Cancelled, Some("reopened by RetryJob"), None).await?;
     }
     Ok(())
+}
+
+/// Starts an attempt under `lease` (refused with `LeaseLost` if the lease is not ours).
+pub async fn start_fenced(conn: &mut Conn<'_>, lease: &Lease, new: &NewJobStage) -> DbResult<JobStage> {
+    transaction!(conn, |tx| {
+        fence(tx, lease).await?;
+        insert(tx, new).await
+    })
+}
+
+/// Closes an attempt under `lease` (refused with `LeaseLost` if the lease is not ours).
+pub async fn finish_fenced(
+    conn: &mut Conn<'_>,
+    lease: &Lease,
+    id: i64,
+    status: StageStatus,
+    error: Option<&str>,
+    output_ref: Option<&str>,
+) -> DbResult<JobStage> {
+    transaction!(conn, |tx| {
+        fence(tx, lease).await?;
+        finish(tx, id, status, error, output_ref).await
+    })
+}
+
+/// After a takeover: closes the attempts the previous worker left open, saying why.
+pub async fn abandon_open(conn: &mut Conn<'_>, lease: &Lease, reason: &str) -> DbResult<usize> {
+    transaction!(conn, |tx| {
+        fence(tx, lease).await?;
+        let open: Vec<i64> = dispatch!(tx, c => job_stages::table
+            .filter(job_stages::job_id.eq(lease.job_id).and(job_stages::status.eq(StageStatus::Running)))
+            .select(job_stages::id)
+            .load(c)
+            .await)?;
+        for id in &open {
+            finish(tx, *id, StageStatus::Failed, Some(reason), None).await?;
+        }
+        Ok(open.len())
+    })
 }

@@ -51,6 +51,19 @@ pub struct Job {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub finished_at: Option<NaiveDateTime>,
+    /// The worker that owns the running job, its fencing token, and until when.
+    pub lease_owner: Option<String>,
+    pub lease_token: Option<String>,
+    pub lease_expires_at: Option<NaiveDateTime>,
+}
+
+/// A worker's hold on a running job. Every write the worker makes for the job checks the token
+/// (see [`fence`]), so a worker that stalled past its lease cannot write after a takeover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: i64,
+    pub owner: String,
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -144,62 +157,122 @@ pub async fn exists(conn: &mut Conn<'_>, id: i64) -> DbResult<bool> {
     Ok(found.is_some())
 }
 
-/// Takes the oldest queued job and marks it running, or `None` if nothing is queued. On
-/// PostgreSQL concurrent claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`); SQLite's
-/// immediate transaction serialises them.
-pub async fn claim_next(conn: &mut Conn<'_>) -> DbResult<Option<Job>> {
+/// Claims the oldest claimable job for `owner` for `lease`: a queued one, or a running one whose
+/// lease expired (its worker died or stalled). Returns the job, its lease, and whether it was
+/// taken over from another worker. On PostgreSQL concurrent claimers skip each other's rows
+/// (`FOR UPDATE SKIP LOCKED`); SQLite's immediate transaction serialises them.
+pub async fn claim_next(conn: &mut Conn<'_>, owner: &str, lease: std::time::Duration) -> DbResult<Option<(Job, Lease, bool)>> {
     let now = crate::db::now();
+    let expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+    let token = uuid::Uuid::new_v4().to_string();
     crate::transaction!(conn, |tx| {
-        let next: Option<i64> = match tx {
+        let claimable = jobs::status
+            .eq(JobStatus::Queued)
+            .or(jobs::status.eq(JobStatus::Running).and(jobs::lease_expires_at.lt(now)));
+        let next: Option<(i64, JobStatus)> = match tx {
             Conn::Postgres(c) => jobs::table
-                .filter(jobs::status.eq(JobStatus::Queued))
+                .filter(claimable)
                 .order(jobs::id.asc())
-                .select(jobs::id)
+                .select((jobs::id, jobs::status))
                 .for_update()
                 .skip_locked()
                 .first(&mut **c)
                 .await
                 .optional()?,
-            Conn::Sqlite(c) => jobs::table
-                .filter(jobs::status.eq(JobStatus::Queued))
-                .order(jobs::id.asc())
-                .select(jobs::id)
-                .first(&mut **c)
-                .await
-                .optional()?,
+            Conn::Sqlite(c) => {
+                jobs::table.filter(claimable).order(jobs::id.asc()).select((jobs::id, jobs::status)).first(&mut **c).await.optional()?
+            }
         };
-        let Some(id) = next else { return Ok(None) };
+        let Some((id, previous)) = next else { return Ok(None) };
         let job = dispatch!(tx, c => diesel::update(jobs::table.find(id))
-            .set((jobs::status.eq(JobStatus::Running), jobs::updated_at.eq(now)))
+            .set((
+                jobs::status.eq(JobStatus::Running),
+                jobs::updated_at.eq(now),
+                jobs::lease_owner.eq(owner),
+                jobs::lease_token.eq(&token),
+                jobs::lease_expires_at.eq(expires),
+            ))
             .returning(Job::as_returning())
             .get_result(c)
             .await)?;
-        Ok(Some(job))
+        let lease = Lease { job_id: id, owner: owner.to_owned(), token: token.clone() };
+        Ok(Some((job, lease, previous == JobStatus::Running)))
     })
 }
 
+/// Extends the lease; `false` when the worker lost it (taken over, or the job was cancelled).
+pub async fn renew(conn: &mut Conn<'_>, lease: &Lease, duration: std::time::Duration) -> DbResult<bool> {
+    let expires = crate::db::now() + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::seconds(30));
+    let updated = dispatch!(conn, c => diesel::update(jobs::table)
+        .filter(jobs::id.eq(lease.job_id).and(jobs::lease_token.eq(&lease.token)).and(jobs::status.eq(JobStatus::Running)))
+        .set(jobs::lease_expires_at.eq(expires))
+        .execute(c)
+        .await)?;
+    Ok(updated == 1)
+}
+
+/// Inside a transaction: fails with [`DbError::LeaseLost`](crate::db::DbError::LeaseLost) unless
+/// the job is running under this lease. On PostgreSQL it also locks the job row until the
+/// transaction ends, so a takeover waits for the fenced write (or the write sees the takeover).
+pub async fn fence(conn: &mut Conn<'_>, lease: &Lease) -> DbResult<()> {
+    let touched = dispatch!(conn, c => diesel::update(jobs::table)
+        .filter(jobs::id.eq(lease.job_id).and(jobs::lease_token.eq(&lease.token)).and(jobs::status.eq(JobStatus::Running)))
+        .set(jobs::lease_token.eq(&lease.token))
+        .execute(c)
+        .await)?;
+    if touched == 1 { Ok(()) } else { Err(crate::db::DbError::LeaseLost { job_id: lease.job_id }) }
+}
+
+/// Gives a running job back to the queue (e.g. at shutdown), if the lease is still ours.
+pub async fn release(conn: &mut Conn<'_>, lease: &Lease) -> DbResult<bool> {
+    let released = dispatch!(conn, c => diesel::update(jobs::table)
+        .filter(jobs::id.eq(lease.job_id).and(jobs::lease_token.eq(&lease.token)).and(jobs::status.eq(JobStatus::Running)))
+        .set((
+            jobs::status.eq(JobStatus::Queued),
+            jobs::lease_owner.eq(None::<String>),
+            jobs::lease_token.eq(None::<String>),
+            jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+            jobs::updated_at.eq(crate::db::now()),
+        ))
+        .execute(c)
+        .await)?;
+    Ok(released == 1)
+}
+
 /// Moves a job from one of `from` to `to`; `None` if it was in none of them (someone else
-/// moved it first, e.g. a cancel racing a finish).
+/// moved it first, e.g. a cancel racing a finish) or, given a lease, if the lease is not ours.
+/// Leaving `running` ends the lease.
 pub async fn transition(
     conn: &mut Conn<'_>,
     id: i64,
     from: &[JobStatus],
     to: JobStatus,
+    lease: Option<&Lease>,
     failed_stage: Option<StageName>,
     error: Option<&str>,
 ) -> DbResult<Option<Job>> {
     let now = crate::db::now();
     let finished_at = to.is_terminal().then_some(now);
-    Ok(dispatch!(conn, c => diesel::update(jobs::table.filter(jobs::id.eq(id)).filter(jobs::status.eq_any(from)))
-        .set((
-            jobs::status.eq(to),
-            jobs::failed_stage.eq(failed_stage),
-            jobs::error.eq(error),
-            jobs::updated_at.eq(now),
-            jobs::finished_at.eq(finished_at),
-        ))
-        .returning(Job::as_returning())
-        .get_result(c)
-        .await
-        .optional())?)
+    let token = lease.map(|l| l.token.clone());
+    Ok(dispatch!(conn, c => {
+        let mut query = diesel::update(jobs::table).filter(jobs::id.eq(id)).filter(jobs::status.eq_any(from)).into_boxed();
+        if let Some(token) = &token {
+            query = query.filter(jobs::lease_token.eq(token));
+        }
+        query
+            .set((
+                jobs::status.eq(to),
+                jobs::failed_stage.eq(failed_stage),
+                jobs::error.eq(error),
+                jobs::updated_at.eq(now),
+                jobs::finished_at.eq(finished_at),
+                jobs::lease_owner.eq(None::<String>),
+                jobs::lease_token.eq(None::<String>),
+                jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+            ))
+            .returning(Job::as_returning())
+            .get_result(c)
+            .await
+            .optional()
+    })?)
 }

@@ -10,7 +10,7 @@ pub mod trends;
 pub mod videos;
 
 pub use job_stages::{JobStage, NewJobStage, StageName, StageStatus};
-pub use jobs::{Job, JobKind, JobStatus, NewJob};
+pub use jobs::{Job, JobKind, JobStatus, Lease, NewJob};
 pub use lineage::Lineage;
 pub use media_assets::{AssetKind, MediaAsset, NewMediaAsset};
 pub use scripts::{NewScript, Script};

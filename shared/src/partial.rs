@@ -1,0 +1,115 @@
+//! A file being produced beside its final path, renamed into place only when complete.
+//!
+//! Tools write to `.{name}.{unique}.partial.{ext}` in the final file's directory (same
+//! filesystem, so the rename is atomic). Dropping an uncommitted `PartialFile` removes it, so an
+//! error or a cancelled request leaves nothing. A process killed outright cannot run that drop;
+//! its leftovers are removed by the next commit of the same final path, which is deterministic
+//! for every file shortline makes, so a re-run after a crash also cleans up.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub struct PartialFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    armed: bool,
+}
+
+impl PartialFile {
+    /// Reserves a temporary name beside `dest`, creating `dest`'s directory if needed.
+    pub fn beside(dest: &Path) -> std::io::Result<Self> {
+        let name = dest.file_name().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{} has no file name", dest.display()))
+        })?;
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut tmp = OsString::from(".");
+        tmp.push(name);
+        tmp.push(format!(".{}", uuid::Uuid::new_v4().simple()));
+        tmp.push(partial_suffix(dest));
+        Ok(PartialFile { tmp: dest.with_file_name(tmp), dest: dest.to_path_buf(), armed: true })
+    }
+
+    /// Where the tool writes.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Renames the finished file into place (replacing any file there) and removes partial
+    /// files of the same destination that a killed process left behind.
+    pub async fn commit(mut self) -> std::io::Result<PathBuf> {
+        tokio::fs::rename(&self.tmp, &self.dest).await?;
+        self.armed = false;
+        remove_leftovers(&self.dest);
+        Ok(std::mem::take(&mut self.dest))
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if self.armed {
+            match std::fs::remove_file(&self.tmp) {
+                Ok(()) | Err(_) => {}
+            }
+        }
+    }
+}
+
+fn partial_suffix(dest: &Path) -> String {
+    match dest.extension() {
+        Some(ext) => format!(".partial.{}", ext.to_string_lossy()),
+        None => ".partial".to_owned(),
+    }
+}
+
+fn remove_leftovers(dest: &Path) {
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else { return };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let suffix = partial_suffix(dest);
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if file_name.starts_with(&prefix) && file_name.ends_with(&suffix) {
+            tracing::info!(path = %entry.path().display(), "removing a partial file left by an interrupted run");
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn only_committed_files_remain_and_leftovers_are_swept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("out/v.mp4");
+        let dropped = PartialFile::beside(&dest).expect("partial");
+        std::fs::write(dropped.path(), b"half").expect("write");
+        drop(dropped);
+        assert!(names(&dir.path().join("out")).is_empty());
+
+        // A killed process's leftover (never dropped), then a successful run of the same file.
+        let leftover = PartialFile::beside(&dest).expect("partial");
+        std::fs::write(leftover.path(), b"half").expect("write");
+        std::mem::forget(leftover);
+        let unrelated = dir.path().join("out/.w.mp4.1234.partial.mp4");
+        std::fs::write(&unrelated, b"other").expect("write");
+        let done = PartialFile::beside(&dest).expect("partial");
+        std::fs::write(done.path(), b"whole").expect("write");
+        assert_eq!(done.commit().await.expect("commit"), dest);
+        assert_eq!(names(&dir.path().join("out")), [".w.mp4.1234.partial.mp4", "v.mp4"]);
+    }
+}

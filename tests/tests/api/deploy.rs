@@ -1,0 +1,642 @@
+//! The container image and Kubernetes manifests (issue 7).
+//!
+//! - Every overlay renders with `kubectl kustomize` and validates with
+//!   `kubernetes-validate --strict` against the Kubernetes versions in [`KUBERNETES_VERSIONS`].
+//! - The manifests and the code stay in step: ports, gRPC health service names, config keys and
+//!   entry points in the rendered manifests are checked against the code's own defaults,
+//!   constants and CLI parser, and the cluster config file starts the real services, which
+//!   answer the probes' health checks.
+//!
+//! The first two need `kubectl` and `kubernetes-validate` (`pip install kubernetes-validate`; its
+//! schemas are bundled, no network). Without them a test is skipped with a note, except in CI
+//! (`CI` set), where a missing tool fails it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use clap::Parser;
+use prost::Message;
+use serde::Deserialize;
+use serde_yaml::Value;
+use shortline_proto::v1::{composer_service_server, orchestrator_service_server, script_service_server};
+use shortline_shared::config::Config;
+use shortline_shared::grpc::Shutdown;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::helpers::TestDb;
+
+const OVERLAYS: [&str; 2] = ["dev", "prod"];
+
+/// The oldest Kubernetes the manifests support (native gRPC probes are GA since 1.27, the
+/// `sleep` preStop action is on by default since 1.30) and the newest `kubernetes-validate` ships.
+const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
+
+/// The three services: `shortline serve <name>`, Deployment and Service `shortline-<name>`.
+const SERVICES: [&str; 3] = ["orchestrator", "scriptgen", "composer"];
+
+/// A placeholder for values that come from Secrets when the effective config is checked.
+const SECRET_DATABASE_URL: &str = "postgres://login:secret@database.invalid:5432/shortline";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repository root").to_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools and rendering
+// ---------------------------------------------------------------------------------------------
+
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// Whether kubectl (and, with `validator`, kubernetes-validate) can run: locally a missing tool
+/// skips the test with a note; in CI it fails the test.
+fn tools_present(validator: bool) -> bool {
+    let mut missing = Vec::new();
+    if !runs("kubectl", &["version", "--client"]) {
+        missing.push("kubectl (with its built-in kustomize)");
+    }
+    if validator && !runs("kubernetes-validate", &["--version"]) {
+        missing.push("kubernetes-validate (pip install kubernetes-validate)");
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must have {}", missing.join(" and "));
+    eprintln!("skipped: {} not installed", missing.join(" and "));
+    false
+}
+
+/// `kubectl kustomize deploy/k8s/overlays/<overlay>`.
+fn render(overlay: &str) -> String {
+    let dir = repo_root().join("deploy/k8s/overlays").join(overlay);
+    let output = Command::new("kubectl").arg("kustomize").arg(&dir).output().expect("run kubectl");
+    assert!(output.status.success(), "kubectl kustomize {} failed:\n{}", dir.display(), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8 manifests")
+}
+
+/// `kubernetes-validate --strict` on `yaml` (written to a temporary file) for `version`.
+fn validate(yaml: &str, version: &str) -> Result<(), String> {
+    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().expect("temp file");
+    file.write_all(yaml.as_bytes()).expect("write manifests");
+    let output = Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet", "--kubernetes-version", version])
+        .arg(file.path())
+        .output()
+        .expect("run kubernetes-validate");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    }
+}
+
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| Value::deserialize(doc).expect("a YAML document"))
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Navigating the rendered objects
+// ---------------------------------------------------------------------------------------------
+
+static NULL: Value = Value::Null;
+
+/// `value` at a dotted path (`spec.template.spec.containers.0.args`); Null when absent.
+fn at<'a>(value: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(value, |v, key| match (v, key.parse::<usize>()) {
+        (Value::Sequence(items), Ok(index)) => items.get(index).unwrap_or(&NULL),
+        _ => v.get(key).unwrap_or(&NULL),
+    })
+}
+
+fn str_at<'a>(value: &'a Value, path: &str) -> &'a str {
+    at(value, path).as_str().unwrap_or_else(|| panic!("{path} is not a string in {}", name_of(value)))
+}
+
+fn u64_at(value: &Value, path: &str) -> u64 {
+    at(value, path).as_u64().unwrap_or_else(|| panic!("{path} is not a number in {}", name_of(value)))
+}
+
+fn seq_at<'a>(value: &'a Value, path: &str) -> &'a [Value] {
+    at(value, path).as_sequence().map(Vec::as_slice).unwrap_or(&[])
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value.as_sequence().map(|s| s.iter().map(|v| v.as_str().expect("a string").to_owned()).collect()).unwrap_or_default()
+}
+
+fn name_of(object: &Value) -> String {
+    format!("{}/{}", at(object, "kind").as_str().unwrap_or("?"), at(object, "metadata.name").as_str().unwrap_or("?"))
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| at(d, "kind").as_str() == Some(kind) && at(d, "metadata.name").as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no {kind} {name} in the rendered manifests"))
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    docs.iter().filter(move |d| at(d, "kind").as_str() == Some(kind))
+}
+
+/// The generated config ConfigMap (its name carries a content hash).
+fn config_map(docs: &[Value]) -> &Value {
+    let mut maps = of_kind(docs, "ConfigMap").filter(|d| str_at(d, "metadata.name").starts_with("shortline-config-"));
+    let map = maps.next().expect("a shortline-config ConfigMap");
+    assert!(maps.next().is_none(), "one shortline-config ConfigMap");
+    map
+}
+
+/// Every pod template of a workload: (owner, pod spec path prefix).
+fn pod_templates(docs: &[Value]) -> Vec<(String, &Value)> {
+    docs.iter()
+        .filter_map(|d| {
+            let template = match at(d, "kind").as_str()? {
+                "Deployment" | "StatefulSet" | "Job" => at(d, "spec.template"),
+                "CronJob" => at(d, "spec.jobTemplate.spec.template"),
+                _ => return None,
+            };
+            Some((name_of(d), template))
+        })
+        .collect()
+}
+
+fn the_container<'a>(template: &'a Value, owner: &str) -> &'a Value {
+    let containers = seq_at(template, "spec.containers");
+    assert_eq!(containers.len(), 1, "{owner}: one container");
+    &containers[0]
+}
+
+fn env_var<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
+    seq_at(container, "env").iter().find(|e| at(e, "name").as_str() == Some(name))
+}
+
+fn labels(value: &Value) -> BTreeMap<String, String> {
+    value
+        .as_mapping()
+        .map(|m| m.iter().map(|(k, v)| (k.as_str().expect("key").to_owned(), v.as_str().expect("label value").to_owned())).collect())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the code says
+// ---------------------------------------------------------------------------------------------
+
+/// The fully qualified services of the contract, from the descriptor set reflection serves.
+fn contract_services() -> BTreeSet<String> {
+    let set = prost_types::FileDescriptorSet::decode(shortline_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
+    set.file
+        .iter()
+        .flat_map(|file| file.service.iter().map(move |service| format!("{}.{}", file.package(), service.name())))
+        .collect()
+}
+
+/// The health service name each service registers: the generated server's name, which is what
+/// scriptgen and composer export as their health constant.
+fn health_service(service: &str) -> &'static str {
+    match service {
+        "orchestrator" => orchestrator_service_server::SERVICE_NAME,
+        "scriptgen" => shortline_scriptgen::HEALTH_SERVICE_NAME,
+        "composer" => shortline_composer::HEALTH_SERVICE,
+        other => panic!("unknown service {other}"),
+    }
+}
+
+fn default_port(defaults: &Config, service: &str) -> u16 {
+    match service {
+        "orchestrator" => defaults.orchestrator.listen.port(),
+        "scriptgen" => defaults.scriptgen.listen.port(),
+        "composer" => defaults.composer.listen.port(),
+        other => panic!("unknown service {other}"),
+    }
+}
+
+/// The `shortline` CLI accepts `args` (the container's args after the image's ENTRYPOINT).
+fn cli_accepts(args: &[String], owner: &str) -> shortline::Command {
+    match shortline::Cli::try_parse_from(std::iter::once("shortline".to_owned()).chain(args.iter().cloned())) {
+        Ok(cli) => cli.command,
+        Err(error) => panic!("{owner}: `shortline {}` is not a shortline command:\n{error}", args.join(" ")),
+    }
+}
+
+/// The config file plus the container's literal `SHORTLINE_*` overrides (Secrets replaced by
+/// placeholders), parsed the way the process will: every key must exist and every value be valid.
+fn effective_config(toml_text: &str, container: &Value, owner: &str) -> Config {
+    let mut table: toml::Table = toml_text.parse().expect("TOML");
+    for var in seq_at(container, "env") {
+        let name = str_at(var, "name");
+        let Some(key) = name.strip_prefix("SHORTLINE_") else { continue };
+        if name == "SHORTLINE_CONFIG" {
+            continue;
+        }
+        let value = match (at(var, "value").as_str(), name) {
+            (Some(value), _) => value.to_owned(),
+            (None, "SHORTLINE_DATABASE__URL") => SECRET_DATABASE_URL.to_owned(),
+            (None, _) => panic!("{owner}: {name} has no literal value"),
+        };
+        let path: Vec<String> = key.to_lowercase().split("__").map(str::to_owned).collect();
+        let (last, parents) = path.split_last().expect("a key");
+        let mut section = &mut table;
+        for part in parents {
+            section = section
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .unwrap_or_else(|| panic!("{owner}: {name} names a value, not a section"));
+        }
+        let value = if let Ok(n) = value.parse::<i64>() {
+            toml::Value::Integer(n)
+        } else if let Ok(b) = value.parse::<bool>() {
+            toml::Value::Boolean(b)
+        } else {
+            toml::Value::String(value)
+        };
+        section.insert(last.clone(), value);
+    }
+    Config::from_toml_str(&table.to_string()).unwrap_or_else(|e| panic!("{owner}: the effective config is invalid: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+// Must show 1: every overlay renders and validates strictly for current Kubernetes versions.
+#[test]
+fn every_overlay_renders_and_validates_strictly() {
+    if !tools_present(true) {
+        return;
+    }
+    // The validator must be able to say no: an unknown field fails --strict.
+    let broken = "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  ports:\n    - port: 1\n      portName: nope\n";
+    for version in KUBERNETES_VERSIONS {
+        assert!(validate(broken, version).is_err(), "kubernetes-validate {version} accepted an unknown field");
+    }
+    for overlay in OVERLAYS {
+        let yaml = render(overlay);
+        let docs = documents(&yaml);
+        assert!(docs.len() > 20, "{overlay} renders only {} objects", docs.len());
+        for version in KUBERNETES_VERSIONS {
+            if let Err(report) = validate(&yaml, version) {
+                panic!("overlay {overlay} does not validate against Kubernetes {version}:\n{report}");
+            }
+        }
+    }
+}
+
+// Must show 2: the manifests and the code agree on ports, health names, config keys and entry
+// points, in every overlay.
+#[test]
+fn manifests_match_the_code() {
+    if !tools_present(false) {
+        return;
+    }
+    let defaults = Config::default();
+    let contract = contract_services();
+    let base_toml = std::fs::read_to_string(repo_root().join("deploy/k8s/base/shortline.toml")).expect("base config");
+    let dockerfile = std::fs::read_to_string(repo_root().join("deploy/docker/Dockerfile")).expect("Dockerfile");
+
+    // The image: `shortline` is the entry point; the default command serves the orchestrator;
+    // it runs as the non-root uid the pods ask for.
+    let instruction = |name: &str| {
+        let lines: Vec<_> = dockerfile.lines().filter(|l| l.starts_with(name)).collect();
+        lines.last().unwrap_or_else(|| panic!("no {name} in the Dockerfile")).to_string()
+    };
+    assert_eq!(instruction("ENTRYPOINT "), r#"ENTRYPOINT ["shortline"]"#);
+    assert_eq!(instruction("CMD "), r#"CMD ["serve", "orchestrator"]"#);
+    assert_eq!(instruction("USER "), "USER 10001:10001");
+    assert!(matches!(cli_accepts(&["serve".into(), "orchestrator".into()], "Dockerfile"), shortline::Command::Serve { .. }));
+
+    for overlay in OVERLAYS {
+        let docs = documents(&render(overlay));
+
+        // The config file, as mounted: every key real and valid; the orchestrator's own trend
+        // timer off (the CronJob refreshes); services bind every interface on the default ports
+        // and reach each other through their Services.
+        let config_map = config_map(&docs);
+        let toml_text = config_map
+            .get("data")
+            .and_then(|data| data.get("shortline.toml"))
+            .and_then(Value::as_str)
+            .expect("the ConfigMap holds shortline.toml");
+        assert_eq!(toml_text, base_toml, "{overlay}: the ConfigMap holds deploy/k8s/base/shortline.toml");
+        let config = Config::from_toml_str(toml_text).unwrap_or_else(|e| panic!("{overlay}: the cluster config is invalid: {e}"));
+        assert_eq!(config.pipeline.trend_refresh_interval_hours, 0, "{overlay}: the CronJob, not the orchestrator, refreshes trends");
+        let config_map_name = str_at(config_map, "metadata.name");
+
+        for service in SERVICES {
+            let port = default_port(&defaults, service);
+            let health = health_service(service);
+            assert!(contract.contains(health), "{health} is not a service of the contract {contract:?}");
+            let generated = match service {
+                "orchestrator" => orchestrator_service_server::SERVICE_NAME,
+                "scriptgen" => script_service_server::SERVICE_NAME,
+                _ => composer_service_server::SERVICE_NAME,
+            };
+            assert_eq!(health, generated, "{service} registers its generated service's name");
+            let endpoint = match service {
+                "orchestrator" => &config.orchestrator,
+                "scriptgen" => &config.scriptgen,
+                _ => &config.composer,
+            };
+            let owner = format!("{overlay}: shortline-{service}");
+            assert!(endpoint.listen.ip().is_unspecified(), "{owner}: listens on {}", endpoint.listen);
+            assert_eq!(endpoint.listen.port(), port, "{owner}: listen port");
+            assert_eq!(endpoint.url, format!("http://shortline-{service}:{port}"), "{owner}: url");
+
+            // Deployment: `shortline serve <service>`, the gRPC port, native gRPC probes on the
+            // names the service registers, the config file mounted where SHORTLINE_CONFIG says,
+            // its own database login, a drain window longer than the service's.
+            let deployment = find(&docs, "Deployment", &format!("shortline-{service}"));
+            let template = at(deployment, "spec.template");
+            let container = the_container(template, &owner);
+            assert!(at(container, "command").is_null(), "{owner}: the image's ENTRYPOINT (shortline) runs");
+            let args = strings(at(container, "args"));
+            assert_eq!(args, ["serve", service], "{owner}: args");
+            match cli_accepts(&args, &owner) {
+                shortline::Command::Serve { service: parsed } => {
+                    assert_eq!(format!("{parsed:?}").to_lowercase(), service, "{owner}: serves the right service")
+                }
+                other => panic!("{owner}: `shortline {}` is {other:?}", args.join(" ")),
+            }
+            let ports = seq_at(container, "ports");
+            assert_eq!(ports.len(), 1, "{owner}: one container port");
+            assert_eq!((str_at(&ports[0], "name"), u64_at(&ports[0], "containerPort")), ("grpc", u64::from(port)), "{owner}");
+
+            assert_eq!(u64_at(container, "readinessProbe.grpc.port"), u64::from(port), "{owner}: readiness port");
+            assert_eq!(str_at(container, "readinessProbe.grpc.service"), health, "{owner}: readiness health service");
+            for probe in ["livenessProbe", "startupProbe"] {
+                assert_eq!(u64_at(container, &format!("{probe}.grpc.port")), u64::from(port), "{owner}: {probe} port");
+                let name = at(container, &format!("{probe}.grpc.service")).as_str().unwrap_or("");
+                assert!(name.is_empty() || name == health, "{owner}: {probe} asks for `{name}`");
+            }
+
+            let config_path = at(env_var(container, "SHORTLINE_CONFIG").expect("SHORTLINE_CONFIG"), "value").as_str().expect("a path");
+            let mount = seq_at(container, "volumeMounts")
+                .iter()
+                .find(|m| config_path.starts_with(&format!("{}/", str_at(m, "mountPath"))))
+                .unwrap_or_else(|| panic!("{owner}: nothing mounted at {config_path}"));
+            assert_eq!(config_path, format!("{}/shortline.toml", str_at(mount, "mountPath")), "{owner}");
+            let volume = seq_at(template, "spec.volumes")
+                .iter()
+                .find(|v| at(v, "name") == at(mount, "name"))
+                .expect("the config volume");
+            assert_eq!(str_at(volume, "configMap.name"), config_map_name, "{owner}: mounts the config ConfigMap");
+
+            let database = env_var(container, "SHORTLINE_DATABASE__URL").unwrap_or_else(|| panic!("{owner}: SHORTLINE_DATABASE__URL"));
+            assert!(str_at(database, "valueFrom.secretKeyRef.name").starts_with("shortline-database"), "{owner}");
+            assert_eq!(str_at(database, "valueFrom.secretKeyRef.key"), format!("{service}-url"), "{owner}: its own login");
+            let effective = effective_config(toml_text, container, &owner);
+
+            let grace = u64_at(template, "spec.terminationGracePeriodSeconds");
+            let pre_stop = at(container, "lifecycle.preStop.sleep.seconds").as_u64().unwrap_or(0);
+            assert!(
+                grace > effective.pipeline.shutdown_grace_seconds + pre_stop,
+                "{owner}: terminationGracePeriodSeconds {grace} must exceed the preStop sleep ({pre_stop} s) \
+                 + pipeline.shutdown_grace_seconds ({})",
+                effective.pipeline.shutdown_grace_seconds
+            );
+
+            // The media store is the shared volume for the services that touch media.
+            if service != "orchestrator" {
+                let media = seq_at(container, "volumeMounts")
+                    .iter()
+                    .find(|m| str_at(m, "mountPath") == effective.media_root())
+                    .unwrap_or_else(|| panic!("{owner}: the media root {} is not mounted", effective.media_root()));
+                let volume = seq_at(template, "spec.volumes").iter().find(|v| at(v, "name") == at(media, "name")).expect("media volume");
+                let claim = str_at(volume, "persistentVolumeClaim.claimName");
+                find(&docs, "PersistentVolumeClaim", claim);
+            }
+
+            // Service: ClusterIP, port `grpc` with appProtocol grpc on the default port, selecting
+            // the Deployment's pods.
+            let svc = find(&docs, "Service", &format!("shortline-{service}"));
+            assert_eq!(at(svc, "spec.type").as_str().unwrap_or("ClusterIP"), "ClusterIP", "{owner}");
+            let service_ports = seq_at(svc, "spec.ports");
+            assert_eq!(service_ports.len(), 1, "{owner}: one Service port");
+            let service_port = &service_ports[0];
+            assert_eq!(str_at(service_port, "name"), "grpc", "{owner}");
+            assert_eq!(str_at(service_port, "appProtocol"), "grpc", "{owner}");
+            assert_eq!(u64_at(service_port, "port"), u64::from(port), "{owner}: Service port");
+            let target = at(service_port, "targetPort");
+            assert!(target.as_str() == Some("grpc") || target.as_u64() == Some(u64::from(port)), "{owner}: targetPort {target:?}");
+            let selector = labels(at(svc, "spec.selector"));
+            let pod_labels = labels(at(template, "metadata.labels"));
+            assert!(!selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)), "{owner}: selector");
+            assert_eq!(labels(at(deployment, "spec.selector.matchLabels")), selector, "{owner}: Deployment selector");
+        }
+
+        // The migration Job: `shortline migrate` as the migrator login.
+        let job = find(&docs, "Job", "shortline-migrate");
+        let container = the_container(at(job, "spec.template"), "Job/shortline-migrate");
+        let args = strings(at(container, "args"));
+        assert_eq!(args, ["migrate"], "{overlay}: migrate args");
+        assert!(matches!(cli_accepts(&args, "Job/shortline-migrate"), shortline::Command::Migrate));
+        let database = env_var(container, "SHORTLINE_DATABASE__URL").expect("migrate database URL");
+        assert_eq!(str_at(database, "valueFrom.secretKeyRef.key"), "migrate-url");
+        effective_config(toml_text, container, "Job/shortline-migrate");
+
+        // The trend refresh CronJob: `shortline trends collect` against the orchestrator Service.
+        let cron = find(&docs, "CronJob", "shortline-trends-refresh");
+        assert_eq!(str_at(cron, "spec.schedule"), "0 */6 * * *", "{overlay}: every 6 hours");
+        let container = the_container(at(cron, "spec.jobTemplate.spec.template"), "CronJob/shortline-trends-refresh");
+        let args = strings(at(container, "args"));
+        assert_eq!(args, ["trends", "collect"], "{overlay}: CronJob args");
+        cli_accepts(&args, "CronJob/shortline-trends-refresh");
+        let orchestrator_url = env_var(container, "SHORTLINE_ORCHESTRATOR__URL").expect("SHORTLINE_ORCHESTRATOR__URL");
+        assert_eq!(str_at(orchestrator_url, "value"), config.orchestrator.url);
+        assert!(env_var(container, "SHORTLINE_DATABASE__URL").is_none(), "the CronJob needs no database login");
+        effective_config(toml_text, container, "CronJob/shortline-trends-refresh");
+
+        // Every pod: non-root (the image's uid), read-only root, no privilege escalation, no
+        // capabilities, scratch space on an emptyDir at /tmp, covered by the default-deny policy.
+        for (owner, template) in pod_templates(&docs) {
+            let owner = format!("{overlay}: {owner}");
+            assert_eq!(at(template, "spec.securityContext.runAsNonRoot").as_bool(), Some(true), "{owner}: runAsNonRoot");
+            let container = the_container(template, &owner);
+            assert_eq!(at(container, "securityContext.readOnlyRootFilesystem").as_bool(), Some(true), "{owner}: read-only root");
+            assert_eq!(at(container, "securityContext.allowPrivilegeEscalation").as_bool(), Some(false), "{owner}");
+            assert_eq!(strings(at(container, "securityContext.capabilities.drop")), ["ALL"], "{owner}");
+            assert!(at(container, "resources.requests").is_mapping() && at(container, "resources.limits").is_mapping(), "{owner}: resources");
+            if str_at(container, "image").contains("shortline") {
+                assert_eq!(u64_at(template, "spec.securityContext.runAsUser"), 10001, "{owner}: the image's user");
+                let tmp = seq_at(container, "volumeMounts").iter().find(|m| str_at(m, "mountPath") == "/tmp").expect("/tmp mounted");
+                let volume = seq_at(template, "spec.volumes").iter().find(|v| at(v, "name") == at(tmp, "name")).expect("tmp volume");
+                assert!(at(volume, "emptyDir").is_mapping(), "{owner}: /tmp is an emptyDir");
+            }
+            assert_eq!(labels(at(template, "metadata.labels")).get("app.kubernetes.io/part-of").map(String::as_str), Some("shortline"), "{owner}");
+        }
+
+        // NetworkPolicies admit exactly the calls of the design, on the code's ports.
+        let port_of = |component: &str| SERVICES.contains(&component).then(|| default_port(&defaults, component));
+        let (egress, ingress) = network_edges(&docs);
+        let egress: BTreeSet<_> = egress.into_iter().filter(|(_, to, _)| port_of(to).is_some()).collect();
+        let ingress: BTreeSet<_> = ingress.into_iter().filter(|(_, to, _)| port_of(to).is_some()).collect();
+        let edge = |from: &str, to: &str| (from.to_owned(), to.to_owned(), port_of(to).expect("a service"));
+        assert_eq!(
+            egress,
+            BTreeSet::from([
+                edge("orchestrator", "scriptgen"),
+                edge("orchestrator", "composer"),
+                edge("composer", "scriptgen"),
+                edge("trends-refresh", "orchestrator"),
+            ]),
+            "{overlay}: egress between shortline pods"
+        );
+        assert_eq!(
+            ingress,
+            BTreeSet::from([
+                edge("*", "orchestrator"),
+                edge("orchestrator", "scriptgen"),
+                edge("composer", "scriptgen"),
+                edge("orchestrator", "composer"),
+            ]),
+            "{overlay}: ingress to shortline services"
+        );
+
+        // The autoscalers scale the Deployments that exist.
+        for hpa in of_kind(&docs, "HorizontalPodAutoscaler") {
+            find(&docs, str_at(hpa, "spec.scaleTargetRef.kind"), str_at(hpa, "spec.scaleTargetRef.name"));
+        }
+        let scaled: BTreeSet<_> = of_kind(&docs, "HorizontalPodAutoscaler").map(|h| str_at(h, "spec.scaleTargetRef.name").to_owned()).collect();
+        assert_eq!(scaled, BTreeSet::from(["shortline-composer".to_owned(), "shortline-scriptgen".to_owned()]), "{overlay}");
+    }
+}
+
+/// (from component, to component, port) of every NetworkPolicy rule naming pods by component:
+/// egress rules of the selected pods to pods, and ingress rules into the selected pods (`*` for
+/// "any pod of the namespace").
+type Edge = (String, String, u16);
+
+fn network_edges(docs: &[Value]) -> (Vec<Edge>, Vec<Edge>) {
+    let component = |selector: &Value| -> Option<Vec<String>> {
+        let labels = labels(at(selector, "matchLabels"));
+        if let Some(c) = labels.get("app.kubernetes.io/component") {
+            return Some(vec![c.clone()]);
+        }
+        seq_at(selector, "matchExpressions")
+            .iter()
+            .find(|e| str_at(e, "key") == "app.kubernetes.io/component" && str_at(e, "operator") == "In")
+            .map(|e| strings(at(e, "values")))
+    };
+    let ports = |rule: &Value| -> Vec<u16> {
+        seq_at(rule, "ports").iter().map(|p| u16::try_from(u64_at(p, "port")).expect("a port")).collect()
+    };
+    let (mut egress, mut ingress) = (Vec::new(), Vec::new());
+    for policy in of_kind(docs, "NetworkPolicy") {
+        let Some(selected) = component(at(policy, "spec.podSelector")) else { continue };
+        for rule in seq_at(policy, "spec.egress") {
+            for peer in seq_at(rule, "to") {
+                let Some(targets) = component(at(peer, "podSelector")) else { continue };
+                for (from, to, port) in cross(&selected, &targets, &ports(rule)) {
+                    egress.push((from, to, port));
+                }
+            }
+        }
+        for rule in seq_at(policy, "spec.ingress") {
+            for peer in seq_at(rule, "from") {
+                let pod_selector = at(peer, "podSelector");
+                if pod_selector.is_null() {
+                    continue;
+                }
+                let sources = component(pod_selector).unwrap_or_else(|| vec!["*".to_owned()]);
+                for (from, to, port) in cross(&sources, &selected, &ports(rule)) {
+                    ingress.push((from, to, port));
+                }
+            }
+        }
+    }
+    (egress, ingress)
+}
+
+fn cross(from: &[String], to: &[String], ports: &[u16]) -> Vec<Edge> {
+    from.iter()
+        .flat_map(|f| to.iter().flat_map(move |t| ports.iter().map(move |p| (f.clone(), t.clone(), *p))))
+        .collect()
+}
+
+// Must show 2, at run time: the cluster's config file (listening on port 0 here, on a test
+// database) starts the three real services, and each answers the health checks its probes make.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_config_starts_services_that_answer_their_probes() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml_text = std::fs::read_to_string(repo_root().join("deploy/k8s/base/shortline.toml")).expect("base config");
+    let mut config = Config::from_toml_str(&toml_text).expect("the cluster config");
+    config.database.url = Some(db.url.clone());
+    config.data_dir = dir.path().to_owned();
+    config.media.root = Some(dir.path().join("media").display().to_string());
+    for endpoint in [&mut config.orchestrator, &mut config.scriptgen, &mut config.composer] {
+        endpoint.listen = "127.0.0.1:0".parse().expect("address");
+    }
+
+    // The probes of the base Deployments, as written.
+    let mut probes = BTreeMap::new();
+    for service in SERVICES {
+        let text = std::fs::read_to_string(repo_root().join(format!("deploy/k8s/base/{service}.yaml"))).expect("manifest");
+        let docs = documents(&text);
+        let deployment = find(&docs, "Deployment", &format!("shortline-{service}"));
+        let container = the_container(at(deployment, "spec.template"), service);
+        let names: Vec<String> = ["readinessProbe", "livenessProbe", "startupProbe"]
+            .iter()
+            .map(|probe| at(container, &format!("{probe}.grpc.service")).as_str().unwrap_or("").to_owned())
+            .collect();
+        probes.insert(service, names);
+    }
+
+    let shutdown = Shutdown::new();
+    let embedded = shortline::Embedded::start(config, &shutdown).await.expect("start the three services");
+    for (service, address) in [("orchestrator", embedded.orchestrator), ("scriptgen", embedded.scriptgen), ("composer", embedded.composer)] {
+        let mut health = HealthClient::new(crate::processes::channel(&format!("http://{address}")).await);
+        for name in &probes[service] {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let status = health.check(HealthCheckRequest { service: name.clone() }).await;
+                match status {
+                    Ok(response) if response.get_ref().status() == ServingStatus::Serving => break,
+                    Ok(_) => {}
+                    Err(status) => panic!("{service}: the probe's health check `{name}` fails: {status}"),
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{service}: `{name}` is not SERVING after 20 s");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // A name the service does not register is NOT_FOUND, so the checks above mean something.
+        let unknown = health.check(HealthCheckRequest { service: "shortline.v1.NoSuchService".into() }).await;
+        assert_eq!(unknown.expect_err("an unknown service").code(), tonic::Code::NotFound, "{service}");
+    }
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(60), embedded.stopped()).await.expect("stopped in time").expect("stopped cleanly");
+}
+
+// The image build context is an allow-list that keeps everything the build needs.
+#[test]
+fn the_build_context_holds_what_the_image_build_needs() {
+    let ignore = std::fs::read_to_string(repo_root().join(".dockerignore")).expect(".dockerignore");
+    let lines: Vec<&str> = ignore.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    assert_eq!(lines.first(), Some(&"*"), "an allow-list: everything is excluded first");
+    let allowed: BTreeSet<&str> = lines.iter().filter_map(|l| l.strip_prefix('!')).map(|l| l.trim_end_matches('/')).collect();
+    // The workspace's manifests and every member, plus the files the crates include at compile time.
+    let manifest = std::fs::read_to_string(repo_root().join("Cargo.toml")).expect("Cargo.toml");
+    let workspace: toml::Table = manifest.parse().expect("workspace manifest");
+    let members = strings_of_toml(&workspace["workspace"]["members"]);
+    let mut needed: BTreeSet<String> = ["Cargo.toml", "Cargo.lock", "themes"].map(str::to_owned).into();
+    needed.extend(members.iter().map(|m| m.split('/').next().expect("a path").to_owned()));
+    for path in &needed {
+        assert!(allowed.contains(path.as_str()), ".dockerignore leaves out `{path}`, which the build needs");
+    }
+    for never in ["**/target/", "**/.shortline/"] {
+        assert!(lines.contains(&never), ".dockerignore must exclude {never}");
+    }
+}
+
+fn strings_of_toml(value: &toml::Value) -> Vec<String> {
+    value.as_array().expect("an array").iter().map(|v| v.as_str().expect("a string").to_owned()).collect()
+}
