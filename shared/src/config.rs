@@ -182,6 +182,8 @@ pub struct PipelineConfig {
     pub stage_timeout_seconds: StageTimeouts,
     /// Attempts per stage before the job fails (the first try included).
     pub max_attempts: u32,
+    /// Jobs one orchestrator drives at once (each mostly waits on scriptgen and composer).
+    pub max_concurrent_jobs: u32,
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
     /// How long a worker's claim on a job lasts without renewal.
@@ -197,6 +199,7 @@ impl Default for PipelineConfig {
         Self {
             stage_timeout_seconds: StageTimeouts::default(),
             max_attempts: 4,
+            max_concurrent_jobs: 16,
             backoff_initial_ms: 200,
             backoff_max_ms: 10_000,
             lease_seconds: 30,
@@ -299,11 +302,519 @@ pub enum LogFormat {
     Json,
 }
 
-/// `[providers]`
+/// `[providers]`: which providers make what, and how the real (HTTP) ones are reached.
+///
+/// `set` picks the family every kind defaults to (`offline` unless told otherwise). A non-empty
+/// per-kind list (`voice`, `clips`) replaces the set's provider of that kind with real providers
+/// tried in that order: the next one is tried when one answers 402, 429 or a 5xx that outlived
+/// its retries. Each real provider has a section with its base URL, timeout, model and key file;
+/// its key comes from that file or the environment (never from this file, so a config dump
+/// cannot leak it). Every model a listed provider uses needs a price in `prices`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProvidersConfig {
     pub set: ProviderSet,
+    /// Voice providers in failover order; empty: the set's own (espeak-ng, or null).
+    pub voice: Vec<VoiceProviderName>,
+    /// Clip providers in failover order; empty: the set's own (procedural, or null).
+    pub clips: Vec<ClipProviderName>,
+    /// Real trend sources; empty: the bundled samples. When set, only these are collected.
+    pub trends: Vec<TrendSourceName>,
+    /// The LLM analyst of trend reports; unset: the heuristic analyst.
+    pub analyst: Option<LlmProviderName>,
+    pub http: ProviderHttpConfig,
+    pub openai: OpenAiConfig,
+    pub elevenlabs: ElevenLabsConfig,
+    pub fish_audio: FishAudioConfig,
+    pub fal: FalConfig,
+    pub pexels: PexelsConfig,
+    pub apify: ApifyConfig,
+    pub youtube: YoutubeConfig,
+    pub anthropic: AnthropicConfig,
+    pub openai_compatible: OpenAiCompatibleConfig,
+    /// Price per model id, in micro-USD (`[providers.prices."tts-1"] per_1k_characters = 15000`).
+    pub prices: std::collections::BTreeMap<String, Price>,
+}
+
+impl ProvidersConfig {
+    /// The configured price of `model`.
+    pub fn price(&self, model: &str) -> Option<&Price> {
+        self.prices.get(model)
+    }
+
+    /// The models the listed providers use, with who uses them (for price checks and listings).
+    /// Pexels stock footage is free and needs no price.
+    pub fn priced_models(&self) -> Vec<(String, String)> {
+        let mut models = Vec::new();
+        for voice in &self.voice {
+            let model = match voice {
+                VoiceProviderName::Openai => &self.openai.tts_model,
+                VoiceProviderName::Elevenlabs => &self.elevenlabs.model,
+                VoiceProviderName::FishAudio => &self.fish_audio.model,
+            };
+            models.push((model.clone(), format!("voice provider {}", voice.as_str())));
+        }
+        for clips in &self.clips {
+            let model = match clips {
+                ClipProviderName::FalKling => &self.fal.kling_model,
+                ClipProviderName::FalMinimax => &self.fal.minimax_model,
+                ClipProviderName::Pexels => continue,
+            };
+            models.push((model.clone(), format!("clip provider {}", clips.as_str())));
+        }
+        match self.analyst {
+            Some(LlmProviderName::Anthropic) => {
+                models.push((self.anthropic.model.clone(), "analyst anthropic".to_owned()));
+            }
+            Some(LlmProviderName::OpenaiCompatible) => {
+                models.push((self.openai_compatible.model.clone(), "analyst openai_compatible".to_owned()));
+            }
+            None => {}
+        }
+        models
+    }
+
+    fn check(&self, v: &mut Problems) {
+        for (i, voice) in self.voice.iter().enumerate() {
+            if self.voice[..i].contains(voice) {
+                v.push("providers.voice", format!("`{}` is listed twice", voice.as_str()));
+            }
+        }
+        for (i, clips) in self.clips.iter().enumerate() {
+            if self.clips[..i].contains(clips) {
+                v.push("providers.clips", format!("`{}` is listed twice", clips.as_str()));
+            }
+        }
+        let h = &self.http;
+        v.check(h.backoff_initial_ms > 0, "providers.http.backoff_initial_ms", "must be greater than 0");
+        v.check(
+            h.backoff_max_ms >= h.backoff_initial_ms,
+            "providers.http.backoff_max_ms",
+            format!("must be at least providers.http.backoff_initial_ms ({})", h.backoff_initial_ms),
+        );
+        v.check(h.poll_interval_ms > 0, "providers.http.poll_interval_ms", "must be greater than 0");
+        v.check(h.generation_timeout_seconds > 0, "providers.http.generation_timeout_seconds", "must be greater than 0");
+        v.check(h.download_timeout_seconds > 0, "providers.http.download_timeout_seconds", "must be greater than 0");
+        // (section, base_url, timeout_ms, required names)
+        type Section<'a> = (&'a str, &'a str, u64, Vec<(&'a str, &'a str)>);
+        let sections: [Section<'_>; 9] = [
+            ("openai", &self.openai.base_url, self.openai.timeout_ms, vec![("tts_model", &self.openai.tts_model), ("tts_voice", &self.openai.tts_voice)]),
+            ("elevenlabs", &self.elevenlabs.base_url, self.elevenlabs.timeout_ms, vec![("model", &self.elevenlabs.model), ("voice_id", &self.elevenlabs.voice_id)]),
+            ("fish_audio", &self.fish_audio.base_url, self.fish_audio.timeout_ms, vec![("model", &self.fish_audio.model)]),
+            ("fal", &self.fal.base_url, self.fal.timeout_ms, vec![("kling_model", &self.fal.kling_model), ("minimax_model", &self.fal.minimax_model)]),
+            ("pexels", &self.pexels.base_url, self.pexels.timeout_ms, vec![]),
+            ("apify", &self.apify.base_url, self.apify.timeout_ms, vec![("actor_id", &self.apify.actor_id)]),
+            ("youtube", &self.youtube.base_url, self.youtube.timeout_ms, vec![]),
+            ("anthropic", &self.anthropic.base_url, self.anthropic.timeout_ms, vec![("model", &self.anthropic.model), ("version", &self.anthropic.version)]),
+            ("openai_compatible", &self.openai_compatible.base_url, self.openai_compatible.timeout_ms, vec![("model", &self.openai_compatible.model)]),
+        ];
+        for (section, base_url, timeout_ms, names) in sections {
+            if let Err(reason) = check_endpoint_url(base_url) {
+                v.push(format!("providers.{section}.base_url"), reason);
+            }
+            v.check(timeout_ms > 0, format!("providers.{section}.timeout_ms"), "must be greater than 0");
+            for (field, value) in names {
+                v.check(!value.trim().is_empty(), format!("providers.{section}.{field}"), "must not be empty");
+            }
+        }
+        for (i, source) in self.trends.iter().enumerate() {
+            if self.trends[..i].contains(source) {
+                v.push("providers.trends", format!("`{}` is listed twice", source.as_str()));
+            }
+        }
+        v.check(self.anthropic.max_tokens > 0, "providers.anthropic.max_tokens", "must be greater than 0");
+        v.check(
+            (1..=720).contains(&self.youtube.published_within_hours),
+            "providers.youtube.published_within_hours",
+            "must be between 1 and 720",
+        );
+        if self.elevenlabs.voice_id.contains(['/', '?', '#']) {
+            v.push("providers.elevenlabs.voice_id", "must be a voice id, not a path");
+        }
+        for (model, user) in self.priced_models() {
+            if self.prices.contains_key(&model) {
+                continue;
+            }
+            v.push(
+                "providers.prices",
+                format!(
+                    "no price for model `{model}` ({user}): add [providers.prices.\"{model}\"] with its price in micro-USD (see the provider's price list)"
+                ),
+            );
+        }
+    }
+}
+
+/// A real voice provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoiceProviderName {
+    /// OpenAI text-to-speech (`POST /v1/audio/speech`).
+    Openai,
+    /// ElevenLabs text-to-speech (`POST /v1/text-to-speech/{voice_id}`).
+    Elevenlabs,
+    /// Fish Audio text-to-speech (`POST /v1/tts`).
+    FishAudio,
+}
+
+impl VoiceProviderName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoiceProviderName::Openai => "openai",
+            VoiceProviderName::Elevenlabs => "elevenlabs",
+            VoiceProviderName::FishAudio => "fish_audio",
+        }
+    }
+}
+
+/// A real clip provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipProviderName {
+    /// Kling text-to-video through fal.ai's queue API.
+    FalKling,
+    /// MiniMax (Hailuo) text-to-video through fal.ai's queue API.
+    FalMinimax,
+    /// Pexels stock video search.
+    Pexels,
+}
+
+impl ClipProviderName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClipProviderName::FalKling => "fal_kling",
+            ClipProviderName::FalMinimax => "fal_minimax",
+            ClipProviderName::Pexels => "pexels",
+        }
+    }
+}
+
+/// A real trend source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendSourceName {
+    /// TikTok through an Apify actor run (start, poll, read the dataset).
+    ApifyTiktok,
+    /// YouTube Data API v3 (`search.list`, then `videos.list`).
+    Youtube,
+}
+
+impl TrendSourceName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrendSourceName::ApifyTiktok => "apify_tiktok",
+            TrendSourceName::Youtube => "youtube",
+        }
+    }
+}
+
+/// An LLM API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmProviderName {
+    /// Anthropic Messages API with tool use for structured output.
+    Anthropic,
+    /// OpenAI-compatible chat completions with a JSON-schema response format (OpenAI,
+    /// OpenRouter, vLLM, Ollama).
+    OpenaiCompatible,
+}
+
+impl LlmProviderName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LlmProviderName::Anthropic => "anthropic",
+            LlmProviderName::OpenaiCompatible => "openai_compatible",
+        }
+    }
+}
+
+/// `[providers.apify]`: the Apify actor that scrapes TikTok.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApifyConfig {
+    pub base_url: String,
+    /// A file holding the token; else `SHORTLINE_APIFY_API_KEY`, then `APIFY_TOKEN`.
+    pub api_key_file: Option<PathBuf>,
+    pub timeout_ms: u64,
+    /// `username~actor-name` or the actor's id.
+    pub actor_id: String,
+    /// Hashtags the actor scrapes (without `#`).
+    pub hashtags: Vec<String>,
+}
+
+impl Default for ApifyConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.apify.com".into(),
+            api_key_file: None,
+            timeout_ms: 30_000,
+            actor_id: "clockworks~tiktok-scraper".into(),
+            hashtags: vec!["fyp".into()],
+        }
+    }
+}
+
+/// `[providers.youtube]`: the YouTube Data API v3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct YoutubeConfig {
+    pub base_url: String,
+    /// A file holding the API key; else `SHORTLINE_YOUTUBE_API_KEY`, then `YOUTUBE_API_KEY`.
+    pub api_key_file: Option<PathBuf>,
+    pub timeout_ms: u64,
+    /// ISO 3166-1 alpha-2 region of the search; unset: worldwide.
+    pub region_code: Option<String>,
+    /// Only videos published in the last this many hours.
+    pub published_within_hours: u32,
+}
+
+impl Default for YoutubeConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://www.googleapis.com".into(),
+            api_key_file: None,
+            timeout_ms: 30_000,
+            region_code: None,
+            published_within_hours: 72,
+        }
+    }
+}
+
+/// `[providers.anthropic]`: the Anthropic Messages API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnthropicConfig {
+    pub base_url: String,
+    /// A file holding the key; else `SHORTLINE_ANTHROPIC_API_KEY`, then `ANTHROPIC_API_KEY`.
+    pub api_key_file: Option<PathBuf>,
+    pub timeout_ms: u64,
+    pub model: String,
+    pub max_tokens: u32,
+    /// The `anthropic-version` header.
+    pub version: String,
+}
+
+impl Default for AnthropicConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.anthropic.com".into(),
+            api_key_file: None,
+            timeout_ms: 120_000,
+            model: "claude-sonnet-4-5".into(),
+            max_tokens: 4096,
+            version: "2023-06-01".into(),
+        }
+    }
+}
+
+/// `[providers.openai_compatible]`: any OpenAI-compatible chat completions API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenAiCompatibleConfig {
+    /// Up to and including the version, e.g. `https://api.openai.com/v1`,
+    /// `https://openrouter.ai/api/v1`, `http://localhost:11434/v1` (Ollama).
+    pub base_url: String,
+    /// A file holding the key; else `SHORTLINE_OPENAI_COMPATIBLE_API_KEY`, then
+    /// `OPENAI_API_KEY`; none at all is fine for a local server.
+    pub api_key_file: Option<PathBuf>,
+    pub timeout_ms: u64,
+    pub model: String,
+}
+
+impl Default for OpenAiCompatibleConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.openai.com/v1".into(),
+            api_key_file: None,
+            timeout_ms: 120_000,
+            model: "gpt-4o-mini".into(),
+        }
+    }
+}
+
+/// A model's price in micro-USD (1 USD = 1,000,000). Unset parts are 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Price {
+    pub per_1k_input_tokens: u64,
+    pub per_1k_output_tokens: u64,
+    /// Text-to-speech: per 1000 characters spoken.
+    pub per_1k_characters: u64,
+    /// Video generation: per second of generated video.
+    pub per_second: u64,
+    /// A flat price per call.
+    pub per_request: u64,
+}
+
+/// `[providers.http]`: retries, polling and downloads of every real provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderHttpConfig {
+    /// Retries after the first attempt on 429 and 5xx.
+    pub max_retries: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// The longest `Retry-After` waited for; a provider asking for more is failed over at once.
+    pub retry_after_max_seconds: u64,
+    /// How often a queued generation (fal.ai) is polled.
+    pub poll_interval_ms: u64,
+    /// How long a queued generation may take in total.
+    pub generation_timeout_seconds: u64,
+    /// The timeout of downloading one generated or stock file.
+    pub download_timeout_seconds: u64,
+}
+
+impl Default for ProviderHttpConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 8_000,
+            retry_after_max_seconds: 30,
+            poll_interval_ms: 2_000,
+            generation_timeout_seconds: 600,
+            download_timeout_seconds: 300,
+        }
+    }
+}
+
+impl ProviderHttpConfig {
+    pub fn retry_policy(&self) -> crate::http::RetryPolicy {
+        crate::http::RetryPolicy {
+            max_retries: self.max_retries,
+            backoff_initial: Duration::from_millis(self.backoff_initial_ms),
+            backoff_max: Duration::from_millis(self.backoff_max_ms),
+            retry_after_max: Duration::from_secs(self.retry_after_max_seconds),
+        }
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn generation_timeout(&self) -> Duration {
+        Duration::from_secs(self.generation_timeout_seconds)
+    }
+
+    pub fn download_timeout(&self) -> Duration {
+        Duration::from_secs(self.download_timeout_seconds)
+    }
+}
+
+/// `[providers.openai]`: OpenAI text-to-speech.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenAiConfig {
+    pub base_url: String,
+    /// A file holding the key; else `SHORTLINE_OPENAI_API_KEY`, then `OPENAI_API_KEY`.
+    pub api_key_file: Option<PathBuf>,
+    pub timeout_ms: u64,
+    pub tts_model: String,
+    pub tts_voice: String,
+}
+
+impl Default for OpenAiConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.openai.com".into(),
+            api_key_file: None,
+            timeout_ms: 60_000,
+            tts_model: "tts-1".into(),
+            tts_voice: "alloy".into(),
+        }
+    }
+}
+
+/// `[providers.elevenlabs]`: ElevenLabs text-to-speech.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ElevenLabsConfig {
+    pub base_url: String,
+    /// A file holding the key; else `SHORTLINE_ELEVENLABS_API_KEY`, then `ELEVENLABS_API_KEY`.
+    pub api_key_file: Option<PathBuf>,
+    pub timeout_ms: u64,
+    pub model: String,
+    pub voice_id: String,
+}
+
+impl Default for ElevenLabsConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.elevenlabs.io".into(),
+            api_key_file: None,
+            timeout_ms: 60_000,
+            model: "eleven_multilingual_v2".into(),
+            voice_id: "JBFqnCBsd6RMkjVDRZzb".into(),
+        }
+    }
+}
+
+/// `[providers.fish_audio]`: Fish Audio text-to-speech.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FishAudioConfig {
+    pub base_url: String,
+    /// A file holding the key; else `SHORTLINE_FISH_AUDIO_API_KEY`, then `FISH_API_KEY`.
+    pub api_key_file: Option<PathBuf>,
+    pub timeout_ms: u64,
+    /// Sent in the `model` header (`s1`, `s2-pro`, ...).
+    pub model: String,
+    /// The voice model id; unset: the provider's default voice.
+    pub reference_id: Option<String>,
+}
+
+impl Default for FishAudioConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.fish.audio".into(),
+            api_key_file: None,
+            timeout_ms: 60_000,
+            model: "s1".into(),
+            reference_id: None,
+        }
+    }
+}
+
+/// `[providers.fal]`: fal.ai's queue API (Kling and MiniMax text-to-video).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FalConfig {
+    pub base_url: String,
+    /// A file holding the key; else `SHORTLINE_FAL_API_KEY`, then `FAL_KEY`.
+    pub api_key_file: Option<PathBuf>,
+    /// The timeout of one call (submit, status, result); the whole generation has
+    /// `providers.http.generation_timeout_seconds`.
+    pub timeout_ms: u64,
+    pub kling_model: String,
+    pub minimax_model: String,
+}
+
+impl Default for FalConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://queue.fal.run".into(),
+            api_key_file: None,
+            timeout_ms: 30_000,
+            kling_model: "fal-ai/kling-video/v2.1/standard/text-to-video".into(),
+            minimax_model: "fal-ai/minimax/hailuo-02/standard/text-to-video".into(),
+        }
+    }
+}
+
+/// `[providers.pexels]`: Pexels stock video search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PexelsConfig {
+    pub base_url: String,
+    /// A file holding the key; else `SHORTLINE_PEXELS_API_KEY`, then `PEXELS_API_KEY`.
+    pub api_key_file: Option<PathBuf>,
+    pub timeout_ms: u64,
+}
+
+impl Default for PexelsConfig {
+    fn default() -> Self {
+        Self { base_url: "https://api.pexels.com".into(), api_key_file: None, timeout_ms: 30_000 }
+    }
 }
 
 /// Which family of providers the services use.
@@ -507,6 +1018,7 @@ impl Config {
             v.check(secs > 0, format!("pipeline.stage_timeout_seconds.{stage}"), "must be greater than 0");
         }
         v.check(p.max_attempts >= 1, "pipeline.max_attempts", "must be at least 1");
+        v.check((1..=1024).contains(&p.max_concurrent_jobs), "pipeline.max_concurrent_jobs", "must be between 1 and 1024");
         v.check(p.backoff_initial_ms > 0, "pipeline.backoff_initial_ms", "must be greater than 0");
         v.check(
             p.backoff_max_ms >= p.backoff_initial_ms,
@@ -514,6 +1026,9 @@ impl Config {
             format!("must be at least pipeline.backoff_initial_ms ({})", p.backoff_initial_ms),
         );
         v.check(p.lease_seconds > 0, "pipeline.lease_seconds", "must be greater than 0");
+
+        // providers
+        self.providers.check(&mut v);
 
         // telemetry
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.filter) {

@@ -32,9 +32,10 @@
 //! - Serves the caller's routes plus `grpc.health.v1.Health` and server reflection **v1 and
 //!   v1alpha** (grpcurl 1.8 speaks only v1alpha) over `shortline_proto::FILE_DESCRIPTOR_SET` and
 //!   the health service's own descriptors.
-//! - Health: every named service and `""` (the whole server) start NOT_SERVING; the readiness
-//!   probe runs at start and then every [`Readiness::every`] interval (default 5 s; a probe
-//!   slower than the interval counts as not ready) and sets them all SERVING / NOT_SERVING.
+//! - Health: every named service starts NOT_SERVING; the readiness probe runs at start and then
+//!   every [`Readiness::every`] interval (default 5 s; a probe slower than the interval counts as
+//!   not ready) and sets them SERVING / NOT_SERVING. `""` (the whole server) is liveness: SERVING
+//!   from start until shutdown, so a database outage makes a pod unready, not restarted.
 //! - Shutdown ([`Shutdown::trigger`], SIGTERM or Ctrl-C with [`Shutdown::on_signals`]): FIRST
 //!   stops the probe and sets everything NOT_SERVING (health watchers and load balancers see it),
 //!   then stops accepting connections and drains in-flight calls; calls still running after the
@@ -229,12 +230,23 @@ pub enum ServeError {
 }
 
 /// A service's routes plus the health and lifecycle settings; [`GrpcServer::serve`] runs it.
-#[derive(Debug)]
 pub struct GrpcServer {
     routes: Routes,
     health_services: Vec<String>,
     readiness: Readiness,
     drain_timeout: Duration,
+    lame_duck: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrpcServer")
+            .field("health_services", &self.health_services)
+            .field("readiness", &self.readiness)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("lame_duck", &self.lame_duck.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl GrpcServer {
@@ -245,7 +257,16 @@ impl GrpcServer {
             health_services: Vec::new(),
             readiness: Readiness::always(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            lame_duck: None,
         }
+    }
+
+    /// After shutdown starts, keep accepting calls (health answers NOT_SERVING, so clients and
+    /// load balancers move away) until `done` completes — e.g. until the orchestrator's engine
+    /// has finished or released its jobs — and only then stop accepting and drain.
+    pub fn stop_accepting_after(mut self, done: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.lame_duck = Some(Box::pin(done));
+        self
     }
 
     /// Report `name` (a fully qualified service, e.g. `shortline.v1.ScriptService`) in health,
@@ -281,11 +302,14 @@ impl GrpcServer {
     /// Serves on `listener` until `shutdown` is triggered and in-flight calls are drained (or
     /// the drain timeout passes).
     pub async fn serve(self, listener: TcpListener, shutdown: Shutdown) -> Result<(), ServeError> {
-        let GrpcServer { routes, health_services, readiness, drain_timeout } = self;
+        let GrpcServer { routes, health_services, readiness, drain_timeout, lame_duck } = self;
         let local_addr = listener.local_addr().map(|addr| addr.to_string()).unwrap_or_default();
 
         let (reporter, health_server) = tonic_health::server::health_reporter();
-        let health = Health { reporter, names: std::iter::once(String::new()).chain(health_services).collect() };
+        let health = Health { reporter, names: health_services };
+        // `""` (the whole server) is liveness: SERVING while the process serves, whatever its
+        // dependencies do, so an outage of the database makes pods unready, not restarted.
+        health.reporter.set_service_status("", ServingStatus::Serving).await;
         health.set(ServingStatus::NotServing).await;
 
         let reflection_v1 = reflection_builder().build_v1()?;
@@ -309,6 +333,11 @@ impl GrpcServer {
                 stop_probe.cancel();
                 let _ = probe_task.await;
                 health.set(ServingStatus::NotServing).await;
+                health.reporter.set_service_status("", ServingStatus::NotServing).await;
+                if let Some(done) = lame_duck {
+                    tracing::info!(addr = %local_addr, "shutting down: NOT_SERVING, finishing work before closing");
+                    done.await;
+                }
                 tracing::info!(addr = %local_addr, "shutting down: NOT_SERVING, draining in-flight calls");
                 stopped_accepting.cancel();
             }
@@ -509,7 +538,7 @@ mod tests {
 
         ready.store(false, Ordering::SeqCst);
         wait_for(&mut client, SERVICE, Status::NotServing).await;
-        assert_eq!(check(&mut client, "").await, Status::NotServing);
+        assert_eq!(check(&mut client, "").await, Status::Serving, "liveness does not follow readiness");
         ready.store(true, Ordering::SeqCst);
         wait_for(&mut client, SERVICE, Status::Serving).await;
 
@@ -548,7 +577,8 @@ mod tests {
         let mut client = HealthClient::new(channel);
         assert_eq!(check(&mut client, SERVICE).await, Status::NotServing);
         tokio::time::sleep(INTERVAL * 3).await;
-        assert_eq!(check(&mut client, "").await, Status::NotServing);
+        assert_eq!(check(&mut client, SERVICE).await, Status::NotServing);
+        assert_eq!(check(&mut client, "").await, Status::Serving, "alive, not ready");
 
         // A Watch that is never closed would hold the drain forever; the timeout ends it.
         let mut watch = client.watch(HealthCheckRequest { service: SERVICE.into() }).await.unwrap().into_inner();

@@ -6,6 +6,7 @@ pub mod db;
 pub mod domain;
 pub mod config;
 pub mod grpc;
+pub mod http;
 pub mod media_store;
 pub mod partial;
 pub mod process;

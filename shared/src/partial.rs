@@ -61,6 +61,17 @@ impl Drop for PartialFile {
     }
 }
 
+/// A scratch directory beside `dest` for the files a tool reads while making it (e.g. a filter
+/// graph); removed on drop, and — if a killed process left it — by the next commit of `dest`.
+pub fn work_dir_beside(dest: &Path) -> std::io::Result<tempfile::TempDir> {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(WORK_SUFFIX).tempdir_in(dir)
+}
+
+const WORK_SUFFIX: &str = ".partial.work";
+
 fn partial_suffix(dest: &Path) -> String {
     match dest.extension() {
         Some(ext) => format!(".partial.{}", ext.to_string_lossy()),
@@ -78,6 +89,9 @@ fn remove_leftovers(dest: &Path) {
         if file_name.starts_with(&prefix) && file_name.ends_with(&suffix) {
             tracing::info!(path = %entry.path().display(), "removing a partial file left by an interrupted run");
             let _ = std::fs::remove_file(entry.path());
+        } else if file_name.starts_with(&prefix) && file_name.ends_with(WORK_SUFFIX) {
+            tracing::info!(path = %entry.path().display(), "removing a work directory left by an interrupted run");
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -105,6 +119,9 @@ mod tests {
         let leftover = PartialFile::beside(&dest).expect("partial");
         std::fs::write(leftover.path(), b"half").expect("write");
         std::mem::forget(leftover);
+        let work = work_dir_beside(&dest).expect("work dir");
+        std::fs::write(work.path().join("graph.txt"), b"graph").expect("write");
+        std::mem::forget(work);
         let unrelated = dir.path().join("out/.w.mp4.1234.partial.mp4");
         std::fs::write(&unrelated, b"other").expect("write");
         let done = PartialFile::beside(&dest).expect("partial");

@@ -183,8 +183,7 @@ impl OrchestratorService for OrchestratorApi {
     async fn watch_job(&self, request: Request<v1::WatchJobRequest>) -> std::result::Result<Response<WatchStream>, Status> {
         let job_id = require_job_id(request.get_ref().job_id)?;
         self.job(job_id).await?; // NOT_FOUND before the stream starts
-        let pool = self.engine.pool.clone();
-        let stream = async_stream(pool, job_id);
+        let stream = watch_stream(self.engine.pool.clone(), self.engine.subscribe(), job_id);
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -197,15 +196,22 @@ impl OrchestratorService for OrchestratorApi {
             let conn = &mut pooled.conn();
             let job = find_job(conn, job_id).await?;
             let live = [JobStatus::Queued, JobStatus::Running, JobStatus::AwaitingReview];
-            if db::jobs::transition(conn, job_id, &live, JobStatus::Cancelled, None, None, Some(&reason))
-                .await
-                .map_err(OrchestratorError::from)?
-                .is_none()
-            {
+            // The status and the open attempts change together: no attempt stays "running" once
+            // the job is cancelled (the worker's own closing write is fenced off by then).
+            let cancelled = shortline_shared::transaction!(conn, |tx| {
+                let cancelled = db::jobs::transition(tx, job_id, &live, JobStatus::Cancelled, None, None, Some(&reason)).await?;
+                if cancelled.is_some() {
+                    db::job_stages::close_open(tx, job_id, StageStatus::Cancelled, &reason).await?;
+                }
+                Ok(cancelled)
+            })
+            .map_err(OrchestratorError::from)?;
+            if cancelled.is_none() {
                 return Err(OrchestratorError::FailedPrecondition(format!("job {job_id} is already {}", job.status)).into());
             }
         }
         self.engine.cancel_running(job_id);
+        self.engine.changed(job_id);
         Ok(Response::new(self.job(job_id).await?))
     }
 
@@ -336,6 +342,7 @@ impl OrchestratorService for OrchestratorApi {
             let summary = format!("{}:{}", outcome, videos.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(","));
             db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, Some(&summary)).await.map_err(OrchestratorError::from)?;
             db::jobs::transition(conn, job_id, &[JobStatus::AwaitingReview], outcome, None, None, None).await.map_err(OrchestratorError::from)?;
+            self.engine.changed(job_id);
         }
         Ok(Response::new(self.job(job_id).await?))
     }
@@ -445,16 +452,22 @@ fn stage_index(stage: StageName) -> usize {
 }
 
 /// The WatchJob stream: the job's state now, then an event per stage attempt change and per job
-/// status change, until the job rests (awaiting review or terminal).
-fn async_stream(pool: db::DbPool, job_id: i64) -> impl Stream<Item = std::result::Result<v1::JobEvent, Status>> + Send {
+/// status change, until the job rests (awaiting review or terminal). It looks again when this
+/// process changes the job, and at least every [`WATCH_INTERVAL`] (for other replicas' changes).
+fn watch_stream(
+    pool: db::DbPool,
+    changes: tokio::sync::broadcast::Receiver<i64>,
+    job_id: i64,
+) -> impl Stream<Item = std::result::Result<v1::JobEvent, Status>> + Send {
     struct State {
         pool: db::DbPool,
+        changes: tokio::sync::broadcast::Receiver<i64>,
         seen_stages: HashMap<i64, StageStatus>,
         seen_status: Option<JobStatus>,
         queue: std::collections::VecDeque<v1::JobEvent>,
         done: bool,
     }
-    let state = State { pool, seen_stages: HashMap::new(), seen_status: None, queue: Default::default(), done: false };
+    let state = State { pool, changes, seen_stages: HashMap::new(), seen_status: None, queue: Default::default(), done: false };
     futures::stream::unfold(state, move |mut state| async move {
         loop {
             if let Some(event) = state.queue.pop_front() {
@@ -464,7 +477,18 @@ fn async_stream(pool: db::DbPool, job_id: i64) -> impl Stream<Item = std::result
                 return None;
             }
             if state.seen_status.is_some() {
-                tokio::time::sleep(WATCH_INTERVAL).await;
+                let changed = async {
+                    loop {
+                        match state.changes.recv().await {
+                            Ok(id) if id == job_id => return,
+                            Ok(_) => {}
+                            // Missed some announcements: look now.
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(WATCH_INTERVAL, changed).await;
             }
             let snapshot = async {
                 let mut pooled = state.pool.get().await?;

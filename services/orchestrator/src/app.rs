@@ -16,10 +16,7 @@ use crate::api::OrchestratorApi;
 use crate::clients::Clients;
 use crate::engine::Engine;
 use crate::stages::Stages;
-use crate::trends::{HeuristicAnalyst, SampleTrendSource, TrendSource};
-
-/// Jobs one orchestrator drives at once (each is mostly waiting on scriptgen and composer).
-const MAX_CONCURRENT_JOBS: usize = 8;
+use crate::trends::TrendSource;
 
 pub struct Application {
     listener: TcpListener,
@@ -38,10 +35,12 @@ impl Application {
         let pool = service::connect_database(&config)?;
         let clients = Clients::connect_lazy(&config.scriptgen.url, &config.composer.url)
             .map_err(|e| StartError::Other(e.to_string()))?;
+        // The bundled samples and the heuristic analyst unless `providers.trends` / `.analyst` say otherwise.
         let sources: Vec<Arc<dyn TrendSource>> =
-            SampleTrendSource::all().into_iter().map(|s| Arc::new(s) as Arc<dyn TrendSource>).collect();
-        let stages = Stages { pool: pool.clone(), clients, sources, analyst: Arc::new(HeuristicAnalyst) };
-        let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone(), MAX_CONCURRENT_JOBS));
+            crate::providers::trend_sources(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
+        let analyst = crate::providers::analyst(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
+        let stages = Stages { pool: pool.clone(), clients, sources, analyst };
+        let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone()));
         Ok(Application { listener, address, engine, config, shutdown })
     }
 
@@ -54,14 +53,25 @@ impl Application {
     pub async fn run(self) -> Result<(), ServeError> {
         let Application { listener, address, engine, config, shutdown } = self;
         info!(%address, "orchestrator listening");
-        let engine_task = tokio::spawn(engine.clone().run(shutdown.token()));
+        // The engine stops claiming on shutdown and gets the grace period for running jobs; the
+        // server keeps answering (NOT_SERVING) until it is done, then drains.
+        let engine_done = tokio_util::sync::CancellationToken::new();
+        let engine_task = {
+            let (engine, token, done) = (engine.clone(), shutdown.token(), engine_done.clone());
+            tokio::spawn(async move {
+                engine.run(token).await;
+                done.cancel();
+            })
+        };
         let refresh_task = tokio::spawn(scheduled_refresh(engine.clone(), config.pipeline.trend_refresh_interval(), shutdown.token()));
         let readiness = service::database_readiness(&engine.pool);
         let routes = tonic::service::Routes::new(OrchestratorServiceServer::new(OrchestratorApi::new(engine)));
         let served = GrpcServer::new(routes)
             .health_service("shortline.v1.OrchestratorService")
             .readiness(readiness)
-            .drain_timeout(config.pipeline.shutdown_grace())
+            // The grace period went to the engine; what is left in flight then are reads.
+            .drain_timeout(config.pipeline.shutdown_grace().min(std::time::Duration::from_secs(2)))
+            .stop_accepting_after(engine_done.cancelled_owned())
             .serve(listener, shutdown)
             .await;
         let _ = engine_task.await;

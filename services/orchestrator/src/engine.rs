@@ -15,7 +15,7 @@ use rand::Rng;
 use shortline_shared::config::PipelineConfig;
 use shortline_shared::convert::stages_of;
 use shortline_shared::db::{self, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn, Instrument};
@@ -37,6 +37,9 @@ pub struct Engine {
     wake: Notify,
     /// The jobs this process is running: their leases and cancellation handles.
     running: Mutex<HashMap<i64, (Lease, CancellationToken)>>,
+    /// The id of every job this process just changed, so WatchJob answers at once instead of
+    /// at its next look at the database (which still catches other replicas' changes).
+    changes: broadcast::Sender<i64>,
 }
 
 /// How a stage ended when it did not succeed.
@@ -46,12 +49,14 @@ enum Halt {
 }
 
 impl Engine {
-    pub fn new(pool: DbPool, stages: Stages, pipeline: PipelineConfig, max_concurrent_jobs: usize) -> Self {
+    pub fn new(pool: DbPool, stages: Stages, pipeline: PipelineConfig) -> Self {
+        let (changes, _) = broadcast::channel(1024);
         Engine {
             pool,
             stages,
+            max_concurrent_jobs: pipeline.max_concurrent_jobs.max(1) as usize,
             pipeline,
-            max_concurrent_jobs: max_concurrent_jobs.max(1),
+            changes,
             worker: worker_name(),
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
@@ -66,6 +71,15 @@ impl Engine {
     /// Tells the engine a job was queued, so it does not wait for its next poll.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Announces that a job's state changed (stage attempt or status).
+    pub fn changed(&self, job_id: i64) {
+        let _ = self.changes.send(job_id);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<i64> {
+        self.changes.subscribe()
     }
 
     /// Stops the job's running stage, if this process runs it.
@@ -90,10 +104,10 @@ impl Engine {
                 _ = shutdown.cancelled() => break,
             };
             match self.claim().await {
-                Ok(Some((job, lease, taken_over))) => {
+                Ok(Some((job, lease, taken_from))) => {
                     let engine = self.clone();
                     tasks.spawn(async move {
-                        engine.run_job(job, lease, taken_over).await;
+                        engine.run_job(job, lease, taken_from).await;
                         drop(permit);
                     });
                     continue;
@@ -134,7 +148,7 @@ impl Engine {
     async fn release(&self, lease: &Lease) {
         let released = async {
             let mut pooled = self.pool.get().await?;
-            Ok::<_, DbError>(db::jobs::release(&mut pooled.conn(), lease).await?)
+            db::jobs::release(&mut pooled.conn(), lease, &format!("worker {} stopped; the job went back to the queue", self.worker)).await
         };
         match released.await {
             Ok(true) => info!(job_id = lease.job_id, "lease released"),
@@ -143,7 +157,7 @@ impl Engine {
         }
     }
 
-    async fn claim(&self) -> Result<Option<(Job, Lease, bool)>> {
+    async fn claim(&self) -> Result<Option<(Job, Lease, Option<String>)>> {
         let mut pooled = self.pool.get().await?;
         Ok(db::jobs::claim_next(&mut pooled.conn(), &self.worker, self.pipeline.lease()).await?)
     }
@@ -151,13 +165,14 @@ impl Engine {
     /// Runs a claimed job to its next resting state (awaiting review, succeeded, failed or
     /// cancelled) while a heartbeat renews its lease. Losing the lease (a takeover after a
     /// stall, or a cancel) stops the work; every write is fenced by the lease anyway.
-    pub async fn run_job(&self, job: Job, lease: Lease, taken_over: bool) {
+    pub async fn run_job(&self, job: Job, lease: Lease, taken_from: Option<String>) {
         let token = CancellationToken::new();
         self.lock_running().insert(job.id, (lease.clone(), token.clone()));
         let span = info_span!("job", job_id = job.id, kind = %job.kind, worker = %self.worker);
         let heartbeat = tokio::spawn(heartbeat(self.pool.clone(), lease.clone(), self.pipeline.lease(), token.clone()));
-        let outcome = self.drive(&job, &lease, taken_over, &token).instrument(span).await;
+        let outcome = self.drive(&job, &lease, taken_from.as_deref(), &token).instrument(span).await;
         heartbeat.abort();
+        self.changed(job.id);
         self.lock_running().remove(&job.id);
         match outcome {
             Ok(()) => {}
@@ -173,9 +188,9 @@ impl Engine {
         }
     }
 
-    async fn drive(&self, job: &Job, lease: &Lease, taken_over: bool, token: &CancellationToken) -> Result<()> {
-        if taken_over {
-            let reason = format!("lease of worker {} expired", job.lease_owner.as_deref().unwrap_or("?"));
+    async fn drive(&self, job: &Job, lease: &Lease, taken_from: Option<&str>, token: &CancellationToken) -> Result<()> {
+        if let Some(previous) = taken_from {
+            let reason = format!("lease of worker {previous} expired; worker {} took the job over", self.worker);
             let mut pooled = self.pool.get().await?;
             let closed = db::job_stages::abandon_open(&mut pooled.conn(), lease, &reason).await?;
             info!(job_id = job.id, closed, "took over the job");
@@ -245,6 +260,7 @@ impl Engine {
                 db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Failed, None, Some(stage), Some(&reason)).await?;
             }
         }
+        self.changed(job.id);
         outcome.map(|value| (job.id, value))
     }
 
@@ -268,6 +284,7 @@ impl Engine {
                 let new = NewJobStage::running(job.id, stage, attempt).by(&self.worker);
                 db::job_stages::start_fenced(&mut pooled.conn(), lease, &new).await?
             };
+            self.changed(job.id);
             info!(job_id = job.id, %stage, attempt, "stage started");
             let outcome = tokio::select! {
                 outcome = tokio::time::timeout(deadline, self.stages.execute(job, stage, deadline)) => match outcome {
@@ -308,6 +325,7 @@ impl Engine {
     async fn finish(&self, lease: &Lease, id: i64, status: StageStatus, error: Option<&str>, output_ref: Option<&str>) -> Result<()> {
         let mut pooled = self.pool.get().await?;
         db::job_stages::finish_fenced(&mut pooled.conn(), lease, id, status, error, output_ref).await?;
+        self.changed(lease.job_id);
         Ok(())
     }
 
@@ -360,10 +378,16 @@ fn jittered(backoff: Duration) -> Duration {
 fn retryable(error: &OrchestratorError) -> bool {
     use tonic::Code;
     match error {
-        OrchestratorError::Downstream { status, .. } => matches!(
-            status.code(),
-            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted
-        ),
+        OrchestratorError::Downstream { status, .. } => match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted => true,
+            // A connection that broke mid-call (the service died or restarted) reaches the
+            // client as UNKNOWN or CANCELLED made from a transport error: as retryable as
+            // UNAVAILABLE. Statuses a server sent carry no source.
+            Code::Unknown | Code::Cancelled => {
+                std::error::Error::source(status).is_some() || status.message().contains("transport error")
+            }
+            _ => false,
+        },
         OrchestratorError::Db(db) => matches!(db, DbError::Unavailable(_)),
         _ => false,
     }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
 use shortline_proto::v1::{self, script_service_server::ScriptService};
-use shortline_shared::config::{MediaConfig, ProviderSet};
+use shortline_shared::config::{MediaConfig, ProviderSet, ProvidersConfig};
 use shortline_shared::convert;
 use shortline_shared::db::{self, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
 use shortline_shared::domain::{ProductionPlan, Theme, TrendReportBody, Violation};
@@ -35,6 +35,7 @@ use crate::media::{
     ProceduralClips, VoiceProvider, NORMAL_WORDS_PER_MINUTE,
 };
 use crate::planner::{PlanError, Planner, TemplatePlanner};
+use crate::providers::{SetupError, UsageLedger};
 
 /// Variants one job may have (GenerateScriptRequest.variant 1..=10; 0 means 1).
 pub const MAX_VARIANTS: i32 = 10;
@@ -51,6 +52,9 @@ const TEMPLATE_MODEL: &str = "template-v1";
 pub struct MediaProviders {
     pub clips: Arc<dyn ClipProvider>,
     pub voice: Arc<dyn VoiceProvider>,
+    /// What the real providers reported about each file (attempts, failover, usage), merged
+    /// into the asset's `usage`.
+    pub usage: UsageLedger,
 }
 
 impl MediaProviders {
@@ -65,9 +69,26 @@ impl MediaProviders {
                         .with_crf(u8::try_from(media.crf).unwrap_or(51)),
                 ),
                 voice: Arc::new(EspeakVoice::new()),
+                usage: UsageLedger::default(),
             },
-            ProviderSet::Null => MediaProviders { clips: Arc::new(NullClips), voice: Arc::new(NullVoice) },
+            ProviderSet::Null => {
+                MediaProviders { clips: Arc::new(NullClips), voice: Arc::new(NullVoice), usage: UsageLedger::default() }
+            }
         }
+    }
+
+    /// The providers `providers` configures: the set's own, with a non-empty `providers.voice`
+    /// or `providers.clips` list replacing that kind by its real (HTTP) providers in failover
+    /// order. Fails when a listed provider has no key.
+    pub fn from_config(providers: &ProvidersConfig, media: &MediaConfig) -> std::result::Result<Self, SetupError> {
+        let mut set = Self::for_set(providers.set, media);
+        if let Some(voice) = crate::providers::voice_chain(providers, &set.usage)? {
+            set.voice = Arc::new(voice);
+        }
+        if let Some(clips) = crate::providers::clip_chain(providers, media, &set.usage)? {
+            set.clips = Arc::new(clips);
+        }
+        Ok(set)
     }
 }
 
@@ -267,11 +288,12 @@ impl ScriptApi {
                 )
                 .await?;
                 let takes = if fitted.respoken { 2 } else { 1 };
-                let usage = json!({
+                let mut usage = json!({
                     "characters": text.chars().count() * takes,
                     "takes": takes,
                     "words_per_minute": fitted.words_per_minute,
                 });
+                self.providers.usage.merge_into(&fitted.file.sha256, &mut usage);
                 new.push(self.new_asset(script, AssetKind::Voiceover, 0, &fitted.file, usage));
                 fitted.scene_seconds
             }
@@ -291,12 +313,13 @@ impl ScriptApi {
             let out_path = self.store.prepare(&format!("{dir}/scene-{number}.mp4"))?;
             let target = ClipTarget { width, height, fps: self.format.fps, seconds, out_path };
             let file = self.providers.clips.render_clip(scene, &target, &cancel).await?;
-            let usage = json!({
+            let mut usage = json!({
                 "seconds": file.duration_seconds,
                 "width": width,
                 "height": height,
                 "fps": self.format.fps,
             });
+            self.providers.usage.merge_into(&file.sha256, &mut usage);
             new.push(self.new_asset(script, AssetKind::Clip, number, &file, usage));
         }
         Ok(new)

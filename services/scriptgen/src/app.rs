@@ -33,7 +33,8 @@ impl Application {
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
         let store = MediaStore::local(&config.media_root())?;
-        let providers = MediaProviders::for_set(config.providers.set, &config.media);
+        let providers = MediaProviders::from_config(&config.providers, &config.media)
+            .map_err(|e| StartError::Other(e.to_string()))?;
         let api = ScriptApi::new(pool.clone(), store, providers, ClipFormat::from_config(&config.media));
         Ok(Application { listener, address, pool, api, config, shutdown })
     }

@@ -6,6 +6,7 @@ mod app;
 mod error;
 pub mod media;
 pub mod planner;
+pub mod providers;
 
 pub use api::{ClipFormat, MediaProviders, MAX_CONCURRENT_MEDIA, MAX_VARIANTS};
 pub use app::{Application, HEALTH_SERVICE_NAME};

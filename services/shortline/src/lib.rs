@@ -6,6 +6,7 @@
 //! the three services in-process for its own duration (see [`client::Services`]), on the data
 //! directory's SQLite database and media folder.
 
+mod bench;
 mod client;
 mod commands;
 mod embedded;
@@ -114,6 +115,9 @@ pub enum Command {
     },
     /// Apply the database migrations.
     Migrate,
+    /// Benchmarks: pipeline throughput, RPC latency, render speed, growth (docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Args)]
@@ -299,6 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trends(command) => commands::trends::run(&config, command, json).await,
         Command::Videos(command) => commands::videos::run(&config, command, json).await,
         Command::Themes(_) => unreachable!("handled above"),
+        Command::Bench(command) => bench::run(&command, json).await,
         Command::Serve { service } => {
             embedded::migrate_if_embedded(&config).await?;
             let shutdown = Shutdown::on_signals();

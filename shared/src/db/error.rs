@@ -61,13 +61,40 @@ impl From<DieselError> for DbError {
     }
 }
 
-/// SQLite reports some conditions only through its message (e.g. "database is locked").
+/// Messages of errors that pass once the database (or a fresh connection) is back. Both drivers
+/// report these conditions only through their message: SQLite's busy database, and PostgreSQL's
+/// connection-level failures (SQLSTATE classes 08 and 57, e.g. a backend terminated by an
+/// administrator or a restarting server). The pool drops the dead connection on its own.
+const TRANSIENT_MESSAGES: [&str; 9] = [
+    "database is locked",
+    "database is busy",
+    "terminating connection",
+    "connection closed",
+    "server closed the connection",
+    "connection reset",
+    "broken pipe",
+    "the database system is starting up",
+    "the database system is shutting down",
+];
+
 fn classify_message(message: &str) -> DbError {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("database is locked") || lower.contains("database is busy") {
+    if TRANSIENT_MESSAGES.iter().any(|m| lower.contains(m)) {
         DbError::Unavailable(message.to_owned())
     } else {
         DbError::Internal(message.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_and_busy_databases_are_transient() {
+        assert!(classify_message("terminating connection due to administrator command").is_transient());
+        assert!(classify_message("database is locked").is_transient());
+        assert!(!classify_message("syntax error at or near").is_transient());
     }
 }
 

@@ -2,6 +2,7 @@
 //! the real services.
 
 mod bad_input;
+mod bench;
 mod cli;
 mod deploy;
 mod durability;

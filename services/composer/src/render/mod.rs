@@ -228,10 +228,9 @@ pub async fn render(
         }
     }
 
-    // The graph script and overlay texts live in a private temp dir, removed on every exit path.
-    let work = tempfile::Builder::new()
-        .prefix("shortline-render-")
-        .tempdir()
+    // The graph script and overlay texts live in a scratch dir beside the output, removed on
+    // every exit path (and after a crash, by the next render of the same output).
+    let work = shortline_shared::partial::work_dir_beside(&job.output)
         .map_err(|e| RenderError::io("creating a render work directory", e))?;
     let mut text_files = Vec::with_capacity(overlays.len());
     for (i, overlay) in overlays.iter().enumerate() {

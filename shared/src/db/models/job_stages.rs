@@ -153,14 +153,20 @@ pub async fn finish_fenced(
 pub async fn abandon_open(conn: &mut Conn<'_>, lease: &Lease, reason: &str) -> DbResult<usize> {
     transaction!(conn, |tx| {
         fence(tx, lease).await?;
-        let open: Vec<i64> = dispatch!(tx, c => job_stages::table
-            .filter(job_stages::job_id.eq(lease.job_id).and(job_stages::status.eq(StageStatus::Running)))
-            .select(job_stages::id)
-            .load(c)
-            .await)?;
-        for id in &open {
-            finish(tx, *id, StageStatus::Failed, Some(reason), None).await?;
-        }
-        Ok(open.len())
+        close_open(tx, lease.job_id, StageStatus::Failed, reason).await
     })
+}
+
+/// Closes the job's open attempts with `status` and `reason` (a cancel, a release at shutdown,
+/// a takeover), so no attempt stays "running" after its work stopped. Returns how many.
+pub async fn close_open(conn: &mut Conn<'_>, job_id: i64, status: StageStatus, reason: &str) -> DbResult<usize> {
+    Ok(dispatch!(conn, c => diesel::update(job_stages::table)
+        .filter(job_stages::job_id.eq(job_id).and(job_stages::status.eq(StageStatus::Running)))
+        .set((
+            job_stages::status.eq(status),
+            job_stages::finished_at.eq(Some(crate::db::now())),
+            job_stages::error.eq(Some(reason)),
+        ))
+        .execute(c)
+        .await)?)
 }

@@ -158,10 +158,14 @@ pub async fn exists(conn: &mut Conn<'_>, id: i64) -> DbResult<bool> {
 }
 
 /// Claims the oldest claimable job for `owner` for `lease`: a queued one, or a running one whose
-/// lease expired (its worker died or stalled). Returns the job, its lease, and whether it was
-/// taken over from another worker. On PostgreSQL concurrent claimers skip each other's rows
+/// lease expired (its worker died or stalled). Returns the job, its lease, and — when it was
+/// taken over — the worker whose lease expired. On PostgreSQL concurrent claimers skip each other's rows
 /// (`FOR UPDATE SKIP LOCKED`); SQLite's immediate transaction serialises them.
-pub async fn claim_next(conn: &mut Conn<'_>, owner: &str, lease: std::time::Duration) -> DbResult<Option<(Job, Lease, bool)>> {
+pub async fn claim_next(
+    conn: &mut Conn<'_>,
+    owner: &str,
+    lease: std::time::Duration,
+) -> DbResult<Option<(Job, Lease, Option<String>)>> {
     let now = crate::db::now();
     let expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
     let token = uuid::Uuid::new_v4().to_string();
@@ -169,21 +173,22 @@ pub async fn claim_next(conn: &mut Conn<'_>, owner: &str, lease: std::time::Dura
         let claimable = jobs::status
             .eq(JobStatus::Queued)
             .or(jobs::status.eq(JobStatus::Running).and(jobs::lease_expires_at.lt(now)));
-        let next: Option<(i64, JobStatus)> = match tx {
+        let columns = (jobs::id, jobs::status, jobs::lease_owner);
+        let next: Option<(i64, JobStatus, Option<String>)> = match tx {
             Conn::Postgres(c) => jobs::table
                 .filter(claimable)
                 .order(jobs::id.asc())
-                .select((jobs::id, jobs::status))
+                .select(columns)
                 .for_update()
                 .skip_locked()
                 .first(&mut **c)
                 .await
                 .optional()?,
             Conn::Sqlite(c) => {
-                jobs::table.filter(claimable).order(jobs::id.asc()).select((jobs::id, jobs::status)).first(&mut **c).await.optional()?
+                jobs::table.filter(claimable).order(jobs::id.asc()).select(columns).first(&mut **c).await.optional()?
             }
         };
-        let Some((id, previous)) = next else { return Ok(None) };
+        let Some((id, previous_status, previous_owner)) = next else { return Ok(None) };
         let job = dispatch!(tx, c => diesel::update(jobs::table.find(id))
             .set((
                 jobs::status.eq(JobStatus::Running),
@@ -196,7 +201,8 @@ pub async fn claim_next(conn: &mut Conn<'_>, owner: &str, lease: std::time::Dura
             .get_result(c)
             .await)?;
         let lease = Lease { job_id: id, owner: owner.to_owned(), token: token.clone() };
-        Ok(Some((job, lease, previous == JobStatus::Running)))
+        let taken_from = (previous_status == JobStatus::Running).then(|| previous_owner.unwrap_or_else(|| "?".into()));
+        Ok(Some((job, lease, taken_from)))
     })
 }
 
@@ -223,8 +229,21 @@ pub async fn fence(conn: &mut Conn<'_>, lease: &Lease) -> DbResult<()> {
     if touched == 1 { Ok(()) } else { Err(crate::db::DbError::LeaseLost { job_id: lease.job_id }) }
 }
 
-/// Gives a running job back to the queue (e.g. at shutdown), if the lease is still ours.
-pub async fn release(conn: &mut Conn<'_>, lease: &Lease) -> DbResult<bool> {
+/// Gives a running job back to the queue (e.g. at shutdown), if the lease is still ours; the
+/// attempts it leaves open are closed as cancelled with `reason`.
+pub async fn release(conn: &mut Conn<'_>, lease: &Lease, reason: &str) -> DbResult<bool> {
+    crate::transaction!(conn, |tx| {
+        match fence(tx, lease).await {
+            Ok(()) => {}
+            Err(crate::db::DbError::LeaseLost { .. }) => return Ok(false),
+            Err(other) => return Err(other),
+        }
+        super::job_stages::close_open(tx, lease.job_id, super::job_stages::StageStatus::Cancelled, reason).await?;
+        requeue(tx, lease).await
+    })
+}
+
+async fn requeue(conn: &mut Conn<'_>, lease: &Lease) -> DbResult<bool> {
     let released = dispatch!(conn, c => diesel::update(jobs::table)
         .filter(jobs::id.eq(lease.job_id).and(jobs::lease_token.eq(&lease.token)).and(jobs::status.eq(JobStatus::Running)))
         .set((

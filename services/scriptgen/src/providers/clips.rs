@@ -1,0 +1,255 @@
+//! Real clips: one [`VideoApi`] per video API, and [`ClipChain`], the [`ClipProvider`] that
+//! tries them in order and conforms what it gets to the scene's target.
+//!
+//! Generated and stock videos come in their own sizes, rates and lengths; the clip a scene needs
+//! is exact (`target`'s size and rate, `ceil(seconds * fps)` frames, H.264 yuv420p, no sound).
+//! So the downloaded file is scaled to cover the frame, centre-cropped, looped if it is
+//! shorter, cut to the frame count and encoded with the configured x264 preset and CRF — one
+//! ffmpeg pass — then checked with ffprobe like a procedural clip.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use shortline_shared::config::Price;
+use shortline_shared::domain::Scene;
+use shortline_shared::http::{cost_micros, run_chain, ProviderError, Usage};
+use shortline_shared::partial::PartialFile;
+use tokio_util::sync::CancellationToken;
+
+use super::{chain_failure, UsageLedger};
+use crate::media::probe::probe;
+use crate::media::procedural::{frame_count, validate};
+use crate::media::{ClipProvider, ClipTarget, GeneratedFile, MediaError, MediaFuture, Tool};
+
+/// What a video API delivered: a video file and what it reports having used.
+#[derive(Debug, Clone)]
+pub struct FetchedVideo {
+    pub bytes: Vec<u8>,
+    /// As billed (generated seconds as requested from the model; stock: the seconds used).
+    pub usage: Usage,
+    /// Where it came from (request id, stock video id and page for attribution, ...).
+    pub source: Value,
+}
+
+/// One video API.
+pub trait VideoApi: Send + Sync {
+    /// The configured provider name (`fal_kling`, `fal_minimax`, `pexels`).
+    fn name(&self) -> &str;
+    /// The model recorded with the clip and looked up in the price table.
+    fn model(&self) -> &str;
+    /// A video for `scene` (from its visual prompt), ideally `target`'s shape and length.
+    fn fetch<'a>(
+        &'a self,
+        scene: &'a Scene,
+        target: &'a ClipTarget,
+    ) -> BoxFuture<'a, Result<FetchedVideo, ProviderError>>;
+}
+
+/// `9:16`, `16:9` or `1:1`: the aspect ratio closest to `target`'s, as video APIs name them.
+pub fn aspect_ratio(target: &ClipTarget) -> &'static str {
+    match target.width.cmp(&target.height) {
+        std::cmp::Ordering::Less => "9:16",
+        std::cmp::Ordering::Greater => "16:9",
+        std::cmp::Ordering::Equal => "1:1",
+    }
+}
+
+/// The configured clip providers in failover order, as one [`ClipProvider`].
+pub struct ClipChain {
+    apis: Vec<Arc<dyn VideoApi>>,
+    names: Vec<String>,
+    label: String,
+    prices: BTreeMap<String, Price>,
+    ledger: UsageLedger,
+    ffmpeg: Tool,
+    ffprobe: Tool,
+    preset: String,
+    crf: u32,
+}
+
+impl ClipChain {
+    /// `apis` must not be empty; the conform pass uses x264 `preset` and `crf`.
+    pub fn new(
+        apis: Vec<Arc<dyn VideoApi>>,
+        prices: BTreeMap<String, Price>,
+        ledger: UsageLedger,
+        preset: impl Into<String>,
+        crf: u32,
+    ) -> Self {
+        let names: Vec<String> = apis.iter().map(|api| api.name().to_owned()).collect();
+        let label = names.join(">");
+        Self {
+            apis,
+            names,
+            label,
+            prices,
+            ledger,
+            ffmpeg: Tool::ffmpeg(),
+            ffprobe: Tool::ffprobe(),
+            preset: preset.into(),
+            crf: crf.min(51),
+        }
+    }
+
+    async fn render(
+        &self,
+        scene: &Scene,
+        target: &ClipTarget,
+        cancel: &CancellationToken,
+    ) -> Result<GeneratedFile, MediaError> {
+        validate(target)?;
+        if self.apis.is_empty() {
+            return Err(MediaError::InvalidRequest("no clip provider is configured".into()));
+        }
+        let chain = run_chain(&self.names, |index| {
+            let api = self.apis[index].clone();
+            async move {
+                let video = api.fetch(scene, target).await?;
+                if video.bytes.is_empty() {
+                    return Err(ProviderError::Malformed {
+                        provider: api.name().to_owned(),
+                        reason: "an empty video file".into(),
+                    });
+                }
+                Ok(video)
+            }
+        });
+        let outcome = tokio::select! {
+            outcome = chain => outcome,
+            () = cancel.cancelled() => return Err(MediaError::Cancelled),
+        };
+        let (index, video) = match outcome.result {
+            Ok(done) => done,
+            Err(error) => return Err(chain_failure("clip", &self.label, &error, &outcome.attempts)),
+        };
+        let api = &self.apis[index];
+
+        // The download, beside the output (same filesystem), removed on every path.
+        let dir = target.out_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| MediaError::Io { context: format!("creating {}", dir.display()), source: e })?;
+        let source =
+            tempfile::Builder::new().prefix(".source-").suffix(".video").tempfile_in(dir).map_err(|e| {
+                MediaError::Io { context: format!("preparing a download in {}", dir.display()), source: e }
+            })?;
+        tokio::fs::write(source.path(), &video.bytes)
+            .await
+            .map_err(|e| MediaError::Io { context: format!("writing {}", source.path().display()), source: e })?;
+
+        let partial = PartialFile::beside(&target.out_path)
+            .map_err(|e| MediaError::Io { context: format!("preparing {}", target.out_path.display()), source: e })?;
+        let frames = frame_count(target.seconds, target.fps);
+        let filter = format!(
+            "scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1,fps={fps}",
+            w = target.width,
+            h = target.height,
+            fps = target.fps
+        );
+        let mut args: Vec<OsString> =
+            ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "-1", "-i"]
+                .map(OsString::from)
+                .to_vec();
+        args.push(source.path().as_os_str().to_owned());
+        for arg in [
+            "-vf".to_owned(),
+            filter,
+            "-frames:v".to_owned(),
+            frames.to_string(),
+            "-an".to_owned(),
+            "-c:v".to_owned(),
+            "libx264".to_owned(),
+            "-preset".to_owned(),
+            self.preset.clone(),
+            "-crf".to_owned(),
+            self.crf.to_string(),
+            "-threads".to_owned(),
+            "2".to_owned(),
+            "-pix_fmt".to_owned(),
+            "yuv420p".to_owned(),
+            "-movflags".to_owned(),
+            "+faststart".to_owned(),
+            "-f".to_owned(),
+            "mp4".to_owned(),
+        ] {
+            args.push(arg.into());
+        }
+        args.push(partial.path().as_os_str().to_owned());
+        self.ffmpeg.run(&args, cancel).await?;
+        drop(source);
+
+        let probed = probe(&self.ffprobe, partial.path(), cancel).await?;
+        let bad = |reason: String| MediaError::InvalidOutput { path: partial.dest().to_path_buf(), reason };
+        let stream = probed.video.as_ref().ok_or_else(|| bad("no video stream".into()))?;
+        if stream.codec != "h264"
+            || stream.pix_fmt != "yuv420p"
+            || (stream.width, stream.height) != (target.width, target.height)
+        {
+            return Err(bad(format!(
+                "{} {} {}x{} instead of h264 yuv420p {}x{}",
+                stream.codec, stream.pix_fmt, stream.width, stream.height, target.width, target.height
+            )));
+        }
+        let expected = f64::from(frames) / f64::from(target.fps);
+        if (probed.duration_seconds - expected).abs() > 0.5 / f64::from(target.fps) {
+            return Err(bad(format!("{} s instead of {expected} s", probed.duration_seconds)));
+        }
+        let bytes = tokio::fs::read(partial.path())
+            .await
+            .map_err(|e| MediaError::Io { context: format!("reading {}", partial.path().display()), source: e })?;
+        if cancel.is_cancelled() {
+            return Err(MediaError::Cancelled);
+        }
+        let path = partial.commit().await.map_err(|e| MediaError::Io {
+            context: format!("moving the clip to {}", target.out_path.display()),
+            source: e,
+        })?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let cost = self.prices.get(api.model()).map_or(0, |price| cost_micros(price, &video.usage));
+        self.ledger.record(
+            &sha256,
+            json!({
+                "provider": api.name(),
+                "model": api.model(),
+                "provider_attempts": outcome.attempts,
+                "reported_usage": video.usage,
+                "source": video.source,
+            }),
+        );
+        tracing::info!(
+            provider = api.name(),
+            model = api.model(),
+            scene = scene.number,
+            cost_micros = cost,
+            "clip generated"
+        );
+        Ok(GeneratedFile {
+            path,
+            duration_seconds: probed.duration_seconds,
+            size_bytes: bytes.len() as u64,
+            sha256,
+            provider: api.name().to_owned(),
+            model: api.model().to_owned(),
+            cost_micros: cost,
+        })
+    }
+}
+
+impl ClipProvider for ClipChain {
+    fn name(&self) -> &str {
+        &self.label
+    }
+
+    fn render_clip<'a>(
+        &'a self,
+        scene: &'a Scene,
+        target: &'a ClipTarget,
+        cancel: &'a CancellationToken,
+    ) -> MediaFuture<'a, GeneratedFile> {
+        Box::pin(self.render(scene, target, cancel))
+    }
+}

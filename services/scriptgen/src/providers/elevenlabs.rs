@@ -1,0 +1,97 @@
+//! ElevenLabs text-to-speech: `POST /v1/text-to-speech/{voice_id}?output_format=pcm_24000`
+//! with the `xi-api-key` header and `{text, model_id, voice_settings}`; the answer is raw
+//! 16-bit mono PCM at 24 kHz, wrapped into a WAV file here. The characters billed are reported
+//! in the `x-character-count` header (counted from the text when it is absent).
+//!
+//! ElevenLabs answers an exhausted quota with 401 and `detail.status = "quota_exceeded"`: that
+//! is read as "payment required", so the chain moves on instead of stopping at a "bad key".
+
+use futures::future::BoxFuture;
+use serde_json::json;
+use shortline_shared::http::{ErrorClass, ProviderClient, ProviderError, Usage};
+
+use super::voice::{wav_from_pcm16, SpeechApi, SpokenAudio};
+
+/// The PCM format requested (`pcm_24000`: 24 kHz, 16-bit, mono).
+const OUTPUT_FORMAT: &str = "pcm_24000";
+const SAMPLE_RATE: u32 = 24_000;
+
+pub struct ElevenLabsSpeech {
+    client: ProviderClient,
+    model: String,
+    voice_id: String,
+}
+
+impl ElevenLabsSpeech {
+    /// `client` must use [`Auth::Header("xi-api-key")`](shortline_shared::http::Auth::Header).
+    pub fn new(client: ProviderClient, model: impl Into<String>, voice_id: impl Into<String>) -> Self {
+        Self { client: client.with_classifier(classify), model: model.into(), voice_id: voice_id.into() }
+    }
+}
+
+/// `detail.status` of an ElevenLabs error answer.
+fn classify(status: u16, body: &[u8]) -> Option<ErrorClass> {
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let detail = doc.pointer("/detail/status").and_then(serde_json::Value::as_str)?;
+    match (status, detail) {
+        (_, "quota_exceeded" | "payment_required" | "insufficient_credits") => Some(ErrorClass::PaymentRequired),
+        (_, "too_many_concurrent_requests" | "system_busy" | "rate_limit_exceeded") => Some(ErrorClass::RateLimited),
+        _ => None,
+    }
+}
+
+impl SpeechApi for ElevenLabsSpeech {
+    fn name(&self) -> &str {
+        self.client.name()
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn synthesize<'a>(&'a self, text: &'a str, speed: f64) -> BoxFuture<'a, Result<SpokenAudio, ProviderError>> {
+        Box::pin(async move {
+            let body = json!({
+                "text": text,
+                "model_id": self.model,
+                // ElevenLabs accepts speeds of 0.7..=1.2.
+                "voice_settings": { "speed": speed.clamp(0.7, 1.2) },
+            });
+            let url = self.client.url(&format!("/v1/text-to-speech/{}", self.voice_id));
+            let reply = self
+                .client
+                .send("text to speech", |http| http.post(&url).query(&[("output_format", OUTPUT_FORMAT)]).json(&body))
+                .await?;
+            if reply.body.len() < 2 {
+                return Err(self.client.malformed_answer("no audio in the answer"));
+            }
+            if reply.body.starts_with(b"{") || reply.body.starts_with(b"<") {
+                return Err(self.client.malformed_answer("a document instead of PCM audio"));
+            }
+            let characters = reply
+                .header("x-character-count")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| text.chars().count() as u64);
+            Ok(SpokenAudio {
+                wav: wav_from_pcm16(&reply.body, SAMPLE_RATE, 1),
+                usage: Usage::characters(characters),
+                request_id: reply.header("request-id").map(str::to_owned),
+                http_attempts: reply.attempts,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_answers_are_payment_problems() {
+        let body = br#"{"detail":{"status":"quota_exceeded","message":"This request exceeds your quota."}}"#;
+        assert_eq!(classify(401, body), Some(ErrorClass::PaymentRequired));
+        assert_eq!(classify(401, br#"{"detail":{"status":"invalid_api_key","message":"Invalid API key"}}"#), None);
+        assert_eq!(classify(429, br#"{"detail":{"status":"system_busy"}}"#), Some(ErrorClass::RateLimited));
+        assert_eq!(classify(500, b"oops"), None);
+    }
+}

@@ -1,0 +1,194 @@
+//! Text-to-video through fal.ai's queue API (Kling, MiniMax):
+//!
+//! 1. `POST {base}/{model_id}` with `Authorization: Key KEY` and the model's input
+//!    (`{prompt, duration, aspect_ratio, ...}`) → `{request_id, status_url, response_url, ...}`;
+//! 2. `GET {status_url}` until `{"status": "COMPLETED"}` (`IN_QUEUE`, `IN_PROGRESS` before);
+//! 3. `GET {response_url}` → the model's output, `{"video": {"url": ...}}`;
+//! 4. download the video from its URL (a CDN: the key is not sent there).
+//!
+//! fal answers an exhausted balance with 403 `{"detail": "User is locked. Reason: Exhausted
+//! balance. ..."}`: read as "payment required", so the chain moves on.
+//!
+//! The key goes only to URLs on the configured base URL: a `status_url` elsewhere is refused as
+//! a malformed answer. fal bills the generated seconds, i.e. the duration requested.
+
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shortline_shared::domain::Scene;
+use shortline_shared::http::{ErrorClass, ProviderClient, ProviderError, Usage};
+
+use super::clips::{aspect_ratio, FetchedVideo, VideoApi};
+use crate::media::ClipTarget;
+
+/// Which model family, for its input schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FalFamily {
+    /// Kling text-to-video: `{prompt, duration: "5"|"10", aspect_ratio, negative_prompt}`.
+    Kling,
+    /// MiniMax Hailuo text-to-video: `{prompt, duration: "6"|"10", prompt_optimizer}`.
+    Minimax,
+}
+
+impl FalFamily {
+    /// The model input for a prompt and target, and the seconds that will be generated (billed).
+    pub fn input(self, prompt: &str, target: &ClipTarget) -> (Value, f64) {
+        match self {
+            FalFamily::Kling => {
+                let seconds = if target.seconds <= 5.0 { 5.0 } else { 10.0 };
+                let input = json!({
+                    "prompt": prompt,
+                    "duration": format!("{seconds}"),
+                    "aspect_ratio": aspect_ratio(target),
+                    "negative_prompt": "blur, distort, and low quality",
+                });
+                (input, seconds)
+            }
+            FalFamily::Minimax => {
+                let seconds = if target.seconds <= 6.0 { 6.0 } else { 10.0 };
+                (json!({ "prompt": prompt, "duration": format!("{seconds}"), "prompt_optimizer": true }), seconds)
+            }
+        }
+    }
+}
+
+pub struct FalVideo {
+    client: ProviderClient,
+    model: String,
+    family: FalFamily,
+    poll_interval: Duration,
+    generation_timeout: Duration,
+    download_timeout: Duration,
+}
+
+#[derive(Deserialize)]
+struct Submitted {
+    request_id: String,
+    status_url: Option<String>,
+    response_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Status {
+    status: String,
+    #[serde(default)]
+    queue_position: Option<i64>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+impl FalVideo {
+    /// `client` must use [`Auth::AuthorizationPrefix("Key ")`](shortline_shared::http::Auth).
+    pub fn new(
+        client: ProviderClient,
+        model: impl Into<String>,
+        family: FalFamily,
+        poll_interval: Duration,
+        generation_timeout: Duration,
+        download_timeout: Duration,
+    ) -> Self {
+        Self {
+            client: client.with_classifier(classify),
+            model: model.into(),
+            family,
+            poll_interval,
+            generation_timeout,
+            download_timeout,
+        }
+    }
+
+    fn own_url(&self, url: Option<String>, fallback: String, what: &str) -> Result<String, ProviderError> {
+        let url = url.unwrap_or(fallback);
+        if self.client.is_own_url(&url) {
+            Ok(url)
+        } else {
+            Err(self
+                .client
+                .malformed_answer(format!("the {what} is not on the configured base URL; the key is not sent there")))
+        }
+    }
+
+    async fn generate(&self, scene: &Scene, target: &ClipTarget) -> Result<FetchedVideo, ProviderError> {
+        let (input, seconds) = self.family.input(&scene.visual_prompt, target);
+        let submit_url = self.client.url(&format!("/{}", self.model));
+        let reply = self.client.send("submit", |http| http.post(&submit_url).json(&input)).await?;
+        let submitted: Submitted = self.client.json(&reply)?;
+        let request_base = self.client.url(&format!("/{}/requests/{}", self.model, submitted.request_id));
+        let status_url = self.own_url(submitted.status_url, format!("{request_base}/status"), "status_url")?;
+        let response_url = self.own_url(submitted.response_url, request_base, "response_url")?;
+
+        let started = Instant::now();
+        loop {
+            let reply = self.client.send("poll status", |http| http.get(&status_url)).await?;
+            let status: Status = self.client.json(&reply)?;
+            if let Some(error) = status.error.filter(|e| !e.is_null()) {
+                let message = error.as_str().map(str::to_owned).unwrap_or_else(|| error.to_string());
+                return Err(ProviderError::JobFailed {
+                    provider: self.client.name().to_owned(),
+                    message: self.client.redact(&format!("request {} failed: {message}", submitted.request_id)),
+                });
+            }
+            match status.status.as_str() {
+                "COMPLETED" => break,
+                "IN_QUEUE" | "IN_PROGRESS" => {
+                    tracing::debug!(provider = self.client.name(), status = %status.status, queue_position = status.queue_position, "waiting for the generation");
+                }
+                other => return Err(self.client.malformed_answer(format!("unknown request status {other:?}"))),
+            }
+            if started.elapsed() + self.poll_interval > self.generation_timeout {
+                return Err(ProviderError::JobFailed {
+                    provider: self.client.name().to_owned(),
+                    message: format!(
+                        "request {} did not complete within {} s",
+                        submitted.request_id,
+                        self.generation_timeout.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(self.poll_interval).await;
+        }
+
+        let reply = self.client.send("fetch result", |http| http.get(&response_url)).await?;
+        let result: Value = self.client.json(&reply)?;
+        let video_url = result
+            .pointer("/video/url")
+            .and_then(Value::as_str)
+            .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
+            .ok_or_else(|| self.client.malformed_answer("the result has no video.url"))?
+            .to_owned();
+        let video = self.client.download("download video", &video_url, self.download_timeout).await?;
+        Ok(FetchedVideo {
+            bytes: video.body.to_vec(),
+            usage: Usage::seconds(seconds),
+            source: json!({ "request_id": submitted.request_id, "seed": result.get("seed") }),
+        })
+    }
+}
+
+/// fal's "locked for an exhausted balance" answer is a payment problem.
+fn classify(status: u16, body: &[u8]) -> Option<ErrorClass> {
+    let doc: Value = serde_json::from_slice(body).ok()?;
+    let detail = doc.get("detail").and_then(Value::as_str)?.to_ascii_lowercase();
+    (status == 403 && (detail.contains("exhausted balance") || detail.contains("insufficient")))
+        .then_some(ErrorClass::PaymentRequired)
+}
+
+impl VideoApi for FalVideo {
+    fn name(&self) -> &str {
+        self.client.name()
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        scene: &'a Scene,
+        target: &'a ClipTarget,
+    ) -> BoxFuture<'a, Result<FetchedVideo, ProviderError>> {
+        Box::pin(self.generate(scene, target))
+    }
+}

@@ -1,0 +1,64 @@
+//! Fish Audio text-to-speech: `POST /v1/tts` with `Authorization: Bearer KEY`, the model in
+//! the `model` header and `{text, reference_id, format, prosody, ...}` as JSON; the answer is
+//! the audio itself (WAV here). Errors are JSON `{status, message}` (401, 402, 429, ...).
+//! Fish Audio bills UTF-8 bytes of text, so the usage's `characters` are those bytes.
+
+use futures::future::BoxFuture;
+use serde_json::json;
+use shortline_shared::http::reqwest::header::HeaderValue;
+use shortline_shared::http::{ProviderClient, ProviderError, Usage};
+
+use super::voice::{SpeechApi, SpokenAudio};
+
+pub struct FishAudioSpeech {
+    client: ProviderClient,
+    model: String,
+    reference_id: Option<String>,
+}
+
+impl FishAudioSpeech {
+    /// `client` must use [`Auth::Bearer`](shortline_shared::http::Auth::Bearer).
+    pub fn new(client: ProviderClient, model: impl Into<String>, reference_id: Option<String>) -> Self {
+        Self { client, model: model.into(), reference_id }
+    }
+}
+
+impl SpeechApi for FishAudioSpeech {
+    fn name(&self) -> &str {
+        self.client.name()
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn synthesize<'a>(&'a self, text: &'a str, speed: f64) -> BoxFuture<'a, Result<SpokenAudio, ProviderError>> {
+        Box::pin(async move {
+            let mut body = json!({
+                "text": text,
+                "format": "wav",
+                "normalize": true,
+                "latency": "normal",
+                // Fish Audio accepts speeds of 0.5..=2.
+                "prosody": { "speed": speed.clamp(0.5, 2.0), "volume": 0 },
+            });
+            if let Some(reference_id) = &self.reference_id {
+                body["reference_id"] = json!(reference_id);
+            }
+            let model = HeaderValue::from_str(&self.model).map_err(|_| {
+                self.client.malformed_answer(format!("model {:?} cannot be sent as a header", self.model))
+            })?;
+            let url = self.client.url("/v1/tts");
+            let reply = self
+                .client
+                .send("text to speech", |http| http.post(&url).header("model", model.clone()).json(&body))
+                .await?;
+            Ok(SpokenAudio {
+                wav: reply.body.to_vec(),
+                usage: Usage::characters(text.len() as u64),
+                request_id: None,
+                http_attempts: reply.attempts,
+            })
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! OpenAI text-to-speech: `POST /v1/audio/speech` with `Authorization: Bearer KEY` and
+//! `{model, input, voice, response_format, speed}`; the answer is the audio itself (WAV here).
+//! The API reports no usage for speech; it bills the characters of `input`, which are counted.
+//!
+//! OpenAI answers an exhausted balance with 429 and `error.code = "insufficient_quota"`: that
+//! is a payment problem (waiting does not help), read as such so the chain moves on at once.
+
+use futures::future::BoxFuture;
+use serde_json::json;
+use shortline_shared::http::{ErrorClass, ProviderClient, ProviderError, Usage};
+
+use super::voice::{SpeechApi, SpokenAudio};
+
+pub struct OpenAiSpeech {
+    client: ProviderClient,
+    model: String,
+    voice: String,
+}
+
+impl OpenAiSpeech {
+    /// `client` must use [`Auth::Bearer`](shortline_shared::http::Auth::Bearer).
+    pub fn new(client: ProviderClient, model: impl Into<String>, voice: impl Into<String>) -> Self {
+        Self { client: client.with_classifier(classify), model: model.into(), voice: voice.into() }
+    }
+}
+
+/// `error.code` of an OpenAI error answer.
+fn classify(_status: u16, body: &[u8]) -> Option<ErrorClass> {
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match doc.pointer("/error/code").and_then(serde_json::Value::as_str)? {
+        "insufficient_quota" | "billing_hard_limit_reached" => Some(ErrorClass::PaymentRequired),
+        _ => None,
+    }
+}
+
+impl SpeechApi for OpenAiSpeech {
+    fn name(&self) -> &str {
+        self.client.name()
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn synthesize<'a>(&'a self, text: &'a str, speed: f64) -> BoxFuture<'a, Result<SpokenAudio, ProviderError>> {
+        Box::pin(async move {
+            let body = json!({
+                "model": self.model,
+                "input": text,
+                "voice": self.voice,
+                "response_format": "wav",
+                // The API accepts 0.25..=4.0.
+                "speed": speed.clamp(0.25, 4.0),
+            });
+            let url = self.client.url("/v1/audio/speech");
+            let reply = self.client.send("create speech", |http| http.post(&url).json(&body)).await?;
+            Ok(SpokenAudio {
+                wav: reply.body.to_vec(),
+                usage: Usage::characters(text.chars().count() as u64),
+                request_id: reply.header("x-request-id").map(str::to_owned),
+                http_attempts: reply.attempts,
+            })
+        })
+    }
+}

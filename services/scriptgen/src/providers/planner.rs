@@ -1,0 +1,212 @@
+//! [`LlmPlanner`]: production plans written by an LLM (Anthropic Messages with tool use, or an
+//! OpenAI-compatible chat API with a JSON schema).
+//!
+//! The model gets the theme, the trend report and the variant, and the plan rules; it answers
+//! in the plan's JSON schema. The answer is checked with [`ProductionPlan::violations`]: a plan
+//! that breaks a rule (a missing field, overlays past the end, scene times that do not add up,
+//! ...) is asked for once more with the violations in the prompt; if the second answer breaks
+//! rules too, planning fails with [`PlanError::InvalidPlan`] naming every violation. No invalid
+//! plan is ever returned, so none can be stored. Token usage becomes a cost from the price table.
+//!
+//! The [`Planner`] trait is synchronous; [`LlmPlanner`] implements it by blocking its worker
+//! thread on the call (`block_in_place`), which needs tokio's multi-threaded runtime (what the
+//! services run on). [`LlmPlanner::plan_with_usage`] is the async form, with usage and cost.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use shortline_shared::config::Price;
+use shortline_shared::domain::plan::{
+    ASPECT_RATIOS, HASHTAGS, MAX_OVERLAYS, MAX_OVERLAY_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, SCENES, SCENE_SECONDS,
+};
+use shortline_shared::domain::{describe, ProductionPlan, Theme, TrendReportBody, Violation};
+use shortline_shared::http::llm::StructuredLlm;
+use shortline_shared::http::{cost_micros, Usage};
+
+use crate::planner::{PlanError, Planner};
+
+/// The tool / schema name.
+pub const PLAN_SCHEMA_NAME: &str = "production_plan";
+
+/// A plan and what writing it used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmPlan {
+    pub plan: ProductionPlan,
+    pub usage: Usage,
+    pub cost_micros: i64,
+    /// Model calls it took (1, or 2 when the first answer broke the rules).
+    pub calls: u32,
+}
+
+/// A [`Planner`] backed by an LLM.
+pub struct LlmPlanner {
+    llm: Arc<dyn StructuredLlm>,
+    name: String,
+    price: Option<Price>,
+}
+
+/// The JSON schema of a [`ProductionPlan`] (strict: every property required, nothing else).
+pub fn plan_schema() -> Value {
+    let string = json!({ "type": "string" });
+    let number = json!({ "type": "number" });
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["video_prompt", "duration_seconds", "aspect_ratio", "scenes", "voiceover_script", "hook_text",
+                     "cta_text", "text_overlays", "hashtags", "title", "description"],
+        "properties": {
+            "video_prompt": string,
+            "duration_seconds": number,
+            "aspect_ratio": { "type": "string", "enum": ASPECT_RATIOS },
+            "scenes": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["number", "duration_seconds", "visual_prompt", "transition"],
+                    "properties": {
+                        "number": { "type": "integer" },
+                        "duration_seconds": number,
+                        "visual_prompt": string,
+                        "transition": { "type": "string", "enum": ["cut", "fade", "dissolve"] }
+                    }
+                }
+            },
+            "voiceover_script": string,
+            "hook_text": string,
+            "cta_text": string,
+            "text_overlays": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["text", "start_seconds", "end_seconds", "position", "style"],
+                    "properties": {
+                        "text": string,
+                        "start_seconds": number,
+                        "end_seconds": number,
+                        "position": { "type": "string", "enum": ["top", "center", "bottom"] },
+                        "style": { "type": "string", "enum": ["bold", "normal", "highlight"] }
+                    }
+                }
+            },
+            "hashtags": { "type": "array", "items": string },
+            "title": string,
+            "description": string
+        }
+    })
+}
+
+fn rules(theme: &Theme) -> String {
+    format!(
+        "Rules: {min_scenes} to {max_scenes} scenes numbered 1, 2, 3, ... of {min_s} to {max_s} seconds each; \
+         duration_seconds is exactly the sum of the scene durations and close to {target} seconds; aspect_ratio \
+         is one of {ratios:?}; {min_tags} to {max_tags} hashtags starting with #; at most {overlays} text \
+         overlays of at most {overlay_chars} characters, each with 0 <= start_seconds < end_seconds <= \
+         duration_seconds; hook_text and cta_text at most {overlay_chars} characters; title at most {title} \
+         characters; voiceover_script, video_prompt and description at most {text} characters; the voiceover \
+         must be speakable in the video's duration (about 2.3 words per second).",
+        min_scenes = SCENES.start(),
+        max_scenes = SCENES.end(),
+        min_s = SCENE_SECONDS.start(),
+        max_s = SCENE_SECONDS.end(),
+        target = theme.config.video_duration_seconds,
+        ratios = ASPECT_RATIOS,
+        min_tags = HASHTAGS.start(),
+        max_tags = HASHTAGS.end(),
+        overlays = MAX_OVERLAYS,
+        overlay_chars = MAX_OVERLAY_CHARS,
+        title = MAX_TITLE_CHARS,
+        text = MAX_TEXT_CHARS,
+    )
+}
+
+const SYSTEM: &str = "You plan short vertical marketing videos (TikTok, YouTube Shorts, Reels) from a theme and \
+the latest trend report: scenes with visual prompts for a video generator, a voiceover, a hook, a call to action, \
+text overlays, hashtags, a title and a description. Answer only through the production_plan structure.";
+
+impl LlmPlanner {
+    pub fn new(llm: Arc<dyn StructuredLlm>, price: Option<Price>) -> Self {
+        let name = format!("{}/{}", llm.name(), llm.model());
+        Self { llm, name, price }
+    }
+
+    /// The model's id, recorded as the script's model.
+    pub fn model(&self) -> &str {
+        self.llm.model()
+    }
+
+    /// Plans variant `variant` of `theme`: the plan (valid by [`ProductionPlan::violations`]),
+    /// its usage and cost; or why not.
+    pub async fn plan_with_usage(
+        &self,
+        theme: &Theme,
+        report: Option<&TrendReportBody>,
+        variant: u32,
+    ) -> Result<LlmPlan, PlanError> {
+        let violations = theme.violations();
+        if !violations.is_empty() {
+            return Err(PlanError::InvalidTheme(violations));
+        }
+        let provider = |message: String| PlanError::Provider { planner: self.name.clone(), message };
+        let request = format!(
+            "Theme:\n{}\n\nTrend report:\n{}\n\nThis is variant {variant}: make its hook, ordering and pacing \
+             different from other variants.\n\n{}",
+            serde_json::to_string_pretty(theme).map_err(|e| provider(e.to_string()))?,
+            report.map_or_else(|| "(none)".to_owned(), |r| serde_json::to_string_pretty(r).unwrap_or_default()),
+            rules(theme),
+        );
+        let schema = plan_schema();
+        let mut prompt = request.clone();
+        let mut usage = Usage::default();
+        let mut last: Vec<Violation> = Vec::new();
+        for call in 1..=2u32 {
+            let answer = self
+                .llm
+                .complete(SYSTEM, &prompt, PLAN_SCHEMA_NAME, &schema)
+                .await
+                .map_err(|e| provider(e.to_string()))?;
+            usage = usage.plus(&answer.usage);
+            let violations = match serde_json::from_value::<ProductionPlan>(answer.value) {
+                Ok(plan) => {
+                    let violations = plan.violations();
+                    if violations.is_empty() {
+                        let cost = self.price.as_ref().map_or(0, |p| cost_micros(p, &usage));
+                        tracing::info!(planner = %self.name, calls = call, input_tokens = usage.input_tokens,
+                            output_tokens = usage.output_tokens, cost_micros = cost, "plan written by the model");
+                        return Ok(LlmPlan { plan, usage, cost_micros: cost, calls: call });
+                    }
+                    violations
+                }
+                Err(e) => vec![Violation::new("plan", format!("does not match the production_plan structure: {e}"))],
+            };
+            tracing::warn!(planner = %self.name, call, violations = %describe(&violations), "the model's plan breaks the rules");
+            prompt = format!(
+                "{request}\n\nYour previous plan broke these rules; answer again, fixing every one:\n- {}",
+                violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n- ")
+            );
+            last = violations;
+        }
+        Err(PlanError::InvalidPlan { planner: self.name.clone(), violations: last })
+    }
+}
+
+impl Planner for LlmPlanner {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn plan(&self, theme: &Theme, report: Option<&TrendReportBody>, variant: u32) -> Result<ProductionPlan, PlanError> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| PlanError::Provider {
+            planner: self.name.clone(),
+            message: "needs to run inside the tokio runtime".into(),
+        })?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err(PlanError::Provider {
+                planner: self.name.clone(),
+                message: "needs tokio's multi-threaded runtime to wait for the model".into(),
+            });
+        }
+        tokio::task::block_in_place(|| handle.block_on(self.plan_with_usage(theme, report, variant))).map(|p| p.plan)
+    }
+}

@@ -1,0 +1,198 @@
+//! Real voices: one [`SpeechApi`] per text-to-speech API, and [`VoiceChain`], the
+//! [`VoiceProvider`] that tries them in order.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use shortline_shared::config::Price;
+use shortline_shared::http::{cost_micros, run_chain, ProviderError, Usage};
+use shortline_shared::partial::PartialFile;
+use tokio_util::sync::CancellationToken;
+
+use super::{chain_failure, UsageLedger};
+use crate::media::{parse_wav, GeneratedFile, MediaError, MediaFuture, VoiceProvider, NORMAL_WORDS_PER_MINUTE};
+
+/// What a text-to-speech API answered: a WAV file and what it reports having used.
+#[derive(Debug, Clone)]
+pub struct SpokenAudio {
+    /// A complete RIFF/WAVE file (APIs answering raw PCM are wrapped with [`wav_from_pcm16`]).
+    pub wav: Vec<u8>,
+    pub usage: Usage,
+    /// The provider's id of the request, when it gives one.
+    pub request_id: Option<String>,
+    /// HTTP attempts the call took (retries included).
+    pub http_attempts: u32,
+}
+
+/// One text-to-speech API.
+pub trait SpeechApi: Send + Sync {
+    /// The configured provider name (`openai`, `elevenlabs`, `fish_audio`).
+    fn name(&self) -> &str;
+    /// The model recorded with the file and looked up in the price table.
+    fn model(&self) -> &str;
+    /// Speaks `text` at `speed` times the normal rate (1.0 = [`NORMAL_WORDS_PER_MINUTE`]).
+    fn synthesize<'a>(&'a self, text: &'a str, speed: f64) -> BoxFuture<'a, Result<SpokenAudio, ProviderError>>;
+}
+
+/// The configured voice providers in failover order, as one [`VoiceProvider`].
+pub struct VoiceChain {
+    apis: Vec<Arc<dyn SpeechApi>>,
+    names: Vec<String>,
+    label: String,
+    prices: BTreeMap<String, Price>,
+    ledger: UsageLedger,
+}
+
+impl VoiceChain {
+    /// `apis` must not be empty.
+    pub fn new(apis: Vec<Arc<dyn SpeechApi>>, prices: BTreeMap<String, Price>, ledger: UsageLedger) -> Self {
+        let names: Vec<String> = apis.iter().map(|api| api.name().to_owned()).collect();
+        let label = names.join(">");
+        Self { apis, names, label, prices, ledger }
+    }
+
+    async fn speak_to(
+        &self,
+        text: &str,
+        words_per_minute: u32,
+        out_path: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<GeneratedFile, MediaError> {
+        if text.trim().is_empty() {
+            return Err(MediaError::InvalidRequest("no text to speak".into()));
+        }
+        if self.apis.is_empty() {
+            return Err(MediaError::InvalidRequest("no voice provider is configured".into()));
+        }
+        let speed = f64::from(words_per_minute.max(1)) / f64::from(NORMAL_WORDS_PER_MINUTE);
+        let chain = run_chain(&self.names, |index| {
+            let api = self.apis[index].clone();
+            async move {
+                let audio = api.synthesize(text, speed).await?;
+                // A 2xx answer that is not playable audio is the provider's fault: say so now.
+                let info = parse_wav(&audio.wav).map_err(|e| ProviderError::Malformed {
+                    provider: api.name().to_owned(),
+                    reason: format!("the audio is not a usable WAV file: {e}"),
+                })?;
+                if info.data_bytes == 0 || info.duration_seconds() <= 0.0 {
+                    return Err(ProviderError::Malformed {
+                        provider: api.name().to_owned(),
+                        reason: "the audio has no samples".into(),
+                    });
+                }
+                Ok((audio, info.duration_seconds()))
+            }
+        });
+        let outcome = tokio::select! {
+            outcome = chain => outcome,
+            () = cancel.cancelled() => return Err(MediaError::Cancelled),
+        };
+        let (index, (audio, duration_seconds)) = match outcome.result {
+            Ok(done) => done,
+            Err(error) => return Err(chain_failure("voice", &self.label, &error, &outcome.attempts)),
+        };
+        let api = &self.apis[index];
+
+        let partial = PartialFile::beside(out_path)
+            .map_err(|e| MediaError::Io { context: format!("preparing {}", out_path.display()), source: e })?;
+        tokio::fs::write(partial.path(), &audio.wav)
+            .await
+            .map_err(|e| MediaError::Io { context: format!("writing {}", partial.path().display()), source: e })?;
+        if cancel.is_cancelled() {
+            return Err(MediaError::Cancelled);
+        }
+        let path = partial.commit().await.map_err(|e| MediaError::Io {
+            context: format!("moving the voice to {}", out_path.display()),
+            source: e,
+        })?;
+        let sha256 = hex::encode(Sha256::digest(&audio.wav));
+        let price = self.prices.get(api.model());
+        let cost = price.map_or(0, |price| cost_micros(price, &audio.usage));
+        if price.is_none() {
+            tracing::warn!(provider = api.name(), model = api.model(), "no price configured: cost recorded as 0");
+        }
+        self.ledger.record(
+            &sha256,
+            json!({
+                "provider": api.name(),
+                "model": api.model(),
+                "provider_attempts": outcome.attempts,
+                "reported_usage": audio.usage,
+                "http_attempts": audio.http_attempts,
+                "request_id": audio.request_id,
+            }),
+        );
+        tracing::info!(
+            provider = api.name(),
+            model = api.model(),
+            duration_seconds,
+            cost_micros = cost,
+            "voice generated"
+        );
+        Ok(GeneratedFile {
+            path,
+            duration_seconds,
+            size_bytes: audio.wav.len() as u64,
+            sha256,
+            provider: api.name().to_owned(),
+            model: api.model().to_owned(),
+            cost_micros: cost,
+        })
+    }
+}
+
+impl VoiceProvider for VoiceChain {
+    fn name(&self) -> &str {
+        &self.label
+    }
+
+    fn speak<'a>(
+        &'a self,
+        text: &'a str,
+        words_per_minute: u32,
+        out_path: &'a Path,
+        cancel: &'a CancellationToken,
+    ) -> MediaFuture<'a, GeneratedFile> {
+        Box::pin(self.speak_to(text, words_per_minute, out_path, cancel))
+    }
+}
+
+/// A RIFF/WAVE file around raw little-endian 16-bit PCM.
+pub fn wav_from_pcm16(pcm: &[u8], sample_rate: u32, channels: u16) -> Vec<u8> {
+    let block_align = channels * 2;
+    let byte_rate = sample_rate * u32::from(block_align);
+    let data_len = u32::try_from(pcm.len()).unwrap_or(u32::MAX) & !1;
+    let mut wav = Vec::with_capacity(44 + pcm.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&channels.to_le_bytes());
+    wav.extend_from_slice(&sample_rate.to_le_bytes());
+    wav.extend_from_slice(&byte_rate.to_le_bytes());
+    wav.extend_from_slice(&block_align.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    wav.extend_from_slice(&pcm[..data_len as usize]);
+    wav
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcm_is_wrapped_into_a_wav_of_the_right_length() {
+        let pcm = vec![0u8; 48_000]; // one second of 24 kHz mono 16-bit
+        let wav = wav_from_pcm16(&pcm, 24_000, 1);
+        let info = parse_wav(&wav).expect("a WAV");
+        assert_eq!((info.sample_rate, info.channels, info.bits_per_sample), (24_000, 1, 16));
+        assert!((info.duration_seconds() - 1.0).abs() < 1e-9);
+    }
+}

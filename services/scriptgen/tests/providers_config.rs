@@ -1,0 +1,116 @@
+//! The `[providers]` configuration of the real providers: lists, prices, keys.
+
+#![allow(clippy::unwrap_used)]
+
+mod providers_support;
+
+use providers_support::{assert_no_key, KEY};
+use shortline_scriptgen::MediaProviders;
+use shortline_shared::config::{ClipProviderName, Config, ProviderSet, VoiceProviderName};
+
+#[test]
+fn the_offline_set_stays_the_default() {
+    let config = Config::default();
+    assert_eq!(config.providers.set, ProviderSet::Offline);
+    assert!(config.providers.voice.is_empty() && config.providers.clips.is_empty());
+    let providers = MediaProviders::from_config(&config.providers, &config.media).unwrap();
+    assert_eq!((providers.voice.name(), providers.clips.name()), ("espeak-ng", "procedural"));
+}
+
+#[test]
+fn lists_and_prices_load_from_toml() {
+    let config = Config::from_toml_str(
+        r#"
+        [providers]
+        voice = ["openai", "elevenlabs", "fish_audio"]
+        clips = ["fal_kling", "fal_minimax", "pexels"]
+
+        [providers.http]
+        max_retries = 1
+
+        [providers.elevenlabs]
+        base_url = "http://127.0.0.1:9999"
+        voice_id = "abc"
+
+        [providers.prices."tts-1"]
+        per_1k_characters = 15000
+        [providers.prices.eleven_multilingual_v2]
+        per_1k_characters = 300000
+        [providers.prices.s1]
+        per_1k_characters = 15000
+        [providers.prices."fal-ai/kling-video/v2.1/standard/text-to-video"]
+        per_second = 50000
+        [providers.prices."fal-ai/minimax/hailuo-02/standard/text-to-video"]
+        per_second = 45000
+        "#,
+    )
+    .unwrap();
+    let p = &config.providers;
+    assert_eq!(p.voice, [VoiceProviderName::Openai, VoiceProviderName::Elevenlabs, VoiceProviderName::FishAudio]);
+    assert_eq!(p.clips, [ClipProviderName::FalKling, ClipProviderName::FalMinimax, ClipProviderName::Pexels]);
+    assert_eq!(p.http.max_retries, 1);
+    assert_eq!(p.http.backoff_max_ms, 8000, "the rest of the section keeps its defaults");
+    assert_eq!(p.elevenlabs.base_url, "http://127.0.0.1:9999");
+    assert_eq!(p.price("tts-1").unwrap().per_1k_characters, 15_000);
+    assert_eq!(p.price("fal-ai/kling-video/v2.1/standard/text-to-video").unwrap().per_second, 50_000);
+}
+
+#[test]
+fn bad_provider_settings_are_reported_with_their_field() {
+    let error = Config::from_toml_str("[providers]\nvoice = [\"espeak\"]\n").unwrap_err();
+    assert!(error.field("providers.voice").is_some() || error.to_string().contains("espeak"), "{error}");
+
+    let error = Config::from_toml_str(
+        r#"
+        [providers]
+        voice = ["openai", "openai"]
+        clips = ["fal_kling"]
+        [providers.openai]
+        base_url = "ftp://nope"
+        timeout_ms = 0
+        [providers.http]
+        backoff_initial_ms = 10
+        backoff_max_ms = 5
+        "#,
+    )
+    .unwrap_err();
+    let text = error.to_string();
+    for field in
+        ["providers.voice", "providers.openai.base_url", "providers.openai.timeout_ms", "providers.http.backoff_max_ms"]
+    {
+        assert!(error.field(field).is_some(), "no error for {field} in:\n{text}");
+    }
+    // Every priced model a listed provider uses must have a price; the error says how to add it.
+    assert!(text.contains("no price for model `tts-1` (voice provider openai)"), "{text}");
+    assert!(text.contains("[providers.prices.\"fal-ai/kling-video/v2.1/standard/text-to-video\"]"), "{text}");
+
+    let error = Config::from_toml_str("[providers.prices.x]\nper_token = 3\n").unwrap_err();
+    assert!(error.to_string().contains("per_token"), "{error}");
+
+    // Pexels is free: it needs no price.
+    Config::from_toml_str("[providers]\nclips = [\"pexels\"]\n").unwrap();
+}
+
+#[test]
+fn a_listed_provider_without_a_key_fails_setup_naming_where_keys_come_from() {
+    let mut config = Config::default();
+    config.providers.voice = vec![VoiceProviderName::FishAudio];
+    let error = MediaProviders::from_config(&config.providers, &config.media).err().unwrap();
+    let text = error.to_string();
+    assert!(text.contains("fish_audio"), "{text}");
+    assert!(text.contains("SHORTLINE_FISH_AUDIO_API_KEY") && text.contains("FISH_API_KEY"), "{text}");
+
+    // A key file that is configured but unreadable is an error, not a silent fall-through.
+    config.providers.fish_audio.api_key_file = Some("/definitely/not/here".into());
+    let error = MediaProviders::from_config(&config.providers, &config.media).err().unwrap();
+    assert!(error.to_string().contains("secret file /definitely/not/here"), "{error}");
+
+    // With a key file it sets up, and nothing about it prints the key.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fish.key");
+    std::fs::write(&file, KEY).unwrap();
+    config.providers.fish_audio.api_key_file = Some(file);
+    let providers = MediaProviders::from_config(&config.providers, &config.media).unwrap();
+    assert_eq!(providers.voice.name(), "fish_audio");
+    assert_no_key("the config", &format!("{config:?} {}", serde_json::to_string(&config).unwrap()));
+}

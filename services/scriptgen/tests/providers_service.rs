@@ -1,0 +1,318 @@
+//! ScriptService with real providers pointed at local mock servers: the voice chain fails over
+//! from OpenAI (402) to ElevenLabs, clips come from fal.ai's queue; every asset row records
+//! provider, model, usage (with each provider tried) and its cost. Then the key is searched for
+//! in everything the service produced — every log line (at debug level, HTTP libraries
+//! included), every RPC answer and error, every database row and the SQLite file itself — and
+//! is nowhere.
+
+#![allow(clippy::unwrap_used)]
+
+mod providers_support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use providers_support::{assert_no_key, mp4, pcm, KEY};
+use serde_json::json;
+use shortline_proto::v1::{self, script_service_client::ScriptServiceClient};
+use shortline_scriptgen::Application;
+use shortline_shared::config::{ClipProviderName, Config, Price, VoiceProviderName};
+use shortline_shared::convert;
+use shortline_shared::db::{self, AssetKind, DbPool, JobKind, NewJob, NewTrendReport, PoolOptions};
+use shortline_shared::domain::{CommonPattern, HashtagCount, Theme, TrendReportBody, VideoStyle};
+use shortline_shared::grpc::Shutdown;
+use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
+use tonic::transport::Channel;
+
+const KLING: &str = "fal-ai/kling-video/v2.1/standard/text-to-video";
+const THEME: &str = "config:\n  theme: Eco-friendly water bottles\n  target_platform: tiktok\n  video_duration_seconds: 6\n  \
+                     style: energetic\n  product_name: AquaPure\n  tagline: Hydrate sustainably\n  target_audience: Gen Z\n";
+
+// ---- every log line of this test binary, captured ------------------------------------------
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .init();
+    });
+}
+
+fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
+}
+
+// ---- the mock providers -------------------------------------------------------------------
+
+struct Mocks {
+    openai: MockServer,
+    elevenlabs: MockServer,
+    fal: MockServer,
+    cdn: MockServer,
+}
+
+async fn mocks(openai_answer: MockResponse, elevenlabs_answer: MockResponse) -> Mocks {
+    let openai = MockServer::sequence(vec![openai_answer]).await;
+    let elevenlabs = MockServer::sequence(vec![elevenlabs_answer]).await;
+    let video = mp4(2.0, 320, 568);
+    let cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
+    let cdn_url = cdn.url();
+    let base: Arc<OnceLock<String>> = Arc::default();
+    let own = base.clone();
+    let submitted = AtomicUsize::new(0);
+    let fal = MockServer::start(move |request: &RecordedRequest| {
+        let base = own.get().cloned().unwrap_or_default();
+        if request.method == "POST" {
+            let id = submitted.fetch_add(1, Ordering::SeqCst);
+            let url = format!("{base}/{KLING}/requests/req-{id}");
+            MockResponse::json(
+                200,
+                json!({"request_id": format!("req-{id}"), "response_url": url, "status_url": format!("{url}/status")}),
+            )
+        } else if request.path.ends_with("/status") {
+            MockResponse::json(200, json!({"status": "COMPLETED", "logs": []}))
+        } else {
+            MockResponse::json(
+                200,
+                json!({"video": {"url": format!("{cdn_url}/out.mp4"), "content_type": "video/mp4"}}),
+            )
+        }
+    })
+    .await;
+    base.set(fal.url()).unwrap();
+    Mocks { openai, elevenlabs, fal, cdn }
+}
+
+struct Service {
+    client: ScriptServiceClient<Channel>,
+    pool: DbPool,
+    db_file: PathBuf,
+    shutdown: Shutdown,
+    _dir: tempfile::TempDir,
+}
+
+fn key_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    let path = dir.join(format!("{name}.key"));
+    std::fs::write(&path, format!("{KEY}\n")).unwrap();
+    Some(path)
+}
+
+async fn start(mocks: &Mocks) -> Service {
+    capture_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let db_file = dir.path().join("shortline.db");
+    let url = format!("sqlite://{}", db_file.display());
+    db::migrations::run_pending(&url).await.unwrap();
+    let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+    config.database.url = Some(url.clone());
+    config.scriptgen.listen = "127.0.0.1:0".parse().unwrap();
+    config.media.width = 180;
+    config.media.height = 320;
+    config.media.fps = 10;
+    config.media.x264_preset = "ultrafast".into();
+    config.pipeline.shutdown_grace_seconds = 1;
+    let p = &mut config.providers;
+    p.voice = vec![VoiceProviderName::Openai, VoiceProviderName::Elevenlabs];
+    p.clips = vec![ClipProviderName::FalKling];
+    p.http.backoff_initial_ms = 1;
+    p.http.backoff_max_ms = 5;
+    p.http.poll_interval_ms = 10;
+    p.openai.base_url = mocks.openai.url();
+    p.openai.api_key_file = key_file(dir.path(), "openai");
+    p.elevenlabs.base_url = mocks.elevenlabs.url();
+    p.elevenlabs.api_key_file = key_file(dir.path(), "elevenlabs");
+    p.elevenlabs.voice_id = "VOICE".into();
+    p.fal.base_url = mocks.fal.url();
+    p.fal.api_key_file = key_file(dir.path(), "fal");
+    p.prices.insert("tts-1".into(), Price { per_1k_characters: 15_000, ..Price::default() });
+    p.prices.insert("eleven_multilingual_v2".into(), Price { per_1k_characters: 300_000, ..Price::default() });
+    p.prices.insert(KLING.into(), Price { per_second: 50_000, ..Price::default() });
+    config.validate().unwrap();
+    assert_no_key("the config's Debug", &format!("{config:?}"));
+
+    let shutdown = Shutdown::new();
+    let app = Application::build(config, shutdown.clone()).await.unwrap();
+    let address = app.address();
+    tokio::spawn(app.run());
+    let channel = Channel::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap();
+    let pool = DbPool::connect(&url, &PoolOptions::default()).unwrap();
+    Service { client: ScriptServiceClient::new(channel), pool, db_file, shutdown, _dir: dir }
+}
+
+fn report_body() -> TrendReportBody {
+    TrendReportBody {
+        video_styles: vec![VideoStyle { category: "tutorial".into(), confidence: 0.6, count: 12 }],
+        common_patterns: vec![CommonPattern {
+            format: "vertical".into(),
+            avg_duration_seconds: 18.0,
+            hook_type: "question".into(),
+            uses_text_overlay: true,
+            audio_type: "voiceover".into(),
+        }],
+        avg_engagement_velocity: 420.0,
+        top_hashtags: vec![HashtagCount { tag: "#hydration".into(), count: 9 }],
+        recommendations: vec!["Open with a question".into()],
+    }
+}
+
+/// A job, its report and its script; returns (job id, script id, scene count).
+async fn script(service: &Service) -> (i64, i64, usize) {
+    let theme = Theme::from_yaml(THEME).unwrap();
+    let (job, report) = {
+        let mut pooled = service.pool.get().await.unwrap();
+        let conn = &mut pooled.conn();
+        let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, "t", Some(db::to_json(&theme)), 1))
+            .await
+            .unwrap();
+        let (row, _) = db::trend_reports::insert_or_get(
+            conn,
+            &NewTrendReport::new(job.id, "heuristic", 24, 0, &report_body()),
+            &[],
+        )
+        .await
+        .unwrap();
+        (job, convert::trend_report(&row, &[]).unwrap())
+    };
+    let request = v1::GenerateScriptRequest {
+        job_id: job.id,
+        trend_report_id: report.id,
+        theme: Some(convert::theme(&theme)),
+        report: Some(report),
+        variant: 1,
+    };
+    let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
+    (job.id, script.id, script.plan.unwrap().scenes.len())
+}
+
+/// Every row of every table, as text, and the database file's bytes as text.
+async fn database_text(service: &Service, job_id: i64) -> String {
+    let mut pooled = service.pool.get().await.unwrap();
+    let conn = &mut pooled.conn();
+    let assets = db::media_assets::list_for_job(conn, job_id).await.unwrap();
+    let scripts = db::scripts::list_for_job(conn, job_id).await.unwrap();
+    let job = db::jobs::find(conn, job_id).await.unwrap();
+    let file = String::from_utf8_lossy(&std::fs::read(&service.db_file).unwrap()).into_owned();
+    let wal = std::fs::read(service.db_file.with_extension("db-wal"))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    format!("{assets:?}\n{scripts:?}\n{job:?}\n{file}\n{wal}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_costs_and_usage_are_recorded_and_the_key_is_nowhere() {
+    let mocks = mocks(
+        MockResponse::json(
+            402,
+            json!({"error": {"message": format!("Billing required for key {KEY}"), "type": "billing", "code": null}}),
+        ),
+        MockResponse::bytes(200, "audio/pcm", pcm(3.0)).with_header("x-character-count", "120"),
+    )
+    .await;
+    let service = start(&mocks).await;
+    let (job_id, script_id, scenes) = script(&service).await;
+
+    let answer = service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id }).await.unwrap();
+    let assets = answer.into_inner().assets;
+    assert_eq!(assets.len(), scenes + 1);
+    assert_no_key("the GenerateMedia answer", &format!("{assets:?}"));
+
+    let rows = {
+        let mut pooled = service.pool.get().await.unwrap();
+        db::media_assets::list_for_job(&mut pooled.conn(), job_id).await.unwrap()
+    };
+    let voice = rows.iter().find(|a| a.kind == AssetKind::Voiceover).unwrap();
+    assert_eq!((voice.provider.as_str(), voice.model.as_str()), ("elevenlabs", "eleven_multilingual_v2"));
+    assert_eq!(voice.cost_micros, 36_000, "120 reported characters at $0.30 per 1k");
+    let tried = voice.usage["provider_attempts"].as_array().unwrap();
+    assert_eq!(tried.len(), 2, "{}", voice.usage);
+    assert_eq!(
+        (tried[0]["provider"].as_str(), tried[0]["failover"].as_str()),
+        (Some("openai"), Some("payment_required"))
+    );
+    assert!(tried[0]["error"].as_str().unwrap().contains("***"), "the echoed key is redacted: {}", tried[0]);
+    assert_eq!((tried[1]["provider"].as_str(), tried[1]["outcome"].as_str()), (Some("elevenlabs"), Some("ok")));
+    assert_eq!(voice.usage["reported_usage"]["characters"], 120);
+    assert!(voice.usage["characters"].as_u64().unwrap() > 0, "the service's own usage fields stay");
+    assert!((voice.duration_seconds - 3.0).abs() < 1e-6);
+
+    let clips: Vec<_> = rows.iter().filter(|a| a.kind == AssetKind::Clip).collect();
+    assert_eq!(clips.len(), scenes);
+    for clip in &clips {
+        assert_eq!((clip.provider.as_str(), clip.model.as_str()), ("fal_kling", KLING));
+        assert_eq!(clip.cost_micros, 250_000, "5 generated seconds at $0.05");
+        assert_eq!(clip.usage["reported_usage"]["seconds"], 5.0);
+        assert!(clip.usage["source"]["request_id"].as_str().unwrap().starts_with("req-"));
+    }
+    let total: i64 = rows.iter().map(|a| a.cost_micros).sum();
+    assert_eq!(total, 36_000 + 250_000 * scenes as i64);
+
+    // The providers got the key as each documents it; the CDN never did.
+    assert_eq!(mocks.openai.requests()[0].header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    assert_eq!(mocks.elevenlabs.requests()[0].header("xi-api-key"), Some(KEY));
+    assert!(mocks.fal.requests().iter().all(|r| r.header("authorization") == Some(&format!("Key {KEY}"))));
+    assert!(mocks.cdn.requests().iter().all(|r| !r.to_text().contains(KEY)));
+
+    // Nowhere else.
+    assert_no_key("the database", &database_text(&service, job_id).await);
+    let logs = logs();
+    assert!(logs.contains("failing over to the next provider"), "the failover is logged");
+    assert!(logs.contains("provider call"), "HTTP calls are logged at debug");
+    assert_no_key("the logs", &logs);
+    service.shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_chain_answers_a_readable_error_without_the_key_and_writes_no_rows() {
+    let mocks = mocks(
+        MockResponse::json(
+            429,
+            json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}),
+        )
+        .with_header("retry-after", "0"),
+        MockResponse::json(
+            401,
+            json!({"detail": {"status": "invalid_api_key", "message": format!("Invalid API key: {KEY}")}}),
+        ),
+    )
+    .await;
+    let service = start(&mocks).await;
+    let (job_id, script_id, _) = script(&service).await;
+
+    let status =
+        service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+    assert!(status.message().contains("voice provider elevenlabs"), "{}", status.message());
+    assert!(status.message().contains("unauthorized (HTTP 401)"), "{}", status.message());
+    assert_no_key("the RPC error", &format!("{status:?}"));
+    assert_eq!(mocks.openai.requests().len(), 4, "429 retried 3 times (the default) before failing over");
+
+    let mut pooled = service.pool.get().await.unwrap();
+    assert!(db::media_assets::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty());
+    drop(pooled);
+    assert_no_key("the database", &database_text(&service, job_id).await);
+    assert_no_key("the logs", &logs());
+    // Bounded wait so a slow machine does not leave the server running into the next test.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    service.shutdown.trigger();
+}

@@ -1,0 +1,391 @@
+//! The real voice providers against a local mock HTTP server that checks each request as the
+//! API documents it and answers with the documented bodies and errors: OpenAI TTS, ElevenLabs,
+//! Fish Audio; then the failover chain.
+
+#![allow(clippy::unwrap_used)]
+
+mod providers_support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use providers_support::{assert_no_key, client, client_with_timeout, pcm, wav, KEY};
+use serde_json::{json, Value};
+use shortline_scriptgen::media::{MediaError, VoiceProvider};
+use shortline_scriptgen::providers::{
+    ElevenLabsSpeech, FishAudioSpeech, OpenAiSpeech, SpeechApi, UsageLedger, VoiceChain,
+};
+use shortline_shared::config::Price;
+use shortline_shared::http::mock::{MockResponse, MockServer};
+use shortline_shared::http::{Auth, ProviderError};
+use tokio_util::sync::CancellationToken;
+
+const TEXT: &str = "Hydrate sustainably with AquaPure.";
+
+fn openai(url: &str) -> OpenAiSpeech {
+    OpenAiSpeech::new(client("openai", url, Auth::Bearer), "tts-1", "alloy")
+}
+
+fn elevenlabs(url: &str) -> ElevenLabsSpeech {
+    ElevenLabsSpeech::new(client("elevenlabs", url, Auth::Header("xi-api-key")), "eleven_multilingual_v2", "VOICE123")
+}
+
+fn fish(url: &str) -> FishAudioSpeech {
+    FishAudioSpeech::new(client("fish_audio", url, Auth::Bearer), "s1", Some("ref-abc".into()))
+}
+
+fn prices() -> BTreeMap<String, Price> {
+    BTreeMap::from([
+        ("tts-1".to_owned(), Price { per_1k_characters: 15_000, ..Price::default() }),
+        ("eleven_multilingual_v2".to_owned(), Price { per_1k_characters: 300_000, ..Price::default() }),
+        ("s1".to_owned(), Price { per_1k_characters: 15_000, ..Price::default() }),
+    ])
+}
+
+// ---- the documented requests and answers ----------------------------------------------------
+
+#[tokio::test]
+async fn openai_speech_request_and_answer_are_the_documented_ones() {
+    let audio = wav(1.0);
+    let server = MockServer::start(move |_| {
+        MockResponse::bytes(200, "audio/wav", audio.clone()).with_header("x-request-id", "req_abc")
+    })
+    .await;
+    let spoken = openai(&server.url()).synthesize(TEXT, 1.2).await.unwrap();
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/v1/audio/speech"));
+    assert_eq!(request.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    assert!(request.header("content-type").unwrap().starts_with("application/json"));
+    let body = request.json();
+    assert_eq!(body["model"], "tts-1");
+    assert_eq!(body["input"], TEXT);
+    assert_eq!(body["voice"], "alloy");
+    assert_eq!(body["response_format"], "wav");
+    assert!((body["speed"].as_f64().unwrap() - 1.2).abs() < 1e-9);
+
+    assert_eq!(spoken.usage.characters, TEXT.chars().count() as u64);
+    assert_eq!(spoken.request_id.as_deref(), Some("req_abc"));
+    assert_eq!(spoken.http_attempts, 1);
+    assert_eq!(spoken.wav, wav(1.0));
+}
+
+#[tokio::test]
+async fn elevenlabs_request_and_answer_are_the_documented_ones() {
+    let server = MockServer::start(|_| {
+        MockResponse::bytes(200, "audio/pcm", pcm(0.5))
+            .with_header("x-character-count", "31")
+            .with_header("request-id", "el-1")
+    })
+    .await;
+    let spoken = elevenlabs(&server.url()).synthesize(TEXT, 1.0).await.unwrap();
+
+    let request = &server.requests()[0];
+    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/v1/text-to-speech/VOICE123"));
+    assert_eq!(request.query_param("output_format").as_deref(), Some("pcm_24000"));
+    assert_eq!(request.header("xi-api-key"), Some(KEY));
+    assert_eq!(request.header("authorization"), None, "ElevenLabs takes the key in xi-api-key only");
+    let body = request.json();
+    assert_eq!(body["text"], TEXT);
+    assert_eq!(body["model_id"], "eleven_multilingual_v2");
+    assert_eq!(body["voice_settings"]["speed"], 1.0);
+
+    // The reported character count is the usage; raw PCM became a WAV of the same samples.
+    assert_eq!(spoken.usage.characters, 31);
+    assert_eq!(spoken.request_id.as_deref(), Some("el-1"));
+    let info = shortline_scriptgen::media::parse_wav(&spoken.wav).unwrap();
+    assert!((info.duration_seconds() - 0.5).abs() < 1e-6);
+}
+
+#[tokio::test]
+async fn fish_audio_request_and_answer_are_the_documented_ones() {
+    let audio = wav(0.8);
+    let server = MockServer::start(move |_| MockResponse::bytes(200, "audio/wav", audio.clone())).await;
+    let spoken = fish(&server.url()).synthesize(TEXT, 0.9).await.unwrap();
+
+    let request = &server.requests()[0];
+    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/v1/tts"));
+    assert_eq!(request.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    assert_eq!(request.header("model"), Some("s1"));
+    let body = request.json();
+    assert_eq!(body["text"], TEXT);
+    assert_eq!(body["reference_id"], "ref-abc");
+    assert_eq!(body["format"], "wav");
+    assert!((body["prosody"]["speed"].as_f64().unwrap() - 0.9).abs() < 1e-9);
+    assert_eq!(spoken.usage.characters, TEXT.len() as u64, "Fish Audio bills UTF-8 bytes");
+}
+
+// ---- the documented errors, for every voice provider ----------------------------------------
+
+/// The documented error bodies of each API.
+fn error_body(provider: &str, status: u16) -> Value {
+    match (provider, status) {
+        ("openai", 401) => {
+            json!({"error": {"message": format!("Incorrect API key provided: {KEY}."), "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})
+        }
+        ("openai", 429) => {
+            json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}})
+        }
+        ("openai", _) => {
+            json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}})
+        }
+        ("elevenlabs", 401) => {
+            json!({"detail": {"status": "invalid_api_key", "message": format!("Invalid API key: {KEY}")}})
+        }
+        ("elevenlabs", 402) => json!({"detail": {"status": "payment_required", "message": "A paid plan is required."}}),
+        ("elevenlabs", 429) => {
+            json!({"detail": {"status": "too_many_concurrent_requests", "message": "Too many concurrent requests."}})
+        }
+        ("elevenlabs", _) => json!({"detail": {"status": "internal_error", "message": "Internal server error."}}),
+        (_, 401) => json!({"status": 401, "message": format!("Invalid token {KEY}")}),
+        (_, 402) => json!({"status": 402, "message": "Insufficient balance"}),
+        (_, 429) => json!({"status": 429, "message": "Too many requests"}),
+        (_, status) => json!({"status": status, "message": "Internal server error"}),
+    }
+}
+
+fn api(provider: &str, url: &str) -> Arc<dyn SpeechApi> {
+    match provider {
+        "openai" => Arc::new(openai(url)),
+        "elevenlabs" => Arc::new(elevenlabs(url)),
+        _ => Arc::new(fish(url)),
+    }
+}
+
+/// A correct audio answer of the provider.
+fn success(provider: &str) -> MockResponse {
+    match provider {
+        "elevenlabs" => MockResponse::bytes(200, "audio/pcm", pcm(0.4)),
+        _ => MockResponse::bytes(200, "audio/wav", wav(0.4)),
+    }
+}
+
+fn error(provider: &str, status: u16) -> MockResponse {
+    MockResponse::json(status, error_body(provider, status))
+}
+
+#[track_caller]
+fn assert_clean(error: &ProviderError) {
+    assert_no_key("an error", &error.to_string());
+    assert_no_key("an error's Debug", &format!("{error:?}"));
+}
+
+#[tokio::test]
+async fn every_voice_provider_reports_its_documented_errors() {
+    for provider in ["openai", "elevenlabs", "fish_audio"] {
+        // 401: a bad key; not retried, no failover.
+        let server = MockServer::sequence(vec![error(provider, 401)]).await;
+        let err = api(provider, &server.url()).synthesize(TEXT, 1.0).await.unwrap_err();
+        assert!(matches!(err, ProviderError::Unauthorized { status: 401, .. }), "{provider}: {err:?}");
+        assert_eq!(err.failover_reason(), None);
+        assert_eq!(server.requests().len(), 1, "{provider}: 401 is not retried");
+        assert_clean(&err);
+        if provider != "elevenlabs" {
+            assert!(err.to_string().contains("***"), "{provider}: the echoed key is redacted: {err}");
+        }
+
+        // 402: out of credits; not retried, fails over.
+        let server = MockServer::sequence(vec![error(provider, 402)]).await;
+        let err = api(provider, &server.url()).synthesize(TEXT, 1.0).await.unwrap_err();
+        assert!(matches!(err, ProviderError::PaymentRequired { status: 402, .. }), "{provider}: {err:?}");
+        assert_eq!(err.failover_reason(), Some("payment_required"));
+        assert_eq!(server.requests().len(), 1);
+
+        // 429 with Retry-After (seconds): waited for, then the retry succeeds.
+        let server =
+            MockServer::sequence(vec![error(provider, 429).with_header("retry-after", "1"), success(provider)]).await;
+        let started = Instant::now();
+        let spoken = api(provider, &server.url()).synthesize(TEXT, 1.0).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(950), "{provider}: Retry-After 1 s honoured");
+        assert_eq!((server.requests().len(), spoken.http_attempts), (2, 2));
+
+        // 429 every time: retried max_retries (2) times, then rate limited, failing over.
+        let server = MockServer::sequence(vec![error(provider, 429).with_header("retry-after", "0")]).await;
+        let err = api(provider, &server.url()).synthesize(TEXT, 1.0).await.unwrap_err();
+        assert!(matches!(err, ProviderError::RateLimited { attempts: 3, .. }), "{provider}: {err:?}");
+        assert_eq!(err.failover_reason(), Some("rate_limited"));
+        assert_eq!(server.requests().len(), 3);
+
+        // A Retry-After past the cap (2 s here) is not slept on: the chain moves on at once.
+        let server = MockServer::sequence(vec![error(provider, 429).with_header("retry-after", "3600")]).await;
+        let started = Instant::now();
+        let err = api(provider, &server.url()).synthesize(TEXT, 1.0).await.unwrap_err();
+        assert!(matches!(err, ProviderError::RateLimited { attempts: 1, retry_after: Some(_), .. }), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+
+        // 500, then success: retried.
+        let server = MockServer::sequence(vec![error(provider, 500), success(provider)]).await;
+        let spoken = api(provider, &server.url()).synthesize(TEXT, 1.0).await.unwrap();
+        assert_eq!(spoken.http_attempts, 2, "{provider}");
+
+        // 500 every time: a server error after the retries, failing over.
+        let server = MockServer::sequence(vec![error(provider, 500)]).await;
+        let err = api(provider, &server.url()).synthesize(TEXT, 1.0).await.unwrap_err();
+        assert!(matches!(err, ProviderError::Server { status: 500, attempts: 3, .. }), "{provider}: {err:?}");
+        assert_eq!(err.failover_reason(), Some("server_error"));
+        assert_eq!(server.requests().len(), 3);
+        assert_clean(&err);
+    }
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let when = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let date = when.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let server =
+        MockServer::sequence(vec![error("openai", 503).with_header("retry-after", &date), success("openai")]).await;
+    let started = Instant::now();
+    let spoken = openai(&server.url()).synthesize(TEXT, 1.0).await.unwrap();
+    // The date has a one-second resolution: at least ~1 s was waited.
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+    assert_eq!(spoken.http_attempts, 2);
+}
+
+#[tokio::test]
+async fn quota_answers_that_are_not_402_still_fail_over() {
+    // OpenAI: 429 insufficient_quota; ElevenLabs: 401 quota_exceeded. Both are payment problems.
+    let server = MockServer::sequence(vec![MockResponse::json(
+        429,
+        json!({"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}),
+    )])
+    .await;
+    let err = openai(&server.url()).synthesize(TEXT, 1.0).await.unwrap_err();
+    assert!(matches!(err, ProviderError::PaymentRequired { status: 429, .. }), "{err:?}");
+    assert_eq!(server.requests().len(), 1, "not retried");
+
+    let server = MockServer::sequence(vec![MockResponse::json(
+        401,
+        json!({"detail": {"status": "quota_exceeded", "message": "This request exceeds your quota of 10000."}}),
+    )])
+    .await;
+    let err = elevenlabs(&server.url()).synthesize(TEXT, 1.0).await.unwrap_err();
+    assert!(matches!(err, ProviderError::PaymentRequired { status: 401, .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_slow_provider_times_out() {
+    for provider in ["openai", "elevenlabs", "fish_audio"] {
+        let server = MockServer::sequence(vec![success(provider).with_delay(Duration::from_secs(3))]).await;
+        let auth = if provider == "elevenlabs" { Auth::Header("xi-api-key") } else { Auth::Bearer };
+        let client = client_with_timeout(provider, &server.url(), auth, Duration::from_millis(300));
+        let api: Box<dyn SpeechApi> = match provider {
+            "openai" => Box::new(OpenAiSpeech::new(client, "tts-1", "alloy")),
+            "elevenlabs" => Box::new(ElevenLabsSpeech::new(client, "eleven_multilingual_v2", "V")),
+            _ => Box::new(FishAudioSpeech::new(client, "s1", None)),
+        };
+        let started = Instant::now();
+        let err = api.synthesize(TEXT, 1.0).await.unwrap_err();
+        assert!(matches!(err, ProviderError::Timeout { .. }), "{provider}: {err:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(server.requests().len(), 1, "a timed-out (maybe billed) call is not repeated");
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_answer_is_reported_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (provider, answer) in [
+        ("openai", MockResponse::json(200, json!({"unexpected": "document"}))),
+        ("elevenlabs", MockResponse::json(200, json!({"detail": "not audio"}))),
+        ("fish_audio", MockResponse::bytes(200, "audio/wav", b"RIFF\x04\x00\x00\x00WAVE".to_vec())),
+    ] {
+        let server = MockServer::sequence(vec![answer]).await;
+        let chain = VoiceChain::new(vec![api(provider, &server.url())], prices(), UsageLedger::default());
+        let out = dir.path().join(format!("{provider}.wav"));
+        let err = chain.speak(TEXT, 175, &out, &CancellationToken::new()).await.unwrap_err();
+        let MediaError::Failed { tool, status, stderr_tail } = &err else { panic!("{provider}: {err:?}") };
+        assert_eq!(tool, &format!("voice provider {provider}"));
+        assert_eq!(status, "malformed");
+        assert!(stderr_tail.contains("malformed answer"), "{stderr_tail}");
+        assert!(!out.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial file left");
+    }
+}
+
+// ---- the chain -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn failover_402_then_success_records_both_and_costs_the_second() {
+    let first = MockServer::sequence(vec![error("openai", 402)]).await;
+    let second = MockServer::sequence(vec![success("elevenlabs").with_header("x-character-count", "34")]).await;
+    let ledger = UsageLedger::default();
+    let chain =
+        VoiceChain::new(vec![api("openai", &first.url()), api("elevenlabs", &second.url())], prices(), ledger.clone());
+    assert_eq!(chain.name(), "openai>elevenlabs");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("voiceover.wav");
+    let file = chain.speak(TEXT, 175, &out, &CancellationToken::new()).await.unwrap();
+
+    assert_eq!((file.provider.as_str(), file.model.as_str()), ("elevenlabs", "eleven_multilingual_v2"));
+    // 34 reported characters at 300_000 micro-USD per 1k characters.
+    assert_eq!(file.cost_micros, 10_200);
+    assert!((file.duration_seconds - 0.4).abs() < 1e-6);
+    assert_eq!(std::fs::read(&out).unwrap().len() as u64, file.size_bytes);
+    assert_eq!((first.requests().len(), second.requests().len()), (1, 1));
+
+    let details = ledger.take(&file.sha256).unwrap();
+    let attempts = details["provider_attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["provider"], "openai");
+    assert_eq!(attempts[0]["outcome"], "failed");
+    assert_eq!(attempts[0]["failover"], "payment_required");
+    assert!(attempts[0]["error"].as_str().unwrap().contains("402"));
+    assert_eq!(attempts[1], json!({"provider": "elevenlabs", "outcome": "ok"}));
+    assert_eq!(details["reported_usage"]["characters"], 34);
+    assert_no_key("the recorded usage", &details.to_string());
+}
+
+#[tokio::test]
+async fn a_401_stops_the_chain_without_trying_the_next() {
+    let first = MockServer::sequence(vec![error("openai", 401)]).await;
+    let second = MockServer::sequence(vec![success("fish_audio")]).await;
+    let chain = VoiceChain::new(
+        vec![api("openai", &first.url()), api("fish_audio", &second.url())],
+        prices(),
+        UsageLedger::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let err = chain.speak(TEXT, 175, &dir.path().join("v.wav"), &CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(&err, MediaError::Failed { status, .. } if status == "unauthorized (HTTP 401)"), "{err:?}");
+    assert_eq!(second.requests().len(), 0);
+    assert_no_key("the media error", &format!("{err} {err:?}"));
+}
+
+#[tokio::test]
+async fn all_providers_failing_over_ends_with_the_last_error() {
+    let first = MockServer::sequence(vec![error("openai", 402)]).await;
+    let second = MockServer::sequence(vec![error("fish_audio", 503)]).await;
+    let chain = VoiceChain::new(
+        vec![api("openai", &first.url()), api("fish_audio", &second.url())],
+        prices(),
+        UsageLedger::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let err = chain.speak(TEXT, 175, &dir.path().join("v.wav"), &CancellationToken::new()).await.unwrap_err();
+    let MediaError::Failed { tool, status, stderr_tail } = &err else { panic!("{err:?}") };
+    assert_eq!(tool, "voice provider fish_audio");
+    assert_eq!(status, "server error (HTTP 503)");
+    assert!(stderr_tail.contains("openai: ") && stderr_tail.contains("fish_audio: "), "{stderr_tail}");
+    assert_eq!(second.requests().len(), 3, "the 503 was retried before giving up");
+}
+
+#[tokio::test]
+async fn cancelling_stops_a_waiting_chain_and_leaves_nothing() {
+    let server = MockServer::sequence(vec![success("openai").with_delay(Duration::from_secs(10))]).await;
+    let chain = VoiceChain::new(vec![api("openai", &server.url())], prices(), UsageLedger::default());
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let err = chain.speak(TEXT, 175, &dir.path().join("v.wav"), &cancel).await.unwrap_err();
+    assert!(matches!(err, MediaError::Cancelled), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

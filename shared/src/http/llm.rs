@@ -1,0 +1,187 @@
+//! Structured answers from LLM APIs: a system prompt, a user message and a JSON schema in, a
+//! JSON value matching it (the API's guarantee, checked again by the caller) and the token
+//! usage the API reports out.
+//!
+//! - [`AnthropicMessages`]: `POST /v1/messages` with `x-api-key` and `anthropic-version`; the
+//!   schema is a tool's `input_schema` and `tool_choice` forces that tool, so the answer is the
+//!   `tool_use` block's `input`; usage is `usage.input_tokens` / `usage.output_tokens`.
+//! - [`OpenAiCompatibleChat`]: `POST {base}/chat/completions` (base up to `/v1`) with
+//!   `response_format: {type: "json_schema", json_schema: {name, strict: true, schema}}`; the
+//!   answer is `choices[0].message.content` parsed as JSON; usage is `usage.prompt_tokens` /
+//!   `usage.completion_tokens`. OpenAI, OpenRouter, vLLM and Ollama speak it.
+
+use futures::future::BoxFuture;
+use reqwest::header::HeaderValue;
+use serde_json::{json, Value};
+
+use super::{ProviderClient, ProviderError, Usage};
+
+/// A structured answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StructuredAnswer {
+    pub value: Value,
+    pub usage: Usage,
+    /// HTTP attempts the call took.
+    pub http_attempts: u32,
+}
+
+/// One LLM API that answers in a given JSON schema.
+pub trait StructuredLlm: Send + Sync {
+    /// The configured provider name (`anthropic`, `openai_compatible`).
+    fn name(&self) -> &str;
+    fn model(&self) -> &str;
+    /// Asks for an answer named `schema_name` matching `schema`.
+    fn complete<'a>(
+        &'a self,
+        system: &'a str,
+        user: &'a str,
+        schema_name: &'a str,
+        schema: &'a Value,
+    ) -> BoxFuture<'a, Result<StructuredAnswer, ProviderError>>;
+}
+
+/// The Anthropic Messages API with tool use for structured output.
+pub struct AnthropicMessages {
+    client: ProviderClient,
+    model: String,
+    max_tokens: u32,
+    version: String,
+}
+
+impl AnthropicMessages {
+    /// `client` must use [`Auth::Header("x-api-key")`](super::Auth::Header).
+    pub fn new(client: ProviderClient, model: impl Into<String>, max_tokens: u32, version: impl Into<String>) -> Self {
+        Self { client, model: model.into(), max_tokens, version: version.into() }
+    }
+}
+
+impl StructuredLlm for AnthropicMessages {
+    fn name(&self) -> &str {
+        self.client.name()
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn complete<'a>(
+        &'a self,
+        system: &'a str,
+        user: &'a str,
+        schema_name: &'a str,
+        schema: &'a Value,
+    ) -> BoxFuture<'a, Result<StructuredAnswer, ProviderError>> {
+        Box::pin(async move {
+            let body = json!({
+                "model": self.model,
+                "max_tokens": self.max_tokens,
+                "system": system,
+                "messages": [{ "role": "user", "content": user }],
+                "tools": [{
+                    "name": schema_name,
+                    "description": format!("Record the {schema_name} in the required structure."),
+                    "input_schema": schema,
+                }],
+                "tool_choice": { "type": "tool", "name": schema_name },
+            });
+            let version = HeaderValue::from_str(&self.version)
+                .map_err(|_| self.client.malformed_answer("the configured anthropic-version is not a header value"))?;
+            let url = self.client.url("/v1/messages");
+            let reply = self
+                .client
+                .send("create message", |http| http.post(&url).header("anthropic-version", version.clone()).json(&body))
+                .await?;
+            let answer: Value = self.client.json(&reply)?;
+            let usage = Usage::tokens(
+                answer.pointer("/usage/input_tokens").and_then(Value::as_u64).unwrap_or(0),
+                answer.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0),
+            );
+            if answer.get("stop_reason").and_then(Value::as_str) == Some("max_tokens") {
+                return Err(self.client.malformed_answer("the answer was cut off at max_tokens"));
+            }
+            let input = answer
+                .get("content")
+                .and_then(Value::as_array)
+                .and_then(|blocks| {
+                    blocks.iter().find(|b| {
+                        b.get("type").and_then(Value::as_str) == Some("tool_use")
+                            && b.get("name").and_then(Value::as_str) == Some(schema_name)
+                    })
+                })
+                .and_then(|block| block.get("input"))
+                .cloned()
+                .ok_or_else(|| self.client.malformed_answer(format!("no tool_use block for `{schema_name}`")))?;
+            Ok(StructuredAnswer { value: input, usage, http_attempts: reply.attempts })
+        })
+    }
+}
+
+/// OpenAI-compatible chat completions with a JSON-schema response format.
+pub struct OpenAiCompatibleChat {
+    client: ProviderClient,
+    model: String,
+}
+
+impl OpenAiCompatibleChat {
+    /// `client`'s base URL goes up to the API version (`.../v1`); [`Auth::Bearer`](super::Auth)
+    /// or, for a local server, [`Auth::None`](super::Auth).
+    pub fn new(client: ProviderClient, model: impl Into<String>) -> Self {
+        Self { client, model: model.into() }
+    }
+}
+
+impl StructuredLlm for OpenAiCompatibleChat {
+    fn name(&self) -> &str {
+        self.client.name()
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn complete<'a>(
+        &'a self,
+        system: &'a str,
+        user: &'a str,
+        schema_name: &'a str,
+        schema: &'a Value,
+    ) -> BoxFuture<'a, Result<StructuredAnswer, ProviderError>> {
+        Box::pin(async move {
+            let body = json!({
+                "model": self.model,
+                "messages": [
+                    { "role": "system", "content": system },
+                    { "role": "user", "content": user },
+                ],
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": { "name": schema_name, "strict": true, "schema": schema },
+                },
+            });
+            let url = self.client.url("/chat/completions");
+            let reply = self.client.send("chat completion", |http| http.post(&url).json(&body)).await?;
+            let answer: Value = self.client.json(&reply)?;
+            let usage = Usage::tokens(
+                answer.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
+                answer.pointer("/usage/completion_tokens").and_then(Value::as_u64).unwrap_or(0),
+            );
+            let choice = answer.pointer("/choices/0").ok_or_else(|| self.client.malformed_answer("no choices"))?;
+            if let Some(refusal) = choice.pointer("/message/refusal").and_then(Value::as_str) {
+                return Err(ProviderError::JobFailed {
+                    provider: self.client.name().to_owned(),
+                    message: self.client.redact(&format!("the model refused: {refusal}")),
+                });
+            }
+            if choice.get("finish_reason").and_then(Value::as_str) == Some("length") {
+                return Err(self.client.malformed_answer("the answer was cut off at the token limit"));
+            }
+            let content = choice
+                .pointer("/message/content")
+                .and_then(Value::as_str)
+                .ok_or_else(|| self.client.malformed_answer("no message content"))?;
+            let value = serde_json::from_str(content)
+                .map_err(|e| self.client.malformed_answer(format!("the content is not JSON: {e}")))?;
+            Ok(StructuredAnswer { value, usage, http_attempts: reply.attempts })
+        })
+    }
+}
