@@ -1172,7 +1172,31 @@ async fn cancel_during_media_then_retry_from_script(db: TestDb) {
 
 // =============================================================================================
 
+/// StartJob with one client request id, sent many times at once, makes one job and answers every
+/// call with it.
+async fn one_request_id_makes_one_job_under_concurrency(db: TestDb) {
+    let options = SystemOptions::default().env("SHORTLINE_PROVIDERS__SET", "null");
+    let system = TestSystem::start_with(db, options).await;
+    let client = system.orchestrator_client().await;
+    let mut calls = Vec::new();
+    for _ in 0..16 {
+        let mut client = client.clone();
+        let mut request = crate::pipeline::start_request(crate::pipeline::small_theme(true));
+        request.client_request_id = "campaign-42".into();
+        calls.push(tokio::spawn(async move { client.start_job(request).await.map(|r| r.into_inner().id) }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for call in calls {
+        ids.insert(call.await.expect("task").expect("start job"));
+    }
+    assert_eq!(ids.len(), 1, "one job for one request id: {ids:?}");
+    assert_eq!(count(&system.db, "SELECT COUNT(*) AS n FROM jobs WHERE client_request_id = 'campaign-42'").await, 1);
+    let job_id = *ids.iter().next().expect("an id");
+    wait_job(&system, job_id, &[JobStatus::Approved], Duration::from_secs(60)).await;
+}
+
 on_both_backends!(
+    one_request_id_makes_one_job_under_concurrency,
     composer_killed_while_ffmpeg_runs,
     orchestrator_killed_mid_job_is_resumed_by_another,
     unavailable_three_times_then_success,
