@@ -199,7 +199,7 @@ mod tests {
         assert_eq!((video.id, chosen.id), (2, Some(21)));
         assert_eq!(
             search_query("Close-up: a chef's hands, slicing fresh basil on a board, warm light"),
-            "Close-up a chef's hands slicing fresh basil on a"
+            "Close-up a chef's hands slicing fresh basil on"
         );
         assert!(pick(&[], &target).is_none());
     }
