@@ -342,3 +342,50 @@ async fn an_invalid_theme_names_each_field_and_reason_and_nothing_is_written() {
     assert!(text(&output.stdout).starts_with("OK: "), "{}", describe("themes validate", &output));
     assert!(entries(dir.path()).is_empty());
 }
+
+/// The README's quick start, literally: its first command is the one this test runs (with a
+/// data directory of its own and small renders), and it leaves a playable video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_quick_start_run_command_renders_a_video() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repository root");
+    let readme = std::fs::read_to_string(repo.join("README.md")).expect("README");
+    let quick_start = readme.split("## Quick start").nth(1).expect("a Quick start section");
+    let block = quick_start.split("```").nth(1).expect("a code block");
+    let commands: Vec<&str> = block
+        .lines()
+        .skip(1) // the fence's language tag
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert_eq!(commands.len(), 2, "exactly two quick-start commands: {commands:?}");
+    assert_eq!(commands[1], "scripts/dev test", "CI runs the second one");
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut words = commands[0].split_whitespace();
+    let program = repo.join(words.next().expect("a program"));
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(words)
+        .arg("--data-dir")
+        .arg(data.path())
+        .current_dir(repo)
+        .env_remove("SHORTLINE_CONFIG")
+        .envs(env(&format!("http://127.0.0.1:{}", unused_port())).into_iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(600), command.output()).await.expect("finishes").expect("runs");
+    assert!(output.status.success(), "{}", describe(commands[0], &output));
+    let videos: Vec<PathBuf> = walk(&data.path().join("media/generated")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "mp4")).collect();
+    assert_eq!(videos.len(), 1, "{videos:?}");
+    let (video, audio, _) = probe(&videos[0]);
+    assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}
