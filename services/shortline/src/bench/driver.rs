@@ -26,7 +26,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// The longest a single job may take before the bench gives up.
 pub const JOB_LIMIT: Duration = Duration::from_secs(300);
 
-/// Statements the bench itself has sent through [`load_rows!`] and [`execute_sql!`]: each is an
+/// Statements the bench itself has sent (its poll, [`load_rows!`], [`execute_sql!`]): each is an
 /// autocommit transaction that the server's counters mix with the services' ones.
 pub static BENCH_STATEMENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -104,14 +104,6 @@ pub struct Submitted {
     pub observed: Duration,
     /// The status it ended in.
     pub status: String,
-}
-
-#[derive(QueryableByName)]
-struct StatusRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Text)]
-    status: String,
 }
 
 /// Jobs the poller watches: id → who to tell.
@@ -208,31 +200,54 @@ async fn watch(client: &mut OrchestratorServiceClient<Channel>, job_id: i64) -> 
     }
 }
 
-/// Tells each waiter when its job has left `queued`/`running`. It keeps one connection for the
-/// whole run, so each poll is exactly one statement (a checkout from the pool would add the
-/// pool's `SELECT 1` check).
+/// The PostgreSQL backend serving the poll (0 on SQLite or before the first poll), so the CPU
+/// profile can tell it from the services' backends.
+pub static POLL_BACKEND_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Tells each waiter when its job has left `queued`/`running`.
+///
+/// One connection for the whole run (a checkout from the pool would add the pool's `SELECT 1`
+/// check), and one static query that the connection keeps prepared: each poll is a single round
+/// trip that PostgreSQL neither parses nor plans again — the bench's footprint on the database it
+/// measures stays small.
 async fn poll(pool: DbPool, waiters: Waiters, stop: tokio_util::sync::CancellationToken) {
+    use diesel::prelude::*;
+    use shortline_shared::db::schema::jobs;
+    use shortline_shared::db::JobStatus;
     let mut held = None;
     while !stop.is_cancelled() {
         let ids: Vec<i64> = lock(&waiters).keys().copied().collect();
         if !ids.is_empty() {
             if held.is_none() {
                 held = pool.get().await.ok();
+                if let Some(pooled) = held.as_mut() {
+                    if let shortline_shared::db::Conn::Postgres(c) = pooled.conn() {
+                        let pid: Result<i32, _> =
+                            diesel_async::RunQueryDsl::get_result(diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("pg_backend_pid()")), c).await;
+                        if let Ok(pid) = pid {
+                            POLL_BACKEND_PID.store(pid as u32, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
             }
             if let Some(pooled) = held.as_mut() {
-                let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-                let query =
-                    diesel::sql_query(format!("SELECT id, status FROM jobs WHERE id IN ({list}) AND status NOT IN ('queued', 'running')"));
+                // `id = ANY($1)` on PostgreSQL: one prepared statement whatever the number of ids,
+                // planned as a primary key lookup.
+                let query = jobs::table
+                    .filter(jobs::id.eq_any(ids))
+                    .filter(jobs::status.ne(JobStatus::Queued))
+                    .filter(jobs::status.ne(JobStatus::Running))
+                    .select((jobs::id, jobs::status));
                 BENCH_STATEMENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let mut conn = pooled.conn();
-                let found: Result<Vec<StatusRow>, diesel::result::Error> =
+                let found: Result<Vec<(i64, String)>, diesel::result::Error> =
                     shortline_shared::dispatch!(&mut conn, c => diesel_async::RunQueryDsl::load(query, c).await);
                 match found {
                     Ok(rows) => {
                         let mut waiting = lock(&waiters);
-                        for row in rows {
-                            if let Some(tell) = waiting.remove(&row.id) {
-                                let _ = tell.send(row.status);
+                        for (id, status) in rows {
+                            if let Some(tell) = waiting.remove(&id) {
+                                let _ = tell.send(status);
                             }
                         }
                     }

@@ -174,7 +174,7 @@ async fn measure(args: &GrowthArgs, db: &BenchDb, dir: &Path, json_out: bool) ->
     });
     if !json_out {
         println!(
-            "shortline bench growth: {} ; each job a copy of a real null-provider job's lineage ({}); load average {} before, {} after",
+            "shortline bench growth: {}; each job a copy of a real null-provider job's lineage ({}); load average {} before, {} after",
             report["backend"].as_str().unwrap_or_default(),
             shape.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "),
             load_before,

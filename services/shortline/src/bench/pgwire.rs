@@ -41,6 +41,17 @@ pub struct Counts {
     /// Statements parsed (`P`): not served from the client's prepared-statement cache.
     pub parses: u64,
     pub connections: u64,
+    /// By statement text (whitespace collapsed, cut at [`TEXT_CHARS`]): (executions, parses).
+    pub by_text: HashMap<String, (u64, u64)>,
+}
+
+/// How much of a statement's text [`Counts::by_text`] keeps.
+pub const TEXT_CHARS: usize = 140;
+
+fn short_text(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    collapsed.chars().take(TEXT_CHARS).collect()
 }
 
 impl Counts {
@@ -66,6 +77,11 @@ impl Counts {
         self.transactions += other.transactions;
         self.server_transactions += other.server_transactions;
         self.parses += other.parses;
+        for (text, (executions, parses)) in &other.by_text {
+            let entry = self.by_text.entry(text.clone()).or_default();
+            entry.0 += executions;
+            entry.1 += parses;
+        }
         self.connections += other.connections;
     }
 }
@@ -214,35 +230,40 @@ fn keyword(text: &[u8]) -> String {
 
 #[derive(Default)]
 struct Frontend {
-    /// Prepared statement name → keyword.
-    statements: HashMap<Vec<u8>, String>,
-    /// Portal name → keyword.
-    portals: HashMap<Vec<u8>, String>,
+    /// Prepared statement name → (keyword, short text).
+    statements: HashMap<Vec<u8>, (String, String)>,
+    /// Portal name → (keyword, short text).
+    portals: HashMap<Vec<u8>, (String, String)>,
 }
 
 impl Frontend {
     fn observe(&mut self, kind: u8, body: &[u8], counts: &mut Counts) {
         match kind {
             b'Q' => {
-                *counts.statements.entry(keyword(cstr(body).0)).or_default() += 1;
+                let query = cstr(body).0;
+                *counts.statements.entry(keyword(query)).or_default() += 1;
+                counts.by_text.entry(short_text(query)).or_default().0 += 1;
                 counts.round_trips += 1;
             }
             b'P' => {
                 counts.parses += 1;
                 let (name, rest) = cstr(body);
                 let (query, _) = cstr(rest);
-                self.statements.insert(name.to_vec(), keyword(query));
+                let text = short_text(query);
+                counts.by_text.entry(text.clone()).or_default().1 += 1;
+                self.statements.insert(name.to_vec(), (keyword(query), text));
             }
             b'B' => {
                 let (portal, rest) = cstr(body);
                 let (statement, _) = cstr(rest);
-                let kind = self.statements.get(statement).cloned().unwrap_or_else(|| "OTHER".to_owned());
-                self.portals.insert(portal.to_vec(), kind);
+                let known = self.statements.get(statement).cloned().unwrap_or_else(|| ("OTHER".to_owned(), String::new()));
+                self.portals.insert(portal.to_vec(), known);
             }
             b'E' => {
                 let (portal, _) = cstr(body);
-                let kind = self.portals.get(portal).cloned().unwrap_or_else(|| "OTHER".to_owned());
+                let (kind, text) = self.portals.get(portal).cloned().unwrap_or_else(|| ("OTHER".to_owned(), String::new()));
                 *counts.statements.entry(kind).or_default() += 1;
+                counts.by_text.entry(text).or_default().0 += 1;
             }
             b'S' => counts.round_trips += 1,
             _ => {}
@@ -318,6 +339,8 @@ mod tests {
         b.observe(b'Z', b"I", &mut counts);
         assert_eq!((counts.transactions, counts.server_transactions), (2, 3));
         assert_eq!(keyword(b"  select x"), "SELECT");
+        assert_eq!(counts.by_text.get("UPDATE jobs SET x = $1"), Some(&(2, 1)));
+        assert_eq!(counts.by_text.get("BEGIN"), Some(&(1, 0)));
         assert_eq!(keyword(b"SELECT $1"), "PING");
     }
 }

@@ -142,9 +142,8 @@ async fn measure(args: &PipelineArgs, db: &BenchDb, dir: &Path, json_out: bool) 
         (Some(before), Some(after)) => {
             let server = (after.commits - before.commits) + (after.rollbacks - before.rollbacks);
             // The bench's own queries (its completion poll) are transactions in the same database:
-            // two each, as the server counts (a raw SQL statement is not kept prepared, so it is
-            // parsed and described in one implicit transaction and executed in another).
-            let total = server - 2 * bench_statements as i64;
+            // one each (the poll is a prepared statement; its first use adds one to parse it).
+            let total = server - bench_statements as i64 - 1;
             json!({
                 "source": "pg_stat_database xact_commit + xact_rollback of the bench database over the measured phase, \
                            minus the bench's own polling queries; parse-only implicit transactions included",
@@ -196,6 +195,8 @@ async fn measure(args: &PipelineArgs, db: &BenchDb, dir: &Path, json_out: bool) 
 struct CpuSnapshot {
     services: Vec<(&'static str, u64)>,
     postgres: HashMap<u32, u64>,
+    /// The backend of the bench's own poll (its ticks are reported apart).
+    poll_pid: u32,
     bench: u64,
     machine: (u64, u64),
 }
@@ -205,6 +206,7 @@ impl CpuSnapshot {
         CpuSnapshot {
             services: services.processes().iter().map(|p| (p.name, system::cpu_ticks(p.pid))).collect(),
             postgres: postgres.map(system::postgres_backend_ticks).unwrap_or_default(),
+            poll_pid: driver::POLL_BACKEND_PID.load(std::sync::atomic::Ordering::Relaxed),
             bench: system::cpu_ticks(std::process::id()),
             machine: system::machine_ticks(),
         }
@@ -221,9 +223,12 @@ impl CpuSnapshot {
             parts.insert((*name).to_owned(), json!(per_job(now - then)));
         }
         if !self.postgres.is_empty() {
-            let ticks: u64 = self.postgres.iter().map(|(pid, now)| now - before.postgres.get(pid).copied().unwrap_or(0).min(*now)).sum();
-            known += ticks;
+            let delta = |pid: &u32, now: &u64| now - before.postgres.get(pid).copied().unwrap_or(0).min(*now);
+            let ticks: u64 = self.postgres.iter().filter(|(pid, _)| **pid != self.poll_pid).map(|(pid, now)| delta(pid, now)).sum();
+            let poll: u64 = self.postgres.iter().filter(|(pid, _)| **pid == self.poll_pid).map(|(pid, now)| delta(pid, now)).sum();
+            known += ticks + poll;
             parts.insert("postgres backends".to_owned(), json!(per_job(ticks)));
+            parts.insert("postgres backend of the bench's poll".to_owned(), json!(per_job(poll)));
         }
         known += self.bench - before.bench;
         parts.insert("bench (this process)".to_owned(), json!(per_job(self.bench - before.bench)));
@@ -381,6 +386,12 @@ async fn wire_count(args: &PipelineArgs, db: &BenchDb, dir: &Path, observe: Obse
         delta.transactions = a.transactions - b.transactions;
         delta.server_transactions = a.server_transactions - b.server_transactions;
         delta.parses = a.parses - b.parses;
+        for (text, (executions, parses)) in &a.by_text {
+            let (e0, p0) = b.by_text.get(text).copied().unwrap_or_default();
+            if executions > &e0 || parses > &p0 {
+                delta.by_text.insert(format!("{name}: {text}"), (executions - e0, parses - p0));
+            }
+        }
         total.add(&delta);
         per_service.insert(
             (*name).to_owned(),
@@ -395,6 +406,15 @@ async fn wire_count(args: &PipelineArgs, db: &BenchDb, dir: &Path, observe: Obse
             }),
         );
     }
+    let mut top: Vec<(&String, &(u64, u64))> = total.by_text.iter().collect();
+    top.sort_by_key(|(_, (executions, parses))| std::cmp::Reverse(executions + parses));
+    let top_statements: Vec<serde_json::Value> = top
+        .iter()
+        .take(20)
+        .map(|(text, (executions, parses))| {
+            json!({ "statement": text, "executions_per_job": *executions as f64 / n, "parses_per_job": *parses as f64 / n })
+        })
+        .collect();
     Ok(json!({
         "source": format!("wire count by a proxy in front of PostgreSQL, separate pass of {} jobs at concurrency {} \
                           (pg_stat_statements is not loaded: it needs shared_preload_libraries)", jobs.len(), args.concurrency),
@@ -406,6 +426,7 @@ async fn wire_count(args: &PipelineArgs, db: &BenchDb, dir: &Path, observe: Obse
         "parses_per_job": total.parses as f64 / n,
         "by_kind_per_job": total.statements.iter().map(|(k, v)| (k.clone(), json!(*v as f64 / n))).collect::<serde_json::Map<_, _>>(),
         "by_service": per_service,
+        "top_statements": top_statements,
     }))
 }
 
@@ -417,7 +438,7 @@ fn render(report: &serde_json::Value, analysis: &Analysis) -> String {
     let mut out = String::new();
     let m = &report["machine"];
     out.push_str(&format!(
-        "shortline bench pipeline: {} jobs, concurrency {}, {} , null providers, completion seen by {}\n",
+        "shortline bench pipeline: {} jobs, concurrency {}, {}, null providers, completion seen by {}\n",
         report["jobs"], report["concurrency"], report["backend"].as_str().unwrap_or_default(), report["observe"].as_str().unwrap_or_default()
     ));
     out.push_str(&format!(
@@ -487,9 +508,26 @@ fn render(report: &serde_json::Value, analysis: &Analysis) -> String {
                     ));
                 }
             }
+            if let Some(top) = st["top_statements"].as_array() {
+                out.push_str("  most frequent statements (per job: executions, parses; by the service that sent them):\n");
+                for q in top.iter().take(15) {
+                    out.push_str(&format!(
+                        "    {:>5.1} {:>5.1}  {}\n",
+                        num(&q["executions_per_job"]),
+                        num(&q["parses_per_job"]),
+                        q["statement"].as_str().unwrap_or_default().chars().take(120).collect::<String>()
+                    ));
+                }
+            }
             if let Some(top) = st["top"].as_array() {
-                for q in top.iter().take(10) {
-                    out.push_str(&format!("    {:>8} calls  {}\n", q["calls"], q["query"].as_str().unwrap_or_default().chars().take(110).collect::<String>()));
+                out.push_str("  most frequent statements (calls per job, all services):\n");
+                let jobs = report["jobs"].as_f64().unwrap_or(1.0).max(1.0);
+                for q in top.iter().take(12) {
+                    out.push_str(&format!(
+                        "    {:>6.1}  {}\n",
+                        num(&q["calls"]) / jobs,
+                        q["query"].as_str().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect::<String>()
+                    ));
                 }
             }
         }

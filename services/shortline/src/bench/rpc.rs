@@ -130,7 +130,7 @@ async fn measure(args: &RpcArgs, db: &BenchDb, dir: &Path, json_out: bool) -> an
     });
     if !json_out {
         println!(
-            "shortline bench rpc: {} , {} seeded jobs, {} connection(s); load average {} before, {} after",
+            "shortline bench rpc: {}, {} seeded jobs, {} connection(s); load average {} before, {} after",
             report["backend"].as_str().unwrap_or_default(),
             args.seed_jobs,
             args.connections,
