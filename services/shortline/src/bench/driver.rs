@@ -1,7 +1,7 @@
 //! Submitting jobs with a fixed number in flight, and learning when each one ends.
 //!
-//! The bench learns that a job ended from the database (one query every [`POLL_INTERVAL`] for
-//! every job in flight), not from the service under test, so observing costs the services next to
+//! The bench learns that a job ended from the database (one prepared query every few ms for all
+//! jobs in flight, see [`poll_interval`]), not from the service under test, so observing costs the services next to
 //! nothing and the observation delay never enters a latency figure: latencies come from the
 //! timestamps the services wrote (`jobs.finished_at`) against the wall-clock time the bench sent
 //! StartJob (same machine, same clock). `--watch` follows every job with WatchJob instead, as
@@ -21,8 +21,15 @@ use shortline_shared::db::DbPool;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
-/// How often the bench looks for ended jobs.
+/// How often the bench looks for ended jobs at concurrency 1; at concurrency C, every
+/// `POLL_INTERVAL × ⌈√C⌉` (a poll asks for all C jobs, so its cost per second grows with √C only,
+/// while jobs take longer at higher concurrency and a later refill matters less).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
+
+/// The poll interval at `concurrency`.
+pub fn poll_interval(concurrency: usize) -> Duration {
+    POLL_INTERVAL * ((concurrency.max(1) as f64).sqrt().ceil() as u32)
+}
 /// The longest a single job may take before the bench gives up.
 pub const JOB_LIMIT: Duration = Duration::from_secs(300);
 
@@ -124,7 +131,8 @@ pub async fn run_jobs(
 ) -> anyhow::Result<Vec<Submitted>> {
     let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
     let stop = tokio_util::sync::CancellationToken::new();
-    let poller = (observe == Observe::Database).then(|| tokio::spawn(poll(pool.clone(), waiters.clone(), stop.clone())));
+    let interval = poll_interval(concurrency);
+    let poller = (observe == Observe::Database).then(|| tokio::spawn(poll(pool.clone(), waiters.clone(), stop.clone(), interval)));
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency.clamp(1, count.max(1)) {
@@ -210,7 +218,7 @@ pub static POLL_BACKEND_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::A
 /// check), and one static query that the connection keeps prepared: each poll is a single round
 /// trip that PostgreSQL neither parses nor plans again — the bench's footprint on the database it
 /// measures stays small.
-async fn poll(pool: DbPool, waiters: Waiters, stop: tokio_util::sync::CancellationToken) {
+async fn poll(pool: DbPool, waiters: Waiters, stop: tokio_util::sync::CancellationToken, interval: Duration) {
     use diesel::prelude::*;
     use shortline_shared::db::schema::jobs;
     use shortline_shared::db::JobStatus;
@@ -255,7 +263,7 @@ async fn poll(pool: DbPool, waiters: Waiters, stop: tokio_util::sync::Cancellati
                 }
             }
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        tokio::time::sleep(interval).await;
     }
 }
 

@@ -115,7 +115,7 @@ async fn measure(args: &PipelineArgs, db: &BenchDb, dir: &Path, json_out: bool) 
     drop(client);
     services.stop().await;
 
-    let analysis = analyse(&pool, &jobs).await?;
+    let analysis = analyse(&pool, &jobs, args.concurrency).await?;
 
     // Statements: pg_stat_statements if the server has it loaded, else the wire count.
     let statements = if let Some((total, top)) = &pgss_counts {
@@ -168,6 +168,7 @@ async fn measure(args: &PipelineArgs, db: &BenchDb, dir: &Path, json_out: bool) 
         "concurrency": args.concurrency,
         "warmup": args.warmup,
         "observe": if args.watch { "WatchJob" } else { "database poll" },
+        "poll_interval_ms": driver::poll_interval(args.concurrency).as_millis() as u64,
         "service_env": args.service_env,
         "machine": machine,
         "loadavg_before": load_before,
@@ -257,6 +258,7 @@ fn memory_json(idle: &[(&'static str, Memory)], peak: &[(&'static str, Memory)])
 const STAGES: [&str; 6] = ["trend_collection", "trend_analysis", "script_generation", "media_generation", "composition", "review"];
 
 struct Analysis {
+    concurrency: usize,
     throughput: f64,
     ended: BTreeMap<String, usize>,
     /// Stage attempts that did not succeed (and were retried).
@@ -275,7 +277,7 @@ impl Analysis {
 }
 
 /// Latencies and where they go, from the rows the services wrote.
-async fn analyse(pool: &shortline_shared::db::DbPool, jobs: &[Submitted]) -> anyhow::Result<Analysis> {
+async fn analyse(pool: &shortline_shared::db::DbPool, jobs: &[Submitted], concurrency: usize) -> anyhow::Result<Analysis> {
     let first = jobs.iter().map(|j| j.id).min().unwrap_or(0);
     let last = jobs.iter().map(|j| j.id).max().unwrap_or(0);
     let ours: HashSet<i64> = jobs.iter().map(|j| j.id).collect();
@@ -333,6 +335,7 @@ async fn analyse(pool: &shortline_shared::db::DbPool, jobs: &[Submitted]) -> any
         _ => 0.0,
     };
     Ok(Analysis {
+        concurrency,
         throughput,
         ended,
         failed_attempts,
@@ -458,7 +461,12 @@ fn render(report: &serde_json::Value, analysis: &Analysis) -> String {
     };
     out.push_str(&line("latency", &analysis.end_to_end, "StartJob sent → job approved, from the timestamps the services wrote"));
     out.push_str(&line("server-side", &analysis.server, "job row created → approved"));
-    out.push_str(&line("observed", &analysis.observed, "StartJob sent → the bench saw the end; includes its 2 ms poll or WatchJob's"));
+    let observed = if report["observe"] == "WatchJob" {
+        "StartJob sent → WatchJob reported the end".to_owned()
+    } else {
+        format!("StartJob sent → the bench saw the end; includes its {} ms poll", driver::poll_interval(analysis.concurrency).as_millis())
+    };
+    out.push_str(&line("observed", &analysis.observed, &observed));
     out.push_str("\nwhere a job's time goes (per job, from jobs and job_stages timestamps):\n");
     let rows: Vec<Vec<String>> = analysis
         .breakdown

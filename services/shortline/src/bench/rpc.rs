@@ -61,7 +61,7 @@ impl Rpc {
 }
 
 pub async fn run(args: &RpcArgs, json_out: bool) -> anyhow::Result<serde_json::Value> {
-    if args.seed_jobs == 0 || args.requests == 0 || args.concurrency.iter().any(|c| *c == 0) {
+    if args.seed_jobs == 0 || args.requests == 0 || args.concurrency.contains(&0) {
         bail!("--seed-jobs, --requests and every --concurrency must be at least 1");
     }
     let dir = tempfile::Builder::new().prefix("shortline-bench-").tempdir()?;
