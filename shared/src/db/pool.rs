@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use diesel::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures::FutureExt;
@@ -83,6 +83,11 @@ impl Default for PoolOptions {
 }
 
 /// The same pool settings for either backend's builder.
+///
+/// Checkouts are not verified with a query (`RecyclingMethod::Fast`): that would be one more round
+/// trip per repository call, and a connection the server closed is already known to be closed
+/// (diesel-async drops it on recycle), while one that dies later fails its next statement as
+/// `Unavailable`, which callers retry.
 macro_rules! build_pool {
     ($manager:expr, $options:expr) => {
         Pool::builder($manager)
@@ -114,13 +119,16 @@ impl DbPool {
     pub fn connect(url: &str, options: &PoolOptions) -> DbResult<Self> {
         match Backend::from_url(url)? {
             Backend::Postgres => {
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
                 Ok(DbPool::Postgres(build_pool!(manager, options)?))
             }
             Backend::Sqlite => {
                 let path = sqlite_path(url).to_owned();
                 create_sqlite_dir(&path)?;
                 let mut config = ManagerConfig::<SqliteConn>::default();
+                config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(|url| establish_sqlite(url.to_owned()).boxed());
                 let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
                 Ok(DbPool::Sqlite(build_pool!(manager, options)?))
@@ -216,6 +224,26 @@ macro_rules! dispatch {
             $crate::db::Conn::Sqlite(inner) => {
                 let $c = &mut **inner;
                 $body
+            }
+        }
+    };
+}
+
+/// Runs a multi-row INSERT built by `$query` from `$rows` (a slice), with `$r` bound to the rows,
+/// finished by `$finish` (`execute` or `get_results`). diesel writes SQLite's multi-row `VALUES`
+/// only through its synchronous `RunQueryDsl` (diesel-async's wrapper lacks that impl), so on
+/// SQLite the statement runs on the connection's own blocking thread: still one statement.
+#[macro_export]
+macro_rules! insert_rows {
+    ($conn:expr, $rows:expr, |$r:ident| $query:expr, $finish:ident) => {
+        match $conn {
+            $crate::db::Conn::Postgres(inner) => {
+                let $r = $rows;
+                diesel_async::RunQueryDsl::$finish($query, &mut **inner).await
+            }
+            $crate::db::Conn::Sqlite(inner) => {
+                let $r = $rows.to_vec();
+                inner.spawn_blocking(move |c| diesel::RunQueryDsl::$finish($query, c)).await
             }
         }
     };

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::text_enum;
-use crate::db::schema::job_stages;
-use crate::db::{Conn, DbResult};
+use crate::db::schema::{job_stages, jobs};
+use crate::db::{Conn, DbError, DbResult, JobStatus};
 use super::jobs::{fence, Lease};
 use crate::{dispatch, transaction};
 
@@ -126,12 +126,53 @@ pub async fn reopen_from(conn: &mut Conn<'_>, job_id: i64, stages: &[StageName])
     Ok(())
 }
 
+/// Runs `$query` on the bare connection `$c` with `$held` bound to the query of the job's row
+/// as long as `$lease` holds it (running, same token). On PostgreSQL the row is locked
+/// `FOR SHARE` by the statement, so a concurrent takeover waits for the fenced write, or the
+/// write sees the new token and does nothing; SQLite runs one writer at a time anyway. The fence
+/// is part of the write itself: one statement, one round trip, no transaction around it.
+macro_rules! fenced {
+    ($conn:expr, $lease:expr, |$c:ident, $held:ident| $query:expr) => {
+        match $conn {
+            Conn::Postgres(inner) => {
+                let $c = &mut **inner;
+                let $held = held_by($lease).for_share();
+                $query
+            }
+            Conn::Sqlite(inner) => {
+                let $c = &mut **inner;
+                let $held = held_by($lease);
+                $query
+            }
+        }
+    };
+}
+
+/// The job's row while `lease` holds it.
+fn held_by(lease: &Lease) -> diesel::dsl::Filter<jobs::table, diesel::dsl::And<diesel::dsl::And<diesel::dsl::Eq<jobs::id, i64>, diesel::dsl::Eq<jobs::lease_token, String>>, diesel::dsl::Eq<jobs::status, JobStatus>>> {
+    jobs::table.filter(jobs::id.eq(lease.job_id).and(jobs::lease_token.eq(lease.token.clone())).and(jobs::status.eq(JobStatus::Running)))
+}
+
 /// Starts an attempt under `lease` (refused with `LeaseLost` if the lease is not ours).
 pub async fn start_fenced(conn: &mut Conn<'_>, lease: &Lease, new: &NewJobStage) -> DbResult<JobStage> {
-    transaction!(conn, |tx| {
-        fence(tx, lease).await?;
-        insert(tx, new).await
-    })
+    use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+    let columns = (job_stages::job_id, job_stages::stage, job_stages::attempt, job_stages::status, job_stages::started_at, job_stages::worker);
+    let values = (
+        jobs::id,
+        new.stage.into_sql::<Text>(),
+        new.attempt.into_sql::<Integer>(),
+        new.status.into_sql::<Text>(),
+        new.started_at.into_sql::<Timestamp>(),
+        new.worker.clone().into_sql::<Nullable<Text>>(),
+    );
+    let inserted = fenced!(conn, lease, |c, held| diesel::insert_into(job_stages::table)
+        .values(held.select(values))
+        .into_columns(columns)
+        .returning(JobStage::as_returning())
+        .get_result(c)
+        .await
+        .optional())?;
+    inserted.ok_or(DbError::LeaseLost { job_id: lease.job_id })
 }
 
 /// Closes an attempt under `lease` (refused with `LeaseLost` if the lease is not ours).
@@ -143,10 +184,20 @@ pub async fn finish_fenced(
     error: Option<&str>,
     output_ref: Option<&str>,
 ) -> DbResult<JobStage> {
-    transaction!(conn, |tx| {
-        fence(tx, lease).await?;
-        finish(tx, id, status, error, output_ref).await
-    })
+    let finished = fenced!(conn, lease, |c, held| diesel::update(job_stages::table)
+        .filter(job_stages::id.eq(id).and(job_stages::job_id.eq(lease.job_id)))
+        .filter(diesel::dsl::exists(held))
+        .set((
+            job_stages::status.eq(status),
+            job_stages::finished_at.eq(Some(crate::db::now())),
+            job_stages::error.eq(error),
+            job_stages::output_ref.eq(output_ref),
+        ))
+        .returning(JobStage::as_returning())
+        .get_result(c)
+        .await
+        .optional())?;
+    finished.ok_or(DbError::LeaseLost { job_id: lease.job_id })
 }
 
 /// After a takeover: closes the attempts the previous worker left open, saying why.

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use crate::db::schema::{trend_report_items, trend_reports};
 use crate::db::{Conn, DbResult};
 use crate::domain::TrendReportBody;
-use crate::{dispatch, transaction};
+use crate::{dispatch, insert_rows, transaction};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = trend_reports)]
@@ -73,7 +73,7 @@ impl NewTrendReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = trend_report_items)]
+#[diesel(table_name = trend_report_items, treat_none_as_default_value = false)]
 pub struct TrendReportItem {
     pub job_id: i64,
     pub trend_report_id: i64,
@@ -106,16 +106,21 @@ pub async fn insert_or_get(
     })
 }
 
+/// All items in one statement (a report analyses up to 100 trends).
 async fn insert_items(conn: &mut Conn<'_>, report: &TrendReport, analysed: &[(i64, f64)]) -> DbResult<()> {
-    for (index, (trend_id, velocity)) in analysed.iter().enumerate() {
-        let item = TrendReportItem {
+    let items: Vec<TrendReportItem> = analysed
+        .iter()
+        .enumerate()
+        .map(|(index, (trend_id, velocity))| TrendReportItem {
             job_id: report.job_id,
             trend_report_id: report.id,
             trend_id: *trend_id,
             rank: index as i32 + 1,
             engagement_velocity: *velocity,
-        };
-        dispatch!(conn, c => diesel::insert_into(trend_report_items::table).values(&item).execute(c).await)?;
+        })
+        .collect();
+    if !items.is_empty() {
+        insert_rows!(conn, items.as_slice(), |rows| diesel::insert_into(trend_report_items::table).values(rows), execute)?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 use crate::db::schema::{trend_sightings, trends};
 use crate::db::{Conn, DbResult};
 use crate::domain::{Platform, TrendItem};
-use crate::{dispatch, transaction};
+use crate::{dispatch, insert_rows, transaction};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = trends)]
@@ -61,7 +61,7 @@ impl Trend {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = trends)]
+#[diesel(table_name = trends, treat_none_as_default_value = false)]
 pub struct NewTrend {
     pub platform: String,
     pub external_id: String,
@@ -86,9 +86,8 @@ pub struct NewTrend {
 }
 
 impl NewTrend {
-    /// The row for `item` as seen now by `job_id`.
-    pub fn seen(item: &TrendItem, job_id: i64) -> Self {
-        let now = crate::db::now();
+    /// The row for `item` as seen by `job_id` at `now`.
+    pub fn seen(item: &TrendItem, job_id: i64, now: NaiveDateTime) -> Self {
         NewTrend {
             platform: item.platform.as_str().to_owned(),
             external_id: item.external_id.clone(),
@@ -115,7 +114,7 @@ impl NewTrend {
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = trend_sightings)]
+#[diesel(table_name = trend_sightings, treat_none_as_default_value = false)]
 pub struct TrendSighting {
     pub job_id: i64,
     pub trend_id: i64,
@@ -127,43 +126,66 @@ pub struct TrendSighting {
     pub seen_at: NaiveDateTime,
 }
 
+/// Rows per statement when upserting a collection: well under either backend's limit on bind
+/// parameters (20 per row; SQLite allows 32 766, PostgreSQL 65 535).
+const UPSERT_CHUNK: usize = 500;
+
 /// Upserts items on `(platform, external_id)`: a known item gets its new figures and moves its
 /// "last seen" job; a new one is inserted with this job as first and last. Each is recorded as
 /// seen by the job. Returns the rows in input order and how many were new. One transaction.
+///
+/// Every collection touches the same popular rows, so the rows go in as one statement per
+/// [`UPSERT_CHUNK`] (not one per item) sorted by key: concurrent collections take the row locks
+/// in the same order, hold them for one round trip, and cannot deadlock.
 pub async fn upsert_seen(conn: &mut Conn<'_>, job_id: i64, items: &[TrendItem]) -> DbResult<(Vec<Trend>, usize)> {
-    let rows: Vec<NewTrend> = items.iter().map(|item| NewTrend::seen(item, job_id)).collect();
-    transaction!(conn, |tx| {
-        let mut trends_out = Vec::with_capacity(rows.len());
-        let mut created = 0;
-        for row in &rows {
-            let trend = upsert_one(tx, row).await?;
-            if trend.first_seen_job_id == job_id && trend.first_seen_at == row.first_seen_at {
-                created += 1;
-            }
-            let sighting = TrendSighting {
-                job_id,
-                trend_id: trend.id,
-                views: trend.views,
-                likes: trend.likes,
-                comments: trend.comments,
-                shares: trend.shares,
-                engagement_velocity: trend.engagement_velocity,
-                seen_at: row.last_seen_at,
-            };
-            dispatch!(tx, c => diesel::insert_into(trend_sightings::table)
-                .values(&sighting)
-                .on_conflict_do_nothing()
-                .execute(c)
-                .await)?;
-            trends_out.push(trend);
+    // One row per key (the last figures win): an upsert may not touch a row twice.
+    let now = crate::db::now();
+    let mut by_key: std::collections::BTreeMap<(&str, &str), NewTrend> = std::collections::BTreeMap::new();
+    for item in items {
+        by_key.insert((item.platform.as_str(), item.external_id.as_str()), NewTrend::seen(item, job_id, now));
+    }
+    let rows: Vec<NewTrend> = by_key.into_values().collect();
+    let stored = transaction!(conn, |tx| {
+        let mut stored: Vec<Trend> = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(UPSERT_CHUNK) {
+            stored.extend(upsert_chunk(tx, chunk).await?);
         }
-        Ok((trends_out, created))
-    })
+        let sightings: Vec<TrendSighting> = stored.iter().map(|trend| TrendSighting::of(job_id, trend)).collect();
+        for chunk in sightings.chunks(UPSERT_CHUNK) {
+            insert_rows!(tx, chunk, |rows| diesel::insert_into(trend_sightings::table).values(rows).on_conflict_do_nothing(), execute)?;
+        }
+        Ok(stored)
+    })?;
+    // A row this statement created has this job and this moment as its first sighting.
+    let created = stored.iter().filter(|t| t.first_seen_job_id == job_id && t.first_seen_at == now).count();
+    let by_key: std::collections::HashMap<(&str, &str), &Trend> =
+        stored.iter().map(|t| ((t.platform.as_str(), t.external_id.as_str()), t)).collect();
+    let in_input_order = items
+        .iter()
+        .filter_map(|item| by_key.get(&(item.platform.as_str(), item.external_id.as_str())).map(|t| (*t).clone()))
+        .collect();
+    Ok((in_input_order, created))
 }
 
-async fn upsert_one(conn: &mut Conn<'_>, row: &NewTrend) -> DbResult<Trend> {
-    Ok(dispatch!(conn, c => diesel::insert_into(trends::table)
-        .values(row)
+impl TrendSighting {
+    /// The job's sighting of `trend`, with the figures the row now holds.
+    fn of(job_id: i64, trend: &Trend) -> Self {
+        TrendSighting {
+            job_id,
+            trend_id: trend.id,
+            views: trend.views,
+            likes: trend.likes,
+            comments: trend.comments,
+            shares: trend.shares,
+            engagement_velocity: trend.engagement_velocity,
+            seen_at: trend.last_seen_at,
+        }
+    }
+}
+
+async fn upsert_chunk(conn: &mut Conn<'_>, rows: &[NewTrend]) -> DbResult<Vec<Trend>> {
+    Ok(insert_rows!(conn, rows, |rows| diesel::insert_into(trends::table)
+        .values(rows)
         .on_conflict((trends::platform, trends::external_id))
         .do_update()
         .set((
@@ -181,9 +203,7 @@ async fn upsert_one(conn: &mut Conn<'_>, row: &NewTrend) -> DbResult<Trend> {
             trends::last_seen_job_id.eq(excluded(trends::last_seen_job_id)),
             trends::last_seen_at.eq(excluded(trends::last_seen_at)),
         ))
-        .returning(Trend::as_returning())
-        .get_result(c)
-        .await)?)
+        .returning(Trend::as_returning()), get_results)?)
 }
 
 pub async fn find(conn: &mut Conn<'_>, id: i64) -> DbResult<Trend> {
