@@ -148,8 +148,13 @@ macro_rules! fenced {
     };
 }
 
+type HeldBy = diesel::dsl::Filter<
+    jobs::table,
+    diesel::dsl::And<diesel::dsl::And<diesel::dsl::Eq<jobs::id, i64>, diesel::dsl::Eq<jobs::lease_token, String>>, diesel::dsl::Eq<jobs::status, JobStatus>>,
+>;
+
 /// The job's row while `lease` holds it.
-fn held_by(lease: &Lease) -> diesel::dsl::Filter<jobs::table, diesel::dsl::And<diesel::dsl::And<diesel::dsl::Eq<jobs::id, i64>, diesel::dsl::Eq<jobs::lease_token, String>>, diesel::dsl::Eq<jobs::status, JobStatus>>> {
+fn held_by(lease: &Lease) -> HeldBy {
     jobs::table.filter(jobs::id.eq(lease.job_id).and(jobs::lease_token.eq(lease.token.clone())).and(jobs::status.eq(JobStatus::Running)))
 }
 

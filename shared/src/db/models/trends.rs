@@ -152,7 +152,7 @@ pub async fn upsert_seen(conn: &mut Conn<'_>, job_id: i64, items: &[TrendItem]) 
         }
         let sightings: Vec<TrendSighting> = stored.iter().map(|trend| TrendSighting::of(job_id, trend)).collect();
         for chunk in sightings.chunks(UPSERT_CHUNK) {
-            insert_rows!(tx, chunk, |rows| diesel::insert_into(trend_sightings::table).values(rows).on_conflict_do_nothing(), execute)?;
+            insert_rows!(tx, chunk, |batch| diesel::insert_into(trend_sightings::table).values(batch).on_conflict_do_nothing(), execute)?;
         }
         Ok(stored)
     })?;
@@ -184,8 +184,8 @@ impl TrendSighting {
 }
 
 async fn upsert_chunk(conn: &mut Conn<'_>, rows: &[NewTrend]) -> DbResult<Vec<Trend>> {
-    Ok(insert_rows!(conn, rows, |rows| diesel::insert_into(trends::table)
-        .values(rows)
+    Ok(insert_rows!(conn, rows, |batch| diesel::insert_into(trends::table)
+        .values(batch)
         .on_conflict((trends::platform, trends::external_id))
         .do_update()
         .set((
