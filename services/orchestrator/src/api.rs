@@ -170,11 +170,9 @@ impl OrchestratorService for OrchestratorApi {
         let mut pooled = self.conn().await?;
         let conn = &mut pooled.conn();
         let jobs = db::jobs::list(conn, status, kind, before, limit).await.map_err(OrchestratorError::from)?;
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            let stages = db::job_stages::list_for_job(conn, job.id).await.map_err(OrchestratorError::from)?;
-            out.push(convert::job(job, &stages));
-        }
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        let stages = db::job_stages::list_for_jobs(conn, &ids).await.map_err(OrchestratorError::from)?;
+        let out = jobs.iter().map(|job| convert::job(job, stages.get(&job.id).map_or(&[][..], Vec::as_slice))).collect();
         Ok(Response::new(v1::ListJobsResponse { next_page_token: next_token(&jobs, limit, |j| j.id), jobs: out }))
     }
 
@@ -272,24 +270,17 @@ impl OrchestratorService for OrchestratorApi {
             (job, stages, trends, report)
         };
         let (scripts, assets, videos) = if job.kind == JobKind::Pipeline {
-            let clients = self.engine.clients();
-            let scripts = clients
-                .scriptgen
-                .clone()
-                .list_scripts(crate::clients::request(v1::ListScriptsRequest { job_id }, job_id, READ_DEADLINE))
-                .await
-                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
-                .into_inner()
-                .scripts;
-            let assets = clients
-                .scriptgen
-                .clone()
-                .list_media_assets(crate::clients::request(v1::ListMediaAssetsRequest { job_id, script_id: 0 }, job_id, READ_DEADLINE))
-                .await
-                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
-                .into_inner()
-                .assets;
-            let videos = self.engine.stages.videos(job_id, READ_DEADLINE).await?;
+            // The three reads are independent: ask both services at once.
+            let mut scriptgen = self.engine.clients().scriptgen.clone();
+            let mut assets_client = scriptgen.clone();
+            let scripts = scriptgen.list_scripts(crate::clients::request(v1::ListScriptsRequest { job_id }, job_id, READ_DEADLINE));
+            let assets = assets_client
+                .list_media_assets(crate::clients::request(v1::ListMediaAssetsRequest { job_id, script_id: 0 }, job_id, READ_DEADLINE));
+            let (scripts, assets, videos) = tokio::join!(scripts, assets, self.engine.stages.videos(job_id, READ_DEADLINE));
+            let scriptgen_failed = |status| OrchestratorError::Downstream { service: "scriptgen", status };
+            let scripts = scripts.map_err(scriptgen_failed)?.into_inner().scripts;
+            let assets = assets.map_err(scriptgen_failed)?.into_inner().assets;
+            let videos = videos?;
             (scripts, assets, videos)
         } else {
             Default::default()
@@ -427,11 +418,13 @@ impl OrchestratorService for OrchestratorApi {
         let mut pooled = self.conn().await?;
         let conn = &mut pooled.conn();
         let rows = db::trend_reports::list(conn, before, limit).await.map_err(OrchestratorError::from)?;
-        let mut reports = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let items = db::trend_reports::items(conn, row.id).await.map_err(OrchestratorError::from)?;
-            reports.push(convert::trend_report(row, &items).map_err(OrchestratorError::from)?);
-        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let items = db::trend_reports::items_for_reports(conn, &ids).await.map_err(OrchestratorError::from)?;
+        let reports = rows
+            .iter()
+            .map(|row| convert::trend_report(row, items.get(&row.id).map_or(&[][..], Vec::as_slice)))
+            .collect::<db::DbResult<Vec<_>>>()
+            .map_err(OrchestratorError::from)?;
         Ok(Response::new(v1::ListTrendReportsResponse { next_page_token: next_token(&rows, limit, |r| r.id), reports }))
     }
 

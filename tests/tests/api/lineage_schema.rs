@@ -268,6 +268,33 @@ async fn upserting_a_trend_twice_keeps_one_row(db: TestDb) {
     assert_eq!(trends::seen_by_job(conn, second.id).await.expect("seen").len(), 1);
 }
 
+// A collection goes in as a few multi-row statements: more items than one statement takes, an
+// item listed twice (the last figures win), and a mix of known and new items all come out right.
+async fn a_large_collection_upserts_in_batches(db: TestDb) {
+    let mut pooled = db.conn().await;
+    let conn = &mut pooled.conn();
+    let first = db::jobs::insert(conn, &NewJob::queued(JobKind::TrendRefresh, "refresh", None, 1)).await.expect("job");
+    let second = db::jobs::insert(conn, &NewJob::queued(JobKind::TrendRefresh, "refresh", None, 1)).await.expect("job");
+    let known: Vec<TrendItem> = (0..300).map(|n| trend_item(&format!("item-{n:04}"), n)).collect();
+    let (rows, created) = trends::upsert_seen(conn, first.id, &known).await.expect("first collection");
+    assert_eq!((rows.len(), created), (300, 300));
+
+    // 300 known items again, 700 new ones, and one item twice with different figures.
+    let mut items: Vec<TrendItem> = (0..1000).rev().map(|n| trend_item(&format!("item-{n:04}"), 1000 + n)).collect();
+    items.push(trend_item("item-0005", 42));
+    let (rows, created) = trends::upsert_seen(conn, second.id, &items).await.expect("second collection");
+    assert_eq!(created, 700);
+    assert_eq!(rows.len(), items.len(), "one row per input item, in input order");
+    for (row, item) in rows.iter().zip(&items) {
+        assert_eq!(row.external_id, item.external_id);
+    }
+    assert_eq!(count_rows(conn, "trends").await, 1000);
+    assert_eq!(trends::seen_by_job(conn, second.id).await.expect("seen").len(), 1000);
+    let twice = rows.iter().find(|r| r.external_id == "item-0005").expect("item-0005");
+    assert_eq!(twice.likes, 42, "the item's last figures win");
+    assert_eq!((twice.first_seen_job_id, twice.last_seen_job_id), (first.id, second.id));
+}
+
 // Must show 2: 50 jobs written concurrently; every child names its own job, and each job's
 // lineage is exactly its own rows.
 async fn concurrent_jobs_keep_separate_lineages(db: TestDb) {
@@ -376,6 +403,7 @@ on_both_backends!(
     child_rows_need_an_existing_job,
     child_rows_without_a_job_id_are_refused,
     upserting_a_trend_twice_keeps_one_row,
+    a_large_collection_upserts_in_batches,
     concurrent_jobs_keep_separate_lineages,
     a_script_variant_is_written_once,
     deleting_a_job_with_children_is_refused,

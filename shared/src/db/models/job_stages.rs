@@ -44,7 +44,7 @@ pub struct JobStage {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = job_stages)]
+#[diesel(table_name = job_stages, treat_none_as_default_value = false)]
 pub struct NewJobStage {
     pub job_id: i64,
     pub stage: StageName,
@@ -101,6 +101,22 @@ pub async fn list_for_job(conn: &mut Conn<'_>, job_id: i64) -> DbResult<Vec<JobS
         .select(JobStage::as_select())
         .load(c)
         .await)?)
+}
+
+/// The attempts of every job in `job_ids` (a page of jobs), in one query: by job, in the order
+/// they were made. Jobs without attempts are absent.
+pub async fn list_for_jobs(conn: &mut Conn<'_>, job_ids: &[i64]) -> DbResult<std::collections::HashMap<i64, Vec<JobStage>>> {
+    let rows: Vec<JobStage> = dispatch!(conn, c => job_stages::table
+        .filter(job_stages::job_id.eq_any(job_ids))
+        .order(job_stages::id.asc())
+        .select(JobStage::as_select())
+        .load(c)
+        .await)?;
+    let mut by_job: std::collections::HashMap<i64, Vec<JobStage>> = std::collections::HashMap::new();
+    for row in rows {
+        by_job.entry(row.job_id).or_default().push(row);
+    }
+    Ok(by_job)
 }
 
 /// Whether `stage` is done: its latest attempt succeeded. (A RetryJob reopens a stage by adding

@@ -67,7 +67,7 @@ pub struct Lease {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = jobs)]
+#[diesel(table_name = jobs, treat_none_as_default_value = false)]
 pub struct NewJob {
     pub kind: JobKind,
     pub status: JobStatus,

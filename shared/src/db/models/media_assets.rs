@@ -34,7 +34,7 @@ pub struct MediaAsset {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = media_assets)]
+#[diesel(table_name = media_assets, treat_none_as_default_value = false)]
 pub struct NewMediaAsset {
     pub job_id: i64,
     pub script_id: i64,

@@ -1,4 +1,9 @@
 //! One module per table: `X` (a row as read), `NewX` (a row to insert) and its queries.
+//!
+//! Every `NewX` is `treat_none_as_default_value = false` (no nullable column has a default, so
+//! `None` is `NULL` either way): diesel then writes the same SQL for every row, which lets the
+//! connection keep the INSERT prepared instead of parsing it on every call, and lets SQLite take
+//! several rows in one statement.
 
 pub mod job_stages;
 pub mod jobs;

@@ -37,7 +37,7 @@ impl Script {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = scripts)]
+#[diesel(table_name = scripts, treat_none_as_default_value = false)]
 pub struct NewScript {
     pub job_id: i64,
     pub trend_report_id: i64,

@@ -39,7 +39,7 @@ impl TrendReport {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = trend_reports)]
+#[diesel(table_name = trend_reports, treat_none_as_default_value = false)]
 pub struct NewTrendReport {
     pub job_id: i64,
     pub analyst: String,
@@ -165,6 +165,24 @@ pub async fn list(conn: &mut Conn<'_>, before_id: Option<i64>, limit: i64) -> Db
         }
         query.load(c).await
     })?)
+}
+
+/// The items of every report in `report_ids` (a page of reports), in one query, by rank.
+pub async fn items_for_reports(
+    conn: &mut Conn<'_>,
+    report_ids: &[i64],
+) -> DbResult<std::collections::HashMap<i64, Vec<TrendReportItem>>> {
+    let rows: Vec<TrendReportItem> = dispatch!(conn, c => trend_report_items::table
+        .filter(trend_report_items::trend_report_id.eq_any(report_ids))
+        .order((trend_report_items::trend_report_id.asc(), trend_report_items::rank.asc()))
+        .select(TrendReportItem::as_select())
+        .load(c)
+        .await)?;
+    let mut by_report: std::collections::HashMap<i64, Vec<TrendReportItem>> = std::collections::HashMap::new();
+    for row in rows {
+        by_report.entry(row.trend_report_id).or_default().push(row);
+    }
+    Ok(by_report)
 }
 
 /// The report's items, by rank.

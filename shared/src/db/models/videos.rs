@@ -45,7 +45,7 @@ impl Video {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = videos)]
+#[diesel(table_name = videos, treat_none_as_default_value = false)]
 pub struct NewVideo {
     pub job_id: i64,
     pub script_id: i64,
