@@ -121,9 +121,14 @@ impl DatabaseConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MediaConfig {
-    /// The media store: a URI (`file:///…`, `s3://…`) or a directory. `None`:
-    /// `{data_dir}/media` (see [`Config::media_root`]).
+    /// The media store: a directory, a `file:///…` URI or an `s3://bucket[/prefix]` URI.
+    /// `None`: `{data_dir}/media` (see [`Config::media_root`]).
     pub root: Option<String>,
+    /// Where tools (ffmpeg, espeak-ng) work on local copies of media when the store is object
+    /// storage. `None`: `{data_dir}/scratch` (see [`Config::media_scratch_dir`]).
+    pub scratch_dir: Option<PathBuf>,
+    /// How an `s3://` store is reached; its credentials come from the environment only.
+    pub s3: S3Config,
     /// Background music volume under the voiceover, 0..=1.
     pub music_volume: f64,
     /// Where in the video the thumbnail is taken.
@@ -141,6 +146,8 @@ impl Default for MediaConfig {
     fn default() -> Self {
         Self {
             root: None,
+            scratch_dir: None,
+            s3: S3Config::default(),
             music_volume: 0.15,
             thumbnail_at_seconds: 1.0,
             width: 1080,
@@ -151,6 +158,24 @@ impl Default for MediaConfig {
             font_file: default_font_file(),
         }
     }
+}
+
+/// `[media.s3]`: the S3-compatible service of an `s3://` media store (AWS S3, MinIO, Ceph, R2, ...).
+///
+/// Credentials are never configuration (so a config dump cannot leak them): they come from the
+/// standard AWS environment — `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
+/// `AWS_SESSION_TOKEN`), or a web identity / container role.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// The service's URL, e.g. `http://minio:9000`. `None`: AWS S3 of `region` (or `AWS_ENDPOINT`).
+    pub endpoint: Option<String>,
+    /// `None`: `AWS_DEFAULT_REGION`/`AWS_REGION`, else `us-east-1`.
+    pub region: Option<String>,
+    /// Allows a plain `http://` endpoint (a local MinIO or test server); off: HTTPS only.
+    pub allow_http: bool,
+    /// Addresses the bucket as a host name (`bucket.endpoint`) instead of a path (`endpoint/bucket`).
+    pub virtual_hosted_style: bool,
 }
 
 /// The first of [`DEFAULT_FONT_CANDIDATES`] present on this machine.
@@ -963,7 +988,24 @@ impl Config {
         // media
         let media = &self.media;
         if let Some(root) = &media.root {
-            v.check(!root.trim().is_empty(), "media.root", "must not be empty (leave it out for {data_dir}/media)");
+            if root.trim().is_empty() {
+                v.push("media.root", "must not be empty (leave it out for {data_dir}/media)");
+            } else if let Err(reason) = crate::media_store::StoreLocation::parse(root) {
+                v.push("media.root", reason);
+            }
+        }
+        if let Some(scratch) = &media.scratch_dir {
+            v.check(!scratch.as_os_str().is_empty(), "media.scratch_dir", "must not be empty (leave it out for {data_dir}/scratch)");
+        }
+        if let Some(endpoint) = &media.s3.endpoint {
+            if let Err(reason) = check_endpoint_url(endpoint) {
+                v.push("media.s3.endpoint", reason);
+            } else if endpoint.starts_with("http://") && !media.s3.allow_http {
+                v.push("media.s3.endpoint", "is plain http://: set media.s3.allow_http = true to allow it (local servers only)");
+            }
+        }
+        if let Some(region) = &media.s3.region {
+            v.check(!region.trim().is_empty(), "media.s3.region", "must not be empty (leave it out for the environment's region)");
         }
         v.check(
             media.music_volume.is_finite() && (0.0..=1.0).contains(&media.music_volume),
@@ -1053,6 +1095,12 @@ impl Config {
             Some(root) => root.clone(),
             None => self.data_dir.join("media").display().to_string(),
         }
+    }
+
+    /// Where tools work on local copies of object-stored media: `media.scratch_dir`, or
+    /// `{data_dir}/scratch`.
+    pub fn media_scratch_dir(&self) -> PathBuf {
+        self.media.scratch_dir.clone().unwrap_or_else(|| self.data_dir.join("scratch"))
     }
 }
 
@@ -1209,6 +1257,30 @@ mod tests {
         .unwrap();
         assert_eq!(config.database_url(), "postgres://u:p@db/shortline");
         assert_eq!(config.media_root(), "s3://bucket/media");
+        assert_eq!(config.media_scratch_dir(), PathBuf::from(".shortline/scratch"));
+    }
+
+    #[test]
+    fn s3_store_settings_are_validated_with_their_field() {
+        let config = Config::from_toml_str(
+            "[media]\nroot = \"s3://media-bucket/shortline\"\nscratch_dir = \"/scratch\"\n[media.s3]\nendpoint = \"http://127.0.0.1:9000\"\nregion = \"eu-west-1\"\nallow_http = true\n",
+        )
+        .unwrap();
+        assert_eq!(config.media.s3.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(config.media_scratch_dir(), PathBuf::from("/scratch"));
+
+        let error = Config::from_toml_str(
+            "[media]\nroot = \"s3://\"\nscratch_dir = \"\"\n[media.s3]\nendpoint = \"http://minio:9000\"\nregion = \" \"\n",
+        )
+        .unwrap_err();
+        for field in ["media.root", "media.scratch_dir", "media.s3.endpoint", "media.s3.region"] {
+            assert!(error.field(field).is_some(), "no error for {field} in:\n{error}");
+        }
+        assert!(error.field("media.s3.endpoint").unwrap().reason.contains("allow_http"), "{error}");
+        for root in ["gs://bucket/x", "s3://Bad_Bucket/x", "s3://bucket/a/../b"] {
+            let error = Config::from_toml_str(&format!("[media]\nroot = \"{root}\"\n")).unwrap_err();
+            assert!(error.field("media.root").is_some(), "{root} accepted");
+        }
     }
 
     #[test]

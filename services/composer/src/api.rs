@@ -11,7 +11,7 @@ use shortline_shared::config::{MediaConfig, ProviderSet};
 use shortline_shared::convert;
 use shortline_shared::db::{self, DbError, DbPool, NewVideo, VideoStatus};
 use shortline_shared::grpc::record_job_id;
-use shortline_shared::media_store::{MediaStore, MediaStoreError};
+use shortline_shared::media_store::{Downloads, MediaStore, MediaStoreError};
 use shortline_shared::status::require_job_id;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -107,7 +107,13 @@ impl ComposerService for ComposerApi {
 /// Everything a render needs, gathered before the render slot is taken.
 struct Prepared {
     job: RenderJob,
+    /// Local copies of the inputs (object storage), kept until the render is done.
+    downloads: Downloads,
+    /// Where `job.output` and `job.thumbnail` are stored.
+    video_key: String,
+    thumbnail_key: String,
     settings: RenderSettings,
+    /// The row, its URIs set once the files are stored.
     new: NewVideo,
     /// The request's generation log, to which the composition is added.
     log: Map<String, Value>,
@@ -177,16 +183,17 @@ impl Composer {
             ComposerError::FailedPrecondition(format!("script {script_id}: aspect ratio `{}` cannot be composed", plan.aspect_ratio))
         })?;
 
+        let downloads = self.store.downloads()?;
         let mut clip_paths = Vec::with_capacity(selection.clips.len());
         for clip in &selection.clips {
-            clip_paths.push(self.asset_file(clip).await?);
+            clip_paths.push(self.asset_file(clip, &downloads).await?);
         }
         let voiceover = match &selection.voiceover {
-            Some(asset) => Some(self.asset_file(asset).await?),
+            Some(asset) => Some(self.asset_file(asset, &downloads).await?),
             None => None,
         };
         let (music, music_source) = match &selection.music {
-            Some(asset) => (self.asset_file(asset).await?, json!({ "asset_id": asset.id })),
+            Some(asset) => (self.asset_file(asset, &downloads).await?, json!({ "asset_id": asset.id })),
             None => {
                 if self.providers == ProviderSet::Offline {
                     render::ensure_music_bed(&self.music_bed, MUSIC_BED_SECONDS).await?;
@@ -198,8 +205,10 @@ impl Composer {
         let seconds = compose::scene_seconds(plan, &selection.clips);
         let clips = compose::clip_inputs(clip_paths, &seconds, plan, &settings);
         let overlays = compose::overlays(plan, &seconds);
-        let output = self.store.prepare(&format!("generated/job-{job_id}/video-{script_id}.mp4"))?;
-        let thumbnail = self.store.prepare(&format!("generated/job-{job_id}/video-{script_id}.jpg"))?;
+        let video_key = format!("generated/job-{job_id}/video-{script_id}.mp4");
+        let thumbnail_key = format!("generated/job-{job_id}/video-{script_id}.jpg");
+        let output = self.store.local_path(&video_key)?;
+        let thumbnail = self.store.local_path(&thumbnail_key)?;
         let inputs = inputs_log(&selection, &seconds, &clips, music_source, overlays.len());
         let now = db::now();
         let new = NewVideo {
@@ -207,8 +216,8 @@ impl Composer {
             script_id,
             variant: script.variant,
             status: VideoStatus::Generated,
-            uri: self.store.uri(&output),
-            thumbnail_uri: self.store.uri(&thumbnail),
+            uri: String::new(),
+            thumbnail_uri: String::new(),
             duration_seconds: 0.0,
             size_bytes: 0,
             sha256: String::new(),
@@ -223,7 +232,7 @@ impl Composer {
             updated_at: now,
         };
         let job = RenderJob { clips, overlays, voiceover, music: Some(music), output, thumbnail };
-        Ok(Prepared { job, settings, new, log, inputs })
+        Ok(Prepared { job, downloads, video_key, thumbnail_key, settings, new, log, inputs })
     }
 
     /// The answer to assets that cannot make the video.
@@ -253,30 +262,31 @@ impl Composer {
         }
     }
 
-    /// The local file of an asset: inside the media store, and there.
-    async fn asset_file(&self, asset: &v1::MediaAsset) -> Result<PathBuf> {
-        let path = self.store.resolve(&asset.uri).map_err(|e| match e {
+    /// A local file of an asset's media, which must be in the media store.
+    async fn asset_file(&self, asset: &v1::MediaAsset, downloads: &Downloads) -> Result<PathBuf> {
+        self.store.fetch(&asset.uri, downloads).await.map_err(|e| match e {
             MediaStoreError::OutsideStore { .. } => {
                 ComposerError::FailedPrecondition(format!("asset {}: its file is not in the media store", asset.id))
             }
+            MediaStoreError::Missing { .. } => {
+                ComposerError::FailedPrecondition(format!("asset {}: its file is missing from the media store", asset.id))
+            }
             other => other.into(),
-        })?;
-        if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
-            return Err(ComposerError::FailedPrecondition(format!("asset {}: its file is missing from the media store", asset.id)));
-        }
-        Ok(path)
+        })
     }
 
     async fn render_and_store(self: Arc<Self>, prepared: Prepared, permit: OwnedSemaphorePermit, cancel: CancellationToken) -> Result<v1::Video> {
-        let Prepared { job, settings, mut new, mut log, inputs } = prepared;
+        let Prepared { job, downloads, video_key, thumbnail_key, settings, mut new, mut log, inputs } = prepared;
         let started = Instant::now();
         let rendered = match self.providers {
             ProviderSet::Offline => render::render(&job, &settings, &cancel).await,
             ProviderSet::Null => render::placeholder(&job, &settings).await,
         };
         drop(permit);
+        drop(downloads);
         let rendered = rendered.inspect_err(|e| warn!(error = %e, script_id = new.script_id, "render failed"))?;
         let render_ms = started.elapsed().as_millis() as u64;
+        (new.uri, new.thumbnail_uri) = self.publish(&job, &video_key, &thumbnail_key).await?;
 
         new.duration_seconds = rendered.duration_seconds;
         new.size_bytes = i64::try_from(rendered.size_bytes).unwrap_or(i64::MAX);
@@ -297,27 +307,43 @@ impl Composer {
             }
             Ok((video, false)) => {
                 // Another composer stored this script's video meanwhile: keep its row. Our files
-                // went to the same deterministic paths; if its files live elsewhere now (it was
+                // went to the same deterministic keys; if its files live elsewhere now (it was
                 // already reviewed), ours are strays.
                 if video.uri != new.uri {
-                    remove_files(&job).await;
+                    self.remove_stored(&[&new.uri, &new.thumbnail_uri]).await;
                 } else if video.sha256 != new.sha256 {
                     warn!(video_id = video.id, "a concurrent composition replaced the video's file; its recorded sha256 may not match");
                 }
                 Ok(convert::video(&video))
             }
             Err(e) => {
-                remove_files(&job).await;
+                self.remove_stored(&[&new.uri, &new.thumbnail_uri]).await;
                 Err(e.into())
             }
         }
     }
-}
 
-async fn remove_files(job: &RenderJob) {
-    for path in [&job.output, &job.thumbnail] {
-        if let Err(e) = tokio::fs::remove_file(path).await {
-            warn!(path = %path.display(), error = %e, "cannot remove a rendered file");
+    /// Stores the rendered video and thumbnail and returns their URIs; when either fails,
+    /// neither is left behind.
+    async fn publish(&self, job: &RenderJob, video_key: &str, thumbnail_key: &str) -> Result<(String, String)> {
+        // Both are attempted, so a failed upload leaves no scratch file either.
+        let video = self.store.publish(video_key, &job.output).await;
+        let thumbnail = self.store.publish(thumbnail_key, &job.thumbnail).await;
+        match (video, thumbnail) {
+            (Ok(video), Ok(thumbnail)) => Ok((video, thumbnail)),
+            (Ok(stored), Err(e)) | (Err(e), Ok(stored)) => {
+                self.remove_stored(&[&stored]).await;
+                Err(e.into())
+            }
+            (Err(e), Err(_)) => Err(e.into()),
+        }
+    }
+
+    async fn remove_stored(&self, uris: &[&str]) {
+        for uri in uris {
+            if let Err(e) = self.store.delete(uri).await {
+                warn!(uri, error = %e, "cannot remove a rendered file");
+            }
         }
     }
 }
@@ -466,9 +492,9 @@ impl Composer {
     /// Undoes file moves (`(now, was)` URIs) after a review that did not count.
     async fn move_back(&self, moves: &[(&str, &str)]) {
         for (now, was) in moves {
-            let restored = match (self.store.resolve(now), self.store.resolve(was)) {
-                (Ok(from), Ok(to)) => tokio::fs::rename(&from, &to).await.map_err(|e| e.to_string()),
-                (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+            let restored = match self.store.key_of(was) {
+                Ok(key) => self.store.move_to(now, &key).await.map(drop),
+                Err(e) => Err(e),
             };
             if let Err(error) = restored {
                 warn!(from = now, to = was, %error, "cannot move a file back after a failed review");

@@ -40,9 +40,10 @@ impl Application {
         let listener = service::bind("composer", config.composer.listen).await?;
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
-        let store = MediaStore::local(&config.media_root())?;
+        let store = MediaStore::from_config(&config)?;
         let scriptgen = Scriptgen::connect_lazy(&config.scriptgen.url).map_err(|e| StartError::Other(e.to_string()))?;
-        let music_bed = store.prepare(MUSIC_BED_KEY)?;
+        // A local file in either kind of store: ffmpeg reads it, and it is never published.
+        let music_bed = store.local_path(MUSIC_BED_KEY)?;
         // Without ffmpeg the composer still starts: ComposeVideo answers FAILED_PRECONDITION with
         // the install hint, and the bed is made on the first composition after the install.
         let providers = config.providers.set;

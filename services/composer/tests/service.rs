@@ -87,6 +87,8 @@ impl ScriptService for FakeScriptgen {
 struct World {
     _dir: tempfile::TempDir,
     store: MediaStore,
+    /// The store's directory.
+    root: PathBuf,
     pool: DbPool,
     fake: FakeScriptgen,
     client: ComposerServiceClient<Channel>,
@@ -131,7 +133,8 @@ async fn world() -> World {
     let address = app.address();
     tokio::spawn(app.run());
     let client = ComposerServiceClient::connect(format!("http://{address}")).await.unwrap();
-    World { _dir: dir, store, pool, fake, client, shutdown, next_asset_id: 100 }
+    let root = PathBuf::from(store.root_uri().strip_prefix("file://").unwrap());
+    World { _dir: dir, store, root, pool, fake, client, shutdown, next_asset_id: 100 }
 }
 
 fn plan() -> ProductionPlan {
@@ -204,19 +207,23 @@ impl World {
         let mut assets = Vec::new();
         let sources = ["testsrc2", "smptebars", "testsrc"];
         for (i, source) in sources.iter().enumerate() {
-            let path = self.store.prepare(&format!("jobs/{job_id}/script-{script_id}/scene-{}.mp4", i + 1)).unwrap();
+            let key = format!("jobs/{job_id}/script-{script_id}/scene-{}.mp4", i + 1);
+            let path = self.store.local_path(&key).unwrap();
             let input = format!("{source}=size=360x640:rate=15:duration=2");
             ffmpeg(&["-f", "lavfi", "-i", &input, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", s(&path)]).await;
-            assets.push(self.asset(job_id, script_id, v1::AssetKind::Clip, i as i32 + 1, &path, 2.0));
+            let uri = self.store.publish(&key, &path).await.unwrap();
+            assets.push(self.asset(job_id, script_id, v1::AssetKind::Clip, i as i32 + 1, uri, 2.0));
         }
-        let voice = self.store.prepare(&format!("jobs/{job_id}/script-{script_id}/voiceover.wav")).unwrap();
+        let key = format!("jobs/{job_id}/script-{script_id}/voiceover.wav");
+        let voice = self.store.local_path(&key).unwrap();
         ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=330:duration=4.5", s(&voice)]).await;
-        assets.push(self.asset(job_id, script_id, v1::AssetKind::Voiceover, 0, &voice, 4.5));
+        let uri = self.store.publish(&key, &voice).await.unwrap();
+        assets.push(self.asset(job_id, script_id, v1::AssetKind::Voiceover, 0, uri, 4.5));
         self.fake.0.lock().unwrap().assets.extend(assets.iter().cloned());
         assets
     }
 
-    fn asset(&mut self, job_id: i64, script_id: i64, kind: v1::AssetKind, scene: i32, path: &Path, seconds: f64) -> v1::MediaAsset {
+    fn asset(&mut self, job_id: i64, script_id: i64, kind: v1::AssetKind, scene: i32, uri: String, seconds: f64) -> v1::MediaAsset {
         self.next_asset_id += 1;
         v1::MediaAsset {
             id: self.next_asset_id,
@@ -224,7 +231,7 @@ impl World {
             script_id,
             kind: kind as i32,
             scene_number: scene,
-            uri: self.store.uri(path),
+            uri,
             duration_seconds: seconds,
             provider: "test".into(),
             ..Default::default()
@@ -253,7 +260,7 @@ impl World {
     }
 
     fn path(&self, uri: &str) -> PathBuf {
-        self.store.resolve(uri).unwrap()
+        self.root.join(self.store.key_of(uri).unwrap())
     }
 }
 
@@ -328,7 +335,7 @@ async fn compose_is_idempotent_review_moves_files_once_and_every_lookup_is_job_s
     assert_eq!(log["composition"]["output"]["audio_codec"], "aac");
     assert_eq!(log["composition"]["settings"]["x264_preset"], "ultrafast");
     assert_eq!(log["composition"]["inputs"]["voiceover_asset_id"], assets[3].id);
-    let library = w.store.root().join("library/music/offline-bed.wav");
+    let library = w.root.join("library/music/offline-bed.wav");
     assert!(library.is_file(), "the offline music bed is made once in the store");
     // No stray partial files beside the outputs.
     assert_eq!(files_under(mp4.parent().unwrap()), [format!("video-{script}.jpg"), format!("video-{script}.mp4")]);
@@ -412,7 +419,7 @@ async fn bad_requests_write_nothing_and_a_cancelled_render_leaves_no_files() {
     let zero_asset = v1::ComposeVideoRequest { asset_ids: vec![0], ..compose_request(job, script) };
     assert_code(w.compose_with(zero_asset).await, Code::InvalidArgument, "asset_ids[0]");
     assert!(w.list(job).await.is_empty());
-    let generated = w.store.root().join(format!("generated/job-{job}"));
+    let generated = w.root.join(format!("generated/job-{job}"));
     assert!(files_under(&generated).is_empty());
 
     // A caller that goes away mid-render cancels it: ffmpeg is killed, no file is left.

@@ -255,7 +255,8 @@ impl ScriptApi {
     }
 
     /// Makes what `existing` lacks: the voiceover first (its length decides the scene lengths),
-    /// then one clip per scene at the reconciled length. Writes files only.
+    /// then one clip per scene at the reconciled length. Stores files (uploads them, in object
+    /// storage) but writes no rows.
     #[tracing::instrument(skip_all, fields(script_id = script.id))]
     async fn generate(
         &self,
@@ -275,7 +276,8 @@ impl ScriptApi {
             // Already made (and paid for): the scenes follow it as they did when it was made.
             Some(voice) => policy.fit_scenes(&planned, voice.duration_seconds),
             None => {
-                let path = self.store.prepare(&format!("{dir}/voiceover.wav"))?;
+                let key = format!("{dir}/voiceover.wav");
+                let path = self.store.local_path(&key)?;
                 let text = &plan.voiceover_script;
                 let fitted = generate_voiceover_fitted(
                     self.providers.voice.as_ref(),
@@ -294,7 +296,8 @@ impl ScriptApi {
                     "words_per_minute": fitted.words_per_minute,
                 });
                 self.providers.usage.merge_into(&fitted.file.sha256, &mut usage);
-                new.push(self.new_asset(script, AssetKind::Voiceover, 0, &fitted.file, usage));
+                let uri = self.store.publish(&key, &fitted.file.path).await?;
+                new.push(self.new_asset(script, AssetKind::Voiceover, 0, &fitted.file, uri, usage));
                 fitted.scene_seconds
             }
         };
@@ -310,7 +313,8 @@ impl ScriptApi {
             if find_asset(existing, AssetKind::Clip, number).is_some() {
                 continue;
             }
-            let out_path = self.store.prepare(&format!("{dir}/scene-{number}.mp4"))?;
+            let key = format!("{dir}/scene-{number}.mp4");
+            let out_path = self.store.local_path(&key)?;
             let target = ClipTarget { width, height, fps: self.format.fps, seconds, out_path };
             let file = self.providers.clips.render_clip(scene, &target, &cancel).await?;
             let mut usage = json!({
@@ -320,7 +324,8 @@ impl ScriptApi {
                 "fps": self.format.fps,
             });
             self.providers.usage.merge_into(&file.sha256, &mut usage);
-            new.push(self.new_asset(script, AssetKind::Clip, number, &file, usage));
+            let uri = self.store.publish(&key, &file.path).await?;
+            new.push(self.new_asset(script, AssetKind::Clip, number, &file, uri, usage));
         }
         Ok(new)
     }
@@ -331,6 +336,7 @@ impl ScriptApi {
         kind: AssetKind,
         scene_number: i32,
         file: &GeneratedFile,
+        uri: String,
         usage: serde_json::Value,
     ) -> NewMediaAsset {
         NewMediaAsset {
@@ -338,7 +344,7 @@ impl ScriptApi {
             script_id: script.id,
             kind,
             scene_number,
-            uri: self.store.uri(&file.path),
+            uri,
             duration_seconds: file.duration_seconds,
             size_bytes: i64::try_from(file.size_bytes).unwrap_or(i64::MAX),
             sha256: file.sha256.clone(),

@@ -32,7 +32,7 @@ impl Application {
         let listener = service::bind("scriptgen", config.scriptgen.listen).await?;
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
-        let store = MediaStore::local(&config.media_root())?;
+        let store = MediaStore::from_config(&config)?;
         let providers = MediaProviders::from_config(&config.providers, &config.media)
             .map_err(|e| StartError::Other(e.to_string()))?;
         let api = ScriptApi::new(pool.clone(), store, providers, ClipFormat::from_config(&config.media));

@@ -24,6 +24,7 @@ use serde_yaml::Value;
 use shortline_proto::v1::{composer_service_server, orchestrator_service_server, script_service_server};
 use shortline_shared::config::Config;
 use shortline_shared::grpc::Shutdown;
+use shortline_shared::media_store::StoreLocation;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -227,18 +228,31 @@ fn cli_accepts(args: &[String], owner: &str) -> shortline::Command {
     }
 }
 
-/// The config file plus the container's literal `SHORTLINE_*` overrides (Secrets replaced by
-/// placeholders), parsed the way the process will: every key must exist and every value be valid.
-fn effective_config(toml_text: &str, container: &Value, owner: &str) -> Config {
+/// The container's environment from ConfigMaps (`envFrom`), then its own `env` (which wins).
+fn environment(docs: &[Value], container: &Value, owner: &str) -> Vec<(String, Option<String>)> {
+    let mut vars = Vec::new();
+    for source in seq_at(container, "envFrom") {
+        let Some(name) = at(source, "configMapRef.name").as_str() else { continue };
+        let data = at(find(docs, "ConfigMap", name), "data");
+        let data = data.as_mapping().unwrap_or_else(|| panic!("{owner}: ConfigMap {name} has no data"));
+        vars.extend(data.iter().map(|(k, v)| (k.as_str().expect("a key").to_owned(), v.as_str().map(str::to_owned))));
+    }
+    vars.extend(seq_at(container, "env").iter().map(|var| (str_at(var, "name").to_owned(), at(var, "value").as_str().map(str::to_owned))));
+    vars
+}
+
+/// The config file plus the container's `SHORTLINE_*` overrides (its own literals and its
+/// ConfigMaps'; Secrets replaced by placeholders), parsed the way the process will: every key
+/// must exist and every value be valid.
+fn effective_config(docs: &[Value], toml_text: &str, container: &Value, owner: &str) -> Config {
     let mut table: toml::Table = toml_text.parse().expect("TOML");
-    for var in seq_at(container, "env") {
-        let name = str_at(var, "name");
+    for (name, value) in environment(docs, container, owner) {
         let Some(key) = name.strip_prefix("SHORTLINE_") else { continue };
         if name == "SHORTLINE_CONFIG" {
             continue;
         }
-        let value = match (at(var, "value").as_str(), name) {
-            (Some(value), _) => value.to_owned(),
+        let value = match (value, name.as_str()) {
+            (Some(value), _) => value,
             (None, "SHORTLINE_DATABASE__URL") => SECRET_DATABASE_URL.to_owned(),
             (None, _) => panic!("{owner}: {name} has no literal value"),
         };
@@ -393,7 +407,7 @@ fn manifests_match_the_code() {
             let database = env_var(container, "SHORTLINE_DATABASE__URL").unwrap_or_else(|| panic!("{owner}: SHORTLINE_DATABASE__URL"));
             assert!(str_at(database, "valueFrom.secretKeyRef.name").starts_with("shortline-database"), "{owner}");
             assert_eq!(str_at(database, "valueFrom.secretKeyRef.key"), format!("{service}-url"), "{owner}: its own login");
-            let effective = effective_config(toml_text, container, &owner);
+            let effective = effective_config(&docs, toml_text, container, &owner);
 
             let grace = u64_at(template, "spec.terminationGracePeriodSeconds");
             let pre_stop = at(container, "lifecycle.preStop.sleep.seconds").as_u64().unwrap_or(0);
@@ -404,15 +418,10 @@ fn manifests_match_the_code() {
                 effective.pipeline.shutdown_grace_seconds
             );
 
-            // The media store is the shared volume for the services that touch media.
+            // The services that touch media use object storage, with their keys from the
+            // credentials Secret, and work on local copies in an emptyDir at the scratch dir.
             if service != "orchestrator" {
-                let media = seq_at(container, "volumeMounts")
-                    .iter()
-                    .find(|m| str_at(m, "mountPath") == effective.media_root())
-                    .unwrap_or_else(|| panic!("{owner}: the media root {} is not mounted", effective.media_root()));
-                let volume = seq_at(template, "spec.volumes").iter().find(|v| at(v, "name") == at(media, "name")).expect("media volume");
-                let claim = str_at(volume, "persistentVolumeClaim.claimName");
-                find(&docs, "PersistentVolumeClaim", claim);
+                check_object_storage(&docs, &effective, template, container, &owner);
             }
 
             // Service: ClusterIP, port `grpc` with appProtocol grpc on the default port, selecting
@@ -441,7 +450,7 @@ fn manifests_match_the_code() {
         assert!(matches!(cli_accepts(&args, "Job/shortline-migrate"), shortline::Command::Migrate));
         let database = env_var(container, "SHORTLINE_DATABASE__URL").expect("migrate database URL");
         assert_eq!(str_at(database, "valueFrom.secretKeyRef.key"), "migrate-url");
-        effective_config(toml_text, container, "Job/shortline-migrate");
+        effective_config(&docs, toml_text, container, "Job/shortline-migrate");
 
         // The trend refresh CronJob: `shortline trends collect` against the orchestrator Service.
         let cron = find(&docs, "CronJob", "shortline-trends-refresh");
@@ -453,7 +462,7 @@ fn manifests_match_the_code() {
         let orchestrator_url = env_var(container, "SHORTLINE_ORCHESTRATOR__URL").expect("SHORTLINE_ORCHESTRATOR__URL");
         assert_eq!(str_at(orchestrator_url, "value"), config.orchestrator.url);
         assert!(env_var(container, "SHORTLINE_DATABASE__URL").is_none(), "the CronJob needs no database login");
-        effective_config(toml_text, container, "CronJob/shortline-trends-refresh");
+        effective_config(&docs, toml_text, container, "CronJob/shortline-trends-refresh");
 
         // Every pod: non-root (the image's uid), read-only root, no privilege escalation, no
         // capabilities, scratch space on an emptyDir at /tmp, covered by the default-deny policy.
@@ -507,6 +516,34 @@ fn manifests_match_the_code() {
         }
         let scaled: BTreeSet<_> = of_kind(&docs, "HorizontalPodAutoscaler").map(|h| str_at(h, "spec.scaleTargetRef.name").to_owned()).collect();
         assert_eq!(scaled, BTreeSet::from(["shortline-composer".to_owned(), "shortline-scriptgen".to_owned()]), "{overlay}");
+    }
+}
+
+/// scriptgen's and composer's media store: an `s3://` bucket (on an in-cluster service when the
+/// endpoint names one), credentials from the `shortline-media-credentials` Secret, scratch space
+/// on an emptyDir, and no shared volume.
+fn check_object_storage(docs: &[Value], effective: &Config, template: &Value, container: &Value, owner: &str) {
+    let root = effective.media_root();
+    assert!(matches!(StoreLocation::parse(&root), Ok(StoreLocation::S3 { .. })), "{owner}: the media store {root} is not object storage");
+    if let Some(endpoint) = &effective.media.s3.endpoint {
+        let authority = endpoint.split_once("://").map_or(endpoint.as_str(), |(_, rest)| rest).trim_end_matches('/');
+        if let Some((host, port)) = authority.split_once(':').filter(|(host, _)| !host.contains('.')) {
+            let service = find(docs, "Service", host);
+            let port: u64 = port.parse().expect("a port");
+            assert!(seq_at(service, "spec.ports").iter().any(|p| u64_at(p, "port") == port), "{owner}: Service {host} has no port {port}");
+        }
+    }
+    let mut secrets = seq_at(container, "envFrom").iter().filter_map(|source| at(source, "secretRef.name").as_str());
+    assert!(secrets.any(|name| name.starts_with("shortline-media-credentials")), "{owner}: no shortline-media-credentials Secret");
+    let scratch = effective.media_scratch_dir();
+    let mount = seq_at(container, "volumeMounts")
+        .iter()
+        .find(|m| Path::new(str_at(m, "mountPath")) == scratch)
+        .unwrap_or_else(|| panic!("{owner}: media.scratch_dir {} is not mounted", scratch.display()));
+    let volume = seq_at(template, "spec.volumes").iter().find(|v| at(v, "name") == at(mount, "name")).expect("scratch volume");
+    assert!(at(volume, "emptyDir").is_mapping(), "{owner}: the scratch dir is an emptyDir");
+    for volume in seq_at(template, "spec.volumes") {
+        assert!(at(volume, "persistentVolumeClaim").is_null(), "{owner}: mounts a volume claim; the media store is object storage");
     }
 }
 

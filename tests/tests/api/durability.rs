@@ -272,7 +272,7 @@ fn describe_processes(processes: &[Proc]) -> String {
 }
 
 /// Every file below `root`, as paths relative to it.
-fn files_under(root: &Path) -> Vec<PathBuf> {
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries.flatten() {

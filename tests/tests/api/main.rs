@@ -12,3 +12,4 @@ mod lineage_schema;
 mod pipeline;
 mod processes;
 mod roles;
+mod s3;

@@ -210,7 +210,7 @@ async fn measure(args: &ComposeArgs, db: &BenchDb, dir: &Path, json_out: bool) -
     Ok(report)
 }
 
-/// The files of the standard input, inside the media store.
+/// The files of the standard input, inside the (local) media store.
 struct Input {
     background: PathBuf,
     background_seconds: f64,
@@ -220,6 +220,10 @@ struct Input {
     plan: ProductionPlan,
 }
 
+const BACKGROUND_KEY: &str = "bench/input/background.mp4";
+const VOICEOVER_KEY: &str = "bench/input/voiceover.wav";
+const MUSIC_KEY: &str = "bench/input/music.wav";
+
 const VOICEOVER: &str = "Stop scrolling. This is the LoopCup, the reusable coffee cup you can return at any cafe in town. \
     It keeps your coffee hot for hours, it never leaks in your bag, and every cup you use saves a paper cup from the landfill. \
     Grab one with your next coffee, drop it off wherever you are, and we clean it for you. \
@@ -227,14 +231,14 @@ const VOICEOVER: &str = "Stop scrolling. This is the LoopCup, the reusable coffe
 
 async fn make_input(store: &MediaStore, size: Size) -> anyhow::Result<Input> {
     let cancel = CancellationToken::new();
-    let background = store.prepare("bench/input/background.mp4")?;
+    let background = store.local_path(BACKGROUND_KEY)?;
     let scene = Scene { number: 1, duration_seconds: size.seconds, visual_prompt: "a slow drift over a warm coffee shop counter".into(), transition: Transition::Cut };
     let target = ClipTarget { width: size.width, height: size.height, fps: size.fps, seconds: size.seconds, out_path: background.clone() };
     let clip = ProceduralClips::new().render_clip(&scene, &target, &cancel).await.context("rendering the background clip")?;
-    let voiceover = store.prepare("bench/input/voiceover.wav")?;
+    let voiceover = store.local_path(VOICEOVER_KEY)?;
     let words = if size.seconds < 10.0 { "Stop scrolling. This is the LoopCup. Follow for more." } else { VOICEOVER };
     let voice = EspeakVoice::new().speak(words, 175, &voiceover, &cancel).await.context("speaking the voiceover")?;
-    let music = store.prepare("bench/input/music.wav")?;
+    let music = store.local_path(MUSIC_KEY)?;
     render::ensure_music_bed(&music, size.seconds).await.context("making the music bed")?;
 
     let t = size.seconds;
@@ -278,12 +282,16 @@ async fn seed(pool: &DbPool, store: &MediaStore, input: &Input, size: Size) -> a
     let body = TrendReportBody { video_styles: vec![], common_patterns: vec![], avg_engagement_velocity: 0.0, top_hashtags: vec![], recommendations: vec![] };
     let (report, _) = db::trend_reports::insert_or_get(conn, &NewTrendReport::new(job.id, "bench", 24, 0, &body), &[]).await?;
     let (script, _) = db::scripts::insert_or_get(conn, &NewScript::new(job.id, report.id, 1, &input.plan, &theme, "bench", "bench", 0)).await?;
-    let asset = |kind: AssetKind, scene: i32, path: &Path, seconds: f64| NewMediaAsset {
+    let mut uris = Vec::new();
+    for (key, path) in [(BACKGROUND_KEY, &input.background), (VOICEOVER_KEY, &input.voiceover), (MUSIC_KEY, &input.music)] {
+        uris.push(store.publish(key, path).await?);
+    }
+    let asset = |kind: AssetKind, scene: i32, path: &Path, uri: &str, seconds: f64| NewMediaAsset {
         job_id: job.id,
         script_id: script.id,
         kind,
         scene_number: scene,
-        uri: store.uri(path),
+        uri: uri.to_owned(),
         duration_seconds: seconds,
         size_bytes: std::fs::metadata(path).map(|m| m.len() as i64).unwrap_or(0),
         sha256: String::new(),
@@ -294,9 +302,9 @@ async fn seed(pool: &DbPool, store: &MediaStore, input: &Input, size: Size) -> a
         created_at: db::now(),
     };
     let assets = [
-        asset(AssetKind::Clip, 1, &input.background, size.seconds.min(input.background_seconds)),
-        asset(AssetKind::Voiceover, 0, &input.voiceover, input.voiceover_seconds),
-        asset(AssetKind::Music, 0, &input.music, size.seconds),
+        asset(AssetKind::Clip, 1, &input.background, &uris[0], size.seconds.min(input.background_seconds)),
+        asset(AssetKind::Voiceover, 0, &input.voiceover, &uris[1], input.voiceover_seconds),
+        asset(AssetKind::Music, 0, &input.music, &uris[2], size.seconds),
     ];
     db::media_assets::insert_all_or_get(conn, job.id, script.id, &assets).await?;
     Ok((job.id, script.id))
