@@ -207,7 +207,7 @@ impl Engine {
                 return Ok(()); // cancelled, or the lease is gone
             }
             if stage == StageName::Review {
-                return self.stages.enter_review(job, lease, &self.worker).await;
+                return self.stages.enter_review(job, lease, &self.worker, &attempts).await;
             }
             let earlier = attempts.iter().filter(|a| a.stage == stage).map(|a| a.attempt).max().unwrap_or(0);
             match self.run_stage(job, lease, stage, earlier, token).await? {

@@ -191,11 +191,11 @@ impl Stages {
 
     /// After composition: a theme with `auto_post` approves its videos at once; otherwise the
     /// job waits in the review queue with its review stage open.
-    pub async fn enter_review(&self, job: &Job, lease: &Lease, worker: &str) -> Result<()> {
+    /// `attempts` are the job's stage attempts as its run began (only this run adds review ones).
+    pub async fn enter_review(&self, job: &Job, lease: &Lease, worker: &str, attempts: &[db::JobStage]) -> Result<()> {
         let theme = job_theme(job)?;
         let mut pooled = self.pool.get().await?;
         let conn = &mut pooled.conn();
-        let attempts = db::job_stages::list_for_job(conn, job.id).await?;
         let open = attempts.iter().find(|a| a.stage == StageName::Review && a.status == StageStatus::Running).cloned();
         let row = match open {
             Some(row) => row,

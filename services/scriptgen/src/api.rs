@@ -195,7 +195,6 @@ impl ScriptApi {
     async fn script(&self, job_id: i64, script_id: i64) -> Result<Script> {
         let mut pooled = self.conn().await?;
         let conn = &mut pooled.conn();
-        require_job(conn, job_id).await?;
         find_script(conn, job_id, script_id).await
     }
 
@@ -206,7 +205,6 @@ impl ScriptApi {
         let (script, existing) = {
             let mut pooled = self.conn().await?;
             let conn = &mut pooled.conn();
-            require_job(conn, job_id).await?;
             let script = find_script(conn, job_id, script_id).await?;
             let existing = db::media_assets::list_for_script(conn, job_id, script_id).await?;
             (script, existing)
@@ -359,16 +357,21 @@ impl ScriptApi {
     async fn assets(&self, job_id: i64, script_id: i64) -> Result<Vec<MediaAsset>> {
         let mut pooled = self.conn().await?;
         let conn = &mut pooled.conn();
-        require_job(conn, job_id).await?;
         if script_id == 0 {
             let mut assets = db::media_assets::list_for_job(conn, job_id).await?;
+            if assets.is_empty() {
+                require_job(conn, job_id).await?;
+            }
             assets.sort_by(|a, b| {
                 (a.script_id, a.scene_number, a.kind.as_str()).cmp(&(b.script_id, b.scene_number, b.kind.as_str()))
             });
             return Ok(assets);
         }
-        find_script(conn, job_id, script_id).await?;
-        Ok(db::media_assets::list_for_script(conn, job_id, script_id).await?)
+        let assets = db::media_assets::list_for_script(conn, job_id, script_id).await?;
+        if assets.is_empty() {
+            find_script(conn, job_id, script_id).await?; // NOT_FOUND for a script not of the job
+        }
+        Ok(assets)
     }
 }
 
@@ -425,8 +428,11 @@ impl ScriptService for ScriptApi {
         let rows = {
             let mut pooled = self.conn().await?;
             let conn = &mut pooled.conn();
-            require_job(conn, job_id).await?;
-            db::scripts::list_for_job(conn, job_id).await.map_err(ScriptgenError::from)?
+            let rows = db::scripts::list_for_job(conn, job_id).await.map_err(ScriptgenError::from)?;
+            if rows.is_empty() {
+                require_job(conn, job_id).await?;
+            }
+            rows
         };
         let scripts =
             rows.iter().map(convert::script).collect::<db::DbResult<Vec<_>>>().map_err(ScriptgenError::from)?;
@@ -522,6 +528,8 @@ fn require_id(field: &str, id: i64) -> Result<i64> {
     }
 }
 
+/// NOT_FOUND "job N not found" unless the job exists. Lookups scoped by the job ask it only when
+/// they found nothing (a row of the job proves the job exists): one query less per call.
 async fn require_job(conn: &mut db::Conn<'_>, job_id: i64) -> Result<()> {
     if db::jobs::exists(conn, job_id).await? {
         Ok(())
@@ -530,11 +538,16 @@ async fn require_job(conn: &mut db::Conn<'_>, job_id: i64) -> Result<()> {
     }
 }
 
+/// A script of the job; NOT_FOUND names the job when it does not exist, else the script.
 async fn find_script(conn: &mut db::Conn<'_>, job_id: i64, script_id: i64) -> Result<Script> {
-    db::scripts::find(conn, job_id, script_id).await.map_err(|error| match error {
-        DbError::NotFound => ScriptgenError::script_not_found(job_id, script_id),
-        other => other.into(),
-    })
+    match db::scripts::find(conn, job_id, script_id).await {
+        Ok(script) => Ok(script),
+        Err(DbError::NotFound) => {
+            require_job(conn, job_id).await?;
+            Err(ScriptgenError::script_not_found(job_id, script_id))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// The script a GenerateScript answers with. A job has one report, so a script of the job
