@@ -322,6 +322,8 @@ pub struct ProvidersConfig {
     pub trends: Vec<TrendSourceName>,
     /// The LLM analyst of trend reports; unset: the heuristic analyst.
     pub analyst: Option<LlmProviderName>,
+    /// The LLM that writes production plans; unset: the template planner.
+    pub planner: Option<LlmProviderName>,
     pub http: ProviderHttpConfig,
     pub openai: OpenAiConfig,
     pub elevenlabs: ElevenLabsConfig,
@@ -340,6 +342,14 @@ impl ProvidersConfig {
     /// The configured price of `model`.
     pub fn price(&self, model: &str) -> Option<&Price> {
         self.prices.get(model)
+    }
+
+    /// The model the LLM `llm` is configured with.
+    pub fn llm_model(&self, llm: LlmProviderName) -> &str {
+        match llm {
+            LlmProviderName::Anthropic => &self.anthropic.model,
+            LlmProviderName::OpenaiCompatible => &self.openai_compatible.model,
+        }
     }
 
     /// The models the listed providers use, with who uses them (for price checks and listings).
@@ -362,14 +372,10 @@ impl ProvidersConfig {
             };
             models.push((model.clone(), format!("clip provider {}", clips.as_str())));
         }
-        match self.analyst {
-            Some(LlmProviderName::Anthropic) => {
-                models.push((self.anthropic.model.clone(), "analyst anthropic".to_owned()));
+        for (role, llm) in [("analyst", self.analyst), ("planner", self.planner)] {
+            if let Some(llm) = llm {
+                models.push((self.llm_model(llm).to_owned(), format!("{role} {}", llm.as_str())));
             }
-            Some(LlmProviderName::OpenaiCompatible) => {
-                models.push((self.openai_compatible.model.clone(), "analyst openai_compatible".to_owned()));
-            }
-            None => {}
         }
         models
     }

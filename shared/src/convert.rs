@@ -373,6 +373,7 @@ pub fn trend_report(row: &db::TrendReport, items: &[db::TrendReportItem]) -> db:
         recommendations: body.recommendations,
         trend_ids: items.iter().map(|i| i.trend_id).collect(),
         created_at: Some(timestamp(row.created_at)),
+        cost_micros: row.cost_micros,
     })
 }
 

@@ -35,7 +35,7 @@ use crate::media::{
     ProceduralClips, VoiceProvider, NORMAL_WORDS_PER_MINUTE,
 };
 use crate::planner::{PlanError, Planner, TemplatePlanner};
-use crate::providers::{SetupError, UsageLedger};
+use crate::providers::{LlmPlanner, SetupError, UsageLedger};
 
 /// Variants one job may have (GenerateScriptRequest.variant 1..=10; 0 means 1).
 pub const MAX_VARIANTS: i32 = 10;
@@ -92,6 +92,69 @@ impl MediaProviders {
     }
 }
 
+/// Who writes production plans: the offline template planner, or the LLM of
+/// `providers.planner`.
+#[derive(Clone)]
+pub enum ScriptPlanner {
+    Template,
+    Llm(Arc<LlmPlanner>),
+}
+
+/// A plan as written, with what writing it used.
+struct WrittenPlan {
+    plan: ProductionPlan,
+    planner: String,
+    model: String,
+    usage: serde_json::Value,
+    cost_micros: i64,
+}
+
+impl ScriptPlanner {
+    /// The template planner unless `providers.planner` names an LLM; fails when that LLM has no
+    /// key.
+    pub fn from_config(providers: &ProvidersConfig) -> std::result::Result<Self, SetupError> {
+        let Some(name) = providers.planner else { return Ok(ScriptPlanner::Template) };
+        let llm = shortline_shared::http::structured_llm(providers, name)?;
+        let price = providers.price(llm.model()).copied();
+        Ok(ScriptPlanner::Llm(Arc::new(LlmPlanner::new(llm, price))))
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            ScriptPlanner::Template => TemplatePlanner.name(),
+            ScriptPlanner::Llm(llm) => llm.name(),
+        }
+    }
+
+    /// Plans variant `variant`; only a plan without violations comes back.
+    async fn write(
+        &self,
+        theme: &Theme,
+        report: &TrendReportBody,
+        variant: u32,
+    ) -> std::result::Result<WrittenPlan, PlanError> {
+        match self {
+            ScriptPlanner::Template => Ok(WrittenPlan {
+                plan: TemplatePlanner.plan(theme, Some(report), variant)?,
+                planner: TemplatePlanner.name().to_owned(),
+                model: TEMPLATE_MODEL.to_owned(),
+                usage: json!({}),
+                cost_micros: 0,
+            }),
+            ScriptPlanner::Llm(llm) => {
+                let written = llm.plan_with_usage(theme, Some(report), variant).await?;
+                Ok(WrittenPlan {
+                    plan: written.plan,
+                    planner: llm.name().to_owned(),
+                    model: llm.model().to_owned(),
+                    usage: json!({ "reported_usage": written.usage, "calls": written.calls }),
+                    cost_micros: written.cost_micros,
+                })
+            }
+        }
+    }
+}
+
 /// The picture clips are rendered at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClipFormat {
@@ -121,7 +184,7 @@ impl ClipFormat {
 pub struct ScriptApi {
     pool: DbPool,
     store: MediaStore,
-    planner: Arc<dyn Planner>,
+    planner: ScriptPlanner,
     providers: MediaProviders,
     format: ClipFormat,
     /// Bounds concurrent media generation in this process.
@@ -131,11 +194,17 @@ pub struct ScriptApi {
 }
 
 impl ScriptApi {
-    pub fn new(pool: DbPool, store: MediaStore, providers: MediaProviders, format: ClipFormat) -> Self {
+    pub fn new(
+        pool: DbPool,
+        store: MediaStore,
+        planner: ScriptPlanner,
+        providers: MediaProviders,
+        format: ClipFormat,
+    ) -> Self {
         ScriptApi {
             pool,
             store,
-            planner: Arc::new(TemplatePlanner),
+            planner,
             providers,
             format,
             media_permits: Arc::new(Semaphore::new(MAX_CONCURRENT_MEDIA)),
@@ -165,14 +234,25 @@ impl ScriptApi {
             }
         }
 
-        let plan = self.planner.plan(&theme, Some(&report), variant.unsigned_abs())?;
+        let written = self.planner.write(&theme, &report, variant.unsigned_abs()).await?;
+        let plan = written.plan;
         let violations = plan.violations();
         if !violations.is_empty() {
-            // The planner checks its own output; reaching this is a planner bug. Never stored.
+            // Every planner checks its own output; reaching this is a planner bug. Never stored.
             tracing::error!(planner = self.planner.name(), ?violations, "the planner returned an invalid plan");
             return Err(PlanError::InvalidPlan { planner: self.planner.name().to_owned(), violations }.into());
         }
-        let new = NewScript::new(job_id, report_id, variant, &plan, &theme, self.planner.name(), TEMPLATE_MODEL, 0);
+        let new = NewScript::new(
+            job_id,
+            report_id,
+            variant,
+            &plan,
+            &theme,
+            &written.planner,
+            &written.model,
+            written.cost_micros,
+        )
+        .with_usage(written.usage);
         let mut pooled = self.conn().await?;
         let (row, inserted) =
             db::scripts::insert_or_get(&mut pooled.conn(), &new).await.map_err(|error| match error {

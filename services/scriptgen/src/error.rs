@@ -70,8 +70,9 @@ impl ServiceError for ScriptgenError {
             ScriptgenError::Plan(PlanError::Provider { planner, .. }) => {
                 format!("planner {planner} is unavailable, retry later")
             }
-            ScriptgenError::Plan(PlanError::InvalidPlan { .. }) => {
-                "the planner produced an invalid plan; nothing was stored".to_owned()
+            // The rules it broke say what went wrong; they hold nothing secret.
+            ScriptgenError::Plan(PlanError::InvalidPlan { planner, violations }) => {
+                format!("planner {planner} produced an invalid plan, nothing was stored: {}", describe(violations))
             }
             // Names the tool and how to install it: what the operator has to do.
             ScriptgenError::Media(missing @ MediaError::ToolMissing { .. }) => missing.to_string(),
@@ -143,7 +144,7 @@ mod tests {
                     violations: vec![Violation::new("scenes", "none")],
                 }),
                 Code::Internal,
-                "the planner produced an invalid plan; nothing was stored",
+                "planner template produced an invalid plan, nothing was stored: scenes: none",
             ),
         ];
         for (error, code, message) in cases {

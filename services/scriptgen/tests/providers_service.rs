@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use providers_support::{assert_no_key, mp4, pcm, KEY};
+use providers_support::{anthropic_answer, assert_no_key, mp4, pcm, KEY};
 use serde_json::json;
 use shortline_proto::v1::{self, script_service_client::ScriptServiceClient};
 use shortline_scriptgen::Application;
-use shortline_shared::config::{ClipProviderName, Config, Price, VoiceProviderName};
+use shortline_shared::config::{ClipProviderName, Config, LlmProviderName, Price, VoiceProviderName};
 use shortline_shared::convert;
 use shortline_shared::db::{self, AssetKind, DbPool, JobKind, NewJob, NewTrendReport, PoolOptions};
 use shortline_shared::domain::{CommonPattern, HashtagCount, Theme, TrendReportBody, VideoStyle};
@@ -119,6 +119,12 @@ fn key_file(dir: &Path, name: &str) -> Option<PathBuf> {
 }
 
 async fn start(mocks: &Mocks) -> Service {
+    start_with_planner(mocks, None).await
+}
+
+/// The service with the mocks' voice and clip providers and, when `planner` is given, the
+/// Anthropic planner at that mock.
+async fn start_with_planner(mocks: &Mocks, planner: Option<&MockServer>) -> Service {
     capture_logs();
     let dir = tempfile::tempdir().unwrap();
     let db_file = dir.path().join("shortline.db");
@@ -148,6 +154,15 @@ async fn start(mocks: &Mocks) -> Service {
     p.prices.insert("tts-1".into(), Price { per_1k_characters: 15_000, ..Price::default() });
     p.prices.insert("eleven_multilingual_v2".into(), Price { per_1k_characters: 300_000, ..Price::default() });
     p.prices.insert(KLING.into(), Price { per_second: 50_000, ..Price::default() });
+    if let Some(planner) = planner {
+        p.planner = Some(LlmProviderName::Anthropic);
+        p.anthropic.base_url = planner.url();
+        p.anthropic.api_key_file = key_file(dir.path(), "anthropic");
+        p.prices.insert(
+            "claude-sonnet-4-5".into(),
+            Price { per_1k_input_tokens: 3_000, per_1k_output_tokens: 15_000, ..Price::default() },
+        );
+    }
     config.validate().unwrap();
     assert_no_key("the config's Debug", &format!("{config:?}"));
 
@@ -176,8 +191,8 @@ fn report_body() -> TrendReportBody {
     }
 }
 
-/// A job, its report and its script; returns (job id, script id, scene count).
-async fn script(service: &Service) -> (i64, i64, usize) {
+/// A job with its report, and the GenerateScript request of its first variant.
+async fn script_request(service: &Service) -> v1::GenerateScriptRequest {
     let theme = Theme::from_yaml(THEME).unwrap();
     let (job, report) = {
         let mut pooled = service.pool.get().await.unwrap();
@@ -194,15 +209,21 @@ async fn script(service: &Service) -> (i64, i64, usize) {
         .unwrap();
         (job, convert::trend_report(&row, &[]).unwrap())
     };
-    let request = v1::GenerateScriptRequest {
+    v1::GenerateScriptRequest {
         job_id: job.id,
         trend_report_id: report.id,
         theme: Some(convert::theme(&theme)),
         report: Some(report),
         variant: 1,
-    };
+    }
+}
+
+/// A job, its report and its script; returns (job id, script id, scene count).
+async fn script(service: &Service) -> (i64, i64, usize) {
+    let request = script_request(service).await;
+    let job_id = request.job_id;
     let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
-    (job.id, script.id, script.plan.unwrap().scenes.len())
+    (job_id, script.id, script.plan.unwrap().scenes.len())
 }
 
 /// Every row of every table, as text, and the database file's bytes as text.
@@ -314,5 +335,73 @@ async fn a_failed_chain_answers_a_readable_error_without_the_key_and_writes_no_r
     assert_no_key("the logs", &logs());
     // Bounded wait so a slow machine does not leave the server running into the next test.
     tokio::time::sleep(Duration::from_millis(10)).await;
+    service.shutdown.trigger();
+}
+
+/// A plan keeping every rule, from the offline planner.
+fn valid_plan() -> shortline_shared::domain::ProductionPlan {
+    use shortline_scriptgen::planner::{Planner, TemplatePlanner};
+    TemplatePlanner.plan(&Theme::from_yaml(THEME).unwrap(), Some(&report_body()), 1).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_llm_planner_writes_the_script_and_its_cost_through_generate_script() {
+    // Overlays past the end first: asked again with the violations, the second answer is stored.
+    let mut bad = valid_plan();
+    bad.text_overlays[0].end_seconds = bad.duration_seconds + 5.0;
+    let good = valid_plan();
+    let planner = MockServer::sequence(vec![
+        anthropic_answer(serde_json::to_value(&bad).unwrap()),
+        anthropic_answer(serde_json::to_value(&good).unwrap()),
+    ])
+    .await;
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    let service = start_with_planner(&mocks, Some(&planner)).await;
+    let request = script_request(&service).await;
+    let job_id = request.job_id;
+
+    let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
+    assert_eq!(script.planner, "anthropic/claude-sonnet-4-5");
+    assert_eq!(script.cost_micros, 2 * (4_500 + 13_500), "two calls of 1500 in / 900 out tokens");
+    assert_eq!(script.plan, Some(convert::plan(&good)));
+    let requests = planner.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("x-api-key"), Some(KEY));
+    let second = requests[1].json()["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(second.contains("text_overlays[0].end_seconds"), "the violations are in the second prompt: {second}");
+
+    let mut pooled = service.pool.get().await.unwrap();
+    let rows = db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap();
+    drop(pooled);
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].planner.as_str(), rows[0].model.as_str()), ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"));
+    assert_eq!(rows[0].usage["reported_usage"]["input_tokens"], 3000);
+    assert_eq!(rows[0].usage["calls"], 2);
+    assert_no_key("the database", &database_text(&service, job_id).await);
+    service.shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_llm_plan_breaking_the_rules_twice_fails_readably_and_stores_nothing() {
+    let mut missing = serde_json::to_value(valid_plan()).unwrap();
+    missing.as_object_mut().unwrap().remove("title");
+    let planner = MockServer::sequence(vec![anthropic_answer(missing)]).await;
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    let service = start_with_planner(&mocks, Some(&planner)).await;
+    let request = script_request(&service).await;
+    let job_id = request.job_id;
+
+    let status = service.client.clone().generate_script(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+    let message = status.message();
+    assert!(message.contains("planner anthropic/claude-sonnet-4-5 produced an invalid plan"), "{message}");
+    assert!(message.contains("nothing was stored"), "{message}");
+    assert!(message.contains("missing field `title`"), "the reason names what is wrong: {message}");
+    assert_eq!(planner.requests().len(), 2, "asked once more with the violations, then stopped");
+
+    let mut pooled = service.pool.get().await.unwrap();
+    assert!(db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty(), "no invalid plan is stored");
+    drop(pooled);
+    assert_no_key("the RPC error", &format!("{status:?}"));
     service.shutdown.trigger();
 }

@@ -8,9 +8,8 @@
 //! rules too, planning fails with [`PlanError::InvalidPlan`] naming every violation. No invalid
 //! plan is ever returned, so none can be stored. Token usage becomes a cost from the price table.
 //!
-//! The [`Planner`] trait is synchronous; [`LlmPlanner`] implements it by blocking its worker
-//! thread on the call (`block_in_place`), which needs tokio's multi-threaded runtime (what the
-//! services run on). [`LlmPlanner::plan_with_usage`] is the async form, with usage and cost.
+//! The service calls [`LlmPlanner::plan_with_usage`] (async, with usage and cost) where the
+//! offline [`TemplatePlanner`](crate::planner::TemplatePlanner) is called directly.
 
 use std::sync::Arc;
 
@@ -23,7 +22,7 @@ use shortline_shared::domain::{describe, ProductionPlan, Theme, TrendReportBody,
 use shortline_shared::http::llm::StructuredLlm;
 use shortline_shared::http::{cost_micros, Usage};
 
-use crate::planner::{PlanError, Planner};
+use crate::planner::PlanError;
 
 /// The tool / schema name.
 pub const PLAN_SCHEMA_NAME: &str = "production_plan";
@@ -38,7 +37,7 @@ pub struct LlmPlan {
     pub calls: u32,
 }
 
-/// A [`Planner`] backed by an LLM.
+/// A planner backed by an LLM.
 pub struct LlmPlanner {
     llm: Arc<dyn StructuredLlm>,
     name: String,
@@ -131,6 +130,11 @@ impl LlmPlanner {
         Self { llm, name, price }
     }
 
+    /// `provider/model`, recorded as the script's planner.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The model's id, recorded as the script's model.
     pub fn model(&self) -> &str {
         self.llm.model()
@@ -188,25 +192,5 @@ impl LlmPlanner {
             last = violations;
         }
         Err(PlanError::InvalidPlan { planner: self.name.clone(), violations: last })
-    }
-}
-
-impl Planner for LlmPlanner {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn plan(&self, theme: &Theme, report: Option<&TrendReportBody>, variant: u32) -> Result<ProductionPlan, PlanError> {
-        let handle = tokio::runtime::Handle::try_current().map_err(|_| PlanError::Provider {
-            planner: self.name.clone(),
-            message: "needs to run inside the tokio runtime".into(),
-        })?;
-        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return Err(PlanError::Provider {
-                planner: self.name.clone(),
-                message: "needs tokio's multi-threaded runtime to wait for the model".into(),
-            });
-        }
-        tokio::task::block_in_place(|| handle.block_on(self.plan_with_usage(theme, report, variant))).map(|p| p.plan)
     }
 }

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use shortline_scriptgen::providers::voice::wav_from_pcm16;
+use serde_json::{json, Value};
+use shortline_shared::http::mock::MockResponse;
 use shortline_shared::http::{ApiKey, Auth, ClientSettings, ProviderClient, RetryPolicy};
 
 /// The key every test provider gets; no log line, error, answer or row may contain it.
@@ -64,4 +66,18 @@ pub fn mp4(seconds: f64, width: u32, height: u32) -> Vec<u8> {
 #[track_caller]
 pub fn assert_no_key(what: &str, text: &str) {
     assert!(!text.contains(KEY), "the key appears in {what}: {text}");
+}
+
+/// An Anthropic Messages answer whose `production_plan` tool call carries `input`, with usage
+/// 1500 input and 900 output tokens.
+pub fn anthropic_answer(input: Value) -> MockResponse {
+    MockResponse::json(
+        200,
+        json!({
+            "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": "production_plan", "input": input}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 1500, "output_tokens": 900}
+        }),
+    )
 }
