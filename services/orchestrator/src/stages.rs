@@ -72,13 +72,14 @@ impl Stages {
         let since = (now - chrono::Duration::hours(i64::from(window_hours))).naive_utc();
         let rows = db::trends::posted_since(conn, since, max as i64).await?;
         let items = rows.iter().map(|row| Ok((row.id, row.to_item()?))).collect::<Result<Vec<_>>>()?;
-        let body = self
+        let analysis = self
             .analyst
             .analyze(&items, now)
             .await
             .map_err(|e| OrchestratorError::FailedPrecondition(format!("analysis: {e}")))?;
         let analysed: Vec<(i64, f64)> = rows.iter().map(|r| (r.id, r.engagement_velocity)).collect();
-        let new = NewTrendReport::new(job_id, self.analyst.name(), window_hours as i32, rows.len() as i32, &body);
+        let new = NewTrendReport::new(job_id, self.analyst.name(), window_hours as i32, rows.len() as i32, &analysis.body)
+            .paid(&analysis.model, analysis.usage, analysis.cost_micros);
         let (report, _) = db::trend_reports::insert_or_get(conn, &new, &analysed).await?;
         Ok(report)
     }

@@ -7,7 +7,7 @@
 //! The answer is checked against the report rules; an answer that breaks them is asked for once
 //! more with the violations in the prompt, then the stage fails with a readable reason. Nothing
 //! invalid is returned (so nothing invalid is stored). Token usage becomes a cost from the price
-//! table, logged with the report.
+//! table, stored with the report.
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use shortline_shared::domain::{CommonPattern, TrendItem, TrendReportBody, VideoS
 use shortline_shared::http::llm::StructuredLlm;
 use shortline_shared::http::{cost_micros, Usage};
 
-use crate::trends::{AnalysisError, Analyst, HeuristicAnalyst};
+use crate::trends::{Analysis, AnalysisError, Analyst, HeuristicAnalyst};
 
 /// The tool / schema name.
 pub const REPORT_SCHEMA_NAME: &str = "trend_report";
@@ -172,7 +172,7 @@ impl LlmAnalyst {
         Self { llm, name, price }
     }
 
-    async fn report(&self, items: &[(i64, TrendItem)], now: DateTime<Utc>) -> Result<TrendReportBody, AnalysisError> {
+    async fn report(&self, items: &[(i64, TrendItem)], now: DateTime<Utc>) -> Result<Analysis, AnalysisError> {
         // The arithmetic part, and the "no trends" check, as the heuristic analyst does them.
         let computed = HeuristicAnalyst.report(items, now)?;
         let fail = |message: String| AnalysisError::Provider { analyst: self.name.clone(), message };
@@ -201,11 +201,17 @@ impl LlmAnalyst {
                             cost_micros = cost,
                             "trend report written by the model"
                         );
-                        return Ok(TrendReportBody {
+                        let body = TrendReportBody {
                             video_styles: report.video_styles,
                             common_patterns: report.common_patterns,
                             recommendations: report.recommendations,
                             ..computed
+                        };
+                        return Ok(Analysis {
+                            body,
+                            model: self.llm.model().to_owned(),
+                            usage: json!({ "reported_usage": usage, "calls": attempt }),
+                            cost_micros: cost,
                         });
                     }
                     problems
@@ -235,7 +241,7 @@ impl Analyst for LlmAnalyst {
         &'a self,
         items: &'a [(i64, TrendItem)],
         now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<TrendReportBody, AnalysisError>> {
+    ) -> BoxFuture<'a, Result<Analysis, AnalysisError>> {
         Box::pin(self.report(items, now))
     }
 }
