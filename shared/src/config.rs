@@ -176,7 +176,7 @@ impl EndpointConfig {
 }
 
 /// `[pipeline]`: how the orchestrator drives jobs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     pub stage_timeout_seconds: StageTimeouts,
@@ -192,6 +192,9 @@ pub struct PipelineConfig {
     pub trend_refresh_interval_hours: u64,
     /// How long a stopping service lets in-flight work finish (0: not at all).
     pub shutdown_grace_seconds: u64,
+    /// The most one job may spend on paid providers, in USD (a theme's `budget_usd` overrides
+    /// it); unset: no limit.
+    pub job_budget_usd: Option<f64>,
 }
 
 impl Default for PipelineConfig {
@@ -205,6 +208,7 @@ impl Default for PipelineConfig {
             lease_seconds: 30,
             trend_refresh_interval_hours: 6,
             shutdown_grace_seconds: 20,
+            job_budget_usd: None,
         }
     }
 }
@@ -1032,6 +1036,13 @@ impl Config {
             format!("must be at least pipeline.backoff_initial_ms ({})", p.backoff_initial_ms),
         );
         v.check(p.lease_seconds > 0, "pipeline.lease_seconds", "must be greater than 0");
+        if let Some(budget) = p.job_budget_usd {
+            v.check(
+                budget.is_finite() && budget >= 0.0,
+                "pipeline.job_budget_usd",
+                format!("must be 0 or more USD, got {budget}"),
+            );
+        }
 
         // providers
         self.providers.check(&mut v);

@@ -138,6 +138,7 @@ pub fn theme(theme: &domain::Theme) -> v1::Theme {
             tagline: c.tagline.clone(),
             target_audience: c.target_audience.clone(),
             tone: c.tone.clone(),
+            budget_usd: c.budget_usd,
         }),
         content_references: theme
             .content_references
@@ -171,6 +172,7 @@ pub fn theme_from(message: &v1::Theme, field: &str) -> Result<domain::Theme, Vec
             tagline: c.tagline.clone(),
             target_audience: c.target_audience.clone(),
             tone: c.tone.clone(),
+            budget_usd: c.budget_usd,
         },
         content_references: message
             .content_references

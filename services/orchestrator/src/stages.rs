@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use shortline_proto::v1;
+use shortline_shared::budget::{self, JobBudget};
 use shortline_shared::convert;
 use shortline_shared::db::{self, DbPool, Job, JobStatus, Lease, NewJobStage, NewTrendReport, StageName, StageStatus};
 use shortline_shared::domain::{Platform, Theme};
@@ -24,6 +25,8 @@ pub struct Stages {
     pub(crate) clients: Clients,
     pub(crate) sources: Vec<Arc<dyn TrendSource>>,
     pub(crate) analyst: Arc<dyn Analyst>,
+    /// `pipeline.job_budget_usd`: a job's limit unless its theme sets one.
+    pub(crate) job_budget_usd: Option<f64>,
 }
 
 impl Stages {
@@ -72,9 +75,8 @@ impl Stages {
         let since = (now - chrono::Duration::hours(i64::from(window_hours))).naive_utc();
         let rows = db::trends::posted_since(conn, since, max as i64).await?;
         let items = rows.iter().map(|row| Ok((row.id, row.to_item()?))).collect::<Result<Vec<_>>>()?;
-        let analysis = self
-            .analyst
-            .analyze(&items, now)
+        let budget = self.budget(conn, job_id).await?;
+        let analysis = budget::within(budget, self.analyst.analyze(&items, now))
             .await
             .map_err(|e| OrchestratorError::FailedPrecondition(format!("analysis: {e}")))?;
         let analysed: Vec<(i64, f64)> = rows.iter().map(|r| (r.id, r.engagement_velocity)).collect();
@@ -82,6 +84,16 @@ impl Stages {
             .paid(&analysis.model, analysis.usage, analysis.cost_micros);
         let (report, _) = db::trend_reports::insert_or_get(conn, &new, &analysed).await?;
         Ok(report)
+    }
+
+    /// The job's budget (its theme's, else the configured one) less what its rows record as
+    /// spent; `None`: no limit.
+    async fn budget(&self, conn: &mut db::Conn<'_>, job_id: i64) -> Result<Option<Arc<JobBudget>>> {
+        let job = db::jobs::find(conn, job_id).await?;
+        let theme = if job.theme.is_some() { Some(job_theme(&job)?) } else { None };
+        let Some(limit) = budget::job_limit_micros(self.job_budget_usd, theme.as_ref()) else { return Ok(None) };
+        let spent = db::jobs::spent_micros(conn, job_id).await?;
+        Ok(Some(Arc::new(JobBudget::new(job_id, limit, spent))))
     }
 
     async fn generate_scripts(&self, job: &Job, deadline: Duration) -> Result<String> {

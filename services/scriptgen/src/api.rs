@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
 use shortline_proto::v1::{self, script_service_server::ScriptService};
+use shortline_shared::budget::{self, JobBudget};
 use shortline_shared::config::{MediaConfig, ProviderSet, ProvidersConfig};
 use shortline_shared::convert;
 use shortline_shared::db::{self, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
@@ -191,6 +192,8 @@ pub struct ScriptApi {
     media_permits: Arc<Semaphore>,
     /// One generation per script at a time: a concurrent retry waits, then finds the set made.
     script_locks: ScriptLocks,
+    /// `pipeline.job_budget_usd`: a job's limit unless its theme sets one.
+    job_budget_usd: Option<f64>,
 }
 
 impl ScriptApi {
@@ -200,6 +203,7 @@ impl ScriptApi {
         planner: ScriptPlanner,
         providers: MediaProviders,
         format: ClipFormat,
+        job_budget_usd: Option<f64>,
     ) -> Self {
         ScriptApi {
             pool,
@@ -209,7 +213,17 @@ impl ScriptApi {
             format,
             media_permits: Arc::new(Semaphore::new(MAX_CONCURRENT_MEDIA)),
             script_locks: ScriptLocks::default(),
+            job_budget_usd,
         }
+    }
+
+    /// The job's budget (its theme's, else the configured one) less what its rows record as
+    /// spent; `None`: no limit.
+    async fn budget(&self, job_id: i64, theme: &Theme) -> Result<Option<Arc<JobBudget>>> {
+        let Some(limit) = budget::job_limit_micros(self.job_budget_usd, Some(theme)) else { return Ok(None) };
+        let mut pooled = self.conn().await?;
+        let spent = db::jobs::spent_micros(&mut pooled.conn(), job_id).await?;
+        Ok(Some(Arc::new(JobBudget::new(job_id, limit, spent))))
     }
 
     async fn conn(&self) -> Result<db::PooledConn> {
@@ -234,7 +248,8 @@ impl ScriptApi {
             }
         }
 
-        let written = self.planner.write(&theme, &report, variant.unsigned_abs()).await?;
+        let budget = self.budget(job_id, &theme).await?;
+        let written = budget::within(budget, self.planner.write(&theme, &report, variant.unsigned_abs())).await?;
         let plan = written.plan;
         let violations = plan.violations();
         if !violations.is_empty() {
@@ -311,8 +326,25 @@ impl ScriptApi {
             .await
             .map_err(|_| ScriptgenError::Internal("the media generation semaphore is closed".into()))?;
 
+        // The whole set is priced before anything is called: a budget that cannot pay for it
+        // stops here, with nothing called and nothing written.
+        let budget = self.budget(job_id, &script.theme()?).await?;
+        if let Some(budget) = &budget {
+            let (what, estimate) = self.media_estimate(&plan, &existing);
+            budget.check(&format!("media of script {script_id} ({what})"), estimate)?;
+        }
         let started = std::time::Instant::now();
-        let new = self.generate(&script, &plan, &existing).await?;
+        let mut new = Vec::new();
+        if let Err(error) = budget::within(budget, self.generate(&script, &plan, &existing, &mut new)).await {
+            // The files made before the failure have no rows and would never be used: a retry
+            // makes the set again.
+            for asset in &new {
+                if let Ok(path) = self.store.resolve(&asset.uri) {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+            }
+            return Err(error);
+        }
         // The set is complete: record it even if the caller goes away while this runs.
         let pool = self.pool.clone();
         let write = tokio::spawn(
@@ -334,22 +366,45 @@ impl ScriptApi {
         Ok(assets)
     }
 
+    /// What making the assets `existing` lacks would cost at most (the first provider of each
+    /// kind, the planned scene lengths), and what that is, in words.
+    fn media_estimate(&self, plan: &ProductionPlan, existing: &[MediaAsset]) -> (String, i64) {
+        let mut parts = Vec::new();
+        let mut estimate = 0i64;
+        if find_asset(existing, AssetKind::Voiceover, 0).is_none() {
+            parts.push("voiceover".to_owned());
+            estimate = estimate.saturating_add(self.providers.voice.estimate_micros(&plan.voiceover_script));
+        }
+        let clips: Vec<_> = plan
+            .scenes
+            .iter()
+            .filter(|s| i32::try_from(s.number).is_ok_and(|n| find_asset(existing, AssetKind::Clip, n).is_none()))
+            .collect();
+        if !clips.is_empty() {
+            parts.push(format!("{} clips", clips.len()));
+        }
+        for scene in clips {
+            estimate = estimate.saturating_add(self.providers.clips.estimate_micros(scene.duration_seconds));
+        }
+        (parts.join(" and "), estimate)
+    }
+
     /// Makes what `existing` lacks: the voiceover first (its length decides the scene lengths),
-    /// then one clip per scene at the reconciled length. Writes files only.
+    /// then one clip per scene at the reconciled length, into `new`. Writes files only.
     #[tracing::instrument(skip_all, fields(script_id = script.id))]
     async fn generate(
         &self,
         script: &Script,
         plan: &ProductionPlan,
         existing: &[MediaAsset],
-    ) -> Result<Vec<NewMediaAsset>> {
+        new: &mut Vec<NewMediaAsset>,
+    ) -> Result<()> {
         // Cancelled when this future is dropped, besides the engines' kill_on_drop.
         let cancel = CancellationToken::new();
         let _cancel_on_drop = cancel.clone().drop_guard();
         let dir = format!("jobs/{}/script-{}", script.job_id, script.id);
         let policy = FitPolicy::default();
         let planned: Vec<f64> = plan.scenes.iter().map(|s| s.duration_seconds).collect();
-        let mut new = Vec::with_capacity(plan.scenes.len() + 1);
 
         let scene_seconds = match find_asset(existing, AssetKind::Voiceover, 0) {
             // Already made (and paid for): the scenes follow it as they did when it was made.
@@ -402,7 +457,7 @@ impl ScriptApi {
             self.providers.usage.merge_into(&file.sha256, &mut usage);
             new.push(self.new_asset(script, AssetKind::Clip, number, &file, usage));
         }
-        Ok(new)
+        Ok(())
     }
 
     fn new_asset(

@@ -37,7 +37,8 @@ impl Application {
         let providers = MediaProviders::from_config(&config.providers, &config.media)
             .map_err(|e| StartError::Other(e.to_string()))?;
         let planner = ScriptPlanner::from_config(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
-        let api = ScriptApi::new(pool.clone(), store, planner, providers, ClipFormat::from_config(&config.media));
+        let format = ClipFormat::from_config(&config.media);
+        let api = ScriptApi::new(pool.clone(), store, planner, providers, format, config.pipeline.job_budget_usd);
         Ok(Application { listener, address, pool, api, config, shutdown })
     }
 

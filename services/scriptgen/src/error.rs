@@ -1,5 +1,6 @@
 //! The script generator's errors and their one mapping to gRPC statuses.
 
+use shortline_shared::budget::BudgetExceeded;
 use shortline_shared::db::DbError;
 use shortline_shared::domain::{describe, Violation};
 use shortline_shared::media_store::MediaStoreError;
@@ -26,6 +27,9 @@ pub enum ScriptgenError {
     Media(#[from] MediaError),
     #[error(transparent)]
     MediaStore(#[from] MediaStoreError),
+    /// The job's budget cannot pay for the work asked for; nothing was called or written.
+    #[error(transparent)]
+    OverBudget(#[from] BudgetExceeded),
     #[error("{0}")]
     Internal(String),
 }
@@ -53,6 +57,10 @@ impl ServiceError for ScriptgenError {
             ScriptgenError::JobNotFound(_) | ScriptgenError::NotFound(_) => Code::NotFound,
             ScriptgenError::Db(db) => db.status_code(),
             ScriptgenError::Plan(PlanError::InvalidTheme(_)) => Code::InvalidArgument,
+            // Retrying cannot help until the budget is raised.
+            ScriptgenError::OverBudget(_)
+            | ScriptgenError::Plan(PlanError::OverBudget(_))
+            | ScriptgenError::Media(MediaError::OverBudget(_)) => Code::FailedPrecondition,
             // A provider-backed planner (an LLM) that failed may well answer on a retry.
             ScriptgenError::Plan(PlanError::Provider { .. }) => Code::Unavailable,
             // The planner wrote a plan breaking the plan rules: a planner bug, never stored.
@@ -67,6 +75,10 @@ impl ServiceError for ScriptgenError {
         match self {
             ScriptgenError::Db(db) => db.public_message(),
             ScriptgenError::Plan(PlanError::InvalidTheme(violations)) => describe(violations),
+            // Job, provider and amounts: what the operator needs to decide on a larger budget.
+            ScriptgenError::OverBudget(refused)
+            | ScriptgenError::Plan(PlanError::OverBudget(refused))
+            | ScriptgenError::Media(MediaError::OverBudget(refused)) => refused.to_string(),
             ScriptgenError::Plan(PlanError::Provider { planner, .. }) => {
                 format!("planner {planner} is unavailable, retry later")
             }

@@ -119,12 +119,24 @@ fn key_file(dir: &Path, name: &str) -> Option<PathBuf> {
 }
 
 async fn start(mocks: &Mocks) -> Service {
-    start_with_planner(mocks, None).await
+    start_with(mocks, |_, _| {}).await
 }
 
-/// The service with the mocks' voice and clip providers and, when `planner` is given, the
-/// Anthropic planner at that mock.
-async fn start_with_planner(mocks: &Mocks, planner: Option<&MockServer>) -> Service {
+/// The Anthropic planner at the mock `server`, its key in a file under `dir`.
+fn use_planner(config: &mut Config, dir: &Path, server: &MockServer) {
+    let p = &mut config.providers;
+    p.planner = Some(LlmProviderName::Anthropic);
+    p.anthropic.base_url = server.url();
+    p.anthropic.api_key_file = key_file(dir, "anthropic");
+    p.prices.insert(
+        "claude-sonnet-4-5".into(),
+        Price { per_1k_input_tokens: 3_000, per_1k_output_tokens: 15_000, ..Price::default() },
+    );
+}
+
+/// The service with the mocks' voice and clip providers, then `configure`d (given the test's
+/// directory).
+async fn start_with(mocks: &Mocks, configure: impl FnOnce(&mut Config, &Path)) -> Service {
     capture_logs();
     let dir = tempfile::tempdir().unwrap();
     let db_file = dir.path().join("shortline.db");
@@ -154,15 +166,7 @@ async fn start_with_planner(mocks: &Mocks, planner: Option<&MockServer>) -> Serv
     p.prices.insert("tts-1".into(), Price { per_1k_characters: 15_000, ..Price::default() });
     p.prices.insert("eleven_multilingual_v2".into(), Price { per_1k_characters: 300_000, ..Price::default() });
     p.prices.insert(KLING.into(), Price { per_second: 50_000, ..Price::default() });
-    if let Some(planner) = planner {
-        p.planner = Some(LlmProviderName::Anthropic);
-        p.anthropic.base_url = planner.url();
-        p.anthropic.api_key_file = key_file(dir.path(), "anthropic");
-        p.prices.insert(
-            "claude-sonnet-4-5".into(),
-            Price { per_1k_input_tokens: 3_000, per_1k_output_tokens: 15_000, ..Price::default() },
-        );
-    }
+    configure(&mut config, dir.path());
     config.validate().unwrap();
     assert_no_key("the config's Debug", &format!("{config:?}"));
 
@@ -356,7 +360,7 @@ async fn the_llm_planner_writes_the_script_and_its_cost_through_generate_script(
     ])
     .await;
     let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
-    let service = start_with_planner(&mocks, Some(&planner)).await;
+    let service = start_with(&mocks, |config, dir| use_planner(config, dir, &planner)).await;
     let request = script_request(&service).await;
     let job_id = request.job_id;
 
@@ -387,7 +391,7 @@ async fn an_llm_plan_breaking_the_rules_twice_fails_readably_and_stores_nothing(
     missing.as_object_mut().unwrap().remove("title");
     let planner = MockServer::sequence(vec![anthropic_answer(missing)]).await;
     let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
-    let service = start_with_planner(&mocks, Some(&planner)).await;
+    let service = start_with(&mocks, |config, dir| use_planner(config, dir, &planner)).await;
     let request = script_request(&service).await;
     let job_id = request.job_id;
 
@@ -403,5 +407,59 @@ async fn an_llm_plan_breaking_the_rules_twice_fails_readably_and_stores_nothing(
     assert!(db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty(), "no invalid plan is stored");
     drop(pooled);
     assert_no_key("the RPC error", &format!("{status:?}"));
+    service.shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_below_the_plans_media_estimate_stops_before_the_first_call_and_writes_nothing() {
+    let mocks = mocks(
+        MockResponse::bytes(200, "audio/pcm", pcm(3.0)),
+        MockResponse::bytes(200, "audio/pcm", pcm(3.0)),
+    )
+    .await;
+    // Each clip bills 5 s of Kling at $0.05 = $0.25: a $0.50 budget pays for two, not the set.
+    let service = start_with(&mocks, |config, _| config.pipeline.job_budget_usd = Some(0.5)).await;
+    let (job_id, script_id, scenes) = script(&service).await;
+    assert!(scenes >= 3);
+
+    let status =
+        service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    let message = status.message();
+    assert!(message.starts_with(&format!("job {job_id} budget of $0.50 would be exceeded: media of script {script_id} (voiceover and {scenes} clips) would cost about $")), "{message}");
+    assert!(message.contains("with $0.00 already spent; not called"), "{message}");
+    assert!(mocks.openai.requests().is_empty() && mocks.fal.requests().is_empty(), "no provider was called");
+
+    let mut pooled = service.pool.get().await.unwrap();
+    assert!(db::media_assets::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty());
+    drop(pooled);
+    let script_dir = service._dir.path().join(format!("media/jobs/{job_id}/script-{script_id}"));
+    let files: Vec<_> = std::fs::read_dir(&script_dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(files.is_empty(), "no file is left behind: {files:?}");
+    service.shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_theme_budget_below_the_planners_estimate_stops_before_the_model_is_asked() {
+    let planner = MockServer::sequence(vec![anthropic_answer(serde_json::to_value(valid_plan()).unwrap())]).await;
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    // The configured budget would pay; the theme's smaller one wins.
+    let service = start_with(&mocks, |config, dir| {
+        use_planner(config, dir, &planner);
+        config.pipeline.job_budget_usd = Some(100.0);
+    })
+    .await;
+    let mut request = script_request(&service).await;
+    request.theme.as_mut().unwrap().config.as_mut().unwrap().budget_usd = Some(0.01);
+    let job_id = request.job_id;
+
+    let status = service.client.clone().generate_script(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    // 4096 answer tokens at $15/M alone are $0.06.
+    assert!(status.message().contains("budget of $0.01 would be exceeded: anthropic/claude-sonnet-4-5 would cost about $0.0"), "{}", status.message());
+    assert!(planner.requests().is_empty(), "the model was not asked");
+    let mut pooled = service.pool.get().await.unwrap();
+    assert!(db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty());
+    drop(pooled);
     service.shutdown.trigger();
 }

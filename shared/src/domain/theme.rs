@@ -35,6 +35,10 @@ pub struct ThemeConfig {
     pub target_audience: Option<String>,
     #[serde(default)]
     pub tone: Option<String>,
+    /// The most a job of this theme may spend on paid providers, in USD; overrides
+    /// `pipeline.job_budget_usd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +144,11 @@ impl Theme {
                 if value.chars().count() > 200 {
                     v.push(Violation::new(format!("config.{name}"), "longer than 200 characters"));
                 }
+            }
+        }
+        if let Some(budget) = c.budget_usd {
+            if !(budget.is_finite() && budget >= 0.0) {
+                v.push(Violation::new("config.budget_usd", format!("must be 0 or more USD, got {budget}")));
             }
         }
         let mut seen = std::collections::HashSet::new();

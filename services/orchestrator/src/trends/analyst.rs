@@ -58,6 +58,9 @@ pub enum AnalysisError {
     /// A provider-backed analyst (an LLM) failed or answered something unusable.
     #[error("analyst {analyst} failed: {message}")]
     Provider { analyst: String, message: String },
+    /// The model was not asked: the call would take the job past its budget.
+    #[error(transparent)]
+    OverBudget(#[from] shortline_shared::budget::BudgetExceeded),
 }
 
 /// A report body and what writing it used.

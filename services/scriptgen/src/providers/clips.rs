@@ -14,6 +14,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use shortline_shared::budget;
 use shortline_shared::config::Price;
 use shortline_shared::domain::Scene;
 use shortline_shared::http::{cost_micros, run_chain, ProviderError, Usage};
@@ -41,6 +42,8 @@ pub trait VideoApi: Send + Sync {
     fn name(&self) -> &str;
     /// The model recorded with the clip and looked up in the price table.
     fn model(&self) -> &str;
+    /// What a clip of `seconds` would bill, checked against the job's budget before the call.
+    fn estimate(&self, seconds: f64) -> Usage;
     /// A video for `scene` (from its visual prompt), ideally `target`'s shape and length.
     fn fetch<'a>(
         &'a self,
@@ -95,6 +98,11 @@ impl ClipChain {
         }
     }
 
+    /// What `usage` of `api` costs at its model's price (0 without one).
+    fn cost(&self, api: &dyn VideoApi, usage: &Usage) -> i64 {
+        self.prices.get(api.model()).map_or(0, |price| cost_micros(price, usage))
+    }
+
     async fn render(
         &self,
         scene: &Scene,
@@ -108,6 +116,7 @@ impl ClipChain {
         let chain = run_chain(&self.names, |index| {
             let api = self.apis[index].clone();
             async move {
+                budget::check_before_call(api.name(), self.cost(api.as_ref(), &api.estimate(target.seconds)))?;
                 let video = api.fetch(scene, target).await?;
                 if video.bytes.is_empty() {
                     return Err(ProviderError::Malformed {
@@ -209,7 +218,8 @@ impl ClipChain {
             source: e,
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let cost = self.prices.get(api.model()).map_or(0, |price| cost_micros(price, &video.usage));
+        let cost = self.cost(api.as_ref(), &video.usage);
+        budget::record_paid(cost);
         self.ledger.record(
             &sha256,
             json!({
@@ -242,6 +252,10 @@ impl ClipChain {
 impl ClipProvider for ClipChain {
     fn name(&self) -> &str {
         &self.label
+    }
+
+    fn estimate_micros(&self, seconds: f64) -> i64 {
+        self.apis.first().map_or(0, |api| self.cost(api.as_ref(), &api.estimate(seconds)))
     }
 
     fn render_clip<'a>(

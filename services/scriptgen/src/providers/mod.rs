@@ -108,6 +108,9 @@ pub(crate) fn chain_failure(
     error: &ProviderError,
     attempts: &[ProviderAttempt],
 ) -> MediaError {
+    if let ProviderError::OverBudget(refused) = error {
+        return MediaError::OverBudget(refused.clone());
+    }
     let status = match error.status() {
         Some(status) => format!("{} (HTTP {status})", error.kind().replace('_', " ")),
         None => error.kind().replace('_', " "),

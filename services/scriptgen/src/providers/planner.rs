@@ -6,7 +6,8 @@
 //! that breaks a rule (a missing field, overlays past the end, scene times that do not add up,
 //! ...) is asked for once more with the violations in the prompt; if the second answer breaks
 //! rules too, planning fails with [`PlanError::InvalidPlan`] naming every violation. No invalid
-//! plan is ever returned, so none can be stored. Token usage becomes a cost from the price table.
+//! plan is ever returned, so none can be stored. Token usage becomes a cost from the price table;
+//! each call is first estimated and checked against the job's budget.
 //!
 //! The service calls [`LlmPlanner::plan_with_usage`] (async, with usage and cost) where the
 //! offline [`TemplatePlanner`](crate::planner::TemplatePlanner) is called directly.
@@ -14,6 +15,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use shortline_shared::budget;
 use shortline_shared::config::Price;
 use shortline_shared::domain::plan::{
     ASPECT_RATIOS, HASHTAGS, MAX_OVERLAYS, MAX_OVERLAY_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, SCENES, SCENE_SECONDS,
@@ -130,6 +132,11 @@ impl LlmPlanner {
         Self { llm, name, price }
     }
 
+    /// What `usage` costs at the model's price (0 without one).
+    fn cost(&self, usage: &Usage) -> i64 {
+        self.price.as_ref().map_or(0, |price| cost_micros(price, usage))
+    }
+
     /// `provider/model`, recorded as the script's planner.
     pub fn name(&self) -> &str {
         &self.name
@@ -165,17 +172,20 @@ impl LlmPlanner {
         let mut usage = Usage::default();
         let mut last: Vec<Violation> = Vec::new();
         for call in 1..=2u32 {
+            let estimate = self.cost(&self.llm.estimate(SYSTEM, &prompt, &schema));
+            budget::check_before_call(&self.name, estimate)?;
             let answer = self
                 .llm
                 .complete(SYSTEM, &prompt, PLAN_SCHEMA_NAME, &schema)
                 .await
                 .map_err(|e| provider(e.to_string()))?;
+            budget::record_paid(self.cost(&answer.usage));
             usage = usage.plus(&answer.usage);
             let violations = match serde_json::from_value::<ProductionPlan>(answer.value) {
                 Ok(plan) => {
                     let violations = plan.violations();
                     if violations.is_empty() {
-                        let cost = self.price.as_ref().map_or(0, |p| cost_micros(p, &usage));
+                        let cost = self.cost(&usage);
                         tracing::info!(planner = %self.name, calls = call, input_tokens = usage.input_tokens,
                             output_tokens = usage.output_tokens, cost_micros = cost, "plan written by the model");
                         return Ok(LlmPlan { plan, usage, cost_micros: cost, calls: call });
