@@ -174,13 +174,8 @@ impl Stages {
                 .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
                 .into_inner()
                 .assets;
-            let sum = |kind: v1::AssetKind| assets.iter().filter(|a| a.kind == kind as i32).map(|a| a.cost_micros).sum::<i64>();
-            let costs = v1::CostBreakdown {
-                llm_micros: report.cost_micros + script.cost_micros,
-                tts_micros: sum(v1::AssetKind::Voiceover),
-                video_generation_micros: sum(v1::AssetKind::Clip),
-                total_micros: 0,
-            };
+            // The composer adds the script's and the assets' costs; the analysis it cannot see.
+            let costs = v1::CostBreakdown { llm_micros: report.cost_micros, ..v1::CostBreakdown::default() };
             let log = generation_log(job, &report, &script, &assets);
             let message = v1::ComposeVideoRequest {
                 job_id: job.id,
@@ -280,11 +275,15 @@ fn generation_log(job: &Job, report: &db::TrendReport, script: &v1::Script, asse
         "job_id": job.id,
         "theme_name": job.theme_name,
         "theme": job.theme,
-        "trend_report": { "id": report.id, "analyst": report.analyst, "trends_analyzed": report.trends_analyzed },
+        "trend_report": {
+            "id": report.id, "analyst": report.analyst, "model": report.model, "trends_analyzed": report.trends_analyzed,
+            "cost_micros": report.cost_micros,
+        },
         "script": {
             "id": script.id,
             "variant": script.variant,
             "planner": script.planner,
+            "cost_micros": script.cost_micros,
             "video_prompt": plan.map(|p| p.video_prompt.clone()),
             "scene_prompts": plan.map(|p| p.scenes.iter().map(|s| s.visual_prompt.clone()).collect::<Vec<_>>()),
             "voiceover_script": plan.map(|p| p.voiceover_script.clone()),
