@@ -11,4 +11,5 @@ mod helpers;
 mod lineage_schema;
 mod pipeline;
 mod processes;
+mod providers;
 mod roles;

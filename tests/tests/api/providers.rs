@@ -1,0 +1,358 @@
+//! A full pipeline with every kind of real provider, each pointed at a local mock server that
+//! answers as the real API documents and checks what it is sent: trends from the YouTube Data
+//! API, the trend report and the production plan from the Anthropic Messages API, the
+//! voiceover from OpenAI (which answers 402, so the chain fails over) then ElevenLabs, and the
+//! clips from fal.ai's Kling queue, downloaded from a CDN as real MP4 files. The job completes;
+//! every row records provider, usage and cost; the video's costs are their sums by kind. Then
+//! the keys (distinctive fakes) are searched for in the services' logs (at debug level), every
+//! error message and every row of every table: none appears.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use shortline_proto::v1;
+use shortline_scriptgen::planner::{Planner, TemplatePlanner};
+use shortline_shared::convert;
+use shortline_shared::db::{self, AssetKind};
+use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
+
+use crate::helpers::TestDb;
+use crate::on_both_backends;
+use crate::pipeline::{small_theme, start_request, wait_for};
+use crate::processes::{SystemOptions, TestSystem};
+
+/// One fake key per provider, each distinctive enough to be found anywhere it leaks.
+const KEYS: [(&str, &str); 5] = [
+    ("SHORTLINE_YOUTUBE_API_KEY", "yt-FAKE-KEY-5e1f0c9b8a7d"),
+    ("SHORTLINE_ANTHROPIC_API_KEY", "sk-ant-FAKE-KEY-2b4d6f8a0c1e"),
+    ("SHORTLINE_OPENAI_API_KEY", "sk-openai-FAKE-KEY-9c8b7a6d5e4f"),
+    ("SHORTLINE_ELEVENLABS_API_KEY", "el-FAKE-KEY-3a5c7e9b1d2f"),
+    ("SHORTLINE_FAL_API_KEY", "fal-FAKE-KEY-8f6e4d2c0b9a"),
+];
+
+fn key(variable: &str) -> &'static str {
+    KEYS.iter().find(|(v, _)| *v == variable).map(|(_, k)| *k).expect("a test key")
+}
+
+const MODEL: &str = "claude-sonnet-4-5";
+const KLING: &str = "fal-ai/kling-video/v2.1/standard/text-to-video";
+const YOUTUBE_SAMPLE: &str = include_str!("../../../services/orchestrator/src/trends/samples/youtube_videos_list.json");
+
+/// The answers' token usage and the prices below, in micro-USD.
+const REPORT_COST: i64 = 6_285 + 7_545; // 2095 in at $3/M, 503 out at $15/M
+const PLAN_COST: i64 = 4_500 + 13_500; // 1500 in, 900 out
+const CLIP_COST: i64 = 250_000; // 5 generated seconds at $0.05
+const TTS_PER_1K_CHARACTERS: i64 = 300_000;
+
+struct Mocks {
+    youtube: MockServer,
+    anthropic: MockServer,
+    openai: MockServer,
+    elevenlabs: MockServer,
+    fal: MockServer,
+    cdn: MockServer,
+}
+
+/// The YouTube sample answer, posted within the last day so the analysis window takes it.
+fn youtube_videos() -> Value {
+    let mut sample: Value = serde_json::from_str(YOUTUBE_SAMPLE).expect("sample json");
+    let now = chrono::Utc::now();
+    for (i, item) in sample["items"].as_array_mut().expect("items").iter_mut().enumerate() {
+        let posted = now - chrono::Duration::hours(i as i64 + 1);
+        item["snippet"]["publishedAt"] = json!(posted.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
+    sample
+}
+
+fn anthropic_answer(tool: &str, input: Value, input_tokens: u64, output_tokens: u64) -> MockResponse {
+    MockResponse::json(
+        200,
+        json!({
+            "id": "msg_01", "type": "message", "role": "assistant", "model": MODEL,
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": tool, "input": input}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}
+        }),
+    )
+}
+
+/// 16-bit mono PCM at 24 kHz of `seconds` (a quiet tone).
+fn pcm(seconds: f64) -> Vec<u8> {
+    (0..(24_000.0 * seconds) as usize)
+        .flat_map(|i| (((i as f64 * 440.0 * std::f64::consts::TAU / 24_000.0).sin() * 3000.0) as i16).to_le_bytes())
+        .collect()
+}
+
+/// A real small MP4 (H.264, 320x568, 10 fps) of `seconds`, made with ffmpeg.
+fn mp4(seconds: f64) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clip.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size=320x568:rate=10:duration={seconds}"))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success(), "ffmpeg made no test clip");
+    std::fs::read(path).expect("clip")
+}
+
+async fn mocks(plan: &shortline_shared::domain::ProductionPlan) -> Mocks {
+    let search_ids: Vec<Value> = youtube_videos()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| json!({"kind": "youtube#searchResult", "id": {"kind": "youtube#video", "videoId": i["id"]}}))
+        .collect();
+    let youtube = MockServer::start(move |r| match r.path.as_str() {
+        "/youtube/v3/search" => MockResponse::json(200, json!({"kind": "youtube#searchListResponse", "items": search_ids})),
+        "/youtube/v3/videos" => MockResponse::json(200, youtube_videos()),
+        _ => MockResponse::json(404, json!({"error": {"code": 404, "message": "Not Found"}})),
+    })
+    .await;
+
+    // One Anthropic endpoint for both LLM roles, told apart by the tool the request forces.
+    let plan_value = serde_json::to_value(plan).expect("plan json");
+    let anthropic = MockServer::start(move |r| match r.json()["tool_choice"]["name"].as_str() {
+        Some("trend_report") => anthropic_answer(
+            "trend_report",
+            json!({
+                "video_styles": [{"category": "tutorial", "confidence": 0.6, "count": 2}],
+                "common_patterns": [{"format": "vertical", "avg_duration_seconds": 20.0, "hook_type": "question",
+                                     "uses_text_overlay": true, "audio_type": "voiceover"}],
+                "recommendations": ["Open with a question"]
+            }),
+            2095,
+            503,
+        ),
+        Some("production_plan") => anthropic_answer("production_plan", plan_value.clone(), 1500, 900),
+        _ => MockResponse::json(400, json!({"type": "error", "error": {"type": "invalid_request_error", "message": "no tool"}})),
+    })
+    .await;
+
+    // OpenAI is out of credits and echoes the key it was given: the chain moves on.
+    let openai_key = key("SHORTLINE_OPENAI_API_KEY");
+    let openai = MockServer::start(move |_| {
+        MockResponse::json(
+            402,
+            json!({"error": {"message": format!("Billing hard limit reached for key {openai_key}"), "type": "billing", "code": null}}),
+        )
+    })
+    .await;
+    // ElevenLabs speaks as long as the plan and bills the characters it was sent.
+    let speech = pcm(plan.duration_seconds);
+    let elevenlabs = MockServer::start(move |r| {
+        let characters = r.json()["text"].as_str().map_or(0, |t| t.chars().count());
+        MockResponse::bytes(200, "audio/pcm", speech.clone()).with_header("x-character-count", &characters.to_string())
+    })
+    .await;
+
+    let video = mp4(2.0);
+    let cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
+    let cdn_url = cdn.url();
+    let base: Arc<OnceLock<String>> = Arc::default();
+    let own = base.clone();
+    let submitted = AtomicUsize::new(0);
+    let fal = MockServer::start(move |request: &RecordedRequest| {
+        let base = own.get().cloned().unwrap_or_default();
+        if request.method == "POST" {
+            let id = submitted.fetch_add(1, Ordering::SeqCst);
+            let url = format!("{base}/{KLING}/requests/req-{id}");
+            MockResponse::json(200, json!({"request_id": format!("req-{id}"), "response_url": url, "status_url": format!("{url}/status")}))
+        } else if request.path.ends_with("/status") {
+            MockResponse::json(200, json!({"status": "COMPLETED", "logs": []}))
+        } else {
+            MockResponse::json(200, json!({"video": {"url": format!("{cdn_url}/out.mp4"), "content_type": "video/mp4"}}))
+        }
+    })
+    .await;
+    base.set(fal.url()).expect("fal base");
+    Mocks { youtube, anthropic, openai, elevenlabs, fal, cdn }
+}
+
+/// The config file of the three services: every real provider at its mock, with prices. Keys
+/// are not in it; they come from the environment.
+fn config_file(dir: &Path, mocks: &Mocks) -> String {
+    let path = dir.join("providers.toml");
+    let toml = format!(
+        r#"
+[providers]
+trends = ["youtube"]
+analyst = "anthropic"
+planner = "anthropic"
+voice = ["openai", "elevenlabs"]
+clips = ["fal_kling"]
+
+[providers.http]
+backoff_initial_ms = 1
+backoff_max_ms = 5
+poll_interval_ms = 10
+
+[providers.youtube]
+base_url = "{youtube}"
+[providers.anthropic]
+base_url = "{anthropic}"
+[providers.openai]
+base_url = "{openai}"
+[providers.elevenlabs]
+base_url = "{elevenlabs}"
+voice_id = "VOICE"
+[providers.fal]
+base_url = "{fal}"
+
+[providers.prices."{MODEL}"]
+per_1k_input_tokens = 3000
+per_1k_output_tokens = 15000
+[providers.prices."tts-1"]
+per_1k_characters = 15000
+[providers.prices.eleven_multilingual_v2]
+per_1k_characters = {TTS_PER_1K_CHARACTERS}
+[providers.prices."{KLING}"]
+per_second = 50000
+"#,
+        youtube = mocks.youtube.url(),
+        anthropic = mocks.anthropic.url(),
+        openai = mocks.openai.url(),
+        elevenlabs = mocks.elevenlabs.url(),
+        fal = mocks.fal.url(),
+    );
+    std::fs::write(&path, toml).expect("config file");
+    path.display().to_string()
+}
+
+/// Every row of every table as text: PostgreSQL's `row_to_json` of each; for SQLite, the
+/// database file and its WAL themselves.
+async fn database_text(db: &TestDb) -> String {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        row: String,
+    }
+    if let Some(file) = db.url.strip_prefix("sqlite://") {
+        let read = |path: String| std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        return format!("{}\n{}", read(file.to_owned()), read(format!("{file}-wal")));
+    }
+    let tables = ["jobs", "job_stages", "trends", "trend_sightings", "trend_reports", "trend_report_items", "scripts", "media_assets", "videos"];
+    let mut text = String::new();
+    let mut pooled = db.conn().await;
+    for table in tables {
+        let query = diesel::sql_query(format!("SELECT row_to_json(t)::text AS row FROM {table} t"));
+        let rows: Vec<Row> = shortline_shared::dispatch!(&mut pooled.conn(), c => query.load(c).await).expect("rows");
+        assert!(!rows.is_empty() || table == "trend_sightings", "{table} has rows to search");
+        for row in rows {
+            text.push_str(&row.row);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+#[track_caller]
+fn assert_no_key(what: &str, text: &str) {
+    for (variable, key) in KEYS {
+        assert!(!text.contains(key), "the key of {variable} appears in {what}");
+    }
+}
+
+async fn a_job_with_every_real_provider_completes_with_its_costs_and_no_key_leaks(db: TestDb) {
+    let theme = small_theme(false);
+    let plan = TemplatePlanner.plan(&convert::theme_from(&theme, "theme").expect("theme"), None, 1).expect("plan");
+    let mocks = mocks(&plan).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = SystemOptions::default()
+        .env("SHORTLINE_CONFIG", config_file(dir.path(), &mocks))
+        // Debug logs, HTTP libraries included: a key in any of them would show.
+        .env("SHORTLINE_TELEMETRY__FILTER", "debug");
+    for (variable, key) in KEYS {
+        options = options.env(variable, key);
+    }
+    let system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let job = client.start_job(start_request(theme)).await.expect("start").into_inner();
+    let job = wait_for(&mut client, job.id, &[v1::JobStatus::AwaitingReview], Duration::from_secs(300)).await;
+
+    // Trends: YouTube, with the key as its `key` parameter.
+    let searches = mocks.youtube.requests();
+    assert_eq!(searches[0].path, "/youtube/v3/search");
+    assert!(searches.iter().all(|r| r.query_param("key").as_deref() == Some(key("SHORTLINE_YOUTUBE_API_KEY"))));
+    // Analysis, then the plan: Anthropic, each forcing its tool.
+    let llm = mocks.anthropic.requests();
+    let tools: Vec<_> = llm.iter().map(|r| r.json()["tool_choice"]["name"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(tools, ["trend_report", "production_plan"]);
+    assert!(llm.iter().all(|r| r.path == "/v1/messages"
+        && r.header("x-api-key") == Some(key("SHORTLINE_ANTHROPIC_API_KEY"))
+        && r.header("anthropic-version") == Some("2023-06-01")
+        && r.json()["model"] == MODEL));
+    assert!(llm[0].json()["messages"][0]["content"].as_str().unwrap_or_default().contains("youtube"), "the trends are in the prompt");
+    // Voice: OpenAI first (402), then ElevenLabs.
+    let openai = mocks.openai.requests();
+    assert!(!openai.is_empty() && openai.iter().all(|r| r.path == "/v1/audio/speech"
+        && r.header("authorization") == Some(format!("Bearer {}", key("SHORTLINE_OPENAI_API_KEY")).as_str())));
+    let spoken = mocks.elevenlabs.requests();
+    assert!(!spoken.is_empty() && spoken.iter().all(|r| r.path == "/v1/text-to-speech/VOICE"
+        && r.header("xi-api-key") == Some(key("SHORTLINE_ELEVENLABS_API_KEY"))
+        && r.json()["text"] == plan.voiceover_script.as_str()));
+    // Clips: fal's queue with `Key …`; the CDN download carries no key.
+    let fal = mocks.fal.requests();
+    let submits: Vec<_> = fal.iter().filter(|r| r.method == "POST").collect();
+    assert_eq!(submits.len(), plan.scenes.len());
+    assert!(submits.iter().all(|r| r.path == format!("/{KLING}") && r.json()["duration"] == "5"));
+    assert!(fal.iter().all(|r| r.header("authorization") == Some(format!("Key {}", key("SHORTLINE_FAL_API_KEY")).as_str())));
+    assert!(mocks.cdn.requests().iter().all(|r| r.header("authorization").is_none()));
+
+    // Every row records provider, usage and cost.
+    let rows = {
+        let mut pooled = system.db.conn().await;
+        db::lineage::for_job(&mut pooled.conn(), job.id).await.expect("lineage rows")
+    };
+    let report = rows.report.as_ref().expect("report");
+    assert_eq!((report.analyst.as_str(), report.model.as_str()), ("anthropic/claude-sonnet-4-5", MODEL));
+    assert_eq!((report.cost_micros, report.usage["reported_usage"]["input_tokens"].as_u64()), (REPORT_COST, Some(2095)));
+    assert_eq!(rows.scripts.len(), 1);
+    let script = &rows.scripts[0];
+    assert_eq!((script.planner.as_str(), script.model.as_str()), ("anthropic/claude-sonnet-4-5", MODEL));
+    assert_eq!((script.cost_micros, script.usage["reported_usage"]["output_tokens"].as_u64()), (PLAN_COST, Some(900)));
+    assert_eq!(script.plan().expect("plan"), plan, "the model's plan is the one stored");
+    assert_eq!(rows.assets.len(), plan.scenes.len() + 1);
+    let voice = rows.assets.iter().find(|a| a.kind == AssetKind::Voiceover).expect("voiceover");
+    assert_eq!((voice.provider.as_str(), voice.model.as_str()), ("elevenlabs", "eleven_multilingual_v2"));
+    let characters = voice.usage["reported_usage"]["characters"].as_u64().expect("characters billed");
+    assert_eq!(voice.cost_micros, (characters * TTS_PER_1K_CHARACTERS as u64).div_ceil(1000) as i64);
+    assert_eq!(voice.usage["provider_attempts"][0]["failover"], "payment_required");
+    for clip in rows.assets.iter().filter(|a| a.kind == AssetKind::Clip) {
+        assert_eq!((clip.provider.as_str(), clip.model.as_str(), clip.cost_micros), ("fal_kling", KLING, CLIP_COST));
+        assert_eq!(clip.usage["reported_usage"]["seconds"], 5.0);
+    }
+
+    // The video's costs are the sums by kind, and its file is real.
+    assert_eq!(rows.videos.len(), 1);
+    let video = convert::video(&rows.videos[0]);
+    let costs = video.costs.expect("costs");
+    let clips = CLIP_COST * plan.scenes.len() as i64;
+    assert_eq!(
+        (costs.llm_micros, costs.tts_micros, costs.video_generation_micros, costs.total_micros),
+        (REPORT_COST + PLAN_COST, voice.cost_micros, clips, REPORT_COST + PLAN_COST + voice.cost_micros + clips)
+    );
+    let log: Value = serde_json::from_str(&video.generation_log_json).expect("log");
+    assert_eq!(log["trend_report"]["cost_micros"], REPORT_COST);
+    let (video_codec, audio_codec, _) = crate::pipeline::probe(&crate::pipeline::path_of(&video.uri));
+    assert_eq!((video_codec.as_str(), audio_codec.as_str()), ("h264", "aac"));
+
+    // No key anywhere: logs, errors, answers, rows.
+    let lineage = client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
+    assert_no_key("the lineage answer", &format!("{lineage:?}"));
+    let logs = [&system.orchestrator, &system.scriptgen, &system.composer].map(|service| service.log()).join("\n");
+    assert!(logs.contains("failing over to the next provider"), "the failover is logged");
+    assert!(logs.contains("provider call"), "the HTTP calls are logged at debug");
+    assert_no_key("the services' logs", &logs);
+    assert!(voice.usage["provider_attempts"][0]["error"].as_str().unwrap_or_default().contains("***"), "the echoed key is redacted");
+    assert_no_key("the database", &database_text(&system.db).await);
+}
+
+on_both_backends!(a_job_with_every_real_provider_completes_with_its_costs_and_no_key_leaks);
