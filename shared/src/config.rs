@@ -328,6 +328,9 @@ pub struct ProvidersConfig {
     pub analyst: Option<LlmProviderName>,
     /// The LLM that writes production plans; unset: the template planner.
     pub planner: Option<LlmProviderName>,
+    /// The avatar video provider used for themes that ask for an avatar (it replaces the clips
+    /// and the voice); unset: such themes are refused.
+    pub avatar: Option<AvatarProviderName>,
     pub http: ProviderHttpConfig,
     pub openai: OpenAiConfig,
     pub elevenlabs: ElevenLabsConfig,
@@ -338,6 +341,7 @@ pub struct ProvidersConfig {
     pub youtube: YoutubeConfig,
     pub anthropic: AnthropicConfig,
     pub openai_compatible: OpenAiCompatibleConfig,
+    pub heygen: HeygenConfig,
     /// Price per model id, in micro-USD (`[providers.prices."tts-1"] per_1k_characters = 15000`).
     pub prices: std::collections::BTreeMap<String, Price>,
 }
@@ -376,6 +380,9 @@ impl ProvidersConfig {
             };
             models.push((model.clone(), format!("clip provider {}", clips.as_str())));
         }
+        if let Some(avatar) = self.avatar {
+            models.push((self.heygen.model.clone(), format!("avatar provider {}", avatar.as_str())));
+        }
         for (role, llm) in [("analyst", self.analyst), ("planner", self.planner)] {
             if let Some(llm) = llm {
                 models.push((self.llm_model(llm).to_owned(), format!("{role} {}", llm.as_str())));
@@ -407,7 +414,7 @@ impl ProvidersConfig {
         v.check(h.download_timeout_seconds > 0, "providers.http.download_timeout_seconds", "must be greater than 0");
         // (section, base_url, timeout_ms, required names)
         type Section<'a> = (&'a str, &'a str, u64, Vec<(&'a str, &'a str)>);
-        let sections: [Section<'_>; 9] = [
+        let sections: [Section<'_>; 10] = [
             ("openai", &self.openai.base_url, self.openai.timeout_ms, vec![("tts_model", &self.openai.tts_model), ("tts_voice", &self.openai.tts_voice)]),
             ("elevenlabs", &self.elevenlabs.base_url, self.elevenlabs.timeout_ms, vec![("model", &self.elevenlabs.model), ("voice_id", &self.elevenlabs.voice_id)]),
             ("fish_audio", &self.fish_audio.base_url, self.fish_audio.timeout_ms, vec![("model", &self.fish_audio.model)]),
@@ -417,6 +424,7 @@ impl ProvidersConfig {
             ("youtube", &self.youtube.base_url, self.youtube.timeout_ms, vec![]),
             ("anthropic", &self.anthropic.base_url, self.anthropic.timeout_ms, vec![("model", &self.anthropic.model), ("version", &self.anthropic.version)]),
             ("openai_compatible", &self.openai_compatible.base_url, self.openai_compatible.timeout_ms, vec![("model", &self.openai_compatible.model)]),
+            ("heygen", &self.heygen.base_url, self.heygen.timeout_ms, vec![("model", &self.heygen.model)]),
         ];
         for (section, base_url, timeout_ms, names) in sections {
             if let Err(reason) = check_endpoint_url(base_url) {
@@ -515,6 +523,43 @@ impl TrendSourceName {
             TrendSourceName::ApifyTiktok => "apify_tiktok",
             TrendSourceName::Youtube => "youtube",
         }
+    }
+}
+
+/// A real avatar video provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AvatarProviderName {
+    /// HeyGen (`POST /v2/video/generate`, poll `GET /v1/video_status.get`, download).
+    Heygen,
+}
+
+impl AvatarProviderName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AvatarProviderName::Heygen => "heygen",
+        }
+    }
+}
+
+/// `[providers.heygen]`: HeyGen avatar videos.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeygenConfig {
+    pub base_url: String,
+    /// A file holding the key; else `SHORTLINE_HEYGEN_API_KEY`, then `HEYGEN_API_KEY`.
+    pub api_key_file: Option<PathBuf>,
+    /// The timeout of one call (generate, status); the whole generation has
+    /// `providers.http.generation_timeout_seconds`.
+    pub timeout_ms: u64,
+    /// The name HeyGen's price is listed under in `providers.prices` (it bills per second of
+    /// video), and recorded as the asset's model.
+    pub model: String,
+}
+
+impl Default for HeygenConfig {
+    fn default() -> Self {
+        Self { base_url: "https://api.heygen.com".into(), api_key_file: None, timeout_ms: 30_000, model: "heygen-avatar".into() }
     }
 }
 

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{ClipProviderName, LlmProviderName, ProvidersConfig, TrendSourceName, VoiceProviderName};
+use crate::config::{
+    AvatarProviderName, ClipProviderName, LlmProviderName, ProvidersConfig, TrendSourceName, VoiceProviderName,
+};
 
 use super::llm::{AnthropicMessages, OpenAiCompatibleChat, StructuredLlm};
 use super::{ApiKey, Auth, ClientSettings, KeyError, ProviderClient};
@@ -190,6 +192,37 @@ pub fn llm_endpoint(config: &ProvidersConfig, name: LlmProviderName) -> Endpoint
             }
         }
     }
+}
+
+/// Where the avatar provider `name` is and how it takes its key.
+pub fn avatar_endpoint(config: &ProvidersConfig, name: AvatarProviderName) -> Endpoint<'_> {
+    match name {
+        AvatarProviderName::Heygen => {
+            let c = &config.heygen;
+            Endpoint {
+                name: "heygen",
+                key_owner: "heygen",
+                base_url: &c.base_url,
+                timeout_ms: c.timeout_ms,
+                key_file: c.api_key_file.as_deref(),
+                auth: Auth::Header("x-api-key"),
+                key_optional: false,
+            }
+        }
+    }
+}
+
+/// Every real provider the config lists, with its kind (`sources`, `analyst`, `planner`,
+/// `clips`, `voice`, `avatar`), in the order the kinds run.
+pub fn configured_endpoints(config: &ProvidersConfig) -> Vec<(&'static str, Endpoint<'_>)> {
+    let mut endpoints = Vec::new();
+    endpoints.extend(config.trends.iter().map(|&name| ("sources", source_endpoint(config, name))));
+    endpoints.extend(config.analyst.map(|name| ("analyst", llm_endpoint(config, name))));
+    endpoints.extend(config.planner.map(|name| ("planner", llm_endpoint(config, name))));
+    endpoints.extend(config.clips.iter().map(|&name| ("clips", clip_endpoint(config, name))));
+    endpoints.extend(config.voice.iter().map(|&name| ("voice", voice_endpoint(config, name))));
+    endpoints.extend(config.avatar.map(|name| ("avatar", avatar_endpoint(config, name))));
+    endpoints
 }
 
 /// The LLM `name` as configured (what `providers.analyst` and `providers.planner` name).

@@ -356,3 +356,84 @@ async fn a_job_with_every_real_provider_completes_with_its_costs_and_no_key_leak
 }
 
 on_both_backends!(a_job_with_every_real_provider_completes_with_its_costs_and_no_key_leaks);
+
+/// `shortline providers [ARGS]` with `env`; (exit code, stdout, stderr).
+async fn providers_command(env: &[(&str, String)], args: &[&str]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = tokio::process::Command::new(crate::processes::shortline_binary());
+    command.arg("providers").args(args).current_dir(dir.path()).env_remove("SHORTLINE_CONFIG").kill_on_drop(true);
+    for (variable, _) in KEYS {
+        command.env_remove(variable);
+    }
+    command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output()).await.expect("in time").expect("runs");
+    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn the_providers_command_lists_every_kind_and_checks_each_provider_without_showing_a_key() {
+    let anthropic = MockServer::start(|r| match (r.path.as_str(), r.header("x-api-key"), r.header("anthropic-version")) {
+        ("/v1/models", Some(k), Some("2023-06-01")) if k == key("SHORTLINE_ANTHROPIC_API_KEY") => {
+            MockResponse::json(200, json!({"data": [{"type": "model", "id": MODEL}], "has_more": false}))
+        }
+        _ => MockResponse::json(401, json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})),
+    })
+    .await;
+    // A refused key, echoed back: the error says so, without the key.
+    let openai_key = key("SHORTLINE_OPENAI_API_KEY");
+    let openai = MockServer::start(move |_| {
+        MockResponse::json(401, json!({"error": {"message": format!("Incorrect API key provided: {openai_key}"), "type": "invalid_request_error"}}))
+    })
+    .await;
+    let pexels = MockServer::start(|_| MockResponse::json(200, json!({"videos": []}))).await;
+    let youtube = MockServer::start(|_| MockResponse::json(200, json!({"kind": "youtube#i18nRegionListResponse", "items": []}))).await;
+    let env = vec![
+        ("SHORTLINE_PROVIDERS__TRENDS", "[\"youtube\"]".to_owned()),
+        ("SHORTLINE_PROVIDERS__YOUTUBE__BASE_URL", youtube.url()),
+        ("SHORTLINE_PROVIDERS__PLANNER", "anthropic".to_owned()),
+        ("SHORTLINE_PROVIDERS__ANTHROPIC__BASE_URL", anthropic.url()),
+        ("SHORTLINE_PROVIDERS__ANTHROPIC__MODEL", "claude".to_owned()),
+        ("SHORTLINE_PROVIDERS__PRICES__CLAUDE__PER_1K_INPUT_TOKENS", "3000".to_owned()),
+        ("SHORTLINE_PROVIDERS__VOICE", "[\"openai\"]".to_owned()),
+        ("SHORTLINE_PROVIDERS__OPENAI__BASE_URL", openai.url()),
+        ("SHORTLINE_PROVIDERS__OPENAI__TTS_MODEL", "tts".to_owned()),
+        ("SHORTLINE_PROVIDERS__PRICES__TTS__PER_1K_CHARACTERS", "15000".to_owned()),
+        ("SHORTLINE_PROVIDERS__CLIPS", "[\"pexels\"]".to_owned()),
+        ("SHORTLINE_YOUTUBE_API_KEY", key("SHORTLINE_YOUTUBE_API_KEY").to_owned()),
+        ("SHORTLINE_ANTHROPIC_API_KEY", key("SHORTLINE_ANTHROPIC_API_KEY").to_owned()),
+        ("SHORTLINE_OPENAI_API_KEY", openai_key.to_owned()),
+        ("SHORTLINE_PROVIDERS__PEXELS__BASE_URL", pexels.url()),
+    ];
+
+    let (code, stdout, stderr) = providers_command(&env, &["--json"]).await;
+    assert_eq!(code, Some(1), "a failed check fails the command\n{stdout}\n{stderr}");
+    assert_no_key("the command's output", &format!("{stdout}{stderr}"));
+    let answer: Value = serde_json::from_str(&stdout).expect("json");
+    let rows = answer["providers"].as_array().expect("rows");
+    let row = |kind: &str| rows.iter().find(|r| r["kind"] == kind).unwrap_or_else(|| panic!("no {kind} row in {stdout}"));
+    let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap_or_default()).collect();
+    assert_eq!(kinds, ["sources", "analyst", "planner", "clips", "voice", "avatar"]);
+    assert_eq!((row("sources")["provider"].as_str(), row("sources")["check"].as_str()), (Some("youtube"), Some("ok")));
+    assert_eq!(row("sources")["key"], "env SHORTLINE_YOUTUBE_API_KEY");
+    assert_eq!((row("analyst")["provider"].as_str(), row("analyst")["check"].as_str()), (Some("heuristic"), Some("offline")));
+    assert_eq!((row("planner")["provider"].as_str(), row("planner")["check"].as_str()), (Some("anthropic"), Some("ok")));
+    assert_eq!(row("planner")["base_url"], anthropic.url());
+    let voice = row("voice")["check"].as_str().unwrap_or_default();
+    assert!(voice.starts_with("error: openai: unauthorized (HTTP 401)") && voice.contains("***"), "{voice}");
+    assert_eq!(row("clips")["key"], "not set");
+    assert!(row("clips")["check"].as_str().unwrap_or_default().contains("no API key"), "{stdout}");
+    assert_eq!(row("avatar")["provider"], "none");
+    // One cheap authenticated GET each, no retries.
+    assert_eq!(youtube.requests()[0].path, "/youtube/v3/i18nRegions");
+    assert_eq!(youtube.requests()[0].query_param("key").as_deref(), Some(key("SHORTLINE_YOUTUBE_API_KEY")));
+    assert_eq!((anthropic.requests().len(), openai.requests().len()), (1, 1));
+    assert_eq!(openai.requests()[0].path, "/v1/models");
+    assert!(pexels.requests().is_empty(), "pexels without a key is not called");
+
+    let (code, stdout, _) = providers_command(&env, &["--no-check"]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.starts_with("KIND"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("planner") && l.contains("anthropic") && l.contains("not checked")), "{stdout}");
+    assert_eq!(anthropic.requests().len(), 1, "--no-check calls nothing");
+    assert_no_key("the listing", &stdout);
+}
