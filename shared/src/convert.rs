@@ -139,6 +139,7 @@ pub fn theme(theme: &domain::Theme) -> v1::Theme {
             target_audience: c.target_audience.clone(),
             tone: c.tone.clone(),
             budget_usd: c.budget_usd,
+            avatar: c.avatar.as_ref().map(|a| v1::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
         }),
         content_references: theme
             .content_references
@@ -173,6 +174,10 @@ pub fn theme_from(message: &v1::Theme, field: &str) -> Result<domain::Theme, Vec
             target_audience: c.target_audience.clone(),
             tone: c.tone.clone(),
             budget_usd: c.budget_usd,
+            avatar: c
+                .avatar
+                .as_ref()
+                .map(|a| domain::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
         },
         content_references: message
             .content_references

@@ -21,7 +21,7 @@ use shortline_shared::budget::{self, JobBudget};
 use shortline_shared::config::{MediaConfig, ProviderSet, ProvidersConfig};
 use shortline_shared::convert;
 use shortline_shared::db::{self, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
-use shortline_shared::domain::{ProductionPlan, Theme, TrendReportBody, Violation};
+use shortline_shared::domain::{ProductionPlan, Theme, ThemeAvatar, TrendReportBody, Violation};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::media_store::MediaStore;
 use shortline_shared::status::require_job_id;
@@ -36,7 +36,7 @@ use crate::media::{
     ProceduralClips, VoiceProvider, NORMAL_WORDS_PER_MINUTE,
 };
 use crate::planner::{PlanError, Planner, TemplatePlanner};
-use crate::providers::{LlmPlanner, SetupError, UsageLedger};
+use crate::providers::{AvatarMedia, AvatarTargets, LlmPlanner, SetupError, UsageLedger};
 
 /// Variants one job may have (GenerateScriptRequest.variant 1..=10; 0 means 1).
 pub const MAX_VARIANTS: i32 = 10;
@@ -56,6 +56,8 @@ pub struct MediaProviders {
     /// What the real providers reported about each file (attempts, failover, usage), merged
     /// into the asset's `usage`.
     pub usage: UsageLedger,
+    /// Makes the voiceover and clips of themes with an avatar; `None`: no avatar provider.
+    pub avatar: Option<Arc<AvatarMedia>>,
 }
 
 impl MediaProviders {
@@ -71,16 +73,21 @@ impl MediaProviders {
                 ),
                 voice: Arc::new(EspeakVoice::new()),
                 usage: UsageLedger::default(),
+                avatar: None,
             },
-            ProviderSet::Null => {
-                MediaProviders { clips: Arc::new(NullClips), voice: Arc::new(NullVoice), usage: UsageLedger::default() }
-            }
+            ProviderSet::Null => MediaProviders {
+                clips: Arc::new(NullClips),
+                voice: Arc::new(NullVoice),
+                usage: UsageLedger::default(),
+                avatar: None,
+            },
         }
     }
 
     /// The providers `providers` configures: the set's own, with a non-empty `providers.voice`
     /// or `providers.clips` list replacing that kind by its real (HTTP) providers in failover
-    /// order. Fails when a listed provider has no key.
+    /// order, and `providers.avatar` making the sets of themes with an avatar. Fails when a listed
+    /// provider has no key.
     pub fn from_config(providers: &ProvidersConfig, media: &MediaConfig) -> std::result::Result<Self, SetupError> {
         let mut set = Self::for_set(providers.set, media);
         if let Some(voice) = crate::providers::voice_chain(providers, &set.usage)? {
@@ -89,6 +96,7 @@ impl MediaProviders {
         if let Some(clips) = crate::providers::clip_chain(providers, media, &set.usage)? {
             set.clips = Arc::new(clips);
         }
+        set.avatar = crate::providers::avatar_media(providers, media)?.map(Arc::new);
         Ok(set)
     }
 }
@@ -328,14 +336,19 @@ impl ScriptApi {
 
         // The whole set is priced before anything is called: a budget that cannot pay for it
         // stops here, with nothing called and nothing written.
-        let budget = self.budget(job_id, &script.theme()?).await?;
+        let theme = script.theme()?;
+        let budget = self.budget(job_id, &theme).await?;
         if let Some(budget) = &budget {
-            let (what, estimate) = self.media_estimate(&plan, &existing);
+            let (what, estimate) = self.media_estimate(&theme, &plan, &existing);
             budget.check(&format!("media of script {script_id} ({what})"), estimate)?;
         }
         let started = std::time::Instant::now();
         let mut new = Vec::new();
-        if let Err(error) = budget::within(budget, self.generate(&script, &plan, &existing, &mut new)).await {
+        let made = match &theme.config.avatar {
+            Some(who) => budget::within(budget, self.generate_avatar(&script, &plan, who, &mut new)).await,
+            None => budget::within(budget, self.generate(&script, &plan, &existing, &mut new)).await,
+        };
+        if let Err(error) = made {
             // The files made before the failure have no rows and would never be used: a retry
             // makes the set again.
             for asset in &new {
@@ -368,7 +381,11 @@ impl ScriptApi {
 
     /// What making the assets `existing` lacks would cost at most (the first provider of each
     /// kind, the planned scene lengths), and what that is, in words.
-    fn media_estimate(&self, plan: &ProductionPlan, existing: &[MediaAsset]) -> (String, i64) {
+    fn media_estimate(&self, theme: &Theme, plan: &ProductionPlan, existing: &[MediaAsset]) -> (String, i64) {
+        if theme.config.avatar.is_some() {
+            let estimate = self.providers.avatar.as_ref().map_or(0, |avatar| avatar.estimate_micros(plan));
+            return ("an avatar video".to_owned(), estimate);
+        }
         let mut parts = Vec::new();
         let mut estimate = 0i64;
         if find_asset(existing, AssetKind::Voiceover, 0).is_none() {
@@ -434,12 +451,7 @@ impl ScriptApi {
             }
         };
 
-        let (width, height) = self.format.frame_size(&plan.aspect_ratio).ok_or_else(|| {
-            ScriptgenError::Internal(format!(
-                "script {} has an unknown aspect ratio {:?}",
-                script.id, plan.aspect_ratio
-            ))
-        })?;
+        let (width, height) = self.frame_size(script, plan)?;
         for (scene, seconds) in plan.scenes.iter().zip(scene_seconds) {
             let number = scene_number(scene.number)?;
             if find_asset(existing, AssetKind::Clip, number).is_some() {
@@ -456,6 +468,47 @@ impl ScriptApi {
             });
             self.providers.usage.merge_into(&file.sha256, &mut usage);
             new.push(self.new_asset(script, AssetKind::Clip, number, &file, usage));
+        }
+        Ok(())
+    }
+
+    /// The picture size of `script`'s clips.
+    fn frame_size(&self, script: &Script, plan: &ProductionPlan) -> Result<(u32, u32)> {
+        self.format.frame_size(&plan.aspect_ratio).ok_or_else(|| {
+            ScriptgenError::Internal(format!("script {} has an unknown aspect ratio {:?}", script.id, plan.aspect_ratio))
+        })
+    }
+
+    /// Makes the whole set of a theme with an avatar, into `new`: one avatar video becomes the
+    /// voiceover and every scene's clip. Writes files only.
+    #[tracing::instrument(skip_all, fields(script_id = script.id))]
+    async fn generate_avatar(
+        &self,
+        script: &Script,
+        plan: &ProductionPlan,
+        who: &ThemeAvatar,
+        new: &mut Vec<NewMediaAsset>,
+    ) -> Result<()> {
+        let avatar = self.providers.avatar.as_ref().ok_or_else(|| {
+            ScriptgenError::FailedPrecondition(
+                "the theme asks for an avatar but no avatar provider is configured (set providers.avatar)".into(),
+            )
+        })?;
+        let cancel = CancellationToken::new();
+        let _cancel_on_drop = cancel.clone().drop_guard();
+        let dir = format!("jobs/{}/script-{}", script.job_id, script.id);
+        let (width, height) = self.frame_size(script, plan)?;
+        let mut clips = Vec::with_capacity(plan.scenes.len());
+        for scene in &plan.scenes {
+            clips.push(self.store.prepare(&format!("{dir}/scene-{}.mp4", scene_number(scene.number)?))?);
+        }
+        let voiceover = self.store.prepare(&format!("{dir}/voiceover.wav"))?;
+        let targets = AvatarTargets { voiceover, clips, width, height, fps: self.format.fps };
+        let set = avatar.make(who, plan, &targets, &cancel).await?;
+        let (voice, usage) = set.voiceover;
+        new.push(self.new_asset(script, AssetKind::Voiceover, 0, &voice, usage));
+        for (number, file, usage) in set.clips {
+            new.push(self.new_asset(script, AssetKind::Clip, scene_number(number)?, &file, usage));
         }
         Ok(())
     }

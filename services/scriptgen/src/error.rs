@@ -19,6 +19,9 @@ pub enum ScriptgenError {
     JobNotFound(i64),
     #[error("{0}")]
     NotFound(String),
+    /// The request needs something this service is not set up for.
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -55,6 +58,7 @@ impl ServiceError for ScriptgenError {
         match self {
             ScriptgenError::Invalid(_) => Code::InvalidArgument,
             ScriptgenError::JobNotFound(_) | ScriptgenError::NotFound(_) => Code::NotFound,
+            ScriptgenError::FailedPrecondition(_) => Code::FailedPrecondition,
             ScriptgenError::Db(db) => db.status_code(),
             ScriptgenError::Plan(PlanError::InvalidTheme(_)) => Code::InvalidArgument,
             // Retrying cannot help until the budget is raised.

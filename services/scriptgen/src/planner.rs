@@ -903,6 +903,7 @@ mod tests {
                 target_audience: Some("Gen Z".into()),
                 tone: Some("fun".into()),
                 budget_usd: None,
+                avatar: None,
             },
             content_references: if with_references {
                 vec![

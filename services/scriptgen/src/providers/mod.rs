@@ -7,15 +7,18 @@
 //! | voice | `fish_audio`           | Fish Audio `POST /v1/tts` |
 //! | clip  | `fal_kling`, `fal_minimax` | fal.ai queue: submit, poll `status_url`, fetch `response_url`, download |
 //! | clip  | `pexels`               | Pexels `GET /videos/search`, download the best MP4 |
+//! | avatar | `heygen`              | HeyGen `POST /v2/video/generate`, poll `GET /v1/video_status.get`, download; one video becomes the voiceover and the clips ([`AvatarMedia`]) |
 //! | plan  | [`LlmPlanner`]         | the LLM of `providers.planner` (Anthropic or OpenAI-compatible) |
 //!
 //! The providers of a kind are tried in the configured order ([`VoiceChain`], [`ClipChain`]);
 //! what each attempt did is kept in the [`UsageLedger`] and lands in the asset's `usage`.
 
+pub mod avatar;
 pub mod clips;
 pub mod elevenlabs;
 pub mod fal;
 pub mod fish_audio;
+pub mod heygen;
 mod ledger;
 pub mod openai_tts;
 pub mod pexels;
@@ -26,12 +29,14 @@ use std::sync::Arc;
 
 use shortline_shared::config::{ClipProviderName, MediaConfig, ProvidersConfig, VoiceProviderName};
 pub use shortline_shared::http::SetupError;
-use shortline_shared::http::{clip_endpoint, voice_endpoint, ProviderAttempt, ProviderError};
+use shortline_shared::http::{avatar_endpoint, clip_endpoint, voice_endpoint, ProviderAttempt, ProviderError};
 
+pub use avatar::{AvatarMedia, AvatarSet, AvatarTargets};
 pub use clips::{ClipChain, FetchedVideo, VideoApi};
 pub use elevenlabs::ElevenLabsSpeech;
 pub use fal::{FalFamily, FalVideo};
 pub use fish_audio::FishAudioSpeech;
+pub use heygen::{AvatarRequest, AvatarVideo, HeygenAvatar};
 pub use ledger::UsageLedger;
 pub use openai_tts::OpenAiSpeech;
 pub use pexels::PexelsVideo;
@@ -98,6 +103,23 @@ pub fn clip_chain(
         apis.push(api);
     }
     Ok(Some(ClipChain::new(apis, config.prices.clone(), ledger.clone(), media.x264_preset.clone(), media.crf)))
+}
+
+/// The configured avatar provider (conforming its clips with `media`'s x264 settings); `None`
+/// when `providers.avatar` is unset.
+pub fn avatar_media(config: &ProvidersConfig, media: &MediaConfig) -> Result<Option<AvatarMedia>, SetupError> {
+    let Some(name) = config.avatar else { return Ok(None) };
+    let client = avatar_endpoint(config, name).client(config)?;
+    let http = &config.http;
+    let api = HeygenAvatar::new(
+        client,
+        &config.heygen.model,
+        http.poll_interval(),
+        http.generation_timeout(),
+        http.download_timeout(),
+    );
+    let price = config.price(&config.heygen.model).copied();
+    Ok(Some(AvatarMedia::new(api, price, media.x264_preset.clone(), media.crf)))
 }
 
 /// A chain that ended in `error`, as a [`MediaError`]: the public part names the provider and

@@ -77,6 +77,7 @@ pub fn auto_post_theme() -> v1::Theme {
             target_audience: Some("commuters".into()),
             tone: Some("upbeat".into()),
             budget_usd: None,
+            avatar: None,
         }),
         content_references: vec![v1::ContentReference {
             ref_id: "cup".into(),
