@@ -10,7 +10,7 @@ mod providers_support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use providers_support::{assert_no_key, client, client_with_timeout, KEY};
+use providers_support::{assert_no_key, client, client_with_timeout, talking_mp4, KEY};
 use serde_json::json;
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_scriptgen::providers::{AvatarMedia, AvatarRequest, AvatarTargets, HeygenAvatar};
@@ -22,22 +22,6 @@ use tokio_util::sync::CancellationToken;
 
 const MODEL: &str = "heygen-avatar";
 
-/// A real small MP4 with a picture and a voice-like tone, of `seconds`.
-fn talking_mp4(seconds: f64) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.mp4");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc=size=360x640:rate=10:duration={seconds}"))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=220:sample_rate=24000:duration={seconds}"))
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success(), "ffmpeg made no test video");
-    std::fs::read(path).unwrap()
-}
 
 fn heygen(url: &str, generation_timeout: Duration) -> HeygenAvatar {
     HeygenAvatar::new(

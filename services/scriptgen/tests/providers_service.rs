@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use providers_support::{anthropic_answer, assert_no_key, mp4, pcm, KEY};
+use providers_support::{anthropic_answer, assert_no_key, mp4, pcm, talking_mp4, KEY};
 use serde_json::json;
 use shortline_proto::v1::{self, script_service_client::ScriptServiceClient};
 use shortline_scriptgen::Application;
@@ -461,5 +461,67 @@ async fn a_theme_budget_below_the_planners_estimate_stops_before_the_model_is_as
     let mut pooled = service.pool.get().await.unwrap();
     assert!(db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty());
     drop(pooled);
+    service.shutdown.trigger();
+}
+
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_theme_with_an_avatar_gets_its_voiceover_and_clips_from_heygen_and_nothing_else() {
+    let seconds = valid_plan().duration_seconds;
+    let video = talking_mp4(seconds);
+    let cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
+    let cdn_url = cdn.url();
+    let heygen = MockServer::start(move |r| match r.method.as_str() {
+        "POST" => MockResponse::json(200, json!({"error": null, "data": {"video_id": "vid-7"}})),
+        _ => MockResponse::json(
+            200,
+            json!({"data": {"id": "vid-7", "status": "completed", "duration": seconds, "video_url": format!("{cdn_url}/vid-7.mp4")}}),
+        ),
+    })
+    .await;
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    let heygen_url = heygen.url();
+    let service = start_with(&mocks, |config, dir| {
+        let p = &mut config.providers;
+        p.avatar = Some(shortline_shared::config::AvatarProviderName::Heygen);
+        p.heygen.base_url = heygen_url;
+        p.heygen.api_key_file = key_file(dir, "heygen");
+        p.prices.insert("heygen-avatar".into(), Price { per_second: 100_000, ..Price::default() });
+    })
+    .await;
+    let mut request = script_request(&service).await;
+    let avatar = v1::ThemeAvatar { avatar_id: "Daisy".into(), voice_id: "V1".into() };
+    request.theme.as_mut().unwrap().config.as_mut().unwrap().avatar = Some(avatar);
+    let job_id = request.job_id;
+    let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
+
+    let assets =
+        service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id: script.id }).await.unwrap().into_inner().assets;
+    let scenes = script.plan.unwrap().scenes.len();
+    assert_eq!(assets.len(), scenes + 1);
+    assert!(assets.iter().all(|a| a.provider == "heygen" && a.model == "heygen-avatar"), "{assets:?}");
+    let total: i64 = assets.iter().map(|a| a.cost_micros).sum();
+    assert_eq!(total, (seconds * 100_000.0).round() as i64, "one video, billed once");
+    let body = heygen.requests()[0].json();
+    assert_eq!(body["video_inputs"][0]["character"]["avatar_id"], "Daisy");
+    assert_eq!(body["video_inputs"][0]["voice"]["voice_id"], "V1");
+    assert_eq!(heygen.requests()[0].header("x-api-key"), Some(KEY));
+    assert!(mocks.openai.requests().is_empty() && mocks.elevenlabs.requests().is_empty() && mocks.fal.requests().is_empty(), "no clip or voice provider was called");
+    assert_no_key("the database", &database_text(&service, job_id).await);
+    service.shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_theme_with_an_avatar_and_no_avatar_provider_is_refused_readably() {
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    let service = start(&mocks).await;
+    let mut request = script_request(&service).await;
+    let avatar = v1::ThemeAvatar { avatar_id: "Daisy".into(), voice_id: "V1".into() };
+    request.theme.as_mut().unwrap().config.as_mut().unwrap().avatar = Some(avatar);
+    let job_id = request.job_id;
+    let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
+    let status = service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id: script.id }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("set providers.avatar"), "{}", status.message());
     service.shutdown.trigger();
 }

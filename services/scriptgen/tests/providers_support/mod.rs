@@ -62,6 +62,24 @@ pub fn mp4(seconds: f64, width: u32, height: u32) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
+/// A real small MP4 (360x640, 10 fps) with a picture and a tone for a voice, of `seconds`:
+/// what an avatar provider delivers.
+pub fn talking_mp4(seconds: f64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size=360x640:rate=10:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=220:sample_rate=24000:duration={seconds}"))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg made no test video");
+    std::fs::read(path).unwrap()
+}
+
 /// `text` must not contain the key.
 #[track_caller]
 pub fn assert_no_key(what: &str, text: &str) {
