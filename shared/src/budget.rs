@@ -133,7 +133,7 @@ mod tests {
         let budget = Arc::new(JobBudget::new(7, 1_000_000, 600_000));
         within(Some(budget.clone()), async {
             assert!(check_before_call("fal_kling", 400_000).is_ok(), "exactly the limit is fine");
-            let refused = check_before_call("fal_kling", 400_001).unwrap_err();
+            let refused = check_before_call("fal_kling", 400_001).expect_err("past the limit");
             assert_eq!((refused.job_id, refused.spent_micros, refused.estimate_micros), (7, 600_000, 400_001));
             assert_eq!(
                 refused.to_string(),

@@ -437,3 +437,46 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     assert_eq!(anthropic.requests().len(), 1, "--no-check calls nothing");
     assert_no_key("the listing", &stdout);
 }
+
+/// A budget below the plan's media estimate: analysis and planning fit and are paid; media
+/// generation is refused before its first call, and the job fails saying why, with no media
+/// row and no media file.
+async fn a_budget_below_the_plans_estimate_fails_the_job_before_the_first_media_call(db: TestDb) {
+    let theme = small_theme(false);
+    let plan = TemplatePlanner.plan(&convert::theme_from(&theme, "theme").expect("theme"), None, 1).expect("plan");
+    let mocks = mocks(&plan).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = SystemOptions::default()
+        .env("SHORTLINE_CONFIG", config_file(dir.path(), &mocks))
+        .env("SHORTLINE_PIPELINE__JOB_BUDGET_USD", "0.5");
+    for (variable, key) in KEYS {
+        options = options.env(variable, key);
+    }
+    let system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let job = client.start_job(start_request(theme)).await.expect("start").into_inner();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let job = loop {
+        let job = client.get_job(v1::GetJobRequest { job_id: job.id }).await.expect("job").into_inner();
+        if job.status() == v1::JobStatus::Failed {
+            break job;
+        }
+        assert!(job.status() != v1::JobStatus::AwaitingReview, "the job should not get past its budget");
+        assert!(tokio::time::Instant::now() < deadline, "job still {:?}", job.status());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(job.failed_stage(), v1::Stage::MediaGeneration);
+    let expected = format!("job {} budget of $0.50 would be exceeded: media of script", job.id);
+    assert!(job.error.contains(&expected) && job.error.contains("not called"), "{}", job.error);
+    let lineage = client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
+    let media = lineage.stages.iter().filter(|s| s.stage == v1::Stage::MediaGeneration as i32).count();
+    assert_eq!(media, 1, "not retried: a retry cannot change the budget");
+    assert!(lineage.assets.is_empty() && lineage.videos.is_empty());
+    assert!(mocks.openai.requests().is_empty() && mocks.elevenlabs.requests().is_empty() && mocks.fal.requests().is_empty());
+    assert_eq!(mocks.anthropic.requests().len(), 2, "the analysis and the plan fitted and were paid");
+    let media_files = system.media_root().join(format!("jobs/{}", job.id));
+    let files: Vec<_> = std::fs::read_dir(&media_files).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(files.iter().all(|dir| std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true)), "no media file: {files:?}");
+}
+
+on_both_backends!(a_budget_below_the_plans_estimate_fails_the_job_before_the_first_media_call);
