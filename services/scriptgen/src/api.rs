@@ -9,8 +9,14 @@
 //! Media generation writes its files first (each engine writes atomically) and the asset rows
 //! last, in one transaction, only once the whole set exists: a request that fails or is dropped
 //! half way (the client went away; the engines' child processes are killed with the future)
-//! leaves no rows, and its retry makes the set again. A finished set is recorded even if the
-//! client left meanwhile, so nothing already made is made twice.
+//! leaves no rows (a request that fails removes the files it made), and its retry makes the set
+//! again. A finished set is recorded even if the client left meanwhile, so nothing already made
+//! is made twice.
+//!
+//! Paid work runs within the job's budget (the theme's `budget_usd`, else
+//! `pipeline.job_budget_usd`): a script's whole media set is priced before its first call, and
+//! every paid call is estimated again just before it is made (see [`shortline_shared::budget`]);
+//! a refusal is FAILED_PRECONDITION naming the job, the provider and the amounts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
