@@ -386,6 +386,13 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     })
     .await;
     let pexels = MockServer::start(|_| MockResponse::json(200, json!({"videos": []}))).await;
+    // fal's queue has nothing to list: an unknown request's status is 404 to an accepted key.
+    let fal_key = format!("Key {}", key("SHORTLINE_FAL_API_KEY"));
+    let fal = MockServer::start(move |r| match (r.path.as_str(), r.header("authorization")) {
+        ("/kling/requests/shortline-check/status", Some(k)) if k == fal_key => MockResponse::json(404, json!({"detail": "Request not found"})),
+        _ => MockResponse::json(401, json!({"detail": "No user found for Key ID and Secret"})),
+    })
+    .await;
     let youtube = MockServer::start(|_| MockResponse::json(200, json!({"kind": "youtube#i18nRegionListResponse", "items": []}))).await;
     let env = vec![
         ("SHORTLINE_PROVIDERS__TRENDS", "[\"youtube\"]".to_owned()),
@@ -398,7 +405,11 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
         ("SHORTLINE_PROVIDERS__OPENAI__BASE_URL", openai.url()),
         ("SHORTLINE_PROVIDERS__OPENAI__TTS_MODEL", "tts".to_owned()),
         ("SHORTLINE_PROVIDERS__PRICES__TTS__PER_1K_CHARACTERS", "15000".to_owned()),
-        ("SHORTLINE_PROVIDERS__CLIPS", "[\"pexels\"]".to_owned()),
+        ("SHORTLINE_PROVIDERS__CLIPS", "[\"fal_kling\", \"pexels\"]".to_owned()),
+        ("SHORTLINE_PROVIDERS__FAL__BASE_URL", fal.url()),
+        ("SHORTLINE_PROVIDERS__FAL__KLING_MODEL", "kling".to_owned()),
+        ("SHORTLINE_PROVIDERS__PRICES__KLING__PER_SECOND", "50000".to_owned()),
+        ("SHORTLINE_FAL_API_KEY", key("SHORTLINE_FAL_API_KEY").to_owned()),
         ("SHORTLINE_YOUTUBE_API_KEY", key("SHORTLINE_YOUTUBE_API_KEY").to_owned()),
         ("SHORTLINE_ANTHROPIC_API_KEY", key("SHORTLINE_ANTHROPIC_API_KEY").to_owned()),
         ("SHORTLINE_OPENAI_API_KEY", openai_key.to_owned()),
@@ -412,7 +423,9 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     let rows = answer["providers"].as_array().expect("rows");
     let row = |kind: &str| rows.iter().find(|r| r["kind"] == kind).unwrap_or_else(|| panic!("no {kind} row in {stdout}"));
     let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap_or_default()).collect();
-    assert_eq!(kinds, ["sources", "analyst", "planner", "clips", "voice", "avatar"]);
+    assert_eq!(kinds, ["sources", "analyst", "planner", "clips", "clips", "voice", "avatar"]);
+    let kling = rows.iter().find(|r| r["provider"] == "fal_kling").expect("fal_kling row");
+    assert_eq!((kling["check"].as_str(), kling["key"].as_str()), (Some("ok"), Some("env SHORTLINE_FAL_API_KEY")));
     assert_eq!((row("sources")["provider"].as_str(), row("sources")["check"].as_str()), (Some("youtube"), Some("ok")));
     assert_eq!(row("sources")["key"], "env SHORTLINE_YOUTUBE_API_KEY");
     assert_eq!((row("analyst")["provider"].as_str(), row("analyst")["check"].as_str()), (Some("heuristic"), Some("offline")));
@@ -420,8 +433,9 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     assert_eq!(row("planner")["base_url"], anthropic.url());
     let voice = row("voice")["check"].as_str().unwrap_or_default();
     assert!(voice.starts_with("error: openai: unauthorized (HTTP 401)") && voice.contains("***"), "{voice}");
-    assert_eq!(row("clips")["key"], "not set");
-    assert!(row("clips")["check"].as_str().unwrap_or_default().contains("no API key"), "{stdout}");
+    let pexels_row = rows.iter().find(|r| r["provider"] == "pexels").expect("pexels row");
+    assert_eq!(pexels_row["key"], "not set");
+    assert!(pexels_row["check"].as_str().unwrap_or_default().contains("no API key"), "{stdout}");
     assert_eq!(row("avatar")["provider"], "none");
     // One cheap authenticated GET each, no retries.
     assert_eq!(youtube.requests()[0].path, "/youtube/v3/i18nRegions");
