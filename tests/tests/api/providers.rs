@@ -14,7 +14,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use shortline_proto::v1;
+use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
+use tonic::transport::Channel;
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_shared::convert;
 use shortline_shared::db::{self, AssetKind};
@@ -225,6 +226,13 @@ per_second = 50000
     path.display().to_string()
 }
 
+/// The services with every real provider at its mock (config file in `dir`) and every key in
+/// their environment.
+fn system_options(dir: &Path, mocks: &Mocks) -> SystemOptions {
+    let options = SystemOptions::default().env("SHORTLINE_CONFIG", config_file(dir, mocks));
+    KEYS.iter().fold(options, |options, (variable, key)| options.env(variable, key))
+}
+
 /// Every row of every table as text: PostgreSQL's `row_to_json` of each; for SQLite, the
 /// database file and its WAL themselves.
 async fn database_text(db: &TestDb) -> String {
@@ -253,6 +261,20 @@ async fn database_text(db: &TestDb) -> String {
     text
 }
 
+/// Polls the job until it fails; panics if it gets to review or runs out of time first.
+async fn wait_for_failure(client: &mut OrchestratorServiceClient<Channel>, job_id: i64) -> v1::Job {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let job = client.get_job(v1::GetJobRequest { job_id }).await.expect("job").into_inner();
+        match job.status() {
+            v1::JobStatus::Failed => return job,
+            v1::JobStatus::AwaitingReview | v1::JobStatus::Approved => panic!("job {job_id} did not fail"),
+            status => assert!(tokio::time::Instant::now() < deadline, "job {job_id} still {status:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[track_caller]
 fn assert_no_key(what: &str, text: &str) {
     for (variable, key) in KEYS {
@@ -265,13 +287,8 @@ async fn a_job_with_every_real_provider_completes_with_its_costs_and_no_key_leak
     let plan = TemplatePlanner.plan(&convert::theme_from(&theme, "theme").expect("theme"), None, 1).expect("plan");
     let mocks = mocks(&plan).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut options = SystemOptions::default()
-        .env("SHORTLINE_CONFIG", config_file(dir.path(), &mocks))
-        // Debug logs, HTTP libraries included: a key in any of them would show.
-        .env("SHORTLINE_TELEMETRY__FILTER", "debug");
-    for (variable, key) in KEYS {
-        options = options.env(variable, key);
-    }
+    // Debug logs, HTTP libraries included: a key in any of them would show.
+    let options = system_options(dir.path(), &mocks).env("SHORTLINE_TELEMETRY__FILTER", "debug");
     let system = TestSystem::start_with(db, options).await;
     let mut client = system.orchestrator_client().await;
     let job = client.start_job(start_request(theme)).await.expect("start").into_inner();
@@ -460,25 +477,11 @@ async fn a_budget_below_the_plans_estimate_fails_the_job_before_the_first_media_
     let plan = TemplatePlanner.plan(&convert::theme_from(&theme, "theme").expect("theme"), None, 1).expect("plan");
     let mocks = mocks(&plan).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut options = SystemOptions::default()
-        .env("SHORTLINE_CONFIG", config_file(dir.path(), &mocks))
-        .env("SHORTLINE_PIPELINE__JOB_BUDGET_USD", "0.5");
-    for (variable, key) in KEYS {
-        options = options.env(variable, key);
-    }
+    let options = system_options(dir.path(), &mocks).env("SHORTLINE_PIPELINE__JOB_BUDGET_USD", "0.5");
     let system = TestSystem::start_with(db, options).await;
     let mut client = system.orchestrator_client().await;
     let job = client.start_job(start_request(theme)).await.expect("start").into_inner();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let job = loop {
-        let job = client.get_job(v1::GetJobRequest { job_id: job.id }).await.expect("job").into_inner();
-        if job.status() == v1::JobStatus::Failed {
-            break job;
-        }
-        assert!(job.status() != v1::JobStatus::AwaitingReview, "the job should not get past its budget");
-        assert!(tokio::time::Instant::now() < deadline, "job still {:?}", job.status());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let job = wait_for_failure(&mut client, job.id).await;
     assert_eq!(job.failed_stage(), v1::Stage::MediaGeneration);
     let expected = format!("job {} budget of $0.50 would be exceeded: media of script", job.id);
     assert!(job.error.contains(&expected) && job.error.contains("not called"), "{}", job.error);
@@ -513,24 +516,11 @@ async fn a_provider_refusal_fails_the_job_readably_without_a_key_anywhere(db: Te
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut options = SystemOptions::default()
-        .env("SHORTLINE_CONFIG", config_file(dir.path(), &mocks))
-        .env("SHORTLINE_TELEMETRY__FILTER", "debug");
-    for (variable, key) in KEYS {
-        options = options.env(variable, key);
-    }
+    let options = system_options(dir.path(), &mocks).env("SHORTLINE_TELEMETRY__FILTER", "debug");
     let system = TestSystem::start_with(db, options).await;
     let mut client = system.orchestrator_client().await;
     let job = client.start_job(start_request(theme)).await.expect("start").into_inner();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let job = loop {
-        let job = client.get_job(v1::GetJobRequest { job_id: job.id }).await.expect("job").into_inner();
-        if job.status() == v1::JobStatus::Failed {
-            break job;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "job still {:?}", job.status());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let job = wait_for_failure(&mut client, job.id).await;
     assert_eq!(job.failed_stage(), v1::Stage::MediaGeneration);
     assert!(job.error.contains("voice provider elevenlabs") && job.error.contains("unauthorized (HTTP 401)"), "{}", job.error);
     assert_eq!(mocks.elevenlabs.requests().len(), 1, "a refused key is not retried");
