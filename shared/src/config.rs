@@ -201,7 +201,7 @@ impl EndpointConfig {
 }
 
 /// `[pipeline]`: how the orchestrator drives jobs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     pub stage_timeout_seconds: StageTimeouts,
@@ -217,6 +217,9 @@ pub struct PipelineConfig {
     pub trend_refresh_interval_hours: u64,
     /// How long a stopping service lets in-flight work finish (0: not at all).
     pub shutdown_grace_seconds: u64,
+    /// The most one job may spend on paid providers, in USD (a theme's `budget_usd` overrides
+    /// it); unset: no limit.
+    pub job_budget_usd: Option<f64>,
 }
 
 impl Default for PipelineConfig {
@@ -230,6 +233,7 @@ impl Default for PipelineConfig {
             lease_seconds: 30,
             trend_refresh_interval_hours: 6,
             shutdown_grace_seconds: 20,
+            job_budget_usd: None,
         }
     }
 }
@@ -347,6 +351,11 @@ pub struct ProvidersConfig {
     pub trends: Vec<TrendSourceName>,
     /// The LLM analyst of trend reports; unset: the heuristic analyst.
     pub analyst: Option<LlmProviderName>,
+    /// The LLM that writes production plans; unset: the template planner.
+    pub planner: Option<LlmProviderName>,
+    /// The avatar video provider used for themes that ask for an avatar (it replaces the clips
+    /// and the voice); unset: such themes are refused.
+    pub avatar: Option<AvatarProviderName>,
     pub http: ProviderHttpConfig,
     pub openai: OpenAiConfig,
     pub elevenlabs: ElevenLabsConfig,
@@ -357,6 +366,7 @@ pub struct ProvidersConfig {
     pub youtube: YoutubeConfig,
     pub anthropic: AnthropicConfig,
     pub openai_compatible: OpenAiCompatibleConfig,
+    pub heygen: HeygenConfig,
     /// Price per model id, in micro-USD (`[providers.prices."tts-1"] per_1k_characters = 15000`).
     pub prices: std::collections::BTreeMap<String, Price>,
 }
@@ -365,6 +375,14 @@ impl ProvidersConfig {
     /// The configured price of `model`.
     pub fn price(&self, model: &str) -> Option<&Price> {
         self.prices.get(model)
+    }
+
+    /// The model the LLM `llm` is configured with.
+    pub fn llm_model(&self, llm: LlmProviderName) -> &str {
+        match llm {
+            LlmProviderName::Anthropic => &self.anthropic.model,
+            LlmProviderName::OpenaiCompatible => &self.openai_compatible.model,
+        }
     }
 
     /// The models the listed providers use, with who uses them (for price checks and listings).
@@ -387,14 +405,13 @@ impl ProvidersConfig {
             };
             models.push((model.clone(), format!("clip provider {}", clips.as_str())));
         }
-        match self.analyst {
-            Some(LlmProviderName::Anthropic) => {
-                models.push((self.anthropic.model.clone(), "analyst anthropic".to_owned()));
+        if let Some(avatar) = self.avatar {
+            models.push((self.heygen.model.clone(), format!("avatar provider {}", avatar.as_str())));
+        }
+        for (role, llm) in [("analyst", self.analyst), ("planner", self.planner)] {
+            if let Some(llm) = llm {
+                models.push((self.llm_model(llm).to_owned(), format!("{role} {}", llm.as_str())));
             }
-            Some(LlmProviderName::OpenaiCompatible) => {
-                models.push((self.openai_compatible.model.clone(), "analyst openai_compatible".to_owned()));
-            }
-            None => {}
         }
         models
     }
@@ -422,7 +439,7 @@ impl ProvidersConfig {
         v.check(h.download_timeout_seconds > 0, "providers.http.download_timeout_seconds", "must be greater than 0");
         // (section, base_url, timeout_ms, required names)
         type Section<'a> = (&'a str, &'a str, u64, Vec<(&'a str, &'a str)>);
-        let sections: [Section<'_>; 9] = [
+        let sections: [Section<'_>; 10] = [
             ("openai", &self.openai.base_url, self.openai.timeout_ms, vec![("tts_model", &self.openai.tts_model), ("tts_voice", &self.openai.tts_voice)]),
             ("elevenlabs", &self.elevenlabs.base_url, self.elevenlabs.timeout_ms, vec![("model", &self.elevenlabs.model), ("voice_id", &self.elevenlabs.voice_id)]),
             ("fish_audio", &self.fish_audio.base_url, self.fish_audio.timeout_ms, vec![("model", &self.fish_audio.model)]),
@@ -432,6 +449,7 @@ impl ProvidersConfig {
             ("youtube", &self.youtube.base_url, self.youtube.timeout_ms, vec![]),
             ("anthropic", &self.anthropic.base_url, self.anthropic.timeout_ms, vec![("model", &self.anthropic.model), ("version", &self.anthropic.version)]),
             ("openai_compatible", &self.openai_compatible.base_url, self.openai_compatible.timeout_ms, vec![("model", &self.openai_compatible.model)]),
+            ("heygen", &self.heygen.base_url, self.heygen.timeout_ms, vec![("model", &self.heygen.model)]),
         ];
         for (section, base_url, timeout_ms, names) in sections {
             if let Err(reason) = check_endpoint_url(base_url) {
@@ -530,6 +548,43 @@ impl TrendSourceName {
             TrendSourceName::ApifyTiktok => "apify_tiktok",
             TrendSourceName::Youtube => "youtube",
         }
+    }
+}
+
+/// A real avatar video provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AvatarProviderName {
+    /// HeyGen (`POST /v2/video/generate`, poll `GET /v1/video_status.get`, download).
+    Heygen,
+}
+
+impl AvatarProviderName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AvatarProviderName::Heygen => "heygen",
+        }
+    }
+}
+
+/// `[providers.heygen]`: HeyGen avatar videos.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeygenConfig {
+    pub base_url: String,
+    /// A file holding the key; else `SHORTLINE_HEYGEN_API_KEY`, then `HEYGEN_API_KEY`.
+    pub api_key_file: Option<PathBuf>,
+    /// The timeout of one call (generate, status); the whole generation has
+    /// `providers.http.generation_timeout_seconds`.
+    pub timeout_ms: u64,
+    /// The name HeyGen's price is listed under in `providers.prices` (it bills per second of
+    /// video), and recorded as the asset's model.
+    pub model: String,
+}
+
+impl Default for HeygenConfig {
+    fn default() -> Self {
+        Self { base_url: "https://api.heygen.com".into(), api_key_file: None, timeout_ms: 30_000, model: "heygen-avatar".into() }
     }
 }
 
@@ -1068,6 +1123,13 @@ impl Config {
             format!("must be at least pipeline.backoff_initial_ms ({})", p.backoff_initial_ms),
         );
         v.check(p.lease_seconds > 0, "pipeline.lease_seconds", "must be greater than 0");
+        if let Some(budget) = p.job_budget_usd {
+            v.check(
+                budget.is_finite() && budget >= 0.0,
+                "pipeline.job_budget_usd",
+                format!("must be 0 or more USD, got {budget}"),
+            );
+        }
 
         // providers
         self.providers.check(&mut v);

@@ -138,6 +138,8 @@ pub fn theme(theme: &domain::Theme) -> v1::Theme {
             tagline: c.tagline.clone(),
             target_audience: c.target_audience.clone(),
             tone: c.tone.clone(),
+            budget_usd: c.budget_usd,
+            avatar: c.avatar.as_ref().map(|a| v1::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
         }),
         content_references: theme
             .content_references
@@ -171,6 +173,11 @@ pub fn theme_from(message: &v1::Theme, field: &str) -> Result<domain::Theme, Vec
             tagline: c.tagline.clone(),
             target_audience: c.target_audience.clone(),
             tone: c.tone.clone(),
+            budget_usd: c.budget_usd,
+            avatar: c
+                .avatar
+                .as_ref()
+                .map(|a| domain::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
         },
         content_references: message
             .content_references
@@ -373,6 +380,7 @@ pub fn trend_report(row: &db::TrendReport, items: &[db::TrendReportItem]) -> db:
         recommendations: body.recommendations,
         trend_ids: items.iter().map(|i| i.trend_id).collect(),
         created_at: Some(timestamp(row.created_at)),
+        cost_micros: row.cost_micros,
     })
 }
 

@@ -1,6 +1,7 @@
 //! What every shortline service shares: domain types, config, telemetry, errors, the database
 //! layer and gRPC server scaffolding.
 
+pub mod budget;
 pub mod convert;
 pub mod db;
 pub mod domain;

@@ -182,6 +182,7 @@ impl Composer {
             Ok(selection) => selection,
             Err(error) => return Err(self.selection_error(job_id, script_id, asset_ids, error).await),
         };
+        let costs = video_costs(costs, &script, &assets)?;
         let settings = compose::render_settings(&self.media, &plan.aspect_ratio).ok_or_else(|| {
             ComposerError::FailedPrecondition(format!("script {script_id}: aspect ratio `{}` cannot be composed", plan.aspect_ratio))
         })?;
@@ -385,6 +386,30 @@ fn upstream_costs(costs: Option<&v1::CostBreakdown>) -> Result<v1::CostBreakdown
     Ok(costs)
 }
 
+/// What the video cost, by kind: the upstream costs the composer cannot see (the trend
+/// analysis) plus the script's writing (LLM) and every asset of the script, selected for this
+/// cut or not, since all were paid for: voiceovers are TTS, everything else (clips, music)
+/// video generation.
+fn video_costs(upstream: v1::CostBreakdown, script: &v1::Script, assets: &[v1::MediaAsset]) -> Result<v1::CostBreakdown> {
+    let sum = |voice: bool| {
+        assets
+            .iter()
+            .filter(|a| (a.kind == v1::AssetKind::Voiceover as i32) == voice)
+            .try_fold(0_i64, |sum, a| sum.checked_add(a.cost_micros))
+    };
+    let too_large = || ComposerError::Internal(format!("the costs of script {} do not fit in 64 bits", script.id));
+    let costs = v1::CostBreakdown {
+        llm_micros: upstream.llm_micros.checked_add(script.cost_micros).ok_or_else(too_large)?,
+        tts_micros: sum(true).and_then(|s| s.checked_add(upstream.tts_micros)).ok_or_else(too_large)?,
+        video_generation_micros: sum(false)
+            .and_then(|s| s.checked_add(upstream.video_generation_micros))
+            .ok_or_else(too_large)?,
+        total_micros: 0,
+    };
+    costs.llm_micros.checked_add(costs.tts_micros).and_then(|s| s.checked_add(costs.video_generation_micros)).ok_or_else(too_large)?;
+    Ok(costs)
+}
+
 fn inputs_log(selection: &Selection, scene_seconds: &[f64], clips: &[render::ClipInput], music: Value, overlays: usize) -> Value {
     json!({
         "clip_asset_ids": selection.clips.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -560,6 +585,23 @@ mod tests {
         }
         let huge = format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_GENERATION_LOG_BYTES));
         assert!(generation_log(&huge).is_err());
+    }
+
+    #[test]
+    fn a_videos_costs_are_the_sums_of_what_made_it_by_kind() {
+        let asset = |kind: v1::AssetKind, cost_micros| v1::MediaAsset { kind: kind as i32, cost_micros, ..Default::default() };
+        let assets = [
+            asset(v1::AssetKind::Clip, 250_000),
+            asset(v1::AssetKind::Clip, 250_000),
+            asset(v1::AssetKind::Voiceover, 36_000),
+            asset(v1::AssetKind::Music, 1_000),
+        ];
+        let script = v1::Script { id: 3, cost_micros: 18_000, ..Default::default() };
+        let upstream = v1::CostBreakdown { llm_micros: 13_830, ..Default::default() };
+        let costs = video_costs(upstream, &script, &assets).expect("fits");
+        assert_eq!((costs.llm_micros, costs.tts_micros, costs.video_generation_micros), (31_830, 36_000, 501_000));
+        let huge = v1::Script { cost_micros: i64::MAX, ..script };
+        assert!(video_costs(upstream, &huge, &assets).is_err());
     }
 
     #[test]

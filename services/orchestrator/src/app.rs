@@ -39,7 +39,8 @@ impl Application {
         let sources: Vec<Arc<dyn TrendSource>> =
             crate::providers::trend_sources(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
         let analyst = crate::providers::analyst(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
-        let stages = Stages { pool: pool.clone(), clients, sources, analyst };
+        let stages =
+            Stages { pool: pool.clone(), clients, sources, analyst, job_budget_usd: config.pipeline.job_budget_usd };
         let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone()));
         Ok(Application { listener, address, engine, config, shutdown })
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use shortline_proto::v1;
+use shortline_shared::budget::{self, JobBudget};
 use shortline_shared::convert;
 use shortline_shared::db::{self, DbPool, Job, JobStatus, Lease, NewJobStage, NewTrendReport, StageName, StageStatus};
 use shortline_shared::domain::{Platform, Theme};
@@ -24,6 +25,8 @@ pub struct Stages {
     pub(crate) clients: Clients,
     pub(crate) sources: Vec<Arc<dyn TrendSource>>,
     pub(crate) analyst: Arc<dyn Analyst>,
+    /// `pipeline.job_budget_usd`: a job's limit unless its theme sets one.
+    pub(crate) job_budget_usd: Option<f64>,
 }
 
 impl Stages {
@@ -72,15 +75,25 @@ impl Stages {
         let since = (now - chrono::Duration::hours(i64::from(window_hours))).naive_utc();
         let rows = db::trends::posted_since(conn, since, max as i64).await?;
         let items = rows.iter().map(|row| Ok((row.id, row.to_item()?))).collect::<Result<Vec<_>>>()?;
-        let body = self
-            .analyst
-            .analyze(&items, now)
+        let budget = self.budget(conn, job_id).await?;
+        let analysis = budget::within(budget, self.analyst.analyze(&items, now))
             .await
             .map_err(|e| OrchestratorError::FailedPrecondition(format!("analysis: {e}")))?;
         let analysed: Vec<(i64, f64)> = rows.iter().map(|r| (r.id, r.engagement_velocity)).collect();
-        let new = NewTrendReport::new(job_id, self.analyst.name(), window_hours as i32, rows.len() as i32, &body);
+        let new = NewTrendReport::new(job_id, self.analyst.name(), window_hours as i32, rows.len() as i32, &analysis.body)
+            .paid(&analysis.model, analysis.usage, analysis.cost_micros);
         let (report, _) = db::trend_reports::insert_or_get(conn, &new, &analysed).await?;
         Ok(report)
+    }
+
+    /// The job's budget (its theme's, else the configured one) less what its rows record as
+    /// spent; `None`: no limit.
+    async fn budget(&self, conn: &mut db::Conn<'_>, job_id: i64) -> Result<Option<Arc<JobBudget>>> {
+        let job = db::jobs::find(conn, job_id).await?;
+        let theme = if job.theme.is_some() { Some(job_theme(&job)?) } else { None };
+        let Some(limit) = budget::job_limit_micros(self.job_budget_usd, theme.as_ref()) else { return Ok(None) };
+        let spent = db::jobs::spent_micros(conn, job_id).await?;
+        Ok(Some(Arc::new(JobBudget::new(job_id, limit, spent))))
     }
 
     async fn generate_scripts(&self, job: &Job, deadline: Duration) -> Result<String> {
@@ -161,13 +174,8 @@ impl Stages {
                 .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
                 .into_inner()
                 .assets;
-            let sum = |kind: v1::AssetKind| assets.iter().filter(|a| a.kind == kind as i32).map(|a| a.cost_micros).sum::<i64>();
-            let costs = v1::CostBreakdown {
-                llm_micros: report.cost_micros + script.cost_micros,
-                tts_micros: sum(v1::AssetKind::Voiceover),
-                video_generation_micros: sum(v1::AssetKind::Clip),
-                total_micros: 0,
-            };
+            // The composer adds the script's and the assets' costs; the analysis it cannot see.
+            let costs = v1::CostBreakdown { llm_micros: report.cost_micros, ..v1::CostBreakdown::default() };
             let log = generation_log(job, &report, &script, &assets);
             let message = v1::ComposeVideoRequest {
                 job_id: job.id,
@@ -267,11 +275,15 @@ fn generation_log(job: &Job, report: &db::TrendReport, script: &v1::Script, asse
         "job_id": job.id,
         "theme_name": job.theme_name,
         "theme": job.theme,
-        "trend_report": { "id": report.id, "analyst": report.analyst, "trends_analyzed": report.trends_analyzed },
+        "trend_report": {
+            "id": report.id, "analyst": report.analyst, "model": report.model, "trends_analyzed": report.trends_analyzed,
+            "cost_micros": report.cost_micros,
+        },
         "script": {
             "id": script.id,
             "variant": script.variant,
             "planner": script.planner,
+            "cost_micros": script.cost_micros,
             "video_prompt": plan.map(|p| p.video_prompt.clone()),
             "scene_prompts": plan.map(|p| p.scenes.iter().map(|s| s.visual_prompt.clone()).collect::<Vec<_>>()),
             "voiceover_script": plan.map(|p| p.voiceover_script.clone()),

@@ -308,7 +308,13 @@ async fn anthropic_tool_use_writes_the_report() {
     assert_eq!(analyst.name(), "anthropic/claude-sonnet-4-5");
     let items = trends();
     let now = Utc::now();
-    let report = analyst.analyze(&items, now).await.unwrap();
+    let analysis = analyst.analyze(&items, now).await.unwrap();
+    // 2095 input tokens at $3/M and 503 output tokens at $15/M, each rounded up.
+    assert_eq!(analysis.cost_micros, 6_285 + 7_545);
+    assert_eq!(analysis.model, "claude-sonnet-4-5");
+    assert_eq!(analysis.usage["reported_usage"]["input_tokens"], 2095);
+    assert_eq!(analysis.usage["calls"], 1);
+    let report = analysis.body;
 
     let request = &server.requests()[0];
     assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/v1/messages"));
@@ -339,7 +345,7 @@ async fn anthropic_tool_use_writes_the_report() {
 async fn an_answer_breaking_the_rules_is_asked_again_with_the_violations_then_fails_readably() {
     // Bad, then good: the second prompt lists what was wrong.
     let server = MockServer::sequence(vec![anthropic_answer(bad_report()), anthropic_answer(good_report())]).await;
-    let report = anthropic_analyst(&server.url()).analyze(&trends(), Utc::now()).await.unwrap();
+    let report = anthropic_analyst(&server.url()).analyze(&trends(), Utc::now()).await.unwrap().body;
     assert_eq!(report.video_styles.len(), 2);
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
@@ -431,7 +437,7 @@ fn chat_analyst(base: &str, auth: Auth) -> LlmAnalyst {
 async fn openai_compatible_chat_with_a_json_schema() {
     let server = MockServer::sequence(vec![chat_answer(&good_report())]).await;
     let report =
-        chat_analyst(&format!("{}/v1", server.url()), Auth::Bearer).analyze(&trends(), Utc::now()).await.unwrap();
+        chat_analyst(&format!("{}/v1", server.url()), Auth::Bearer).analyze(&trends(), Utc::now()).await.unwrap().body;
     assert_eq!(report.common_patterns[0].hook_type, "question");
 
     let request = &server.requests()[0];

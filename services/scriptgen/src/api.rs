@@ -9,18 +9,25 @@
 //! Media generation writes its files first (each engine writes atomically) and the asset rows
 //! last, in one transaction, only once the whole set exists: a request that fails or is dropped
 //! half way (the client went away; the engines' child processes are killed with the future)
-//! leaves no rows, and its retry makes the set again. A finished set is recorded even if the
-//! client left meanwhile, so nothing already made is made twice.
+//! leaves no rows (a request that fails removes the files it made), and its retry makes the set
+//! again. A finished set is recorded even if the client left meanwhile, so nothing already made
+//! is made twice.
+//!
+//! Paid work runs within the job's budget (the theme's `budget_usd`, else
+//! `pipeline.job_budget_usd`): a script's whole media set is priced before its first call, and
+//! every paid call is estimated again just before it is made (see [`shortline_shared::budget`]);
+//! a refusal is FAILED_PRECONDITION naming the job, the provider and the amounts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
 use shortline_proto::v1::{self, script_service_server::ScriptService};
+use shortline_shared::budget::{self, JobBudget};
 use shortline_shared::config::{MediaConfig, ProviderSet, ProvidersConfig};
 use shortline_shared::convert;
 use shortline_shared::db::{self, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
-use shortline_shared::domain::{ProductionPlan, Theme, TrendReportBody, Violation};
+use shortline_shared::domain::{ProductionPlan, Theme, ThemeAvatar, TrendReportBody, Violation};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::media_store::MediaStore;
 use shortline_shared::status::require_job_id;
@@ -35,7 +42,7 @@ use crate::media::{
     ProceduralClips, VoiceProvider, NORMAL_WORDS_PER_MINUTE,
 };
 use crate::planner::{PlanError, Planner, TemplatePlanner};
-use crate::providers::{SetupError, UsageLedger};
+use crate::providers::{AvatarMedia, AvatarTargets, LlmPlanner, SetupError, UsageLedger};
 
 /// Variants one job may have (GenerateScriptRequest.variant 1..=10; 0 means 1).
 pub const MAX_VARIANTS: i32 = 10;
@@ -55,6 +62,8 @@ pub struct MediaProviders {
     /// What the real providers reported about each file (attempts, failover, usage), merged
     /// into the asset's `usage`.
     pub usage: UsageLedger,
+    /// Makes the voiceover and clips of themes with an avatar; `None`: no avatar provider.
+    pub avatar: Option<Arc<AvatarMedia>>,
 }
 
 impl MediaProviders {
@@ -70,16 +79,21 @@ impl MediaProviders {
                 ),
                 voice: Arc::new(EspeakVoice::new()),
                 usage: UsageLedger::default(),
+                avatar: None,
             },
-            ProviderSet::Null => {
-                MediaProviders { clips: Arc::new(NullClips), voice: Arc::new(NullVoice), usage: UsageLedger::default() }
-            }
+            ProviderSet::Null => MediaProviders {
+                clips: Arc::new(NullClips),
+                voice: Arc::new(NullVoice),
+                usage: UsageLedger::default(),
+                avatar: None,
+            },
         }
     }
 
     /// The providers `providers` configures: the set's own, with a non-empty `providers.voice`
     /// or `providers.clips` list replacing that kind by its real (HTTP) providers in failover
-    /// order. Fails when a listed provider has no key.
+    /// order, and `providers.avatar` making the sets of themes with an avatar. Fails when a listed
+    /// provider has no key.
     pub fn from_config(providers: &ProvidersConfig, media: &MediaConfig) -> std::result::Result<Self, SetupError> {
         let mut set = Self::for_set(providers.set, media);
         if let Some(voice) = crate::providers::voice_chain(providers, &set.usage)? {
@@ -88,7 +102,71 @@ impl MediaProviders {
         if let Some(clips) = crate::providers::clip_chain(providers, media, &set.usage)? {
             set.clips = Arc::new(clips);
         }
+        set.avatar = crate::providers::avatar_media(providers, media)?.map(Arc::new);
         Ok(set)
+    }
+}
+
+/// Who writes production plans: the offline template planner, or the LLM of
+/// `providers.planner`.
+#[derive(Clone)]
+pub enum ScriptPlanner {
+    Template,
+    Llm(Arc<LlmPlanner>),
+}
+
+/// A plan as written, with what writing it used.
+struct WrittenPlan {
+    plan: ProductionPlan,
+    planner: String,
+    model: String,
+    usage: serde_json::Value,
+    cost_micros: i64,
+}
+
+impl ScriptPlanner {
+    /// The template planner unless `providers.planner` names an LLM; fails when that LLM has no
+    /// key.
+    pub fn from_config(providers: &ProvidersConfig) -> std::result::Result<Self, SetupError> {
+        let Some(name) = providers.planner else { return Ok(ScriptPlanner::Template) };
+        let llm = shortline_shared::http::structured_llm(providers, name)?;
+        let price = providers.price(llm.model()).copied();
+        Ok(ScriptPlanner::Llm(Arc::new(LlmPlanner::new(llm, price))))
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            ScriptPlanner::Template => TemplatePlanner.name(),
+            ScriptPlanner::Llm(llm) => llm.name(),
+        }
+    }
+
+    /// Plans variant `variant`; only a plan without violations comes back.
+    async fn write(
+        &self,
+        theme: &Theme,
+        report: &TrendReportBody,
+        variant: u32,
+    ) -> std::result::Result<WrittenPlan, PlanError> {
+        match self {
+            ScriptPlanner::Template => Ok(WrittenPlan {
+                plan: TemplatePlanner.plan(theme, Some(report), variant)?,
+                planner: TemplatePlanner.name().to_owned(),
+                model: TEMPLATE_MODEL.to_owned(),
+                usage: json!({}),
+                cost_micros: 0,
+            }),
+            ScriptPlanner::Llm(llm) => {
+                let written = llm.plan_with_usage(theme, Some(report), variant).await?;
+                Ok(WrittenPlan {
+                    plan: written.plan,
+                    planner: llm.name().to_owned(),
+                    model: llm.model().to_owned(),
+                    usage: json!({ "reported_usage": written.usage, "calls": written.calls }),
+                    cost_micros: written.cost_micros,
+                })
+            }
+        }
     }
 }
 
@@ -121,26 +199,45 @@ impl ClipFormat {
 pub struct ScriptApi {
     pool: DbPool,
     store: MediaStore,
-    planner: Arc<dyn Planner>,
+    planner: ScriptPlanner,
     providers: MediaProviders,
     format: ClipFormat,
     /// Bounds concurrent media generation in this process.
     media_permits: Arc<Semaphore>,
     /// One generation per script at a time: a concurrent retry waits, then finds the set made.
     script_locks: ScriptLocks,
+    /// `pipeline.job_budget_usd`: a job's limit unless its theme sets one.
+    job_budget_usd: Option<f64>,
 }
 
 impl ScriptApi {
-    pub fn new(pool: DbPool, store: MediaStore, providers: MediaProviders, format: ClipFormat) -> Self {
+    pub fn new(
+        pool: DbPool,
+        store: MediaStore,
+        planner: ScriptPlanner,
+        providers: MediaProviders,
+        format: ClipFormat,
+        job_budget_usd: Option<f64>,
+    ) -> Self {
         ScriptApi {
             pool,
             store,
-            planner: Arc::new(TemplatePlanner),
+            planner,
             providers,
             format,
             media_permits: Arc::new(Semaphore::new(MAX_CONCURRENT_MEDIA)),
             script_locks: ScriptLocks::default(),
+            job_budget_usd,
         }
+    }
+
+    /// The job's budget (its theme's, else the configured one) less what its rows record as
+    /// spent; `None`: no limit.
+    async fn budget(&self, job_id: i64, theme: &Theme) -> Result<Option<Arc<JobBudget>>> {
+        let Some(limit) = budget::job_limit_micros(self.job_budget_usd, Some(theme)) else { return Ok(None) };
+        let mut pooled = self.conn().await?;
+        let spent = db::jobs::spent_micros(&mut pooled.conn(), job_id).await?;
+        Ok(Some(Arc::new(JobBudget::new(job_id, limit, spent))))
     }
 
     async fn conn(&self) -> Result<db::PooledConn> {
@@ -165,14 +262,26 @@ impl ScriptApi {
             }
         }
 
-        let plan = self.planner.plan(&theme, Some(&report), variant.unsigned_abs())?;
+        let budget = self.budget(job_id, &theme).await?;
+        let written = budget::within(budget, self.planner.write(&theme, &report, variant.unsigned_abs())).await?;
+        let plan = written.plan;
         let violations = plan.violations();
         if !violations.is_empty() {
-            // The planner checks its own output; reaching this is a planner bug. Never stored.
+            // Every planner checks its own output; reaching this is a planner bug. Never stored.
             tracing::error!(planner = self.planner.name(), ?violations, "the planner returned an invalid plan");
             return Err(PlanError::InvalidPlan { planner: self.planner.name().to_owned(), violations }.into());
         }
-        let new = NewScript::new(job_id, report_id, variant, &plan, &theme, self.planner.name(), TEMPLATE_MODEL, 0);
+        let new = NewScript::new(
+            job_id,
+            report_id,
+            variant,
+            &plan,
+            &theme,
+            &written.planner,
+            &written.model,
+            written.cost_micros,
+        )
+        .with_usage(written.usage);
         let mut pooled = self.conn().await?;
         let (row, inserted) =
             db::scripts::insert_or_get(&mut pooled.conn(), &new).await.map_err(|error| match error {
@@ -229,8 +338,30 @@ impl ScriptApi {
             .await
             .map_err(|_| ScriptgenError::Internal("the media generation semaphore is closed".into()))?;
 
+        // The whole set is priced before anything is called: a budget that cannot pay for it
+        // stops here, with nothing called and nothing written.
+        let theme = script.theme()?;
+        let budget = self.budget(job_id, &theme).await?;
+        if let Some(budget) = &budget {
+            let (what, estimate) = self.media_estimate(&theme, &plan, &existing);
+            budget.check(&format!("media of script {script_id} ({what})"), estimate)?;
+        }
         let started = std::time::Instant::now();
-        let new = self.generate(&script, &plan, &existing).await?;
+        let mut new = Vec::new();
+        let made = match &theme.config.avatar {
+            Some(who) => budget::within(budget, self.generate_avatar(&script, &plan, who, &mut new)).await,
+            None => budget::within(budget, self.generate(&script, &plan, &existing, &mut new)).await,
+        };
+        if let Err(error) = made {
+            // The files made before the failure have no rows and would never be used: a retry
+            // makes the set again.
+            for asset in &new {
+                if let Err(error) = self.store.delete(&asset.uri).await {
+                    tracing::warn!(uri = %asset.uri, %error, "cannot remove media of a failed generation");
+                }
+            }
+            return Err(error);
+        }
         // The set is complete: record it even if the caller goes away while this runs.
         let pool = self.pool.clone();
         let write = tokio::spawn(
@@ -252,23 +383,50 @@ impl ScriptApi {
         Ok(assets)
     }
 
+    /// What making the assets `existing` lacks would cost at most (the first provider of each
+    /// kind, the planned scene lengths), and what that is, in words.
+    fn media_estimate(&self, theme: &Theme, plan: &ProductionPlan, existing: &[MediaAsset]) -> (String, i64) {
+        if theme.config.avatar.is_some() {
+            let estimate = self.providers.avatar.as_ref().map_or(0, |avatar| avatar.estimate_micros(plan));
+            return ("an avatar video".to_owned(), estimate);
+        }
+        let mut parts = Vec::new();
+        let mut estimate = 0i64;
+        if find_asset(existing, AssetKind::Voiceover, 0).is_none() {
+            parts.push("voiceover".to_owned());
+            estimate = estimate.saturating_add(self.providers.voice.estimate_micros(&plan.voiceover_script));
+        }
+        let clips: Vec<_> = plan
+            .scenes
+            .iter()
+            .filter(|s| i32::try_from(s.number).is_ok_and(|n| find_asset(existing, AssetKind::Clip, n).is_none()))
+            .collect();
+        if !clips.is_empty() {
+            parts.push(format!("{} clips", clips.len()));
+        }
+        for scene in clips {
+            estimate = estimate.saturating_add(self.providers.clips.estimate_micros(scene.duration_seconds));
+        }
+        (parts.join(" and "), estimate)
+    }
+
     /// Makes what `existing` lacks: the voiceover first (its length decides the scene lengths),
-    /// then one clip per scene at the reconciled length. Stores files (uploads them, in object
-    /// storage) but writes no rows.
+    /// then one clip per scene at the reconciled length, into `new`. Stores files (uploads them,
+    /// in object storage) but writes no rows.
     #[tracing::instrument(skip_all, fields(script_id = script.id))]
     async fn generate(
         &self,
         script: &Script,
         plan: &ProductionPlan,
         existing: &[MediaAsset],
-    ) -> Result<Vec<NewMediaAsset>> {
+        new: &mut Vec<NewMediaAsset>,
+    ) -> Result<()> {
         // Cancelled when this future is dropped, besides the engines' kill_on_drop.
         let cancel = CancellationToken::new();
         let _cancel_on_drop = cancel.clone().drop_guard();
         let dir = format!("jobs/{}/script-{}", script.job_id, script.id);
         let policy = FitPolicy::default();
         let planned: Vec<f64> = plan.scenes.iter().map(|s| s.duration_seconds).collect();
-        let mut new = Vec::with_capacity(plan.scenes.len() + 1);
 
         let scene_seconds = match find_asset(existing, AssetKind::Voiceover, 0) {
             // Already made (and paid for): the scenes follow it as they did when it was made.
@@ -300,12 +458,7 @@ impl ScriptApi {
             }
         };
 
-        let (width, height) = self.format.frame_size(&plan.aspect_ratio).ok_or_else(|| {
-            ScriptgenError::Internal(format!(
-                "script {} has an unknown aspect ratio {:?}",
-                script.id, plan.aspect_ratio
-            ))
-        })?;
+        let (width, height) = self.frame_size(script, plan)?;
         for (scene, seconds) in plan.scenes.iter().zip(scene_seconds) {
             let number = scene_number(scene.number)?;
             if find_asset(existing, AssetKind::Clip, number).is_some() {
@@ -325,7 +478,53 @@ impl ScriptApi {
             let uri = self.store.publish(&key, &file.path).await?;
             new.push(self.new_asset(script, AssetKind::Clip, number, &file, uri, usage));
         }
-        Ok(new)
+        Ok(())
+    }
+
+    /// The picture size of `script`'s clips.
+    fn frame_size(&self, script: &Script, plan: &ProductionPlan) -> Result<(u32, u32)> {
+        self.format.frame_size(&plan.aspect_ratio).ok_or_else(|| {
+            ScriptgenError::Internal(format!("script {} has an unknown aspect ratio {:?}", script.id, plan.aspect_ratio))
+        })
+    }
+
+    /// Makes the whole set of a theme with an avatar, into `new`: one avatar video becomes the
+    /// voiceover and every scene's clip. Stores files but writes no rows.
+    #[tracing::instrument(skip_all, fields(script_id = script.id))]
+    async fn generate_avatar(
+        &self,
+        script: &Script,
+        plan: &ProductionPlan,
+        who: &ThemeAvatar,
+        new: &mut Vec<NewMediaAsset>,
+    ) -> Result<()> {
+        let avatar = self.providers.avatar.as_ref().ok_or_else(|| {
+            ScriptgenError::FailedPrecondition(
+                "the theme asks for an avatar but no avatar provider is configured (set providers.avatar)".into(),
+            )
+        })?;
+        let cancel = CancellationToken::new();
+        let _cancel_on_drop = cancel.clone().drop_guard();
+        let dir = format!("jobs/{}/script-{}", script.job_id, script.id);
+        let (width, height) = self.frame_size(script, plan)?;
+        let clip_key = |number: i32| format!("{dir}/scene-{number}.mp4");
+        let voice_key = format!("{dir}/voiceover.wav");
+        let mut clips = Vec::with_capacity(plan.scenes.len());
+        for scene in &plan.scenes {
+            clips.push(self.store.local_path(&clip_key(scene_number(scene.number)?))?);
+        }
+        let voiceover = self.store.local_path(&voice_key)?;
+        let targets = AvatarTargets { voiceover, clips, width, height, fps: self.format.fps };
+        let set = avatar.make(who, plan, &targets, &cancel).await?;
+        let (voice, usage) = set.voiceover;
+        let uri = self.store.publish(&voice_key, &voice.path).await?;
+        new.push(self.new_asset(script, AssetKind::Voiceover, 0, &voice, uri, usage));
+        for (number, file, usage) in set.clips {
+            let number = scene_number(number)?;
+            let uri = self.store.publish(&clip_key(number), &file.path).await?;
+            new.push(self.new_asset(script, AssetKind::Clip, number, &file, uri, usage));
+        }
+        Ok(())
     }
 
     fn new_asset(

@@ -11,7 +11,7 @@ use shortline_shared::service::{self, StartError};
 use tokio::net::TcpListener;
 use tracing::info;
 
-use crate::api::{ClipFormat, MediaProviders, ScriptApi};
+use crate::api::{ClipFormat, MediaProviders, ScriptApi, ScriptPlanner};
 
 /// The name the health service reports this service under.
 pub const HEALTH_SERVICE_NAME: &str = "shortline.v1.ScriptService";
@@ -27,7 +27,8 @@ pub struct Application {
 
 impl Application {
     /// Binds the configured address (port 0 picks one), prepares the database pool, the media
-    /// store and the providers of `providers.set`; nothing is served until [`Application::run`].
+    /// store, the planner and the media providers the config names; nothing is served until
+    /// [`Application::run`].
     pub async fn build(config: Config, shutdown: Shutdown) -> Result<Self, StartError> {
         let listener = service::bind("scriptgen", config.scriptgen.listen).await?;
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
@@ -35,7 +36,9 @@ impl Application {
         let store = MediaStore::from_config(&config)?;
         let providers = MediaProviders::from_config(&config.providers, &config.media)
             .map_err(|e| StartError::Other(e.to_string()))?;
-        let api = ScriptApi::new(pool.clone(), store, providers, ClipFormat::from_config(&config.media));
+        let planner = ScriptPlanner::from_config(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
+        let format = ClipFormat::from_config(&config.media);
+        let api = ScriptApi::new(pool.clone(), store, planner, providers, format, config.pipeline.job_budget_usd);
         Ok(Application { listener, address, pool, api, config, shutdown })
     }
 

@@ -1,5 +1,6 @@
 //! The script generator's errors and their one mapping to gRPC statuses.
 
+use shortline_shared::budget::BudgetExceeded;
 use shortline_shared::db::DbError;
 use shortline_shared::domain::{describe, Violation};
 use shortline_shared::media_store::MediaStoreError;
@@ -18,6 +19,9 @@ pub enum ScriptgenError {
     JobNotFound(i64),
     #[error("{0}")]
     NotFound(String),
+    /// The request needs something this service is not set up for.
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -26,6 +30,9 @@ pub enum ScriptgenError {
     Media(#[from] MediaError),
     #[error(transparent)]
     MediaStore(#[from] MediaStoreError),
+    /// The job's budget cannot pay for the work asked for; nothing was called or written.
+    #[error(transparent)]
+    OverBudget(#[from] BudgetExceeded),
     #[error("{0}")]
     Internal(String),
 }
@@ -51,8 +58,13 @@ impl ServiceError for ScriptgenError {
         match self {
             ScriptgenError::Invalid(_) => Code::InvalidArgument,
             ScriptgenError::JobNotFound(_) | ScriptgenError::NotFound(_) => Code::NotFound,
+            ScriptgenError::FailedPrecondition(_) => Code::FailedPrecondition,
             ScriptgenError::Db(db) => db.status_code(),
             ScriptgenError::Plan(PlanError::InvalidTheme(_)) => Code::InvalidArgument,
+            // Retrying cannot help until the budget is raised.
+            ScriptgenError::OverBudget(_)
+            | ScriptgenError::Plan(PlanError::OverBudget(_))
+            | ScriptgenError::Media(MediaError::OverBudget(_)) => Code::FailedPrecondition,
             // A provider-backed planner (an LLM) that failed may well answer on a retry.
             ScriptgenError::Plan(PlanError::Provider { .. }) => Code::Unavailable,
             // The planner wrote a plan breaking the plan rules: a planner bug, never stored.
@@ -67,11 +79,16 @@ impl ServiceError for ScriptgenError {
         match self {
             ScriptgenError::Db(db) => db.public_message(),
             ScriptgenError::Plan(PlanError::InvalidTheme(violations)) => describe(violations),
+            // Job, provider and amounts: what the operator needs to decide on a larger budget.
+            ScriptgenError::OverBudget(refused)
+            | ScriptgenError::Plan(PlanError::OverBudget(refused))
+            | ScriptgenError::Media(MediaError::OverBudget(refused)) => refused.to_string(),
             ScriptgenError::Plan(PlanError::Provider { planner, .. }) => {
                 format!("planner {planner} is unavailable, retry later")
             }
-            ScriptgenError::Plan(PlanError::InvalidPlan { .. }) => {
-                "the planner produced an invalid plan; nothing was stored".to_owned()
+            // The rules it broke say what went wrong; they hold nothing secret.
+            ScriptgenError::Plan(PlanError::InvalidPlan { planner, violations }) => {
+                format!("planner {planner} produced an invalid plan, nothing was stored: {}", describe(violations))
             }
             // Names the tool and how to install it: what the operator has to do.
             ScriptgenError::Media(missing @ MediaError::ToolMissing { .. }) => missing.to_string(),
@@ -143,7 +160,7 @@ mod tests {
                     violations: vec![Violation::new("scenes", "none")],
                 }),
                 Code::Internal,
-                "the planner produced an invalid plan; nothing was stored",
+                "planner template produced an invalid plan, nothing was stored: scenes: none",
             ),
         ];
         for (error, code, message) in cases {

@@ -27,6 +27,9 @@ pub enum PlanError {
     /// A provider-backed planner (an LLM) failed.
     #[error("planner {planner} failed: {message}")]
     Provider { planner: String, message: String },
+    /// The model was not asked: the call would take the job past its budget.
+    #[error(transparent)]
+    OverBudget(#[from] shortline_shared::budget::BudgetExceeded),
 }
 
 /// Writes the production plan for one variant of a theme. `report` is the latest trend report,
@@ -899,6 +902,8 @@ mod tests {
                 tagline: Some("Hydrate sustainably".into()),
                 target_audience: Some("Gen Z".into()),
                 tone: Some("fun".into()),
+                budget_usd: None,
+                avatar: None,
             },
             content_references: if with_references {
                 vec![

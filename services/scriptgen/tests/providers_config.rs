@@ -5,7 +5,7 @@
 mod providers_support;
 
 use providers_support::{assert_no_key, KEY};
-use shortline_scriptgen::MediaProviders;
+use shortline_scriptgen::{MediaProviders, ScriptPlanner};
 use shortline_shared::config::{ClipProviderName, Config, ProviderSet, VoiceProviderName};
 
 #[test]
@@ -113,4 +113,29 @@ fn a_listed_provider_without_a_key_fails_setup_naming_where_keys_come_from() {
     let providers = MediaProviders::from_config(&config.providers, &config.media).unwrap();
     assert_eq!(providers.voice.name(), "fish_audio");
     assert_no_key("the config", &format!("{config:?} {}", serde_json::to_string(&config).unwrap()));
+}
+
+#[test]
+fn the_planner_avatar_and_budget_settings_are_checked() {
+    let error = Config::from_toml_str(
+        "[providers]\nplanner = \"anthropic\"\navatar = \"heygen\"\n[pipeline]\njob_budget_usd = -1.0\n",
+    )
+    .unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("no price for model `claude-sonnet-4-5` (planner anthropic)"), "{text}");
+    assert!(text.contains("no price for model `heygen-avatar` (avatar provider heygen)"), "{text}");
+    assert!(error.field("pipeline.job_budget_usd").unwrap().reason.contains("0 or more"), "{text}");
+
+    // Without a key, the LLM planner (and the avatar provider) cannot be set up.
+    let config = Config::from_toml_str(
+        "[providers]\nplanner = \"anthropic\"\navatar = \"heygen\"\n[providers.prices.claude-sonnet-4-5]\n\
+         per_1k_input_tokens = 3000\n[providers.prices.heygen-avatar]\nper_second = 100000\n",
+    )
+    .unwrap();
+    let planner = ScriptPlanner::from_config(&config.providers).err().unwrap().to_string();
+    assert!(planner.contains("anthropic") && planner.contains("SHORTLINE_ANTHROPIC_API_KEY"), "{planner}");
+    let avatar = MediaProviders::from_config(&config.providers, &config.media).err().unwrap().to_string();
+    assert!(avatar.contains("heygen") && avatar.contains("SHORTLINE_HEYGEN_API_KEY"), "{avatar}");
+    // The template planner needs nothing.
+    assert!(matches!(ScriptPlanner::from_config(&Config::default().providers), Ok(ScriptPlanner::Template)));
 }

@@ -7,10 +7,9 @@
 mod providers_support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use providers_support::{client, KEY};
-use serde_json::{json, Value};
+use providers_support::{anthropic_answer, client, KEY};
+use serde_json::json;
 use shortline_scriptgen::planner::{PlanError, Planner, TemplatePlanner};
 use shortline_scriptgen::providers::LlmPlanner;
 use shortline_shared::config::Price;
@@ -29,18 +28,6 @@ fn theme() -> Theme {
 /// A plan that keeps every rule (the template planner's).
 fn valid_plan() -> ProductionPlan {
     TemplatePlanner.plan(&theme(), None, 1).unwrap()
-}
-
-fn anthropic_answer(input: Value) -> MockResponse {
-    MockResponse::json(
-        200,
-        json!({
-            "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
-            "content": [{"type": "tool_use", "id": "toolu_01", "name": "production_plan", "input": input}],
-            "stop_reason": "tool_use", "stop_sequence": null,
-            "usage": {"input_tokens": 1500, "output_tokens": 900}
-        }),
-    )
 }
 
 fn planner(url: &str) -> LlmPlanner {
@@ -132,8 +119,8 @@ async fn provider_errors_are_planner_errors_without_the_key() {
     assert!(!format!("{err} {err:?}").contains(KEY));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sync_planner_trait_works_on_the_services_runtime() {
+#[tokio::test]
+async fn openai_compatible_chat_answers_in_the_plan_schema() {
     let plan = valid_plan();
     let server = MockServer::sequence(vec![MockResponse::json(
         200,
@@ -149,11 +136,9 @@ async fn the_sync_planner_trait_works_on_the_services_runtime() {
         "gpt-4o-mini",
     );
     let planner = LlmPlanner::new(Arc::new(llm), None);
-    let dyn_planner: &dyn Planner = &planner;
-    assert_eq!(dyn_planner.name(), "openai_compatible/gpt-4o-mini");
-    let got = dyn_planner.plan(&theme(), None, 1).unwrap();
-    assert_eq!(got, plan);
+    assert_eq!(planner.name(), "openai_compatible/gpt-4o-mini");
+    let got = planner.plan_with_usage(&theme(), None, 1).await.unwrap();
+    assert_eq!((got.plan, got.usage.input_tokens, got.cost_micros), (plan, 10, 0));
     let body = server.requests()[0].json();
     assert_eq!(body["response_format"]["json_schema"]["name"], "production_plan");
-    tokio::time::sleep(Duration::from_millis(1)).await;
 }

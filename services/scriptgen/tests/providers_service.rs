@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use providers_support::{assert_no_key, mp4, pcm, KEY};
+use providers_support::{anthropic_answer, assert_no_key, mp4, pcm, talking_mp4, KEY};
 use serde_json::json;
 use shortline_proto::v1::{self, script_service_client::ScriptServiceClient};
 use shortline_scriptgen::Application;
-use shortline_shared::config::{ClipProviderName, Config, Price, VoiceProviderName};
+use shortline_shared::config::{ClipProviderName, Config, LlmProviderName, Price, VoiceProviderName};
 use shortline_shared::convert;
 use shortline_shared::db::{self, AssetKind, DbPool, JobKind, NewJob, NewTrendReport, PoolOptions};
 use shortline_shared::domain::{CommonPattern, HashtagCount, Theme, TrendReportBody, VideoStyle};
@@ -119,6 +119,24 @@ fn key_file(dir: &Path, name: &str) -> Option<PathBuf> {
 }
 
 async fn start(mocks: &Mocks) -> Service {
+    start_with(mocks, |_, _| {}).await
+}
+
+/// The Anthropic planner at the mock `server`, its key in a file under `dir`.
+fn use_planner(config: &mut Config, dir: &Path, server: &MockServer) {
+    let p = &mut config.providers;
+    p.planner = Some(LlmProviderName::Anthropic);
+    p.anthropic.base_url = server.url();
+    p.anthropic.api_key_file = key_file(dir, "anthropic");
+    p.prices.insert(
+        "claude-sonnet-4-5".into(),
+        Price { per_1k_input_tokens: 3_000, per_1k_output_tokens: 15_000, ..Price::default() },
+    );
+}
+
+/// The service with the mocks' voice and clip providers, then `configure`d (given the test's
+/// directory).
+async fn start_with(mocks: &Mocks, configure: impl FnOnce(&mut Config, &Path)) -> Service {
     capture_logs();
     let dir = tempfile::tempdir().unwrap();
     let db_file = dir.path().join("shortline.db");
@@ -148,6 +166,7 @@ async fn start(mocks: &Mocks) -> Service {
     p.prices.insert("tts-1".into(), Price { per_1k_characters: 15_000, ..Price::default() });
     p.prices.insert("eleven_multilingual_v2".into(), Price { per_1k_characters: 300_000, ..Price::default() });
     p.prices.insert(KLING.into(), Price { per_second: 50_000, ..Price::default() });
+    configure(&mut config, dir.path());
     config.validate().unwrap();
     assert_no_key("the config's Debug", &format!("{config:?}"));
 
@@ -176,8 +195,8 @@ fn report_body() -> TrendReportBody {
     }
 }
 
-/// A job, its report and its script; returns (job id, script id, scene count).
-async fn script(service: &Service) -> (i64, i64, usize) {
+/// A job with its report, and the GenerateScript request of its first variant.
+async fn script_request(service: &Service) -> v1::GenerateScriptRequest {
     let theme = Theme::from_yaml(THEME).unwrap();
     let (job, report) = {
         let mut pooled = service.pool.get().await.unwrap();
@@ -194,15 +213,21 @@ async fn script(service: &Service) -> (i64, i64, usize) {
         .unwrap();
         (job, convert::trend_report(&row, &[]).unwrap())
     };
-    let request = v1::GenerateScriptRequest {
+    v1::GenerateScriptRequest {
         job_id: job.id,
         trend_report_id: report.id,
         theme: Some(convert::theme(&theme)),
         report: Some(report),
         variant: 1,
-    };
+    }
+}
+
+/// A job, its report and its script; returns (job id, script id, scene count).
+async fn script(service: &Service) -> (i64, i64, usize) {
+    let request = script_request(service).await;
+    let job_id = request.job_id;
     let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
-    (job.id, script.id, script.plan.unwrap().scenes.len())
+    (job_id, script.id, script.plan.unwrap().scenes.len())
 }
 
 /// Every row of every table, as text, and the database file's bytes as text.
@@ -314,5 +339,189 @@ async fn a_failed_chain_answers_a_readable_error_without_the_key_and_writes_no_r
     assert_no_key("the logs", &logs());
     // Bounded wait so a slow machine does not leave the server running into the next test.
     tokio::time::sleep(Duration::from_millis(10)).await;
+    service.shutdown.trigger();
+}
+
+/// A plan keeping every rule, from the offline planner.
+fn valid_plan() -> shortline_shared::domain::ProductionPlan {
+    use shortline_scriptgen::planner::{Planner, TemplatePlanner};
+    TemplatePlanner.plan(&Theme::from_yaml(THEME).unwrap(), Some(&report_body()), 1).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_llm_planner_writes_the_script_and_its_cost_through_generate_script() {
+    // Overlays past the end first: asked again with the violations, the second answer is stored.
+    let mut bad = valid_plan();
+    bad.text_overlays[0].end_seconds = bad.duration_seconds + 5.0;
+    let good = valid_plan();
+    let planner = MockServer::sequence(vec![
+        anthropic_answer(serde_json::to_value(&bad).unwrap()),
+        anthropic_answer(serde_json::to_value(&good).unwrap()),
+    ])
+    .await;
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    let service = start_with(&mocks, |config, dir| use_planner(config, dir, &planner)).await;
+    let request = script_request(&service).await;
+    let job_id = request.job_id;
+
+    let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
+    assert_eq!(script.planner, "anthropic/claude-sonnet-4-5");
+    assert_eq!(script.cost_micros, 2 * (4_500 + 13_500), "two calls of 1500 in / 900 out tokens");
+    assert_eq!(script.plan, Some(convert::plan(&good)));
+    let requests = planner.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("x-api-key"), Some(KEY));
+    let second = requests[1].json()["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(second.contains("text_overlays[0].end_seconds"), "the violations are in the second prompt: {second}");
+
+    let mut pooled = service.pool.get().await.unwrap();
+    let rows = db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap();
+    drop(pooled);
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].planner.as_str(), rows[0].model.as_str()), ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"));
+    assert_eq!(rows[0].usage["reported_usage"]["input_tokens"], 3000);
+    assert_eq!(rows[0].usage["calls"], 2);
+    assert_no_key("the database", &database_text(&service, job_id).await);
+    service.shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_llm_plan_breaking_the_rules_twice_fails_readably_and_stores_nothing() {
+    let mut missing = serde_json::to_value(valid_plan()).unwrap();
+    missing.as_object_mut().unwrap().remove("title");
+    let planner = MockServer::sequence(vec![anthropic_answer(missing)]).await;
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    let service = start_with(&mocks, |config, dir| use_planner(config, dir, &planner)).await;
+    let request = script_request(&service).await;
+    let job_id = request.job_id;
+
+    let status = service.client.clone().generate_script(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+    let message = status.message();
+    assert!(message.contains("planner anthropic/claude-sonnet-4-5 produced an invalid plan"), "{message}");
+    assert!(message.contains("nothing was stored"), "{message}");
+    assert!(message.contains("missing field `title`"), "the reason names what is wrong: {message}");
+    assert_eq!(planner.requests().len(), 2, "asked once more with the violations, then stopped");
+
+    let mut pooled = service.pool.get().await.unwrap();
+    assert!(db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty(), "no invalid plan is stored");
+    drop(pooled);
+    assert_no_key("the RPC error", &format!("{status:?}"));
+    service.shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_below_the_plans_media_estimate_stops_before_the_first_call_and_writes_nothing() {
+    let mocks = mocks(
+        MockResponse::bytes(200, "audio/pcm", pcm(3.0)),
+        MockResponse::bytes(200, "audio/pcm", pcm(3.0)),
+    )
+    .await;
+    // Each clip bills 5 s of Kling at $0.05 = $0.25: a $0.50 budget pays for two, not the set.
+    let service = start_with(&mocks, |config, _| config.pipeline.job_budget_usd = Some(0.5)).await;
+    let (job_id, script_id, scenes) = script(&service).await;
+    assert!(scenes >= 3);
+
+    let status =
+        service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    let message = status.message();
+    assert!(message.starts_with(&format!("job {job_id} budget of $0.50 would be exceeded: media of script {script_id} (voiceover and {scenes} clips) would cost about $")), "{message}");
+    assert!(message.contains("with $0.00 already spent; not called"), "{message}");
+    assert!(mocks.openai.requests().is_empty() && mocks.fal.requests().is_empty(), "no provider was called");
+
+    let mut pooled = service.pool.get().await.unwrap();
+    assert!(db::media_assets::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty());
+    drop(pooled);
+    let script_dir = service._dir.path().join(format!("media/jobs/{job_id}/script-{script_id}"));
+    let files: Vec<_> = std::fs::read_dir(&script_dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(files.is_empty(), "no file is left behind: {files:?}");
+    service.shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_theme_budget_below_the_planners_estimate_stops_before_the_model_is_asked() {
+    let planner = MockServer::sequence(vec![anthropic_answer(serde_json::to_value(valid_plan()).unwrap())]).await;
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    // The configured budget would pay; the theme's smaller one wins.
+    let service = start_with(&mocks, |config, dir| {
+        use_planner(config, dir, &planner);
+        config.pipeline.job_budget_usd = Some(100.0);
+    })
+    .await;
+    let mut request = script_request(&service).await;
+    request.theme.as_mut().unwrap().config.as_mut().unwrap().budget_usd = Some(0.01);
+    let job_id = request.job_id;
+
+    let status = service.client.clone().generate_script(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    // 4096 answer tokens at $15/M alone are $0.06.
+    assert!(status.message().contains("budget of $0.01 would be exceeded: anthropic/claude-sonnet-4-5 would cost about $0.0"), "{}", status.message());
+    assert!(planner.requests().is_empty(), "the model was not asked");
+    let mut pooled = service.pool.get().await.unwrap();
+    assert!(db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty());
+    drop(pooled);
+    service.shutdown.trigger();
+}
+
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_theme_with_an_avatar_gets_its_voiceover_and_clips_from_heygen_and_nothing_else() {
+    let seconds = valid_plan().duration_seconds;
+    let video = talking_mp4(seconds);
+    let cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
+    let cdn_url = cdn.url();
+    let heygen = MockServer::start(move |r| match r.method.as_str() {
+        "POST" => MockResponse::json(200, json!({"error": null, "data": {"video_id": "vid-7"}})),
+        _ => MockResponse::json(
+            200,
+            json!({"data": {"id": "vid-7", "status": "completed", "duration": seconds, "video_url": format!("{cdn_url}/vid-7.mp4")}}),
+        ),
+    })
+    .await;
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    let heygen_url = heygen.url();
+    let service = start_with(&mocks, |config, dir| {
+        let p = &mut config.providers;
+        p.avatar = Some(shortline_shared::config::AvatarProviderName::Heygen);
+        p.heygen.base_url = heygen_url;
+        p.heygen.api_key_file = key_file(dir, "heygen");
+        p.prices.insert("heygen-avatar".into(), Price { per_second: 100_000, ..Price::default() });
+    })
+    .await;
+    let mut request = script_request(&service).await;
+    let avatar = v1::ThemeAvatar { avatar_id: "Daisy".into(), voice_id: "V1".into() };
+    request.theme.as_mut().unwrap().config.as_mut().unwrap().avatar = Some(avatar);
+    let job_id = request.job_id;
+    let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
+
+    let assets =
+        service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id: script.id }).await.unwrap().into_inner().assets;
+    let scenes = script.plan.unwrap().scenes.len();
+    assert_eq!(assets.len(), scenes + 1);
+    assert!(assets.iter().all(|a| a.provider == "heygen" && a.model == "heygen-avatar"), "{assets:?}");
+    let total: i64 = assets.iter().map(|a| a.cost_micros).sum();
+    assert_eq!(total, (seconds * 100_000.0).round() as i64, "one video, billed once");
+    let body = heygen.requests()[0].json();
+    assert_eq!(body["video_inputs"][0]["character"]["avatar_id"], "Daisy");
+    assert_eq!(body["video_inputs"][0]["voice"]["voice_id"], "V1");
+    assert_eq!(heygen.requests()[0].header("x-api-key"), Some(KEY));
+    assert!(mocks.openai.requests().is_empty() && mocks.elevenlabs.requests().is_empty() && mocks.fal.requests().is_empty(), "no clip or voice provider was called");
+    assert_no_key("the database", &database_text(&service, job_id).await);
+    service.shutdown.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_theme_with_an_avatar_and_no_avatar_provider_is_refused_readably() {
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    let service = start(&mocks).await;
+    let mut request = script_request(&service).await;
+    let avatar = v1::ThemeAvatar { avatar_id: "Daisy".into(), voice_id: "V1".into() };
+    request.theme.as_mut().unwrap().config.as_mut().unwrap().avatar = Some(avatar);
+    let job_id = request.job_id;
+    let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
+    let status = service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id: script.id }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("set providers.avatar"), "{}", status.message());
     service.shutdown.trigger();
 }

@@ -115,6 +115,17 @@ pub enum Command {
     },
     /// Apply the database migrations.
     Migrate,
+    /// The providers of each kind (sources, analyst, planner, clips, voice, avatar): base URL,
+    /// whether a key is set (never the key), and whether each answers an authenticated request.
+    /// Exits 1 when a check fails.
+    Providers {
+        /// Only list them; call nothing.
+        #[arg(long)]
+        no_check: bool,
+        /// How long each check may take.
+        #[arg(long, value_name = "MS", default_value_t = 5000)]
+        timeout_ms: u64,
+    },
     /// Benchmarks: pipeline throughput, RPC latency, render speed, growth (docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -304,6 +315,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Videos(command) => commands::videos::run(&config, command, json).await,
         Command::Themes(_) => unreachable!("handled above"),
         Command::Bench(command) => bench::run(&command, json).await,
+        Command::Providers { no_check, timeout_ms } => {
+            commands::providers::run(&config.providers, !no_check, std::time::Duration::from_millis(timeout_ms), json).await
+        }
         Command::Serve { service } => {
             embedded::migrate_if_embedded(&config).await?;
             let shutdown = Shutdown::on_signals();

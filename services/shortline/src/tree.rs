@@ -141,8 +141,12 @@ pub fn stage_label(run: &v1::StageRun) -> String {
 
 fn report_node(report: &v1::TrendReport) -> Node {
     let mut node = Node::new(format!(
-        "report {}  {}  {} trends analysed  avg velocity {:.0}/h",
-        report.id, report.analyst, report.trends_analyzed, report.avg_engagement_velocity
+        "report {}  {}  {} trends analysed  avg velocity {:.0}/h  {}",
+        report.id,
+        report.analyst,
+        report.trends_analyzed,
+        report.avg_engagement_velocity,
+        usd(report.cost_micros)
     ));
     if !report.video_styles.is_empty() {
         let styles: Vec<String> = report

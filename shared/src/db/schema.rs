@@ -89,6 +89,8 @@ diesel::table! {
         recommendations -> Json,
         cost_micros -> BigInt,
         created_at -> Timestamp,
+        model -> Text,
+        usage -> Json,
     }
 }
 
@@ -116,6 +118,7 @@ diesel::table! {
         model -> Text,
         cost_micros -> BigInt,
         created_at -> Timestamp,
+        usage -> Json,
     }
 }
 

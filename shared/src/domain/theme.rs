@@ -35,6 +35,22 @@ pub struct ThemeConfig {
     pub target_audience: Option<String>,
     #[serde(default)]
     pub tone: Option<String>,
+    /// The most a job of this theme may spend on paid providers, in USD; overrides
+    /// `pipeline.job_budget_usd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+    /// A presenter who speaks the voiceover on camera (`providers.avatar`), instead of clips
+    /// and a voice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<ThemeAvatar>,
+}
+
+/// A theme's `config.avatar`: the provider's ids of the presenter and of the voice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeAvatar {
+    pub avatar_id: String,
+    pub voice_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +155,18 @@ impl Theme {
             if let Some(value) = value {
                 if value.chars().count() > 200 {
                     v.push(Violation::new(format!("config.{name}"), "longer than 200 characters"));
+                }
+            }
+        }
+        if let Some(budget) = c.budget_usd {
+            if !(budget.is_finite() && budget >= 0.0) {
+                v.push(Violation::new("config.budget_usd", format!("must be 0 or more USD, got {budget}")));
+            }
+        }
+        if let Some(avatar) = &c.avatar {
+            for (field, value) in [("avatar_id", &avatar.avatar_id), ("voice_id", &avatar.voice_id)] {
+                if value.trim().is_empty() || value.len() > 200 {
+                    v.push(Violation::new(format!("config.avatar.{field}"), "must be an id of 1 to 200 characters"));
                 }
             }
         }

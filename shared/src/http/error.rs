@@ -36,6 +36,9 @@ pub enum ProviderError {
     /// No key is configured for a provider that needs one.
     #[error("{provider}: no API key: {hint}")]
     MissingKey { provider: String, hint: String },
+    /// The call was not made: its estimated cost would take the job past its budget.
+    #[error(transparent)]
+    OverBudget(#[from] crate::budget::BudgetExceeded),
 }
 
 /// Longest message kept from a provider's answer.
@@ -67,11 +70,13 @@ impl ProviderError {
             | ProviderError::Rejected { provider, .. }
             | ProviderError::JobFailed { provider, .. }
             | ProviderError::MissingKey { provider, .. } => provider,
+            ProviderError::OverBudget(refused) => &refused.provider,
         }
     }
 
     /// A short machine-readable kind: `unauthorized`, `payment_required`, `rate_limited`,
-    /// `server_error`, `timeout`, `malformed`, `transport`, `rejected`, `job_failed`, `missing_key`.
+    /// `server_error`, `timeout`, `malformed`, `transport`, `rejected`, `job_failed`, `missing_key`,
+    /// `over_budget`.
     pub fn kind(&self) -> &'static str {
         match self {
             ProviderError::Unauthorized { .. } => "unauthorized",
@@ -84,6 +89,7 @@ impl ProviderError {
             ProviderError::Rejected { .. } => "rejected",
             ProviderError::JobFailed { .. } => "job_failed",
             ProviderError::MissingKey { .. } => "missing_key",
+            ProviderError::OverBudget(_) => "over_budget",
         }
     }
 

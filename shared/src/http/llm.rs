@@ -30,6 +30,10 @@ pub trait StructuredLlm: Send + Sync {
     /// The configured provider name (`anthropic`, `openai_compatible`).
     fn name(&self) -> &str;
     fn model(&self) -> &str;
+    /// The most a call with these prompts may bill: the prompts' tokens (counted generously,
+    /// [`CHARS_PER_TOKEN`] characters each) and the longest answer allowed. Checked against the
+    /// job's budget before the call.
+    fn estimate(&self, system: &str, user: &str, schema: &Value) -> Usage;
     /// Asks for an answer named `schema_name` matching `schema`.
     fn complete<'a>(
         &'a self,
@@ -38,6 +42,17 @@ pub trait StructuredLlm: Send + Sync {
         schema_name: &'a str,
         schema: &'a Value,
     ) -> BoxFuture<'a, Result<StructuredAnswer, ProviderError>>;
+}
+
+/// Characters per token when estimating a prompt (English runs about 4; fewer overestimates).
+pub const CHARS_PER_TOKEN: u64 = 3;
+
+/// The answer tokens assumed for an API whose requests set no limit (OpenAI-compatible chat).
+pub const ASSUMED_MAX_OUTPUT_TOKENS: u64 = 4096;
+
+fn prompt_tokens(system: &str, user: &str, schema: &Value) -> u64 {
+    let chars = system.chars().count() + user.chars().count() + schema.to_string().chars().count();
+    (chars as u64).div_ceil(CHARS_PER_TOKEN)
 }
 
 /// The Anthropic Messages API with tool use for structured output.
@@ -62,6 +77,10 @@ impl StructuredLlm for AnthropicMessages {
 
     fn model(&self) -> &str {
         &self.model
+    }
+
+    fn estimate(&self, system: &str, user: &str, schema: &Value) -> Usage {
+        Usage::tokens(prompt_tokens(system, user, schema), u64::from(self.max_tokens))
     }
 
     fn complete<'a>(
@@ -137,6 +156,10 @@ impl StructuredLlm for OpenAiCompatibleChat {
 
     fn model(&self) -> &str {
         &self.model
+    }
+
+    fn estimate(&self, system: &str, user: &str, schema: &Value) -> Usage {
+        Usage::tokens(prompt_tokens(system, user, schema), ASSUMED_MAX_OUTPUT_TOKENS)
     }
 
     fn complete<'a>(

@@ -13,6 +13,8 @@
 //! - [`ApiKey`]: a key from a secret file or the environment, printed as `***`.
 //! - [`cost_micros`]: micro-USD from the provider's reported [`Usage`] and the configured
 //!   [`Price`](crate::config::Price) of the model.
+//! - [`Endpoint`], [`structured_llm`]: the configured providers' clients, with their keys from
+//!   a secret file or the environment ([`key_variables`]).
 //! - [`llm`]: structured answers from the Anthropic Messages API (tool use) and
 //!   OpenAI-compatible chat completions (JSON schema), with their token usage.
 //! - `mock` (feature `http-mock`): the local HTTP server provider tests run against.
@@ -26,6 +28,7 @@ pub mod llm;
 pub mod mock;
 mod retry;
 mod secret;
+mod setup;
 
 pub use client::{Auth, Classifier, ClientSettings, ErrorClass, ProviderClient, Reply, MAX_BODY_BYTES};
 pub use cost::{cost_micros, Usage};
@@ -36,6 +39,10 @@ pub use error::{
 pub use failover::{run_chain, ChainOutcome, Failover, ProviderAttempt};
 pub use retry::{parse_retry_after, RetryPolicy};
 pub use secret::{ApiKey, KeyError};
+pub use setup::{
+    avatar_endpoint, clip_endpoint, configured_endpoints, key_variables, llm_endpoint, source_endpoint, structured_llm, voice_endpoint,
+    Endpoint, SetupError,
+};
 
 /// The HTTP client library, for building requests in [`ProviderClient::send`] closures.
 pub use reqwest;

@@ -11,5 +11,6 @@ mod helpers;
 mod lineage_schema;
 mod pipeline;
 mod processes;
+mod providers;
 mod roles;
 mod s3;

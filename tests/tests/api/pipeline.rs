@@ -25,6 +25,8 @@ pub fn small_theme(auto_post: bool) -> v1::Theme {
             tagline: Some("Coffee without the waste".into()),
             target_audience: Some("commuters".into()),
             tone: Some("upbeat".into()),
+            budget_usd: None,
+            avatar: None,
         }),
         content_references: vec![v1::ContentReference {
             ref_id: "cup".into(),

@@ -7,7 +7,8 @@
 //! The answer is checked against the report rules; an answer that breaks them is asked for once
 //! more with the violations in the prompt, then the stage fails with a readable reason. Nothing
 //! invalid is returned (so nothing invalid is stored). Token usage becomes a cost from the price
-//! table, logged with the report.
+//! table, stored with the report; each call is first estimated and checked against the job's
+//! budget.
 
 use std::sync::Arc;
 
@@ -15,12 +16,13 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use shortline_shared::budget;
 use shortline_shared::config::Price;
 use shortline_shared::domain::{CommonPattern, TrendItem, TrendReportBody, VideoStyle};
 use shortline_shared::http::llm::StructuredLlm;
 use shortline_shared::http::{cost_micros, Usage};
 
-use crate::trends::{AnalysisError, Analyst, HeuristicAnalyst};
+use crate::trends::{Analysis, AnalysisError, Analyst, HeuristicAnalyst};
 
 /// The tool / schema name.
 pub const REPORT_SCHEMA_NAME: &str = "trend_report";
@@ -172,7 +174,12 @@ impl LlmAnalyst {
         Self { llm, name, price }
     }
 
-    async fn report(&self, items: &[(i64, TrendItem)], now: DateTime<Utc>) -> Result<TrendReportBody, AnalysisError> {
+    /// What `usage` costs at the model's price (0 without one).
+    fn cost(&self, usage: &Usage) -> i64 {
+        self.price.as_ref().map_or(0, |price| cost_micros(price, usage))
+    }
+
+    async fn report(&self, items: &[(i64, TrendItem)], now: DateTime<Utc>) -> Result<Analysis, AnalysisError> {
         // The arithmetic part, and the "no trends" check, as the heuristic analyst does them.
         let computed = HeuristicAnalyst.report(items, now)?;
         let fail = |message: String| AnalysisError::Provider { analyst: self.name.clone(), message };
@@ -182,17 +189,20 @@ impl LlmAnalyst {
         let mut usage = Usage::default();
         let mut last_violations = Vec::new();
         for attempt in 1..=2 {
+            let estimate = self.cost(&self.llm.estimate(SYSTEM, &prompt, &schema));
+            budget::check_before_call(&self.name, estimate)?;
             let answer = self
                 .llm
                 .complete(SYSTEM, &prompt, REPORT_SCHEMA_NAME, &schema)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
+            budget::record_paid(self.cost(&answer.usage));
             usage = usage.plus(&answer.usage);
             let problems = match serde_json::from_value::<ModelReport>(answer.value) {
                 Ok(report) => {
                     let problems = violations(&report, items.len());
                     if problems.is_empty() {
-                        let cost = self.price.as_ref().map_or(0, |p| cost_micros(p, &usage));
+                        let cost = self.cost(&usage);
                         tracing::info!(
                             analyst = %self.name,
                             attempts = attempt,
@@ -201,11 +211,17 @@ impl LlmAnalyst {
                             cost_micros = cost,
                             "trend report written by the model"
                         );
-                        return Ok(TrendReportBody {
+                        let body = TrendReportBody {
                             video_styles: report.video_styles,
                             common_patterns: report.common_patterns,
                             recommendations: report.recommendations,
                             ..computed
+                        };
+                        return Ok(Analysis {
+                            body,
+                            model: self.llm.model().to_owned(),
+                            usage: json!({ "reported_usage": usage, "calls": attempt }),
+                            cost_micros: cost,
                         });
                     }
                     problems
@@ -235,7 +251,7 @@ impl Analyst for LlmAnalyst {
         &'a self,
         items: &'a [(i64, TrendItem)],
         now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<TrendReportBody, AnalysisError>> {
+    ) -> BoxFuture<'a, Result<Analysis, AnalysisError>> {
         Box::pin(self.report(items, now))
     }
 }

@@ -58,6 +58,27 @@ pub enum AnalysisError {
     /// A provider-backed analyst (an LLM) failed or answered something unusable.
     #[error("analyst {analyst} failed: {message}")]
     Provider { analyst: String, message: String },
+    /// The model was not asked: the call would take the job past its budget.
+    #[error(transparent)]
+    OverBudget(#[from] shortline_shared::budget::BudgetExceeded),
+}
+
+/// A report body and what writing it used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub body: TrendReportBody,
+    /// The model that wrote it; empty for the heuristic analyst.
+    pub model: String,
+    /// What the model calls used, as the provider reported it; `{}` for the heuristic analyst.
+    pub usage: serde_json::Value,
+    pub cost_micros: i64,
+}
+
+impl Analysis {
+    /// A report that cost nothing (no model).
+    pub fn free(body: TrendReportBody) -> Self {
+        Analysis { body, model: String::new(), usage: serde_json::json!({}), cost_micros: 0 }
+    }
 }
 
 /// Turns the selected trends (with their `trends` row ids) into a report body.
@@ -72,7 +93,7 @@ pub trait Analyst: Send + Sync {
         &'a self,
         items: &'a [(i64, TrendItem)],
         now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<TrendReportBody, AnalysisError>>;
+    ) -> BoxFuture<'a, Result<Analysis, AnalysisError>>;
 }
 
 /// The offline analyst: keyword rules and counting, no model. The same items give the same report
@@ -89,8 +110,8 @@ impl Analyst for HeuristicAnalyst {
         &'a self,
         items: &'a [(i64, TrendItem)],
         now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<TrendReportBody, AnalysisError>> {
-        Box::pin(std::future::ready(self.report(items, now)))
+    ) -> BoxFuture<'a, Result<Analysis, AnalysisError>> {
+        Box::pin(std::future::ready(self.report(items, now).map(Analysis::free)))
     }
 }
 
@@ -870,11 +891,11 @@ mod tests {
         assert_eq!(analyst.name(), "heuristic");
         let items = stored();
         let report = analyst.analyze(&items, now()).await.expect("report");
-        assert_eq!(report, HeuristicAnalyst.report(&items, now()).expect("report"));
+        assert_eq!(report, Analysis::free(HeuristicAnalyst.report(&items, now()).expect("report")));
         assert!(matches!(analyst.analyze(&[], now()).await, Err(AnalysisError::NoTrends)));
 
         let one = [(7, item("Why is nobody talking about this?", "", &["#fyp"], Some("original sound")))];
-        let report = analyst.analyze(&one, now()).await.expect("one item is enough");
+        let report = analyst.analyze(&one, now()).await.expect("one item is enough").body;
         assert_eq!(report.video_styles.len(), 1);
         assert!((3..=6).contains(&report.recommendations.len()), "{:?}", report.recommendations);
     }

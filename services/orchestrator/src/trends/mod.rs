@@ -17,7 +17,7 @@ mod tiktok;
 mod youtube;
 
 pub use analyst::{
-    classify_audio, classify_hook, classify_style, select_for_analysis, AnalysisError, Analyst, AudioType,
+    classify_audio, classify_hook, classify_style, select_for_analysis, Analysis, AnalysisError, Analyst, AudioType,
     HeuristicAnalyst, HookType, StyleCategory, ANALYSIS_MAX_ITEMS, ANALYSIS_WINDOW_HOURS,
 };
 pub use hashtags::{extract_hashtags, normalize_hashtag};

@@ -30,6 +30,9 @@ pub enum MediaError {
     /// The request itself cannot be served (odd frame size, empty text, ...); nothing was run.
     #[error("invalid media request: {0}")]
     InvalidRequest(String),
+    /// A paid call was not made: it would take the job past its budget.
+    #[error(transparent)]
+    OverBudget(#[from] shortline_shared::budget::BudgetExceeded),
 }
 
 impl MediaError {

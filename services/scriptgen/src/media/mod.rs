@@ -107,6 +107,12 @@ pub trait ClipProvider: Send + Sync {
     /// The provider's configured name (`procedural`, `null`, `fal`, `pexels`, ...).
     fn name(&self) -> &str;
 
+    /// What a clip of `seconds` would cost at most, in micro-USD, before anything is called
+    /// (the first configured provider's estimate); free providers cost 0.
+    fn estimate_micros(&self, _seconds: f64) -> i64 {
+        0
+    }
+
     /// Renders `scene` (from its visual prompt) to `target.out_path`.
     fn render_clip<'a>(
         &'a self,
@@ -120,6 +126,12 @@ pub trait ClipProvider: Send + Sync {
 pub trait VoiceProvider: Send + Sync {
     /// The provider's configured name (`espeak-ng`, `null`, `openai`, `elevenlabs`, ...).
     fn name(&self) -> &str;
+
+    /// What speaking `text` once would cost, in micro-USD, before anything is called (the first
+    /// configured provider's estimate); free providers cost 0.
+    fn estimate_micros(&self, _text: &str) -> i64 {
+        0
+    }
 
     /// Speaks `text` at about `words_per_minute` (see [`NORMAL_WORDS_PER_MINUTE`]) to
     /// `out_path`; the returned duration is measured from the file.

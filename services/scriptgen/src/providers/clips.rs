@@ -9,11 +9,13 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::path::Path;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use shortline_shared::budget;
 use shortline_shared::config::Price;
 use shortline_shared::domain::Scene;
 use shortline_shared::http::{cost_micros, run_chain, ProviderError, Usage};
@@ -41,6 +43,8 @@ pub trait VideoApi: Send + Sync {
     fn name(&self) -> &str;
     /// The model recorded with the clip and looked up in the price table.
     fn model(&self) -> &str;
+    /// What a clip of `seconds` would bill, checked against the job's budget before the call.
+    fn estimate(&self, seconds: f64) -> Usage;
     /// A video for `scene` (from its visual prompt), ideally `target`'s shape and length.
     fn fetch<'a>(
         &'a self,
@@ -58,6 +62,109 @@ pub fn aspect_ratio(target: &ClipTarget) -> &'static str {
     }
 }
 
+/// A clip made exactly to a scene's target from a video of any shape.
+pub(crate) struct ConformedClip {
+    pub path: std::path::PathBuf,
+    /// Measured with ffprobe.
+    pub duration_seconds: f64,
+    pub bytes: Vec<u8>,
+}
+
+/// The one ffmpeg pass that conforms a fetched video to a scene's target, and its check.
+pub(crate) struct Conformer {
+    ffmpeg: Tool,
+    ffprobe: Tool,
+    preset: String,
+    crf: u32,
+}
+
+impl Conformer {
+    /// Encodes with x264 `preset` and `crf`.
+    pub fn new(preset: impl Into<String>, crf: u32) -> Self {
+        Conformer { ffmpeg: Tool::ffmpeg(), ffprobe: Tool::ffprobe(), preset: preset.into(), crf: crf.min(51) }
+    }
+
+    /// `source` from `start_seconds` on (looped if shorter) as `target.out_path`: scaled to
+    /// cover the frame, centre-cropped, cut to the frame count, H.264 yuv420p without sound,
+    /// then probed; written atomically.
+    pub async fn conform(
+        &self,
+        source: &Path,
+        start_seconds: f64,
+        target: &ClipTarget,
+        cancel: &CancellationToken,
+    ) -> Result<ConformedClip, MediaError> {
+        let partial = PartialFile::beside(&target.out_path)
+            .map_err(|e| MediaError::Io { context: format!("preparing {}", target.out_path.display()), source: e })?;
+        let frames = frame_count(target.seconds, target.fps);
+        let filter = format!(
+            "scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1,fps={fps}",
+            w = target.width,
+            h = target.height,
+            fps = target.fps
+        );
+        let mut args: Vec<OsString> = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"].map(OsString::from).to_vec();
+        if start_seconds > 0.0 {
+            args.extend(["-ss".into(), format!("{start_seconds:.3}").into()]);
+        }
+        args.extend(["-stream_loop", "-1", "-i"].map(OsString::from));
+        args.push(source.as_os_str().to_owned());
+        for arg in [
+            "-vf".to_owned(),
+            filter,
+            "-frames:v".to_owned(),
+            frames.to_string(),
+            "-an".to_owned(),
+            "-c:v".to_owned(),
+            "libx264".to_owned(),
+            "-preset".to_owned(),
+            self.preset.clone(),
+            "-crf".to_owned(),
+            self.crf.to_string(),
+            "-threads".to_owned(),
+            "2".to_owned(),
+            "-pix_fmt".to_owned(),
+            "yuv420p".to_owned(),
+            "-movflags".to_owned(),
+            "+faststart".to_owned(),
+            "-f".to_owned(),
+            "mp4".to_owned(),
+        ] {
+            args.push(arg.into());
+        }
+        args.push(partial.path().as_os_str().to_owned());
+        self.ffmpeg.run(&args, cancel).await?;
+
+        let probed = probe(&self.ffprobe, partial.path(), cancel).await?;
+        let bad = |reason: String| MediaError::InvalidOutput { path: partial.dest().to_path_buf(), reason };
+        let stream = probed.video.as_ref().ok_or_else(|| bad("no video stream".into()))?;
+        if stream.codec != "h264"
+            || stream.pix_fmt != "yuv420p"
+            || (stream.width, stream.height) != (target.width, target.height)
+        {
+            return Err(bad(format!(
+                "{} {} {}x{} instead of h264 yuv420p {}x{}",
+                stream.codec, stream.pix_fmt, stream.width, stream.height, target.width, target.height
+            )));
+        }
+        let expected = f64::from(frames) / f64::from(target.fps);
+        if (probed.duration_seconds - expected).abs() > 0.5 / f64::from(target.fps) {
+            return Err(bad(format!("{} s instead of {expected} s", probed.duration_seconds)));
+        }
+        let bytes = tokio::fs::read(partial.path())
+            .await
+            .map_err(|e| MediaError::Io { context: format!("reading {}", partial.path().display()), source: e })?;
+        if cancel.is_cancelled() {
+            return Err(MediaError::Cancelled);
+        }
+        let path = partial.commit().await.map_err(|e| MediaError::Io {
+            context: format!("moving the clip to {}", target.out_path.display()),
+            source: e,
+        })?;
+        Ok(ConformedClip { path, duration_seconds: probed.duration_seconds, bytes })
+    }
+}
+
 /// The configured clip providers in failover order, as one [`ClipProvider`].
 pub struct ClipChain {
     apis: Vec<Arc<dyn VideoApi>>,
@@ -65,10 +172,7 @@ pub struct ClipChain {
     label: String,
     prices: BTreeMap<String, Price>,
     ledger: UsageLedger,
-    ffmpeg: Tool,
-    ffprobe: Tool,
-    preset: String,
-    crf: u32,
+    conformer: Conformer,
 }
 
 impl ClipChain {
@@ -88,11 +192,13 @@ impl ClipChain {
             label,
             prices,
             ledger,
-            ffmpeg: Tool::ffmpeg(),
-            ffprobe: Tool::ffprobe(),
-            preset: preset.into(),
-            crf: crf.min(51),
+            conformer: Conformer::new(preset, crf),
         }
+    }
+
+    /// What `usage` of `api` costs at its model's price (0 without one).
+    fn cost(&self, api: &dyn VideoApi, usage: &Usage) -> i64 {
+        self.prices.get(api.model()).map_or(0, |price| cost_micros(price, usage))
     }
 
     async fn render(
@@ -108,6 +214,7 @@ impl ClipChain {
         let chain = run_chain(&self.names, |index| {
             let api = self.apis[index].clone();
             async move {
+                budget::check_before_call(api.name(), self.cost(api.as_ref(), &api.estimate(target.seconds)))?;
                 let video = api.fetch(scene, target).await?;
                 if video.bytes.is_empty() {
                     return Err(ProviderError::Malformed {
@@ -141,75 +248,12 @@ impl ClipChain {
             .await
             .map_err(|e| MediaError::Io { context: format!("writing {}", source.path().display()), source: e })?;
 
-        let partial = PartialFile::beside(&target.out_path)
-            .map_err(|e| MediaError::Io { context: format!("preparing {}", target.out_path.display()), source: e })?;
-        let frames = frame_count(target.seconds, target.fps);
-        let filter = format!(
-            "scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1,fps={fps}",
-            w = target.width,
-            h = target.height,
-            fps = target.fps
-        );
-        let mut args: Vec<OsString> =
-            ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "-1", "-i"]
-                .map(OsString::from)
-                .to_vec();
-        args.push(source.path().as_os_str().to_owned());
-        for arg in [
-            "-vf".to_owned(),
-            filter,
-            "-frames:v".to_owned(),
-            frames.to_string(),
-            "-an".to_owned(),
-            "-c:v".to_owned(),
-            "libx264".to_owned(),
-            "-preset".to_owned(),
-            self.preset.clone(),
-            "-crf".to_owned(),
-            self.crf.to_string(),
-            "-threads".to_owned(),
-            "2".to_owned(),
-            "-pix_fmt".to_owned(),
-            "yuv420p".to_owned(),
-            "-movflags".to_owned(),
-            "+faststart".to_owned(),
-            "-f".to_owned(),
-            "mp4".to_owned(),
-        ] {
-            args.push(arg.into());
-        }
-        args.push(partial.path().as_os_str().to_owned());
-        self.ffmpeg.run(&args, cancel).await?;
+        let conformed = self.conformer.conform(source.path(), 0.0, target, cancel).await?;
         drop(source);
-
-        let probed = probe(&self.ffprobe, partial.path(), cancel).await?;
-        let bad = |reason: String| MediaError::InvalidOutput { path: partial.dest().to_path_buf(), reason };
-        let stream = probed.video.as_ref().ok_or_else(|| bad("no video stream".into()))?;
-        if stream.codec != "h264"
-            || stream.pix_fmt != "yuv420p"
-            || (stream.width, stream.height) != (target.width, target.height)
-        {
-            return Err(bad(format!(
-                "{} {} {}x{} instead of h264 yuv420p {}x{}",
-                stream.codec, stream.pix_fmt, stream.width, stream.height, target.width, target.height
-            )));
-        }
-        let expected = f64::from(frames) / f64::from(target.fps);
-        if (probed.duration_seconds - expected).abs() > 0.5 / f64::from(target.fps) {
-            return Err(bad(format!("{} s instead of {expected} s", probed.duration_seconds)));
-        }
-        let bytes = tokio::fs::read(partial.path())
-            .await
-            .map_err(|e| MediaError::Io { context: format!("reading {}", partial.path().display()), source: e })?;
-        if cancel.is_cancelled() {
-            return Err(MediaError::Cancelled);
-        }
-        let path = partial.commit().await.map_err(|e| MediaError::Io {
-            context: format!("moving the clip to {}", target.out_path.display()),
-            source: e,
-        })?;
+        let (path, bytes) = (conformed.path, conformed.bytes);
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let cost = self.prices.get(api.model()).map_or(0, |price| cost_micros(price, &video.usage));
+        let cost = self.cost(api.as_ref(), &video.usage);
+        budget::record_paid(cost);
         self.ledger.record(
             &sha256,
             json!({
@@ -229,7 +273,7 @@ impl ClipChain {
         );
         Ok(GeneratedFile {
             path,
-            duration_seconds: probed.duration_seconds,
+            duration_seconds: conformed.duration_seconds,
             size_bytes: bytes.len() as u64,
             sha256,
             provider: api.name().to_owned(),
@@ -242,6 +286,10 @@ impl ClipChain {
 impl ClipProvider for ClipChain {
     fn name(&self) -> &str {
         &self.label
+    }
+
+    fn estimate_micros(&self, seconds: f64) -> i64 {
+        self.apis.first().map_or(0, |api| self.cost(api.as_ref(), &api.estimate(seconds)))
     }
 
     fn render_clip<'a>(

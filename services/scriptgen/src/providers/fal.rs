@@ -33,11 +33,21 @@ pub enum FalFamily {
 }
 
 impl FalFamily {
+    /// The seconds generated (and billed) for a clip of `seconds`: the shortest duration the
+    /// model offers that covers it, else its longest.
+    pub fn billed_seconds(self, seconds: f64) -> f64 {
+        let shortest = match self {
+            FalFamily::Kling => 5.0,
+            FalFamily::Minimax => 6.0,
+        };
+        if seconds <= shortest { shortest } else { 10.0 }
+    }
+
     /// The model input for a prompt and target, and the seconds that will be generated (billed).
     pub fn input(self, prompt: &str, target: &ClipTarget) -> (Value, f64) {
+        let seconds = self.billed_seconds(target.seconds);
         match self {
             FalFamily::Kling => {
-                let seconds = if target.seconds <= 5.0 { 5.0 } else { 10.0 };
                 let input = json!({
                     "prompt": prompt,
                     "duration": format!("{seconds}"),
@@ -47,7 +57,6 @@ impl FalFamily {
                 (input, seconds)
             }
             FalFamily::Minimax => {
-                let seconds = if target.seconds <= 6.0 { 6.0 } else { 10.0 };
                 (json!({ "prompt": prompt, "duration": format!("{seconds}"), "prompt_optimizer": true }), seconds)
             }
         }
@@ -182,6 +191,10 @@ impl VideoApi for FalVideo {
 
     fn model(&self) -> &str {
         &self.model
+    }
+
+    fn estimate(&self, seconds: f64) -> Usage {
+        Usage::seconds(self.family.billed_seconds(seconds))
     }
 
     fn fetch<'a>(

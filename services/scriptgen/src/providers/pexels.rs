@@ -160,6 +160,10 @@ impl VideoApi for PexelsVideo {
         PEXELS_MODEL
     }
 
+    fn estimate(&self, seconds: f64) -> Usage {
+        Usage::seconds(seconds)
+    }
+
     fn fetch<'a>(
         &'a self,
         scene: &'a Scene,

@@ -6,15 +6,16 @@
 //! that breaks a rule (a missing field, overlays past the end, scene times that do not add up,
 //! ...) is asked for once more with the violations in the prompt; if the second answer breaks
 //! rules too, planning fails with [`PlanError::InvalidPlan`] naming every violation. No invalid
-//! plan is ever returned, so none can be stored. Token usage becomes a cost from the price table.
+//! plan is ever returned, so none can be stored. Token usage becomes a cost from the price table;
+//! each call is first estimated and checked against the job's budget.
 //!
-//! The [`Planner`] trait is synchronous; [`LlmPlanner`] implements it by blocking its worker
-//! thread on the call (`block_in_place`), which needs tokio's multi-threaded runtime (what the
-//! services run on). [`LlmPlanner::plan_with_usage`] is the async form, with usage and cost.
+//! The service calls [`LlmPlanner::plan_with_usage`] (async, with usage and cost) where the
+//! offline [`TemplatePlanner`](crate::planner::TemplatePlanner) is called directly.
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use shortline_shared::budget;
 use shortline_shared::config::Price;
 use shortline_shared::domain::plan::{
     ASPECT_RATIOS, HASHTAGS, MAX_OVERLAYS, MAX_OVERLAY_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, SCENES, SCENE_SECONDS,
@@ -23,7 +24,7 @@ use shortline_shared::domain::{describe, ProductionPlan, Theme, TrendReportBody,
 use shortline_shared::http::llm::StructuredLlm;
 use shortline_shared::http::{cost_micros, Usage};
 
-use crate::planner::{PlanError, Planner};
+use crate::planner::PlanError;
 
 /// The tool / schema name.
 pub const PLAN_SCHEMA_NAME: &str = "production_plan";
@@ -38,7 +39,7 @@ pub struct LlmPlan {
     pub calls: u32,
 }
 
-/// A [`Planner`] backed by an LLM.
+/// A planner backed by an LLM.
 pub struct LlmPlanner {
     llm: Arc<dyn StructuredLlm>,
     name: String,
@@ -131,6 +132,16 @@ impl LlmPlanner {
         Self { llm, name, price }
     }
 
+    /// What `usage` costs at the model's price (0 without one).
+    fn cost(&self, usage: &Usage) -> i64 {
+        self.price.as_ref().map_or(0, |price| cost_micros(price, usage))
+    }
+
+    /// `provider/model`, recorded as the script's planner.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The model's id, recorded as the script's model.
     pub fn model(&self) -> &str {
         self.llm.model()
@@ -161,17 +172,20 @@ impl LlmPlanner {
         let mut usage = Usage::default();
         let mut last: Vec<Violation> = Vec::new();
         for call in 1..=2u32 {
+            let estimate = self.cost(&self.llm.estimate(SYSTEM, &prompt, &schema));
+            budget::check_before_call(&self.name, estimate)?;
             let answer = self
                 .llm
                 .complete(SYSTEM, &prompt, PLAN_SCHEMA_NAME, &schema)
                 .await
                 .map_err(|e| provider(e.to_string()))?;
+            budget::record_paid(self.cost(&answer.usage));
             usage = usage.plus(&answer.usage);
             let violations = match serde_json::from_value::<ProductionPlan>(answer.value) {
                 Ok(plan) => {
                     let violations = plan.violations();
                     if violations.is_empty() {
-                        let cost = self.price.as_ref().map_or(0, |p| cost_micros(p, &usage));
+                        let cost = self.cost(&usage);
                         tracing::info!(planner = %self.name, calls = call, input_tokens = usage.input_tokens,
                             output_tokens = usage.output_tokens, cost_micros = cost, "plan written by the model");
                         return Ok(LlmPlan { plan, usage, cost_micros: cost, calls: call });
@@ -188,25 +202,5 @@ impl LlmPlanner {
             last = violations;
         }
         Err(PlanError::InvalidPlan { planner: self.name.clone(), violations: last })
-    }
-}
-
-impl Planner for LlmPlanner {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn plan(&self, theme: &Theme, report: Option<&TrendReportBody>, variant: u32) -> Result<ProductionPlan, PlanError> {
-        let handle = tokio::runtime::Handle::try_current().map_err(|_| PlanError::Provider {
-            planner: self.name.clone(),
-            message: "needs to run inside the tokio runtime".into(),
-        })?;
-        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return Err(PlanError::Provider {
-                planner: self.name.clone(),
-                message: "needs tokio's multi-threaded runtime to wait for the model".into(),
-            });
-        }
-        tokio::task::block_in_place(|| handle.block_on(self.plan_with_usage(theme, report, variant))).map(|p| p.plan)
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use shortline_shared::budget;
 use shortline_shared::config::Price;
 use shortline_shared::http::{cost_micros, run_chain, ProviderError, Usage};
 use shortline_shared::partial::PartialFile;
@@ -34,6 +35,11 @@ pub trait SpeechApi: Send + Sync {
     fn name(&self) -> &str;
     /// The model recorded with the file and looked up in the price table.
     fn model(&self) -> &str;
+    /// What speaking `text` would bill (the characters sent, as every TTS API bills), checked
+    /// against the job's budget before the call.
+    fn estimate(&self, text: &str) -> Usage {
+        Usage::characters(text.chars().count() as u64)
+    }
     /// Speaks `text` at `speed` times the normal rate (1.0 = [`NORMAL_WORDS_PER_MINUTE`]).
     fn synthesize<'a>(&'a self, text: &'a str, speed: f64) -> BoxFuture<'a, Result<SpokenAudio, ProviderError>>;
 }
@@ -55,6 +61,11 @@ impl VoiceChain {
         Self { apis, names, label, prices, ledger }
     }
 
+    /// What `usage` of `api` costs at its model's price (0 without one).
+    fn cost(&self, api: &dyn SpeechApi, usage: &Usage) -> i64 {
+        self.prices.get(api.model()).map_or(0, |price| cost_micros(price, usage))
+    }
+
     async fn speak_to(
         &self,
         text: &str,
@@ -72,6 +83,7 @@ impl VoiceChain {
         let chain = run_chain(&self.names, |index| {
             let api = self.apis[index].clone();
             async move {
+                budget::check_before_call(api.name(), self.cost(api.as_ref(), &api.estimate(text)))?;
                 let audio = api.synthesize(text, speed).await?;
                 // A 2xx answer that is not playable audio is the provider's fault: say so now.
                 let info = parse_wav(&audio.wav).map_err(|e| ProviderError::Malformed {
@@ -110,9 +122,9 @@ impl VoiceChain {
             source: e,
         })?;
         let sha256 = hex::encode(Sha256::digest(&audio.wav));
-        let price = self.prices.get(api.model());
-        let cost = price.map_or(0, |price| cost_micros(price, &audio.usage));
-        if price.is_none() {
+        let cost = self.cost(api.as_ref(), &audio.usage);
+        budget::record_paid(cost);
+        if !self.prices.contains_key(api.model()) {
             tracing::warn!(provider = api.name(), model = api.model(), "no price configured: cost recorded as 0");
         }
         self.ledger.record(
@@ -148,6 +160,10 @@ impl VoiceChain {
 impl VoiceProvider for VoiceChain {
     fn name(&self) -> &str {
         &self.label
+    }
+
+    fn estimate_micros(&self, text: &str) -> i64 {
+        self.apis.first().map_or(0, |api| self.cost(api.as_ref(), &api.estimate(text)))
     }
 
     fn speak<'a>(

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use shortline_scriptgen::providers::voice::wav_from_pcm16;
+use serde_json::{json, Value};
+use shortline_shared::http::mock::MockResponse;
 use shortline_shared::http::{ApiKey, Auth, ClientSettings, ProviderClient, RetryPolicy};
 
 /// The key every test provider gets; no log line, error, answer or row may contain it.
@@ -60,8 +62,40 @@ pub fn mp4(seconds: f64, width: u32, height: u32) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
+/// A real small MP4 (360x640, 10 fps) with a picture and a tone for a voice, of `seconds`:
+/// what an avatar provider delivers.
+pub fn talking_mp4(seconds: f64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size=360x640:rate=10:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=220:sample_rate=24000:duration={seconds}"))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg made no test video");
+    std::fs::read(path).unwrap()
+}
+
 /// `text` must not contain the key.
 #[track_caller]
 pub fn assert_no_key(what: &str, text: &str) {
     assert!(!text.contains(KEY), "the key appears in {what}: {text}");
+}
+
+/// An Anthropic Messages answer whose `production_plan` tool call carries `input`, with usage
+/// 1500 input and 900 output tokens.
+pub fn anthropic_answer(input: Value) -> MockResponse {
+    MockResponse::json(
+        200,
+        json!({
+            "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": "production_plan", "input": input}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 1500, "output_tokens": 900}
+        }),
+    )
 }

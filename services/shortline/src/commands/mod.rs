@@ -3,6 +3,7 @@
 
 pub mod follow;
 pub mod jobs;
+pub mod providers;
 pub mod run;
 pub mod themes;
 pub mod trends;

@@ -152,6 +152,25 @@ pub async fn list(
 }
 
 /// Whether a job exists: services check it so an unknown job is NOT_FOUND, not an empty list.
+/// What the job's rows record as spent on providers, in micro-USD: its trend report, scripts and
+/// media assets (a video's costs are sums of these).
+pub async fn spent_micros(conn: &mut Conn<'_>, id: i64) -> DbResult<i64> {
+    use crate::db::schema::{media_assets, scripts, trend_reports};
+    let reports: Vec<i64> = dispatch!(conn, c => trend_reports::table
+        .filter(trend_reports::job_id.eq(id))
+        .select(trend_reports::cost_micros)
+        .load(c)
+        .await)?;
+    let scripts: Vec<i64> =
+        dispatch!(conn, c => scripts::table.filter(scripts::job_id.eq(id)).select(scripts::cost_micros).load(c).await)?;
+    let assets: Vec<i64> = dispatch!(conn, c => media_assets::table
+        .filter(media_assets::job_id.eq(id))
+        .select(media_assets::cost_micros)
+        .load(c)
+        .await)?;
+    Ok(reports.iter().chain(&scripts).chain(&assets).fold(0i64, |sum, cost| sum.saturating_add(*cost)))
+}
+
 pub async fn exists(conn: &mut Conn<'_>, id: i64) -> DbResult<bool> {
     let found: Option<i64> = dispatch!(conn, c => jobs::table.find(id).select(jobs::id).first(c).await.optional())?;
     Ok(found.is_some())

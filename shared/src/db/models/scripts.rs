@@ -24,6 +24,8 @@ pub struct Script {
     pub model: String,
     pub cost_micros: i64,
     pub created_at: NaiveDateTime,
+    /// What the planner's calls used, as the provider reported it (`{}` for `template`).
+    pub usage: serde_json::Value,
 }
 
 impl Script {
@@ -50,6 +52,7 @@ pub struct NewScript {
     pub model: String,
     pub cost_micros: i64,
     pub created_at: NaiveDateTime,
+    pub usage: serde_json::Value,
 }
 
 impl NewScript {
@@ -76,7 +79,14 @@ impl NewScript {
             model: model.to_owned(),
             cost_micros,
             created_at: crate::db::now(),
+            usage: serde_json::json!({}),
         }
+    }
+
+    /// What the planner's calls used, as the provider reported it.
+    pub fn with_usage(mut self, usage: serde_json::Value) -> Self {
+        self.usage = usage;
+        self
     }
 }
 

@@ -24,6 +24,10 @@ pub struct TrendReport {
     pub recommendations: serde_json::Value,
     pub cost_micros: i64,
     pub created_at: NaiveDateTime,
+    /// The analyst's model (`heuristic` has none: empty).
+    pub model: String,
+    /// What the analyst's calls used, as the provider reported it (`{}` for `heuristic`).
+    pub usage: serde_json::Value,
 }
 
 impl TrendReport {
@@ -52,6 +56,8 @@ pub struct NewTrendReport {
     pub recommendations: serde_json::Value,
     pub cost_micros: i64,
     pub created_at: NaiveDateTime,
+    pub model: String,
+    pub usage: serde_json::Value,
 }
 
 impl NewTrendReport {
@@ -68,7 +74,17 @@ impl NewTrendReport {
             recommendations: super::to_json(&body.recommendations),
             cost_micros: 0,
             created_at: crate::db::now(),
+            model: String::new(),
+            usage: serde_json::json!({}),
         }
+    }
+
+    /// The report as written by a paid model: its model, reported usage and cost.
+    pub fn paid(mut self, model: &str, usage: serde_json::Value, cost_micros: i64) -> Self {
+        self.model = model.to_owned();
+        self.usage = usage;
+        self.cost_micros = cost_micros;
+        self
     }
 }
 

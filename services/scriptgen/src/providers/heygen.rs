@@ -1,0 +1,160 @@
+//! HeyGen avatar videos: a presenter (`avatar_id`) speaking the voiceover in a voice
+//! (`voice_id`), in one video that replaces a script's clips and voiceover.
+//!
+//! 1. `POST /v2/video/generate` with the `X-Api-Key` header and
+//!    `{video_inputs: [{character: {type: "avatar", avatar_id, avatar_style}, voice: {type: "text",
+//!    input_text, voice_id}}], dimension: {width, height}}` → `{error: null, data: {video_id}}`;
+//! 2. `GET /v1/video_status.get?video_id=…` until `data.status` is `completed` (`pending`,
+//!    `waiting`, `processing` on the way; `failed` with `data.error`) → `data.video_url`,
+//!    `data.duration`;
+//! 3. the video is downloaded from `video_url` (a CDN; no key sent).
+//!
+//! HeyGen bills the generated seconds: the usage is `data.duration`. An exhausted balance is
+//! answered with an error code naming it (read as "payment required", so it is reported as
+//! such); 401, 429 with `Retry-After`, 5xx, malformed answers and timeouts are handled by the
+//! provider HTTP core like every other provider's.
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shortline_shared::http::{ErrorClass, ProviderClient, ProviderError, Usage};
+
+/// What to make: who speaks, in which voice, what, at which frame size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AvatarRequest<'a> {
+    pub avatar_id: &'a str,
+    pub voice_id: &'a str,
+    pub text: &'a str,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A finished avatar video and what it used.
+#[derive(Debug, Clone)]
+pub struct AvatarVideo {
+    pub bytes: Vec<u8>,
+    /// The generated seconds, as billed.
+    pub usage: Usage,
+    /// `{video_id}`, for the asset's usage.
+    pub source: Value,
+}
+
+pub struct HeygenAvatar {
+    client: ProviderClient,
+    model: String,
+    poll_interval: Duration,
+    generation_timeout: Duration,
+    download_timeout: Duration,
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    data: Option<T>,
+}
+
+#[derive(Deserialize)]
+struct Generated {
+    video_id: String,
+}
+
+#[derive(Deserialize)]
+struct Status {
+    status: String,
+    #[serde(default)]
+    video_url: Option<String>,
+    #[serde(default)]
+    duration: Option<f64>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+impl HeygenAvatar {
+    /// `client` must use [`Auth::Header("x-api-key")`](shortline_shared::http::Auth::Header);
+    /// `model` is the name HeyGen's price is listed under.
+    pub fn new(
+        client: ProviderClient,
+        model: impl Into<String>,
+        poll_interval: Duration,
+        generation_timeout: Duration,
+        download_timeout: Duration,
+    ) -> Self {
+        Self { client: client.with_classifier(classify), model: model.into(), poll_interval, generation_timeout, download_timeout }
+    }
+
+    pub fn name(&self) -> &str {
+        self.client.name()
+    }
+
+    /// Recorded as the asset's model and looked up in the price table.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// What a video of about `seconds` would bill (checked against the job's budget first).
+    pub fn estimate(&self, seconds: f64) -> Usage {
+        Usage::seconds(seconds)
+    }
+
+    /// Generates the video, waits for it and downloads it.
+    pub async fn generate(&self, request: &AvatarRequest<'_>) -> Result<AvatarVideo, ProviderError> {
+        let body = json!({
+            "video_inputs": [{
+                "character": { "type": "avatar", "avatar_id": request.avatar_id, "avatar_style": "normal" },
+                "voice": { "type": "text", "input_text": request.text, "voice_id": request.voice_id },
+            }],
+            "dimension": { "width": request.width, "height": request.height },
+        });
+        let url = self.client.url("/v2/video/generate");
+        let reply = self.client.send("generate video", |http| http.post(&url).json(&body)).await?;
+        let generated: Envelope<Generated> = self.client.json(&reply)?;
+        let video_id = generated.data.ok_or_else(|| self.client.malformed_answer("no data.video_id"))?.video_id;
+
+        let status_url = self.client.url("/v1/video_status.get");
+        let started = Instant::now();
+        let (video_url, duration) = loop {
+            let reply =
+                self.client.send("poll status", |http| http.get(&status_url).query(&[("video_id", &video_id)])).await?;
+            let status: Envelope<Status> = self.client.json(&reply)?;
+            let status = status.data.ok_or_else(|| self.client.malformed_answer("the status has no data"))?;
+            match status.status.as_str() {
+                "completed" => {
+                    let url = status
+                        .video_url
+                        .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
+                        .ok_or_else(|| self.client.malformed_answer("a completed video without a video_url"))?;
+                    break (url, status.duration);
+                }
+                "failed" => {
+                    let error = status.error.unwrap_or(Value::Null);
+                    let message = error.get("message").and_then(Value::as_str).map_or_else(|| error.to_string(), str::to_owned);
+                    return Err(ProviderError::JobFailed {
+                        provider: self.client.name().to_owned(),
+                        message: self.client.redact(&format!("video {video_id} failed: {message}")),
+                    });
+                }
+                "pending" | "waiting" | "processing" => {
+                    tracing::debug!(provider = self.client.name(), status = %status.status, "waiting for the avatar video");
+                }
+                other => return Err(self.client.malformed_answer(format!("unknown video status {other:?}"))),
+            }
+            if started.elapsed() + self.poll_interval > self.generation_timeout {
+                return Err(ProviderError::JobFailed {
+                    provider: self.client.name().to_owned(),
+                    message: format!("video {video_id} did not complete within {} s", self.generation_timeout.as_secs()),
+                });
+            }
+            tokio::time::sleep(self.poll_interval).await;
+        };
+        let video = self.client.download("download video", &video_url, self.download_timeout).await?;
+        let seconds = duration.filter(|d| d.is_finite() && *d > 0.0).unwrap_or(0.0);
+        Ok(AvatarVideo { bytes: video.body.to_vec(), usage: Usage::seconds(seconds), source: json!({ "video_id": video_id }) })
+    }
+}
+
+/// HeyGen names an exhausted balance in its error code: a payment problem, not a bad request.
+fn classify(_status: u16, body: &[u8]) -> Option<ErrorClass> {
+    let doc: Value = serde_json::from_slice(body).ok()?;
+    let code = doc.pointer("/error/code").and_then(Value::as_str)?.to_ascii_lowercase();
+    (code.contains("insufficient") || code.contains("quota") || code.contains("credit")).then_some(ErrorClass::PaymentRequired)
+}

@@ -1,0 +1,3 @@
+ALTER TABLE scripts DROP COLUMN usage;
+ALTER TABLE trend_reports DROP COLUMN usage;
+ALTER TABLE trend_reports DROP COLUMN model;
