@@ -86,6 +86,13 @@ fn classify_message(message: &str) -> DbError {
     }
 }
 
+impl DbError {
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DbError::Unavailable(_))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,12 +102,5 @@ mod tests {
         assert!(classify_message("terminating connection due to administrator command").is_transient());
         assert!(classify_message("database is locked").is_transient());
         assert!(!classify_message("syntax error at or near").is_transient());
-    }
-}
-
-impl DbError {
-    /// Whether retrying the same operation later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, DbError::Unavailable(_))
     }
 }

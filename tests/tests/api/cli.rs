@@ -370,7 +370,7 @@ async fn the_readme_quick_start_run_command_renders_a_video() {
         .arg(data.path())
         .current_dir(repo)
         .env_remove("SHORTLINE_CONFIG")
-        .envs(env(&format!("http://127.0.0.1:{}", unused_port())).into_iter().map(|(k, v)| (k, v)))
+        .envs(env(&format!("http://127.0.0.1:{}", unused_port())))
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(600), command.output()).await.expect("finishes").expect("runs");
