@@ -18,14 +18,7 @@
 //! [`prost_types::Timestamp`].
 
 /// Messages, enums, clients and servers generated from package `shortline.v1`.
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unwrap_used,
-    missing_docs,
-    rustdoc::all
-)]
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used, missing_docs, rustdoc::all)]
 pub mod v1 {
     tonic::include_proto!("shortline.v1");
 }

@@ -435,20 +435,54 @@ impl ProvidersConfig {
             format!("must be at least providers.http.backoff_initial_ms ({})", h.backoff_initial_ms),
         );
         v.check(h.poll_interval_ms > 0, "providers.http.poll_interval_ms", "must be greater than 0");
-        v.check(h.generation_timeout_seconds > 0, "providers.http.generation_timeout_seconds", "must be greater than 0");
+        v.check(
+            h.generation_timeout_seconds > 0,
+            "providers.http.generation_timeout_seconds",
+            "must be greater than 0",
+        );
         v.check(h.download_timeout_seconds > 0, "providers.http.download_timeout_seconds", "must be greater than 0");
         // (section, base_url, timeout_ms, required names)
         type Section<'a> = (&'a str, &'a str, u64, Vec<(&'a str, &'a str)>);
         let sections: [Section<'_>; 10] = [
-            ("openai", &self.openai.base_url, self.openai.timeout_ms, vec![("tts_model", &self.openai.tts_model), ("tts_voice", &self.openai.tts_voice)]),
-            ("elevenlabs", &self.elevenlabs.base_url, self.elevenlabs.timeout_ms, vec![("model", &self.elevenlabs.model), ("voice_id", &self.elevenlabs.voice_id)]),
-            ("fish_audio", &self.fish_audio.base_url, self.fish_audio.timeout_ms, vec![("model", &self.fish_audio.model)]),
-            ("fal", &self.fal.base_url, self.fal.timeout_ms, vec![("kling_model", &self.fal.kling_model), ("minimax_model", &self.fal.minimax_model)]),
+            (
+                "openai",
+                &self.openai.base_url,
+                self.openai.timeout_ms,
+                vec![("tts_model", &self.openai.tts_model), ("tts_voice", &self.openai.tts_voice)],
+            ),
+            (
+                "elevenlabs",
+                &self.elevenlabs.base_url,
+                self.elevenlabs.timeout_ms,
+                vec![("model", &self.elevenlabs.model), ("voice_id", &self.elevenlabs.voice_id)],
+            ),
+            (
+                "fish_audio",
+                &self.fish_audio.base_url,
+                self.fish_audio.timeout_ms,
+                vec![("model", &self.fish_audio.model)],
+            ),
+            (
+                "fal",
+                &self.fal.base_url,
+                self.fal.timeout_ms,
+                vec![("kling_model", &self.fal.kling_model), ("minimax_model", &self.fal.minimax_model)],
+            ),
             ("pexels", &self.pexels.base_url, self.pexels.timeout_ms, vec![]),
             ("apify", &self.apify.base_url, self.apify.timeout_ms, vec![("actor_id", &self.apify.actor_id)]),
             ("youtube", &self.youtube.base_url, self.youtube.timeout_ms, vec![]),
-            ("anthropic", &self.anthropic.base_url, self.anthropic.timeout_ms, vec![("model", &self.anthropic.model), ("version", &self.anthropic.version)]),
-            ("openai_compatible", &self.openai_compatible.base_url, self.openai_compatible.timeout_ms, vec![("model", &self.openai_compatible.model)]),
+            (
+                "anthropic",
+                &self.anthropic.base_url,
+                self.anthropic.timeout_ms,
+                vec![("model", &self.anthropic.model), ("version", &self.anthropic.version)],
+            ),
+            (
+                "openai_compatible",
+                &self.openai_compatible.base_url,
+                self.openai_compatible.timeout_ms,
+                vec![("model", &self.openai_compatible.model)],
+            ),
             ("heygen", &self.heygen.base_url, self.heygen.timeout_ms, vec![("model", &self.heygen.model)]),
         ];
         for (section, base_url, timeout_ms, names) in sections {
@@ -584,7 +618,12 @@ pub struct HeygenConfig {
 
 impl Default for HeygenConfig {
     fn default() -> Self {
-        Self { base_url: "https://api.heygen.com".into(), api_key_file: None, timeout_ms: 30_000, model: "heygen-avatar".into() }
+        Self {
+            base_url: "https://api.heygen.com".into(),
+            api_key_file: None,
+            timeout_ms: 30_000,
+            model: "heygen-avatar".into(),
+        }
     }
 }
 
@@ -1050,17 +1089,28 @@ impl Config {
             }
         }
         if let Some(scratch) = &media.scratch_dir {
-            v.check(!scratch.as_os_str().is_empty(), "media.scratch_dir", "must not be empty (leave it out for {data_dir}/scratch)");
+            v.check(
+                !scratch.as_os_str().is_empty(),
+                "media.scratch_dir",
+                "must not be empty (leave it out for {data_dir}/scratch)",
+            );
         }
         if let Some(endpoint) = &media.s3.endpoint {
             if let Err(reason) = check_endpoint_url(endpoint) {
                 v.push("media.s3.endpoint", reason);
             } else if endpoint.starts_with("http://") && !media.s3.allow_http {
-                v.push("media.s3.endpoint", "is plain http://: set media.s3.allow_http = true to allow it (local servers only)");
+                v.push(
+                    "media.s3.endpoint",
+                    "is plain http://: set media.s3.allow_http = true to allow it (local servers only)",
+                );
             }
         }
         if let Some(region) = &media.s3.region {
-            v.check(!region.trim().is_empty(), "media.s3.region", "must not be empty (leave it out for the environment's region)");
+            v.check(
+                !region.trim().is_empty(),
+                "media.s3.region",
+                "must not be empty (leave it out for the environment's region)",
+            );
         }
         v.check(
             media.music_volume.is_finite() && (0.0..=1.0).contains(&media.music_volume),
@@ -1115,7 +1165,11 @@ impl Config {
             v.check(secs > 0, format!("pipeline.stage_timeout_seconds.{stage}"), "must be greater than 0");
         }
         v.check(p.max_attempts >= 1, "pipeline.max_attempts", "must be at least 1");
-        v.check((1..=1024).contains(&p.max_concurrent_jobs), "pipeline.max_concurrent_jobs", "must be between 1 and 1024");
+        v.check(
+            (1..=1024).contains(&p.max_concurrent_jobs),
+            "pipeline.max_concurrent_jobs",
+            "must be between 1 and 1024",
+        );
         v.check(p.backoff_initial_ms > 0, "pipeline.backoff_initial_ms", "must be greater than 0");
         v.check(
             p.backoff_max_ms >= p.backoff_initial_ms,

@@ -139,7 +139,10 @@ pub fn theme(theme: &domain::Theme) -> v1::Theme {
             target_audience: c.target_audience.clone(),
             tone: c.tone.clone(),
             budget_usd: c.budget_usd,
-            avatar: c.avatar.as_ref().map(|a| v1::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
+            avatar: c
+                .avatar
+                .as_ref()
+                .map(|a| v1::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
         }),
         content_references: theme
             .content_references
@@ -192,12 +195,13 @@ pub fn theme_from(message: &v1::Theme, field: &str) -> Result<domain::Theme, Vec
             })
             .collect(),
     };
-    let violations: Vec<Violation> = theme
-        .violations()
-        .into_iter()
-        .map(|v| Violation::new(format!("{field}.{}", v.field), v.reason))
-        .collect();
-    if violations.is_empty() { Ok(theme) } else { Err(violations) }
+    let violations: Vec<Violation> =
+        theme.violations().into_iter().map(|v| Violation::new(format!("{field}.{}", v.field), v.reason)).collect();
+    if violations.is_empty() {
+        Ok(theme)
+    } else {
+        Err(violations)
+    }
 }
 
 pub fn plan(plan: &domain::ProductionPlan) -> v1::ProductionPlan {
@@ -235,7 +239,9 @@ pub fn plan(plan: &domain::ProductionPlan) -> v1::ProductionPlan {
     }
 }
 
-pub fn report_body(body: &domain::TrendReportBody) -> (Vec<v1::VideoStyle>, Vec<v1::CommonPattern>, Vec<v1::HashtagCount>) {
+pub fn report_body(
+    body: &domain::TrendReportBody,
+) -> (Vec<v1::VideoStyle>, Vec<v1::CommonPattern>, Vec<v1::HashtagCount>) {
     (
         body.video_styles
             .iter()
@@ -275,7 +281,11 @@ pub fn report_body_from(report: &v1::TrendReport) -> domain::TrendReportBody {
             })
             .collect(),
         avg_engagement_velocity: report.avg_engagement_velocity,
-        top_hashtags: report.top_hashtags.iter().map(|h| domain::HashtagCount { tag: h.tag.clone(), count: h.count }).collect(),
+        top_hashtags: report
+            .top_hashtags
+            .iter()
+            .map(|h| domain::HashtagCount { tag: h.tag.clone(), count: h.count })
+            .collect(),
         recommendations: report.recommendations.clone(),
     }
 }

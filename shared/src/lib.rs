@@ -2,10 +2,10 @@
 //! layer and gRPC server scaffolding.
 
 pub mod budget;
+pub mod config;
 pub mod convert;
 pub mod db;
 pub mod domain;
-pub mod config;
 pub mod grpc;
 pub mod http;
 pub mod media_store;

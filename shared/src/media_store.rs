@@ -67,7 +67,9 @@ impl StoreLocation {
             return Ok(StoreLocation::Local(PathBuf::from(path)));
         }
         if let Some((scheme, _)) = root.split_once("://") {
-            return Err(format!("unsupported scheme `{scheme}://`: use a directory, a file:// URI or an s3://bucket/prefix URI"));
+            return Err(format!(
+                "unsupported scheme `{scheme}://`: use a directory, a file:// URI or an s3://bucket/prefix URI"
+            ));
         }
         Ok(StoreLocation::Local(PathBuf::from(root)))
     }
@@ -357,7 +359,8 @@ fn s3_uri(bucket: &str, prefix: &str, key: &str) -> String {
 /// with a letter or digit); other S3-compatible services accept a subset of what AWS does.
 fn check_bucket_name(bucket: &str) -> Result<(), String> {
     let allowed = bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
-    let ends = bucket.starts_with(|c: char| c.is_ascii_alphanumeric()) && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let ends = bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
     if (3..=63).contains(&bucket.len()) && allowed && ends {
         Ok(())
     } else {
@@ -396,7 +399,9 @@ mod tests {
         assert!(!path.exists());
         assert!(matches!(store.fetch(&uri, &downloads).await, Err(MediaStoreError::Missing { .. })));
         let root = store.root_uri();
-        for outside in ["file:///etc/passwd", &format!("{root}/../x"), &format!("{root}x/y"), "/no/scheme", &format!("{root}/")] {
+        for outside in
+            ["file:///etc/passwd", &format!("{root}/../x"), &format!("{root}x/y"), "/no/scheme", &format!("{root}/")]
+        {
             assert!(matches!(store.key_of(outside), Err(MediaStoreError::OutsideStore { .. })), "{outside}");
         }
         store.delete(&moved).await.expect("delete");
@@ -409,7 +414,10 @@ mod tests {
         let settings = S3Config { region: Some("us-east-1".into()), ..S3Config::default() };
         let store = MediaStore::s3("media", "shortline/prod", &settings, scratch.path()).expect("store");
         assert_eq!(store.root_uri(), "s3://media/shortline/prod/");
-        assert_eq!(store.key_of("s3://media/shortline/prod/jobs/1/voiceover.wav").expect("inside"), "jobs/1/voiceover.wav");
+        assert_eq!(
+            store.key_of("s3://media/shortline/prod/jobs/1/voiceover.wav").expect("inside"),
+            "jobs/1/voiceover.wav"
+        );
         for outside in [
             "s3://other/shortline/prod/jobs/1/voiceover.wav",
             "s3://media/shortline/jobs/1/voiceover.wav",
@@ -437,7 +445,10 @@ mod tests {
             StoreLocation::parse("s3://media-bucket/a/b/"),
             Ok(StoreLocation::S3 { bucket: "media-bucket".into(), prefix: "a/b".into() })
         );
-        assert_eq!(StoreLocation::parse("s3://media-bucket"), Ok(StoreLocation::S3 { bucket: "media-bucket".into(), prefix: String::new() }));
+        assert_eq!(
+            StoreLocation::parse("s3://media-bucket"),
+            Ok(StoreLocation::S3 { bucket: "media-bucket".into(), prefix: String::new() })
+        );
         for bad in ["s3://", "s3://UPPER/x", "s3://-dash/x", "s3://bucket/../x", "s3://bucket//x", "gs://bucket/x"] {
             assert!(StoreLocation::parse(bad).is_err(), "{bad}");
         }

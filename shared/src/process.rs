@@ -13,7 +13,10 @@ const SETPRIV: &str = "/usr/bin/setpriv";
 /// PATH, so callers can say which tool to install.
 pub fn command(program: impl AsRef<OsStr>) -> std::io::Result<tokio::process::Command> {
     let resolved = resolve(program.as_ref()).ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} not found on PATH", program.as_ref().to_string_lossy()))
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} not found on PATH", program.as_ref().to_string_lossy()),
+        )
     })?;
     let mut command = if Path::new(SETPRIV).exists() {
         let mut command = tokio::process::Command::new(SETPRIV);
@@ -32,7 +35,11 @@ fn resolve(program: &OsStr) -> Option<PathBuf> {
     if path.components().count() > 1 {
         return path.is_file().then(|| path.to_path_buf());
     }
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(program)).find(|candidate| candidate.is_file())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|candidate| candidate.is_file())
 }
 
 #[cfg(test)]

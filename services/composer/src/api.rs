@@ -62,7 +62,10 @@ impl ComposerApi {
 
 #[tonic::async_trait]
 impl ComposerService for ComposerApi {
-    async fn compose_video(&self, request: Request<v1::ComposeVideoRequest>) -> std::result::Result<Response<v1::Video>, Status> {
+    async fn compose_video(
+        &self,
+        request: Request<v1::ComposeVideoRequest>,
+    ) -> std::result::Result<Response<v1::Video>, Status> {
         let request = request.into_inner();
         let job_id = require_job_id(request.job_id)?;
         record_job_id(job_id);
@@ -79,7 +82,10 @@ impl ComposerService for ComposerApi {
         Ok(Response::new(self.composer.review(job_id, request).await?))
     }
 
-    async fn list_videos(&self, request: Request<v1::ListVideosRequest>) -> std::result::Result<Response<v1::ListVideosResponse>, Status> {
+    async fn list_videos(
+        &self,
+        request: Request<v1::ListVideosRequest>,
+    ) -> std::result::Result<Response<v1::ListVideosResponse>, Status> {
         let job_id = require_job_id(request.get_ref().job_id)?;
         record_job_id(job_id);
         let mut pooled = self.composer.pool.get().await?;
@@ -92,7 +98,10 @@ impl ComposerService for ComposerApi {
         Ok(Response::new(v1::ListVideosResponse { videos: videos.iter().map(convert::video).collect() }))
     }
 
-    async fn get_video(&self, request: Request<v1::GetVideoRequest>) -> std::result::Result<Response<v1::Video>, Status> {
+    async fn get_video(
+        &self,
+        request: Request<v1::GetVideoRequest>,
+    ) -> std::result::Result<Response<v1::Video>, Status> {
         let request = request.into_inner();
         let job_id = require_job_id(request.job_id)?;
         record_job_id(job_id);
@@ -136,7 +145,12 @@ impl Composer {
         let prepared = self.prepare(job_id, script_id, &request.asset_ids, log, costs).await?;
 
         // One render at a time; another call may have composed this script while this one waited.
-        let permit = self.renders.clone().acquire_owned().await.map_err(|_| ComposerError::Internal("render slots closed".into()))?;
+        let permit = self
+            .renders
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ComposerError::Internal("render slots closed".into()))?;
         if let Some(video) = self.existing(job_id, script_id, false).await? {
             return Ok(video);
         }
@@ -176,7 +190,10 @@ impl Composer {
         costs: v1::CostBreakdown,
     ) -> Result<Prepared> {
         let script = self.scriptgen.get_script(job_id, script_id).await?;
-        let plan = script.plan.as_ref().ok_or_else(|| ComposerError::Internal(format!("scriptgen sent script {script_id} without a plan")))?;
+        let plan = script
+            .plan
+            .as_ref()
+            .ok_or_else(|| ComposerError::Internal(format!("scriptgen sent script {script_id} without a plan")))?;
         let assets = self.scriptgen.list_media_assets(job_id, script_id).await?;
         let selection = match compose::select(&assets, asset_ids, plan.scenes.len()) {
             Ok(selection) => selection,
@@ -184,7 +201,10 @@ impl Composer {
         };
         let costs = video_costs(costs, &script, &assets)?;
         let settings = compose::render_settings(&self.media, &plan.aspect_ratio).ok_or_else(|| {
-            ComposerError::FailedPrecondition(format!("script {script_id}: aspect ratio `{}` cannot be composed", plan.aspect_ratio))
+            ComposerError::FailedPrecondition(format!(
+                "script {script_id}: aspect ratio `{}` cannot be composed",
+                plan.aspect_ratio
+            ))
         })?;
 
         let downloads = self.store.downloads()?;
@@ -240,29 +260,39 @@ impl Composer {
     }
 
     /// The answer to assets that cannot make the video.
-    async fn selection_error(&self, job_id: i64, script_id: i64, asset_ids: &[i64], error: SelectionError) -> ComposerError {
-        let no_media = || ComposerError::FailedPrecondition(format!("script {script_id} has no media yet: run GenerateMedia"));
+    async fn selection_error(
+        &self,
+        job_id: i64,
+        script_id: i64,
+        asset_ids: &[i64],
+        error: SelectionError,
+    ) -> ComposerError {
+        let no_media =
+            || ComposerError::FailedPrecondition(format!("script {script_id} has no media yet: run GenerateMedia"));
         match error {
             SelectionError::NotOfScript { index, id } => {
                 // An asset of another script of this job is a bad argument; one of another job
                 // (or none at all) is, as every lookup of another job's row, NOT_FOUND.
                 match self.scriptgen.list_media_assets(job_id, 0).await {
-                    Ok(all) if all.iter().any(|a| a.id == id) => {
-                        ComposerError::invalid(format!("asset_ids[{index}]"), format!("asset {id} is not an asset of script {script_id}"))
-                    }
+                    Ok(all) if all.iter().any(|a| a.id == id) => ComposerError::invalid(
+                        format!("asset_ids[{index}]"),
+                        format!("asset {id} is not an asset of script {script_id}"),
+                    ),
                     Ok(_) => ComposerError::NotFound(format!("asset {id} not found")),
                     Err(error) => error,
                 }
             }
             SelectionError::NoClips if asset_ids.is_empty() => no_media(),
-            SelectionError::MissingScenes(scenes) if asset_ids.is_empty() => ComposerError::FailedPrecondition(format!(
-                "script {script_id} has no clip for scene {} yet: run GenerateMedia",
-                list(&scenes)
-            )),
-            SelectionError::NoClips => ComposerError::invalid("asset_ids", "names no clip; one clip per scene is needed"),
-            SelectionError::MissingScenes(scenes) => {
-                ComposerError::invalid("asset_ids", format!("names no clip for scene {}; one clip per scene is needed", list(&scenes)))
+            SelectionError::MissingScenes(scenes) if asset_ids.is_empty() => ComposerError::FailedPrecondition(
+                format!("script {script_id} has no clip for scene {} yet: run GenerateMedia", list(&scenes)),
+            ),
+            SelectionError::NoClips => {
+                ComposerError::invalid("asset_ids", "names no clip; one clip per scene is needed")
             }
+            SelectionError::MissingScenes(scenes) => ComposerError::invalid(
+                "asset_ids",
+                format!("names no clip for scene {}; one clip per scene is needed", list(&scenes)),
+            ),
         }
     }
 
@@ -272,14 +302,20 @@ impl Composer {
             MediaStoreError::OutsideStore { .. } => {
                 ComposerError::FailedPrecondition(format!("asset {}: its file is not in the media store", asset.id))
             }
-            MediaStoreError::Missing { .. } => {
-                ComposerError::FailedPrecondition(format!("asset {}: its file is missing from the media store", asset.id))
-            }
+            MediaStoreError::Missing { .. } => ComposerError::FailedPrecondition(format!(
+                "asset {}: its file is missing from the media store",
+                asset.id
+            )),
             other => other.into(),
         })
     }
 
-    async fn render_and_store(self: Arc<Self>, prepared: Prepared, permit: OwnedSemaphorePermit, cancel: CancellationToken) -> Result<v1::Video> {
+    async fn render_and_store(
+        self: Arc<Self>,
+        prepared: Prepared,
+        permit: OwnedSemaphorePermit,
+        cancel: CancellationToken,
+    ) -> Result<v1::Video> {
         let Prepared { job, downloads, video_key, thumbnail_key, settings, mut new, mut log, inputs } = prepared;
         let started = Instant::now();
         let rendered = match self.providers {
@@ -306,7 +342,12 @@ impl Composer {
         };
         match stored {
             Ok((video, true)) => {
-                info!(video_id = video.id, script_id = video.script_id, duration_seconds = video.duration_seconds, "video composed");
+                info!(
+                    video_id = video.id,
+                    script_id = video.script_id,
+                    duration_seconds = video.duration_seconds,
+                    "video composed"
+                );
                 Ok(convert::video(&video))
             }
             Ok((video, false)) => {
@@ -316,7 +357,10 @@ impl Composer {
                 if video.uri != new.uri {
                     self.remove_stored(&[&new.uri, &new.thumbnail_uri]).await;
                 } else if video.sha256 != new.sha256 {
-                    warn!(video_id = video.id, "a concurrent composition replaced the video's file; its recorded sha256 may not match");
+                    warn!(
+                        video_id = video.id,
+                        "a concurrent composition replaced the video's file; its recorded sha256 may not match"
+                    );
                 }
                 Ok(convert::video(&video))
             }
@@ -371,11 +415,17 @@ fn generation_log(text: &str) -> Result<Map<String, Value>> {
 /// Upstream costs: none may be negative, and their total must fit.
 fn upstream_costs(costs: Option<&v1::CostBreakdown>) -> Result<v1::CostBreakdown> {
     let costs = costs.copied().unwrap_or_default();
-    let parts = [("llm_micros", costs.llm_micros), ("tts_micros", costs.tts_micros), ("video_generation_micros", costs.video_generation_micros)];
+    let parts = [
+        ("llm_micros", costs.llm_micros),
+        ("tts_micros", costs.tts_micros),
+        ("video_generation_micros", costs.video_generation_micros),
+    ];
     let violations: Vec<_> = parts
         .iter()
         .filter(|(_, value)| *value < 0)
-        .map(|(field, _)| shortline_shared::domain::Violation::new(format!("upstream_costs.{field}"), "must not be negative"))
+        .map(|(field, _)| {
+            shortline_shared::domain::Violation::new(format!("upstream_costs.{field}"), "must not be negative")
+        })
         .collect();
     if !violations.is_empty() {
         return Err(ComposerError::Invalid(violations));
@@ -390,7 +440,11 @@ fn upstream_costs(costs: Option<&v1::CostBreakdown>) -> Result<v1::CostBreakdown
 /// analysis) plus the script's writing (LLM) and every asset of the script, selected for this
 /// cut or not, since all were paid for: voiceovers are TTS, everything else (clips, music)
 /// video generation.
-fn video_costs(upstream: v1::CostBreakdown, script: &v1::Script, assets: &[v1::MediaAsset]) -> Result<v1::CostBreakdown> {
+fn video_costs(
+    upstream: v1::CostBreakdown,
+    script: &v1::Script,
+    assets: &[v1::MediaAsset],
+) -> Result<v1::CostBreakdown> {
     let sum = |voice: bool| {
         assets
             .iter()
@@ -406,11 +460,21 @@ fn video_costs(upstream: v1::CostBreakdown, script: &v1::Script, assets: &[v1::M
             .ok_or_else(too_large)?,
         total_micros: 0,
     };
-    costs.llm_micros.checked_add(costs.tts_micros).and_then(|s| s.checked_add(costs.video_generation_micros)).ok_or_else(too_large)?;
+    costs
+        .llm_micros
+        .checked_add(costs.tts_micros)
+        .and_then(|s| s.checked_add(costs.video_generation_micros))
+        .ok_or_else(too_large)?;
     Ok(costs)
 }
 
-fn inputs_log(selection: &Selection, scene_seconds: &[f64], clips: &[render::ClipInput], music: Value, overlays: usize) -> Value {
+fn inputs_log(
+    selection: &Selection,
+    scene_seconds: &[f64],
+    clips: &[render::ClipInput],
+    music: Value,
+    overlays: usize,
+) -> Value {
     json!({
         "clip_asset_ids": selection.clips.iter().map(|c| c.id).collect::<Vec<_>>(),
         "scene_seconds": scene_seconds,
@@ -461,7 +525,12 @@ impl Composer {
         let decision = match v1::ReviewDecision::try_from(request.decision) {
             Ok(v1::ReviewDecision::Approve) => VideoStatus::Approved,
             Ok(v1::ReviewDecision::Reject) => VideoStatus::Rejected,
-            _ => return Err(ComposerError::invalid("decision", "must be REVIEW_DECISION_APPROVE or REVIEW_DECISION_REJECT")),
+            _ => {
+                return Err(ComposerError::invalid(
+                    "decision",
+                    "must be REVIEW_DECISION_APPROVE or REVIEW_DECISION_REJECT",
+                ))
+            }
         };
         if request.note.chars().count() > MAX_NOTE_CHARS {
             return Err(ComposerError::invalid("note", format!("longer than {MAX_NOTE_CHARS} characters")));
@@ -505,7 +574,9 @@ impl Composer {
                 self.move_back(&moved).await;
                 match find_video(conn, job_id, video_id).await {
                     Ok(now) if now.status != VideoStatus::Generated => Err(already_reviewed(&now)),
-                    Ok(_) => Err(ComposerError::FailedPrecondition(format!("video {video_id} changed during the review; retry"))),
+                    Ok(_) => Err(ComposerError::FailedPrecondition(format!(
+                        "video {video_id} changed during the review; retry"
+                    ))),
                     Err(e) => Err(e),
                 }
             }
@@ -589,7 +660,8 @@ mod tests {
 
     #[test]
     fn a_videos_costs_are_the_sums_of_what_made_it_by_kind() {
-        let asset = |kind: v1::AssetKind, cost_micros| v1::MediaAsset { kind: kind as i32, cost_micros, ..Default::default() };
+        let asset =
+            |kind: v1::AssetKind, cost_micros| v1::MediaAsset { kind: kind as i32, cost_micros, ..Default::default() };
         let assets = [
             asset(v1::AssetKind::Clip, 250_000),
             asset(v1::AssetKind::Clip, 250_000),
@@ -610,7 +682,10 @@ mod tests {
         let ok = v1::CostBreakdown { llm_micros: 5, tts_micros: 6, video_generation_micros: 7, total_micros: -1 };
         assert_eq!(upstream_costs(Some(&ok)).expect("ok").tts_micros, 6);
         let negative = v1::CostBreakdown { tts_micros: -1, ..ok };
-        assert_eq!(upstream_costs(Some(&negative)).expect_err("negative").to_string(), "upstream_costs.tts_micros: must not be negative");
+        assert_eq!(
+            upstream_costs(Some(&negative)).expect_err("negative").to_string(),
+            "upstream_costs.tts_micros: must not be negative"
+        );
         let huge = v1::CostBreakdown { llm_micros: i64::MAX, tts_micros: 1, ..Default::default() };
         assert!(upstream_costs(Some(&huge)).is_err());
     }

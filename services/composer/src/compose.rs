@@ -155,7 +155,12 @@ pub fn scene_seconds(plan: &v1::ProductionPlan, clips: &[v1::MediaAsset]) -> Vec
 
 /// The clips on the timeline, each scene lasting `seconds[i]` and entered by the plan's
 /// transition, lengthened so that transitions do not shorten the video (see the module docs).
-pub fn clip_inputs(paths: Vec<PathBuf>, seconds: &[f64], plan: &v1::ProductionPlan, settings: &RenderSettings) -> Vec<ClipInput> {
+pub fn clip_inputs(
+    paths: Vec<PathBuf>,
+    seconds: &[f64],
+    plan: &v1::ProductionPlan,
+    settings: &RenderSettings,
+) -> Vec<ClipInput> {
     let mut clips: Vec<ClipInput> = paths
         .into_iter()
         .zip(seconds)
@@ -179,7 +184,8 @@ pub fn compensate_transitions(clips: &mut [ClipInput], settings: &RenderSettings
     for _ in 0..4 {
         let mut next = vec![0.0; clips.len()];
         for i in 1..clips.len() {
-            next[i - 1] = overlap_seconds(base[i - 1] + extra[i - 1], base[i] + extra[i], clips[i].transition, settings);
+            next[i - 1] =
+                overlap_seconds(base[i - 1] + extra[i - 1], base[i] + extra[i], clips[i].transition, settings);
         }
         let settled = next.iter().zip(&extra).all(|(a, b)| (a - b).abs() < 1e-9);
         extra = next;
@@ -262,7 +268,12 @@ mod tests {
             scenes: transitions
                 .iter()
                 .enumerate()
-                .map(|(i, t)| v1::Scene { number: i as u32 + 1, duration_seconds: 2.0, visual_prompt: "x".into(), transition: *t as i32 })
+                .map(|(i, t)| v1::Scene {
+                    number: i as u32 + 1,
+                    duration_seconds: 2.0,
+                    visual_prompt: "x".into(),
+                    transition: *t as i32,
+                })
                 .collect(),
             text_overlays: vec![v1::TextOverlay {
                 text: "Follow".into(),
@@ -286,14 +297,20 @@ mod tests {
         let plan = plan([Fade, Cut, Dissolve]);
         let clips = clip_inputs(vec![PathBuf::new(); 3], &[2.0, 2.0, 2.0], &plan, &settings);
         // The cut into scene 2 needs nothing; the dissolve into scene 3 overlaps 0.4 s (6 frames).
-        assert_eq!(clips.iter().map(|c| c.transition).collect::<Vec<_>>(), [Transition::Fade, Transition::Cut, Transition::Dissolve]);
+        assert_eq!(
+            clips.iter().map(|c| c.transition).collect::<Vec<_>>(),
+            [Transition::Fade, Transition::Cut, Transition::Dissolve]
+        );
         assert!((clips[0].duration_seconds - 2.0).abs() < 1e-9);
         assert!((clips[1].duration_seconds - 2.4).abs() < 1e-9, "{clips:?}");
         assert!((clips[2].duration_seconds - 2.0).abs() < 1e-9);
         assert!((expected_duration(&clips, &settings) - 6.0).abs() < 1e-9);
 
         // Short clips cap the overlap; the total still comes out right.
-        let plan = v1::ProductionPlan { scenes: plan.scenes.iter().map(|s| v1::Scene { transition: Fade as i32, ..s.clone() }).collect(), ..plan };
+        let plan = v1::ProductionPlan {
+            scenes: plan.scenes.iter().map(|s| v1::Scene { transition: Fade as i32, ..s.clone() }).collect(),
+            ..plan
+        };
         let clips = clip_inputs(vec![PathBuf::new(); 3], &[0.4, 0.4, 0.4], &plan, &settings);
         assert!((expected_duration(&clips, &settings) - 1.2).abs() < 1e-9, "{clips:?}");
     }
@@ -330,7 +347,14 @@ mod tests {
 
     #[test]
     fn sizes_keep_the_short_side() {
-        let media = MediaConfig { width: 360, height: 640, fps: 15, x264_preset: "ultrafast".into(), font_file: None, ..MediaConfig::default() };
+        let media = MediaConfig {
+            width: 360,
+            height: 640,
+            fps: 15,
+            x264_preset: "ultrafast".into(),
+            font_file: None,
+            ..MediaConfig::default()
+        };
         let size = |ratio| render_settings(&media, ratio).map(|s| (s.width, s.height));
         assert_eq!(size("9:16"), Some((360, 640)));
         assert_eq!(size("1:1"), Some((360, 360)));

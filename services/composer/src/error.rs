@@ -58,8 +58,12 @@ impl ServiceError for ComposerError {
         match self {
             ComposerError::Db(db) => db.public_message(),
             ComposerError::Downstream { status, .. } => status.message().to_owned(),
-            ComposerError::Render(error @ (RenderError::FfmpegMissing { .. } | RenderError::Cancelled)) => error.to_string(),
-            ComposerError::Render(_) | ComposerError::MediaStore(_) | ComposerError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
+            ComposerError::Render(error @ (RenderError::FfmpegMissing { .. } | RenderError::Cancelled)) => {
+                error.to_string()
+            }
+            ComposerError::Render(_) | ComposerError::MediaStore(_) | ComposerError::Internal(_) => {
+                INTERNAL_MESSAGE.to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -80,14 +84,26 @@ mod tests {
     #[test]
     fn every_error_has_its_code_and_internals_stay_inside() {
         let cases = [
-            (ComposerError::invalid("decision", "must be APPROVE or REJECT"), Code::InvalidArgument, "decision: must be APPROVE or REJECT"),
+            (
+                ComposerError::invalid("decision", "must be APPROVE or REJECT"),
+                Code::InvalidArgument,
+                "decision: must be APPROVE or REJECT",
+            ),
             (ComposerError::JobNotFound(7), Code::NotFound, "job 7 not found"),
             (ComposerError::NotFound("video 3 not found".into()), Code::NotFound, "video 3 not found"),
-            (ComposerError::FailedPrecondition("video 3 is already approved".into()), Code::FailedPrecondition, "video 3 is already approved"),
+            (
+                ComposerError::FailedPrecondition("video 3 is already approved".into()),
+                Code::FailedPrecondition,
+                "video 3 is already approved",
+            ),
             (ComposerError::Db(DbError::Internal("SELEC".into())), Code::Internal, "internal error"),
             (ComposerError::Render(RenderError::Cancelled), Code::Cancelled, "render cancelled"),
             (
-                ComposerError::Render(RenderError::Failed { program: "ffmpeg", status: "1".into(), stderr: "/secret/path".into() }),
+                ComposerError::Render(RenderError::Failed {
+                    program: "ffmpeg",
+                    status: "1".into(),
+                    stderr: "/secret/path".into(),
+                }),
                 Code::Internal,
                 "internal error",
             ),
@@ -105,7 +121,10 @@ mod tests {
         let missing = Status::from(ComposerError::Render(RenderError::FfmpegMissing { program: "ffmpeg" }));
         assert_eq!(missing.code(), Code::FailedPrecondition);
         assert!(missing.message().contains("apt-get install ffmpeg"), "{}", missing.message());
-        let downstream = Status::from(ComposerError::Downstream { service: "scriptgen", status: Status::not_found("script 4 not found") });
+        let downstream = Status::from(ComposerError::Downstream {
+            service: "scriptgen",
+            status: Status::not_found("script 4 not found"),
+        });
         assert_eq!((downstream.code(), downstream.message()), (Code::NotFound, "script 4 not found"));
     }
 }

@@ -43,7 +43,10 @@ impl ScriptService for FakeScriptgen {
         Err(Status::unimplemented("fake"))
     }
 
-    async fn generate_media(&self, _: Request<v1::GenerateMediaRequest>) -> Result<Response<v1::GenerateMediaResponse>, Status> {
+    async fn generate_media(
+        &self,
+        _: Request<v1::GenerateMediaRequest>,
+    ) -> Result<Response<v1::GenerateMediaResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
 
@@ -61,7 +64,10 @@ impl ScriptService for FakeScriptgen {
         }
     }
 
-    async fn list_scripts(&self, _: Request<v1::ListScriptsRequest>) -> Result<Response<v1::ListScriptsResponse>, Status> {
+    async fn list_scripts(
+        &self,
+        _: Request<v1::ListScriptsRequest>,
+    ) -> Result<Response<v1::ListScriptsResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
 
@@ -146,7 +152,12 @@ fn plan() -> ProductionPlan {
         scenes: transitions
             .iter()
             .enumerate()
-            .map(|(i, t)| Scene { number: i as u32 + 1, duration_seconds: 2.0, visual_prompt: format!("shot {i}"), transition: *t })
+            .map(|(i, t)| Scene {
+                number: i as u32 + 1,
+                duration_seconds: 2.0,
+                visual_prompt: format!("shot {i}"),
+                transition: *t,
+            })
             .collect(),
         voiceover_script: "Stay hydrated.".into(),
         hook_text: "Still thirsty?".into(),
@@ -179,7 +190,9 @@ impl World {
         let mut pooled = self.pool.get().await.unwrap();
         let conn = &mut pooled.conn();
         let theme = Theme::from_yaml("config:\n  theme: bottles\n").unwrap();
-        let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, "bottles", Some(db::to_json(&theme)), 2)).await.unwrap();
+        let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, "bottles", Some(db::to_json(&theme)), 2))
+            .await
+            .unwrap();
         let body = TrendReportBody {
             video_styles: vec![],
             common_patterns: vec![],
@@ -188,7 +201,9 @@ impl World {
             recommendations: vec![],
         };
         let (report, _) =
-            db::trend_reports::insert_or_get(conn, &NewTrendReport::new(job.id, "heuristic", 24, 0, &body), &[]).await.unwrap();
+            db::trend_reports::insert_or_get(conn, &NewTrendReport::new(job.id, "heuristic", 24, 0, &body), &[])
+                .await
+                .unwrap();
         (job.id, report.id)
     }
 
@@ -210,7 +225,20 @@ impl World {
             let key = format!("jobs/{job_id}/script-{script_id}/scene-{}.mp4", i + 1);
             let path = self.store.local_path(&key).unwrap();
             let input = format!("{source}=size=360x640:rate=15:duration=2");
-            ffmpeg(&["-f", "lavfi", "-i", &input, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", s(&path)]).await;
+            ffmpeg(&[
+                "-f",
+                "lavfi",
+                "-i",
+                &input,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+                s(&path),
+            ])
+            .await;
             let uri = self.store.publish(&key, &path).await.unwrap();
             assets.push(self.asset(job_id, script_id, v1::AssetKind::Clip, i as i32 + 1, uri, 2.0));
         }
@@ -223,7 +251,15 @@ impl World {
         assets
     }
 
-    fn asset(&mut self, job_id: i64, script_id: i64, kind: v1::AssetKind, scene: i32, uri: String, seconds: f64) -> v1::MediaAsset {
+    fn asset(
+        &mut self,
+        job_id: i64,
+        script_id: i64,
+        kind: v1::AssetKind,
+        scene: i32,
+        uri: String,
+        seconds: f64,
+    ) -> v1::MediaAsset {
         self.next_asset_id += 1;
         v1::MediaAsset {
             id: self.next_asset_id,
@@ -247,7 +283,8 @@ impl World {
     }
 
     async fn review(&self, job_id: i64, video_id: i64, decision: v1::ReviewDecision) -> Result<v1::Video, Status> {
-        let request = v1::ComposerReviewVideoRequest { job_id, video_id, decision: decision as i32, note: "looks good".into() };
+        let request =
+            v1::ComposerReviewVideoRequest { job_id, video_id, decision: decision as i32, note: "looks good".into() };
         self.client.clone().review_video(request).await.map(Response::into_inner)
     }
 
@@ -270,7 +307,12 @@ fn compose_request(job_id: i64, script_id: i64) -> v1::ComposeVideoRequest {
         script_id,
         asset_ids: vec![],
         generation_log_json: r#"{"theme_name":"bottles","trend_report":{"id":1}}"#.into(),
-        upstream_costs: Some(v1::CostBreakdown { llm_micros: 100, tts_micros: 20, video_generation_micros: 300, total_micros: 0 }),
+        upstream_costs: Some(v1::CostBreakdown {
+            llm_micros: 100,
+            tts_micros: 20,
+            video_generation_micros: 300,
+            total_micros: 0,
+        }),
     }
 }
 
@@ -315,7 +357,11 @@ async fn compose_is_idempotent_review_moves_files_once_and_every_lookup_is_job_s
     assert_eq!((video.job_id, video.script_id, video.variant), (job, script, 1));
     assert_eq!(video.status, v1::VideoStatus::Generated as i32);
     assert!(video.uri.ends_with(&format!("/generated/job-{job}/video-{script}.mp4")), "{}", video.uri);
-    assert!(video.thumbnail_uri.ends_with(&format!("/generated/job-{job}/video-{script}.jpg")), "{}", video.thumbnail_uri);
+    assert!(
+        video.thumbnail_uri.ends_with(&format!("/generated/job-{job}/video-{script}.jpg")),
+        "{}",
+        video.thumbnail_uri
+    );
     let mp4 = w.path(&video.uri);
     let jpg = w.path(&video.thumbnail_uri);
     assert!(std::fs::metadata(&jpg).unwrap().len() > 0);
@@ -329,7 +375,10 @@ async fn compose_is_idempotent_review_moves_files_once_and_every_lookup_is_job_s
     assert_eq!(video.sha256.len(), 64);
     let costs = video.costs.unwrap();
     // The upstream costs plus the script's 1000 (LLM); the offline assets cost nothing.
-    assert_eq!((costs.llm_micros, costs.tts_micros, costs.video_generation_micros, costs.total_micros), (1_100, 20, 300, 1_420));
+    assert_eq!(
+        (costs.llm_micros, costs.tts_micros, costs.video_generation_micros, costs.total_micros),
+        (1_100, 20, 300, 1_420)
+    );
     let log: serde_json::Value = serde_json::from_str(&video.generation_log_json).unwrap();
     assert_eq!(log["theme_name"], "bottles");
     assert_eq!(log["composition"]["output"]["video_codec"], "h264");
@@ -363,12 +412,17 @@ async fn compose_is_idempotent_review_moves_files_once_and_every_lookup_is_job_s
     let foreign = v1::ComposeVideoRequest { asset_ids: vec![assets[0].id], ..compose_request(job, script2) };
     assert_code(w.compose_with(foreign).await, Code::InvalidArgument, "asset_ids[0]");
     let other_assets = w.media(other, other_script).await;
-    let foreign = v1::ComposeVideoRequest { asset_ids: vec![assets[0].id, other_assets[1].id], ..compose_request(job, script) };
+    let foreign =
+        v1::ComposeVideoRequest { asset_ids: vec![assets[0].id, other_assets[1].id], ..compose_request(job, script) };
     let foreign = v1::ComposeVideoRequest { script_id: script2, ..foreign };
     assert_code(w.compose_with(foreign).await, Code::InvalidArgument, "asset_ids[0]");
     let missing = v1::ComposeVideoRequest { asset_ids: vec![other_assets[1].id], ..compose_request(job, script2) };
     assert_code(w.compose_with(missing).await, Code::NotFound, &format!("asset {} not found", other_assets[1].id));
-    assert_code(w.compose(job, script2).await, Code::FailedPrecondition, &format!("script {script2} has no media yet: run GenerateMedia"));
+    assert_code(
+        w.compose(job, script2).await,
+        Code::FailedPrecondition,
+        &format!("script {script2} has no media yet: run GenerateMedia"),
+    );
     assert_eq!(w.list(job).await.len(), 1);
 
     // Review: the files move under approved/, once.
@@ -378,10 +432,18 @@ async fn compose_is_idempotent_review_moves_files_once_and_every_lookup_is_job_s
     assert_eq!(approved.review_note, "looks good");
     assert!(approved.reviewed_at.is_some());
     assert!(approved.uri.ends_with(&format!("/approved/job-{job}/video-{script}.mp4")), "{}", approved.uri);
-    assert!(approved.thumbnail_uri.ends_with(&format!("/approved/job-{job}/video-{script}.jpg")), "{}", approved.thumbnail_uri);
+    assert!(
+        approved.thumbnail_uri.ends_with(&format!("/approved/job-{job}/video-{script}.jpg")),
+        "{}",
+        approved.thumbnail_uri
+    );
     assert!(w.path(&approved.uri).is_file() && w.path(&approved.thumbnail_uri).is_file());
     assert!(!mp4.exists() && !jpg.exists());
-    assert_code(w.review(job, video.id, v1::ReviewDecision::Reject).await, Code::FailedPrecondition, "is already approved");
+    assert_code(
+        w.review(job, video.id, v1::ReviewDecision::Reject).await,
+        Code::FailedPrecondition,
+        "is already approved",
+    );
     assert_eq!(w.get(job, video.id).await.unwrap(), approved);
     assert!(w.path(&approved.uri).is_file());
     // Composing again still answers the (now approved) video.
@@ -402,7 +464,11 @@ async fn bad_requests_write_nothing_and_a_cancelled_render_leaves_no_files() {
     assert_code(client.list_videos(v1::ListVideosRequest { job_id: 0 }).await, Code::InvalidArgument, "job_id");
     assert_code(w.get(-3, 1).await, Code::InvalidArgument, "job_id");
     assert_code(w.compose(9_999, script).await, Code::NotFound, "job 9999 not found");
-    assert_code(client.list_videos(v1::ListVideosRequest { job_id: 9_999 }).await, Code::NotFound, "job 9999 not found");
+    assert_code(
+        client.list_videos(v1::ListVideosRequest { job_id: 9_999 }).await,
+        Code::NotFound,
+        "job 9999 not found",
+    );
     assert_code(w.get(9_999, 1).await, Code::NotFound, "job 9999 not found");
     assert_code(w.get(job, 0).await, Code::InvalidArgument, "video_id");
     assert_code(w.compose(job, 0).await, Code::InvalidArgument, "script_id");

@@ -53,7 +53,6 @@ impl OrchestratorApi {
         let stages = db::job_stages::list_for_job(conn, job_id).await?;
         Ok(convert::job(&job, &stages))
     }
-
 }
 
 async fn find_job(conn: &mut db::Conn<'_>, job_id: i64) -> Result<db::Job> {
@@ -76,11 +75,18 @@ fn page_token(token: &str) -> Result<Option<i64>> {
     if token.is_empty() {
         return Ok(None);
     }
-    token.parse::<i64>().map(Some).map_err(|_| OrchestratorError::invalid("page_token", "is not a token this API gave out"))
+    token
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| OrchestratorError::invalid("page_token", "is not a token this API gave out"))
 }
 
 fn next_token<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> i64) -> String {
-    if rows.len() as i64 == limit { rows.last().map(|r| id(r).to_string()).unwrap_or_default() } else { String::new() }
+    if rows.len() as i64 == limit {
+        rows.last().map(|r| id(r).to_string()).unwrap_or_default()
+    } else {
+        String::new()
+    }
 }
 
 fn enum_field<E: TryFrom<i32>>(value: i32, field: &str) -> Result<E> {
@@ -90,7 +96,10 @@ fn enum_field<E: TryFrom<i32>>(value: i32, field: &str) -> Result<E> {
 fn theme_error(field: &str, error: ThemeError) -> OrchestratorError {
     match error {
         ThemeError::Invalid(violations) => OrchestratorError::Invalid(
-            violations.into_iter().map(|v| shortline_shared::domain::Violation::new(format!("{field}: {}", v.field), v.reason)).collect(),
+            violations
+                .into_iter()
+                .map(|v| shortline_shared::domain::Violation::new(format!("{field}: {}", v.field), v.reason))
+                .collect(),
         ),
         other => OrchestratorError::invalid(field, other.to_string()),
     }
@@ -114,7 +123,10 @@ fn requested_theme(request: &v1::StartJobRequest) -> Result<(String, Theme)> {
         }
         Some(Source::ThemeFile(text)) => {
             if text.len() > MAX_THEME_FILE_BYTES {
-                return Err(OrchestratorError::invalid("theme_file", format!("larger than {MAX_THEME_FILE_BYTES} bytes")));
+                return Err(OrchestratorError::invalid(
+                    "theme_file",
+                    format!("larger than {MAX_THEME_FILE_BYTES} bytes"),
+                ));
             }
             let format = request.theme_file_format.to_ascii_lowercase();
             if !["", "yaml", "yml", "toml"].contains(&format.as_str()) {
@@ -136,10 +148,18 @@ impl OrchestratorService for OrchestratorApi {
         let variants = match request.variants {
             0 => 1,
             n @ 1..=MAX_VARIANTS => n,
-            _ => return Err(OrchestratorError::invalid("variants", format!("must be between 1 and {MAX_VARIANTS}")).into()),
+            _ => {
+                return Err(
+                    OrchestratorError::invalid("variants", format!("must be between 1 and {MAX_VARIANTS}")).into()
+                )
+            }
         };
         if request.client_request_id.chars().count() > MAX_REQUEST_ID_CHARS {
-            return Err(OrchestratorError::invalid("client_request_id", format!("longer than {MAX_REQUEST_ID_CHARS} characters")).into());
+            return Err(OrchestratorError::invalid(
+                "client_request_id",
+                format!("longer than {MAX_REQUEST_ID_CHARS} characters"),
+            )
+            .into());
         }
         let mut new = NewJob::queued(JobKind::Pipeline, name, Some(db::to_json(&theme)), variants);
         new.client_request_id = Some(request.client_request_id.clone()).filter(|id| !id.is_empty());
@@ -161,7 +181,10 @@ impl OrchestratorService for OrchestratorApi {
         Ok(Response::new(self.job(job_id).await?))
     }
 
-    async fn list_jobs(&self, request: Request<v1::ListJobsRequest>) -> std::result::Result<Response<v1::ListJobsResponse>, Status> {
+    async fn list_jobs(
+        &self,
+        request: Request<v1::ListJobsRequest>,
+    ) -> std::result::Result<Response<v1::ListJobsResponse>, Status> {
         let request = request.into_inner();
         let status = convert::job_status_from(enum_field(request.status, "status")?);
         let kind = convert::job_kind_from(enum_field(request.kind, "kind")?);
@@ -172,23 +195,31 @@ impl OrchestratorService for OrchestratorApi {
         let jobs = db::jobs::list(conn, status, kind, before, limit).await.map_err(OrchestratorError::from)?;
         let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
         let stages = db::job_stages::list_for_jobs(conn, &ids).await.map_err(OrchestratorError::from)?;
-        let out = jobs.iter().map(|job| convert::job(job, stages.get(&job.id).map_or(&[][..], Vec::as_slice))).collect();
+        let out =
+            jobs.iter().map(|job| convert::job(job, stages.get(&job.id).map_or(&[][..], Vec::as_slice))).collect();
         Ok(Response::new(v1::ListJobsResponse { next_page_token: next_token(&jobs, limit, |j| j.id), jobs: out }))
     }
 
     type WatchJobStream = WatchStream;
 
-    async fn watch_job(&self, request: Request<v1::WatchJobRequest>) -> std::result::Result<Response<WatchStream>, Status> {
+    async fn watch_job(
+        &self,
+        request: Request<v1::WatchJobRequest>,
+    ) -> std::result::Result<Response<WatchStream>, Status> {
         let job_id = require_job_id(request.get_ref().job_id)?;
         self.job(job_id).await?; // NOT_FOUND before the stream starts
         let stream = watch_stream(self.engine.pool.clone(), self.engine.subscribe(), job_id);
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn cancel_job(&self, request: Request<v1::CancelJobRequest>) -> std::result::Result<Response<v1::Job>, Status> {
+    async fn cancel_job(
+        &self,
+        request: Request<v1::CancelJobRequest>,
+    ) -> std::result::Result<Response<v1::Job>, Status> {
         let request = request.into_inner();
         let job_id = require_job_id(request.job_id)?;
-        let reason = if request.reason.is_empty() { "cancelled".to_owned() } else { format!("cancelled: {}", request.reason) };
+        let reason =
+            if request.reason.is_empty() { "cancelled".to_owned() } else { format!("cancelled: {}", request.reason) };
         {
             let mut pooled = self.conn().await?;
             let conn = &mut pooled.conn();
@@ -197,7 +228,8 @@ impl OrchestratorService for OrchestratorApi {
             // The status and the open attempts change together: no attempt stays "running" once
             // the job is cancelled (the worker's own closing write is fenced off by then).
             let cancelled = shortline_shared::transaction!(conn, |tx| {
-                let cancelled = db::jobs::transition(tx, job_id, &live, JobStatus::Cancelled, None, None, Some(&reason)).await?;
+                let cancelled =
+                    db::jobs::transition(tx, job_id, &live, JobStatus::Cancelled, None, None, Some(&reason)).await?;
                 if cancelled.is_some() {
                     db::job_stages::close_open(tx, job_id, StageStatus::Cancelled, &reason).await?;
                 }
@@ -205,7 +237,9 @@ impl OrchestratorService for OrchestratorApi {
             })
             .map_err(OrchestratorError::from)?;
             if cancelled.is_none() {
-                return Err(OrchestratorError::FailedPrecondition(format!("job {job_id} is already {}", job.status)).into());
+                return Err(
+                    OrchestratorError::FailedPrecondition(format!("job {job_id} is already {}", job.status)).into()
+                );
             }
         }
         self.engine.cancel_running(job_id);
@@ -221,7 +255,11 @@ impl OrchestratorService for OrchestratorApi {
         let conn = &mut pooled.conn();
         let job = find_job(conn, job_id).await?;
         if job.kind != JobKind::Pipeline {
-            return Err(OrchestratorError::FailedPrecondition(format!("job {job_id} is a {} job; start a new one", job.kind)).into());
+            return Err(OrchestratorError::FailedPrecondition(format!(
+                "job {job_id} is a {} job; start a new one",
+                job.kind
+            ))
+            .into());
         }
         if let Some(stage) = from_stage {
             let stages = db::job_stages::list_for_job(conn, job_id).await.map_err(OrchestratorError::from)?;
@@ -229,29 +267,49 @@ impl OrchestratorService for OrchestratorApi {
             if first_unfinished.is_some_and(|first| stage_index(stage) > stage_index(first)) {
                 return Err(OrchestratorError::invalid(
                     "from_stage",
-                    format!("{stage} comes after {}, which has not succeeded", first_unfinished.map(|s| s.as_str()).unwrap_or_default()),
+                    format!(
+                        "{stage} comes after {}, which has not succeeded",
+                        first_unfinished.map(|s| s.as_str()).unwrap_or_default()
+                    ),
                 )
                 .into());
             }
             if stage != StageName::Review {
                 // Earlier stages keep their outputs; from `stage` on, the stages run again and
                 // their idempotent RPCs hand back whatever is already made.
-                db::job_stages::reopen_from(conn, job_id, &StageName::ALL[stage_index(stage)..]).await.map_err(OrchestratorError::from)?;
+                db::job_stages::reopen_from(conn, job_id, &StageName::ALL[stage_index(stage)..])
+                    .await
+                    .map_err(OrchestratorError::from)?;
             }
         }
-        if db::jobs::transition(conn, job_id, &[JobStatus::Failed, JobStatus::Cancelled], JobStatus::Queued, None, None, None)
-            .await
-            .map_err(OrchestratorError::from)?
-            .is_none()
+        if db::jobs::transition(
+            conn,
+            job_id,
+            &[JobStatus::Failed, JobStatus::Cancelled],
+            JobStatus::Queued,
+            None,
+            None,
+            None,
+        )
+        .await
+        .map_err(OrchestratorError::from)?
+        .is_none()
         {
-            return Err(OrchestratorError::FailedPrecondition(format!("job {job_id} is {}; only failed or cancelled jobs are retried", job.status)).into());
+            return Err(OrchestratorError::FailedPrecondition(format!(
+                "job {job_id} is {}; only failed or cancelled jobs are retried",
+                job.status
+            ))
+            .into());
         }
         self.engine.wake();
         drop(pooled);
         Ok(Response::new(self.job(job_id).await?))
     }
 
-    async fn get_job_lineage(&self, request: Request<v1::GetJobLineageRequest>) -> std::result::Result<Response<v1::JobLineage>, Status> {
+    async fn get_job_lineage(
+        &self,
+        request: Request<v1::GetJobLineageRequest>,
+    ) -> std::result::Result<Response<v1::JobLineage>, Status> {
         let job_id = require_job_id(request.get_ref().job_id)?;
         let (job, stages, trends, report) = {
             let mut pooled = self.conn().await?;
@@ -273,10 +331,18 @@ impl OrchestratorService for OrchestratorApi {
             // The three reads are independent: ask both services at once.
             let mut scriptgen = self.engine.clients().scriptgen.clone();
             let mut assets_client = scriptgen.clone();
-            let scripts = scriptgen.list_scripts(crate::clients::request(v1::ListScriptsRequest { job_id }, job_id, READ_DEADLINE));
-            let assets = assets_client
-                .list_media_assets(crate::clients::request(v1::ListMediaAssetsRequest { job_id, script_id: 0 }, job_id, READ_DEADLINE));
-            let (scripts, assets, videos) = tokio::join!(scripts, assets, self.engine.stages.videos(job_id, READ_DEADLINE));
+            let scripts = scriptgen.list_scripts(crate::clients::request(
+                v1::ListScriptsRequest { job_id },
+                job_id,
+                READ_DEADLINE,
+            ));
+            let assets = assets_client.list_media_assets(crate::clients::request(
+                v1::ListMediaAssetsRequest { job_id, script_id: 0 },
+                job_id,
+                READ_DEADLINE,
+            ));
+            let (scripts, assets, videos) =
+                tokio::join!(scripts, assets, self.engine.stages.videos(job_id, READ_DEADLINE));
             let scriptgen_failed = |status| OrchestratorError::Downstream { service: "scriptgen", status };
             let scripts = scripts.map_err(scriptgen_failed)?.into_inner().scripts;
             let assets = assets.map_err(scriptgen_failed)?.into_inner().assets;
@@ -296,7 +362,10 @@ impl OrchestratorService for OrchestratorApi {
         }))
     }
 
-    async fn review_video(&self, request: Request<v1::ReviewVideoRequest>) -> std::result::Result<Response<v1::Job>, Status> {
+    async fn review_video(
+        &self,
+        request: Request<v1::ReviewVideoRequest>,
+    ) -> std::result::Result<Response<v1::Job>, Status> {
         let request = request.into_inner();
         let job_id = require_job_id(request.job_id)?;
         if request.video_id <= 0 {
@@ -313,7 +382,11 @@ impl OrchestratorService for OrchestratorApi {
             let mut pooled = self.conn().await?;
             let job = find_job(&mut pooled.conn(), job_id).await?;
             if job.status != JobStatus::AwaitingReview {
-                return Err(OrchestratorError::FailedPrecondition(format!("job {job_id} is {}, not awaiting review", job.status)).into());
+                return Err(OrchestratorError::FailedPrecondition(format!(
+                    "job {job_id} is {}, not awaiting review",
+                    job.status
+                ))
+                .into());
             }
         }
         let stages = &self.engine.stages;
@@ -328,22 +401,36 @@ impl OrchestratorService for OrchestratorApi {
             let open = attempts.iter().find(|a| a.stage == StageName::Review && a.status == StageStatus::Running);
             let row = match open {
                 Some(row) => row.clone(),
-                None => db::job_stages::insert(conn, &NewJobStage::running(job_id, StageName::Review, 1)).await.map_err(OrchestratorError::from)?,
+                None => db::job_stages::insert(conn, &NewJobStage::running(job_id, StageName::Review, 1))
+                    .await
+                    .map_err(OrchestratorError::from)?,
             };
-            let summary = format!("{}:{}", outcome, videos.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(","));
-            db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, Some(&summary)).await.map_err(OrchestratorError::from)?;
-            db::jobs::transition(conn, job_id, &[JobStatus::AwaitingReview], outcome, None, None, None).await.map_err(OrchestratorError::from)?;
+            let summary =
+                format!("{}:{}", outcome, videos.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(","));
+            db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, Some(&summary))
+                .await
+                .map_err(OrchestratorError::from)?;
+            db::jobs::transition(conn, job_id, &[JobStatus::AwaitingReview], outcome, None, None, None)
+                .await
+                .map_err(OrchestratorError::from)?;
             self.engine.changed(job_id);
         }
         Ok(Response::new(self.job(job_id).await?))
     }
 
-    async fn collect_trends(&self, request: Request<v1::CollectTrendsRequest>) -> std::result::Result<Response<v1::CollectTrendsResponse>, Status> {
+    async fn collect_trends(
+        &self,
+        request: Request<v1::CollectTrendsRequest>,
+    ) -> std::result::Result<Response<v1::CollectTrendsResponse>, Status> {
         let request = request.into_inner();
         let mut platforms = Vec::new();
         for (i, value) in request.platforms.iter().enumerate() {
             let platform: v1::Platform = enum_field(*value, &format!("platforms[{i}]"))?;
-            platforms.push(convert::platform_from(platform).ok_or_else(|| OrchestratorError::invalid(format!("platforms[{i}]"), "must be TIKTOK or YOUTUBE"))?);
+            platforms.push(
+                convert::platform_from(platform).ok_or_else(|| {
+                    OrchestratorError::invalid(format!("platforms[{i}]"), "must be TIKTOK or YOUTUBE")
+                })?,
+            );
         }
         if platforms.is_empty() {
             platforms = Platform::ALL.to_vec();
@@ -369,7 +456,10 @@ impl OrchestratorService for OrchestratorApi {
         }))
     }
 
-    async fn list_trends(&self, request: Request<v1::ListTrendsRequest>) -> std::result::Result<Response<v1::ListTrendsResponse>, Status> {
+    async fn list_trends(
+        &self,
+        request: Request<v1::ListTrendsRequest>,
+    ) -> std::result::Result<Response<v1::ListTrendsResponse>, Status> {
         let request = request.into_inner();
         let platform = convert::platform_from(enum_field(request.platform, "platform")?);
         let limit = page_size(request.page_size)?;
@@ -379,14 +469,19 @@ impl OrchestratorService for OrchestratorApi {
         }
         let seen_by = Some(request.seen_by_job_id).filter(|id| *id > 0);
         let mut pooled = self.conn().await?;
-        let rows = db::trends::list(&mut pooled.conn(), platform, seen_by, before, limit).await.map_err(OrchestratorError::from)?;
+        let rows = db::trends::list(&mut pooled.conn(), platform, seen_by, before, limit)
+            .await
+            .map_err(OrchestratorError::from)?;
         Ok(Response::new(v1::ListTrendsResponse {
             next_page_token: next_token(&rows, limit, |t| t.id),
             trends: rows.iter().map(convert::trend).collect(),
         }))
     }
 
-    async fn analyze_trends(&self, request: Request<v1::AnalyzeTrendsRequest>) -> std::result::Result<Response<v1::TrendReport>, Status> {
+    async fn analyze_trends(
+        &self,
+        request: Request<v1::AnalyzeTrendsRequest>,
+    ) -> std::result::Result<Response<v1::TrendReport>, Status> {
         let request = request.into_inner();
         let window_hours = match request.window_hours {
             0 => ANALYSIS_WINDOW_HOURS,
@@ -411,7 +506,10 @@ impl OrchestratorService for OrchestratorApi {
         Ok(Response::new(convert::trend_report(&report, &items).map_err(OrchestratorError::from)?))
     }
 
-    async fn list_trend_reports(&self, request: Request<v1::ListTrendReportsRequest>) -> std::result::Result<Response<v1::ListTrendReportsResponse>, Status> {
+    async fn list_trend_reports(
+        &self,
+        request: Request<v1::ListTrendReportsRequest>,
+    ) -> std::result::Result<Response<v1::ListTrendReportsResponse>, Status> {
         let request = request.into_inner();
         let limit = page_size(request.page_size)?;
         let before = page_token(&request.page_token)?;
@@ -428,11 +526,16 @@ impl OrchestratorService for OrchestratorApi {
         Ok(Response::new(v1::ListTrendReportsResponse { next_page_token: next_token(&rows, limit, |r| r.id), reports }))
     }
 
-    async fn get_latest_trend_report(&self, _request: Request<v1::GetLatestTrendReportRequest>) -> std::result::Result<Response<v1::TrendReport>, Status> {
+    async fn get_latest_trend_report(
+        &self,
+        _request: Request<v1::GetLatestTrendReportRequest>,
+    ) -> std::result::Result<Response<v1::TrendReport>, Status> {
         let mut pooled = self.conn().await?;
         let conn = &mut pooled.conn();
         let report = db::trend_reports::latest(conn).await.map_err(|e| match e {
-            db::DbError::NotFound => OrchestratorError::NotFound("no trend report yet: run AnalyzeTrends or a pipeline job".into()),
+            db::DbError::NotFound => {
+                OrchestratorError::NotFound("no trend report yet: run AnalyzeTrends or a pipeline job".into())
+            }
             other => other.into(),
         })?;
         let items = db::trend_reports::items(conn, report.id).await.map_err(OrchestratorError::from)?;
@@ -460,7 +563,8 @@ fn watch_stream(
         queue: std::collections::VecDeque<v1::JobEvent>,
         done: bool,
     }
-    let state = State { pool, changes, seen_stages: HashMap::new(), seen_status: None, queue: Default::default(), done: false };
+    let state =
+        State { pool, changes, seen_stages: HashMap::new(), seen_status: None, queue: Default::default(), done: false };
     futures::stream::unfold(state, move |mut state| async move {
         loop {
             if let Some(event) = state.queue.pop_front() {
@@ -502,7 +606,8 @@ fn watch_stream(
             let event = |stage: Option<&db::JobStage>, message: String| v1::JobEvent {
                 job_id,
                 stage: stage.map(|s| convert::stage(s.stage)).unwrap_or(v1::Stage::Unspecified) as i32,
-                stage_status: stage.map(|s| convert::stage_status(s.status)).unwrap_or(v1::StageStatus::Unspecified) as i32,
+                stage_status: stage.map(|s| convert::stage_status(s.status)).unwrap_or(v1::StageStatus::Unspecified)
+                    as i32,
                 job_status: convert::job_status(job.status) as i32,
                 attempt: stage.map(|s| s.attempt).unwrap_or(0),
                 message,
@@ -513,7 +618,12 @@ fn watch_stream(
                 if state.seen_stages.get(&stage.id) != Some(&stage.status) {
                     state.seen_stages.insert(stage.id, stage.status);
                     let detail = stage.error.clone().or_else(|| stage.output_ref.clone()).unwrap_or_default();
-                    state.queue.push_back(event(Some(stage), format!("{} {} (attempt {}) {detail}", stage.stage, stage.status, stage.attempt).trim_end().to_owned()));
+                    state.queue.push_back(event(
+                        Some(stage),
+                        format!("{} {} (attempt {}) {detail}", stage.stage, stage.status, stage.attempt)
+                            .trim_end()
+                            .to_owned(),
+                    ));
                 }
             }
             if state.seen_status != Some(job.status) {

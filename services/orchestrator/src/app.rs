@@ -64,7 +64,8 @@ impl Application {
                 done.cancel();
             })
         };
-        let refresh_task = tokio::spawn(scheduled_refresh(engine.clone(), config.pipeline.trend_refresh_interval(), shutdown.token()));
+        let refresh_task =
+            tokio::spawn(scheduled_refresh(engine.clone(), config.pipeline.trend_refresh_interval(), shutdown.token()));
         let readiness = service::database_readiness(&engine.pool);
         let routes = tonic::service::Routes::new(OrchestratorServiceServer::new(OrchestratorApi::new(engine)));
         let served = GrpcServer::new(routes)
@@ -83,7 +84,11 @@ impl Application {
 
 /// Collects trends every `interval` as a job of its own (0 disables it; in a cluster a CronJob
 /// runs `shortline trends collect` instead).
-async fn scheduled_refresh(engine: Arc<Engine>, interval: std::time::Duration, shutdown: tokio_util::sync::CancellationToken) {
+async fn scheduled_refresh(
+    engine: Arc<Engine>,
+    interval: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     if interval.is_zero() {
         return;
     }

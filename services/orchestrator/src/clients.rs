@@ -21,8 +21,7 @@ impl Clients {
     /// going) while the other services restart.
     pub fn connect_lazy(scriptgen_url: &str, composer_url: &str) -> Result<Self> {
         Ok(Clients {
-            scriptgen: ScriptServiceClient::new(channel(scriptgen_url)?)
-                .max_decoding_message_size(64 * 1024 * 1024),
+            scriptgen: ScriptServiceClient::new(channel(scriptgen_url)?).max_decoding_message_size(64 * 1024 * 1024),
             composer: ComposerServiceClient::new(channel(composer_url)?).max_decoding_message_size(64 * 1024 * 1024),
         })
     }

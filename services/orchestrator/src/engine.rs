@@ -14,7 +14,9 @@ use std::time::Duration;
 use rand::Rng;
 use shortline_shared::config::PipelineConfig;
 use shortline_shared::convert::stages_of;
-use shortline_shared::db::{self, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus};
+use shortline_shared::db::{
+    self, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
+};
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -62,7 +64,6 @@ impl Engine {
             running: Mutex::new(HashMap::new()),
         }
     }
-
 
     pub fn clients(&self) -> &Clients {
         &self.stages.clients
@@ -148,7 +149,12 @@ impl Engine {
     async fn release(&self, lease: &Lease) {
         let released = async {
             let mut pooled = self.pool.get().await?;
-            db::jobs::release(&mut pooled.conn(), lease, &format!("worker {} stopped; the job went back to the queue", self.worker)).await
+            db::jobs::release(
+                &mut pooled.conn(),
+                lease,
+                &format!("worker {} stopped; the job went back to the queue", self.worker),
+            )
+            .await
         };
         match released.await {
             Ok(true) => info!(job_id = lease.job_id, "lease released"),
@@ -216,7 +222,16 @@ impl Engine {
                 Err(Halt::Failed(reason)) => {
                     let mut pooled = self.pool.get().await?;
                     let to = JobStatus::Failed;
-                    let failed = db::jobs::transition(&mut pooled.conn(), job.id, &[JobStatus::Running], to, Some(lease), Some(stage), Some(&reason)).await?;
+                    let failed = db::jobs::transition(
+                        &mut pooled.conn(),
+                        job.id,
+                        &[JobStatus::Running],
+                        to,
+                        Some(lease),
+                        Some(stage),
+                        Some(&reason),
+                    )
+                    .await?;
                     if failed.is_some() {
                         info!(job_id = job.id, %stage, %reason, "job failed");
                     }
@@ -225,7 +240,16 @@ impl Engine {
             }
         }
         let mut pooled = self.pool.get().await?;
-        db::jobs::transition(&mut pooled.conn(), job.id, &[JobStatus::Running], JobStatus::Succeeded, Some(lease), None, None).await?;
+        db::jobs::transition(
+            &mut pooled.conn(),
+            job.id,
+            &[JobStatus::Running],
+            JobStatus::Succeeded,
+            Some(lease),
+            None,
+            None,
+        )
+        .await?;
         Ok(())
     }
 
@@ -252,18 +276,27 @@ impl Engine {
         match &outcome {
             Ok(_) => {
                 db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, None).await?;
-                db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Succeeded, None, None, None).await?;
+                db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Succeeded, None, None, None)
+                    .await?;
             }
             Err(error) => {
                 let reason = describe(error);
                 db::job_stages::finish(conn, row.id, StageStatus::Failed, Some(&reason), None).await?;
-                db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Failed, None, Some(stage), Some(&reason)).await?;
+                db::jobs::transition(
+                    conn,
+                    job.id,
+                    &[JobStatus::Running],
+                    JobStatus::Failed,
+                    None,
+                    Some(stage),
+                    Some(&reason),
+                )
+                .await?;
             }
         }
         self.changed(job.id);
         outcome.map(|value| (job.id, value))
     }
-
 
     /// Runs one stage, retrying what may pass on a second try. The outer `Result` is for
     /// failures to record progress at all; the inner one is the stage's outcome.
@@ -322,7 +355,14 @@ impl Engine {
         }
     }
 
-    async fn finish(&self, lease: &Lease, id: i64, status: StageStatus, error: Option<&str>, output_ref: Option<&str>) -> Result<()> {
+    async fn finish(
+        &self,
+        lease: &Lease,
+        id: i64,
+        status: StageStatus,
+        error: Option<&str>,
+        output_ref: Option<&str>,
+    ) -> Result<()> {
         let mut pooled = self.pool.get().await?;
         db::job_stages::finish_fenced(&mut pooled.conn(), lease, id, status, error, output_ref).await?;
         self.changed(lease.job_id);

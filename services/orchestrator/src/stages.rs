@@ -53,10 +53,10 @@ impl Stages {
     pub async fn collect(&self, job_id: i64, platforms: &[Platform], limit: usize) -> Result<(Vec<db::Trend>, usize)> {
         let mut items = Vec::new();
         for source in self.sources.iter().filter(|s| platforms.contains(&s.platform())) {
-            let fetched = source
-                .fetch(limit)
-                .await
-                .map_err(|e| OrchestratorError::Downstream { service: "trend source", status: tonic::Status::unavailable(e.to_string()) })?;
+            let fetched = source.fetch(limit).await.map_err(|e| OrchestratorError::Downstream {
+                service: "trend source",
+                status: tonic::Status::unavailable(e.to_string()),
+            })?;
             items.extend(fetched);
         }
         let mut pooled = self.pool.get().await?;
@@ -80,8 +80,9 @@ impl Stages {
             .await
             .map_err(|e| OrchestratorError::FailedPrecondition(format!("analysis: {e}")))?;
         let analysed: Vec<(i64, f64)> = rows.iter().map(|r| (r.id, r.engagement_velocity)).collect();
-        let new = NewTrendReport::new(job_id, self.analyst.name(), window_hours as i32, rows.len() as i32, &analysis.body)
-            .paid(&analysis.model, analysis.usage, analysis.cost_micros);
+        let new =
+            NewTrendReport::new(job_id, self.analyst.name(), window_hours as i32, rows.len() as i32, &analysis.body)
+                .paid(&analysis.model, analysis.usage, analysis.cost_micros);
         let (report, _) = db::trend_reports::insert_or_get(conn, &new, &analysed).await?;
         Ok(report)
     }
@@ -169,7 +170,11 @@ impl Stages {
                 .clients
                 .scriptgen
                 .clone()
-                .list_media_assets(request(v1::ListMediaAssetsRequest { job_id: job.id, script_id: script.id }, job.id, deadline))
+                .list_media_assets(request(
+                    v1::ListMediaAssetsRequest { job_id: job.id, script_id: script.id },
+                    job.id,
+                    deadline,
+                ))
                 .await
                 .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
                 .into_inner()
@@ -208,12 +213,27 @@ impl Stages {
         let row = match open {
             Some(row) => row,
             None => {
-                let attempt = attempts.iter().filter(|a| a.stage == StageName::Review).map(|a| a.attempt).max().unwrap_or(0) + 1;
-                db::job_stages::start_fenced(conn, lease, &NewJobStage::running(job.id, StageName::Review, attempt).by(worker)).await?
+                let attempt =
+                    attempts.iter().filter(|a| a.stage == StageName::Review).map(|a| a.attempt).max().unwrap_or(0) + 1;
+                db::job_stages::start_fenced(
+                    conn,
+                    lease,
+                    &NewJobStage::running(job.id, StageName::Review, attempt).by(worker),
+                )
+                .await?
             }
         };
         if !theme.config.auto_post {
-            db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::AwaitingReview, Some(lease), None, None).await?;
+            db::jobs::transition(
+                conn,
+                job.id,
+                &[JobStatus::Running],
+                JobStatus::AwaitingReview,
+                Some(lease),
+                None,
+                None,
+            )
+            .await?;
             info!(job_id = job.id, "awaiting review");
             return Ok(());
         }
@@ -251,7 +271,8 @@ impl Stages {
         note: &str,
         deadline: Duration,
     ) -> Result<v1::Video> {
-        let message = v1::ComposerReviewVideoRequest { job_id, video_id, decision: decision as i32, note: note.to_owned() };
+        let message =
+            v1::ComposerReviewVideoRequest { job_id, video_id, decision: decision as i32, note: note.to_owned() };
         Ok(self
             .clients
             .composer
@@ -264,12 +285,18 @@ impl Stages {
 }
 
 pub fn job_theme(job: &Job) -> Result<Theme> {
-    let value = job.theme.as_ref().ok_or_else(|| OrchestratorError::Internal(format!("job {} has no theme", job.id)))?;
+    let value =
+        job.theme.as_ref().ok_or_else(|| OrchestratorError::Internal(format!("job {} has no theme", job.id)))?;
     serde_json::from_value(value.clone()).map_err(|e| OrchestratorError::Internal(format!("job {} theme: {e}", job.id)))
 }
 
 /// What the video row keeps about how it was made (the replaced system's generation log).
-fn generation_log(job: &Job, report: &db::TrendReport, script: &v1::Script, assets: &[v1::MediaAsset]) -> serde_json::Value {
+fn generation_log(
+    job: &Job,
+    report: &db::TrendReport,
+    script: &v1::Script,
+    assets: &[v1::MediaAsset],
+) -> serde_json::Value {
     let plan = script.plan.as_ref();
     serde_json::json!({
         "job_id": job.id,

@@ -484,7 +484,10 @@ impl ScriptApi {
     /// The picture size of `script`'s clips.
     fn frame_size(&self, script: &Script, plan: &ProductionPlan) -> Result<(u32, u32)> {
         self.format.frame_size(&plan.aspect_ratio).ok_or_else(|| {
-            ScriptgenError::Internal(format!("script {} has an unknown aspect ratio {:?}", script.id, plan.aspect_ratio))
+            ScriptgenError::Internal(format!(
+                "script {} has an unknown aspect ratio {:?}",
+                script.id, plan.aspect_ratio
+            ))
         })
     }
 

@@ -22,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 
 const MODEL: &str = "heygen-avatar";
 
-
 fn heygen(url: &str, generation_timeout: Duration) -> HeygenAvatar {
     HeygenAvatar::new(
         client("heygen", url, Auth::Header("x-api-key")),
@@ -34,7 +33,13 @@ fn heygen(url: &str, generation_timeout: Duration) -> HeygenAvatar {
 }
 
 fn request() -> AvatarRequest<'static> {
-    AvatarRequest { avatar_id: "Daisy-inskirt-20220818", voice_id: "2d5b0e6cf36f460aa7fc47e3eee4ba54", text: "Hello there.", width: 360, height: 640 }
+    AvatarRequest {
+        avatar_id: "Daisy-inskirt-20220818",
+        voice_id: "2d5b0e6cf36f460aa7fc47e3eee4ba54",
+        text: "Hello there.",
+        width: 360,
+        height: 640,
+    }
 }
 
 /// HeyGen at one server: generate answers `video_id`, status answers `processing` once, then
@@ -71,25 +76,52 @@ async fn heygen_generates_polls_and_downloads_as_documented() {
     assert_eq!(requests[0].path, "/v2/video/generate");
     assert_eq!(requests[0].header("x-api-key"), Some(KEY));
     let body = requests[0].json();
-    assert_eq!(body["video_inputs"][0]["character"], json!({"type": "avatar", "avatar_id": "Daisy-inskirt-20220818", "avatar_style": "normal"}));
-    assert_eq!(body["video_inputs"][0]["voice"], json!({"type": "text", "input_text": "Hello there.", "voice_id": "2d5b0e6cf36f460aa7fc47e3eee4ba54"}));
+    assert_eq!(
+        body["video_inputs"][0]["character"],
+        json!({"type": "avatar", "avatar_id": "Daisy-inskirt-20220818", "avatar_style": "normal"})
+    );
+    assert_eq!(
+        body["video_inputs"][0]["voice"],
+        json!({"type": "text", "input_text": "Hello there.", "voice_id": "2d5b0e6cf36f460aa7fc47e3eee4ba54"})
+    );
     assert_eq!(body["dimension"], json!({"width": 360, "height": 640}));
     assert_eq!(requests.len(), 3, "generate, then two polls");
-    assert!(requests[1..].iter().all(|r| r.query_param("video_id").as_deref() == Some("vid-42") && r.header("x-api-key") == Some(KEY)));
+    assert!(requests[1..]
+        .iter()
+        .all(|r| r.query_param("video_id").as_deref() == Some("vid-42") && r.header("x-api-key") == Some(KEY)));
     assert!(cdn.requests().iter().all(|r| r.header("x-api-key").is_none()), "the CDN never gets the key");
 }
 
 #[tokio::test]
 async fn heygen_documented_errors() {
     let cases: Vec<(MockResponse, &str)> = vec![
-        (MockResponse::json(401, json!({"error": {"code": "invalid_api_key", "message": format!("Invalid API key {KEY}")}})), "unauthorized"),
-        (MockResponse::json(402, json!({"error": {"code": "payment_required", "message": "Payment required"}})), "payment_required"),
         (
-            MockResponse::json(400, json!({"error": {"code": "insufficient_credit", "message": "Insufficient credit"}})),
+            MockResponse::json(
+                401,
+                json!({"error": {"code": "invalid_api_key", "message": format!("Invalid API key {KEY}")}}),
+            ),
+            "unauthorized",
+        ),
+        (
+            MockResponse::json(402, json!({"error": {"code": "payment_required", "message": "Payment required"}})),
             "payment_required",
         ),
-        (MockResponse::json(429, json!({"error": {"code": "rate_limit", "message": "Too many requests"}})).with_header("retry-after", "0"), "rate_limited"),
-        (MockResponse::json(500, json!({"error": {"code": "internal_error", "message": "Internal error"}})), "server_error"),
+        (
+            MockResponse::json(
+                400,
+                json!({"error": {"code": "insufficient_credit", "message": "Insufficient credit"}}),
+            ),
+            "payment_required",
+        ),
+        (
+            MockResponse::json(429, json!({"error": {"code": "rate_limit", "message": "Too many requests"}}))
+                .with_header("retry-after", "0"),
+            "rate_limited",
+        ),
+        (
+            MockResponse::json(500, json!({"error": {"code": "internal_error", "message": "Internal error"}})),
+            "server_error",
+        ),
         (MockResponse::json(200, json!({"error": null, "data": null})), "malformed"),
         (MockResponse::text(200, "<html>gateway</html>"), "malformed"),
     ];
@@ -102,9 +134,13 @@ async fn heygen_documented_errors() {
 
     // 429 with Retry-After is waited for, then the call goes through.
     let server = MockServer::sequence(vec![
-        MockResponse::json(429, json!({"error": {"code": "rate_limit", "message": "slow down"}})).with_header("retry-after", "1"),
+        MockResponse::json(429, json!({"error": {"code": "rate_limit", "message": "slow down"}}))
+            .with_header("retry-after", "1"),
         MockResponse::json(200, json!({"error": null, "data": {"video_id": "v"}})),
-        MockResponse::json(200, json!({"data": {"status": "failed", "error": {"code": "40001", "message": "avatar not found"}}})),
+        MockResponse::json(
+            200,
+            json!({"data": {"status": "failed", "error": {"code": "40001", "message": "avatar not found"}}}),
+        ),
     ])
     .await;
     let started = std::time::Instant::now();
@@ -114,7 +150,10 @@ async fn heygen_documented_errors() {
     assert!(err.to_string().contains("avatar not found"), "{err}");
 
     // No answer in time.
-    let slow = MockServer::sequence(vec![MockResponse::json(200, json!({"data": {"video_id": "v"}})).with_delay(Duration::from_secs(2))]).await;
+    let slow = MockServer::sequence(vec![
+        MockResponse::json(200, json!({"data": {"video_id": "v"}})).with_delay(Duration::from_secs(2))
+    ])
+    .await;
     let api = HeygenAvatar::new(
         client_with_timeout("heygen", &slow.url(), Auth::Header("x-api-key"), Duration::from_millis(200)),
         MODEL,
@@ -168,6 +207,10 @@ async fn an_avatar_video_becomes_the_voiceover_and_every_scene_clip() {
     for (number, file, _) in &set.clips {
         assert!(file.path.ends_with(format!("scene-{number}.mp4")) && file.path.exists());
     }
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
     assert!(leftovers.is_empty(), "the download is removed: {leftovers:?}");
 }

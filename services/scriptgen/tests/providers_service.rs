@@ -378,7 +378,10 @@ async fn the_llm_planner_writes_the_script_and_its_cost_through_generate_script(
     let rows = db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap();
     drop(pooled);
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].planner.as_str(), rows[0].model.as_str()), ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"));
+    assert_eq!(
+        (rows[0].planner.as_str(), rows[0].model.as_str()),
+        ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
+    );
     assert_eq!(rows[0].usage["reported_usage"]["input_tokens"], 3000);
     assert_eq!(rows[0].usage["calls"], 2);
     assert_no_key("the database", &database_text(&service, job_id).await);
@@ -404,7 +407,10 @@ async fn an_llm_plan_breaking_the_rules_twice_fails_readably_and_stores_nothing(
     assert_eq!(planner.requests().len(), 2, "asked once more with the violations, then stopped");
 
     let mut pooled = service.pool.get().await.unwrap();
-    assert!(db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty(), "no invalid plan is stored");
+    assert!(
+        db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty(),
+        "no invalid plan is stored"
+    );
     drop(pooled);
     assert_no_key("the RPC error", &format!("{status:?}"));
     service.shutdown.trigger();
@@ -412,11 +418,8 @@ async fn an_llm_plan_breaking_the_rules_twice_fails_readably_and_stores_nothing(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_budget_below_the_plans_media_estimate_stops_before_the_first_call_and_writes_nothing() {
-    let mocks = mocks(
-        MockResponse::bytes(200, "audio/pcm", pcm(3.0)),
-        MockResponse::bytes(200, "audio/pcm", pcm(3.0)),
-    )
-    .await;
+    let mocks =
+        mocks(MockResponse::bytes(200, "audio/pcm", pcm(3.0)), MockResponse::bytes(200, "audio/pcm", pcm(3.0))).await;
     // Each clip bills 5 s of Kling at $0.05 = $0.25: a $0.50 budget pays for two, not the set.
     let service = start_with(&mocks, |config, _| config.pipeline.job_budget_usd = Some(0.5)).await;
     let (job_id, script_id, scenes) = script(&service).await;
@@ -434,7 +437,8 @@ async fn a_budget_below_the_plans_media_estimate_stops_before_the_first_call_and
     assert!(db::media_assets::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty());
     drop(pooled);
     let script_dir = service._dir.path().join(format!("media/jobs/{job_id}/script-{script_id}"));
-    let files: Vec<_> = std::fs::read_dir(&script_dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let files: Vec<_> =
+        std::fs::read_dir(&script_dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     assert!(files.is_empty(), "no file is left behind: {files:?}");
     service.shutdown.trigger();
 }
@@ -456,14 +460,19 @@ async fn a_theme_budget_below_the_planners_estimate_stops_before_the_model_is_as
     let status = service.client.clone().generate_script(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
     // 4096 answer tokens at $15/M alone are $0.06.
-    assert!(status.message().contains("budget of $0.01 would be exceeded: anthropic/claude-sonnet-4-5 would cost about $0.0"), "{}", status.message());
+    assert!(
+        status
+            .message()
+            .contains("budget of $0.01 would be exceeded: anthropic/claude-sonnet-4-5 would cost about $0.0"),
+        "{}",
+        status.message()
+    );
     assert!(planner.requests().is_empty(), "the model was not asked");
     let mut pooled = service.pool.get().await.unwrap();
     assert!(db::scripts::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty());
     drop(pooled);
     service.shutdown.trigger();
 }
-
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_theme_with_an_avatar_gets_its_voiceover_and_clips_from_heygen_and_nothing_else() {
@@ -495,8 +504,14 @@ async fn a_theme_with_an_avatar_gets_its_voiceover_and_clips_from_heygen_and_not
     let job_id = request.job_id;
     let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
 
-    let assets =
-        service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id: script.id }).await.unwrap().into_inner().assets;
+    let assets = service
+        .client
+        .clone()
+        .generate_media(v1::GenerateMediaRequest { job_id, script_id: script.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .assets;
     let scenes = script.plan.unwrap().scenes.len();
     assert_eq!(assets.len(), scenes + 1);
     assert!(assets.iter().all(|a| a.provider == "heygen" && a.model == "heygen-avatar"), "{assets:?}");
@@ -506,7 +521,10 @@ async fn a_theme_with_an_avatar_gets_its_voiceover_and_clips_from_heygen_and_not
     assert_eq!(body["video_inputs"][0]["character"]["avatar_id"], "Daisy");
     assert_eq!(body["video_inputs"][0]["voice"]["voice_id"], "V1");
     assert_eq!(heygen.requests()[0].header("x-api-key"), Some(KEY));
-    assert!(mocks.openai.requests().is_empty() && mocks.elevenlabs.requests().is_empty() && mocks.fal.requests().is_empty(), "no clip or voice provider was called");
+    assert!(
+        mocks.openai.requests().is_empty() && mocks.elevenlabs.requests().is_empty() && mocks.fal.requests().is_empty(),
+        "no clip or voice provider was called"
+    );
     assert_no_key("the database", &database_text(&service, job_id).await);
     service.shutdown.trigger();
 }
@@ -520,7 +538,12 @@ async fn a_theme_with_an_avatar_and_no_avatar_provider_is_refused_readably() {
     request.theme.as_mut().unwrap().config.as_mut().unwrap().avatar = Some(avatar);
     let job_id = request.job_id;
     let script = service.client.clone().generate_script(request).await.unwrap().into_inner();
-    let status = service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id: script.id }).await.unwrap_err();
+    let status = service
+        .client
+        .clone()
+        .generate_media(v1::GenerateMediaRequest { job_id, script_id: script.id })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
     assert!(status.message().contains("set providers.avatar"), "{}", status.message());
     service.shutdown.trigger();

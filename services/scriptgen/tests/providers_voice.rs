@@ -395,8 +395,11 @@ async fn a_failover_the_budget_cannot_pay_for_is_not_called() {
     use shortline_shared::budget::{self, JobBudget};
     let first = MockServer::sequence(vec![error("openai", 402)]).await;
     let second = MockServer::sequence(vec![success("elevenlabs")]).await;
-    let chain =
-        VoiceChain::new(vec![api("openai", &first.url()), api("elevenlabs", &second.url())], prices(), UsageLedger::default());
+    let chain = VoiceChain::new(
+        vec![api("openai", &first.url()), api("elevenlabs", &second.url())],
+        prices(),
+        UsageLedger::default(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("voiceover.wav");
     // 34 characters: about $0.00051 at OpenAI's price, $0.0102 at ElevenLabs'; the job has $0.001.
@@ -404,6 +407,10 @@ async fn a_failover_the_budget_cannot_pay_for_is_not_called() {
     let error = budget::within(Some(job), chain.speak(TEXT, 175, &out, &CancellationToken::new())).await.unwrap_err();
     let MediaError::OverBudget(refused) = &error else { panic!("{error:?}") };
     assert_eq!((refused.job_id, refused.provider.as_str(), refused.estimate_micros), (9, "elevenlabs", 10_200));
-    assert_eq!((first.requests().len(), second.requests().len()), (1, 0), "OpenAI fitted and was asked; ElevenLabs was not");
+    assert_eq!(
+        (first.requests().len(), second.requests().len()),
+        (1, 0),
+        "OpenAI fitted and was asked; ElevenLabs was not"
+    );
     assert!(!out.exists());
 }

@@ -316,7 +316,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Themes(_) => unreachable!("handled above"),
         Command::Bench(command) => bench::run(&command, json).await,
         Command::Providers { no_check, timeout_ms } => {
-            commands::providers::run(&config.providers, !no_check, std::time::Duration::from_millis(timeout_ms), json).await
+            commands::providers::run(&config.providers, !no_check, std::time::Duration::from_millis(timeout_ms), json)
+                .await
         }
         Command::Serve { service } => {
             embedded::migrate_if_embedded(&config).await?;

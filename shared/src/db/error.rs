@@ -38,10 +38,7 @@ impl From<DieselError> for DbError {
         match error {
             DieselError::NotFound => DbError::NotFound,
             DieselError::DatabaseError(kind, info) => {
-                let constraint = info
-                    .constraint_name()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| info.message().to_owned());
+                let constraint = info.constraint_name().map(str::to_owned).unwrap_or_else(|| info.message().to_owned());
                 match kind {
                     DatabaseErrorKind::UniqueViolation => DbError::UniqueViolation { constraint },
                     DatabaseErrorKind::ForeignKeyViolation => DbError::ForeignKeyViolation { constraint },

@@ -42,7 +42,8 @@ fn run_pending_blocking(url: &str) -> DbResult<Vec<String>> {
         }
         Backend::Sqlite => {
             create_sqlite_dir(sqlite_path(url))?;
-            let mut conn = SqliteConnection::establish(sqlite_path(url)).map_err(|e| DbError::Unavailable(e.to_string()))?;
+            let mut conn =
+                SqliteConnection::establish(sqlite_path(url)).map_err(|e| DbError::Unavailable(e.to_string()))?;
             diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut conn)?;
             diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut conn)?;
             apply(&mut conn, SQLITE)

@@ -50,7 +50,8 @@ pub fn sqlite_path(url: &str) -> &str {
 /// Creates the directory a SQLite file goes in (the embedded default lives in `.shortline/`).
 pub fn create_sqlite_dir(path: &str) -> DbResult<()> {
     if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
     }
     Ok(())
 }

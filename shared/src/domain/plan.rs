@@ -102,7 +102,12 @@ impl ProductionPlan {
             if !SCENE_SECONDS.contains(&scene.duration_seconds) {
                 v.push(Violation::new(
                     format!("{field}.duration_seconds"),
-                    format!("{} is outside {}..={} s", scene.duration_seconds, SCENE_SECONDS.start(), SCENE_SECONDS.end()),
+                    format!(
+                        "{} is outside {}..={} s",
+                        scene.duration_seconds,
+                        SCENE_SECONDS.start(),
+                        SCENE_SECONDS.end()
+                    ),
                 ));
             }
             text(&mut v, &format!("{field}.visual_prompt"), &scene.visual_prompt, MAX_TEXT_CHARS);
@@ -137,9 +142,13 @@ impl ProductionPlan {
             ));
         }
         for (i, tag) in self.hashtags.iter().enumerate() {
-            let valid = tag.starts_with('#') && tag.len() > 1 && tag.len() <= 60 && !tag.chars().any(char::is_whitespace);
+            let valid =
+                tag.starts_with('#') && tag.len() > 1 && tag.len() <= 60 && !tag.chars().any(char::is_whitespace);
             if !valid {
-                v.push(Violation::new(format!("hashtags[{i}]"), "must be `#` and a word with no spaces, at most 60 bytes"));
+                v.push(Violation::new(
+                    format!("hashtags[{i}]"),
+                    "must be `#` and a word with no spaces, at most 60 bytes",
+                ));
             }
         }
         v
@@ -164,7 +173,12 @@ mod tests {
             duration_seconds: 9.0,
             aspect_ratio: "9:16".into(),
             scenes: (1..=3)
-                .map(|n| Scene { number: n, duration_seconds: 3.0, visual_prompt: format!("shot {n}"), transition: Transition::Fade })
+                .map(|n| Scene {
+                    number: n,
+                    duration_seconds: 3.0,
+                    visual_prompt: format!("shot {n}"),
+                    transition: Transition::Fade,
+                })
                 .collect(),
             voiceover_script: "Hello there.".into(),
             hook_text: "Wait for it".into(),

@@ -128,7 +128,11 @@ impl Theme {
 
     pub fn validated(self) -> Result<Self, ThemeError> {
         let v = self.violations();
-        if v.is_empty() { Ok(self) } else { Err(ThemeError::Invalid(v)) }
+        if v.is_empty() {
+            Ok(self)
+        } else {
+            Err(ThemeError::Invalid(v))
+        }
     }
 
     pub fn violations(&self) -> Vec<Violation> {
@@ -140,18 +144,31 @@ impl Theme {
             v.push(Violation::new("config.theme", "longer than 200 characters"));
         }
         if !PLATFORMS.contains(&c.target_platform.as_str()) {
-            v.push(Violation::new("config.target_platform", format!("`{}` is not one of {PLATFORMS:?}", c.target_platform)));
+            v.push(Violation::new(
+                "config.target_platform",
+                format!("`{}` is not one of {PLATFORMS:?}", c.target_platform),
+            ));
         }
         if !DURATION_SECONDS.contains(&c.video_duration_seconds) {
             v.push(Violation::new(
                 "config.video_duration_seconds",
-                format!("{} is outside {}..={}", c.video_duration_seconds, DURATION_SECONDS.start(), DURATION_SECONDS.end()),
+                format!(
+                    "{} is outside {}..={}",
+                    c.video_duration_seconds,
+                    DURATION_SECONDS.start(),
+                    DURATION_SECONDS.end()
+                ),
             ));
         }
         if c.style.trim().is_empty() {
             v.push(Violation::new("config.style", "must not be empty"));
         }
-        for (name, value) in [("product_name", &c.product_name), ("tagline", &c.tagline), ("target_audience", &c.target_audience), ("tone", &c.tone)] {
+        for (name, value) in [
+            ("product_name", &c.product_name),
+            ("tagline", &c.tagline),
+            ("target_audience", &c.target_audience),
+            ("tone", &c.tone),
+        ] {
             if let Some(value) = value {
                 if value.chars().count() > 200 {
                     v.push(Violation::new(format!("config.{name}"), "longer than 200 characters"));
@@ -179,7 +196,10 @@ impl Theme {
                 v.push(Violation::new(format!("{field}.ref_id"), format!("`{}` is used twice", r.ref_id)));
             }
             if !REFERENCE_KINDS.contains(&r.kind.as_str()) {
-                v.push(Violation::new(format!("{field}.type"), format!("`{}` is not one of {REFERENCE_KINDS:?}", r.kind)));
+                v.push(Violation::new(
+                    format!("{field}.type"),
+                    format!("`{}` is not one of {REFERENCE_KINDS:?}", r.kind),
+                ));
             }
             if r.title.trim().is_empty() {
                 v.push(Violation::new(format!("{field}.title"), "must not be empty"));
@@ -226,7 +246,9 @@ content_references:
 
     #[test]
     fn bad_values_name_their_field() {
-        let text = OLD_LAYOUT.replace("video_duration_seconds: 20", "video_duration_seconds: 99").replace("type: product", "type: rumour");
+        let text = OLD_LAYOUT
+            .replace("video_duration_seconds: 20", "video_duration_seconds: 99")
+            .replace("type: product", "type: rumour");
         let err = Theme::from_yaml(&text).expect_err("invalid");
         let message = err.to_string();
         assert!(message.contains("config.video_duration_seconds: 99 is outside"), "{message}");

@@ -40,8 +40,8 @@ pub use failover::{run_chain, ChainOutcome, Failover, ProviderAttempt};
 pub use retry::{parse_retry_after, RetryPolicy};
 pub use secret::{ApiKey, KeyError};
 pub use setup::{
-    avatar_endpoint, clip_endpoint, configured_endpoints, key_variables, llm_endpoint, source_endpoint, structured_llm, voice_endpoint,
-    Endpoint, SetupError,
+    avatar_endpoint, clip_endpoint, configured_endpoints, key_variables, llm_endpoint, source_endpoint, structured_llm,
+    voice_endpoint, Endpoint, SetupError,
 };
 
 /// The HTTP client library, for building requests in [`ProviderClient::send`] closures.

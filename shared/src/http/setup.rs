@@ -99,7 +99,15 @@ pub fn voice_endpoint(config: &ProvidersConfig, name: VoiceProviderName) -> Endp
             (&c.base_url, c.timeout_ms, c.api_key_file.as_deref(), Auth::Bearer)
         }
     };
-    Endpoint { name: name.as_str(), key_owner: name.as_str(), base_url, timeout_ms, key_file, auth, key_optional: false }
+    Endpoint {
+        name: name.as_str(),
+        key_owner: name.as_str(),
+        base_url,
+        timeout_ms,
+        key_file,
+        auth,
+        key_optional: false,
+    }
 }
 
 /// Where the clip provider `name` is and how it takes its key (both fal.ai models share the
@@ -233,6 +241,8 @@ pub fn structured_llm(config: &ProvidersConfig, name: LlmProviderName) -> Result
             let c = &config.anthropic;
             Arc::new(AnthropicMessages::new(client, &c.model, c.max_tokens, &c.version))
         }
-        LlmProviderName::OpenaiCompatible => Arc::new(OpenAiCompatibleChat::new(client, &config.openai_compatible.model)),
+        LlmProviderName::OpenaiCompatible => {
+            Arc::new(OpenAiCompatibleChat::new(client, &config.openai_compatible.model))
+        }
     })
 }

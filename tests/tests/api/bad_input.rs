@@ -14,8 +14,17 @@ use crate::on_both_backends;
 use crate::pipeline::small_theme;
 use crate::processes::TestSystem;
 
-const TABLES: [&str; 9] =
-    ["jobs", "job_stages", "trends", "trend_sightings", "trend_reports", "trend_report_items", "scripts", "media_assets", "videos"];
+const TABLES: [&str; 9] = [
+    "jobs",
+    "job_stages",
+    "trends",
+    "trend_sightings",
+    "trend_reports",
+    "trend_report_items",
+    "scripts",
+    "media_assets",
+    "videos",
+];
 
 async fn all_counts(system: &TestSystem) -> Vec<i64> {
     let mut pooled = system.db.conn().await;
@@ -28,7 +37,12 @@ async fn all_counts(system: &TestSystem) -> Vec<i64> {
 }
 
 #[track_caller]
-fn expect<T: std::fmt::Debug>(case: &str, result: Result<tonic::Response<T>, tonic::Status>, code: Code, field: Option<&str>) {
+fn expect<T: std::fmt::Debug>(
+    case: &str,
+    result: Result<tonic::Response<T>, tonic::Status>,
+    code: Code,
+    field: Option<&str>,
+) {
     match result {
         Ok(response) => panic!("{case}: expected {code:?}, got {:?}", response.into_inner()),
         Err(status) => {
@@ -62,10 +76,20 @@ async fn every_rpc_refuses_bad_input_and_writes_nothing(db: TestDb) {
     let mut c = system.composer_client().await;
 
     // orchestrator
-    expect("StartJob without a source", o.start_job(v1::StartJobRequest::default()).await, Code::InvalidArgument, Some("source"));
+    expect(
+        "StartJob without a source",
+        o.start_job(v1::StartJobRequest::default()).await,
+        Code::InvalidArgument,
+        Some("source"),
+    );
     let mut bad_theme = small_theme(false);
     bad_theme.config.as_mut().expect("config").video_duration_seconds = 99;
-    expect("StartJob with a bad theme", o.start_job(crate::pipeline::start_request(bad_theme)).await, Code::InvalidArgument, Some("video_duration_seconds"));
+    expect(
+        "StartJob with a bad theme",
+        o.start_job(crate::pipeline::start_request(bad_theme)).await,
+        Code::InvalidArgument,
+        Some("video_duration_seconds"),
+    );
     expect(
         "StartJob with an unknown theme name",
         o.start_job(v1::StartJobRequest { source: Some(Source::ThemeName("nope".into())), ..Default::default() }).await,
@@ -74,7 +98,8 @@ async fn every_rpc_refuses_bad_input_and_writes_nothing(db: TestDb) {
     );
     expect(
         "StartJob with a broken theme file",
-        o.start_job(v1::StartJobRequest { source: Some(Source::ThemeFile("config: [".into())), ..Default::default() }).await,
+        o.start_job(v1::StartJobRequest { source: Some(Source::ThemeFile("config: [".into())), ..Default::default() })
+            .await,
         Code::InvalidArgument,
         Some("theme_file"),
     );
@@ -83,38 +108,179 @@ async fn every_rpc_refuses_bad_input_and_writes_nothing(db: TestDb) {
     expect("StartJob with 99 variants", o.start_job(too_many).await, Code::InvalidArgument, Some("variants"));
     expect("GetJob 0", o.get_job(v1::GetJobRequest { job_id: 0 }).await, Code::InvalidArgument, Some("job_id"));
     expect("GetJob unknown", o.get_job(v1::GetJobRequest { job_id: unknown }).await, Code::NotFound, None);
-    expect("ListJobs page_size", o.list_jobs(v1::ListJobsRequest { page_size: -1, ..Default::default() }).await, Code::InvalidArgument, Some("page_size"));
-    expect("ListJobs page_token", o.list_jobs(v1::ListJobsRequest { page_token: "x".into(), ..Default::default() }).await, Code::InvalidArgument, Some("page_token"));
-    expect("ListJobs status", o.list_jobs(v1::ListJobsRequest { status: 77, ..Default::default() }).await, Code::InvalidArgument, Some("status"));
-    expect("WatchJob 0", o.watch_job(v1::WatchJobRequest { job_id: 0 }).await.map(|r| r.map(|_| ())), Code::InvalidArgument, Some("job_id"));
-    expect("WatchJob unknown", o.watch_job(v1::WatchJobRequest { job_id: unknown }).await.map(|r| r.map(|_| ())), Code::NotFound, None);
-    expect("CancelJob 0", o.cancel_job(v1::CancelJobRequest { job_id: 0, reason: String::new() }).await, Code::InvalidArgument, Some("job_id"));
-    expect("CancelJob unknown", o.cancel_job(v1::CancelJobRequest { job_id: unknown, reason: String::new() }).await, Code::NotFound, None);
-    expect("RetryJob 0", o.retry_job(v1::RetryJobRequest { job_id: 0, from_stage: 0 }).await, Code::InvalidArgument, Some("job_id"));
-    expect("RetryJob unknown", o.retry_job(v1::RetryJobRequest { job_id: unknown, from_stage: 0 }).await, Code::NotFound, None);
-    expect("RetryJob a finished job", o.retry_job(v1::RetryJobRequest { job_id: mine.job_id, from_stage: 0 }).await, Code::FailedPrecondition, None);
-    expect("GetJobLineage 0", o.get_job_lineage(v1::GetJobLineageRequest { job_id: 0 }).await, Code::InvalidArgument, Some("job_id"));
-    expect("GetJobLineage unknown", o.get_job_lineage(v1::GetJobLineageRequest { job_id: unknown }).await, Code::NotFound, None);
-    let review = |job_id, video_id, decision: v1::ReviewDecision| v1::ReviewVideoRequest { job_id, video_id, decision: decision as i32, note: String::new() };
-    expect("ReviewVideo job 0", o.review_video(review(0, mine.video_id, v1::ReviewDecision::Approve)).await, Code::InvalidArgument, Some("job_id"));
-    expect("ReviewVideo unknown job", o.review_video(review(unknown, mine.video_id, v1::ReviewDecision::Approve)).await, Code::NotFound, None);
-    expect("ReviewVideo video 0", o.review_video(review(mine.job_id, 0, v1::ReviewDecision::Approve)).await, Code::InvalidArgument, Some("video_id"));
-    expect("ReviewVideo no decision", o.review_video(review(mine.job_id, mine.video_id, v1::ReviewDecision::Unspecified)).await, Code::InvalidArgument, Some("decision"));
-    expect("ReviewVideo a job not awaiting review", o.review_video(review(mine.job_id, mine.video_id, v1::ReviewDecision::Approve)).await, Code::FailedPrecondition, None);
-    expect("CollectTrends limit", o.collect_trends(v1::CollectTrendsRequest { platforms: vec![], limit_per_platform: -1 }).await, Code::InvalidArgument, Some("limit_per_platform"));
-    expect("CollectTrends platform", o.collect_trends(v1::CollectTrendsRequest { platforms: vec![0], limit_per_platform: 1 }).await, Code::InvalidArgument, Some("platforms[0]"));
-    expect("ListTrends page_size", o.list_trends(v1::ListTrendsRequest { page_size: 100_000, ..Default::default() }).await, Code::InvalidArgument, Some("page_size"));
-    expect("ListTrends seen_by_job_id", o.list_trends(v1::ListTrendsRequest { seen_by_job_id: -3, ..Default::default() }).await, Code::InvalidArgument, Some("seen_by_job_id"));
-    expect("AnalyzeTrends window", o.analyze_trends(v1::AnalyzeTrendsRequest { window_hours: -1, max_trends: 0 }).await, Code::InvalidArgument, Some("window_hours"));
-    expect("AnalyzeTrends max", o.analyze_trends(v1::AnalyzeTrendsRequest { window_hours: 0, max_trends: 100_000 }).await, Code::InvalidArgument, Some("max_trends"));
-    expect("ListTrendReports page_token", o.list_trend_reports(v1::ListTrendReportsRequest { page_size: 0, page_token: "-".into() }).await, Code::InvalidArgument, Some("page_token"));
+    expect(
+        "ListJobs page_size",
+        o.list_jobs(v1::ListJobsRequest { page_size: -1, ..Default::default() }).await,
+        Code::InvalidArgument,
+        Some("page_size"),
+    );
+    expect(
+        "ListJobs page_token",
+        o.list_jobs(v1::ListJobsRequest { page_token: "x".into(), ..Default::default() }).await,
+        Code::InvalidArgument,
+        Some("page_token"),
+    );
+    expect(
+        "ListJobs status",
+        o.list_jobs(v1::ListJobsRequest { status: 77, ..Default::default() }).await,
+        Code::InvalidArgument,
+        Some("status"),
+    );
+    expect(
+        "WatchJob 0",
+        o.watch_job(v1::WatchJobRequest { job_id: 0 }).await.map(|r| r.map(|_| ())),
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "WatchJob unknown",
+        o.watch_job(v1::WatchJobRequest { job_id: unknown }).await.map(|r| r.map(|_| ())),
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "CancelJob 0",
+        o.cancel_job(v1::CancelJobRequest { job_id: 0, reason: String::new() }).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "CancelJob unknown",
+        o.cancel_job(v1::CancelJobRequest { job_id: unknown, reason: String::new() }).await,
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "RetryJob 0",
+        o.retry_job(v1::RetryJobRequest { job_id: 0, from_stage: 0 }).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "RetryJob unknown",
+        o.retry_job(v1::RetryJobRequest { job_id: unknown, from_stage: 0 }).await,
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "RetryJob a finished job",
+        o.retry_job(v1::RetryJobRequest { job_id: mine.job_id, from_stage: 0 }).await,
+        Code::FailedPrecondition,
+        None,
+    );
+    expect(
+        "GetJobLineage 0",
+        o.get_job_lineage(v1::GetJobLineageRequest { job_id: 0 }).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "GetJobLineage unknown",
+        o.get_job_lineage(v1::GetJobLineageRequest { job_id: unknown }).await,
+        Code::NotFound,
+        None,
+    );
+    let review = |job_id, video_id, decision: v1::ReviewDecision| v1::ReviewVideoRequest {
+        job_id,
+        video_id,
+        decision: decision as i32,
+        note: String::new(),
+    };
+    expect(
+        "ReviewVideo job 0",
+        o.review_video(review(0, mine.video_id, v1::ReviewDecision::Approve)).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "ReviewVideo unknown job",
+        o.review_video(review(unknown, mine.video_id, v1::ReviewDecision::Approve)).await,
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "ReviewVideo video 0",
+        o.review_video(review(mine.job_id, 0, v1::ReviewDecision::Approve)).await,
+        Code::InvalidArgument,
+        Some("video_id"),
+    );
+    expect(
+        "ReviewVideo no decision",
+        o.review_video(review(mine.job_id, mine.video_id, v1::ReviewDecision::Unspecified)).await,
+        Code::InvalidArgument,
+        Some("decision"),
+    );
+    expect(
+        "ReviewVideo a job not awaiting review",
+        o.review_video(review(mine.job_id, mine.video_id, v1::ReviewDecision::Approve)).await,
+        Code::FailedPrecondition,
+        None,
+    );
+    expect(
+        "CollectTrends limit",
+        o.collect_trends(v1::CollectTrendsRequest { platforms: vec![], limit_per_platform: -1 }).await,
+        Code::InvalidArgument,
+        Some("limit_per_platform"),
+    );
+    expect(
+        "CollectTrends platform",
+        o.collect_trends(v1::CollectTrendsRequest { platforms: vec![0], limit_per_platform: 1 }).await,
+        Code::InvalidArgument,
+        Some("platforms[0]"),
+    );
+    expect(
+        "ListTrends page_size",
+        o.list_trends(v1::ListTrendsRequest { page_size: 100_000, ..Default::default() }).await,
+        Code::InvalidArgument,
+        Some("page_size"),
+    );
+    expect(
+        "ListTrends seen_by_job_id",
+        o.list_trends(v1::ListTrendsRequest { seen_by_job_id: -3, ..Default::default() }).await,
+        Code::InvalidArgument,
+        Some("seen_by_job_id"),
+    );
+    expect(
+        "AnalyzeTrends window",
+        o.analyze_trends(v1::AnalyzeTrendsRequest { window_hours: -1, max_trends: 0 }).await,
+        Code::InvalidArgument,
+        Some("window_hours"),
+    );
+    expect(
+        "AnalyzeTrends max",
+        o.analyze_trends(v1::AnalyzeTrendsRequest { window_hours: 0, max_trends: 100_000 }).await,
+        Code::InvalidArgument,
+        Some("max_trends"),
+    );
+    expect(
+        "ListTrendReports page_token",
+        o.list_trend_reports(v1::ListTrendReportsRequest { page_size: 0, page_token: "-".into() }).await,
+        Code::InvalidArgument,
+        Some("page_token"),
+    );
 
     // scriptgen
     let theme = Some(small_theme(false));
-    let generate = |job_id, trend_report_id, report: Option<v1::TrendReport>| v1::GenerateScriptRequest { job_id, trend_report_id, theme: theme.clone(), report, variant: 1 };
+    let generate = |job_id, trend_report_id, report: Option<v1::TrendReport>| v1::GenerateScriptRequest {
+        job_id,
+        trend_report_id,
+        theme: theme.clone(),
+        report,
+        variant: 1,
+    };
     let report_of = |id, job_id| Some(v1::TrendReport { id, job_id, ..Default::default() });
-    expect("GenerateScript job 0", s.generate_script(generate(0, mine.report_id, report_of(mine.report_id, 0))).await, Code::InvalidArgument, Some("job_id"));
-    expect("GenerateScript unknown job", s.generate_script(generate(unknown, mine.report_id, report_of(mine.report_id, unknown))).await, Code::NotFound, None);
+    expect(
+        "GenerateScript job 0",
+        s.generate_script(generate(0, mine.report_id, report_of(mine.report_id, 0))).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "GenerateScript unknown job",
+        s.generate_script(generate(unknown, mine.report_id, report_of(mine.report_id, unknown))).await,
+        Code::NotFound,
+        None,
+    );
     expect(
         "GenerateScript another job's report",
         s.generate_script(generate(mine.job_id, theirs.report_id, report_of(theirs.report_id, mine.job_id))).await,
@@ -123,20 +289,74 @@ async fn every_rpc_refuses_bad_input_and_writes_nothing(db: TestDb) {
     );
     expect(
         "GenerateScript without a theme",
-        s.generate_script(v1::GenerateScriptRequest { theme: None, ..generate(mine.job_id, mine.report_id, report_of(mine.report_id, mine.job_id)) }).await,
+        s.generate_script(v1::GenerateScriptRequest {
+            theme: None,
+            ..generate(mine.job_id, mine.report_id, report_of(mine.report_id, mine.job_id))
+        })
+        .await,
         Code::InvalidArgument,
         Some("theme"),
     );
-    expect("GenerateMedia job 0", s.generate_media(v1::GenerateMediaRequest { job_id: 0, script_id: mine.script_id }).await, Code::InvalidArgument, Some("job_id"));
-    expect("GenerateMedia unknown job", s.generate_media(v1::GenerateMediaRequest { job_id: unknown, script_id: mine.script_id }).await, Code::NotFound, None);
-    expect("GenerateMedia another job's script", s.generate_media(v1::GenerateMediaRequest { job_id: mine.job_id, script_id: theirs.script_id }).await, Code::NotFound, None);
-    expect("GetScript 0", s.get_script(v1::GetScriptRequest { job_id: 0, script_id: mine.script_id }).await, Code::InvalidArgument, Some("job_id"));
-    expect("GetScript script 0", s.get_script(v1::GetScriptRequest { job_id: mine.job_id, script_id: 0 }).await, Code::InvalidArgument, Some("script_id"));
-    expect("GetScript another job's", s.get_script(v1::GetScriptRequest { job_id: mine.job_id, script_id: theirs.script_id }).await, Code::NotFound, None);
-    expect("ListScripts 0", s.list_scripts(v1::ListScriptsRequest { job_id: 0 }).await, Code::InvalidArgument, Some("job_id"));
-    expect("ListScripts unknown", s.list_scripts(v1::ListScriptsRequest { job_id: unknown }).await, Code::NotFound, None);
-    expect("ListMediaAssets 0", s.list_media_assets(v1::ListMediaAssetsRequest { job_id: 0, script_id: 0 }).await, Code::InvalidArgument, Some("job_id"));
-    expect("ListMediaAssets unknown", s.list_media_assets(v1::ListMediaAssetsRequest { job_id: unknown, script_id: 0 }).await, Code::NotFound, None);
+    expect(
+        "GenerateMedia job 0",
+        s.generate_media(v1::GenerateMediaRequest { job_id: 0, script_id: mine.script_id }).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "GenerateMedia unknown job",
+        s.generate_media(v1::GenerateMediaRequest { job_id: unknown, script_id: mine.script_id }).await,
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "GenerateMedia another job's script",
+        s.generate_media(v1::GenerateMediaRequest { job_id: mine.job_id, script_id: theirs.script_id }).await,
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "GetScript 0",
+        s.get_script(v1::GetScriptRequest { job_id: 0, script_id: mine.script_id }).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "GetScript script 0",
+        s.get_script(v1::GetScriptRequest { job_id: mine.job_id, script_id: 0 }).await,
+        Code::InvalidArgument,
+        Some("script_id"),
+    );
+    expect(
+        "GetScript another job's",
+        s.get_script(v1::GetScriptRequest { job_id: mine.job_id, script_id: theirs.script_id }).await,
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "ListScripts 0",
+        s.list_scripts(v1::ListScriptsRequest { job_id: 0 }).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "ListScripts unknown",
+        s.list_scripts(v1::ListScriptsRequest { job_id: unknown }).await,
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "ListMediaAssets 0",
+        s.list_media_assets(v1::ListMediaAssetsRequest { job_id: 0, script_id: 0 }).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "ListMediaAssets unknown",
+        s.list_media_assets(v1::ListMediaAssetsRequest { job_id: unknown, script_id: 0 }).await,
+        Code::NotFound,
+        None,
+    );
     expect(
         "ListMediaAssets another job's script",
         s.list_media_assets(v1::ListMediaAssetsRequest { job_id: mine.job_id, script_id: theirs.script_id }).await,
@@ -145,21 +365,92 @@ async fn every_rpc_refuses_bad_input_and_writes_nothing(db: TestDb) {
     );
 
     // composer
-    let compose = |job_id, script_id, log: &str| v1::ComposeVideoRequest { job_id, script_id, asset_ids: vec![], generation_log_json: log.into(), upstream_costs: None };
-    expect("ComposeVideo job 0", c.compose_video(compose(0, mine.script_id, "")).await, Code::InvalidArgument, Some("job_id"));
-    expect("ComposeVideo unknown job", c.compose_video(compose(unknown, mine.script_id, "")).await, Code::NotFound, None);
-    expect("ComposeVideo bad log", c.compose_video(compose(mine.job_id, mine.script_id, "{not json")).await, Code::InvalidArgument, Some("generation_log_json"));
-    expect("ComposeVideo another job's script", c.compose_video(compose(theirs.job_id, mine.script_id, "")).await, Code::NotFound, None);
-    let composer_review = |job_id, video_id, decision: v1::ReviewDecision| v1::ComposerReviewVideoRequest { job_id, video_id, decision: decision as i32, note: String::new() };
-    expect("ReviewVideo (composer) job 0", c.review_video(composer_review(0, mine.video_id, v1::ReviewDecision::Approve)).await, Code::InvalidArgument, Some("job_id"));
-    expect("ReviewVideo (composer) unknown", c.review_video(composer_review(mine.job_id, unknown, v1::ReviewDecision::Approve)).await, Code::NotFound, None);
-    expect("ReviewVideo (composer) no decision", c.review_video(composer_review(mine.job_id, mine.video_id, v1::ReviewDecision::Unspecified)).await, Code::InvalidArgument, Some("decision"));
-    expect("ReviewVideo (composer) twice", c.review_video(composer_review(mine.job_id, mine.video_id, v1::ReviewDecision::Reject)).await, Code::FailedPrecondition, None);
-    expect("ReviewVideo (composer) another job's", c.review_video(composer_review(mine.job_id, theirs.video_id, v1::ReviewDecision::Approve)).await, Code::NotFound, None);
-    expect("ListVideos 0", c.list_videos(v1::ListVideosRequest { job_id: 0 }).await, Code::InvalidArgument, Some("job_id"));
+    let compose = |job_id, script_id, log: &str| v1::ComposeVideoRequest {
+        job_id,
+        script_id,
+        asset_ids: vec![],
+        generation_log_json: log.into(),
+        upstream_costs: None,
+    };
+    expect(
+        "ComposeVideo job 0",
+        c.compose_video(compose(0, mine.script_id, "")).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "ComposeVideo unknown job",
+        c.compose_video(compose(unknown, mine.script_id, "")).await,
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "ComposeVideo bad log",
+        c.compose_video(compose(mine.job_id, mine.script_id, "{not json")).await,
+        Code::InvalidArgument,
+        Some("generation_log_json"),
+    );
+    expect(
+        "ComposeVideo another job's script",
+        c.compose_video(compose(theirs.job_id, mine.script_id, "")).await,
+        Code::NotFound,
+        None,
+    );
+    let composer_review = |job_id, video_id, decision: v1::ReviewDecision| v1::ComposerReviewVideoRequest {
+        job_id,
+        video_id,
+        decision: decision as i32,
+        note: String::new(),
+    };
+    expect(
+        "ReviewVideo (composer) job 0",
+        c.review_video(composer_review(0, mine.video_id, v1::ReviewDecision::Approve)).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
+    expect(
+        "ReviewVideo (composer) unknown",
+        c.review_video(composer_review(mine.job_id, unknown, v1::ReviewDecision::Approve)).await,
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "ReviewVideo (composer) no decision",
+        c.review_video(composer_review(mine.job_id, mine.video_id, v1::ReviewDecision::Unspecified)).await,
+        Code::InvalidArgument,
+        Some("decision"),
+    );
+    expect(
+        "ReviewVideo (composer) twice",
+        c.review_video(composer_review(mine.job_id, mine.video_id, v1::ReviewDecision::Reject)).await,
+        Code::FailedPrecondition,
+        None,
+    );
+    expect(
+        "ReviewVideo (composer) another job's",
+        c.review_video(composer_review(mine.job_id, theirs.video_id, v1::ReviewDecision::Approve)).await,
+        Code::NotFound,
+        None,
+    );
+    expect(
+        "ListVideos 0",
+        c.list_videos(v1::ListVideosRequest { job_id: 0 }).await,
+        Code::InvalidArgument,
+        Some("job_id"),
+    );
     expect("ListVideos unknown", c.list_videos(v1::ListVideosRequest { job_id: unknown }).await, Code::NotFound, None);
-    expect("GetVideo 0", c.get_video(v1::GetVideoRequest { job_id: mine.job_id, video_id: 0 }).await, Code::InvalidArgument, Some("video_id"));
-    expect("GetVideo another job's", c.get_video(v1::GetVideoRequest { job_id: mine.job_id, video_id: theirs.video_id }).await, Code::NotFound, None);
+    expect(
+        "GetVideo 0",
+        c.get_video(v1::GetVideoRequest { job_id: mine.job_id, video_id: 0 }).await,
+        Code::InvalidArgument,
+        Some("video_id"),
+    );
+    expect(
+        "GetVideo another job's",
+        c.get_video(v1::GetVideoRequest { job_id: mine.job_id, video_id: theirs.video_id }).await,
+        Code::NotFound,
+        None,
+    );
 
     assert_eq!(all_counts(&system).await, before, "a refused request wrote rows");
 }

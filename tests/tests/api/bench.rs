@@ -28,7 +28,11 @@ async fn bench(args: &[&str]) -> Value {
         .expect("run shortline bench");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "`shortline bench {}` failed:\n--- stdout\n{stdout}\n--- stderr\n{stderr}", args.join(" "));
+    assert!(
+        output.status.success(),
+        "`shortline bench {}` failed:\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        args.join(" ")
+    );
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\n--- stderr\n{stderr}"))
 }
 
@@ -51,8 +55,11 @@ fn assert_pipeline(report: &Value, jobs: u64) {
     for stat in ["p50_ms", "p95_ms", "p99_ms"] {
         assert!(number(report, &format!("/latency_ms/{stat}")) > 0.0, "{stat}");
     }
-    let parts: Vec<&str> = report["breakdown"].as_array().expect("breakdown").iter().filter_map(|p| p["part"].as_str()).collect();
-    for stage in ["trend_collection", "trend_analysis", "script_generation", "media_generation", "composition", "review"] {
+    let parts: Vec<&str> =
+        report["breakdown"].as_array().expect("breakdown").iter().filter_map(|p| p["part"].as_str()).collect();
+    for stage in
+        ["trend_collection", "trend_analysis", "script_generation", "media_generation", "composition", "review"]
+    {
         assert!(parts.contains(&stage), "the breakdown names {stage}: {parts:?}");
     }
     assert_memory(report);
@@ -73,8 +80,19 @@ async fn pipeline_on_sqlite() {
 async fn pipeline_on_postgres() {
     let server = postgres_server_url();
     let report = bench(&[
-        "pipeline", "--jobs", "20", "--concurrency", "4", "--warmup", "2", "--database", &server, "--count-jobs", "8",
-        "--stats-settle-ms", "1500",
+        "pipeline",
+        "--jobs",
+        "20",
+        "--concurrency",
+        "4",
+        "--warmup",
+        "2",
+        "--database",
+        &server,
+        "--count-jobs",
+        "8",
+        "--stats-settle-ms",
+        "1500",
     ])
     .await;
     assert_eq!(report["backend"], "postgresql");
@@ -84,9 +102,14 @@ async fn pipeline_on_postgres() {
     if report["statements"]["by_service"].is_object() {
         // Counted on the wire: per service, with round trips and the pool's checkout pings.
         for service in ["orchestrator", "scriptgen", "composer"] {
-            assert!(number(&report, &format!("/statements/by_service/{service}/statements_per_job")) > 0.0, "{service}");
+            assert!(
+                number(&report, &format!("/statements/by_service/{service}/statements_per_job")) > 0.0,
+                "{service}"
+            );
         }
-        assert!(number(&report, "/statements/round_trips_per_job") >= number(&report, "/statements/transactions_per_job"));
+        assert!(
+            number(&report, "/statements/round_trips_per_job") >= number(&report, "/statements/transactions_per_job")
+        );
     }
 }
 
@@ -98,7 +121,9 @@ async fn rpc_at_tiny_counts() {
     for r in results {
         assert_eq!(r["requests"].as_u64(), Some(12));
         assert_eq!(r["latency_ms"]["count"].as_u64(), Some(12), "{r:#}");
-        assert!(number(r, "/latency_ms/p50_ms") > 0.0 && number(r, "/latency_ms/p99_ms") >= number(r, "/latency_ms/p50_ms"));
+        assert!(
+            number(r, "/latency_ms/p50_ms") > 0.0 && number(r, "/latency_ms/p99_ms") >= number(r, "/latency_ms/p50_ms")
+        );
         assert!(number(r, "/throughput_per_second") > 0.0);
         seen.push((r["rpc"].as_str().unwrap_or_default().to_owned(), r["concurrency"].as_u64().unwrap_or_default()));
     }
@@ -121,7 +146,9 @@ async fn compose_small() {
     // ComposeVideo made the real thing: a 6 s 360x640 video.
     assert_eq!(report["video"]["width"].as_i64(), Some(360));
     assert!((number(&report, "/video/duration_seconds") - 6.0).abs() < 0.5, "{:#}", report["video"]);
-    assert!(report["plain_command"].as_str().is_some_and(|c| c.starts_with("ffmpeg ") && c.contains("-preset veryfast -crf 23")));
+    assert!(report["plain_command"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("ffmpeg ") && c.contains("-preset veryfast -crf 23")));
 }
 
 async fn growth(database: Option<&str>) {
@@ -133,7 +160,13 @@ async fn growth(database: Option<&str>) {
     let results = report["results"].as_array().expect("results");
     assert_eq!(results.iter().map(|r| r["jobs"].as_u64().unwrap_or_default()).collect::<Vec<_>>(), [100, 1000]);
     for r in results {
-        for key in ["GetJobLineage", "ListJobs first page", "ListJobs 90% deep", "ListJobs review queue", "pipeline job end to end"] {
+        for key in [
+            "GetJobLineage",
+            "ListJobs first page",
+            "ListJobs 90% deep",
+            "ListJobs review queue",
+            "pipeline job end to end",
+        ] {
             assert!(number(r, &format!("/latency_ms/{key}/p50_ms")) > 0.0, "{key} at {}", r["jobs"]);
         }
     }

@@ -373,9 +373,13 @@ async fn the_readme_quick_start_run_command_renders_a_video() {
         .envs(env(&format!("http://127.0.0.1:{}", unused_port())))
         .stdin(Stdio::null())
         .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(600), command.output()).await.expect("finishes").expect("runs");
+    let output =
+        tokio::time::timeout(Duration::from_secs(600), command.output()).await.expect("finishes").expect("runs");
     assert!(output.status.success(), "{}", describe(commands[0], &output));
-    let videos: Vec<PathBuf> = walk(&data.path().join("media/generated")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "mp4")).collect();
+    let videos: Vec<PathBuf> = walk(&data.path().join("media/generated"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .collect();
     assert_eq!(videos.len(), 1, "{videos:?}");
     let (video, audio, _) = probe(&videos[0]);
     assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"));
@@ -385,7 +389,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
-        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+        if path.is_dir() {
+            files.extend(walk(&path))
+        } else {
+            files.push(path)
+        }
     }
     files
 }

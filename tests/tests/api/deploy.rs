@@ -77,7 +77,12 @@ fn tools_present(validator: bool) -> bool {
 fn render(overlay: &str) -> String {
     let dir = repo_root().join("deploy/k8s/overlays").join(overlay);
     let output = Command::new("kubectl").arg("kustomize").arg(&dir).output().expect("run kubectl");
-    assert!(output.status.success(), "kubectl kustomize {} failed:\n{}", dir.display(), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).expect("utf-8 manifests")
 }
 
@@ -131,7 +136,10 @@ fn seq_at<'a>(value: &'a Value, path: &str) -> &'a [Value] {
 }
 
 fn strings(value: &Value) -> Vec<String> {
-    value.as_sequence().map(|s| s.iter().map(|v| v.as_str().expect("a string").to_owned()).collect()).unwrap_or_default()
+    value
+        .as_sequence()
+        .map(|s| s.iter().map(|v| v.as_str().expect("a string").to_owned()).collect())
+        .unwrap_or_default()
 }
 
 fn name_of(object: &Value) -> String {
@@ -183,7 +191,11 @@ fn env_var<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
 fn labels(value: &Value) -> BTreeMap<String, String> {
     value
         .as_mapping()
-        .map(|m| m.iter().map(|(k, v)| (k.as_str().expect("key").to_owned(), v.as_str().expect("label value").to_owned())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.as_str().expect("key").to_owned(), v.as_str().expect("label value").to_owned()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -237,7 +249,11 @@ fn environment(docs: &[Value], container: &Value, owner: &str) -> Vec<(String, O
         let data = data.as_mapping().unwrap_or_else(|| panic!("{owner}: ConfigMap {name} has no data"));
         vars.extend(data.iter().map(|(k, v)| (k.as_str().expect("a key").to_owned(), v.as_str().map(str::to_owned))));
     }
-    vars.extend(seq_at(container, "env").iter().map(|var| (str_at(var, "name").to_owned(), at(var, "value").as_str().map(str::to_owned))));
+    vars.extend(
+        seq_at(container, "env")
+            .iter()
+            .map(|var| (str_at(var, "name").to_owned(), at(var, "value").as_str().map(str::to_owned))),
+    );
     vars
 }
 
@@ -275,7 +291,8 @@ fn effective_config(docs: &[Value], toml_text: &str, container: &Value, owner: &
         };
         section.insert(last.clone(), value);
     }
-    Config::from_toml_str(&table.to_string()).unwrap_or_else(|e| panic!("{owner}: the effective config is invalid: {e}"))
+    Config::from_toml_str(&table.to_string())
+        .unwrap_or_else(|e| panic!("{owner}: the effective config is invalid: {e}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,7 +306,8 @@ fn every_overlay_renders_and_validates_strictly() {
         return;
     }
     // The validator must be able to say no: an unknown field fails --strict.
-    let broken = "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  ports:\n    - port: 1\n      portName: nope\n";
+    let broken =
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  ports:\n    - port: 1\n      portName: nope\n";
     for version in KUBERNETES_VERSIONS {
         assert!(validate(broken, version).is_err(), "kubernetes-validate {version} accepted an unknown field");
     }
@@ -326,7 +344,10 @@ fn manifests_match_the_code() {
     assert_eq!(instruction("ENTRYPOINT "), r#"ENTRYPOINT ["shortline"]"#);
     assert_eq!(instruction("CMD "), r#"CMD ["serve", "orchestrator"]"#);
     assert_eq!(instruction("USER "), "USER 10001:10001");
-    assert!(matches!(cli_accepts(&["serve".into(), "orchestrator".into()], "Dockerfile"), shortline::Command::Serve { .. }));
+    assert!(matches!(
+        cli_accepts(&["serve".into(), "orchestrator".into()], "Dockerfile"),
+        shortline::Command::Serve { .. }
+    ));
 
     for overlay in OVERLAYS {
         let docs = documents(&render(overlay));
@@ -341,8 +362,12 @@ fn manifests_match_the_code() {
             .and_then(Value::as_str)
             .expect("the ConfigMap holds shortline.toml");
         assert_eq!(toml_text, base_toml, "{overlay}: the ConfigMap holds deploy/k8s/base/shortline.toml");
-        let config = Config::from_toml_str(toml_text).unwrap_or_else(|e| panic!("{overlay}: the cluster config is invalid: {e}"));
-        assert_eq!(config.pipeline.trend_refresh_interval_hours, 0, "{overlay}: the CronJob, not the orchestrator, refreshes trends");
+        let config = Config::from_toml_str(toml_text)
+            .unwrap_or_else(|e| panic!("{overlay}: the cluster config is invalid: {e}"));
+        assert_eq!(
+            config.pipeline.trend_refresh_interval_hours, 0,
+            "{overlay}: the CronJob, not the orchestrator, refreshes trends"
+        );
         let config_map_name = str_at(config_map, "metadata.name");
 
         for service in SERVICES {
@@ -382,7 +407,11 @@ fn manifests_match_the_code() {
             }
             let ports = seq_at(container, "ports");
             assert_eq!(ports.len(), 1, "{owner}: one container port");
-            assert_eq!((str_at(&ports[0], "name"), u64_at(&ports[0], "containerPort")), ("grpc", u64::from(port)), "{owner}");
+            assert_eq!(
+                (str_at(&ports[0], "name"), u64_at(&ports[0], "containerPort")),
+                ("grpc", u64::from(port)),
+                "{owner}"
+            );
 
             assert_eq!(u64_at(container, "readinessProbe.grpc.port"), u64::from(port), "{owner}: readiness port");
             assert_eq!(str_at(container, "readinessProbe.grpc.service"), health, "{owner}: readiness health service");
@@ -392,7 +421,9 @@ fn manifests_match_the_code() {
                 assert!(name.is_empty() || name == health, "{owner}: {probe} asks for `{name}`");
             }
 
-            let config_path = at(env_var(container, "SHORTLINE_CONFIG").expect("SHORTLINE_CONFIG"), "value").as_str().expect("a path");
+            let config_path = at(env_var(container, "SHORTLINE_CONFIG").expect("SHORTLINE_CONFIG"), "value")
+                .as_str()
+                .expect("a path");
             let mount = seq_at(container, "volumeMounts")
                 .iter()
                 .find(|m| config_path.starts_with(&format!("{}/", str_at(m, "mountPath"))))
@@ -404,9 +435,14 @@ fn manifests_match_the_code() {
                 .expect("the config volume");
             assert_eq!(str_at(volume, "configMap.name"), config_map_name, "{owner}: mounts the config ConfigMap");
 
-            let database = env_var(container, "SHORTLINE_DATABASE__URL").unwrap_or_else(|| panic!("{owner}: SHORTLINE_DATABASE__URL"));
+            let database = env_var(container, "SHORTLINE_DATABASE__URL")
+                .unwrap_or_else(|| panic!("{owner}: SHORTLINE_DATABASE__URL"));
             assert!(str_at(database, "valueFrom.secretKeyRef.name").starts_with("shortline-database"), "{owner}");
-            assert_eq!(str_at(database, "valueFrom.secretKeyRef.key"), format!("{service}-url"), "{owner}: its own login");
+            assert_eq!(
+                str_at(database, "valueFrom.secretKeyRef.key"),
+                format!("{service}-url"),
+                "{owner}: its own login"
+            );
             let effective = effective_config(&docs, toml_text, container, &owner);
 
             let grace = u64_at(template, "spec.terminationGracePeriodSeconds");
@@ -435,10 +471,16 @@ fn manifests_match_the_code() {
             assert_eq!(str_at(service_port, "appProtocol"), "grpc", "{owner}");
             assert_eq!(u64_at(service_port, "port"), u64::from(port), "{owner}: Service port");
             let target = at(service_port, "targetPort");
-            assert!(target.as_str() == Some("grpc") || target.as_u64() == Some(u64::from(port)), "{owner}: targetPort {target:?}");
+            assert!(
+                target.as_str() == Some("grpc") || target.as_u64() == Some(u64::from(port)),
+                "{owner}: targetPort {target:?}"
+            );
             let selector = labels(at(svc, "spec.selector"));
             let pod_labels = labels(at(template, "metadata.labels"));
-            assert!(!selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)), "{owner}: selector");
+            assert!(
+                !selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)),
+                "{owner}: selector"
+            );
             assert_eq!(labels(at(deployment, "spec.selector.matchLabels")), selector, "{owner}: Deployment selector");
         }
 
@@ -468,19 +510,40 @@ fn manifests_match_the_code() {
         // capabilities, scratch space on an emptyDir at /tmp, covered by the default-deny policy.
         for (owner, template) in pod_templates(&docs) {
             let owner = format!("{overlay}: {owner}");
-            assert_eq!(at(template, "spec.securityContext.runAsNonRoot").as_bool(), Some(true), "{owner}: runAsNonRoot");
+            assert_eq!(
+                at(template, "spec.securityContext.runAsNonRoot").as_bool(),
+                Some(true),
+                "{owner}: runAsNonRoot"
+            );
             let container = the_container(template, &owner);
-            assert_eq!(at(container, "securityContext.readOnlyRootFilesystem").as_bool(), Some(true), "{owner}: read-only root");
+            assert_eq!(
+                at(container, "securityContext.readOnlyRootFilesystem").as_bool(),
+                Some(true),
+                "{owner}: read-only root"
+            );
             assert_eq!(at(container, "securityContext.allowPrivilegeEscalation").as_bool(), Some(false), "{owner}");
             assert_eq!(strings(at(container, "securityContext.capabilities.drop")), ["ALL"], "{owner}");
-            assert!(at(container, "resources.requests").is_mapping() && at(container, "resources.limits").is_mapping(), "{owner}: resources");
+            assert!(
+                at(container, "resources.requests").is_mapping() && at(container, "resources.limits").is_mapping(),
+                "{owner}: resources"
+            );
             if str_at(container, "image").contains("shortline") {
                 assert_eq!(u64_at(template, "spec.securityContext.runAsUser"), 10001, "{owner}: the image's user");
-                let tmp = seq_at(container, "volumeMounts").iter().find(|m| str_at(m, "mountPath") == "/tmp").expect("/tmp mounted");
-                let volume = seq_at(template, "spec.volumes").iter().find(|v| at(v, "name") == at(tmp, "name")).expect("tmp volume");
+                let tmp = seq_at(container, "volumeMounts")
+                    .iter()
+                    .find(|m| str_at(m, "mountPath") == "/tmp")
+                    .expect("/tmp mounted");
+                let volume = seq_at(template, "spec.volumes")
+                    .iter()
+                    .find(|v| at(v, "name") == at(tmp, "name"))
+                    .expect("tmp volume");
                 assert!(at(volume, "emptyDir").is_mapping(), "{owner}: /tmp is an emptyDir");
             }
-            assert_eq!(labels(at(template, "metadata.labels")).get("app.kubernetes.io/part-of").map(String::as_str), Some("shortline"), "{owner}");
+            assert_eq!(
+                labels(at(template, "metadata.labels")).get("app.kubernetes.io/part-of").map(String::as_str),
+                Some("shortline"),
+                "{owner}"
+            );
         }
 
         // NetworkPolicies admit exactly the calls of the design, on the code's ports.
@@ -514,8 +577,14 @@ fn manifests_match_the_code() {
         for hpa in of_kind(&docs, "HorizontalPodAutoscaler") {
             find(&docs, str_at(hpa, "spec.scaleTargetRef.kind"), str_at(hpa, "spec.scaleTargetRef.name"));
         }
-        let scaled: BTreeSet<_> = of_kind(&docs, "HorizontalPodAutoscaler").map(|h| str_at(h, "spec.scaleTargetRef.name").to_owned()).collect();
-        assert_eq!(scaled, BTreeSet::from(["shortline-composer".to_owned(), "shortline-scriptgen".to_owned()]), "{overlay}");
+        let scaled: BTreeSet<_> = of_kind(&docs, "HorizontalPodAutoscaler")
+            .map(|h| str_at(h, "spec.scaleTargetRef.name").to_owned())
+            .collect();
+        assert_eq!(
+            scaled,
+            BTreeSet::from(["shortline-composer".to_owned(), "shortline-scriptgen".to_owned()]),
+            "{overlay}"
+        );
     }
 }
 
@@ -524,26 +593,39 @@ fn manifests_match_the_code() {
 /// on an emptyDir, and no shared volume.
 fn check_object_storage(docs: &[Value], effective: &Config, template: &Value, container: &Value, owner: &str) {
     let root = effective.media_root();
-    assert!(matches!(StoreLocation::parse(&root), Ok(StoreLocation::S3 { .. })), "{owner}: the media store {root} is not object storage");
+    assert!(
+        matches!(StoreLocation::parse(&root), Ok(StoreLocation::S3 { .. })),
+        "{owner}: the media store {root} is not object storage"
+    );
     if let Some(endpoint) = &effective.media.s3.endpoint {
         let authority = endpoint.split_once("://").map_or(endpoint.as_str(), |(_, rest)| rest).trim_end_matches('/');
         if let Some((host, port)) = authority.split_once(':').filter(|(host, _)| !host.contains('.')) {
             let service = find(docs, "Service", host);
             let port: u64 = port.parse().expect("a port");
-            assert!(seq_at(service, "spec.ports").iter().any(|p| u64_at(p, "port") == port), "{owner}: Service {host} has no port {port}");
+            assert!(
+                seq_at(service, "spec.ports").iter().any(|p| u64_at(p, "port") == port),
+                "{owner}: Service {host} has no port {port}"
+            );
         }
     }
     let mut secrets = seq_at(container, "envFrom").iter().filter_map(|source| at(source, "secretRef.name").as_str());
-    assert!(secrets.any(|name| name.starts_with("shortline-media-credentials")), "{owner}: no shortline-media-credentials Secret");
+    assert!(
+        secrets.any(|name| name.starts_with("shortline-media-credentials")),
+        "{owner}: no shortline-media-credentials Secret"
+    );
     let scratch = effective.media_scratch_dir();
     let mount = seq_at(container, "volumeMounts")
         .iter()
         .find(|m| Path::new(str_at(m, "mountPath")) == scratch)
         .unwrap_or_else(|| panic!("{owner}: media.scratch_dir {} is not mounted", scratch.display()));
-    let volume = seq_at(template, "spec.volumes").iter().find(|v| at(v, "name") == at(mount, "name")).expect("scratch volume");
+    let volume =
+        seq_at(template, "spec.volumes").iter().find(|v| at(v, "name") == at(mount, "name")).expect("scratch volume");
     assert!(at(volume, "emptyDir").is_mapping(), "{owner}: the scratch dir is an emptyDir");
     for volume in seq_at(template, "spec.volumes") {
-        assert!(at(volume, "persistentVolumeClaim").is_null(), "{owner}: mounts a volume claim; the media store is object storage");
+        assert!(
+            at(volume, "persistentVolumeClaim").is_null(),
+            "{owner}: mounts a volume claim; the media store is object storage"
+        );
     }
 }
 
@@ -617,7 +699,8 @@ async fn the_cluster_config_starts_services_that_answer_their_probes() {
     // The probes of the base Deployments, as written.
     let mut probes = BTreeMap::new();
     for service in SERVICES {
-        let text = std::fs::read_to_string(repo_root().join(format!("deploy/k8s/base/{service}.yaml"))).expect("manifest");
+        let text =
+            std::fs::read_to_string(repo_root().join(format!("deploy/k8s/base/{service}.yaml"))).expect("manifest");
         let docs = documents(&text);
         let deployment = find(&docs, "Deployment", &format!("shortline-{service}"));
         let container = the_container(at(deployment, "spec.template"), service);
@@ -630,7 +713,9 @@ async fn the_cluster_config_starts_services_that_answer_their_probes() {
 
     let shutdown = Shutdown::new();
     let embedded = shortline::Embedded::start(config, &shutdown).await.expect("start the three services");
-    for (service, address) in [("orchestrator", embedded.orchestrator), ("scriptgen", embedded.scriptgen), ("composer", embedded.composer)] {
+    for (service, address) in
+        [("orchestrator", embedded.orchestrator), ("scriptgen", embedded.scriptgen), ("composer", embedded.composer)]
+    {
         let mut health = HealthClient::new(crate::processes::channel(&format!("http://{address}")).await);
         for name in &probes[service] {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -650,7 +735,10 @@ async fn the_cluster_config_starts_services_that_answer_their_probes() {
         assert_eq!(unknown.expect_err("an unknown service").code(), tonic::Code::NotFound, "{service}");
     }
     shutdown.trigger();
-    tokio::time::timeout(Duration::from_secs(60), embedded.stopped()).await.expect("stopped in time").expect("stopped cleanly");
+    tokio::time::timeout(Duration::from_secs(60), embedded.stopped())
+        .await
+        .expect("stopped in time")
+        .expect("stopped cleanly");
 }
 
 // The image build context is an allow-list that keeps everything the build needs.
@@ -659,7 +747,8 @@ fn the_build_context_holds_what_the_image_build_needs() {
     let ignore = std::fs::read_to_string(repo_root().join(".dockerignore")).expect(".dockerignore");
     let lines: Vec<&str> = ignore.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
     assert_eq!(lines.first(), Some(&"*"), "an allow-list: everything is excluded first");
-    let allowed: BTreeSet<&str> = lines.iter().filter_map(|l| l.strip_prefix('!')).map(|l| l.trim_end_matches('/')).collect();
+    let allowed: BTreeSet<&str> =
+        lines.iter().filter_map(|l| l.strip_prefix('!')).map(|l| l.trim_end_matches('/')).collect();
     // The workspace's manifests and every member, plus the files the crates include at compile time.
     let manifest = std::fs::read_to_string(repo_root().join("Cargo.toml")).expect("Cargo.toml");
     let workspace: toml::Table = manifest.parse().expect("workspace manifest");

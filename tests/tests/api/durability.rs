@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
-use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
 use shortline_proto::v1::script_service_server::{ScriptService, ScriptServiceServer};
+use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
 use shortline_shared::db::{self, JobStage, JobStatus, StageName, StageStatus};
 use shortline_shared::dispatch;
 use tonic::transport::Channel;
@@ -32,8 +32,13 @@ use crate::processes::{channel, free_port, ServiceProcess, SystemOptions, TestSy
 const POLL: Duration = Duration::from_millis(50);
 
 /// The stages a pipeline job runs before review, in order.
-const WORK_STAGES: [StageName; 5] =
-    [StageName::TrendCollection, StageName::TrendAnalysis, StageName::ScriptGeneration, StageName::MediaGeneration, StageName::Composition];
+const WORK_STAGES: [StageName; 5] = [
+    StageName::TrendCollection,
+    StageName::TrendAnalysis,
+    StageName::ScriptGeneration,
+    StageName::MediaGeneration,
+    StageName::Composition,
+];
 
 // =============================================================================================
 // Helpers: database
@@ -147,7 +152,8 @@ fn attempt_problems(rows: &[JobStage], job_status: JobStatus) -> Vec<String> {
     for row in rows.iter().filter(|a| a.status == StageStatus::Running) {
         let awaiting = row.stage == StageName::Review && job_status == JobStatus::AwaitingReview;
         if !awaiting {
-            problems.push(format!("attempt #{} ({} attempt {}) is still open (running)", row.id, row.stage, row.attempt));
+            problems
+                .push(format!("attempt #{} ({} attempt {}) is still open (running)", row.id, row.stage, row.attempt));
         }
     }
     problems
@@ -162,9 +168,24 @@ async fn duplicate_row_problems(db: &TestDb, job_id: i64, variants: i64) -> Vec<
             problems.push(format!("{what}: {got} rows, expected {want}"));
         }
     };
-    expect(&mut problems, "trend_reports", count(db, &format!("SELECT COUNT(*) AS n FROM trend_reports WHERE job_id = {job_id}")).await, 1);
-    expect(&mut problems, "scripts", count(db, &format!("SELECT COUNT(*) AS n FROM scripts WHERE job_id = {job_id}")).await, variants);
-    expect(&mut problems, "videos", count(db, &format!("SELECT COUNT(*) AS n FROM videos WHERE job_id = {job_id}")).await, variants);
+    expect(
+        &mut problems,
+        "trend_reports",
+        count(db, &format!("SELECT COUNT(*) AS n FROM trend_reports WHERE job_id = {job_id}")).await,
+        1,
+    );
+    expect(
+        &mut problems,
+        "scripts",
+        count(db, &format!("SELECT COUNT(*) AS n FROM scripts WHERE job_id = {job_id}")).await,
+        variants,
+    );
+    expect(
+        &mut problems,
+        "videos",
+        count(db, &format!("SELECT COUNT(*) AS n FROM videos WHERE job_id = {job_id}")).await,
+        variants,
+    );
     let duplicated_assets = count(
         db,
         &format!(
@@ -179,12 +200,15 @@ async fn duplicate_row_problems(db: &TestDb, job_id: i64, variants: i64) -> Vec<
         problems.push("no media_assets".into());
     }
     let sightings = count(db, &format!("SELECT COUNT(*) AS n FROM trend_sightings WHERE job_id = {job_id}")).await;
-    let distinct = count(db, &format!("SELECT COUNT(DISTINCT trend_id) AS n FROM trend_sightings WHERE job_id = {job_id}")).await;
+    let distinct =
+        count(db, &format!("SELECT COUNT(DISTINCT trend_id) AS n FROM trend_sightings WHERE job_id = {job_id}")).await;
     if sightings == 0 || sightings != distinct {
         problems.push(format!("trend_sightings: {sightings} rows for {distinct} trends"));
     }
     let items = count(db, &format!("SELECT COUNT(*) AS n FROM trend_report_items WHERE job_id = {job_id}")).await;
-    let distinct_items = count(db, &format!("SELECT COUNT(DISTINCT trend_id) AS n FROM trend_report_items WHERE job_id = {job_id}")).await;
+    let distinct_items =
+        count(db, &format!("SELECT COUNT(DISTINCT trend_id) AS n FROM trend_report_items WHERE job_id = {job_id}"))
+            .await;
     if items != distinct_items {
         problems.push(format!("trend_report_items: {items} rows for {distinct_items} trends"));
     }
@@ -218,7 +242,9 @@ impl Proc {
         let mut rest = stat[close + 1..].split_whitespace();
         let state = rest.next()?.chars().next()?;
         let ppid = rest.next()?.parse().ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
         Some(Proc { pid, ppid, comm, state, cmdline })
     }
 
@@ -268,7 +294,11 @@ fn media_tools_mentioning(dir: &Path) -> Vec<Proc> {
 }
 
 fn describe_processes(processes: &[Proc]) -> String {
-    processes.iter().map(|p| format!("  pid {} ppid {} {} [{}] {}", p.pid, p.ppid, p.comm, p.state, p.cmdline)).collect::<Vec<_>>().join("\n")
+    processes
+        .iter()
+        .map(|p| format!("  pid {} ppid {} {} [{}] {}", p.pid, p.ppid, p.comm, p.state, p.cmdline))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Every file below `root`, as paths relative to it.
@@ -353,7 +383,12 @@ async fn wait_job(system: &TestSystem, job_id: i64, statuses: &[JobStatus], limi
 }
 
 /// [`wait_job`] that returns what went wrong instead of panicking.
-async fn try_wait_job(system: &TestSystem, job_id: i64, statuses: &[JobStatus], limit: Duration) -> Result<db::Job, String> {
+async fn try_wait_job(
+    system: &TestSystem,
+    job_id: i64,
+    statuses: &[JobStatus],
+    limit: Duration,
+) -> Result<db::Job, String> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let job = job_row(&system.db, job_id).await;
@@ -362,7 +397,11 @@ async fn try_wait_job(system: &TestSystem, job_id: i64, statuses: &[JobStatus], 
         }
         let resting = job.status.is_terminal() || job.status == JobStatus::AwaitingReview;
         if resting || tokio::time::Instant::now() >= deadline {
-            return Err(format!("waiting {limit:?} for job {job_id} to be {statuses:?}, it is {}:\n{}", job.status, diagnostics(system, job_id).await));
+            return Err(format!(
+                "waiting {limit:?} for job {job_id} to be {statuses:?}, it is {}:\n{}",
+                job.status,
+                diagnostics(system, job_id).await
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -370,7 +409,14 @@ async fn try_wait_job(system: &TestSystem, job_id: i64, statuses: &[JobStatus], 
 
 /// Polls until `stage` has an open attempt (and `extra` holds), returning the attempt; panics
 /// with diagnostics if the job gets past the stage first or the deadline passes.
-async fn wait_for_stage<F: FnMut() -> bool>(system: &TestSystem, job_id: i64, stage: StageName, limit: Duration, what: &str, mut extra: F) -> JobStage {
+async fn wait_for_stage<F: FnMut() -> bool>(
+    system: &TestSystem,
+    job_id: i64,
+    stage: StageName,
+    limit: Duration,
+    what: &str,
+    mut extra: F,
+) -> JobStage {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let rows = attempts(&system.db, job_id).await;
@@ -432,7 +478,10 @@ async fn composer_killed_while_ffmpeg_runs(db: TestDb) {
     let mut renders = Vec::new();
     let what = "ffmpeg under the composer writing its partial output";
     wait_for_stage(&system, job_id, StageName::Composition, Duration::from_secs(90), what, || {
-        renders = media_tools_under(composer_pid).into_iter().filter(|p| p.comm == "ffmpeg" && p.cmdline.contains("filter_complex")).collect();
+        renders = media_tools_under(composer_pid)
+            .into_iter()
+            .filter(|p| p.comm == "ffmpeg" && p.cmdline.contains("filter_complex"))
+            .collect();
         !renders.is_empty() && !temp_files(&generated_dir).is_empty()
     })
     .await;
@@ -443,7 +492,8 @@ async fn composer_killed_while_ffmpeg_runs(db: TestDb) {
     let mut problems = Vec::new();
     // Its ffmpeg must die with it: nothing else would ever stop it or remove its partial output.
     let survivors = loop {
-        let alive: Vec<Proc> = renders.iter().filter_map(|p| Proc::read(p.pid)).filter(|p| p.alive() && p.comm == "ffmpeg").collect();
+        let alive: Vec<Proc> =
+            renders.iter().filter_map(|p| Proc::read(p.pid)).filter(|p| p.alive() && p.comm == "ffmpeg").collect();
         if alive.is_empty() || killed.elapsed() > Duration::from_secs(3) {
             break alive;
         }
@@ -516,7 +566,9 @@ async fn orchestrator_killed_mid_job_is_resumed_by_another(db: TestDb) {
     let mut client = system.orchestrator_client().await;
     let job_id = start_job(&mut client, false).await;
 
-    let killed_attempt = wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), "nothing more", || true).await;
+    let killed_attempt =
+        wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), "nothing more", || true)
+            .await;
     let worker_a = killed_attempt.worker.clone().expect("attempts name their worker");
     system.orchestrator.signal("KILL");
     assert!(system.orchestrator.wait(Duration::from_secs(10)).await.is_some(), "the orchestrator survived SIGKILL");
@@ -541,17 +593,24 @@ async fn orchestrator_killed_mid_job_is_resumed_by_another(db: TestDb) {
     for stage in [StageName::TrendCollection, StageName::TrendAnalysis, StageName::ScriptGeneration] {
         let runs = of_stage(&rows, stage);
         if runs.len() != 1 || runs[0].worker.as_deref() != Some(worker_a.as_str()) {
-            problems.push(format!("{stage} has {} attempts; expected the one {worker_a} made before the crash", runs.len()));
+            problems.push(format!(
+                "{stage} has {} attempts; expected the one {worker_a} made before the crash",
+                runs.len()
+            ));
         }
     }
-    let resumed: Vec<_> = of_stage(&rows, StageName::MediaGeneration).into_iter().filter(|a| a.id != killed_attempt.id).collect();
+    let resumed: Vec<_> =
+        of_stage(&rows, StageName::MediaGeneration).into_iter().filter(|a| a.id != killed_attempt.id).collect();
     match resumed.as_slice() {
         [attempt] => {
             if attempt.worker.as_deref() == Some(worker_a.as_str()) {
                 problems.push("the resumed media_generation attempt names the killed worker".into());
             }
             if attempt.started_at < lease_expired_at {
-                problems.push(format!("media_generation resumed at {} before A's lease expired at {lease_expired_at}", attempt.started_at));
+                problems.push(format!(
+                    "media_generation resumed at {} before A's lease expired at {lease_expired_at}",
+                    attempt.started_at
+                ));
             }
         }
         other => problems.push(format!("{} resumed media_generation attempts, expected 1", other.len())),
@@ -561,7 +620,12 @@ async fn orchestrator_killed_mid_job_is_resumed_by_another(db: TestDb) {
     }
 
     // The files: exactly the assets' and the video's, nothing half-made.
-    let lineage = orchestrator_client(&replica).await.get_job_lineage(v1::GetJobLineageRequest { job_id }).await.expect("lineage").into_inner();
+    let lineage = orchestrator_client(&replica)
+        .await
+        .get_job_lineage(v1::GetJobLineageRequest { job_id })
+        .await
+        .expect("lineage")
+        .into_inner();
     let plan_scenes = lineage.scripts[0].plan.as_ref().expect("plan").scenes.len();
     if lineage.assets.len() != plan_scenes + 1 {
         problems.push(format!("{} assets for {plan_scenes} scenes and a voiceover", lineage.assets.len()));
@@ -595,7 +659,9 @@ async fn stalled_orchestrator_is_fenced_out(db: TestDb) {
     let mut client = system.orchestrator_client().await;
     let job_id = start_job(&mut client, false).await;
 
-    let stalled = wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), "nothing more", || true).await;
+    let stalled =
+        wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), "nothing more", || true)
+            .await;
     let worker_a = stalled.worker.clone().expect("attempts name their worker");
     system.orchestrator.signal("STOP");
     let _replica = system.spawn_orchestrator("orchestrator-b", &[]).await;
@@ -606,7 +672,10 @@ async fn stalled_orchestrator_is_fenced_out(db: TestDb) {
         let rows = attempts(&system.db, job_id).await;
         let closed = rows.iter().find(|a| a.id == stalled.id && a.status != StageStatus::Running);
         if let Some(closed) = closed {
-            break (closed.finished_at.expect("a closed attempt has finished_at"), closed.error.clone().unwrap_or_default());
+            break (
+                closed.finished_at.expect("a closed attempt has finished_at"),
+                closed.error.clone().unwrap_or_default(),
+            );
         }
         if tokio::time::Instant::now() >= deadline {
             system.orchestrator.signal("CONT");
@@ -618,7 +687,9 @@ async fn stalled_orchestrator_is_fenced_out(db: TestDb) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let rows = attempts(&system.db, job_id).await;
-        let moved = rows.iter().any(|a| a.status == StageStatus::Succeeded && a.worker.as_deref().is_some_and(|w| w != worker_a));
+        let moved = rows
+            .iter()
+            .any(|a| a.status == StageStatus::Succeeded && a.worker.as_deref().is_some_and(|w| w != worker_a));
         if moved {
             break;
         }
@@ -628,7 +699,9 @@ async fn stalled_orchestrator_is_fenced_out(db: TestDb) {
         }
         tokio::time::sleep(POLL).await;
     }
-    let of_a = |rows: Vec<JobStage>| rows.into_iter().filter(|a| a.worker.as_deref() == Some(worker_a.as_str())).collect::<Vec<_>>();
+    let of_a = |rows: Vec<JobStage>| {
+        rows.into_iter().filter(|a| a.worker.as_deref() == Some(worker_a.as_str())).collect::<Vec<_>>()
+    };
     let before = of_a(attempts(&system.db, job_id).await);
 
     system.orchestrator.signal("CONT");
@@ -661,17 +734,26 @@ async fn stalled_orchestrator_is_fenced_out(db: TestDb) {
     }
     for row in &after {
         if row.started_at > takeover {
-            problems.push(format!("{worker_a} started attempt #{} ({}) at {} after the takeover at {takeover}", row.id, row.stage, row.started_at));
+            problems.push(format!(
+                "{worker_a} started attempt #{} ({}) at {} after the takeover at {takeover}",
+                row.id, row.stage, row.started_at
+            ));
         }
         // Rows B closed at the takeover are in the snapshot taken before A resumed.
         let closed_by_takeover = before.iter().any(|b| b.id == row.id && b.finished_at == row.finished_at);
         if row.finished_at.is_some_and(|t| t > takeover) && !closed_by_takeover {
-            problems.push(format!("attempt #{} of {worker_a} was closed at {:?}, after the takeover at {takeover}", row.id, row.finished_at));
+            problems.push(format!(
+                "attempt #{} of {worker_a} was closed at {:?}, after the takeover at {takeover}",
+                row.id, row.finished_at
+            ));
         }
     }
     let final_job = job_row(&system.db, job_id).await;
     if final_job.status != JobStatus::AwaitingReview || final_job.error.is_some() {
-        problems.push(format!("the job is {} (error {:?}) after the stale worker resumed", final_job.status, final_job.error));
+        problems.push(format!(
+            "the job is {} (error {:?}) after the stale worker resumed",
+            final_job.status, final_job.error
+        ));
     }
     problems.extend(attempt_problems(&rows, job.status));
     problems.extend(duplicate_row_problems(&system.db, job_id, 1).await);
@@ -704,7 +786,10 @@ fn forward<T>(request: Request<T>) -> Request<T> {
 
 #[tonic::async_trait]
 impl ScriptService for FaultyScriptgen {
-    async fn generate_script(&self, request: Request<v1::GenerateScriptRequest>) -> Result<Response<v1::Script>, Status> {
+    async fn generate_script(
+        &self,
+        request: Request<v1::GenerateScriptRequest>,
+    ) -> Result<Response<v1::Script>, Status> {
         let call = {
             let mut calls = self.calls.lock().expect("lock");
             calls.push(Instant::now());
@@ -716,7 +801,10 @@ impl ScriptService for FaultyScriptgen {
         self.upstream.clone().generate_script(forward(request)).await
     }
 
-    async fn generate_media(&self, request: Request<v1::GenerateMediaRequest>) -> Result<Response<v1::GenerateMediaResponse>, Status> {
+    async fn generate_media(
+        &self,
+        request: Request<v1::GenerateMediaRequest>,
+    ) -> Result<Response<v1::GenerateMediaResponse>, Status> {
         self.upstream.clone().generate_media(forward(request)).await
     }
 
@@ -724,11 +812,17 @@ impl ScriptService for FaultyScriptgen {
         self.upstream.clone().get_script(forward(request)).await
     }
 
-    async fn list_scripts(&self, request: Request<v1::ListScriptsRequest>) -> Result<Response<v1::ListScriptsResponse>, Status> {
+    async fn list_scripts(
+        &self,
+        request: Request<v1::ListScriptsRequest>,
+    ) -> Result<Response<v1::ListScriptsResponse>, Status> {
         self.upstream.clone().list_scripts(forward(request)).await
     }
 
-    async fn list_media_assets(&self, request: Request<v1::ListMediaAssetsRequest>) -> Result<Response<v1::ListMediaAssetsResponse>, Status> {
+    async fn list_media_assets(
+        &self,
+        request: Request<v1::ListMediaAssetsRequest>,
+    ) -> Result<Response<v1::ListMediaAssetsResponse>, Status> {
         self.upstream.clone().list_media_assets(forward(request)).await
     }
 }
@@ -739,17 +833,28 @@ async fn serve_proxy(proxy: FaultyScriptgen) -> SocketAddr {
     let address = listener.local_addr().expect("proxy address");
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tokio::spawn(async move {
-        tonic::transport::Server::builder().add_service(ScriptServiceServer::new(proxy)).serve_with_incoming(incoming).await.expect("proxy serves");
+        tonic::transport::Server::builder()
+            .add_service(ScriptServiceServer::new(proxy))
+            .serve_with_incoming(incoming)
+            .await
+            .expect("proxy serves");
     });
     address
 }
 
 /// The system with the orchestrator reaching scriptgen through a faulty proxy (the composer
 /// talks to scriptgen directly).
-async fn system_behind_proxy(db: TestDb, fail_first: usize, fault: tonic::Code, message: &'static str) -> (TestSystem, Arc<Mutex<Vec<Instant>>>) {
+async fn system_behind_proxy(
+    db: TestDb,
+    fail_first: usize,
+    fault: tonic::Code,
+    message: &'static str,
+) -> (TestSystem, Arc<Mutex<Vec<Instant>>>) {
     let scriptgen_port = free_port();
     let upstream = ScriptServiceClient::new(
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{scriptgen_port}")).expect("url").connect_lazy(),
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{scriptgen_port}"))
+            .expect("url")
+            .connect_lazy(),
     );
     let calls = Arc::new(Mutex::new(Vec::new()));
     let proxy = serve_proxy(FaultyScriptgen { upstream, fail_first, fault, message, calls: calls.clone() }).await;
@@ -762,7 +867,8 @@ async fn system_behind_proxy(db: TestDb, fail_first: usize, fault: tonic::Code, 
 }
 
 async fn unavailable_three_times_then_success(db: TestDb) {
-    let (system, calls) = system_behind_proxy(db, 3, tonic::Code::Unavailable, "proxy: scriptgen is briefly away").await;
+    let (system, calls) =
+        system_behind_proxy(db, 3, tonic::Code::Unavailable, "proxy: scriptgen is briefly away").await;
     let mut client = system.orchestrator_client().await;
     let job_id = start_job(&mut client, false).await;
     let job = wait_job(&system, job_id, &[JobStatus::AwaitingReview], Duration::from_secs(120)).await;
@@ -810,7 +916,11 @@ async fn invalid_argument_fails_after_one_attempt(db: TestDb) {
     assert_eq!(job.failed_stage(), v1::Stage::ScriptGeneration, "{context}");
     assert!(job.error.contains(MESSAGE), "the job's error does not carry the proxy's message: {:?}", job.error);
     assert!(job.error.contains("scriptgen"), "the job's error does not name the service: {:?}", job.error);
-    assert!(!job.error.contains("Status {") && !job.error.contains("metadata"), "the job's error is not readable: {:?}", job.error);
+    assert!(
+        !job.error.contains("Status {") && !job.error.contains("metadata"),
+        "the job's error is not readable: {:?}",
+        job.error
+    );
 
     let rows = attempts(&system.db, job_id).await;
     let scripts = of_stage(&rows, StageName::ScriptGeneration);
@@ -818,7 +928,9 @@ async fn invalid_argument_fails_after_one_attempt(db: TestDb) {
     assert_eq!(scripts[0].status, StageStatus::Failed);
     assert!(scripts[0].error.as_deref().unwrap_or_default().contains(MESSAGE), "{context}");
     assert!(
-        rows.iter().all(|a| [StageName::TrendCollection, StageName::TrendAnalysis, StageName::ScriptGeneration].contains(&a.stage)),
+        rows.iter()
+            .all(|a| [StageName::TrendCollection, StageName::TrendAnalysis, StageName::ScriptGeneration]
+                .contains(&a.stage)),
         "no stage after the failed one runs:\n{context}"
     );
     assert_eq!(calls.lock().expect("lock").len(), 1, "the proxy saw more than one GenerateScript call");
@@ -836,7 +948,9 @@ async fn terminate_connections(db: &TestDb) -> usize {
         #[diesel(sql_type = diesel::sql_types::Bool)]
         ok: bool,
     }
-    let mut admin = diesel_async::AsyncPgConnection::establish(&format!("{}/postgres", postgres_server_url())).await.expect("admin connection");
+    let mut admin = diesel_async::AsyncPgConnection::establish(&format!("{}/postgres", postgres_server_url()))
+        .await
+        .expect("admin connection");
     let sql = format!(
         "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
         database_name(db)
@@ -923,7 +1037,10 @@ async fn two_hundred_jobs_through_two_replicas(db: TestDb) {
     };
     // No job left running or queued, no attempt left open.
     check("jobs not approved", count(db, "SELECT COUNT(*) AS n FROM jobs WHERE status <> 'approved'").await);
-    check("jobs still holding a lease", count(db, "SELECT COUNT(*) AS n FROM jobs WHERE lease_owner IS NOT NULL OR lease_token IS NOT NULL").await);
+    check(
+        "jobs still holding a lease",
+        count(db, "SELECT COUNT(*) AS n FROM jobs WHERE lease_owner IS NOT NULL OR lease_token IS NOT NULL").await,
+    );
     check("attempts still running", count(db, "SELECT COUNT(*) AS n FROM job_stages WHERE status = 'running'").await);
     // No duplicates: one report, script, video per job; one succeeded attempt per stage.
     for table in ["trend_reports", "scripts", "videos"] {
@@ -945,10 +1062,18 @@ async fn two_hundred_jobs_through_two_replicas(db: TestDb) {
         count(db, "SELECT COUNT(*) AS n FROM (SELECT script_id, kind, scene_number FROM media_assets GROUP BY script_id, kind, scene_number HAVING COUNT(*) > 1) d").await,
     );
     // No orphans.
-    for table in ["job_stages", "trend_reports", "trend_report_items", "trend_sightings", "scripts", "media_assets", "videos"] {
+    for table in
+        ["job_stages", "trend_reports", "trend_report_items", "trend_sightings", "scripts", "media_assets", "videos"]
+    {
         check(
             &format!("{table} rows of no job"),
-            count(db, &format!("SELECT COUNT(*) AS n FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = t.job_id)")).await,
+            count(
+                db,
+                &format!(
+                    "SELECT COUNT(*) AS n FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = t.job_id)"
+                ),
+            )
+            .await,
         );
     }
     check("scripts of no report", count(db, "SELECT COUNT(*) AS n FROM scripts s WHERE NOT EXISTS (SELECT 1 FROM trend_reports r WHERE r.id = s.trend_report_id AND r.job_id = s.job_id)").await);
@@ -961,7 +1086,10 @@ async fn two_hundred_jobs_through_two_replicas(db: TestDb) {
     if workers.len() != 2 {
         problems.push(format!("attempts name {} workers, expected the 2 replicas: {workers:?}", workers.len()));
     }
-    assert_no_problems(&problems, &format!("{BULK_JOBS} jobs approved in {elapsed:?}\n{}", log_tails(system.dir.path())));
+    assert_no_problems(
+        &problems,
+        &format!("{BULK_JOBS} jobs approved in {elapsed:?}\n{}", log_tails(system.dir.path())),
+    );
     eprintln!("{BULK_JOBS} jobs approved through 2 replicas in {elapsed:?}");
 }
 
@@ -1026,11 +1154,21 @@ async fn sigterm_during_a_stage(db: TestDb) {
     }
     // Its lease was released (the job is queued again, nobody's) or its work was done.
     let job = job_row(&system.db, job_id).await;
-    let released = job.status == JobStatus::Queued && job.lease_owner.is_none() && job.lease_token.is_none() && job.lease_expires_at.is_none();
+    let released = job.status == JobStatus::Queued
+        && job.lease_owner.is_none()
+        && job.lease_token.is_none()
+        && job.lease_expires_at.is_none();
     if !(released || job.status == JobStatus::AwaitingReview) {
-        problems.push(format!("after shutdown the job is {} with lease {:?} until {:?}", job.status, job.lease_owner, job.lease_expires_at));
+        problems.push(format!(
+            "after shutdown the job is {} with lease {:?} until {:?}",
+            job.status, job.lease_owner, job.lease_expires_at
+        ));
     }
-    let open: Vec<JobStage> = attempts(&system.db, job_id).await.into_iter().filter(|a| a.status == StageStatus::Running && a.stage != StageName::Review).collect();
+    let open: Vec<JobStage> = attempts(&system.db, job_id)
+        .await
+        .into_iter()
+        .filter(|a| a.status == StageStatus::Running && a.stage != StageName::Review)
+        .collect();
     if !open.is_empty() {
         problems.push(format!("the stopped orchestrator left attempts open:\n{}", describe_attempts(&open)));
     }
@@ -1046,7 +1184,10 @@ async fn sigterm_during_a_stage(db: TestDb) {
         Err(why) => problems.push(format!("after the restart the job did not complete: {why}")),
     }
     let after_restart = diagnostics(&system, job_id).await;
-    assert_no_problems(&problems, &format!("exited {exited_after:?} after SIGTERM\nat exit: {context}\nafter the restart: {after_restart}"));
+    assert_no_problems(
+        &problems,
+        &format!("exited {exited_after:?} after SIGTERM\nat exit: {context}\nafter the restart: {after_restart}"),
+    );
 }
 
 // =============================================================================================
@@ -1061,9 +1202,14 @@ async fn cancel_then_retry(db: TestDb, stage: StageName, retry_from: v1::Stage) 
     let job_id = start_job(&mut client, false).await;
     let worker = if stage == StageName::Composition { &system.composer } else { &system.scriptgen };
     let worker_pid = worker.pid();
-    wait_for_stage(&system, job_id, stage, Duration::from_secs(90), &format!("a media tool under {}", worker.name), || {
-        media_tools_under(worker_pid).iter().any(|p| p.comm != "ffprobe")
-    })
+    wait_for_stage(
+        &system,
+        job_id,
+        stage,
+        Duration::from_secs(90),
+        &format!("a media tool under {}", worker.name),
+        || media_tools_under(worker_pid).iter().any(|p| p.comm != "ffprobe"),
+    )
     .await;
     let before = client.get_job_lineage(v1::GetJobLineageRequest { job_id }).await.expect("lineage").into_inner();
 
@@ -1096,7 +1242,10 @@ async fn cancel_then_retry(db: TestDb, stage: StageName, retry_from: v1::Stage) 
         problems.push(format!("stages after the cancelled {stage} appeared:\n{}", describe_attempts(&later)));
     }
     if rows.len() != settled.len() {
-        problems.push(format!("attempts were added after the cancel settled:\n{}", describe_attempts(&rows[settled.len()..])));
+        problems.push(format!(
+            "attempts were added after the cancel settled:\n{}",
+            describe_attempts(&rows[settled.len()..])
+        ));
     }
     let open: Vec<JobStage> = rows.iter().filter(|a| a.status == StageStatus::Running).cloned().collect();
     if !open.is_empty() {
@@ -1219,4 +1368,8 @@ macro_rules! on_postgres {
     )+};
 }
 
-on_postgres!(stalled_orchestrator_is_fenced_out, database_connections_terminated_mid_job, two_hundred_jobs_through_two_replicas);
+on_postgres!(
+    stalled_orchestrator_is_fenced_out,
+    database_connections_terminated_mid_job,
+    two_hundred_jobs_through_two_replicas
+);

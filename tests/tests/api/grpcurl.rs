@@ -24,15 +24,27 @@ async fn grpcurl_lists_checks_health_and_reads_lineage() {
         let listed = grpcurl(&["-plaintext", &address, "list"]);
         assert!(listed.contains(service), "{listed}");
         assert!(listed.contains("grpc.health.v1.Health"), "{listed}");
-        let health = grpcurl(&["-plaintext", "-d", &format!(r#"{{"service":"{service}"}}"#), &address, "grpc.health.v1.Health/Check"]);
+        let health = grpcurl(&[
+            "-plaintext",
+            "-d",
+            &format!(r#"{{"service":"{service}"}}"#),
+            &address,
+            "grpc.health.v1.Health/Check",
+        ]);
         assert!(health.contains("SERVING") && !health.contains("NOT_SERVING"), "{}: {health}", process.name);
         let described = grpcurl(&["-plaintext", &address, "describe", service]);
         assert!(described.contains("rpc "), "{described}");
     }
 
     let address = system.orchestrator.address.to_string();
-    let collected: serde_json::Value =
-        serde_json::from_str(&grpcurl(&["-plaintext", "-d", "{}", &address, "shortline.v1.OrchestratorService/CollectTrends"])).expect("json");
+    let collected: serde_json::Value = serde_json::from_str(&grpcurl(&[
+        "-plaintext",
+        "-d",
+        "{}",
+        &address,
+        "shortline.v1.OrchestratorService/CollectTrends",
+    ]))
+    .expect("json");
     let job_id = collected["jobId"].as_str().expect("jobId (int64 is a JSON string)").to_owned();
     let lineage: serde_json::Value = serde_json::from_str(&grpcurl(&[
         "-plaintext",

@@ -5,7 +5,10 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shortline_shared::db::schema::jobs;
 use shortline_shared::db::{self, lineage, media_assets, scripts, trend_reports, trends, videos, Conn, DbError};
-use shortline_shared::db::{AssetKind, JobKind, JobStage, NewJob, NewJobStage, NewMediaAsset, NewScript, NewTrendReport, NewVideo, StageName, TrendReportItem, VideoStatus};
+use shortline_shared::db::{
+    AssetKind, JobKind, JobStage, NewJob, NewJobStage, NewMediaAsset, NewScript, NewTrendReport, NewVideo, StageName,
+    TrendReportItem, VideoStatus,
+};
 use shortline_shared::dispatch;
 use shortline_shared::domain::{self, Platform, TrendItem, TrendReportBody};
 
@@ -120,8 +123,9 @@ pub(crate) struct Tree {
 /// A job with one row in every child table, as a pipeline run would leave it.
 pub(crate) async fn seed_tree(conn: &mut Conn<'_>, tag: &str) -> Tree {
     let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, tag, None, 1)).await.expect("job");
-    let stage: JobStage =
-        db::job_stages::insert(conn, &NewJobStage::running(job.id, StageName::TrendCollection, 1)).await.expect("stage");
+    let stage: JobStage = db::job_stages::insert(conn, &NewJobStage::running(job.id, StageName::TrendCollection, 1))
+        .await
+        .expect("stage");
     let (seen, _) = trends::upsert_seen(conn, job.id, &[trend_item(tag, 100)]).await.expect("trends");
     let (report, _) = trend_reports::insert_or_get(
         conn,
@@ -178,8 +182,12 @@ async fn child_rows_need_an_existing_job(db: TestDb) {
     for bad_job_id in [0, 987_654] {
         assert_fk(db::job_stages::insert(conn, &NewJobStage::running(bad_job_id, StageName::Review, 1)).await, "stage");
         assert_fk(
-            trend_reports::insert_or_get(conn, &NewTrendReport::new(bad_job_id, "heuristic", 24, 0, &report_body()), &[])
-                .await,
+            trend_reports::insert_or_get(
+                conn,
+                &NewTrendReport::new(bad_job_id, "heuristic", 24, 0, &report_body()),
+                &[],
+            )
+            .await,
             "report",
         );
         let item = TrendReportItem {
@@ -192,7 +200,13 @@ async fn child_rows_need_an_existing_job(db: TestDb) {
         assert_fk(trend_reports::insert_item(conn, &item).await, "report item");
         assert_fk(scripts::insert_or_get(conn, &new_script(bad_job_id, tree.report_id, 7)).await, "script");
         assert_fk(
-            media_assets::insert_all_or_get(conn, bad_job_id, tree.script_id, &[new_asset(bad_job_id, tree.script_id, 5)]).await,
+            media_assets::insert_all_or_get(
+                conn,
+                bad_job_id,
+                tree.script_id,
+                &[new_asset(bad_job_id, tree.script_id, 5)],
+            )
+            .await,
             "asset",
         );
         let mut video = new_video(bad_job_id, tree.script_id);
@@ -320,7 +334,10 @@ async fn concurrent_jobs_keep_separate_lineages(db: TestDb) {
         let report = lineage.report.as_ref().expect("report");
         assert_eq!((report.id, report.job_id), (tree.report_id, tree.job_id));
         assert!(lineage.report_items.iter().all(|i| i.job_id == tree.job_id && i.trend_report_id == tree.report_id));
-        assert_eq!(lineage.scripts.iter().map(|s| (s.id, s.job_id)).collect::<Vec<_>>(), [(tree.script_id, tree.job_id)]);
+        assert_eq!(
+            lineage.scripts.iter().map(|s| (s.id, s.job_id)).collect::<Vec<_>>(),
+            [(tree.script_id, tree.job_id)]
+        );
         assert_eq!(lineage.assets.iter().map(|a| a.id).collect::<Vec<_>>(), tree.asset_ids);
         assert!(lineage.assets.iter().all(|a| a.job_id == tree.job_id && a.script_id == tree.script_id));
         assert_eq!(lineage.videos.iter().map(|v| (v.id, v.job_id)).collect::<Vec<_>>(), [(tree.video_id, tree.job_id)]);
@@ -333,7 +350,8 @@ async fn a_script_variant_is_written_once(db: TestDb) {
     let mut pooled = db.conn().await;
     let conn = &mut pooled.conn();
     let tree = seed_tree(conn, "idempotent").await;
-    let (first, created) = scripts::insert_or_get(conn, &new_script(tree.job_id, tree.report_id, 2)).await.expect("first");
+    let (first, created) =
+        scripts::insert_or_get(conn, &new_script(tree.job_id, tree.report_id, 2)).await.expect("first");
     assert!(created);
     let (second, created_again) =
         scripts::insert_or_get(conn, &new_script(tree.job_id, tree.report_id, 2)).await.expect("second");
@@ -379,8 +397,13 @@ async fn parents_of_another_job_are_refused(db: TestDb) {
     let before = child_row_counts(conn).await;
     assert_fk(scripts::insert_or_get(conn, &new_script(mine.job_id, theirs.report_id, 5)).await, "script -> report");
     assert_fk(
-        media_assets::insert_all_or_get(conn, mine.job_id, theirs.script_id, &[new_asset(mine.job_id, theirs.script_id, 9)])
-            .await,
+        media_assets::insert_all_or_get(
+            conn,
+            mine.job_id,
+            theirs.script_id,
+            &[new_asset(mine.job_id, theirs.script_id, 9)],
+        )
+        .await,
         "asset -> script",
     );
     let mut video = new_video(mine.job_id, theirs.script_id);

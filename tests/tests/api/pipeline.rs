@@ -44,7 +44,12 @@ pub fn start_request(theme: v1::Theme) -> v1::StartJobRequest {
 }
 
 /// Polls the job until it reaches one of `statuses`; panics with its error if it fails first.
-pub async fn wait_for(client: &mut OrchestratorServiceClient<Channel>, job_id: i64, statuses: &[v1::JobStatus], limit: Duration) -> v1::Job {
+pub async fn wait_for(
+    client: &mut OrchestratorServiceClient<Channel>,
+    job_id: i64,
+    statuses: &[v1::JobStatus],
+    limit: Duration,
+) -> v1::Job {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let job = client.get_job(v1::GetJobRequest { job_id }).await.expect("get job").into_inner();
@@ -54,7 +59,12 @@ pub async fn wait_for(client: &mut OrchestratorServiceClient<Channel>, job_id: i
         if [v1::JobStatus::Failed as i32, v1::JobStatus::Cancelled as i32].contains(&job.status) {
             panic!("job {job_id} ended {:?}: {} (stage {:?})", job.status(), job.error, job.failed_stage());
         }
-        assert!(tokio::time::Instant::now() < deadline, "job {job_id} still {:?} after {limit:?}: {:?}", job.status(), job.progress);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {job_id} still {:?} after {limit:?}: {:?}",
+            job.status(),
+            job.progress
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -73,7 +83,13 @@ pub fn probe(path: &std::path::Path) -> (String, String, f64) {
     assert!(output.status.success(), "ffprobe rejects {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("ffprobe json");
     let codec = |kind: &str| {
-        json["streams"].as_array().expect("streams").iter().find(|s| s["codec_type"] == kind).map(|s| s["codec_name"].as_str().unwrap_or_default().to_owned()).unwrap_or_default()
+        json["streams"]
+            .as_array()
+            .expect("streams")
+            .iter()
+            .find(|s| s["codec_type"] == kind)
+            .map(|s| s["codec_name"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
     };
     let duration = json["format"]["duration"].as_str().and_then(|d| d.parse().ok()).expect("duration");
     (codec("video"), codec("audio"), duration)
@@ -87,8 +103,15 @@ async fn a_job_runs_from_trends_to_an_approved_video(db: TestDb) {
     assert_eq!(job.status(), v1::JobStatus::Queued);
     let job = wait_for(&mut client, job.id, &[v1::JobStatus::AwaitingReview], Duration::from_secs(300)).await;
 
-    let lineage = client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
-    for stage in [v1::Stage::TrendCollection, v1::Stage::TrendAnalysis, v1::Stage::ScriptGeneration, v1::Stage::MediaGeneration, v1::Stage::Composition] {
+    let lineage =
+        client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
+    for stage in [
+        v1::Stage::TrendCollection,
+        v1::Stage::TrendAnalysis,
+        v1::Stage::ScriptGeneration,
+        v1::Stage::MediaGeneration,
+        v1::Stage::Composition,
+    ] {
         let attempts: Vec<_> = lineage.stages.iter().filter(|s| s.stage == stage as i32).collect();
         assert_eq!(attempts.len(), 1, "{stage:?}");
         assert_eq!(attempts[0].status(), v1::StageStatus::Succeeded, "{stage:?}: {}", attempts[0].error);
@@ -99,7 +122,9 @@ async fn a_job_runs_from_trends_to_an_approved_video(db: TestDb) {
     assert!(!lineage.trends.is_empty());
     let report = lineage.report.as_ref().expect("report");
     assert_eq!(report.job_id, job.id);
-    assert!(!report.trend_ids.is_empty() && report.trend_ids.iter().all(|id| lineage.trends.iter().any(|t| t.id == *id)));
+    assert!(
+        !report.trend_ids.is_empty() && report.trend_ids.iter().all(|id| lineage.trends.iter().any(|t| t.id == *id))
+    );
     assert_eq!(lineage.scripts.len(), 1);
     let script = &lineage.scripts[0];
     assert_eq!((script.job_id, script.trend_report_id), (job.id, report.id));
@@ -129,12 +154,18 @@ async fn a_job_runs_from_trends_to_an_approved_video(db: TestDb) {
     assert_eq!(&thumbnail[..2], &[0xFF, 0xD8], "a JPEG");
 
     let approved = client
-        .review_video(v1::ReviewVideoRequest { job_id: job.id, video_id: video.id, decision: v1::ReviewDecision::Approve as i32, note: "ship it".into() })
+        .review_video(v1::ReviewVideoRequest {
+            job_id: job.id,
+            video_id: video.id,
+            decision: v1::ReviewDecision::Approve as i32,
+            note: "ship it".into(),
+        })
         .await
         .expect("approve")
         .into_inner();
     assert_eq!(approved.status(), v1::JobStatus::Approved);
-    let videos = client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner().videos;
+    let videos =
+        client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner().videos;
     assert_eq!(videos[0].status(), v1::VideoStatus::Approved);
     assert!(videos[0].uri.contains("/approved/") && path_of(&videos[0].uri).exists());
     assert!(!path_of(&video.uri).exists(), "the generated file moved");
@@ -145,8 +176,14 @@ async fn a_job_runs_from_trends_to_an_approved_video(db: TestDb) {
 async fn two_jobs_keep_separate_lineages(db: TestDb) {
     let system = TestSystem::start(db).await;
     let mut client = system.orchestrator_client().await;
-    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../themes/product-demo.yaml")).expect("theme file");
-    let from_file = v1::StartJobRequest { source: Some(Source::ThemeFile(yaml)), theme_file_format: "yaml".into(), variants: 1, client_request_id: String::new() };
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../themes/product-demo.yaml"))
+        .expect("theme file");
+    let from_file = v1::StartJobRequest {
+        source: Some(Source::ThemeFile(yaml)),
+        theme_file_format: "yaml".into(),
+        variants: 1,
+        client_request_id: String::new(),
+    };
     let first = client.start_job(from_file).await.expect("start yaml").into_inner();
     let second = client.start_job(start_request(small_theme(true))).await.expect("start").into_inner();
     wait_for(&mut client, first.id, &[v1::JobStatus::AwaitingReview], Duration::from_secs(400)).await;

@@ -20,7 +20,11 @@ pub fn shortline_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let binary = profile_dir.join("shortline");
-    assert!(binary.exists(), "{} is missing: build it with `cargo build -p shortline` (scripts/dev test does)", binary.display());
+    assert!(
+        binary.exists(),
+        "{} is missing: build it with `cargo build -p shortline` (scripts/dev test does)",
+        binary.display()
+    );
     binary
 }
 
@@ -44,9 +48,21 @@ impl ServiceProcess {
 
     /// [`ServiceProcess::spawn`] with its own log file, `<log_name>.log`: for a second replica of
     /// a service.
-    pub async fn spawn_as(name: &'static str, log_name: &str, env: &[(String, String)], log_dir: &Path) -> ServiceProcess {
+    pub async fn spawn_as(
+        name: &'static str,
+        log_name: &str,
+        env: &[(String, String)],
+        log_dir: &Path,
+    ) -> ServiceProcess {
         let (child, address) = ServiceProcess::launch(name, log_name, env, log_dir).await;
-        ServiceProcess { name, address, child, env: env.to_vec(), log_name: log_name.to_owned(), log_dir: log_dir.to_owned() }
+        ServiceProcess {
+            name,
+            address,
+            child,
+            env: env.to_vec(),
+            log_name: log_name.to_owned(),
+            log_dir: log_dir.to_owned(),
+        }
     }
 
     /// Starts the process again with the same environment, after it exited (e.g. it was killed:
@@ -75,11 +91,22 @@ impl ServiceProcess {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    async fn launch(name: &'static str, log_name: &str, env: &[(String, String)], log_dir: &Path) -> (Child, SocketAddr) {
+    async fn launch(
+        name: &'static str,
+        log_name: &str,
+        env: &[(String, String)],
+        log_dir: &Path,
+    ) -> (Child, SocketAddr) {
         let log_path = log_dir.join(format!("{log_name}.log"));
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("log file");
         let mut command = Command::new(shortline_binary());
-        command.arg("serve").arg(name).envs(env.iter().cloned()).stdin(Stdio::null()).stdout(Stdio::piped()).kill_on_drop(true);
+        command
+            .arg("serve")
+            .arg(name)
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
         if std::env::var_os("TEST_LOG").is_some() {
             command.stderr(Stdio::inherit());
         } else {
@@ -113,7 +140,11 @@ impl ServiceProcess {
 
     /// Sends a signal (e.g. "KILL", "TERM", "STOP", "CONT") with kill(1).
     pub fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status().expect("kill");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
         assert!(status.success(), "kill -{signal} {} failed", self.pid());
     }
 
@@ -198,15 +229,24 @@ impl TestSystem {
             env = with(&env, "TMPDIR", &tmp.display().to_string());
         }
         let listen = |fixed: bool| if fixed { format!("127.0.0.1:{}", free_port()) } else { "127.0.0.1:0".to_owned() };
-        let scriptgen_env = with_all(&with(&env, "SHORTLINE_SCRIPTGEN__LISTEN", &listen(options.fixed_ports)), &options.scriptgen_env);
+        let scriptgen_env =
+            with_all(&with(&env, "SHORTLINE_SCRIPTGEN__LISTEN", &listen(options.fixed_ports)), &options.scriptgen_env);
         let scriptgen = ServiceProcess::spawn("scriptgen", &scriptgen_env, dir.path()).await;
         let composer_env = with_all(
-            &with(&with(&env, "SHORTLINE_COMPOSER__LISTEN", &listen(options.fixed_ports)), "SHORTLINE_SCRIPTGEN__URL", &scriptgen.url()),
+            &with(
+                &with(&env, "SHORTLINE_COMPOSER__LISTEN", &listen(options.fixed_ports)),
+                "SHORTLINE_SCRIPTGEN__URL",
+                &scriptgen.url(),
+            ),
             &options.composer_env,
         );
         let composer = ServiceProcess::spawn("composer", &composer_env, dir.path()).await;
         let orchestrator_env = with(
-            &with(&with(&env, "SHORTLINE_ORCHESTRATOR__LISTEN", "127.0.0.1:0"), "SHORTLINE_SCRIPTGEN__URL", &scriptgen.url()),
+            &with(
+                &with(&env, "SHORTLINE_ORCHESTRATOR__LISTEN", "127.0.0.1:0"),
+                "SHORTLINE_SCRIPTGEN__URL",
+                &scriptgen.url(),
+            ),
             "SHORTLINE_COMPOSER__URL",
             &composer.url(),
         );

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
-use tonic::transport::Channel;
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_shared::convert;
 use shortline_shared::db::{self, AssetKind};
 use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
+use tonic::transport::Channel;
 
 use crate::helpers::TestDb;
 use crate::on_both_backends;
@@ -111,7 +111,9 @@ async fn mocks(plan: &shortline_shared::domain::ProductionPlan) -> Mocks {
         .map(|i| json!({"kind": "youtube#searchResult", "id": {"kind": "youtube#video", "videoId": i["id"]}}))
         .collect();
     let youtube = MockServer::start(move |r| match r.path.as_str() {
-        "/youtube/v3/search" => MockResponse::json(200, json!({"kind": "youtube#searchListResponse", "items": search_ids})),
+        "/youtube/v3/search" => {
+            MockResponse::json(200, json!({"kind": "youtube#searchListResponse", "items": search_ids}))
+        }
         "/youtube/v3/videos" => MockResponse::json(200, youtube_videos()),
         _ => MockResponse::json(404, json!({"error": {"code": 404, "message": "Not Found"}})),
     })
@@ -132,7 +134,10 @@ async fn mocks(plan: &shortline_shared::domain::ProductionPlan) -> Mocks {
             503,
         ),
         Some("production_plan") => anthropic_answer("production_plan", plan_value.clone(), 1500, 900),
-        _ => MockResponse::json(400, json!({"type": "error", "error": {"type": "invalid_request_error", "message": "no tool"}})),
+        _ => MockResponse::json(
+            400,
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "no tool"}}),
+        ),
     })
     .await;
 
@@ -164,11 +169,17 @@ async fn mocks(plan: &shortline_shared::domain::ProductionPlan) -> Mocks {
         if request.method == "POST" {
             let id = submitted.fetch_add(1, Ordering::SeqCst);
             let url = format!("{base}/{KLING}/requests/req-{id}");
-            MockResponse::json(200, json!({"request_id": format!("req-{id}"), "response_url": url, "status_url": format!("{url}/status")}))
+            MockResponse::json(
+                200,
+                json!({"request_id": format!("req-{id}"), "response_url": url, "status_url": format!("{url}/status")}),
+            )
         } else if request.path.ends_with("/status") {
             MockResponse::json(200, json!({"status": "COMPLETED", "logs": []}))
         } else {
-            MockResponse::json(200, json!({"video": {"url": format!("{cdn_url}/out.mp4"), "content_type": "video/mp4"}}))
+            MockResponse::json(
+                200,
+                json!({"video": {"url": format!("{cdn_url}/out.mp4"), "content_type": "video/mp4"}}),
+            )
         }
     })
     .await;
@@ -244,10 +255,21 @@ async fn database_text(db: &TestDb) -> String {
         row: String,
     }
     if let Some(file) = db.url.strip_prefix("sqlite://") {
-        let read = |path: String| std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let read =
+            |path: String| std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         return format!("{}\n{}", read(file.to_owned()), read(format!("{file}-wal")));
     }
-    let tables = ["jobs", "job_stages", "trends", "trend_sightings", "trend_reports", "trend_report_items", "scripts", "media_assets", "videos"];
+    let tables = [
+        "jobs",
+        "job_stages",
+        "trends",
+        "trend_sightings",
+        "trend_reports",
+        "trend_report_items",
+        "scripts",
+        "media_assets",
+        "videos",
+    ];
     let mut text = String::new();
     let mut pooled = db.conn().await;
     for table in tables {
@@ -300,27 +322,39 @@ async fn a_job_with_every_real_provider_completes_with_its_costs_and_no_key_leak
     assert!(searches.iter().all(|r| r.query_param("key").as_deref() == Some(key("SHORTLINE_YOUTUBE_API_KEY"))));
     // Analysis, then the plan: Anthropic, each forcing its tool.
     let llm = mocks.anthropic.requests();
-    let tools: Vec<_> = llm.iter().map(|r| r.json()["tool_choice"]["name"].as_str().unwrap_or_default().to_owned()).collect();
+    let tools: Vec<_> =
+        llm.iter().map(|r| r.json()["tool_choice"]["name"].as_str().unwrap_or_default().to_owned()).collect();
     assert_eq!(tools, ["trend_report", "production_plan"]);
     assert!(llm.iter().all(|r| r.path == "/v1/messages"
         && r.header("x-api-key") == Some(key("SHORTLINE_ANTHROPIC_API_KEY"))
         && r.header("anthropic-version") == Some("2023-06-01")
         && r.json()["model"] == MODEL));
-    assert!(llm[0].json()["messages"][0]["content"].as_str().unwrap_or_default().contains("youtube"), "the trends are in the prompt");
+    assert!(
+        llm[0].json()["messages"][0]["content"].as_str().unwrap_or_default().contains("youtube"),
+        "the trends are in the prompt"
+    );
     // Voice: OpenAI first (402), then ElevenLabs.
     let openai = mocks.openai.requests();
-    assert!(!openai.is_empty() && openai.iter().all(|r| r.path == "/v1/audio/speech"
-        && r.header("authorization") == Some(format!("Bearer {}", key("SHORTLINE_OPENAI_API_KEY")).as_str())));
+    assert!(
+        !openai.is_empty()
+            && openai.iter().all(|r| r.path == "/v1/audio/speech"
+                && r.header("authorization") == Some(format!("Bearer {}", key("SHORTLINE_OPENAI_API_KEY")).as_str()))
+    );
     let spoken = mocks.elevenlabs.requests();
-    assert!(!spoken.is_empty() && spoken.iter().all(|r| r.path == "/v1/text-to-speech/VOICE"
-        && r.header("xi-api-key") == Some(key("SHORTLINE_ELEVENLABS_API_KEY"))
-        && r.json()["text"] == plan.voiceover_script.as_str()));
+    assert!(
+        !spoken.is_empty()
+            && spoken.iter().all(|r| r.path == "/v1/text-to-speech/VOICE"
+                && r.header("xi-api-key") == Some(key("SHORTLINE_ELEVENLABS_API_KEY"))
+                && r.json()["text"] == plan.voiceover_script.as_str())
+    );
     // Clips: fal's queue with `Key …`; the CDN download carries no key.
     let fal = mocks.fal.requests();
     let submits: Vec<_> = fal.iter().filter(|r| r.method == "POST").collect();
     assert_eq!(submits.len(), plan.scenes.len());
     assert!(submits.iter().all(|r| r.path == format!("/{KLING}") && r.json()["duration"] == "5"));
-    assert!(fal.iter().all(|r| r.header("authorization") == Some(format!("Key {}", key("SHORTLINE_FAL_API_KEY")).as_str())));
+    assert!(fal
+        .iter()
+        .all(|r| r.header("authorization") == Some(format!("Key {}", key("SHORTLINE_FAL_API_KEY")).as_str())));
     assert!(mocks.cdn.requests().iter().all(|r| r.header("authorization").is_none()));
 
     // Every row records provider, usage and cost.
@@ -330,7 +364,10 @@ async fn a_job_with_every_real_provider_completes_with_its_costs_and_no_key_leak
     };
     let report = rows.report.as_ref().expect("report");
     assert_eq!((report.analyst.as_str(), report.model.as_str()), ("anthropic/claude-sonnet-4-5", MODEL));
-    assert_eq!((report.cost_micros, report.usage["reported_usage"]["input_tokens"].as_u64()), (REPORT_COST, Some(2095)));
+    assert_eq!(
+        (report.cost_micros, report.usage["reported_usage"]["input_tokens"].as_u64()),
+        (REPORT_COST, Some(2095))
+    );
     assert_eq!(rows.scripts.len(), 1);
     let script = &rows.scripts[0];
     assert_eq!((script.planner.as_str(), script.model.as_str()), ("anthropic/claude-sonnet-4-5", MODEL));
@@ -362,13 +399,17 @@ async fn a_job_with_every_real_provider_completes_with_its_costs_and_no_key_leak
     assert_eq!((video_codec.as_str(), audio_codec.as_str()), ("h264", "aac"));
 
     // No key anywhere: logs, errors, answers, rows.
-    let lineage = client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
+    let lineage =
+        client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
     assert_no_key("the lineage answer", &format!("{lineage:?}"));
     let logs = [&system.orchestrator, &system.scriptgen, &system.composer].map(|service| service.log()).join("\n");
     assert!(logs.contains("failing over to the next provider"), "the failover is logged");
     assert!(logs.contains("provider call"), "the HTTP calls are logged at debug");
     assert_no_key("the services' logs", &logs);
-    assert!(voice.usage["provider_attempts"][0]["error"].as_str().unwrap_or_default().contains("***"), "the echoed key is redacted");
+    assert!(
+        voice.usage["provider_attempts"][0]["error"].as_str().unwrap_or_default().contains("***"),
+        "the echoed key is redacted"
+    );
     assert_no_key("the database", &database_text(&system.db).await);
 }
 
@@ -384,18 +425,26 @@ async fn providers_command(env: &[(&str, String)], args: &[&str]) -> (Option<i32
     }
     command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     let output = tokio::time::timeout(Duration::from_secs(60), command.output()).await.expect("in time").expect("runs");
-    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
 async fn the_providers_command_lists_every_kind_and_checks_each_provider_without_showing_a_key() {
-    let anthropic = MockServer::start(|r| match (r.path.as_str(), r.header("x-api-key"), r.header("anthropic-version")) {
-        ("/v1/models", Some(k), Some("2023-06-01")) if k == key("SHORTLINE_ANTHROPIC_API_KEY") => {
-            MockResponse::json(200, json!({"data": [{"type": "model", "id": MODEL}], "has_more": false}))
-        }
-        _ => MockResponse::json(401, json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})),
-    })
-    .await;
+    let anthropic =
+        MockServer::start(|r| match (r.path.as_str(), r.header("x-api-key"), r.header("anthropic-version")) {
+            ("/v1/models", Some(k), Some("2023-06-01")) if k == key("SHORTLINE_ANTHROPIC_API_KEY") => {
+                MockResponse::json(200, json!({"data": [{"type": "model", "id": MODEL}], "has_more": false}))
+            }
+            _ => MockResponse::json(
+                401,
+                json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
+            ),
+        })
+        .await;
     // A refused key, echoed back: the error says so, without the key.
     let openai_key = key("SHORTLINE_OPENAI_API_KEY");
     let openai = MockServer::start(move |_| {
@@ -406,11 +455,15 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     // fal's queue has nothing to list: an unknown request's status is 404 to an accepted key.
     let fal_key = format!("Key {}", key("SHORTLINE_FAL_API_KEY"));
     let fal = MockServer::start(move |r| match (r.path.as_str(), r.header("authorization")) {
-        ("/kling/requests/shortline-check/status", Some(k)) if k == fal_key => MockResponse::json(404, json!({"detail": "Request not found"})),
+        ("/kling/requests/shortline-check/status", Some(k)) if k == fal_key => {
+            MockResponse::json(404, json!({"detail": "Request not found"}))
+        }
         _ => MockResponse::json(401, json!({"detail": "No user found for Key ID and Secret"})),
     })
     .await;
-    let youtube = MockServer::start(|_| MockResponse::json(200, json!({"kind": "youtube#i18nRegionListResponse", "items": []}))).await;
+    let youtube =
+        MockServer::start(|_| MockResponse::json(200, json!({"kind": "youtube#i18nRegionListResponse", "items": []})))
+            .await;
     let env = vec![
         ("SHORTLINE_PROVIDERS__TRENDS", "[\"youtube\"]".to_owned()),
         ("SHORTLINE_PROVIDERS__YOUTUBE__BASE_URL", youtube.url()),
@@ -438,15 +491,22 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     assert_no_key("the command's output", &format!("{stdout}{stderr}"));
     let answer: Value = serde_json::from_str(&stdout).expect("json");
     let rows = answer["providers"].as_array().expect("rows");
-    let row = |kind: &str| rows.iter().find(|r| r["kind"] == kind).unwrap_or_else(|| panic!("no {kind} row in {stdout}"));
+    let row =
+        |kind: &str| rows.iter().find(|r| r["kind"] == kind).unwrap_or_else(|| panic!("no {kind} row in {stdout}"));
     let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap_or_default()).collect();
     assert_eq!(kinds, ["sources", "analyst", "planner", "clips", "clips", "voice", "avatar"]);
     let kling = rows.iter().find(|r| r["provider"] == "fal_kling").expect("fal_kling row");
     assert_eq!((kling["check"].as_str(), kling["key"].as_str()), (Some("ok"), Some("env SHORTLINE_FAL_API_KEY")));
     assert_eq!((row("sources")["provider"].as_str(), row("sources")["check"].as_str()), (Some("youtube"), Some("ok")));
     assert_eq!(row("sources")["key"], "env SHORTLINE_YOUTUBE_API_KEY");
-    assert_eq!((row("analyst")["provider"].as_str(), row("analyst")["check"].as_str()), (Some("heuristic"), Some("offline")));
-    assert_eq!((row("planner")["provider"].as_str(), row("planner")["check"].as_str()), (Some("anthropic"), Some("ok")));
+    assert_eq!(
+        (row("analyst")["provider"].as_str(), row("analyst")["check"].as_str()),
+        (Some("heuristic"), Some("offline"))
+    );
+    assert_eq!(
+        (row("planner")["provider"].as_str(), row("planner")["check"].as_str()),
+        (Some("anthropic"), Some("ok"))
+    );
     assert_eq!(row("planner")["base_url"], anthropic.url());
     let voice = row("voice")["check"].as_str().unwrap_or_default();
     assert!(voice.starts_with("error: openai: unauthorized (HTTP 401)") && voice.contains("***"), "{voice}");
@@ -464,7 +524,10 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     let (code, stdout, _) = providers_command(&env, &["--no-check"]).await;
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.starts_with("KIND"), "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("planner") && l.contains("anthropic") && l.contains("not checked")), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("planner") && l.contains("anthropic") && l.contains("not checked")),
+        "{stdout}"
+    );
     assert_eq!(anthropic.requests().len(), 1, "--no-check calls nothing");
     assert_no_key("the listing", &stdout);
 }
@@ -485,11 +548,14 @@ async fn a_budget_below_the_plans_estimate_fails_the_job_before_the_first_media_
     assert_eq!(job.failed_stage(), v1::Stage::MediaGeneration);
     let expected = format!("job {} budget of $0.50 would be exceeded: media of script", job.id);
     assert!(job.error.contains(&expected) && job.error.contains("not called"), "{}", job.error);
-    let lineage = client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
+    let lineage =
+        client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
     let media = lineage.stages.iter().filter(|s| s.stage == v1::Stage::MediaGeneration as i32).count();
     assert_eq!(media, 1, "not retried: a retry cannot change the budget");
     assert!(lineage.assets.is_empty() && lineage.videos.is_empty());
-    assert!(mocks.openai.requests().is_empty() && mocks.elevenlabs.requests().is_empty() && mocks.fal.requests().is_empty());
+    assert!(
+        mocks.openai.requests().is_empty() && mocks.elevenlabs.requests().is_empty() && mocks.fal.requests().is_empty()
+    );
     assert_eq!(mocks.anthropic.requests().len(), 2, "the analysis and the plan fitted and were paid");
     // The refusal's words, the stages' errors and the logs carry no key either.
     let stage_errors: Vec<&str> = lineage.stages.iter().map(|s| s.error.as_str()).collect();
@@ -497,8 +563,12 @@ async fn a_budget_below_the_plans_estimate_fails_the_job_before_the_first_media_
     let logs = [&system.orchestrator, &system.scriptgen, &system.composer].map(|service| service.log()).join("\n");
     assert_no_key("the services' logs", &logs);
     let media_files = system.media_root().join(format!("jobs/{}", job.id));
-    let files: Vec<_> = std::fs::read_dir(&media_files).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-    assert!(files.iter().all(|dir| std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true)), "no media file: {files:?}");
+    let files: Vec<_> =
+        std::fs::read_dir(&media_files).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(
+        files.iter().all(|dir| std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true)),
+        "no media file: {files:?}"
+    );
 }
 
 on_both_backends!(a_budget_below_the_plans_estimate_fails_the_job_before_the_first_media_call);
@@ -512,7 +582,10 @@ async fn a_provider_refusal_fails_the_job_readably_without_a_key_anywhere(db: Te
     let mut mocks = mocks(&plan).await;
     let elevenlabs_key = key("SHORTLINE_ELEVENLABS_API_KEY");
     mocks.elevenlabs = MockServer::start(move |_| {
-        MockResponse::json(401, json!({"detail": {"status": "invalid_api_key", "message": format!("Invalid API key: {elevenlabs_key}")}}))
+        MockResponse::json(
+            401,
+            json!({"detail": {"status": "invalid_api_key", "message": format!("Invalid API key: {elevenlabs_key}")}}),
+        )
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -522,10 +595,15 @@ async fn a_provider_refusal_fails_the_job_readably_without_a_key_anywhere(db: Te
     let job = client.start_job(start_request(theme)).await.expect("start").into_inner();
     let job = wait_for_failure(&mut client, job.id).await;
     assert_eq!(job.failed_stage(), v1::Stage::MediaGeneration);
-    assert!(job.error.contains("voice provider elevenlabs") && job.error.contains("unauthorized (HTTP 401)"), "{}", job.error);
+    assert!(
+        job.error.contains("voice provider elevenlabs") && job.error.contains("unauthorized (HTTP 401)"),
+        "{}",
+        job.error
+    );
     assert_eq!(mocks.elevenlabs.requests().len(), 1, "a refused key is not retried");
 
-    let lineage = client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
+    let lineage =
+        client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
     assert_no_key("the lineage answer and its errors", &format!("{} {lineage:?}", job.error));
     let logs = [&system.orchestrator, &system.scriptgen, &system.composer].map(|service| service.log()).join("\n");
     assert!(logs.contains("every configured provider failed"), "the failure is logged");

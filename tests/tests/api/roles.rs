@@ -9,7 +9,9 @@ use std::time::Duration;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use shortline_proto::v1;
-use shortline_shared::db::{self, AssetKind, DbError, DbPool, NewMediaAsset, NewScript, NewVideo, PoolOptions, VideoStatus};
+use shortline_shared::db::{
+    self, AssetKind, DbError, DbPool, NewMediaAsset, NewScript, NewVideo, PoolOptions, VideoStatus,
+};
 use shortline_shared::domain;
 
 use crate::helpers::TestDb;
@@ -50,7 +52,11 @@ fn designed_privileges() -> BTreeSet<String> {
         &["jobs", "job_stages", "trends", "trend_sightings", "trend_reports", "trend_report_items"],
     );
     grant("shortline_orchestrator", &["UPDATE"], &["jobs", "job_stages", "trends"]);
-    grant("shortline_scriptgen", &["SELECT"], &["jobs", "trend_reports", "trend_report_items", "scripts", "media_assets"]);
+    grant(
+        "shortline_scriptgen",
+        &["SELECT"],
+        &["jobs", "trend_reports", "trend_report_items", "scripts", "media_assets"],
+    );
     grant("shortline_scriptgen", &["INSERT"], &["scripts", "media_assets"]);
     grant("shortline_composer", &["SELECT"], &["jobs", "videos"]);
     grant("shortline_composer", &["INSERT", "UPDATE"], &["videos"]);
@@ -218,7 +224,10 @@ async fn each_group_role_holds_exactly_its_services_privileges() {
     let designed = designed_privileges();
     let extra: Vec<_> = held.difference(&designed).collect();
     let missing: Vec<_> = designed.difference(&held).collect();
-    assert!(extra.is_empty() && missing.is_empty(), "granted but not designed: {extra:?}; designed but not granted: {missing:?}");
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "granted but not designed: {extra:?}; designed but not granted: {missing:?}"
+    );
 
     // Inserting draws from the identity sequences of the writer's own tables only.
     let sequences: String = diesel::select(diesel::dsl::sql::<Text>(&format!(
@@ -260,7 +269,8 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
     let script = {
         let mut pooled = scriptgen_pool.get().await.expect("scriptgen connection");
         let conn = &mut pooled.conn();
-        let (script, inserted) = db::scripts::insert_or_get(conn, &new_script(&tree, 2)).await.expect("scriptgen inserts a script");
+        let (script, inserted) =
+            db::scripts::insert_or_get(conn, &new_script(&tree, 2)).await.expect("scriptgen inserts a script");
         assert!(inserted);
         assert_eq!((script.job_id, script.trend_report_id, script.variant), (tree.job_id, tree.report_id, 2));
         let assets = db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[new_asset(&tree, script.id)])
@@ -277,12 +287,21 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
     {
         let mut pooled = composer_pool.get().await.expect("composer connection");
         let conn = &mut pooled.conn();
-        let (video, inserted) = db::videos::insert_or_get(conn, &new_video(&tree, script.id, 2)).await.expect("composer inserts a video");
+        let (video, inserted) =
+            db::videos::insert_or_get(conn, &new_video(&tree, script.id, 2)).await.expect("composer inserts a video");
         assert!(inserted);
         assert_eq!((video.job_id, video.script_id), (tree.job_id, script.id));
-        let reviewed = db::videos::record_review(conn, tree.job_id, video.id, VideoStatus::Approved, Some("ok"), &video.uri, &video.thumbnail_uri)
-            .await
-            .expect("composer records a review");
+        let reviewed = db::videos::record_review(
+            conn,
+            tree.job_id,
+            video.id,
+            VideoStatus::Approved,
+            Some("ok"),
+            &video.uri,
+            &video.thumbnail_uri,
+        )
+        .await
+        .expect("composer records a review");
         assert_eq!(reviewed.map(|v| v.status), Some(VideoStatus::Approved));
         // ... but not scriptgen's.
         assert_permission_denied(db::scripts::insert_or_get(conn, &new_script(&tree, 3)).await, "scripts");
@@ -306,8 +325,10 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
          VALUES ({job}, {report}, 4, 't', 9, '{{}}', '{{}}', 'p', 'm', now())"
     );
     assert_refused_with_42501(&scriptgen.url, &insert_video).await;
-    assert_refused_with_42501(&scriptgen.url, &format!("UPDATE videos SET status = 'rejected' WHERE job_id = {job}")).await;
-    assert_refused_with_42501(&scriptgen.url, &format!("UPDATE scripts SET title = 'changed' WHERE job_id = {job}")).await;
+    assert_refused_with_42501(&scriptgen.url, &format!("UPDATE videos SET status = 'rejected' WHERE job_id = {job}"))
+        .await;
+    assert_refused_with_42501(&scriptgen.url, &format!("UPDATE scripts SET title = 'changed' WHERE job_id = {job}"))
+        .await;
     assert_refused_with_42501(&scriptgen.url, &format!("UPDATE jobs SET status = 'failed' WHERE id = {job}")).await;
     assert_refused_with_42501(&composer.url, &insert_script).await;
     assert_refused_with_42501(&composer.url, &format!("SELECT count(*) FROM scripts WHERE job_id = {job}")).await;
@@ -351,7 +372,9 @@ async fn the_pipeline_runs_with_one_login_role_per_service() {
     let composer_role = LoginRole::create(&db, "shortline_composer").await;
     let dir = tempfile::tempdir().expect("tempdir");
 
-    let scriptgen = ServiceProcess::spawn("scriptgen", &service_env(&scriptgen_role.url, dir.path(), "scriptgen", &[]), dir.path()).await;
+    let scriptgen =
+        ServiceProcess::spawn("scriptgen", &service_env(&scriptgen_role.url, dir.path(), "scriptgen", &[]), dir.path())
+            .await;
     let composer = ServiceProcess::spawn(
         "composer",
         &service_env(&composer_role.url, dir.path(), "composer", &[("scriptgen", scriptgen.url())]),
@@ -360,21 +383,34 @@ async fn the_pipeline_runs_with_one_login_role_per_service() {
     .await;
     let orchestrator = ServiceProcess::spawn(
         "orchestrator",
-        &service_env(&orchestrator_role.url, dir.path(), "orchestrator", &[("scriptgen", scriptgen.url()), ("composer", composer.url())]),
+        &service_env(
+            &orchestrator_role.url,
+            dir.path(),
+            "orchestrator",
+            &[("scriptgen", scriptgen.url()), ("composer", composer.url())],
+        ),
         dir.path(),
     )
     .await;
 
-    let mut client = v1::orchestrator_service_client::OrchestratorServiceClient::new(crate::processes::channel(&orchestrator.url()).await);
+    let mut client = v1::orchestrator_service_client::OrchestratorServiceClient::new(
+        crate::processes::channel(&orchestrator.url()).await,
+    );
     let job = client.start_job(start_request(small_theme(false))).await.expect("start").into_inner();
     let job = wait_for(&mut client, job.id, &[v1::JobStatus::AwaitingReview], Duration::from_secs(300)).await;
-    let lineage = client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
+    let lineage =
+        client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
     assert!(!lineage.trends.is_empty() && lineage.report.is_some());
     assert_eq!((lineage.scripts.len(), lineage.videos.len()), (1, 1));
     assert!(!lineage.assets.is_empty());
     let video = &lineage.videos[0];
     let approved = client
-        .review_video(v1::ReviewVideoRequest { job_id: job.id, video_id: video.id, decision: v1::ReviewDecision::Approve as i32, note: "roles".into() })
+        .review_video(v1::ReviewVideoRequest {
+            job_id: job.id,
+            video_id: video.id,
+            decision: v1::ReviewDecision::Approve as i32,
+            note: "roles".into(),
+        })
         .await
         .expect("approve")
         .into_inner();

@@ -64,7 +64,8 @@ impl Moto {
     }
 
     async fn create_bucket(&self, bucket: &str) {
-        let response = reqwest::Client::new().put(format!("{}/{bucket}", self.endpoint)).send().await.expect("create bucket");
+        let response =
+            reqwest::Client::new().put(format!("{}/{bucket}", self.endpoint)).send().await.expect("create bucket");
         assert!(response.status().is_success(), "creating bucket {bucket}: {}", response.status());
     }
 
@@ -85,13 +86,22 @@ impl Moto {
 
 /// The object key of an `s3://` URI in [`BUCKET`] under [`PREFIX`].
 fn key_of(uri: &str) -> String {
-    let key = uri.strip_prefix(&format!("s3://{BUCKET}/{PREFIX}/")).unwrap_or_else(|| panic!("{uri} is not in s3://{BUCKET}/{PREFIX}/"));
+    let key = uri
+        .strip_prefix(&format!("s3://{BUCKET}/{PREFIX}/"))
+        .unwrap_or_else(|| panic!("{uri} is not in s3://{BUCKET}/{PREFIX}/"));
     format!("{PREFIX}/{key}")
 }
 
 async fn read(bucket: &dyn ObjectStore, uri: &str) -> Vec<u8> {
     let location = object_store::path::Path::from(key_of(uri));
-    bucket.get(&location).await.unwrap_or_else(|e| panic!("{uri} is not in the bucket: {e}")).bytes().await.expect("object body").to_vec()
+    bucket
+        .get(&location)
+        .await
+        .unwrap_or_else(|e| panic!("{uri} is not in the bucket: {e}"))
+        .bytes()
+        .await
+        .expect("object body")
+        .to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +120,8 @@ async fn the_pipeline_stores_its_media_in_s3() {
     let job = client.start_job(start_request(small_theme(false))).await.expect("start").into_inner();
     let job = wait_for(&mut client, job.id, &[v1::JobStatus::AwaitingReview], Duration::from_secs(300)).await;
 
-    let lineage = client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
+    let lineage =
+        client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
     let plan = lineage.scripts[0].plan.as_ref().expect("plan");
     assert_eq!(lineage.assets.len(), plan.scenes.len() + 1, "a clip per scene and the voiceover");
     assert_eq!(lineage.videos.len(), 1);
@@ -119,17 +130,28 @@ async fn the_pipeline_stores_its_media_in_s3() {
     // The rows hold s3:// URIs of the bucket; every one names an object there.
     let bucket = moto.bucket(BUCKET);
     for asset in &lineage.assets {
-        assert!(asset.uri.starts_with(&format!("s3://{BUCKET}/{PREFIX}/jobs/{}/", job.id)), "asset {}: {}", asset.id, asset.uri);
+        assert!(
+            asset.uri.starts_with(&format!("s3://{BUCKET}/{PREFIX}/jobs/{}/", job.id)),
+            "asset {}: {}",
+            asset.id,
+            asset.uri
+        );
         let bytes = read(bucket.as_ref(), &asset.uri).await;
         assert_eq!(bytes.len() as i64, asset.size_bytes, "asset {}", asset.id);
         assert_eq!(hex::encode(Sha256::digest(&bytes)), asset.sha256, "asset {}", asset.id);
     }
     let generated = format!("s3://{BUCKET}/{PREFIX}/generated/job-{}/video-{}", job.id, video.script_id);
-    assert_eq!((video.uri.clone(), video.thumbnail_uri.clone()), (format!("{generated}.mp4"), format!("{generated}.jpg")));
+    assert_eq!(
+        (video.uri.clone(), video.thumbnail_uri.clone()),
+        (format!("{generated}.mp4"), format!("{generated}.jpg"))
+    );
     {
         let mut pooled = system.db.conn().await;
         let rows = shortline_shared::db::lineage::for_job(&mut pooled.conn(), job.id).await.expect("db lineage");
-        assert_eq!((rows.videos[0].uri.as_str(), rows.videos[0].thumbnail_uri.as_str()), (video.uri.as_str(), video.thumbnail_uri.as_str()));
+        assert_eq!(
+            (rows.videos[0].uri.as_str(), rows.videos[0].thumbnail_uri.as_str()),
+            (video.uri.as_str(), video.thumbnail_uri.as_str())
+        );
         assert!(rows.assets.iter().all(|a| a.uri.starts_with("s3://")));
     }
 
@@ -149,25 +171,45 @@ async fn the_pipeline_stores_its_media_in_s3() {
 
     // Approval moves both objects (copy, then delete) to the approved place.
     let approved = client
-        .review_video(v1::ReviewVideoRequest { job_id: job.id, video_id: video.id, decision: v1::ReviewDecision::Approve as i32, note: String::new() })
+        .review_video(v1::ReviewVideoRequest {
+            job_id: job.id,
+            video_id: video.id,
+            decision: v1::ReviewDecision::Approve as i32,
+            note: String::new(),
+        })
         .await
         .expect("approve")
         .into_inner();
     assert_eq!(approved.status(), v1::JobStatus::Approved);
-    let videos = client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner().videos;
+    let videos =
+        client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner().videos;
     let approved_prefix = format!("s3://{BUCKET}/{PREFIX}/approved/job-{}/video-{}", job.id, video.script_id);
-    assert_eq!((videos[0].uri.clone(), videos[0].thumbnail_uri.clone()), (format!("{approved_prefix}.mp4"), format!("{approved_prefix}.jpg")));
+    assert_eq!(
+        (videos[0].uri.clone(), videos[0].thumbnail_uri.clone()),
+        (format!("{approved_prefix}.mp4"), format!("{approved_prefix}.jpg"))
+    );
     assert_eq!(read(bucket.as_ref(), &videos[0].uri).await, mp4);
 
     // The bucket holds exactly the job's media, and nothing half-made.
-    let listed: BTreeSet<String> = bucket.list(None).map_ok(|meta| meta.location.to_string()).try_collect().await.expect("list the bucket");
-    let expected: BTreeSet<String> =
-        lineage.assets.iter().map(|a| a.uri.as_str()).chain([videos[0].uri.as_str(), videos[0].thumbnail_uri.as_str()]).map(key_of).collect();
+    let listed: BTreeSet<String> =
+        bucket.list(None).map_ok(|meta| meta.location.to_string()).try_collect().await.expect("list the bucket");
+    let expected: BTreeSet<String> = lineage
+        .assets
+        .iter()
+        .map(|a| a.uri.as_str())
+        .chain([videos[0].uri.as_str(), videos[0].thumbnail_uri.as_str()])
+        .map(key_of)
+        .collect();
     assert_eq!(listed, expected);
 
     // Locally: no media store directory at all, and in scratch only the composer's music bed
     // (a local cache, never stored): every upload removed its file, every download went away.
     assert!(!system.media_root().exists(), "{} exists", system.media_root().display());
     let scratch = system.dir.path().join("scratch");
-    assert_eq!(files_under(&scratch), [PathBuf::from("library/music/offline-bed.wav")], "files left in {}", scratch.display());
+    assert_eq!(
+        files_under(&scratch),
+        [PathBuf::from("library/music/offline-bed.wav")],
+        "files left in {}",
+        scratch.display()
+    );
 }

@@ -32,7 +32,9 @@ pub(crate) async fn run(
     }
     tracing::debug!(program, args = ?args, "spawning");
     let mut child = shortline_shared::process::command(program)
-        .and_then(|mut command| command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn())
+        .and_then(|mut command| {
+            command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
+        })
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => RenderError::FfmpegMissing { program },
             _ => RenderError::io(format!("spawning {program}"), e),

@@ -60,8 +60,8 @@ use tokio_util::sync::CancellationToken;
 pub use ffmpeg::{ensure_music_bed, probe, Probe, ProbeStream};
 
 use ffmpeg::{file_url, probe_with, run, FFMPEG};
-use shortline_shared::partial::PartialFile;
 use graph::{build_filtergraph, prepare_overlays, GraphSpec, Timeline};
+use shortline_shared::partial::PartialFile;
 
 /// How far the probed duration may be from [`expected_duration`] before a render is rejected.
 pub const DURATION_TOLERANCE_SECONDS: f64 = 0.5;
@@ -252,7 +252,9 @@ pub async fn render(
         .map_err(|e| RenderError::io(format!("writing {}", script_path.display()), e))?;
     tracing::debug!(%script, "filter graph");
 
-    let partial = |dest: &Path| PartialFile::beside(dest).map_err(|e| RenderError::io(format!("preparing {}", dest.display()), e));
+    let partial = |dest: &Path| {
+        PartialFile::beside(dest).map_err(|e| RenderError::io(format!("preparing {}", dest.display()), e))
+    };
     let video_temp = partial(&job.output)?;
     let thumb_temp = partial(&job.thumbnail)?;
     let args = ffmpeg_args(job, settings, &script_path, video_temp.path(), thumb_temp.path());
@@ -450,8 +452,11 @@ pub async fn placeholder(job: &RenderJob, settings: &RenderSettings) -> Result<R
     let body = format!("shortline null provider: placeholder of a {duration_seconds:.2} s video\n");
     let mut sizes = Vec::new();
     for dest in [&job.thumbnail, &job.output] {
-        let partial = PartialFile::beside(dest).map_err(|e| RenderError::io(format!("preparing {}", dest.display()), e))?;
-        tokio::fs::write(partial.path(), &body).await.map_err(|e| RenderError::io(format!("writing {}", dest.display()), e))?;
+        let partial =
+            PartialFile::beside(dest).map_err(|e| RenderError::io(format!("preparing {}", dest.display()), e))?;
+        tokio::fs::write(partial.path(), &body)
+            .await
+            .map_err(|e| RenderError::io(format!("writing {}", dest.display()), e))?;
         partial.commit().await.map_err(|e| RenderError::io(format!("writing {}", dest.display()), e))?;
         sizes.push(body.len() as u64);
     }

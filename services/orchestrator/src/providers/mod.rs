@@ -9,8 +9,8 @@ mod sources;
 use std::sync::Arc;
 
 use shortline_shared::config::{ProvidersConfig, TrendSourceName};
-use shortline_shared::http::{source_endpoint, structured_llm};
 pub use shortline_shared::http::SetupError;
+use shortline_shared::http::{source_endpoint, structured_llm};
 
 pub use analyst::{report_schema, LlmAnalyst, REPORT_SCHEMA_NAME};
 pub use sources::{ApifyTikTok, YoutubeShorts};

@@ -59,7 +59,11 @@ pub struct Reconciled {
 
 /// NaN, infinities and negatives count as zero.
 fn sane(x: f64) -> f64 {
-    if x.is_finite() && x > 0.0 { x } else { 0.0 }
+    if x.is_finite() && x > 0.0 {
+        x
+    } else {
+        0.0
+    }
 }
 
 impl FitPolicy {
@@ -72,7 +76,11 @@ impl FitPolicy {
             return 1.0;
         }
         let room = planned - self.tail_seconds;
-        if room <= 0.0 { max } else { (voice / room).clamp(1.0, max) }
+        if room <= 0.0 {
+            max
+        } else {
+            (voice / room).clamp(1.0, max)
+        }
     }
 
     /// Step 3: scene durations for a (kept) voice of `voice_seconds`.

@@ -42,11 +42,11 @@ pub mod wav;
 
 pub use error::MediaError;
 pub use espeak::EspeakVoice;
-pub use fit::{FitPolicy, FittedVoiceover, Reconciled, generate_voiceover_fitted, reconcile};
+pub use fit::{generate_voiceover_fitted, reconcile, FitPolicy, FittedVoiceover, Reconciled};
 pub use null::{NullClips, NullVoice};
 pub use procedural::{ClipRecipe, Pattern, ProceduralClips};
 pub use process::Tool;
-pub use wav::{WavError, WavInfo, parse_wav};
+pub use wav::{parse_wav, WavError, WavInfo};
 
 /// A boxed, `Send` future: what provider methods return, so the traits stay object-safe
 /// (`&dyn ClipProvider`, `Arc<dyn VoiceProvider>`) without the async-trait crate.

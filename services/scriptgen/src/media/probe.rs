@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::MediaError;
 use super::process::Tool;
+use super::MediaError;
 
 /// The container duration and the first video stream of a file.
 #[derive(Debug, Clone, PartialEq)]

@@ -289,14 +289,22 @@ impl PromptRng {
     }
 
     fn sign(&mut self) -> f64 {
-        if self.next_u32() & 1 == 0 { 1.0 } else { -1.0 }
+        if self.next_u32() & 1 == 0 {
+            1.0
+        } else {
+            -1.0
+        }
     }
 }
 
 /// A number for an ffmpeg expression: fixed decimals (stable text), negatives parenthesised.
 fn num(x: f64) -> String {
     let s = format!("{x:.5}");
-    if x < 0.0 { format!("({s})") } else { s }
+    if x < 0.0 {
+        format!("({s})")
+    } else {
+        s
+    }
 }
 
 fn hsv(h: f64, s: f64, v: f64) -> [u8; 3] {

@@ -18,9 +18,9 @@ use shortline_shared::http::{cost_micros, Usage};
 use shortline_shared::partial::PartialFile;
 use tokio_util::sync::CancellationToken;
 
+use super::chain_failure;
 use super::clips::Conformer;
 use super::heygen::{AvatarRequest, HeygenAvatar};
-use super::chain_failure;
 use crate::media::{parse_wav, ClipTarget, FitPolicy, GeneratedFile, MediaError, Tool};
 
 /// Where one avatar set goes and at which picture size.
@@ -112,8 +112,13 @@ impl AvatarMedia {
         let mut clips = Vec::with_capacity(plan.scenes.len());
         let mut start = 0.0;
         for ((scene, seconds), out_path) in plan.scenes.iter().zip(seconds).zip(&targets.clips) {
-            let target =
-                ClipTarget { width: targets.width, height: targets.height, fps: targets.fps, seconds, out_path: out_path.clone() };
+            let target = ClipTarget {
+                width: targets.width,
+                height: targets.height,
+                fps: targets.fps,
+                seconds,
+                out_path: out_path.clone(),
+            };
             let clip = self.conformer.conform(source.path(), start, &target, cancel).await?;
             start += seconds;
             // The one call's cost, on the first scene; the rest are cut from the same video.
@@ -143,20 +148,26 @@ impl AvatarMedia {
         out_path: &Path,
         cancel: &CancellationToken,
     ) -> Result<(GeneratedFile, f64), MediaError> {
-        let partial = PartialFile::beside(out_path).map_err(|e| MediaError::io(format!("preparing {}", out_path.display()), e))?;
-        let mut args: Vec<OsString> = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i"].map(OsString::from).to_vec();
+        let partial = PartialFile::beside(out_path)
+            .map_err(|e| MediaError::io(format!("preparing {}", out_path.display()), e))?;
+        let mut args: Vec<OsString> =
+            ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i"].map(OsString::from).to_vec();
         args.push(source.as_os_str().to_owned());
         args.extend(["-vn", "-ac", "1", "-ar", "24000", "-c:a", "pcm_s16le", "-f", "wav"].map(OsString::from));
         args.push(partial.path().as_os_str().to_owned());
         self.ffmpeg.run(&args, cancel).await?;
-        let bytes =
-            tokio::fs::read(partial.path()).await.map_err(|e| MediaError::io(format!("reading {}", partial.path().display()), e))?;
+        let bytes = tokio::fs::read(partial.path())
+            .await
+            .map_err(|e| MediaError::io(format!("reading {}", partial.path().display()), e))?;
         let seconds = parse_wav(&bytes)
             .ok()
             .map(|info| info.duration_seconds())
             .filter(|s| *s > 0.0)
             .ok_or_else(|| MediaError::invalid_output(out_path, "the avatar video has no sound"))?;
-        let path = partial.commit().await.map_err(|e| MediaError::io(format!("moving the voice to {}", out_path.display()), e))?;
+        let path = partial
+            .commit()
+            .await
+            .map_err(|e| MediaError::io(format!("moving the voice to {}", out_path.display()), e))?;
         let file = GeneratedFile {
             path,
             duration_seconds: seconds,

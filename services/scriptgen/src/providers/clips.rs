@@ -103,7 +103,8 @@ impl Conformer {
             h = target.height,
             fps = target.fps
         );
-        let mut args: Vec<OsString> = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"].map(OsString::from).to_vec();
+        let mut args: Vec<OsString> =
+            ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"].map(OsString::from).to_vec();
         if start_seconds > 0.0 {
             args.extend(["-ss".into(), format!("{start_seconds:.3}").into()]);
         }
@@ -186,14 +187,7 @@ impl ClipChain {
     ) -> Self {
         let names: Vec<String> = apis.iter().map(|api| api.name().to_owned()).collect();
         let label = names.join(">");
-        Self {
-            apis,
-            names,
-            label,
-            prices,
-            ledger,
-            conformer: Conformer::new(preset, crf),
-        }
+        Self { apis, names, label, prices, ledger, conformer: Conformer::new(preset, crf) }
     }
 
     /// What `usage` of `api` costs at its model's price (0 without one).

@@ -40,7 +40,11 @@ impl FalFamily {
             FalFamily::Kling => 5.0,
             FalFamily::Minimax => 6.0,
         };
-        if seconds <= shortest { shortest } else { 10.0 }
+        if seconds <= shortest {
+            shortest
+        } else {
+            10.0
+        }
     }
 
     /// The model input for a prompt and target, and the seconds that will be generated (billed).

@@ -79,7 +79,13 @@ impl HeygenAvatar {
         generation_timeout: Duration,
         download_timeout: Duration,
     ) -> Self {
-        Self { client: client.with_classifier(classify), model: model.into(), poll_interval, generation_timeout, download_timeout }
+        Self {
+            client: client.with_classifier(classify),
+            model: model.into(),
+            poll_interval,
+            generation_timeout,
+            download_timeout,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -127,7 +133,8 @@ impl HeygenAvatar {
                 }
                 "failed" => {
                     let error = status.error.unwrap_or(Value::Null);
-                    let message = error.get("message").and_then(Value::as_str).map_or_else(|| error.to_string(), str::to_owned);
+                    let message =
+                        error.get("message").and_then(Value::as_str).map_or_else(|| error.to_string(), str::to_owned);
                     return Err(ProviderError::JobFailed {
                         provider: self.client.name().to_owned(),
                         message: self.client.redact(&format!("video {video_id} failed: {message}")),
@@ -141,14 +148,21 @@ impl HeygenAvatar {
             if started.elapsed() + self.poll_interval > self.generation_timeout {
                 return Err(ProviderError::JobFailed {
                     provider: self.client.name().to_owned(),
-                    message: format!("video {video_id} did not complete within {} s", self.generation_timeout.as_secs()),
+                    message: format!(
+                        "video {video_id} did not complete within {} s",
+                        self.generation_timeout.as_secs()
+                    ),
                 });
             }
             tokio::time::sleep(self.poll_interval).await;
         };
         let video = self.client.download("download video", &video_url, self.download_timeout).await?;
         let seconds = duration.filter(|d| d.is_finite() && *d > 0.0).unwrap_or(0.0);
-        Ok(AvatarVideo { bytes: video.body.to_vec(), usage: Usage::seconds(seconds), source: json!({ "video_id": video_id }) })
+        Ok(AvatarVideo {
+            bytes: video.body.to_vec(),
+            usage: Usage::seconds(seconds),
+            source: json!({ "video_id": video_id }),
+        })
     }
 }
 
@@ -156,5 +170,6 @@ impl HeygenAvatar {
 fn classify(_status: u16, body: &[u8]) -> Option<ErrorClass> {
     let doc: Value = serde_json::from_slice(body).ok()?;
     let code = doc.pointer("/error/code").and_then(Value::as_str)?.to_ascii_lowercase();
-    (code.contains("insufficient") || code.contains("quota") || code.contains("credit")).then_some(ErrorClass::PaymentRequired)
+    (code.contains("insufficient") || code.contains("quota") || code.contains("credit"))
+        .then_some(ErrorClass::PaymentRequired)
 }

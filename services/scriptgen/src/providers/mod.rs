@@ -54,7 +54,9 @@ pub fn voice_chain(config: &ProvidersConfig, ledger: &UsageLedger) -> Result<Opt
     for &name in &config.voice {
         let client = voice_endpoint(config, name).client(config)?;
         let api: Arc<dyn SpeechApi> = match name {
-            VoiceProviderName::Openai => Arc::new(OpenAiSpeech::new(client, &config.openai.tts_model, &config.openai.tts_voice)),
+            VoiceProviderName::Openai => {
+                Arc::new(OpenAiSpeech::new(client, &config.openai.tts_model, &config.openai.tts_voice))
+            }
             VoiceProviderName::Elevenlabs => {
                 Arc::new(ElevenLabsSpeech::new(client, &config.elevenlabs.model, &config.elevenlabs.voice_id))
             }

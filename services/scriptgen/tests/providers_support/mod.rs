@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use shortline_scriptgen::providers::voice::wav_from_pcm16;
 use serde_json::{json, Value};
+use shortline_scriptgen::providers::voice::wav_from_pcm16;
 use shortline_shared::http::mock::MockResponse;
 use shortline_shared::http::{ApiKey, Auth, ClientSettings, ProviderClient, RetryPolicy};
 

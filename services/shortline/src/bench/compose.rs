@@ -32,7 +32,7 @@ use shortline_scriptgen::media::{ClipProvider, ClipTarget, EspeakVoice, Procedur
 use shortline_shared::config::MediaConfig;
 use shortline_shared::db::{self, AssetKind, DbPool, JobKind, NewJob, NewMediaAsset, NewScript, NewTrendReport};
 use shortline_shared::domain::{
-    OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Theme, TrendReportBody, Transition,
+    OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Theme, Transition, TrendReportBody,
 };
 use shortline_shared::media_store::MediaStore;
 use tokio_util::sync::CancellationToken;
@@ -87,11 +87,21 @@ async fn measure(args: &ComposeArgs, db: &BenchDb, dir: &Path, json_out: bool) -
     } else {
         Size { width: 1080, height: 1920, fps: 30, seconds: 30.0 }
     };
-    let media = MediaConfig { width: size.width, height: size.height, fps: size.fps, x264_preset: PRESET.into(), crf: CRF, ..MediaConfig::default() };
+    let media = MediaConfig {
+        width: size.width,
+        height: size.height,
+        fps: size.fps,
+        x264_preset: PRESET.into(),
+        crf: CRF,
+        ..MediaConfig::default()
+    };
     let font = media.font_file.clone().context("no font for the overlays: install fonts-dejavu-core")?;
     let store = MediaStore::local(&dir.join("media").display().to_string())?;
     if !json_out {
-        eprintln!("making the standard input ({}x{}, {} fps, {} s) ...", size.width, size.height, size.fps, size.seconds);
+        eprintln!(
+            "making the standard input ({}x{}, {} fps, {} s) ...",
+            size.width, size.height, size.fps, size.seconds
+        );
     }
     let input = make_input(&store, size).await?;
 
@@ -119,7 +129,10 @@ async fn measure(args: &ComposeArgs, db: &BenchDb, dir: &Path, json_out: bool) -
         let work = dir.join(format!("plain-{round}"));
         std::fs::create_dir_all(&work)?;
         let (args_plain, graph) = plain_command_args(&input, size, &font, &media, &work)?;
-        plain_command = format!("ffmpeg {}", args_plain.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" "));
+        plain_command = format!(
+            "ffmpeg {}",
+            args_plain.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+        );
         plain_graph_text = graph;
         let order: Vec<usize> = if round % 2 == 0 { vec![0, 1, 2] } else { vec![1, 2, 0] };
         for step in order {
@@ -129,7 +142,8 @@ async fn measure(args: &ComposeArgs, db: &BenchDb, dir: &Path, json_out: bool) -
                         eprintln!("round {}: ComposeVideo ...", round + 1);
                     }
                     let started = Instant::now();
-                    let mut request = tonic::Request::new(v1::ComposeVideoRequest { job_id, script_id, ..Default::default() });
+                    let mut request =
+                        tonic::Request::new(v1::ComposeVideoRequest { job_id, script_id, ..Default::default() });
                     request.set_timeout(Duration::from_secs(1800));
                     let video = composer.compose_video(request).await.context("ComposeVideo")?.into_inner();
                     compose_s.push(started.elapsed().as_secs_f64());
@@ -205,7 +219,10 @@ async fn measure(args: &ComposeArgs, db: &BenchDb, dir: &Path, json_out: bool) -
             println!("  render() in process    median {:>7.2} s   [{}]", median(&engine_s), list(&engine_s));
         }
         println!("  ratio ComposeVideo / plain ffmpeg: {:.3} (median of the rounds' ratios)", median(&ratios));
-        println!("\nthe plain command:\n  {plain_command}\nits filtergraph:\n{}", plain_graph_text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
+        println!(
+            "\nthe plain command:\n  {plain_command}\nits filtergraph:\n{}",
+            plain_graph_text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+        );
     }
     Ok(report)
 }
@@ -232,9 +249,21 @@ const VOICEOVER: &str = "Stop scrolling. This is the LoopCup, the reusable coffe
 async fn make_input(store: &MediaStore, size: Size) -> anyhow::Result<Input> {
     let cancel = CancellationToken::new();
     let background = store.local_path(BACKGROUND_KEY)?;
-    let scene = Scene { number: 1, duration_seconds: size.seconds, visual_prompt: "a slow drift over a warm coffee shop counter".into(), transition: Transition::Cut };
-    let target = ClipTarget { width: size.width, height: size.height, fps: size.fps, seconds: size.seconds, out_path: background.clone() };
-    let clip = ProceduralClips::new().render_clip(&scene, &target, &cancel).await.context("rendering the background clip")?;
+    let scene = Scene {
+        number: 1,
+        duration_seconds: size.seconds,
+        visual_prompt: "a slow drift over a warm coffee shop counter".into(),
+        transition: Transition::Cut,
+    };
+    let target = ClipTarget {
+        width: size.width,
+        height: size.height,
+        fps: size.fps,
+        seconds: size.seconds,
+        out_path: background.clone(),
+    };
+    let clip =
+        ProceduralClips::new().render_clip(&scene, &target, &cancel).await.context("rendering the background clip")?;
     let voiceover = store.local_path(VOICEOVER_KEY)?;
     let words = if size.seconds < 10.0 { "Stop scrolling. This is the LoopCup. Follow for more." } else { VOICEOVER };
     let voice = EspeakVoice::new().speak(words, 175, &voiceover, &cancel).await.context("speaking the voiceover")?;
@@ -242,7 +271,13 @@ async fn make_input(store: &MediaStore, size: Size) -> anyhow::Result<Input> {
     render::ensure_music_bed(&music, size.seconds).await.context("making the music bed")?;
 
     let t = size.seconds;
-    let overlay = |text: &str, a: f64, b: f64, position, style| TextOverlay { text: text.into(), start_seconds: a * t, end_seconds: b * t, position, style };
+    let overlay = |text: &str, a: f64, b: f64, position, style| TextOverlay {
+        text: text.into(),
+        start_seconds: a * t,
+        end_seconds: b * t,
+        position,
+        style,
+    };
     let plan = ProductionPlan {
         video_prompt: "A reusable coffee cup, returned at any cafe".into(),
         duration_seconds: t,
@@ -275,15 +310,30 @@ async fn make_input(store: &MediaStore, size: Size) -> anyhow::Result<Input> {
 
 /// A job of its own with a report, the plan as its script, and the input's files as its media.
 async fn seed(pool: &DbPool, store: &MediaStore, input: &Input, size: Size) -> anyhow::Result<(i64, i64)> {
-    let theme: Theme = serde_json::from_value(json!({ "config": { "theme": "Reusable coffee cups", "video_duration_seconds": 28 } }))?;
+    let theme: Theme =
+        serde_json::from_value(json!({ "config": { "theme": "Reusable coffee cups", "video_duration_seconds": 28 } }))?;
     let mut pooled = pool.get().await?;
     let conn = &mut pooled.conn();
-    let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, "bench compose", Some(db::to_json(&theme)), 1)).await?;
-    let body = TrendReportBody { video_styles: vec![], common_patterns: vec![], avg_engagement_velocity: 0.0, top_hashtags: vec![], recommendations: vec![] };
-    let (report, _) = db::trend_reports::insert_or_get(conn, &NewTrendReport::new(job.id, "bench", 24, 0, &body), &[]).await?;
-    let (script, _) = db::scripts::insert_or_get(conn, &NewScript::new(job.id, report.id, 1, &input.plan, &theme, "bench", "bench", 0)).await?;
+    let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, "bench compose", Some(db::to_json(&theme)), 1))
+        .await?;
+    let body = TrendReportBody {
+        video_styles: vec![],
+        common_patterns: vec![],
+        avg_engagement_velocity: 0.0,
+        top_hashtags: vec![],
+        recommendations: vec![],
+    };
+    let (report, _) =
+        db::trend_reports::insert_or_get(conn, &NewTrendReport::new(job.id, "bench", 24, 0, &body), &[]).await?;
+    let (script, _) = db::scripts::insert_or_get(
+        conn,
+        &NewScript::new(job.id, report.id, 1, &input.plan, &theme, "bench", "bench", 0),
+    )
+    .await?;
     let mut uris = Vec::new();
-    for (key, path) in [(BACKGROUND_KEY, &input.background), (VOICEOVER_KEY, &input.voiceover), (MUSIC_KEY, &input.music)] {
+    for (key, path) in
+        [(BACKGROUND_KEY, &input.background), (VOICEOVER_KEY, &input.voiceover), (MUSIC_KEY, &input.music)]
+    {
         uris.push(store.publish(key, path).await?);
     }
     let asset = |kind: AssetKind, scene: i32, path: &Path, uri: &str, seconds: f64| NewMediaAsset {
@@ -327,7 +377,11 @@ fn engine_settings(size: Size, font: &Path, media: &MediaConfig) -> RenderSettin
 
 fn engine_job(input: &Input, size: Size, work: &Path) -> RenderJob {
     RenderJob {
-        clips: vec![ClipInput { path: input.background.clone(), duration_seconds: size.seconds, transition: Transition::Cut }],
+        clips: vec![ClipInput {
+            path: input.background.clone(),
+            duration_seconds: size.seconds,
+            transition: Transition::Cut,
+        }],
         overlays: input.plan.text_overlays.clone(),
         voiceover: Some(input.voiceover.clone()),
         music: Some(input.music.clone()),
@@ -337,11 +391,18 @@ fn engine_job(input: &Input, size: Size, work: &Path) -> RenderJob {
 }
 
 /// The hand-written command: inputs, `-filter_complex_script`, the composer's encoder settings.
-fn plain_command_args(input: &Input, size: Size, font: &Path, media: &MediaConfig, work: &Path) -> anyhow::Result<(Vec<OsString>, String)> {
+fn plain_command_args(
+    input: &Input,
+    size: Size,
+    font: &Path,
+    media: &MediaConfig,
+    work: &Path,
+) -> anyhow::Result<(Vec<OsString>, String)> {
     let graph = plain_graph(input, size, font, media, work)?;
     let graph_path = work.join("plain-graph.txt");
     std::fs::write(&graph_path, &graph)?;
-    let mut args: Vec<OsString> = ["-nostdin", "-y", "-hide_banner", "-loglevel", "error", "-i"].map(OsString::from).to_vec();
+    let mut args: Vec<OsString> =
+        ["-nostdin", "-y", "-hide_banner", "-loglevel", "error", "-i"].map(OsString::from).to_vec();
     args.push(input.background.clone().into());
     args.push("-i".into());
     args.push(input.voiceover.clone().into());
@@ -349,16 +410,16 @@ fn plain_command_args(input: &Input, size: Size, font: &Path, media: &MediaConfi
     args.push(input.music.clone().into());
     args.push("-filter_complex_script".into());
     args.push(graph_path.into());
-    args.extend(
-        ["-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", PRESET, "-crf"].map(OsString::from),
-    );
+    args.extend(["-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", PRESET, "-crf"].map(OsString::from));
     args.push(CRF.to_string().into());
     args.extend(
         ["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2", "-movflags", "+faststart"]
             .map(OsString::from),
     );
     args.push(work.join("plain.mp4").into());
-    args.extend(["-map", "[thumb]", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "3", "-update", "1"].map(OsString::from));
+    args.extend(
+        ["-map", "[thumb]", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "3", "-update", "1"].map(OsString::from),
+    );
     args.push(work.join("plain.jpg").into());
     Ok((args, graph))
 }
@@ -375,7 +436,9 @@ fn plain_graph(input: &Input, size: Size, font: &Path, media: &MediaConfig, work
         let text_file = work.join(format!("text-{i}.txt"));
         std::fs::write(&text_file, &o.text)?;
         let (factor, style) = match o.style {
-            OverlayStyle::Bold => (0.075, "fontcolor=white:borderw={b}:bordercolor=black:shadowcolor=black@0.6:shadowx={s}:shadowy={s}"),
+            OverlayStyle::Bold => {
+                (0.075, "fontcolor=white:borderw={b}:bordercolor=black:shadowcolor=black@0.6:shadowx={s}:shadowy={s}")
+            }
             OverlayStyle::Normal => (0.056, "fontcolor=white:borderw={n}:bordercolor=black@0.8"),
             OverlayStyle::Highlight => (0.062, "fontcolor=black:box=1:boxcolor=0xFFD60A@0.92:boxborderw={p}"),
         };
@@ -421,11 +484,20 @@ fn plain_graph(input: &Input, size: Size, font: &Path, media: &MediaConfig, work
 fn secs(value: f64) -> String {
     let s = format!("{value:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() || s == "-0" { "0".to_owned() } else { s.to_owned() }
+    if s.is_empty() || s == "-0" {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
 }
 
 async fn run_ffmpeg(args: &[OsString]) -> anyhow::Result<()> {
-    let output = tokio::process::Command::new("ffmpeg").args(args).stdin(std::process::Stdio::null()).kill_on_drop(true).output().await?;
+    let output = tokio::process::Command::new("ffmpeg")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await?;
     if !output.status.success() {
         bail!("the plain ffmpeg command failed: {}", String::from_utf8_lossy(&output.stderr));
     }

@@ -134,7 +134,8 @@ pub async fn run_jobs(
     let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
     let stop = tokio_util::sync::CancellationToken::new();
     let interval = poll_interval(concurrency);
-    let poller = (observe == Observe::Database).then(|| tokio::spawn(poll(pool.clone(), waiters.clone(), stop.clone(), interval)));
+    let poller = (observe == Observe::Database)
+        .then(|| tokio::spawn(poll(pool.clone(), waiters.clone(), stop.clone(), interval)));
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency.clamp(1, count.max(1)) {
@@ -174,7 +175,11 @@ pub async fn run_jobs(
     Ok(all.into_iter().map(|(_, job)| job).collect())
 }
 
-async fn one_job(mut client: OrchestratorServiceClient<Channel>, waiters: &Waiters, observe: Observe) -> anyhow::Result<Submitted> {
+async fn one_job(
+    mut client: OrchestratorServiceClient<Channel>,
+    waiters: &Waiters,
+    observe: Observe,
+) -> anyhow::Result<Submitted> {
     let sent_at = shortline_shared::db::now();
     let started = Instant::now();
     let job = client.start_job(start_request()).await.context("StartJob")?.into_inner();
@@ -232,8 +237,11 @@ async fn poll(pool: DbPool, waiters: Waiters, stop: tokio_util::sync::Cancellati
                 held = pool.get().await.ok();
                 if let Some(pooled) = held.as_mut() {
                     if let shortline_shared::db::Conn::Postgres(c) = pooled.conn() {
-                        let pid: Result<i32, _> =
-                            diesel_async::RunQueryDsl::get_result(diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("pg_backend_pid()")), c).await;
+                        let pid: Result<i32, _> = diesel_async::RunQueryDsl::get_result(
+                            diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("pg_backend_pid()")),
+                            c,
+                        )
+                        .await;
                         if let Ok(pid) = pid {
                             POLL_BACKEND_PID.store(pid as u32, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -301,7 +309,9 @@ pub struct StageTimes {
 pub async fn job_times(pool: &DbPool, first: i64, last: i64) -> anyhow::Result<(Vec<JobTimes>, Vec<StageTimes>)> {
     let jobs = load_rows!(
         pool,
-        format!("SELECT id, created_at, updated_at, finished_at FROM jobs WHERE id BETWEEN {first} AND {last} ORDER BY id"),
+        format!(
+            "SELECT id, created_at, updated_at, finished_at FROM jobs WHERE id BETWEEN {first} AND {last} ORDER BY id"
+        ),
         JobTimes
     );
     let stages = load_rows!(

@@ -50,8 +50,16 @@ pub struct GrowthArgs {
 }
 
 /// Lineage tables in insertion (foreign key) order.
-const TABLES: [&str; 8] =
-    ["jobs", "job_stages", "trend_sightings", "trend_reports", "trend_report_items", "scripts", "media_assets", "videos"];
+const TABLES: [&str; 8] = [
+    "jobs",
+    "job_stages",
+    "trend_sightings",
+    "trend_reports",
+    "trend_report_items",
+    "scripts",
+    "media_assets",
+    "videos",
+];
 
 pub async fn run(args: &GrowthArgs, json_out: bool) -> anyhow::Result<serde_json::Value> {
     if args.sizes.is_empty() || args.sizes.windows(2).any(|w| w[0] >= w[1]) || args.sizes[0] < 2 {
@@ -112,7 +120,8 @@ async fn measure(args: &GrowthArgs, db: &BenchDb, dir: &Path, json_out: bool) ->
     }
     let postgres = db.backend == Backend::Postgres;
     let superuser = postgres && {
-        let rows = load_rows!(pool, "SELECT rolsuper AS flag FROM pg_roles WHERE rolname = current_user".to_owned(), Flag);
+        let rows =
+            load_rows!(pool, "SELECT rolsuper AS flag FROM pg_roles WHERE rolname = current_user".to_owned(), Flag);
         rows.first().is_some_and(|r| r.flag)
     };
     let inserts = insert_statements(&pool, postgres).await?;
@@ -133,7 +142,10 @@ async fn measure(args: &GrowthArgs, db: &BenchDb, dir: &Path, json_out: bool) ->
         }
         if postgres {
             for table in ["jobs", "trend_reports", "scripts"] {
-                execute_sql!(pool, &format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"));
+                execute_sql!(
+                    pool,
+                    &format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                );
             }
             // What autovacuum would do after such a load.
             execute_sql!(pool, "ANALYZE");
@@ -155,11 +167,23 @@ async fn measure(args: &GrowthArgs, db: &BenchDb, dir: &Path, json_out: bool) ->
     let ratio = |key: &str, stat: &str| {
         let first = baseline.as_ref().and_then(|b| b[key][stat].as_f64()).unwrap_or(0.0);
         let last = results.last().and_then(|r| r["latency_ms"][key][stat].as_f64()).unwrap_or(0.0);
-        if first > 0.0 { last / first } else { 0.0 }
+        if first > 0.0 {
+            last / first
+        } else {
+            0.0
+        }
     };
-    let keys = ["GetJobLineage", "ListJobs first page", "ListJobs 90% deep", "ListJobs review queue", "pipeline job end to end"];
-    let ratios: serde_json::Map<String, serde_json::Value> =
-        keys.iter().map(|k| ((*k).to_owned(), json!({ "p50": ratio(k, "p50_ms"), "p99": ratio(k, "p99_ms") }))).collect();
+    let keys = [
+        "GetJobLineage",
+        "ListJobs first page",
+        "ListJobs 90% deep",
+        "ListJobs review queue",
+        "pipeline job end to end",
+    ];
+    let ratios: serde_json::Map<String, serde_json::Value> = keys
+        .iter()
+        .map(|k| ((*k).to_owned(), json!({ "p50": ratio(k, "p50_ms"), "p99": ratio(k, "p99_ms") })))
+        .collect();
     let report = json!({
         "bench": "growth",
         "backend": if postgres { "postgresql" } else { "sqlite" },
@@ -193,7 +217,10 @@ async fn measure(args: &GrowthArgs, db: &BenchDb, dir: &Path, json_out: bool) ->
             }
         }
         print!("{}", table(&["jobs", "request", "p50", "p99"], &rows));
-        println!("largest / smallest size (p50): {}", keys.iter().map(|k| format!("{k} {:.2}x", ratio(k, "p50_ms"))).collect::<Vec<_>>().join(", "));
+        println!(
+            "largest / smallest size (p50): {}",
+            keys.iter().map(|k| format!("{k} {:.2}x", ratio(k, "p50_ms"))).collect::<Vec<_>>().join(", ")
+        );
         for r in &results {
             println!("  seeding to {} jobs took {:.1} s", r["jobs"], r["seed_seconds"].as_f64().unwrap_or(0.0));
         }
@@ -202,7 +229,12 @@ async fn measure(args: &GrowthArgs, db: &BenchDb, dir: &Path, json_out: bool) ->
 }
 
 /// Latencies at the current size, one request at a time.
-async fn measure_size(args: &GrowthArgs, pool: &DbPool, client: &OrchestratorServiceClient<Channel>, size: u64) -> anyhow::Result<serde_json::Value> {
+async fn measure_size(
+    args: &GrowthArgs,
+    pool: &DbPool,
+    client: &OrchestratorServiceClient<Channel>,
+    size: u64,
+) -> anyhow::Result<serde_json::Value> {
     let min = scalar(pool, "SELECT MIN(id) AS id FROM jobs WHERE kind = 'pipeline'".to_owned()).await?;
     let max = scalar(pool, "SELECT MAX(id) AS id FROM jobs WHERE kind = 'pipeline'".to_owned()).await?;
     // A full page 90 % of the way down (on a small database: the last full page).
@@ -223,10 +255,17 @@ async fn measure_size(args: &GrowthArgs, pool: &DbPool, client: &OrchestratorSer
                     client.list_jobs(v1::ListJobsRequest::default()).await?;
                 }
                 "ListJobs 90% deep" => {
-                    client.list_jobs(v1::ListJobsRequest { page_token: deep_token.clone(), ..Default::default() }).await?;
+                    client
+                        .list_jobs(v1::ListJobsRequest { page_token: deep_token.clone(), ..Default::default() })
+                        .await?;
                 }
                 _ => {
-                    client.list_jobs(v1::ListJobsRequest { status: v1::JobStatus::AwaitingReview as i32, ..Default::default() }).await?;
+                    client
+                        .list_jobs(v1::ListJobsRequest {
+                            status: v1::JobStatus::AwaitingReview as i32,
+                            ..Default::default()
+                        })
+                        .await?;
                 }
             }
             if i >= 10 {
@@ -241,7 +280,9 @@ async fn measure_size(args: &GrowthArgs, pool: &DbPool, client: &OrchestratorSer
     let (rows, _) = driver::job_times(pool, first, last).await?;
     let mut e2e: Vec<f64> = jobs
         .iter()
-        .filter_map(|j| rows.iter().find(|r| r.id == j.id).map(|r| ms_between(j.sent_at, r.finished_at.unwrap_or(r.updated_at))))
+        .filter_map(|j| {
+            rows.iter().find(|r| r.id == j.id).map(|r| ms_between(j.sent_at, r.finished_at.unwrap_or(r.updated_at)))
+        })
         .collect();
     out.insert("pipeline job end to end".to_owned(), json!(Summary::of(&mut e2e)));
     Ok(out.into())
@@ -289,7 +330,9 @@ async fn insert_statements(pool: &DbPool, postgres: bool) -> anyhow::Result<Vec<
                 (_, "job_id") => Some("{JO} + s.g".to_owned()),
                 (_, "trend_report_id") => Some("{RO} + s.g".to_owned()),
                 (_, "script_id") => Some("{SO} + s.g".to_owned()),
-                ("jobs", "client_request_id" | "lease_owner" | "lease_token" | "lease_expires_at") => Some("NULL".to_owned()),
+                ("jobs", "client_request_id" | "lease_owner" | "lease_token" | "lease_expires_at") => {
+                    Some("NULL".to_owned())
+                }
                 _ => Some(format!("t.{column}")),
             };
             if let Some(value) = value {
@@ -315,7 +358,14 @@ async fn insert_statements(pool: &DbPool, postgres: bool) -> anyhow::Result<Vec<
 }
 
 /// Adds `k` copies of the template's lineage in one transaction.
-async fn seed_chunk(pool: &DbPool, inserts: &[String], template: i64, k: u64, postgres: bool, superuser: bool) -> anyhow::Result<()> {
+async fn seed_chunk(
+    pool: &DbPool,
+    inserts: &[String],
+    template: i64,
+    k: u64,
+    postgres: bool,
+    superuser: bool,
+) -> anyhow::Result<()> {
     let jo = scalar(pool, "SELECT COALESCE(MAX(id), 0) AS id FROM jobs".to_owned()).await?;
     let ro = scalar(pool, "SELECT COALESCE(MAX(id), 0) AS id FROM trend_reports".to_owned()).await?;
     let so = scalar(pool, "SELECT COALESCE(MAX(id), 0) AS id FROM scripts".to_owned()).await?;

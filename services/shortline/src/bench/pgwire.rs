@@ -161,7 +161,10 @@ async fn relay(client: TcpStream, server: TcpStream, counts: Arc<Mutex<Counts>>)
     let upstream_counts = counts.clone();
     let to_server = async move {
         let mut frontend = Frontend::default();
-        forward(&mut client_read, &mut server_write, |kind, body| frontend.observe(kind, body, &mut lock(&upstream_counts))).await
+        forward(&mut client_read, &mut server_write, |kind, body| {
+            frontend.observe(kind, body, &mut lock(&upstream_counts))
+        })
+        .await
     };
     let downstream_counts = counts;
     let mut server_read = BufReader::with_capacity(64 * 1024, server_read);
@@ -180,7 +183,11 @@ async fn relay(client: TcpStream, server: TcpStream, counts: Arc<Mutex<Counts>>)
 
 /// Copies typed messages from `from` to `to`, showing each to `observe`; flushes whenever no
 /// further input is buffered (so batching is kept and nothing waits).
-async fn forward<R, W>(from: &mut BufReader<R>, to: &mut BufWriter<W>, mut observe: impl FnMut(u8, &[u8])) -> std::io::Result<()>
+async fn forward<R, W>(
+    from: &mut BufReader<R>,
+    to: &mut BufWriter<W>,
+    mut observe: impl FnMut(u8, &[u8]),
+) -> std::io::Result<()>
 where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
@@ -225,7 +232,11 @@ fn keyword(text: &[u8]) -> String {
         return "PING".to_owned();
     }
     let word: String = text.trim_start().chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-    if word.is_empty() { "OTHER".to_owned() } else { word.to_ascii_uppercase() }
+    if word.is_empty() {
+        "OTHER".to_owned()
+    } else {
+        word.to_ascii_uppercase()
+    }
 }
 
 #[derive(Default)]
@@ -256,12 +267,14 @@ impl Frontend {
             b'B' => {
                 let (portal, rest) = cstr(body);
                 let (statement, _) = cstr(rest);
-                let known = self.statements.get(statement).cloned().unwrap_or_else(|| ("OTHER".to_owned(), String::new()));
+                let known =
+                    self.statements.get(statement).cloned().unwrap_or_else(|| ("OTHER".to_owned(), String::new()));
                 self.portals.insert(portal.to_vec(), known);
             }
             b'E' => {
                 let (portal, _) = cstr(body);
-                let (kind, text) = self.portals.get(portal).cloned().unwrap_or_else(|| ("OTHER".to_owned(), String::new()));
+                let (kind, text) =
+                    self.portals.get(portal).cloned().unwrap_or_else(|| ("OTHER".to_owned(), String::new()));
                 *counts.statements.entry(kind).or_default() += 1;
                 counts.by_text.entry(text).or_default().0 += 1;
             }

@@ -225,8 +225,10 @@ impl CpuSnapshot {
         }
         if !self.postgres.is_empty() {
             let delta = |pid: &u32, now: &u64| now - before.postgres.get(pid).copied().unwrap_or(0).min(*now);
-            let ticks: u64 = self.postgres.iter().filter(|(pid, _)| **pid != self.poll_pid).map(|(pid, now)| delta(pid, now)).sum();
-            let poll: u64 = self.postgres.iter().filter(|(pid, _)| **pid == self.poll_pid).map(|(pid, now)| delta(pid, now)).sum();
+            let ticks: u64 =
+                self.postgres.iter().filter(|(pid, _)| **pid != self.poll_pid).map(|(pid, now)| delta(pid, now)).sum();
+            let poll: u64 =
+                self.postgres.iter().filter(|(pid, _)| **pid == self.poll_pid).map(|(pid, now)| delta(pid, now)).sum();
             known += ticks + poll;
             parts.insert("postgres backends".to_owned(), json!(per_job(ticks)));
             parts.insert("postgres backend of the bench's poll".to_owned(), json!(per_job(poll)));
@@ -248,14 +250,18 @@ fn memory_json(idle: &[(&'static str, Memory)], peak: &[(&'static str, Memory)])
     idle.iter()
         .map(|(name, m)| {
             let p = peak.get(name).copied().unwrap_or_default();
-            ((*name).to_owned(), json!({ "idle_rss_kib": m.rss_kib, "peak_rss_kib": p.peak_kib, "rss_at_end_kib": p.rss_kib }))
+            (
+                (*name).to_owned(),
+                json!({ "idle_rss_kib": m.rss_kib, "peak_rss_kib": p.peak_kib, "rss_at_end_kib": p.rss_kib }),
+            )
         })
         .collect::<serde_json::Map<_, _>>()
         .into()
 }
 
 /// The pipeline's stages in order, as `job_stages.stage` names them.
-const STAGES: [&str; 6] = ["trend_collection", "trend_analysis", "script_generation", "media_generation", "composition", "review"];
+const STAGES: [&str; 6] =
+    ["trend_collection", "trend_analysis", "script_generation", "media_generation", "composition", "review"];
 
 struct Analysis {
     concurrency: usize,
@@ -277,12 +283,17 @@ impl Analysis {
 }
 
 /// Latencies and where they go, from the rows the services wrote.
-async fn analyse(pool: &shortline_shared::db::DbPool, jobs: &[Submitted], concurrency: usize) -> anyhow::Result<Analysis> {
+async fn analyse(
+    pool: &shortline_shared::db::DbPool,
+    jobs: &[Submitted],
+    concurrency: usize,
+) -> anyhow::Result<Analysis> {
     let first = jobs.iter().map(|j| j.id).min().unwrap_or(0);
     let last = jobs.iter().map(|j| j.id).max().unwrap_or(0);
     let ours: HashSet<i64> = jobs.iter().map(|j| j.id).collect();
     let (rows, stages) = driver::job_times(pool, first, last).await?;
-    let rows: HashMap<i64, driver::JobTimes> = rows.into_iter().filter(|r| ours.contains(&r.id)).map(|r| (r.id, r)).collect();
+    let rows: HashMap<i64, driver::JobTimes> =
+        rows.into_iter().filter(|r| ours.contains(&r.id)).map(|r| (r.id, r)).collect();
     let mut by_job: HashMap<i64, Vec<driver::StageTimes>> = HashMap::new();
     for stage in stages.into_iter().filter(|s| ours.contains(&s.job_id)) {
         by_job.entry(stage.job_id).or_default().push(stage);
@@ -322,9 +333,16 @@ async fn analyse(pool: &shortline_shared::db::DbPool, jobs: &[Submitted], concur
             else {
                 continue;
             };
-            let gap = if first_stage { "queued → claimed (engine)".to_owned() } else { format!("orchestrator, before {stage}") };
+            let gap = if first_stage {
+                "queued → claimed (engine)".to_owned()
+            } else {
+                format!("orchestrator, before {stage}")
+            };
             part(gap, ms_between(cursor, start));
-            part(format!("{stage}{}", if of_stage.len() > 1 { " (all attempts)" } else { "" }), ms_between(start, finish));
+            part(
+                format!("{stage}{}", if of_stage.len() > 1 { " (all attempts)" } else { "" }),
+                ms_between(start, finish),
+            );
             cursor = finish;
             first_stage = false;
         }
@@ -347,7 +365,12 @@ async fn analyse(pool: &shortline_shared::db::DbPool, jobs: &[Submitted], concur
 }
 
 /// Restarts the services behind one counting proxy each and runs `--count-jobs` more jobs.
-async fn wire_count(args: &PipelineArgs, db: &BenchDb, dir: &Path, observe: Observe) -> anyhow::Result<serde_json::Value> {
+async fn wire_count(
+    args: &PipelineArgs,
+    db: &BenchDb,
+    dir: &Path,
+    observe: Observe,
+) -> anyhow::Result<serde_json::Value> {
     let Some(upstream) = system::postgres_host_port(&db.url) else { bail!("no host in the database URL") };
     let names = ["orchestrator", "scriptgen", "composer"];
     let mut proxies = Vec::new();
@@ -442,11 +465,17 @@ fn render(report: &serde_json::Value, analysis: &Analysis) -> String {
     let m = &report["machine"];
     out.push_str(&format!(
         "shortline bench pipeline: {} jobs, concurrency {}, {}, null providers, completion seen by {}\n",
-        report["jobs"], report["concurrency"], report["backend"].as_str().unwrap_or_default(), report["observe"].as_str().unwrap_or_default()
+        report["jobs"],
+        report["concurrency"],
+        report["backend"].as_str().unwrap_or_default(),
+        report["observe"].as_str().unwrap_or_default()
     ));
     out.push_str(&format!(
         "machine: {} CPUs ({}), {} GiB; load average {} before, {} after\n\n",
-        m["cpus"], m["cpu_model"].as_str().unwrap_or("?"), m["memory_gib"], report["loadavg_before"].as_str().unwrap_or_default(),
+        m["cpus"],
+        m["cpu_model"].as_str().unwrap_or("?"),
+        m["memory_gib"],
+        report["loadavg_before"].as_str().unwrap_or_default(),
         report["loadavg_after"].as_str().unwrap_or_default()
     ));
     out.push_str(&format!(
@@ -457,14 +486,27 @@ fn render(report: &serde_json::Value, analysis: &Analysis) -> String {
         analysis.failed_attempts
     ));
     let line = |name: &str, s: &Summary, what: &str| {
-        format!("{name:<12} p50 {}  p95 {}  p99 {}  max {}   ({what})\n", ms(s.p50_ms), ms(s.p95_ms), ms(s.p99_ms), ms(s.max_ms))
+        format!(
+            "{name:<12} p50 {}  p95 {}  p99 {}  max {}   ({what})\n",
+            ms(s.p50_ms),
+            ms(s.p95_ms),
+            ms(s.p99_ms),
+            ms(s.max_ms)
+        )
     };
-    out.push_str(&line("latency", &analysis.end_to_end, "StartJob sent → job approved, from the timestamps the services wrote"));
+    out.push_str(&line(
+        "latency",
+        &analysis.end_to_end,
+        "StartJob sent → job approved, from the timestamps the services wrote",
+    ));
     out.push_str(&line("server-side", &analysis.server, "job row created → approved"));
     let observed = if report["observe"] == "WatchJob" {
         "StartJob sent → WatchJob reported the end".to_owned()
     } else {
-        format!("StartJob sent → the bench saw the end; includes its {} ms poll", driver::poll_interval(analysis.concurrency).as_millis())
+        format!(
+            "StartJob sent → the bench saw the end; includes its {} ms poll",
+            driver::poll_interval(analysis.concurrency).as_millis()
+        )
     };
     out.push_str(&line("observed", &analysis.observed, &observed));
     out.push_str("\nwhere a job's time goes (per job, from jobs and job_stages timestamps):\n");
@@ -478,7 +520,9 @@ fn render(report: &serde_json::Value, analysis: &Analysis) -> String {
     out.push_str("\ndatabase work per job:\n");
     let tx = &report["transactions"];
     match tx["per_job"].as_f64() {
-        Some(per_job) => out.push_str(&format!("  transactions  {per_job:.1}   ({})\n", tx["source"].as_str().unwrap_or_default())),
+        Some(per_job) => {
+            out.push_str(&format!("  transactions  {per_job:.1}   ({})\n", tx["source"].as_str().unwrap_or_default()))
+        }
         None => out.push_str(&format!("  transactions  n/a   ({})\n", tx["why"].as_str().unwrap_or_default())),
     }
     let st = &report["statements"];
@@ -517,7 +561,9 @@ fn render(report: &serde_json::Value, analysis: &Analysis) -> String {
                 }
             }
             if let Some(top) = st["top_statements"].as_array() {
-                out.push_str("  most frequent statements (per job: executions, parses; by the service that sent them):\n");
+                out.push_str(
+                    "  most frequent statements (per job: executions, parses; by the service that sent them):\n",
+                );
                 for q in top.iter().take(15) {
                     out.push_str(&format!(
                         "    {:>5.1} {:>5.1}  {}\n",
@@ -534,7 +580,15 @@ fn render(report: &serde_json::Value, analysis: &Analysis) -> String {
                     out.push_str(&format!(
                         "    {:>6.1}  {}\n",
                         num(&q["calls"]) / jobs,
-                        q["query"].as_str().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect::<String>()
+                        q["query"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .chars()
+                            .take(120)
+                            .collect::<String>()
                     ));
                 }
             }

@@ -86,7 +86,10 @@ async fn measure(args: &RpcArgs, db: &BenchDb, dir: &Path, json_out: bool) -> an
     let orchestrator_url = services.orchestrator.as_ref().map(|o| o.url()).unwrap_or_default();
     let mut clients = Vec::new();
     for _ in 0..args.connections.max(1) {
-        clients.push(OrchestratorServiceClient::new(system::channel(&orchestrator_url).await?).max_decoding_message_size(64 * 1024 * 1024));
+        clients.push(
+            OrchestratorServiceClient::new(system::channel(&orchestrator_url).await?)
+                .max_decoding_message_size(64 * 1024 * 1024),
+        );
     }
 
     let mut results = Vec::new();

@@ -119,7 +119,10 @@ mod tests {
 
     #[test]
     fn tables_align() {
-        let t = table(&["rpc", "p50"], &[vec!["GetJob".into(), "1.00 ms".into()], vec!["ListJobs".into(), "12.0 ms".into()]]);
+        let t = table(
+            &["rpc", "p50"],
+            &[vec!["GetJob".into(), "1.00 ms".into()], vec!["ListJobs".into(), "12.0 ms".into()]],
+        );
         assert_eq!(t, "  rpc           p50\n  GetJob    1.00 ms\n  ListJobs  12.0 ms\n");
     }
 }

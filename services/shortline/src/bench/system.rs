@@ -54,7 +54,9 @@ impl BenchDb {
                 BenchDb { url: with_database(&spec, &name), backend, created: Some((admin, name)) }
             }
         };
-        db::migrations::run_pending(&db.url).await.with_context(|| format!("migrating {}", db::pool::redact(&db.url)))?;
+        db::migrations::run_pending(&db.url)
+            .await
+            .with_context(|| format!("migrating {}", db::pool::redact(&db.url)))?;
         Ok(db)
     }
 
@@ -246,14 +248,8 @@ pub fn postgres_backend_ticks(name: &str) -> std::collections::HashMap<u32, u64>
 /// (busy, total) ticks of the whole machine since boot, from `/proc/stat`.
 pub fn machine_ticks() -> (u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let values: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
+    let values: Vec<u64> =
+        stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
     let total: u64 = values.iter().take(8).sum();
     // idle + iowait are fields 4 and 5.
     let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
@@ -446,7 +442,8 @@ impl System {
 
     pub async fn orchestrator_client(&self) -> anyhow::Result<OrchestratorServiceClient<Channel>> {
         let orchestrator = self.orchestrator.as_ref().context("the orchestrator was not started")?;
-        Ok(OrchestratorServiceClient::new(channel(&orchestrator.url()).await?).max_decoding_message_size(64 * 1024 * 1024))
+        Ok(OrchestratorServiceClient::new(channel(&orchestrator.url()).await?)
+            .max_decoding_message_size(64 * 1024 * 1024))
     }
 
     pub async fn composer_client(&self) -> anyhow::Result<ComposerServiceClient<Channel>> {
@@ -477,7 +474,10 @@ pub fn memory_json(memory: &[(&'static str, Memory)]) -> serde_json::Value {
 pub fn machine() -> serde_json::Value {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned());
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned());
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mem_kib: u64 = meminfo
         .lines()
@@ -496,7 +496,12 @@ pub fn machine() -> serde_json::Value {
 
 /// The load average now, for the "taken under load" note.
 pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

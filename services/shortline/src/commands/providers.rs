@@ -89,8 +89,9 @@ fn key_source(endpoint: &Endpoint<'_>) -> String {
     if let Some(file) = endpoint.key_file {
         return format!("file {}", file.display());
     }
-    let set =
-        key_variables(endpoint.key_owner).into_iter().find(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()));
+    let set = key_variables(endpoint.key_owner)
+        .into_iter()
+        .find(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()));
     match set {
         Some(var) => format!("env {var}"),
         None if endpoint.key_optional => "not set (not needed)".to_owned(),
@@ -133,7 +134,9 @@ async fn check_endpoint(config: &ProvidersConfig, endpoint: &Endpoint<'_>, timeo
     let (path, headers, accepted) = check_request(config, &endpoint);
     let url = client.url(&path);
     let answer = client
-        .send("check", |http| headers.iter().fold(http.get(&url), |request, (name, value)| request.header(*name, value)))
+        .send("check", |http| {
+            headers.iter().fold(http.get(&url), |request, (name, value)| request.header(*name, value))
+        })
         .await;
     match answer {
         Ok(_) => ("ok".to_owned(), false),

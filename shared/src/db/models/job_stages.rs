@@ -4,10 +4,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::jobs::{fence, Lease};
 use super::text_enum;
 use crate::db::schema::{job_stages, jobs};
 use crate::db::{Conn, DbError, DbResult, JobStatus};
-use super::jobs::{fence, Lease};
 use crate::{dispatch, transaction};
 
 text_enum!(
@@ -105,7 +105,10 @@ pub async fn list_for_job(conn: &mut Conn<'_>, job_id: i64) -> DbResult<Vec<JobS
 
 /// The attempts of every job in `job_ids` (a page of jobs), in one query: by job, in the order
 /// they were made. Jobs without attempts are absent.
-pub async fn list_for_jobs(conn: &mut Conn<'_>, job_ids: &[i64]) -> DbResult<std::collections::HashMap<i64, Vec<JobStage>>> {
+pub async fn list_for_jobs(
+    conn: &mut Conn<'_>,
+    job_ids: &[i64],
+) -> DbResult<std::collections::HashMap<i64, Vec<JobStage>>> {
     let rows: Vec<JobStage> = dispatch!(conn, c => job_stages::table
         .filter(job_stages::job_id.eq_any(job_ids))
         .order(job_stages::id.asc())
@@ -122,7 +125,11 @@ pub async fn list_for_jobs(conn: &mut Conn<'_>, job_ids: &[i64]) -> DbResult<std
 /// Whether `stage` is done: its latest attempt succeeded. (A RetryJob reopens a stage by adding
 /// a newer attempt, so earlier successes stay in the record.)
 pub fn is_done(attempts: &[JobStage], stage: StageName) -> bool {
-    attempts.iter().filter(|a| a.stage == stage).max_by_key(|a| a.id).is_some_and(|a| a.status == StageStatus::Succeeded)
+    attempts
+        .iter()
+        .filter(|a| a.stage == stage)
+        .max_by_key(|a| a.id)
+        .is_some_and(|a| a.status == StageStatus::Succeeded)
 }
 
 /// Reopens `stages` of a job for RetryJob: each one whose latest attempt succeeded gets a newer,
@@ -166,18 +173,33 @@ macro_rules! fenced {
 
 type HeldBy = diesel::dsl::Filter<
     jobs::table,
-    diesel::dsl::And<diesel::dsl::And<diesel::dsl::Eq<jobs::id, i64>, diesel::dsl::Eq<jobs::lease_token, String>>, diesel::dsl::Eq<jobs::status, JobStatus>>,
+    diesel::dsl::And<
+        diesel::dsl::And<diesel::dsl::Eq<jobs::id, i64>, diesel::dsl::Eq<jobs::lease_token, String>>,
+        diesel::dsl::Eq<jobs::status, JobStatus>,
+    >,
 >;
 
 /// The job's row while `lease` holds it.
 fn held_by(lease: &Lease) -> HeldBy {
-    jobs::table.filter(jobs::id.eq(lease.job_id).and(jobs::lease_token.eq(lease.token.clone())).and(jobs::status.eq(JobStatus::Running)))
+    jobs::table.filter(
+        jobs::id
+            .eq(lease.job_id)
+            .and(jobs::lease_token.eq(lease.token.clone()))
+            .and(jobs::status.eq(JobStatus::Running)),
+    )
 }
 
 /// Starts an attempt under `lease` (refused with `LeaseLost` if the lease is not ours).
 pub async fn start_fenced(conn: &mut Conn<'_>, lease: &Lease, new: &NewJobStage) -> DbResult<JobStage> {
     use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
-    let columns = (job_stages::job_id, job_stages::stage, job_stages::attempt, job_stages::status, job_stages::started_at, job_stages::worker);
+    let columns = (
+        job_stages::job_id,
+        job_stages::stage,
+        job_stages::attempt,
+        job_stages::status,
+        job_stages::started_at,
+        job_stages::worker,
+    );
     let values = (
         jobs::id,
         new.stage.into_sql::<Text>(),

@@ -32,7 +32,10 @@ text_enum!(
 
 impl JobStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Approved | JobStatus::Rejected | JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled)
+        matches!(
+            self,
+            JobStatus::Approved | JobStatus::Rejected | JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
+        )
     }
 }
 
@@ -80,7 +83,12 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    pub fn queued(kind: JobKind, theme_name: impl Into<String>, theme: Option<serde_json::Value>, variants: i32) -> Self {
+    pub fn queued(
+        kind: JobKind,
+        theme_name: impl Into<String>,
+        theme: Option<serde_json::Value>,
+        variants: i32,
+    ) -> Self {
         let now = crate::db::now();
         NewJob {
             kind,
@@ -96,7 +104,9 @@ impl NewJob {
 }
 
 pub async fn insert(conn: &mut Conn<'_>, new: &NewJob) -> DbResult<Job> {
-    Ok(dispatch!(conn, c => diesel::insert_into(jobs::table).values(new).returning(Job::as_returning()).get_result(c).await)?)
+    Ok(
+        dispatch!(conn, c => diesel::insert_into(jobs::table).values(new).returning(Job::as_returning()).get_result(c).await)?,
+    )
 }
 
 /// Inserts the job unless one with the same `client_request_id` exists; returns the job and
@@ -245,7 +255,11 @@ pub async fn fence(conn: &mut Conn<'_>, lease: &Lease) -> DbResult<()> {
         .set(jobs::lease_token.eq(&lease.token))
         .execute(c)
         .await)?;
-    if touched == 1 { Ok(()) } else { Err(crate::db::DbError::LeaseLost { job_id: lease.job_id }) }
+    if touched == 1 {
+        Ok(())
+    } else {
+        Err(crate::db::DbError::LeaseLost { job_id: lease.job_id })
+    }
 }
 
 /// Gives a running job back to the queue (e.g. at shutdown), if the lease is still ours; the

@@ -53,7 +53,12 @@ pub struct NewMediaAsset {
 
 /// Writes a script's assets in one transaction; any asset already stored for the same
 /// `(job_id, script_id, kind, scene_number)` is kept as it is. Returns all of the script's assets.
-pub async fn insert_all_or_get(conn: &mut Conn<'_>, job_id: i64, script_id: i64, new: &[NewMediaAsset]) -> DbResult<Vec<MediaAsset>> {
+pub async fn insert_all_or_get(
+    conn: &mut Conn<'_>,
+    job_id: i64,
+    script_id: i64,
+    new: &[NewMediaAsset],
+) -> DbResult<Vec<MediaAsset>> {
     transaction!(conn, |tx| {
         for asset in new {
             dispatch!(tx, c => diesel::insert_into(media_assets::table)

@@ -136,7 +136,12 @@ async fn insert_items(conn: &mut Conn<'_>, report: &TrendReport, analysed: &[(i6
         })
         .collect();
     if !items.is_empty() {
-        insert_rows!(conn, items.as_slice(), |batch| diesel::insert_into(trend_report_items::table).values(batch), execute)?;
+        insert_rows!(
+            conn,
+            items.as_slice(),
+            |batch| diesel::insert_into(trend_report_items::table).values(batch),
+            execute
+        )?;
     }
     Ok(())
 }

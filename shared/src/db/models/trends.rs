@@ -152,7 +152,12 @@ pub async fn upsert_seen(conn: &mut Conn<'_>, job_id: i64, items: &[TrendItem]) 
         }
         let sightings: Vec<TrendSighting> = stored.iter().map(|trend| TrendSighting::of(job_id, trend)).collect();
         for chunk in sightings.chunks(UPSERT_CHUNK) {
-            insert_rows!(tx, chunk, |batch| diesel::insert_into(trend_sightings::table).values(batch).on_conflict_do_nothing(), execute)?;
+            insert_rows!(
+                tx,
+                chunk,
+                |batch| diesel::insert_into(trend_sightings::table).values(batch).on_conflict_do_nothing(),
+                execute
+            )?;
         }
         Ok(stored)
     })?;
@@ -184,26 +189,31 @@ impl TrendSighting {
 }
 
 async fn upsert_chunk(conn: &mut Conn<'_>, rows: &[NewTrend]) -> DbResult<Vec<Trend>> {
-    Ok(insert_rows!(conn, rows, |batch| diesel::insert_into(trends::table)
-        .values(batch)
-        .on_conflict((trends::platform, trends::external_id))
-        .do_update()
-        .set((
-            trends::title.eq(excluded(trends::title)),
-            trends::description.eq(excluded(trends::description)),
-            trends::hashtags.eq(excluded(trends::hashtags)),
-            trends::views.eq(excluded(trends::views)),
-            trends::likes.eq(excluded(trends::likes)),
-            trends::comments.eq(excluded(trends::comments)),
-            trends::shares.eq(excluded(trends::shares)),
-            trends::duration_seconds.eq(excluded(trends::duration_seconds)),
-            trends::sound_name.eq(excluded(trends::sound_name)),
-            trends::thumbnail_url.eq(excluded(trends::thumbnail_url)),
-            trends::engagement_velocity.eq(excluded(trends::engagement_velocity)),
-            trends::last_seen_job_id.eq(excluded(trends::last_seen_job_id)),
-            trends::last_seen_at.eq(excluded(trends::last_seen_at)),
-        ))
-        .returning(Trend::as_returning()), get_results)?)
+    Ok(insert_rows!(
+        conn,
+        rows,
+        |batch| diesel::insert_into(trends::table)
+            .values(batch)
+            .on_conflict((trends::platform, trends::external_id))
+            .do_update()
+            .set((
+                trends::title.eq(excluded(trends::title)),
+                trends::description.eq(excluded(trends::description)),
+                trends::hashtags.eq(excluded(trends::hashtags)),
+                trends::views.eq(excluded(trends::views)),
+                trends::likes.eq(excluded(trends::likes)),
+                trends::comments.eq(excluded(trends::comments)),
+                trends::shares.eq(excluded(trends::shares)),
+                trends::duration_seconds.eq(excluded(trends::duration_seconds)),
+                trends::sound_name.eq(excluded(trends::sound_name)),
+                trends::thumbnail_url.eq(excluded(trends::thumbnail_url)),
+                trends::engagement_velocity.eq(excluded(trends::engagement_velocity)),
+                trends::last_seen_job_id.eq(excluded(trends::last_seen_job_id)),
+                trends::last_seen_at.eq(excluded(trends::last_seen_at)),
+            ))
+            .returning(Trend::as_returning()),
+        get_results
+    )?)
 }
 
 pub async fn find(conn: &mut Conn<'_>, id: i64) -> DbResult<Trend> {
