@@ -72,13 +72,7 @@ pub async fn run(args: &ComposeArgs, json_out: bool) -> anyhow::Result<serde_jso
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
-    let dir = tempfile::Builder::new().prefix("shortline-bench-").tempdir()?;
-    let db = BenchDb::create(&args.database, dir.path()).await?;
-    let outcome = measure(args, &db, dir.path(), json_out).await;
-    let dropped = db.drop_database().await;
-    let report = outcome?;
-    dropped?;
-    Ok(report)
+    system::on_fresh_database(&args.database, async |db, dir| measure(args, db, dir, json_out).await).await
 }
 
 async fn measure(args: &ComposeArgs, db: &BenchDb, dir: &Path, json_out: bool) -> anyhow::Result<serde_json::Value> {

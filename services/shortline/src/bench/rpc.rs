@@ -64,13 +64,7 @@ pub async fn run(args: &RpcArgs, json_out: bool) -> anyhow::Result<serde_json::V
     if args.seed_jobs == 0 || args.requests == 0 || args.concurrency.contains(&0) {
         bail!("--seed-jobs, --requests and every --concurrency must be at least 1");
     }
-    let dir = tempfile::Builder::new().prefix("shortline-bench-").tempdir()?;
-    let db = BenchDb::create(&args.database, dir.path()).await?;
-    let outcome = measure(args, &db, dir.path(), json_out).await;
-    let dropped = db.drop_database().await;
-    let report = outcome?;
-    dropped?;
-    Ok(report)
+    system::on_fresh_database(&args.database, async |db, dir| measure(args, db, dir, json_out).await).await
 }
 
 async fn measure(args: &RpcArgs, db: &BenchDb, dir: &Path, json_out: bool) -> anyhow::Result<serde_json::Value> {

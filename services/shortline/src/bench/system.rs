@@ -32,6 +32,21 @@ pub struct BenchDb {
     created: Option<(String, String)>,
 }
 
+/// Runs `measure` on a fresh database of `spec` (see [`BenchDb::create`]) in a fresh temporary
+/// directory, and drops the database afterwards whether the measurement succeeded or not.
+pub async fn on_fresh_database<T>(
+    spec: &str,
+    measure: impl AsyncFnOnce(&BenchDb, &Path) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let dir = tempfile::Builder::new().prefix("shortline-bench-").tempdir()?;
+    let db = BenchDb::create(spec, dir.path()).await?;
+    let outcome = measure(&db, dir.path()).await;
+    let dropped = db.drop_database().await;
+    let report = outcome?;
+    dropped?;
+    Ok(report)
+}
+
 impl BenchDb {
     /// `spec`: `sqlite` (a file under `dir`), `sqlite://PATH`, `postgres` (the default server) or
     /// `postgres://…` (a server: a fresh database is created on it and migrated).
