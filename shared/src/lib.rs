@@ -14,3 +14,8 @@ pub mod process;
 pub mod service;
 pub mod status;
 pub mod telemetry;
+
+// The database macros (`dispatch!`, `insert_rows!`, `transaction!`) expand in the calling crate;
+// they name diesel through these paths so callers need no diesel dependency of their own.
+#[doc(hidden)]
+pub use {diesel as __diesel, diesel_async as __diesel_async};

@@ -240,11 +240,11 @@ macro_rules! insert_rows {
         match $conn {
             $crate::db::Conn::Postgres(inner) => {
                 let $r = $rows;
-                diesel_async::RunQueryDsl::$finish($query, &mut **inner).await
+                $crate::__diesel_async::RunQueryDsl::$finish($query, &mut **inner).await
             }
             $crate::db::Conn::Sqlite(inner) => {
                 let $r = $rows.to_vec();
-                inner.spawn_blocking(move |c| diesel::RunQueryDsl::$finish($query, c)).await
+                inner.spawn_blocking(move |c| $crate::__diesel::RunQueryDsl::$finish($query, c)).await
             }
         }
     };
@@ -256,7 +256,7 @@ macro_rules! insert_rows {
 #[macro_export]
 macro_rules! transaction {
     ($conn:expr, |$tx:ident| $body:expr) => {{
-        use diesel_async::AsyncConnection as _;
+        use $crate::__diesel_async::AsyncConnection as _;
         match $conn {
             $crate::db::Conn::Postgres(inner) => {
                 inner
