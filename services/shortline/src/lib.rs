@@ -6,7 +6,6 @@
 //! the three services in-process for its own duration (see [`client::Services`]), on the data
 //! directory's SQLite database and media folder.
 
-mod bench;
 mod client;
 mod commands;
 mod embedded;
@@ -128,7 +127,7 @@ pub enum Command {
     },
     /// Benchmarks: pipeline throughput, RPC latency, render speed, growth (docs/BENCHMARKS.md).
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(shortline_bench::BenchCommand),
 }
 
 #[derive(Debug, Args)]
@@ -314,7 +313,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trends(command) => commands::trends::run(&config, command, json).await,
         Command::Videos(command) => commands::videos::run(&config, command, json).await,
         Command::Themes(_) => unreachable!("handled above"),
-        Command::Bench(command) => bench::run(&command, json).await,
+        Command::Bench(command) => shortline_bench::run(&command, json).await,
         Command::Providers { no_check, timeout_ms } => {
             commands::providers::run(&config.providers, !no_check, std::time::Duration::from_millis(timeout_ms), json)
                 .await

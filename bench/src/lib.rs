@@ -1,6 +1,7 @@
-//! `shortline bench`: the benchmarks behind docs/BENCHMARKS.md. Each one starts the real services
-//! as separate processes of this executable (`shortline serve …`) on a fresh database, drives
-//! them through their public gRPC APIs, and prints what it measured (`--json`: one JSON document).
+//! `shortline bench`: the benchmarks behind docs/BENCHMARKS.md, in a crate of their own (the CLI
+//! keeps only the subcommand). Each one starts the real services as separate processes of the
+//! running `shortline` executable (`shortline serve …`) on a fresh database, drives them through
+//! their public gRPC APIs, and prints what it measured (`--json`: one JSON document).
 //! Benchmarks are commands, not timed tests; CI runs each at a small size to prove it works.
 
 mod compose;

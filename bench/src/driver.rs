@@ -40,7 +40,7 @@ pub static BENCH_STATEMENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::A
 /// Loads raw-SQL rows of type `$row` through `$pool`, on either backend.
 macro_rules! load_rows {
     ($pool:expr, $sql:expr, $row:ty) => {{
-        $crate::bench::driver::BENCH_STATEMENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        $crate::driver::BENCH_STATEMENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut pooled = $pool.get().await?;
         let mut conn = pooled.conn();
         let query = diesel::sql_query($sql);
@@ -53,7 +53,7 @@ pub(crate) use load_rows;
 /// Runs `$sql` (one or more statements, no results) through `$pool`, on either backend.
 macro_rules! execute_sql {
     ($pool:expr, $sql:expr) => {{
-        $crate::bench::driver::BENCH_STATEMENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        $crate::driver::BENCH_STATEMENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut pooled = $pool.get().await?;
         let mut conn = pooled.conn();
         let sql: &str = $sql;
