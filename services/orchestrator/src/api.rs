@@ -251,58 +251,40 @@ impl OrchestratorService for OrchestratorApi {
         let request = request.into_inner();
         let job_id = require_job_id(request.job_id)?;
         let from_stage = convert::stage_from(enum_field(request.from_stage, "from_stage")?);
-        let mut pooled = self.conn().await?;
-        let conn = &mut pooled.conn();
-        let job = find_job(conn, job_id).await?;
-        if job.kind != JobKind::Pipeline {
-            return Err(OrchestratorError::FailedPrecondition(format!(
-                "job {job_id} is a {} job; start a new one",
-                job.kind
-            ))
-            .into());
-        }
-        if let Some(stage) = from_stage {
-            let stages = db::job_stages::list_for_job(conn, job_id).await.map_err(OrchestratorError::from)?;
-            let first_unfinished = StageName::ALL.iter().copied().find(|s| !db::job_stages::is_done(&stages, *s));
-            if first_unfinished.is_some_and(|first| stage_index(stage) > stage_index(first)) {
-                return Err(OrchestratorError::invalid(
-                    "from_stage",
-                    format!(
-                        "{stage} comes after {}, which has not succeeded",
-                        first_unfinished.map(|s| s.as_str()).unwrap_or_default()
-                    ),
-                )
-                .into());
-            }
-            if stage != StageName::Review {
-                // Earlier stages keep their outputs; from `stage` on, the stages run again and
-                // their idempotent RPCs hand back whatever is already made.
-                db::job_stages::reopen_from(conn, job_id, &StageName::ALL[stage_index(stage)..])
-                    .await
-                    .map_err(OrchestratorError::from)?;
-            }
-        }
-        if db::jobs::transition(
-            conn,
-            job_id,
-            &[JobStatus::Failed, JobStatus::Cancelled],
-            JobStatus::Queued,
-            None,
-            None,
-            None,
-        )
-        .await
-        .map_err(OrchestratorError::from)?
-        .is_none()
         {
-            return Err(OrchestratorError::FailedPrecondition(format!(
-                "job {job_id} is {}; only failed or cancelled jobs are retried",
-                job.status
-            ))
-            .into());
+            let mut pooled = self.conn().await?;
+            let conn = &mut pooled.conn();
+            // Every check comes before the first write, and the writes (the status, the reopened
+            // attempts) commit together: a refused RetryJob leaves nothing behind.
+            let refusal = shortline_shared::transaction!(conn, |tx| {
+                let job = match db::jobs::find(tx, job_id).await {
+                    Ok(job) => job,
+                    Err(db::DbError::NotFound) => return Ok(Some(OrchestratorError::JobNotFound(job_id))),
+                    Err(other) => return Err(other),
+                };
+                let attempts = db::job_stages::list_for_job(tx, job_id).await?;
+                if let Err(refusal) = check_retry(&job, from_stage, &attempts) {
+                    return Ok(Some(refusal));
+                }
+                let retryable = [JobStatus::Failed, JobStatus::Cancelled];
+                if db::jobs::transition(tx, job_id, &retryable, JobStatus::Queued, None, None, None).await?.is_none() {
+                    // Moved on since it was read (e.g. retried by someone else): nothing written.
+                    return Ok(Some(not_retryable(&job)));
+                }
+                if let Some(stage) = from_stage.filter(|stage| *stage != StageName::Review) {
+                    // Earlier stages keep their outputs; from `stage` on, the stages run again and
+                    // their idempotent RPCs hand back whatever is already made.
+                    db::job_stages::reopen_from(tx, job_id, &StageName::ALL[stage_index(stage)..]).await?;
+                }
+                Ok(None)
+            })
+            .map_err(OrchestratorError::from)?;
+            if let Some(refusal) = refusal {
+                return Err(refusal.into());
+            }
         }
         self.engine.wake();
-        drop(pooled);
+        self.engine.changed(job_id);
         Ok(Response::new(self.job(job_id).await?))
     }
 
@@ -541,6 +523,37 @@ impl OrchestratorService for OrchestratorApi {
         let items = db::trend_reports::items(conn, report.id).await.map_err(OrchestratorError::from)?;
         Ok(Response::new(convert::trend_report(&report, &items).map_err(OrchestratorError::from)?))
     }
+}
+
+/// Why `job` cannot be retried from `from_stage` (with `attempts` its stage attempts), if it
+/// cannot: only failed or cancelled pipeline jobs are, from a stage no later than the first one
+/// that has not succeeded.
+fn check_retry(job: &db::Job, from_stage: Option<StageName>, attempts: &[db::JobStage]) -> Result<()> {
+    if job.kind != JobKind::Pipeline {
+        return Err(OrchestratorError::FailedPrecondition(format!(
+            "job {} is a {} job; start a new one",
+            job.id, job.kind
+        )));
+    }
+    if !matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
+        return Err(not_retryable(job));
+    }
+    let Some(stage) = from_stage else { return Ok(()) };
+    let first_unfinished = StageName::ALL.iter().copied().find(|s| !db::job_stages::is_done(attempts, *s));
+    match first_unfinished {
+        Some(first) if stage_index(stage) > stage_index(first) => Err(OrchestratorError::invalid(
+            "from_stage",
+            format!("{stage} comes after {first}, which has not succeeded"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn not_retryable(job: &db::Job) -> OrchestratorError {
+    OrchestratorError::FailedPrecondition(format!(
+        "job {} is {}; only failed or cancelled jobs are retried",
+        job.id, job.status
+    ))
 }
 
 fn stage_index(stage: StageName) -> usize {

@@ -12,5 +12,6 @@ mod lineage_schema;
 mod pipeline;
 mod processes;
 mod providers;
+mod recovery;
 mod roles;
 mod s3;
