@@ -8,6 +8,7 @@ mod deploy;
 mod durability;
 mod grpcurl;
 mod helpers;
+mod leases;
 mod lineage_schema;
 mod pipeline;
 mod processes;
