@@ -1,12 +1,14 @@
 //! Jobs that must not stay stuck, and refusals that must not write (issue 12, items 10, 12–14).
 
+use std::time::Duration;
+
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
 use shortline_shared::db::{self, Job, JobKind, JobStage, JobStatus, NewJob, NewJobStage, StageName, StageStatus};
 use tonic::Code;
 
 use crate::helpers::TestDb;
 use crate::on_both_backends;
-use crate::processes::{channel, TestSystem};
+use crate::processes::{channel, ServiceProcess, TestSystem};
 
 /// The stages a pipeline job runs before review, in order.
 const WORK_STAGES: [StageName; 5] = [
@@ -58,4 +60,100 @@ async fn refused_retry_writes_nothing(db: TestDb) {
     assert_eq!(job_row(&db, job.id).await.status, JobStatus::AwaitingReview);
 }
 
-on_both_backends!(refused_retry_writes_nothing);
+/// A trend source at an address that accepts connections and never answers: a collection from
+/// it runs until someone gives up. Returns the settings that make the orchestrator use it.
+async fn silent_trend_source() -> (Vec<(&'static str, String)>, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let settings = vec![
+        ("SHORTLINE_PROVIDERS__TRENDS", r#"["youtube"]"#.to_owned()),
+        ("SHORTLINE_PROVIDERS__YOUTUBE__BASE_URL", url),
+        ("SHORTLINE_YOUTUBE_API_KEY", "yt-test-key".to_owned()),
+    ];
+    (settings, holder)
+}
+
+fn borrowed<'a>(settings: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    settings.iter().map(|(key, value)| (*key, value.as_str())).collect()
+}
+
+/// The one trend refresh job, once it exists.
+async fn refresh_job(db: &TestDb) -> Option<Job> {
+    let mut pooled = db.conn().await;
+    let jobs = db::jobs::list(&mut pooled.conn(), None, Some(JobKind::TrendRefresh), None, 10).await.expect("jobs");
+    assert!(jobs.len() <= 1, "one refresh was asked for: {jobs:?}");
+    jobs.into_iter().next()
+}
+
+/// Waits (up to `limit`) for the trend refresh job to leave `running`; panics naming its state.
+async fn wait_refresh_ended(db: &TestDb, limit: Duration) -> Job {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let job = refresh_job(db).await;
+        match job {
+            Some(job) if job.status != JobStatus::Running => return job,
+            _ if tokio::time::Instant::now() > deadline => panic!("the refresh job did not end: {job:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// The job ended failed at trend collection with `reason_part` in its error, and no attempt
+/// of it is left open.
+async fn assert_ended_failed(db: &TestDb, job: &Job, reason_part: &str) {
+    assert_eq!((job.status, job.failed_stage), (JobStatus::Failed, Some(StageName::TrendCollection)), "{job:?}");
+    assert!(job.error.as_deref().unwrap_or_default().contains(reason_part), "{job:?}");
+    assert_eq!(job.lease_token, None, "an ended job holds no lease");
+    let rows = attempts(db, job.id).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, StageStatus::Failed, "{rows:?}");
+    assert!(rows[0].finished_at.is_some() && rows[0].error.as_deref().is_some_and(|e| e.contains(reason_part)));
+}
+
+// Item 10: a CollectTrends whose deadline expires mid-collection ends its job and its attempt.
+async fn collect_trends_past_its_deadline_ends_its_job(db: TestDb) {
+    let (settings, _source) = silent_trend_source().await;
+    let (orchestrator, _dir) = TestSystem::lone_orchestrator(&db, &borrowed(&settings)).await;
+    let mut client = OrchestratorServiceClient::new(channel(&orchestrator.url()).await);
+    let mut request = tonic::Request::new(v1::CollectTrendsRequest::default());
+    request.set_timeout(Duration::from_secs(1));
+    client.collect_trends(request).await.expect_err("the source never answers");
+
+    let job = wait_refresh_ended(&db, Duration::from_secs(20)).await;
+    assert_ended_failed(&db, &job, "the request ended before trend_collection finished").await;
+}
+
+// Items 10 and 13: an inline job holds a lease, so when its orchestrator dies mid-collection
+// another one ends it instead of leaving it running forever.
+async fn inline_job_of_a_dead_orchestrator_is_ended_by_another(db: TestDb) {
+    let (settings, _source) = silent_trend_source().await;
+    let mut first_settings = borrowed(&settings);
+    first_settings.push(("SHORTLINE_PIPELINE__LEASE_SECONDS", "1"));
+    let (mut first, _first_dir) = TestSystem::lone_orchestrator(&db, &first_settings).await;
+    let mut client = OrchestratorServiceClient::new(channel(&first.url()).await);
+    let call = tokio::spawn(async move { client.collect_trends(v1::CollectTrendsRequest::default()).await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while refresh_job(&db).await.is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "CollectTrends made no job");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.signal("KILL");
+    first.wait(Duration::from_secs(10)).await.expect("the orchestrator exits");
+    assert!(call.await.expect("call task").is_err(), "the call dies with its server");
+
+    let (_second, _second_dir): (ServiceProcess, _) = TestSystem::lone_orchestrator(&db, &[]).await;
+    let job = wait_refresh_ended(&db, Duration::from_secs(30)).await;
+    assert_ended_failed(&db, &job, "its lease expired").await;
+}
+
+on_both_backends!(
+    refused_retry_writes_nothing,
+    collect_trends_past_its_deadline_ends_its_job,
+    inline_job_of_a_dead_orchestrator_is_ended_by_another,
+);
