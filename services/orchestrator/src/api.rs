@@ -615,8 +615,9 @@ fn watch_stream(
                     return Some((Err(Status::from(OrchestratorError::from(error))), state));
                 }
             };
-            let progress = convert::progress(&job, &stages);
-            let event = |stage: Option<&db::JobStage>, message: String| v1::JobEvent {
+            // Each event carries the time its change happened and the progress as of it, so a
+            // replay of past attempts reads as they happened, not as of the subscription.
+            let event = |stage: Option<&db::JobStage>, message: String, at, progress| v1::JobEvent {
                 job_id,
                 stage: stage.map(|s| convert::stage(s.stage)).unwrap_or(v1::Stage::Unspecified) as i32,
                 stage_status: stage.map(|s| convert::stage_status(s.status)).unwrap_or(v1::StageStatus::Unspecified)
@@ -624,10 +625,10 @@ fn watch_stream(
                 job_status: convert::job_status(job.status) as i32,
                 attempt: stage.map(|s| s.attempt).unwrap_or(0),
                 message,
-                at: Some(convert::timestamp(db::now())),
+                at: Some(convert::timestamp(at)),
                 progress: Some(progress),
             };
-            for stage in &stages {
+            for (made, stage) in stages.iter().enumerate() {
                 if state.seen_stages.get(&stage.id) != Some(&stage.status) {
                     state.seen_stages.insert(stage.id, stage.status);
                     let detail = stage.error.clone().or_else(|| stage.output_ref.clone()).unwrap_or_default();
@@ -636,6 +637,10 @@ fn watch_stream(
                         format!("{} {} (attempt {}) {detail}", stage.stage, stage.status, stage.attempt)
                             .trim_end()
                             .to_owned(),
+                        stage.finished_at.unwrap_or(stage.started_at),
+                        // Attempts are made one after another: the earlier ones are what was
+                        // known when this one reached its status.
+                        convert::progress(&job, &stages[..=made]),
                     ));
                 }
             }
@@ -646,7 +651,7 @@ fn watch_stream(
                     (Some(error), None) => format!("job {}: {error}", job.status),
                     _ => format!("job {}", job.status),
                 };
-                state.queue.push_back(event(None, message));
+                state.queue.push_back(event(None, message, job.updated_at, convert::progress(&job, &stages)));
             }
             if job.status.is_terminal() || job.status == JobStatus::AwaitingReview {
                 state.done = true;

@@ -152,7 +152,51 @@ async fn inline_job_of_a_dead_orchestrator_is_ended_by_another(db: TestDb) {
     assert_ended_failed(&db, &job, "its lease expired").await;
 }
 
+// Item 14: WatchJob's replay of past attempts carried the subscription's time and today's
+// progress; each event must carry its own change's time and the progress as of it.
+async fn watch_replays_each_change_as_it_happened(db: TestDb) {
+    let done = [StageName::TrendCollection, StageName::TrendAnalysis];
+    let job = seed_job(&db, JobStatus::Running, &done).await;
+    {
+        let mut pooled = db.conn().await;
+        let conn = &mut pooled.conn();
+        let row = db::job_stages::insert(conn, &NewJobStage::running(job.id, StageName::ScriptGeneration, 1))
+            .await
+            .expect("stage");
+        db::job_stages::finish(conn, row.id, StageStatus::Failed, Some("refused"), None).await.expect("finish");
+        let running = [JobStatus::Running];
+        db::jobs::transition(conn, job.id, &running, JobStatus::Failed, None, Some(StageName::ScriptGeneration), None)
+            .await
+            .expect("fail the job")
+            .expect("it was running");
+    }
+    let rows = attempts(&db, job.id).await;
+    let failed = job_row(&db, job.id).await;
+    tokio::time::sleep(Duration::from_millis(20)).await; // the subscription comes after every change
+
+    let (orchestrator, _dir) = TestSystem::lone_orchestrator(&db, &[]).await;
+    let mut client = OrchestratorServiceClient::new(channel(&orchestrator.url()).await);
+    let mut stream = client.watch_job(v1::WatchJobRequest { job_id: job.id }).await.expect("watch").into_inner();
+    let mut events = Vec::new();
+    while let Some(event) = stream.message().await.expect("event") {
+        events.push(event);
+    }
+
+    let stamp = |at| Some(shortline_shared::convert::timestamp(at));
+    let seen: Vec<_> = events.iter().map(|e| (e.stage, e.at, e.progress.as_ref().map(|p| p.stages_done))).collect();
+    let expected: Vec<_> = rows
+        .iter()
+        .zip([1, 2, 2])
+        .map(|(row, done)| {
+            (shortline_shared::convert::stage(row.stage) as i32, stamp(row.finished_at.expect("finished")), Some(done))
+        })
+        .chain([(v1::Stage::Unspecified as i32, stamp(failed.updated_at), Some(2))])
+        .collect();
+    assert_eq!(seen, expected, "{events:#?}");
+}
+
 on_both_backends!(
+    watch_replays_each_change_as_it_happened,
     refused_retry_writes_nothing,
     collect_trends_past_its_deadline_ends_its_job,
     inline_job_of_a_dead_orchestrator_is_ended_by_another,
