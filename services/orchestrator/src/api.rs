@@ -15,6 +15,7 @@ use shortline_shared::domain::{Platform, Theme, ThemeError};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::status::require_job_id;
 use tonic::{Request, Response, Status};
+use tracing::info;
 
 use crate::engine::Engine;
 use crate::error::{OrchestratorError, Result};
@@ -135,6 +136,52 @@ fn requested_theme(request: &v1::StartJobRequest) -> Result<(String, Theme)> {
             let theme = themes::parse(text, &format).map_err(|e| theme_error("theme_file", e))?;
             Ok((theme.config.theme.clone(), theme))
         }
+    }
+}
+
+impl OrchestratorApi {
+    /// Ends the review of a job awaiting it once the composer holds a decision for each of its
+    /// `videos`: the review attempt succeeds, and the job is approved when a video was. The
+    /// status and the attempt change together; a job no longer awaiting review is left alone.
+    async fn settle_review(&self, job_id: i64, videos: &[v1::Video]) -> Result<()> {
+        if videos.iter().any(|v| v.status == v1::VideoStatus::Generated as i32) {
+            return Ok(());
+        }
+        let approved = videos.iter().any(|v| v.status == v1::VideoStatus::Approved as i32);
+        let outcome = if approved { JobStatus::Approved } else { JobStatus::Rejected };
+        let summary = format!("{}:{}", outcome, videos.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(","));
+        let mut pooled = self.conn().await?;
+        let conn = &mut pooled.conn();
+        let settled = shortline_shared::transaction!(conn, |tx| {
+            let awaiting = [JobStatus::AwaitingReview];
+            if db::jobs::transition(tx, job_id, &awaiting, outcome, None, None, None).await?.is_none() {
+                return Ok(false);
+            }
+            let attempts = db::job_stages::list_for_job(tx, job_id).await?;
+            let reviews = || attempts.iter().filter(|a| a.stage == StageName::Review);
+            let row = match reviews().find(|a| a.status == StageStatus::Running) {
+                Some(open) => open.clone(),
+                None => {
+                    let attempt = reviews().map(|a| a.attempt).max().unwrap_or(0) + 1;
+                    db::job_stages::insert(tx, &NewJobStage::running(job_id, StageName::Review, attempt)).await?
+                }
+            };
+            db::job_stages::finish(tx, row.id, StageStatus::Succeeded, None, Some(&summary)).await?;
+            Ok(true)
+        })?;
+        if settled {
+            info!(job_id, %outcome, "review settled");
+            self.engine.changed(job_id);
+        }
+        Ok(())
+    }
+}
+
+/// The status a video gets from `decision`.
+fn decided(decision: v1::ReviewDecision) -> v1::VideoStatus {
+    match decision {
+        v1::ReviewDecision::Reject => v1::VideoStatus::Rejected,
+        _ => v1::VideoStatus::Approved,
     }
 }
 
@@ -372,30 +419,18 @@ impl OrchestratorService for OrchestratorApi {
             }
         }
         let stages = &self.engine.stages;
-        stages.review_video(job_id, request.video_id, decision, &request.note, READ_DEADLINE).await?;
+        let reviewed = stages.review_video(job_id, request.video_id, decision, &request.note, READ_DEADLINE).await;
+        // Whatever the composer answered, adopt the decisions it holds: some may never have
+        // reached this table (the orchestrator stopped between the composer's write and its own).
         let videos = stages.videos(job_id, READ_DEADLINE).await?;
-        if videos.iter().all(|v| v.status != v1::VideoStatus::Generated as i32) {
-            let approved = videos.iter().any(|v| v.status == v1::VideoStatus::Approved as i32);
-            let outcome = if approved { JobStatus::Approved } else { JobStatus::Rejected };
-            let mut pooled = self.conn().await?;
-            let conn = &mut pooled.conn();
-            let attempts = db::job_stages::list_for_job(conn, job_id).await.map_err(OrchestratorError::from)?;
-            let open = attempts.iter().find(|a| a.stage == StageName::Review && a.status == StageStatus::Running);
-            let row = match open {
-                Some(row) => row.clone(),
-                None => db::job_stages::insert(conn, &NewJobStage::running(job_id, StageName::Review, 1))
-                    .await
-                    .map_err(OrchestratorError::from)?,
-            };
-            let summary =
-                format!("{}:{}", outcome, videos.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(","));
-            db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, Some(&summary))
-                .await
-                .map_err(OrchestratorError::from)?;
-            db::jobs::transition(conn, job_id, &[JobStatus::AwaitingReview], outcome, None, None, None)
-                .await
-                .map_err(OrchestratorError::from)?;
-            self.engine.changed(job_id);
+        self.settle_review(job_id, &videos).await?;
+        match reviewed {
+            Ok(_) => {}
+            // The same decision, already recorded: a retry of a call whose answer was lost.
+            Err(OrchestratorError::Downstream { status, .. })
+                if status.code() == tonic::Code::FailedPrecondition
+                    && videos.iter().any(|v| v.id == request.video_id && v.status == decided(decision) as i32) => {}
+            Err(refused) => return Err(refused.into()),
         }
         Ok(Response::new(self.job(job_id).await?))
     }

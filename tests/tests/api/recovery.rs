@@ -3,10 +3,13 @@
 use std::time::Duration;
 
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
-use shortline_shared::db::{self, Job, JobKind, JobStage, JobStatus, NewJob, NewJobStage, StageName, StageStatus};
+use shortline_shared::db::{
+    self, Job, JobKind, JobStage, JobStatus, NewJob, NewJobStage, StageName, StageStatus, VideoStatus,
+};
 use tonic::Code;
 
 use crate::helpers::TestDb;
+use crate::lineage_schema::seed_tree;
 use crate::on_both_backends;
 use crate::processes::{channel, ServiceProcess, TestSystem};
 
@@ -195,7 +198,48 @@ async fn watch_replays_each_change_as_it_happened(db: TestDb) {
     assert_eq!(seen, expected, "{events:#?}");
 }
 
+// Item 14: the composer recorded a review decision but the orchestrator did not (it stopped
+// between the two writes); the job stayed awaiting review, and a retried review was refused
+// because the video was already reviewed. The orchestrator adopts the composer's decision.
+async fn review_recorded_only_by_the_composer_is_adopted(db: TestDb) {
+    let tree = {
+        let mut pooled = db.conn().await;
+        let conn = &mut pooled.conn();
+        let tree = seed_tree(conn, "review").await;
+        db::job_stages::finish(conn, tree.stage_id, StageStatus::Succeeded, None, None).await.expect("finish");
+        let queued = [JobStatus::Queued];
+        db::jobs::transition(conn, tree.job_id, &queued, JobStatus::AwaitingReview, None, None, None)
+            .await
+            .expect("await review")
+            .expect("it was queued");
+        // The composer's write of ReviewVideo, without the orchestrator's.
+        let uri = format!("file:///media/approved/job-{}/video.mp4", tree.job_id);
+        db::videos::record_review(conn, tree.job_id, tree.video_id, VideoStatus::Approved, None, &uri, &uri)
+            .await
+            .expect("record the review")
+            .expect("the video was generated");
+        tree
+    };
+    let system = TestSystem::start(db).await;
+    let mut client = system.orchestrator_client().await;
+
+    let retried = v1::ReviewVideoRequest {
+        job_id: tree.job_id,
+        video_id: tree.video_id,
+        decision: v1::ReviewDecision::Approve as i32,
+        note: String::new(),
+    };
+    let job = client.review_video(retried).await.expect("the same decision again is answered").into_inner();
+    assert_eq!(job.status(), v1::JobStatus::Approved, "{job:?}");
+    assert_eq!(job_row(&system.db, tree.job_id).await.status, JobStatus::Approved);
+    let reviews: Vec<_> =
+        attempts(&system.db, tree.job_id).await.into_iter().filter(|a| a.stage == StageName::Review).collect();
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    assert_eq!(reviews[0].status, StageStatus::Succeeded, "{reviews:?}");
+}
+
 on_both_backends!(
+    review_recorded_only_by_the_composer_is_adopted,
     watch_replays_each_change_as_it_happened,
     refused_retry_writes_nothing,
     collect_trends_past_its_deadline_ends_its_job,
