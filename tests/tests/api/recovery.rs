@@ -7,6 +7,9 @@ use shortline_shared::db::{
     self, Job, JobKind, JobStage, JobStatus, NewJob, NewJobStage, StageName, StageStatus, VideoStatus,
 };
 use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
 
 use crate::helpers::TestDb;
 use crate::lineage_schema::seed_tree;
@@ -245,3 +248,100 @@ on_both_backends!(
     collect_trends_past_its_deadline_ends_its_job,
     inline_job_of_a_dead_orchestrator_is_ended_by_another,
 );
+
+/// Calls `call` until it answers something other than an INTERNAL failure of the database the
+/// service was just pointed at (the answer before its first schema probe), for up to 20 s.
+async fn settled_answer<F, Fut, T>(mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match call().await {
+            Err(status) if status.code() == Code::Internal && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            answer => return answer,
+        }
+    }
+}
+
+async fn health(url: &str, service: &str) -> ServingStatus {
+    let mut client = HealthClient::new(channel(url).await);
+    let request = HealthCheckRequest { service: service.to_owned() };
+    let status = client.check(request).await.expect("health check").into_inner().status;
+    ServingStatus::try_from(status).expect("a serving status")
+}
+
+/// One call of each service, answering `Ok(())` or its refusal.
+async fn call_each(system: &TestSystem) -> [(&'static str, Result<(), tonic::Status>); 3] {
+    let (o, s, c) =
+        (system.orchestrator_client().await, system.scriptgen_client().await, system.composer_client().await);
+    let list_jobs = || {
+        let mut o = o.clone();
+        async move { o.list_jobs(v1::ListJobsRequest::default()).await }
+    };
+    let list_scripts = || {
+        let mut s = s.clone();
+        async move { s.list_scripts(v1::ListScriptsRequest { job_id: 1 }).await }
+    };
+    let list_videos = || {
+        let mut c = c.clone();
+        async move { c.list_videos(v1::ListVideosRequest { job_id: 1 }).await }
+    };
+    [
+        ("orchestrator", settled_answer(list_jobs).await.map(drop)),
+        ("scriptgen", settled_answer(list_scripts).await.map(drop)),
+        ("composer", settled_answer(list_videos).await.map(drop)),
+    ]
+}
+
+// Item 14: on a database without its schema each service reported SERVING and answered
+// INTERNAL. Now: NOT_SERVING, UNAVAILABLE naming the versions, and serving once migrated,
+// without a restart. (PostgreSQL only: `serve` migrates a SQLite database itself on start.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_on_an_unmigrated_database_refuse_until_it_is_migrated() {
+    let db = TestDb::postgres_unmigrated().await;
+    let url = db.url.clone();
+    let needed = db::migrations::versions(db::Backend::Postgres).pop().expect("migrations");
+    let system = TestSystem::start(db).await;
+    let services = [
+        ("shortline.v1.OrchestratorService", system.orchestrator.url()),
+        ("shortline.v1.ScriptService", system.scriptgen.url()),
+        ("shortline.v1.ComposerService", system.composer.url()),
+    ];
+
+    for (service, refusal) in call_each(&system).await {
+        let status = refusal.expect_err("no schema, no answer");
+        assert_eq!(status.code(), Code::Unavailable, "{service}: {}", status.message());
+        assert!(
+            status.message().contains("none (not migrated)") && status.message().contains(&needed),
+            "{service} should name the version found and needed: {}",
+            status.message()
+        );
+    }
+    for (name, address) in &services {
+        assert_eq!(health(address, name).await, ServingStatus::NotServing, "{name}");
+    }
+
+    db::migrations::run_pending(&url).await.expect("migrate");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answers = call_each(&system).await;
+        let refused: Vec<_> =
+            answers.iter().filter(|(_, a)| a.as_ref().is_err_and(|s| s.code() == Code::Unavailable)).collect();
+        if refused.is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still refused after the migration: {refused:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (name, address) in &services {
+        // Health follows the same probe that opened the gate, a moment later.
+        while health(address, name).await != ServingStatus::Serving {
+            assert!(tokio::time::Instant::now() < deadline, "{name} is not SERVING after the migration");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
