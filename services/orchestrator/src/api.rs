@@ -422,7 +422,11 @@ impl OrchestratorService for OrchestratorApi {
         let reviewed = stages.review_video(job_id, request.video_id, decision, &request.note, READ_DEADLINE).await;
         // Whatever the composer answered, adopt the decisions it holds: some may never have
         // reached this table (the orchestrator stopped between the composer's write and its own).
-        let videos = stages.videos(job_id, READ_DEADLINE).await?;
+        let videos = match stages.videos(job_id, READ_DEADLINE).await {
+            Ok(videos) => videos,
+            // The composer's refusal of the review, if any, says more than a failed listing.
+            Err(listing) => return Err(reviewed.err().unwrap_or(listing).into()),
+        };
         self.settle_review(job_id, &videos).await?;
         match reviewed {
             Ok(_) => {}
