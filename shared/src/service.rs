@@ -1,5 +1,6 @@
 //! What every service's `Application::build` does first: bind its port, open the database
-//! pool, and report readiness from the database (reachable, with the schema this build needs). Errors here say what to do about them.
+//! pool, and report readiness from the database (reachable, with the schema this build needs).
+//! Errors here say what to do about them.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
