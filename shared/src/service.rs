@@ -1,12 +1,14 @@
 //! What every service's `Application::build` does first: bind its port, open the database
-//! pool, and report readiness from the database. Errors here say what to do about them.
+//! pool, and report readiness from the database (reachable, with the schema this build needs).
+//! Errors here say what to do about them.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::db::{DbPool, PoolOptions};
+use crate::db::{migrations, DbPool, PoolOptions};
 use crate::grpc::Readiness;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,11 +44,58 @@ pub fn connect_database(config: &Config) -> Result<DbPool, StartError> {
     Ok(DbPool::connect(&config.database_url(), &options)?)
 }
 
-/// Ready while the database answers.
-pub fn database_readiness(pool: &DbPool) -> Readiness {
-    let pool = pool.clone();
-    Readiness::new(move || {
-        let pool = pool.clone();
-        async move { pool.ping().await.is_ok() }
-    })
+/// Holds a service's RPCs while its database's schema lacks migrations this build carries:
+/// health is NOT_SERVING and every call answers UNAVAILABLE naming the version found and the one
+/// needed, until a readiness probe finds the schema migrated (no restart needed). Until the
+/// first probe has looked, calls pass.
+#[derive(Clone)]
+pub struct SchemaGate {
+    pool: DbPool,
+    /// Why calls are refused; `None` while the schema is current.
+    behind: Arc<RwLock<Option<String>>>,
+}
+
+impl SchemaGate {
+    pub fn new(pool: &DbPool) -> Self {
+        SchemaGate { pool: pool.clone(), behind: Arc::new(RwLock::new(None)) }
+    }
+
+    /// Ready while the database answers and its schema is current; each probe updates the gate.
+    pub fn readiness(&self) -> Readiness {
+        let gate = self.clone();
+        Readiness::new(move || {
+            let gate = gate.clone();
+            async move { gate.probe().await }
+        })
+    }
+
+    async fn probe(&self) -> bool {
+        match migrations::schema_behind(&self.pool).await {
+            Ok(behind) => {
+                let ready = behind.is_none();
+                let refusal = behind.map(|behind| behind.to_string());
+                let mut held = self.behind.write().unwrap_or_else(PoisonError::into_inner);
+                if *held != refusal {
+                    match &refusal {
+                        Some(reason) => tracing::warn!(%reason, "database schema is behind: refusing calls"),
+                        None if held.is_some() => tracing::info!("database schema is current: serving calls"),
+                        None => {}
+                    }
+                    *held = refusal;
+                }
+                ready
+            }
+            // The database is away: not ready, and calls fail on their own.
+            Err(_) => false,
+        }
+    }
+}
+
+impl tonic::service::Interceptor for SchemaGate {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        match &*self.behind.read().unwrap_or_else(PoisonError::into_inner) {
+            Some(reason) => Err(tonic::Status::unavailable(reason.clone())),
+            None => Ok(request),
+        }
+    }
 }

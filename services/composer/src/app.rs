@@ -75,10 +75,12 @@ impl Application {
     pub async fn run(self) -> Result<(), ServeError> {
         let Application { listener, address, composer, pool, config, shutdown } = self;
         info!(%address, "composer listening");
-        let routes = tonic::service::Routes::new(ComposerServiceServer::new(ComposerApi::new(composer)));
-        GrpcServer::new(routes)
+        let gate = service::SchemaGate::new(&pool);
+        let readiness = gate.readiness();
+        let api = ComposerServiceServer::with_interceptor(ComposerApi::new(composer), gate);
+        GrpcServer::new(tonic::service::Routes::new(api))
             .health_service(HEALTH_SERVICE)
-            .readiness(service::database_readiness(&pool))
+            .readiness(readiness)
             .drain_timeout(config.pipeline.shutdown_grace())
             .serve(listener, shutdown)
             .await

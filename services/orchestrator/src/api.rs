@@ -15,6 +15,7 @@ use shortline_shared::domain::{Platform, Theme, ThemeError};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::status::require_job_id;
 use tonic::{Request, Response, Status};
+use tracing::info;
 
 use crate::engine::Engine;
 use crate::error::{OrchestratorError, Result};
@@ -138,6 +139,52 @@ fn requested_theme(request: &v1::StartJobRequest) -> Result<(String, Theme)> {
     }
 }
 
+impl OrchestratorApi {
+    /// Ends the review of a job awaiting it once the composer holds a decision for each of its
+    /// `videos`: the review attempt succeeds, and the job is approved when a video was. The
+    /// status and the attempt change together; a job no longer awaiting review is left alone.
+    async fn settle_review(&self, job_id: i64, videos: &[v1::Video]) -> Result<()> {
+        if videos.iter().any(|v| v.status == v1::VideoStatus::Generated as i32) {
+            return Ok(());
+        }
+        let approved = videos.iter().any(|v| v.status == v1::VideoStatus::Approved as i32);
+        let outcome = if approved { JobStatus::Approved } else { JobStatus::Rejected };
+        let summary = format!("{}:{}", outcome, videos.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(","));
+        let mut pooled = self.conn().await?;
+        let conn = &mut pooled.conn();
+        let settled = shortline_shared::transaction!(conn, |tx| {
+            let awaiting = [JobStatus::AwaitingReview];
+            if db::jobs::transition(tx, job_id, &awaiting, outcome, None, None, None).await?.is_none() {
+                return Ok(false);
+            }
+            let attempts = db::job_stages::list_for_job(tx, job_id).await?;
+            let reviews = || attempts.iter().filter(|a| a.stage == StageName::Review);
+            let row = match reviews().find(|a| a.status == StageStatus::Running) {
+                Some(open) => open.clone(),
+                None => {
+                    let attempt = reviews().map(|a| a.attempt).max().unwrap_or(0) + 1;
+                    db::job_stages::insert(tx, &NewJobStage::running(job_id, StageName::Review, attempt)).await?
+                }
+            };
+            db::job_stages::finish(tx, row.id, StageStatus::Succeeded, None, Some(&summary)).await?;
+            Ok(true)
+        })?;
+        if settled {
+            info!(job_id, %outcome, "review settled");
+            self.engine.changed(job_id);
+        }
+        Ok(())
+    }
+}
+
+/// The status a video gets from `decision`.
+fn decided(decision: v1::ReviewDecision) -> v1::VideoStatus {
+    match decision {
+        v1::ReviewDecision::Reject => v1::VideoStatus::Rejected,
+        _ => v1::VideoStatus::Approved,
+    }
+}
+
 type WatchStream = Pin<Box<dyn Stream<Item = std::result::Result<v1::JobEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -251,58 +298,40 @@ impl OrchestratorService for OrchestratorApi {
         let request = request.into_inner();
         let job_id = require_job_id(request.job_id)?;
         let from_stage = convert::stage_from(enum_field(request.from_stage, "from_stage")?);
-        let mut pooled = self.conn().await?;
-        let conn = &mut pooled.conn();
-        let job = find_job(conn, job_id).await?;
-        if job.kind != JobKind::Pipeline {
-            return Err(OrchestratorError::FailedPrecondition(format!(
-                "job {job_id} is a {} job; start a new one",
-                job.kind
-            ))
-            .into());
-        }
-        if let Some(stage) = from_stage {
-            let stages = db::job_stages::list_for_job(conn, job_id).await.map_err(OrchestratorError::from)?;
-            let first_unfinished = StageName::ALL.iter().copied().find(|s| !db::job_stages::is_done(&stages, *s));
-            if first_unfinished.is_some_and(|first| stage_index(stage) > stage_index(first)) {
-                return Err(OrchestratorError::invalid(
-                    "from_stage",
-                    format!(
-                        "{stage} comes after {}, which has not succeeded",
-                        first_unfinished.map(|s| s.as_str()).unwrap_or_default()
-                    ),
-                )
-                .into());
-            }
-            if stage != StageName::Review {
-                // Earlier stages keep their outputs; from `stage` on, the stages run again and
-                // their idempotent RPCs hand back whatever is already made.
-                db::job_stages::reopen_from(conn, job_id, &StageName::ALL[stage_index(stage)..])
-                    .await
-                    .map_err(OrchestratorError::from)?;
-            }
-        }
-        if db::jobs::transition(
-            conn,
-            job_id,
-            &[JobStatus::Failed, JobStatus::Cancelled],
-            JobStatus::Queued,
-            None,
-            None,
-            None,
-        )
-        .await
-        .map_err(OrchestratorError::from)?
-        .is_none()
         {
-            return Err(OrchestratorError::FailedPrecondition(format!(
-                "job {job_id} is {}; only failed or cancelled jobs are retried",
-                job.status
-            ))
-            .into());
+            let mut pooled = self.conn().await?;
+            let conn = &mut pooled.conn();
+            // Every check comes before the first write, and the writes (the status, the reopened
+            // attempts) commit together: a refused RetryJob leaves nothing behind.
+            let refusal = shortline_shared::transaction!(conn, |tx| {
+                let job = match db::jobs::find(tx, job_id).await {
+                    Ok(job) => job,
+                    Err(db::DbError::NotFound) => return Ok(Some(OrchestratorError::JobNotFound(job_id))),
+                    Err(other) => return Err(other),
+                };
+                let attempts = db::job_stages::list_for_job(tx, job_id).await?;
+                if let Err(refusal) = check_retry(&job, from_stage, &attempts) {
+                    return Ok(Some(refusal));
+                }
+                let retryable = [JobStatus::Failed, JobStatus::Cancelled];
+                if db::jobs::transition(tx, job_id, &retryable, JobStatus::Queued, None, None, None).await?.is_none() {
+                    // Moved on since it was read (e.g. retried by someone else): nothing written.
+                    return Ok(Some(not_retryable(&job)));
+                }
+                if let Some(stage) = from_stage.filter(|stage| *stage != StageName::Review) {
+                    // Earlier stages keep their outputs; from `stage` on, the stages run again and
+                    // their idempotent RPCs hand back whatever is already made.
+                    db::job_stages::reopen_from(tx, job_id, &StageName::ALL[stage_index(stage)..]).await?;
+                }
+                Ok(None)
+            })
+            .map_err(OrchestratorError::from)?;
+            if let Some(refusal) = refusal {
+                return Err(refusal.into());
+            }
         }
         self.engine.wake();
-        drop(pooled);
+        self.engine.changed(job_id);
         Ok(Response::new(self.job(job_id).await?))
     }
 
@@ -390,30 +419,22 @@ impl OrchestratorService for OrchestratorApi {
             }
         }
         let stages = &self.engine.stages;
-        stages.review_video(job_id, request.video_id, decision, &request.note, READ_DEADLINE).await?;
-        let videos = stages.videos(job_id, READ_DEADLINE).await?;
-        if videos.iter().all(|v| v.status != v1::VideoStatus::Generated as i32) {
-            let approved = videos.iter().any(|v| v.status == v1::VideoStatus::Approved as i32);
-            let outcome = if approved { JobStatus::Approved } else { JobStatus::Rejected };
-            let mut pooled = self.conn().await?;
-            let conn = &mut pooled.conn();
-            let attempts = db::job_stages::list_for_job(conn, job_id).await.map_err(OrchestratorError::from)?;
-            let open = attempts.iter().find(|a| a.stage == StageName::Review && a.status == StageStatus::Running);
-            let row = match open {
-                Some(row) => row.clone(),
-                None => db::job_stages::insert(conn, &NewJobStage::running(job_id, StageName::Review, 1))
-                    .await
-                    .map_err(OrchestratorError::from)?,
-            };
-            let summary =
-                format!("{}:{}", outcome, videos.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(","));
-            db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, Some(&summary))
-                .await
-                .map_err(OrchestratorError::from)?;
-            db::jobs::transition(conn, job_id, &[JobStatus::AwaitingReview], outcome, None, None, None)
-                .await
-                .map_err(OrchestratorError::from)?;
-            self.engine.changed(job_id);
+        let reviewed = stages.review_video(job_id, request.video_id, decision, &request.note, READ_DEADLINE).await;
+        // Whatever the composer answered, adopt the decisions it holds: some may never have
+        // reached this table (the orchestrator stopped between the composer's write and its own).
+        let videos = match stages.videos(job_id, READ_DEADLINE).await {
+            Ok(videos) => videos,
+            // The composer's refusal of the review, if any, says more than a failed listing.
+            Err(listing) => return Err(reviewed.err().unwrap_or(listing).into()),
+        };
+        self.settle_review(job_id, &videos).await?;
+        match reviewed {
+            Ok(_) => {}
+            // The same decision, already recorded: a retry of a call whose answer was lost.
+            Err(OrchestratorError::Downstream { status, .. })
+                if status.code() == tonic::Code::FailedPrecondition
+                    && videos.iter().any(|v| v.id == request.video_id && v.status == decided(decision) as i32) => {}
+            Err(refused) => return Err(refused.into()),
         }
         Ok(Response::new(self.job(job_id).await?))
     }
@@ -543,6 +564,37 @@ impl OrchestratorService for OrchestratorApi {
     }
 }
 
+/// Why `job` cannot be retried from `from_stage` (with `attempts` its stage attempts), if it
+/// cannot: only failed or cancelled pipeline jobs are, from a stage no later than the first one
+/// that has not succeeded.
+fn check_retry(job: &db::Job, from_stage: Option<StageName>, attempts: &[db::JobStage]) -> Result<()> {
+    if job.kind != JobKind::Pipeline {
+        return Err(OrchestratorError::FailedPrecondition(format!(
+            "job {} is a {} job; start a new one",
+            job.id, job.kind
+        )));
+    }
+    if !matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
+        return Err(not_retryable(job));
+    }
+    let Some(stage) = from_stage else { return Ok(()) };
+    let first_unfinished = StageName::ALL.iter().copied().find(|s| !db::job_stages::is_done(attempts, *s));
+    match first_unfinished {
+        Some(first) if stage_index(stage) > stage_index(first) => Err(OrchestratorError::invalid(
+            "from_stage",
+            format!("{stage} comes after {first}, which has not succeeded"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn not_retryable(job: &db::Job) -> OrchestratorError {
+    OrchestratorError::FailedPrecondition(format!(
+        "job {} is {}; only failed or cancelled jobs are retried",
+        job.id, job.status
+    ))
+}
+
 fn stage_index(stage: StageName) -> usize {
     StageName::ALL.iter().position(|s| *s == stage).unwrap_or(0)
 }
@@ -602,8 +654,9 @@ fn watch_stream(
                     return Some((Err(Status::from(OrchestratorError::from(error))), state));
                 }
             };
-            let progress = convert::progress(&job, &stages);
-            let event = |stage: Option<&db::JobStage>, message: String| v1::JobEvent {
+            // Each event carries the time its change happened and the progress as of it, so a
+            // replay of past attempts reads as they happened, not as of the subscription.
+            let event = |stage: Option<&db::JobStage>, message: String, at, progress| v1::JobEvent {
                 job_id,
                 stage: stage.map(|s| convert::stage(s.stage)).unwrap_or(v1::Stage::Unspecified) as i32,
                 stage_status: stage.map(|s| convert::stage_status(s.status)).unwrap_or(v1::StageStatus::Unspecified)
@@ -611,10 +664,10 @@ fn watch_stream(
                 job_status: convert::job_status(job.status) as i32,
                 attempt: stage.map(|s| s.attempt).unwrap_or(0),
                 message,
-                at: Some(convert::timestamp(db::now())),
+                at: Some(convert::timestamp(at)),
                 progress: Some(progress),
             };
-            for stage in &stages {
+            for (made, stage) in stages.iter().enumerate() {
                 if state.seen_stages.get(&stage.id) != Some(&stage.status) {
                     state.seen_stages.insert(stage.id, stage.status);
                     let detail = stage.error.clone().or_else(|| stage.output_ref.clone()).unwrap_or_default();
@@ -623,6 +676,10 @@ fn watch_stream(
                         format!("{} {} (attempt {}) {detail}", stage.stage, stage.status, stage.attempt)
                             .trim_end()
                             .to_owned(),
+                        stage.finished_at.unwrap_or(stage.started_at),
+                        // Attempts are made one after another: the earlier ones are what was
+                        // known when this one reached its status.
+                        convert::progress(&job, &stages[..=made]),
                     ));
                 }
             }
@@ -633,7 +690,7 @@ fn watch_stream(
                     (Some(error), None) => format!("job {}: {error}", job.status),
                     _ => format!("job {}", job.status),
                 };
-                state.queue.push_back(event(None, message));
+                state.queue.push_back(event(None, message, job.updated_at, convert::progress(&job, &stages)));
             }
             if job.status.is_terminal() || job.status == JobStatus::AwaitingReview {
                 state.done = true;

@@ -66,9 +66,10 @@ impl Application {
         };
         let refresh_task =
             tokio::spawn(scheduled_refresh(engine.clone(), config.pipeline.trend_refresh_interval(), shutdown.token()));
-        let readiness = service::database_readiness(&engine.pool);
-        let routes = tonic::service::Routes::new(OrchestratorServiceServer::new(OrchestratorApi::new(engine)));
-        let served = GrpcServer::new(routes)
+        let gate = service::SchemaGate::new(&engine.pool);
+        let readiness = gate.readiness();
+        let api = OrchestratorServiceServer::with_interceptor(OrchestratorApi::new(engine), gate);
+        let served = GrpcServer::new(tonic::service::Routes::new(api))
             .health_service("shortline.v1.OrchestratorService")
             .readiness(readiness)
             // The grace period went to the engine; what is left in flight then are reads.

@@ -8,6 +8,7 @@
 //! at once, naming the stage and the reason.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -175,9 +176,8 @@ impl Engine {
         let token = CancellationToken::new();
         self.lock_running().insert(job.id, (lease.clone(), token.clone()));
         let span = info_span!("job", job_id = job.id, kind = %job.kind, worker = %self.worker);
-        let heartbeat = tokio::spawn(heartbeat(self.pool.clone(), lease.clone(), self.pipeline.lease(), token.clone()));
-        let outcome = self.drive(&job, &lease, taken_from.as_deref(), &token).instrument(span).await;
-        heartbeat.abort();
+        let drive = self.drive(&job, &lease, taken_from.as_deref(), &token).instrument(span);
+        let outcome = with_heartbeat(&self.pool, &lease, self.pipeline.lease(), &token, drive).await;
         self.changed(job.id);
         self.lock_running().remove(&job.id);
         match outcome {
@@ -196,8 +196,21 @@ impl Engine {
 
     async fn drive(&self, job: &Job, lease: &Lease, taken_from: Option<&str>, token: &CancellationToken) -> Result<()> {
         if let Some(previous) = taken_from {
-            let reason = format!("lease of worker {previous} expired; worker {} took the job over", self.worker);
             let mut pooled = self.pool.get().await?;
+            if job.kind != JobKind::Pipeline {
+                // An inline job answered one request, and whoever asked went away with the worker
+                // that ran it: end it instead of running it again for nobody.
+                let stage = stages_of(job.kind)[0];
+                let reason = format!(
+                    "worker {previous} stopped while running it inline (its lease expired); worker {} closed it",
+                    self.worker
+                );
+                if db::jobs::fail_held(&mut pooled.conn(), lease, stage, &reason).await? {
+                    info!(job_id = job.id, %reason, "closed an abandoned inline job");
+                }
+                return Ok(());
+            }
+            let reason = format!("lease of worker {previous} expired; worker {} took the job over", self.worker);
             let closed = db::job_stages::abandon_open(&mut pooled.conn(), lease, &reason).await?;
             info!(job_id = job.id, closed, "took over the job");
         }
@@ -254,44 +267,55 @@ impl Engine {
     }
 
     /// Runs a one-stage job inline (collect or analyse now, the scheduled refresh): the job is
-    /// created running, its stage row records the outcome, and the job ends succeeded or failed.
+    /// created running under a lease this process renews while the work runs, its stage row
+    /// records the outcome, and the job ends succeeded or failed. Should the caller go away
+    /// first (its deadline passed, it cancelled), this future is dropped and the job is ended
+    /// as failed; should the process die, the lease expires and another worker ends it.
     /// Returns the job's id and the stage's result.
     pub async fn run_inline<T, F, Fut>(&self, kind: JobKind, label: &str, stage: StageName, work: F) -> Result<(i64, T)>
     where
         F: FnOnce(i64) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let (job, row) = {
+        let (job, lease, row) = {
             let mut pooled = self.pool.get().await?;
             let conn = &mut pooled.conn();
-            let mut new = NewJob::queued(kind, label, None, 1);
-            new.status = JobStatus::Running;
-            let job = db::jobs::insert(conn, &new).await?;
-            let row = db::job_stages::insert(conn, &NewJobStage::running(job.id, stage, 1).by(&self.worker)).await?;
-            (job, row)
+            let new = NewJob::queued(kind, label, None, 1);
+            let (job, lease) = db::jobs::insert_leased(conn, &new, &self.worker, self.pipeline.lease()).await?;
+            let attempt = NewJobStage::running(job.id, stage, 1).by(&self.worker);
+            match db::job_stages::start_fenced(conn, &lease, &attempt).await {
+                Ok(row) => (job, lease, row),
+                Err(error) => {
+                    // Nothing ran yet; a job left running would wait for its lease to expire.
+                    let reason = format!("cannot record its stage: {error}");
+                    let _ = db::jobs::fail_held(conn, &lease, stage, &reason).await;
+                    return Err(error.into());
+                }
+            }
         };
-        let outcome = work(job.id).await;
+        self.changed(job.id);
+        let unanswered = EndIfDropped::new(self, &lease, stage);
+        let token = CancellationToken::new();
+        let outcome = with_heartbeat(&self.pool, &lease, self.pipeline.lease(), &token, async {
+            tokio::select! {
+                outcome = work(job.id) => outcome,
+                _ = token.cancelled() => Err(OrchestratorError::FailedPrecondition(format!(
+                    "job {} was cancelled before {stage} finished", job.id
+                ))),
+            }
+        })
+        .await;
+        unanswered.disarm();
         let mut pooled = self.pool.get().await?;
         let conn = &mut pooled.conn();
         match &outcome {
             Ok(_) => {
-                db::job_stages::finish(conn, row.id, StageStatus::Succeeded, None, None).await?;
-                db::jobs::transition(conn, job.id, &[JobStatus::Running], JobStatus::Succeeded, None, None, None)
-                    .await?;
+                db::job_stages::finish_fenced(conn, &lease, row.id, StageStatus::Succeeded, None, None).await?;
+                let running = [JobStatus::Running];
+                db::jobs::transition(conn, job.id, &running, JobStatus::Succeeded, Some(&lease), None, None).await?;
             }
             Err(error) => {
-                let reason = describe(error);
-                db::job_stages::finish(conn, row.id, StageStatus::Failed, Some(&reason), None).await?;
-                db::jobs::transition(
-                    conn,
-                    job.id,
-                    &[JobStatus::Running],
-                    JobStatus::Failed,
-                    None,
-                    Some(stage),
-                    Some(&reason),
-                )
-                .await?;
+                db::jobs::fail_held(conn, &lease, stage, &describe(error)).await?;
             }
         }
         self.changed(job.id);
@@ -374,28 +398,85 @@ impl Engine {
     }
 }
 
+/// Runs `work` while a heartbeat renews `lease` for `duration` at a time. The renewals are part
+/// of this future, so they end with the work however it ends (done, an error, a panic, or
+/// dropped) and never outlive it. A lost lease cancels `token`, for the work to stop.
+async fn with_heartbeat<T>(
+    pool: &DbPool,
+    lease: &Lease,
+    duration: Duration,
+    token: &CancellationToken,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::select! {
+        output = work => output,
+        never = heartbeat(pool, lease, duration, token) => match never {},
+    }
+}
+
 /// Renews the lease while the job runs; cancels the work when the lease is lost (another worker
 /// took the job over, or it was cancelled). Renewals come often enough that a cancel on another
 /// replica stops the running stage within a couple of seconds.
-async fn heartbeat(pool: DbPool, lease: Lease, duration: Duration, token: CancellationToken) {
+/// Never returns: once the lease is lost it only waits for the work to stop.
+async fn heartbeat(pool: &DbPool, lease: &Lease, duration: Duration, token: &CancellationToken) -> Infallible {
     let interval = (duration / 3).min(Duration::from_secs(2)).max(Duration::from_millis(100));
     loop {
         tokio::time::sleep(interval).await;
         let renewed = async {
             let mut pooled = pool.get().await?;
-            db::jobs::renew(&mut pooled.conn(), &lease, duration).await
+            db::jobs::renew(&mut pooled.conn(), lease, duration).await
         };
         match renewed.await {
             Ok(true) => {}
             Ok(false) => {
                 info!(job_id = lease.job_id, "lease lost or job cancelled: stopping its work");
                 token.cancel();
-                return;
+                return std::future::pending().await;
             }
             // A passing database error: the next beat tries again; if the lease expires meanwhile
             // the renewal says so.
             Err(error) => warn!(job_id = lease.job_id, %error, "cannot renew the lease"),
         }
+    }
+}
+
+/// Ends an inline job as failed when its run is dropped before it finished (the request's
+/// deadline passed, or its caller went away): dropping a future cannot wait for a write, so the
+/// write goes to a task of its own. If even that cannot happen (the process is exiting), the
+/// job's lease expires and another worker ends it.
+struct EndIfDropped {
+    unfinished: Option<(DbPool, Lease, StageName, broadcast::Sender<i64>)>,
+}
+
+impl EndIfDropped {
+    fn new(engine: &Engine, lease: &Lease, stage: StageName) -> Self {
+        EndIfDropped { unfinished: Some((engine.pool.clone(), lease.clone(), stage, engine.changes.clone())) }
+    }
+
+    /// The run finished and records its own outcome.
+    fn disarm(mut self) {
+        self.unfinished = None;
+    }
+}
+
+impl Drop for EndIfDropped {
+    fn drop(&mut self) {
+        let Some((pool, lease, stage, changes)) = self.unfinished.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let reason = format!("the request ended before {stage} finished (its deadline passed or its caller left)");
+            let ended = async {
+                let mut pooled = pool.get().await?;
+                db::jobs::fail_held(&mut pooled.conn(), &lease, stage, &reason).await
+            };
+            match ended.await {
+                Ok(_) => {
+                    info!(job_id = lease.job_id, %reason, "inline job ended");
+                    let _ = changes.send(lease.job_id);
+                }
+                Err(error) => warn!(job_id = lease.job_id, %error, "cannot end the inline job; its lease will expire"),
+            }
+        });
     }
 }
 
@@ -436,4 +517,49 @@ fn retryable(error: &OrchestratorError) -> bool {
 /// The reason recorded on a failed attempt: readable, naming the service that refused.
 fn describe(error: &OrchestratorError) -> String {
     error.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shortline_shared::db::PoolOptions;
+
+    async fn lease_expiry(pool: &DbPool, job_id: i64) -> chrono::NaiveDateTime {
+        let mut pooled = pool.get().await.expect("connection");
+        db::jobs::find(&mut pooled.conn(), job_id).await.expect("job").lease_expires_at.expect("a lease")
+    }
+
+    // Issue 12 item 13: the heartbeat was a detached task aborted only after the job returned,
+    // so a job that panicked (or was dropped) had its lease renewed forever.
+    #[tokio::test]
+    async fn the_heartbeat_ends_with_its_job_even_when_the_job_panics() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("engine.db").display());
+        db::migrations::run_pending(&url).await.expect("migrate");
+        let pool = DbPool::connect(&url, &PoolOptions::default()).expect("pool");
+        let lease_duration = Duration::from_millis(300); // renewed every 100 ms
+        let (job, lease) = {
+            let mut pooled = pool.get().await.expect("connection");
+            let new = NewJob::queued(JobKind::TrendRefresh, "heartbeat", None, 1);
+            db::jobs::insert_leased(&mut pooled.conn(), &new, "test", lease_duration).await.expect("job")
+        };
+        let first_expiry = lease_expiry(&pool, job.id).await;
+
+        let run = {
+            let (pool, lease) = (pool.clone(), lease.clone());
+            tokio::spawn(async move {
+                let work = async {
+                    tokio::time::sleep(lease_duration).await;
+                    panic!("the job's work panicked");
+                };
+                with_heartbeat(&pool, &lease, lease_duration, &CancellationToken::new(), work).await
+            })
+        };
+        assert!(run.await.expect_err("the work panicked").is_panic());
+        let expiry_at_the_end = lease_expiry(&pool, job.id).await;
+        assert!(expiry_at_the_end > first_expiry, "the lease was renewed while the work ran");
+
+        tokio::time::sleep(lease_duration * 2).await; // six renewal intervals
+        assert_eq!(lease_expiry(&pool, job.id).await, expiry_at_the_end, "the lease was renewed after its job ended");
+    }
 }

@@ -53,10 +53,12 @@ impl Application {
     pub async fn run(self) -> Result<(), ServeError> {
         let Application { listener, address, pool, api, config, shutdown } = self;
         info!(%address, providers = ?config.providers.set, "scriptgen listening");
-        let routes = tonic::service::Routes::new(ScriptServiceServer::new(api));
-        GrpcServer::new(routes)
+        let gate = service::SchemaGate::new(&pool);
+        let readiness = gate.readiness();
+        let api = ScriptServiceServer::with_interceptor(api, gate);
+        GrpcServer::new(tonic::service::Routes::new(api))
             .health_service(HEALTH_SERVICE_NAME)
-            .readiness(service::database_readiness(&pool))
+            .readiness(readiness)
             .drain_timeout(config.pipeline.shutdown_grace())
             .serve(listener, shutdown)
             .await

@@ -1,12 +1,13 @@
 //! Embedded migrations, one directory per backend, runnable from any tokio runtime flavour.
 
+use diesel::migration::MigrationSource;
 use diesel::{Connection, RunQueryDsl, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::error::{DbError, DbResult};
-use super::pool::{create_sqlite_dir, sqlite_path, Backend};
+use super::pool::{create_sqlite_dir, sqlite_path, Backend, Conn, DbPool};
 
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -59,4 +60,77 @@ fn apply<DB: diesel::backend::Backend>(
         .run_pending_migrations(migrations)
         .map(|versions| versions.into_iter().map(|v| v.to_string()).collect())
         .map_err(|e| DbError::Internal(format!("migration failed: {e}")))
+}
+
+/// The database's schema lacks migrations this build carries (never migrated, or migrated by an
+/// older release).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the database schema is at version {found}; this build needs version {needed}: run `shortline migrate`")]
+pub struct SchemaBehind {
+    /// The newest version the database records, or why there is none.
+    pub found: String,
+    /// The newest version this build carries.
+    pub needed: String,
+}
+
+/// The versions of this build's migrations for `backend`, oldest first.
+pub fn versions(backend: Backend) -> Vec<String> {
+    fn of<DB: diesel::backend::Backend>(source: &EmbeddedMigrations) -> Vec<String>
+    where
+        EmbeddedMigrations: MigrationSource<DB>,
+    {
+        let migrations = MigrationSource::<DB>::migrations(source).unwrap_or_default();
+        let mut versions: Vec<String> = migrations.iter().map(|m| m.name().version().to_string()).collect();
+        versions.sort();
+        versions
+    }
+    match backend {
+        Backend::Postgres => of::<diesel::pg::Pg>(&POSTGRES),
+        Backend::Sqlite => of::<diesel::sqlite::Sqlite>(&SQLITE),
+    }
+}
+
+/// Whether the database behind `pool` lacks any of this build's migrations, and if so which
+/// version it is at. An error only when the database cannot be asked.
+pub async fn schema_behind(pool: &DbPool) -> DbResult<Option<SchemaBehind>> {
+    let needed = versions(pool.backend());
+    let mut pooled = pool.get().await?;
+    let applied = match applied_versions(&mut pooled.conn()).await {
+        Ok(applied) => applied,
+        Err(DbError::Unavailable(reason)) => return Err(DbError::Unavailable(reason)),
+        // E.g. a service role without SELECT on the versions (granted by a later migration).
+        Err(error) => {
+            let found = format!("unknown (its migration records cannot be read: {error})");
+            return Ok(Some(SchemaBehind { found, needed: needed.last().cloned().unwrap_or_default() }));
+        }
+    };
+    if needed.iter().all(|version| applied.contains(version)) {
+        return Ok(None);
+    }
+    let found = applied.iter().max().cloned().unwrap_or_else(|| "none (not migrated)".into());
+    Ok(Some(SchemaBehind { found, needed: needed.last().cloned().unwrap_or_default() }))
+}
+
+/// The versions diesel recorded as applied; none when it never ran here.
+async fn applied_versions(conn: &mut Conn<'_>) -> DbResult<Vec<String>> {
+    use diesel::sql_types::{Bool, Text};
+    let table_exists = match conn.backend() {
+        Backend::Postgres => "to_regclass('__diesel_schema_migrations') IS NOT NULL",
+        Backend::Sqlite => {
+            "EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__diesel_schema_migrations')"
+        }
+    };
+    let query = diesel::select(diesel::dsl::sql::<Bool>(table_exists));
+    let present: bool = crate::dispatch!(conn, c => diesel_async::RunQueryDsl::get_result(query, c).await)?;
+    if !present {
+        return Ok(Vec::new());
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+    let query = diesel::sql_query("SELECT version FROM __diesel_schema_migrations");
+    let rows: Vec<Applied> = crate::dispatch!(conn, c => diesel_async::RunQueryDsl::load(query, c).await)?;
+    Ok(rows.into_iter().map(|row| row.version).collect())
 }

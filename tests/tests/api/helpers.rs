@@ -48,6 +48,16 @@ impl TestDb {
         TestDb { url, pool, cleanup: Cleanup::DropPostgres { name } }
     }
 
+    /// An empty PostgreSQL database: no tables, no migrations applied.
+    pub async fn postgres_unmigrated() -> TestDb {
+        init_tracing();
+        let name = format!("shortline_test_{}", uuid::Uuid::new_v4().simple());
+        admin_execute(&format!("CREATE DATABASE {name}")).await;
+        let url = format!("{}/{name}", postgres_server_url());
+        let pool = DbPool::connect(&url, &PoolOptions::default()).expect("pool");
+        TestDb { url, pool, cleanup: Cleanup::DropPostgres { name } }
+    }
+
     pub async fn sqlite() -> TestDb {
         init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");

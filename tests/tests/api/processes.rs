@@ -255,6 +255,26 @@ impl TestSystem {
         TestSystem { db, dir, orchestrator, scriptgen, composer }
     }
 
+    /// The orchestrator alone, with scriptgen and composer at addresses where nothing listens:
+    /// for tests of what it does by itself (its clients connect lazily). `extra` adds settings.
+    /// Returned with the directory that holds its data and log, which must outlive it.
+    pub async fn lone_orchestrator(db: &TestDb, extra: &[(&str, &str)]) -> (ServiceProcess, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nowhere = format!("http://127.0.0.1:{}", free_port());
+        let mut env = base_env(db, dir.path());
+        for (key, value) in [
+            ("SHORTLINE_ORCHESTRATOR__LISTEN", "127.0.0.1:0"),
+            ("SHORTLINE_SCRIPTGEN__URL", nowhere.as_str()),
+            ("SHORTLINE_COMPOSER__URL", nowhere.as_str()),
+        ]
+        .iter()
+        .chain(extra)
+        {
+            env = with(&env, key, value);
+        }
+        (ServiceProcess::spawn("orchestrator", &env, dir.path()).await, dir)
+    }
+
     /// Another orchestrator replica, configured as the first one (on a port of its own) plus
     /// `extra`; it logs to `<log_name>.log`.
     pub async fn spawn_orchestrator(&self, log_name: &str, extra: &[(&str, &str)]) -> ServiceProcess {

@@ -1,13 +1,17 @@
 //! `jobs`: a pipeline run, a scheduled trend refresh or an on-demand analysis.
 
+use std::time::Duration;
+
 use chrono::NaiveDateTime;
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Timestamp};
 use diesel_async::RunQueryDsl;
 
 use super::job_stages::StageName;
 use super::text_enum;
 use crate::db::schema::jobs;
-use crate::db::{Conn, DbResult};
+use crate::db::{Backend, Conn, DbResult};
 use crate::dispatch;
 
 text_enum!(
@@ -193,15 +197,14 @@ pub async fn exists(conn: &mut Conn<'_>, id: i64) -> DbResult<bool> {
 pub async fn claim_next(
     conn: &mut Conn<'_>,
     owner: &str,
-    lease: std::time::Duration,
+    lease: Duration,
 ) -> DbResult<Option<(Job, Lease, Option<String>)>> {
     let now = crate::db::now();
-    let expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
     let token = uuid::Uuid::new_v4().to_string();
+    let backend = conn.backend();
     crate::transaction!(conn, |tx| {
-        let claimable = jobs::status
-            .eq(JobStatus::Queued)
-            .or(jobs::status.eq(JobStatus::Running).and(jobs::lease_expires_at.lt(now)));
+        let expired = jobs::lease_expires_at.lt(database_time(backend, Duration::ZERO));
+        let claimable = jobs::status.eq(JobStatus::Queued).or(jobs::status.eq(JobStatus::Running).and(expired));
         let columns = (jobs::id, jobs::status, jobs::lease_owner);
         let next: Option<(i64, JobStatus, Option<String>)> = match tx {
             Conn::Postgres(c) => jobs::table
@@ -224,7 +227,7 @@ pub async fn claim_next(
                 jobs::updated_at.eq(now),
                 jobs::lease_owner.eq(owner),
                 jobs::lease_token.eq(&token),
-                jobs::lease_expires_at.eq(expires),
+                jobs::lease_expires_at.eq(database_time(backend, lease)),
             ))
             .returning(Job::as_returning())
             .get_result(c)
@@ -235,9 +238,42 @@ pub async fn claim_next(
     })
 }
 
+/// Inserts `new` as a running job held by `owner` for `lease` (a job run inline by the process
+/// that creates it): if that process dies, the lease expires and another worker closes the job.
+pub async fn insert_leased(conn: &mut Conn<'_>, new: &NewJob, owner: &str, lease: Duration) -> DbResult<(Job, Lease)> {
+    let token = uuid::Uuid::new_v4().to_string();
+    let backend = conn.backend();
+    crate::transaction!(conn, |tx| {
+        let inserted = insert(tx, &NewJob { status: JobStatus::Running, ..new.clone() }).await?;
+        let job = dispatch!(tx, c => diesel::update(jobs::table.find(inserted.id))
+            .set((
+                jobs::lease_owner.eq(owner),
+                jobs::lease_token.eq(&token),
+                jobs::lease_expires_at.eq(database_time(backend, lease)),
+            ))
+            .returning(Job::as_returning())
+            .get_result(c)
+            .await)?;
+        Ok((job, Lease { job_id: inserted.id, owner: owner.to_owned(), token: token.clone() }))
+    })
+}
+
+/// `after` from now by the database's clock, as timestamps are stored (UTC). Leases are set and
+/// compared by this one clock, so workers whose own clocks disagree still agree on expiry.
+/// (PostgreSQL's `now()` is the transaction's start.)
+fn database_time(backend: Backend, after: Duration) -> SqlLiteral<Nullable<Timestamp>> {
+    let sql = match backend {
+        Backend::Postgres => {
+            format!("((now() AT TIME ZONE 'UTC') + interval '{} microseconds')", after.as_micros())
+        }
+        Backend::Sqlite => format!("strftime('%Y-%m-%d %H:%M:%f', 'now', '+{:.3} seconds')", after.as_secs_f64()),
+    };
+    diesel::dsl::sql(&sql)
+}
+
 /// Extends the lease; `false` when the worker lost it (taken over, or the job was cancelled).
-pub async fn renew(conn: &mut Conn<'_>, lease: &Lease, duration: std::time::Duration) -> DbResult<bool> {
-    let expires = crate::db::now() + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::seconds(30));
+pub async fn renew(conn: &mut Conn<'_>, lease: &Lease, duration: Duration) -> DbResult<bool> {
+    let expires = database_time(conn.backend(), duration);
     let updated = dispatch!(conn, c => diesel::update(jobs::table)
         .filter(jobs::id.eq(lease.job_id).and(jobs::lease_token.eq(&lease.token)).and(jobs::status.eq(JobStatus::Running)))
         .set(jobs::lease_expires_at.eq(expires))
@@ -266,14 +302,35 @@ pub async fn fence(conn: &mut Conn<'_>, lease: &Lease) -> DbResult<()> {
 /// attempts it leaves open are closed as cancelled with `reason`.
 pub async fn release(conn: &mut Conn<'_>, lease: &Lease, reason: &str) -> DbResult<bool> {
     crate::transaction!(conn, |tx| {
-        match fence(tx, lease).await {
-            Ok(()) => {}
-            Err(crate::db::DbError::LeaseLost { .. }) => return Ok(false),
-            Err(other) => return Err(other),
+        if !holds(tx, lease).await? {
+            return Ok(false);
         }
         super::job_stages::close_open(tx, lease.job_id, super::job_stages::StageStatus::Cancelled, reason).await?;
         requeue(tx, lease).await
     })
+}
+
+/// Ends a running job `lease` holds as failed at `stage` with `reason`, and closes its open
+/// attempts with the same reason; `false` if the lease is no longer ours.
+pub async fn fail_held(conn: &mut Conn<'_>, lease: &Lease, stage: StageName, reason: &str) -> DbResult<bool> {
+    crate::transaction!(conn, |tx| {
+        if !holds(tx, lease).await? {
+            return Ok(false);
+        }
+        super::job_stages::close_open(tx, lease.job_id, super::job_stages::StageStatus::Failed, reason).await?;
+        let running = [JobStatus::Running];
+        let failed = transition(tx, lease.job_id, &running, JobStatus::Failed, Some(lease), Some(stage), Some(reason));
+        Ok(failed.await?.is_some())
+    })
+}
+
+/// [`fence`] as a question: whether `lease` still holds the job.
+async fn holds(conn: &mut Conn<'_>, lease: &Lease) -> DbResult<bool> {
+    match fence(conn, lease).await {
+        Ok(()) => Ok(true),
+        Err(crate::db::DbError::LeaseLost { .. }) => Ok(false),
+        Err(other) => Err(other),
+    }
 }
 
 async fn requeue(conn: &mut Conn<'_>, lease: &Lease) -> DbResult<bool> {

@@ -1,0 +1,1 @@
+REVOKE SELECT ON __diesel_schema_migrations FROM shortline_orchestrator, shortline_scriptgen, shortline_composer;
