@@ -8,12 +8,15 @@
 mod providers_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use providers_support::{assert_no_key, client, client_with_timeout, talking_mp4, KEY};
 use serde_json::json;
+use shortline_scriptgen::media::MediaError;
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_scriptgen::providers::{AvatarMedia, AvatarRequest, AvatarTargets, HeygenAvatar};
+use shortline_shared::budget::{self, JobBudget};
 use shortline_shared::config::Price;
 use shortline_shared::domain::{Theme, ThemeAvatar};
 use shortline_shared::http::mock::{MockResponse, MockServer};
@@ -119,8 +122,9 @@ async fn heygen_documented_errors() {
             "rate_limited",
         ),
         (
+            // The render may have started: not resent, possibly charged.
             MockResponse::json(500, json!({"error": {"code": "internal_error", "message": "Internal error"}})),
-            "server_error",
+            "possibly_charged",
         ),
         (MockResponse::json(200, json!({"error": null, "data": null})), "malformed"),
         (MockResponse::text(200, "<html>gateway</html>"), "malformed"),
@@ -161,7 +165,8 @@ async fn heygen_documented_errors() {
         Duration::from_secs(5),
         Duration::from_secs(5),
     );
-    assert_eq!(api.generate(&request()).await.unwrap_err().kind(), "timeout");
+    assert_eq!(api.generate(&request()).await.unwrap_err().kind(), "possibly_charged");
+    assert_eq!(slow.requests().len(), 1, "a timed-out render request is not resent");
 
     // A render that never finishes within the generation timeout.
     let stuck = MockServer::start(|r| match r.method.as_str() {
@@ -213,4 +218,40 @@ async fn an_avatar_video_becomes_the_voiceover_and_every_scene_clip() {
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "the download is removed: {leftovers:?}");
+}
+
+/// Must-show 3 for HeyGen: a render request answered with 500 (after HeyGen recorded it) is sent
+/// once; the stage fails saying the render was possibly charged, and its estimate counts
+/// against the job's budget.
+#[tokio::test]
+async fn a_heygen_render_answered_500_is_sent_once_and_fails_as_possibly_charged() {
+    let theme = Theme::from_yaml("config:\n  theme: Reusable cups\n  video_duration_seconds: 8\n").unwrap();
+    let plan = TemplatePlanner.plan(&theme, None, 1).unwrap();
+    let api = MockServer::start(|_| {
+        MockResponse::json(500, json!({"error": {"code": "internal_error", "message": "Internal error"}}))
+    })
+    .await;
+    let price = Price { per_second: 100_000, ..Price::default() };
+    let media = AvatarMedia::new(heygen(&api.url(), Duration::from_secs(10)), Some(price), "ultrafast", 30);
+    let dir = tempfile::tempdir().unwrap();
+    let targets = AvatarTargets {
+        voiceover: dir.path().join("voiceover.wav"),
+        clips: plan.scenes.iter().map(|s| dir.path().join(format!("scene-{}.mp4", s.number))).collect(),
+        width: 180,
+        height: 320,
+        fps: 10,
+    };
+    let who = ThemeAvatar { avatar_id: "a".into(), voice_id: "v".into() };
+    let job = Arc::new(JobBudget::new(3, 100_000_000, 0));
+    let err = budget::within(Some(job.clone()), media.make(&who, &plan, &targets, &CancellationToken::new()))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(api.requests().len(), 1, "exactly one render request reached HeyGen");
+    assert!(
+        matches!(&err, MediaError::Failed { status, .. } if status == "possibly charged"),
+        "the stage fails saying so: {err:?}"
+    );
+    assert_eq!(job.spent_micros(), media.estimate_micros(&plan), "the estimate counts against the budget");
+    assert!(!targets.voiceover.exists());
 }

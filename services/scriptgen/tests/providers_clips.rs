@@ -16,6 +16,7 @@ use providers_support::{assert_no_key, client, mp4, KEY};
 use serde_json::json;
 use shortline_scriptgen::media::{ClipProvider, ClipTarget, MediaError};
 use shortline_scriptgen::providers::{ClipChain, FalFamily, FalVideo, PexelsVideo, UsageLedger, VideoApi};
+use shortline_shared::budget::{self, JobBudget};
 use shortline_shared::config::Price;
 use shortline_shared::domain::{Scene, Transition};
 use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
@@ -206,7 +207,9 @@ async fn fal_documented_errors() {
             MockResponse::json(429, json!({"detail": "Too many requests"})).with_header("retry-after", "0"),
             "rate_limited",
         ),
-        (MockResponse::json(500, json!({"detail": "Internal Server Error"})), "server_error"),
+        // A submit that may have started a generation is not resent (fal documents no
+        // idempotency key): possibly charged.
+        (MockResponse::json(500, json!({"detail": "Internal Server Error"})), "possibly_charged"),
         (
             MockResponse::json(
                 422,
@@ -311,7 +314,8 @@ async fn fal_job_failures_timeouts_and_foreign_urls() {
         Duration::from_secs(5),
     );
     let err = slow.fetch(&scene(), &target).await.unwrap_err();
-    assert!(matches!(err, ProviderError::Timeout { .. }), "{err:?}");
+    assert!(matches!(err, ProviderError::PossiblyCharged { .. }), "a timed-out submit may have started: {err:?}");
+    assert_eq!(server.requests().len(), 1, "and is not resent");
 }
 
 /// A Pexels search answer as documented, with files linking to `cdn_url`.
@@ -406,10 +410,13 @@ async fn pexels_errors_and_empty_results() {
     }
 }
 
+/// Must-show 3: a fal submit answered with 500 (after fal recorded it) may have started a billed
+/// generation. It reaches fal exactly once, its estimate is counted against the job's budget and
+/// on the clip that was made instead, and the chain fails over to Pexels.
 #[tokio::test]
-async fn clip_failover_from_a_failing_fal_to_pexels() {
+async fn a_fal_submit_answered_500_is_sent_once_counted_as_possibly_charged_and_fails_over() {
     let cdn = cdn(3.0, 360, 640).await;
-    let fal_down = MockServer::sequence(vec![MockResponse::json(503, json!({"detail": "Service Unavailable"}))]).await;
+    let fal_down = MockServer::start(|_| MockResponse::json(500, json!({"detail": "Internal Server Error"}))).await;
     let answer = pexels_answer(&cdn.url());
     let stock = MockServer::start(move |_| MockResponse::json(200, answer.clone())).await;
     let ledger = UsageLedger::default();
@@ -422,12 +429,24 @@ async fn clip_failover_from_a_failing_fal_to_pexels() {
     );
     assert_eq!(clips.name(), "fal_kling>pexels");
     let dir = tempfile::tempdir().unwrap();
-    let file = clips.render_clip(&scene(), &target(dir.path()), &CancellationToken::new()).await.unwrap();
+    let job = Arc::new(JobBudget::new(5, 10_000_000, 0));
+    let file =
+        budget::within(Some(job.clone()), clips.render_clip(&scene(), &target(dir.path()), &CancellationToken::new()))
+            .await
+            .unwrap();
     assert_eq!(file.provider, "pexels");
-    assert_eq!(fal_down.requests().len(), 3, "the 503 was retried twice first");
+    let submits = fal_down.requests();
+    assert_eq!(submits.len(), 1, "exactly one submit reached fal: {submits:?}");
+    assert_eq!(submits[0].method, "POST");
     let details = ledger.take(&file.sha256).unwrap();
-    assert_eq!(details["provider_attempts"][0]["failover"], "server_error");
+    let fal_attempt = &details["provider_attempts"][0];
+    assert_eq!(fal_attempt["failover"], "possibly_charged", "{details}");
+    assert_eq!(fal_attempt["possibly_charged_micros"], 250_000, "5 s of Kling at $0.05/s");
+    assert!(fal_attempt["error"].as_str().unwrap().contains("HTTP 500"), "{fal_attempt}");
     assert_eq!(details["provider_attempts"][1]["provider"], "pexels");
+    assert_eq!(details["possibly_charged_micros"], 250_000);
+    assert_eq!(file.cost_micros, 250_000, "free stock footage plus the possibly charged submit");
+    assert_eq!(job.spent_micros(), 250_000, "the budget counts it");
 
     // Both failing: a readable media error naming the last provider and no file.
     let stock_down = MockServer::sequence(vec![MockResponse::text(401, "bad key")]).await;

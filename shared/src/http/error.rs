@@ -36,6 +36,12 @@ pub enum ProviderError {
     /// No key is configured for a provider that needs one.
     #[error("{provider}: no API key: {hint}")]
     MissingKey { provider: String, hint: String },
+    /// A request that starts billed work (see [`super::ProviderClient::submit_once`]) may have
+    /// reached the provider — it answered 5xx, timed out, or the connection broke after sending —
+    /// so it is not resent, and its estimate (`estimate_micros`, filled in by the caller that
+    /// knows the price) is counted as spent.
+    #[error("{provider}: possibly charged, not resent{}: {message}", charge_text(*.estimate_micros))]
+    PossiblyCharged { provider: String, message: String, estimate_micros: i64 },
     /// The call was not made: its estimated cost would take the job past its budget.
     #[error(transparent)]
     OverBudget(#[from] crate::budget::BudgetExceeded),
@@ -43,6 +49,14 @@ pub enum ProviderError {
 
 /// Longest message kept from a provider's answer.
 pub const MESSAGE_CHARS: usize = 300;
+
+fn charge_text(estimate_micros: i64) -> String {
+    if estimate_micros > 0 {
+        format!(" (about {} counted as spent)", crate::budget::usd(estimate_micros))
+    } else {
+        String::new()
+    }
+}
 
 fn retry_after_text(retry_after: Option<Duration>) -> String {
     match retry_after {
@@ -55,6 +69,7 @@ fn retry_after_text(retry_after: Option<Duration>) -> String {
 pub const FAILOVER_PAYMENT_REQUIRED: &str = "payment_required";
 pub const FAILOVER_RATE_LIMITED: &str = "rate_limited";
 pub const FAILOVER_SERVER_ERROR: &str = "server_error";
+pub const FAILOVER_POSSIBLY_CHARGED: &str = "possibly_charged";
 
 impl ProviderError {
     /// The provider's name.
@@ -69,14 +84,15 @@ impl ProviderError {
             | ProviderError::Transport { provider, .. }
             | ProviderError::Rejected { provider, .. }
             | ProviderError::JobFailed { provider, .. }
+            | ProviderError::PossiblyCharged { provider, .. }
             | ProviderError::MissingKey { provider, .. } => provider,
             ProviderError::OverBudget(refused) => &refused.provider,
         }
     }
 
     /// A short machine-readable kind: `unauthorized`, `payment_required`, `rate_limited`,
-    /// `server_error`, `timeout`, `malformed`, `transport`, `rejected`, `job_failed`, `missing_key`,
-    /// `over_budget`.
+    /// `server_error`, `timeout`, `malformed`, `transport`, `rejected`, `job_failed`,
+    /// `possibly_charged`, `missing_key`, `over_budget`.
     pub fn kind(&self) -> &'static str {
         match self {
             ProviderError::Unauthorized { .. } => "unauthorized",
@@ -88,6 +104,7 @@ impl ProviderError {
             ProviderError::Transport { .. } => "transport",
             ProviderError::Rejected { .. } => "rejected",
             ProviderError::JobFailed { .. } => "job_failed",
+            ProviderError::PossiblyCharged { .. } => FAILOVER_POSSIBLY_CHARGED,
             ProviderError::MissingKey { .. } => "missing_key",
             ProviderError::OverBudget(_) => "over_budget",
         }
@@ -106,15 +123,36 @@ impl ProviderError {
     }
 
     /// Why the next provider of the kind should be tried, or `None` when this error ends the
-    /// chain: 402 (out of credits), 429 (rate limited after the retries) and 5xx (after the
-    /// retries). A bad key, a refused request or a malformed answer would fail the same way
-    /// elsewhere or point at a bug, so they stop the chain and are reported.
+    /// chain: 402 (out of credits), 429 (rate limited after the retries), 5xx (after the
+    /// retries) and a paid submit that was possibly charged but cannot be resent. A bad key, a
+    /// refused request or a malformed answer would fail the same way elsewhere or point at a
+    /// bug, so they stop the chain and are reported.
     pub fn failover_reason(&self) -> Option<&'static str> {
         match self {
             ProviderError::PaymentRequired { .. }
             | ProviderError::RateLimited { .. }
-            | ProviderError::Server { .. } => Some(self.kind()),
+            | ProviderError::Server { .. }
+            | ProviderError::PossiblyCharged { .. } => Some(self.kind()),
             _ => None,
+        }
+    }
+
+    /// What this failed call may nevertheless have cost (a possibly charged submit's estimate).
+    pub fn possibly_charged_micros(&self) -> Option<i64> {
+        match self {
+            ProviderError::PossiblyCharged { estimate_micros, .. } => Some(*estimate_micros),
+            _ => None,
+        }
+    }
+
+    /// A possibly charged submit with the estimate of what it may have cost; other errors as
+    /// they are.
+    pub fn with_charge_estimate(self, micros: i64) -> ProviderError {
+        match self {
+            ProviderError::PossiblyCharged { provider, message, .. } => {
+                ProviderError::PossiblyCharged { provider, message, estimate_micros: micros }
+            }
+            other => other,
         }
     }
 }

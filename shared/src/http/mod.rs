@@ -33,8 +33,8 @@ mod setup;
 pub use client::{Auth, Classifier, ClientSettings, ErrorClass, ProviderClient, Reply, MAX_BODY_BYTES};
 pub use cost::{cost_micros, Usage};
 pub use error::{
-    clip_message, error_message, ProviderError, FAILOVER_PAYMENT_REQUIRED, FAILOVER_RATE_LIMITED,
-    FAILOVER_SERVER_ERROR, MESSAGE_CHARS,
+    clip_message, error_message, ProviderError, FAILOVER_PAYMENT_REQUIRED, FAILOVER_POSSIBLY_CHARGED,
+    FAILOVER_RATE_LIMITED, FAILOVER_SERVER_ERROR, MESSAGE_CHARS,
 };
 pub use failover::{run_chain, ChainOutcome, Failover, ProviderAttempt};
 pub use retry::{parse_retry_after, RetryPolicy};

@@ -61,7 +61,8 @@ impl ApifyTikTok {
             "shouldDownloadSubtitles": false,
         });
         let start_url = self.client.url(&format!("/v2/acts/{}/runs", self.actor_id));
-        let reply = self.client.send("start actor run", |http| http.post(&start_url).json(&input)).await?;
+        // A run is billed: started at most once (Apify documents no idempotency key).
+        let reply = self.client.submit_once("start actor run", |http| http.post(&start_url).json(&input)).await?;
         let started: Value = self.client.json(&reply)?;
         let run_id = started
             .pointer("/data/id")

@@ -126,7 +126,8 @@ impl FalVideo {
     async fn generate(&self, scene: &Scene, target: &ClipTarget) -> Result<FetchedVideo, ProviderError> {
         let (input, seconds) = self.family.input(&scene.visual_prompt, target);
         let submit_url = self.client.url(&format!("/{}", self.model));
-        let reply = self.client.send("submit", |http| http.post(&submit_url).json(&input)).await?;
+        // A submit starts a billed generation: sent at most once (fal has no idempotency key).
+        let reply = self.client.submit_once("submit", |http| http.post(&submit_url).json(&input)).await?;
         let submitted: Submitted = self.client.json(&reply)?;
         let request_base = self.client.url(&format!("/{}/requests/{}", self.model, submitted.request_id));
         let status_url = self.own_url(submitted.status_url, format!("{request_base}/status"), "status_url")?;

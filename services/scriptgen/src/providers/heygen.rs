@@ -112,7 +112,8 @@ impl HeygenAvatar {
             "dimension": { "width": request.width, "height": request.height },
         });
         let url = self.client.url("/v2/video/generate");
-        let reply = self.client.send("generate video", |http| http.post(&url).json(&body)).await?;
+        // A render is billed: sent at most once (HeyGen documents no idempotency key).
+        let reply = self.client.submit_once("generate video", |http| http.post(&url).json(&body)).await?;
         let generated: Envelope<Generated> = self.client.json(&reply)?;
         let video_id = generated.data.ok_or_else(|| self.client.malformed_answer("no data.video_id"))?.video_id;
 
