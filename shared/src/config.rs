@@ -494,6 +494,9 @@ impl ProvidersConfig {
                 v.check(!value.trim().is_empty(), format!("providers.{section}.{field}"), "must not be empty");
             }
         }
+        if let Err(reason) = check_endpoint_url(&self.fal.platform_base_url) {
+            v.push("providers.fal.platform_base_url", reason);
+        }
         for (i, source) in self.trends.iter().enumerate() {
             if self.trends[..i].contains(source) {
                 v.push("providers.trends", format!("`{}` is listed twice", source.as_str()));
@@ -904,6 +907,9 @@ pub struct FalConfig {
     /// The timeout of one call (submit, status, result); the whole generation has
     /// `providers.http.generation_timeout_seconds`.
     pub timeout_ms: u64,
+    /// fal's platform API (model pricing), where `shortline providers` proves the key.
+    pub platform_base_url: String,
+    /// An endpoint id from fal's model list (the official `fal-js` client's endpoint types).
     pub kling_model: String,
     pub minimax_model: String,
 }
@@ -914,7 +920,10 @@ impl Default for FalConfig {
             base_url: "https://queue.fal.run".into(),
             api_key_file: None,
             timeout_ms: 30_000,
-            kling_model: "fal-ai/kling-video/v2.1/standard/text-to-video".into(),
+            platform_base_url: "https://api.fal.ai".into(),
+            // fal-js `libs/client/src/types/endpoints.ts` lists Kling text-to-video as
+            // v2.1/master, v2.5-turbo/pro, v2.6/pro...; there is no v2.1/standard/text-to-video.
+            kling_model: "fal-ai/kling-video/v2.5-turbo/pro/text-to-video".into(),
             minimax_model: "fal-ai/minimax/hailuo-02/standard/text-to-video".into(),
         }
     }

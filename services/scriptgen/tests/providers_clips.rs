@@ -23,7 +23,7 @@ use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
 use shortline_shared::http::{Auth, ProviderError};
 use tokio_util::sync::CancellationToken;
 
-const KLING: &str = "fal-ai/kling-video/v2.1/standard/text-to-video";
+const KLING: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
 const MINIMAX: &str = "fal-ai/minimax/hailuo-02/standard/text-to-video";
 
 fn scene() -> Scene {
@@ -90,7 +90,9 @@ async fn fal_queue(model: &'static str, cdn_url: String) -> MockServer {
     let own = base.clone();
     let server = MockServer::start(move |request: &RecordedRequest| {
         let base = own.get().cloned().unwrap_or_default();
-        let request_url = format!("{base}/{model}/requests/req-1");
+        // Requests live under the app (`owner/alias`), not the model's subpath.
+        let app = model.split('/').take(2).collect::<Vec<_>>().join("/");
+        let request_url = format!("{base}/{app}/requests/req-1");
         match (request.method.as_str(), request.path.as_str()) {
             ("POST", path) if path == format!("/{model}") => MockResponse::json(
                 200,
@@ -154,7 +156,7 @@ async fn fal_kling_submits_polls_fetches_and_downloads_as_documented() {
     let polls: Vec<&RecordedRequest> = requests.iter().filter(|r| r.path.ends_with("/status")).collect();
     assert_eq!(polls.len(), 3, "polled until COMPLETED");
     assert!(polls.iter().all(|r| r.method == "GET" && r.header("authorization") == Some(&format!("Key {KEY}"))));
-    assert_eq!(requests.last().unwrap().path, format!("/{KLING}/requests/req-1"));
+    assert_eq!(requests.last().unwrap().path, "/fal-ai/kling-video/requests/req-1");
     let downloads = cdn.requests();
     assert_eq!(downloads.len(), 1);
     assert_eq!(downloads[0].header("authorization"), None, "the CDN never gets the key");
@@ -172,6 +174,39 @@ async fn fal_kling_submits_polls_fetches_and_downloads_as_documented() {
     let names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names, ["scene-1.mp4"]);
+}
+
+/// A submit answer without `status_url`/`response_url`: status and result are asked for under
+/// the app, `{owner}/{alias}/requests/{id}` (fal-js `queue.ts` `status()`/`result()`), never
+/// under the model's subpath, which fal answers 404.
+#[tokio::test]
+async fn fal_status_and_result_urls_are_built_from_the_app_path() {
+    let cdn = cdn(1.0, 320, 568).await;
+    let cdn_url = cdn.url();
+    let queue = MockServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", path) if path == format!("/{KLING}") => MockResponse::json(200, json!({"request_id": "r9"})),
+        ("GET", "/fal-ai/kling-video/requests/r9/status") => MockResponse::json(200, json!({"status": "COMPLETED"})),
+        ("GET", "/fal-ai/kling-video/requests/r9") => {
+            MockResponse::json(200, json!({"video": {"url": format!("{cdn_url}/files/video.mp4")}}))
+        }
+        _ => MockResponse::json(404, json!({"detail": "Not Found"})),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let fetched = fal(&queue.url(), KLING, FalFamily::Kling, Duration::from_secs(5))
+        .fetch(&scene(), &target(dir.path()))
+        .await
+        .unwrap();
+    assert!(!fetched.bytes.is_empty());
+    let paths: Vec<String> = queue.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            format!("/{KLING}"),
+            "/fal-ai/kling-video/requests/r9/status".into(),
+            "/fal-ai/kling-video/requests/r9".into()
+        ]
+    );
 }
 
 #[tokio::test]

@@ -38,7 +38,7 @@ fn lists_and_prices_load_from_toml() {
         per_1k_characters = 300000
         [providers.prices.s1]
         per_1k_characters = 15000
-        [providers.prices."fal-ai/kling-video/v2.1/standard/text-to-video"]
+        [providers.prices."fal-ai/kling-video/v2.5-turbo/pro/text-to-video"]
         per_second = 50000
         [providers.prices."fal-ai/minimax/hailuo-02/standard/text-to-video"]
         per_second = 45000
@@ -52,7 +52,7 @@ fn lists_and_prices_load_from_toml() {
     assert_eq!(p.http.backoff_max_ms, 8000, "the rest of the section keeps its defaults");
     assert_eq!(p.elevenlabs.base_url, "http://127.0.0.1:9999");
     assert_eq!(p.price("tts-1").unwrap().per_1k_characters, 15_000);
-    assert_eq!(p.price("fal-ai/kling-video/v2.1/standard/text-to-video").unwrap().per_second, 50_000);
+    assert_eq!(p.price("fal-ai/kling-video/v2.5-turbo/pro/text-to-video").unwrap().per_second, 50_000);
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn bad_provider_settings_are_reported_with_their_field() {
     }
     // Every priced model a listed provider uses must have a price; the error says how to add it.
     assert!(text.contains("no price for model `tts-1` (voice provider openai)"), "{text}");
-    assert!(text.contains("[providers.prices.\"fal-ai/kling-video/v2.1/standard/text-to-video\"]"), "{text}");
+    assert!(text.contains("[providers.prices.\"fal-ai/kling-video/v2.5-turbo/pro/text-to-video\"]"), "{text}");
 
     let error = Config::from_toml_str("[providers.prices.x]\nper_token = 3\n").unwrap_err();
     assert!(error.to_string().contains("per_token"), "{error}");

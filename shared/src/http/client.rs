@@ -47,6 +47,9 @@ pub enum ErrorClass {
     PaymentRequired,
     RateLimited,
     Server,
+    /// The provider does not serve what was asked for (an unknown model endpoint): another
+    /// provider of the kind may.
+    Unavailable,
     Rejected,
 }
 
@@ -344,6 +347,7 @@ impl ProviderClient {
                     ProviderError::RateLimited { provider, attempts: attempt, retry_after, message }
                 }
                 ErrorClass::Server => ProviderError::Server { provider, status, attempts: attempt, message },
+                ErrorClass::Unavailable => ProviderError::Unavailable { provider, status, message },
                 ErrorClass::Rejected => ProviderError::Rejected { provider, status, message },
             });
         }

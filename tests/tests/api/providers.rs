@@ -40,7 +40,7 @@ fn key(variable: &str) -> &'static str {
 }
 
 const MODEL: &str = "claude-sonnet-4-5";
-const KLING: &str = "fal-ai/kling-video/v2.1/standard/text-to-video";
+const KLING: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
 const YOUTUBE_SAMPLE: &str = include_str!("../../../services/orchestrator/src/trends/samples/youtube_videos_list.json");
 
 /// The answers' token usage and the prices below, in micro-USD.
@@ -168,7 +168,7 @@ async fn mocks(plan: &shortline_shared::domain::ProductionPlan) -> Mocks {
         let base = own.get().cloned().unwrap_or_default();
         if request.method == "POST" {
             let id = submitted.fetch_add(1, Ordering::SeqCst);
-            let url = format!("{base}/{KLING}/requests/req-{id}");
+            let url = format!("{base}/fal-ai/kling-video/requests/req-{id}");
             MockResponse::json(
                 200,
                 json!({"request_id": format!("req-{id}"), "response_url": url, "status_url": format!("{url}/status")}),
@@ -452,13 +452,22 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     })
     .await;
     let pexels = MockServer::start(|_| MockResponse::json(200, json!({"videos": []}))).await;
-    // fal's queue has nothing to list: an unknown request's status is 404 to an accepted key.
+    // fal's platform API prices a known endpoint for an accepted key; an unknown request's
+    // status on the queue is 404 whatever the key, so it proves nothing and is not asked.
     let fal_key = format!("Key {}", key("SHORTLINE_FAL_API_KEY"));
-    let fal = MockServer::start(move |r| match (r.path.as_str(), r.header("authorization")) {
-        ("/kling/requests/shortline-check/status", Some(k)) if k == fal_key => {
-            MockResponse::json(404, json!({"detail": "Request not found"}))
+    let fal = MockServer::start(move |r| {
+        let endpoint = r.query_param("endpoint_id");
+        match (r.path.as_str(), r.header("authorization"), endpoint.as_deref()) {
+            ("/v1/models/pricing", Some(k), Some("kling")) if k == fal_key => MockResponse::json(
+                200,
+                json!({"prices": [{"endpoint_id": "kling", "unit_price": 0.07, "unit": "second", "currency": "USD"}], "has_more": false}),
+            ),
+            ("/v1/models/pricing", Some(k), _) if k == fal_key => {
+                MockResponse::json(404, json!({"detail": "Endpoint not found"}))
+            }
+            (_, Some(k), _) if k == fal_key => MockResponse::json(404, json!({"detail": "Request not found"})),
+            _ => MockResponse::json(401, json!({"detail": "No user found for Key ID and Secret"})),
         }
-        _ => MockResponse::json(401, json!({"detail": "No user found for Key ID and Secret"})),
     })
     .await;
     let youtube =
@@ -475,8 +484,11 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
         ("SHORTLINE_PROVIDERS__OPENAI__BASE_URL", openai.url()),
         ("SHORTLINE_PROVIDERS__OPENAI__TTS_MODEL", "tts".to_owned()),
         ("SHORTLINE_PROVIDERS__PRICES__TTS__PER_1K_CHARACTERS", "15000".to_owned()),
-        ("SHORTLINE_PROVIDERS__CLIPS", "[\"fal_kling\", \"pexels\"]".to_owned()),
+        ("SHORTLINE_PROVIDERS__CLIPS", "[\"fal_kling\", \"fal_minimax\", \"pexels\"]".to_owned()),
         ("SHORTLINE_PROVIDERS__FAL__BASE_URL", fal.url()),
+        ("SHORTLINE_PROVIDERS__FAL__PLATFORM_BASE_URL", fal.url()),
+        ("SHORTLINE_PROVIDERS__FAL__MINIMAX_MODEL", "retired".to_owned()),
+        ("SHORTLINE_PROVIDERS__PRICES__RETIRED__PER_SECOND", "50000".to_owned()),
         ("SHORTLINE_PROVIDERS__FAL__KLING_MODEL", "kling".to_owned()),
         ("SHORTLINE_PROVIDERS__PRICES__KLING__PER_SECOND", "50000".to_owned()),
         ("SHORTLINE_FAL_API_KEY", key("SHORTLINE_FAL_API_KEY").to_owned()),
@@ -494,9 +506,14 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     let row =
         |kind: &str| rows.iter().find(|r| r["kind"] == kind).unwrap_or_else(|| panic!("no {kind} row in {stdout}"));
     let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap_or_default()).collect();
-    assert_eq!(kinds, ["sources", "analyst", "planner", "clips", "clips", "voice", "avatar"]);
+    assert_eq!(kinds, ["sources", "analyst", "planner", "clips", "clips", "clips", "voice", "avatar"]);
     let kling = rows.iter().find(|r| r["provider"] == "fal_kling").expect("fal_kling row");
     assert_eq!((kling["check"].as_str(), kling["key"].as_str()), (Some("ok"), Some("env SHORTLINE_FAL_API_KEY")));
+    // A 404 is never "ok": here the endpoint is unknown.
+    let minimax = rows.iter().find(|r| r["provider"] == "fal_minimax").expect("fal_minimax row");
+    assert!(minimax["check"].as_str().unwrap_or_default().contains("HTTP 404"), "{stdout}");
+    let probes = fal.requests();
+    assert!(probes.iter().all(|r| r.path == "/v1/models/pricing"), "{probes:?}");
     assert_eq!((row("sources")["provider"].as_str(), row("sources")["check"].as_str()), (Some("youtube"), Some("ok")));
     assert_eq!(row("sources")["key"], "env SHORTLINE_YOUTUBE_API_KEY");
     assert_eq!(
