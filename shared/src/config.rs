@@ -502,6 +502,11 @@ impl ProvidersConfig {
                 v.push("providers.trends", format!("`{}` is listed twice", source.as_str()));
             }
         }
+        v.check(
+            (144..=2160).contains(&self.heygen.max_short_side),
+            "providers.heygen.max_short_side",
+            "must be between 144 and 2160",
+        );
         v.check(self.anthropic.max_tokens > 0, "providers.anthropic.max_tokens", "must be greater than 0");
         v.check(
             (1..=720).contains(&self.youtube.published_within_hours),
@@ -617,6 +622,9 @@ pub struct HeygenConfig {
     /// The name HeyGen's price is listed under in `providers.prices` (it bills per second of
     /// video), and recorded as the asset's model.
     pub model: String,
+    /// The short side of the largest frame asked for: HeyGen's free API plan renders up to
+    /// 720p; a paid plan may allow 1080.
+    pub max_short_side: u32,
 }
 
 impl Default for HeygenConfig {
@@ -626,6 +634,7 @@ impl Default for HeygenConfig {
             api_key_file: None,
             timeout_ms: 30_000,
             model: "heygen-avatar".into(),
+            max_short_side: 720,
         }
     }
 }

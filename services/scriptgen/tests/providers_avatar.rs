@@ -15,6 +15,7 @@ use providers_support::{assert_no_key, client, client_with_timeout, talking_mp4,
 use serde_json::json;
 use shortline_scriptgen::media::MediaError;
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
+use shortline_scriptgen::providers::heygen::fit_short_side;
 use shortline_scriptgen::providers::{AvatarMedia, AvatarRequest, AvatarTargets, HeygenAvatar};
 use shortline_shared::budget::{self, JobBudget};
 use shortline_shared::config::Price;
@@ -45,11 +46,26 @@ fn request() -> AvatarRequest<'static> {
     }
 }
 
+/// Whether HeyGen's free API plan refuses a generate request: a missing dimension, or one whose
+/// short side is above 720 (HeyGen's API pricing: free plan videos up to 720p).
+fn free_plan_refuses(body: &serde_json::Value) -> bool {
+    let side = |name: &str| body.pointer(&format!("/dimension/{name}")).and_then(serde_json::Value::as_u64);
+    match (side("width"), side("height")) {
+        (Some(width), Some(height)) => width.min(height) > 720 || width.max(height) > 1280,
+        _ => true,
+    }
+}
+
 /// HeyGen at one server: generate answers `video_id`, status answers `processing` once, then
 /// `completed` with the CDN's URL and `duration`.
 async fn heygen_api(cdn_url: String, duration: f64) -> MockServer {
     let polls = AtomicUsize::new(0);
     MockServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        // The free API plan renders up to 720p; a larger dimension is refused.
+        ("POST", "/v2/video/generate") if free_plan_refuses(&r.json()) => MockResponse::json(
+            400,
+            json!({"error": {"code": "invalid_parameter", "message": "Dimension exceeds the resolution of your plan"}}),
+        ),
         ("POST", "/v2/video/generate") => MockResponse::json(200, json!({"error": null, "data": {"video_id": "vid-42"}})),
         ("GET", "/v1/video_status.get") if polls.fetch_add(1, Ordering::SeqCst) == 0 => {
             MockResponse::json(200, json!({"code": 100, "data": {"id": "vid-42", "status": "processing", "video_url": null}, "message": "Success"}))
@@ -254,4 +270,18 @@ async fn a_heygen_render_answered_500_is_sent_once_and_fails_as_possibly_charged
     );
     assert_eq!(job.spent_micros(), media.estimate_micros(&plan), "the estimate counts against the budget");
     assert!(!targets.voiceover.exists());
+}
+
+/// Point 5: a 1080x1920 target is asked of HeyGen at 720x1280, which its free API plan renders.
+#[tokio::test]
+async fn a_full_hd_target_is_asked_for_at_the_free_plans_720p() {
+    let video = talking_mp4(1.0);
+    let cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
+    let api = heygen_api(cdn.url(), 1.0).await;
+    let request = AvatarRequest { width: 1080, height: 1920, ..request() };
+    heygen(&api.url(), Duration::from_secs(5)).generate(&request).await.unwrap();
+    let dimension = api.requests()[0].json()["dimension"].clone();
+    assert_eq!(dimension, json!({"width": 720, "height": 1280}));
+    assert_eq!(fit_short_side(1920, 1080, 1080), (1920, 1080), "a paid plan's limit keeps full HD");
+    assert_eq!(fit_short_side(1000, 1000, 720), (720, 720));
 }

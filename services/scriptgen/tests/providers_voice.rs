@@ -102,8 +102,13 @@ async fn elevenlabs_request_and_answer_are_the_documented_ones() {
 
 #[tokio::test]
 async fn fish_audio_request_and_answer_are_the_documented_ones() {
-    let audio = wav(0.8);
-    let server = MockServer::start(move |_| MockResponse::bytes(200, "audio/wav", audio.clone())).await;
+    // Raw 16-bit mono PCM at the requested rate, as Fish Audio sends for `format: "pcm"`; a WAV
+    // answer (which a streaming server may send with a data length of 0) is never asked for.
+    let server = MockServer::start(|r| match (r.json()["format"].as_str(), r.json()["sample_rate"].as_u64()) {
+        (Some("pcm"), Some(44_100)) => MockResponse::bytes(200, "audio/pcm", vec![0u8; 2 * 35_280]),
+        _ => MockResponse::json(422, json!({"status": 422, "message": "unexpected format"})),
+    })
+    .await;
     let spoken = fish(&server.url()).synthesize(TEXT, 0.9).await.unwrap();
 
     let request = &server.requests()[0];
@@ -113,8 +118,11 @@ async fn fish_audio_request_and_answer_are_the_documented_ones() {
     let body = request.json();
     assert_eq!(body["text"], TEXT);
     assert_eq!(body["reference_id"], "ref-abc");
-    assert_eq!(body["format"], "wav");
+    assert_eq!(body["format"], "pcm");
     assert!((body["prosody"]["speed"].as_f64().unwrap() - 0.9).abs() < 1e-9);
+    let info = shortline_scriptgen::media::parse_wav(&spoken.wav).unwrap();
+    assert_eq!((info.sample_rate, info.channels, info.bits_per_sample), (44_100, 1, 16));
+    assert!((info.duration_seconds() - 0.8).abs() < 1e-6, "{}", info.duration_seconds());
     assert_eq!(spoken.usage.characters, TEXT.len() as u64, "Fish Audio bills UTF-8 bytes");
 }
 
@@ -158,7 +166,7 @@ fn api(provider: &str, url: &str) -> Arc<dyn SpeechApi> {
 /// A correct audio answer of the provider.
 fn success(provider: &str) -> MockResponse {
     match provider {
-        "elevenlabs" => MockResponse::bytes(200, "audio/pcm", pcm(0.4)),
+        "elevenlabs" | "fish_audio" => MockResponse::bytes(200, "audio/pcm", pcm(0.4)),
         _ => MockResponse::bytes(200, "audio/wav", wav(0.4)),
     }
 }

@@ -119,7 +119,8 @@ pub fn avatar_media(config: &ProvidersConfig, media: &MediaConfig) -> Result<Opt
         http.poll_interval(),
         http.generation_timeout(),
         http.download_timeout(),
-    );
+    )
+    .with_max_short_side(config.heygen.max_short_side);
     let price = config.price(&config.heygen.model).copied();
     Ok(Some(AvatarMedia::new(api, price, media.x264_preset.clone(), media.crf)))
 }
