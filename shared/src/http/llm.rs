@@ -6,7 +6,8 @@
 //!   schema is a tool's `input_schema` and `tool_choice` forces that tool, so the answer is the
 //!   `tool_use` block's `input`; usage is `usage.input_tokens` / `usage.output_tokens`.
 //! - [`OpenAiCompatibleChat`]: `POST {base}/chat/completions` (base up to `/v1`) with
-//!   `response_format: {type: "json_schema", json_schema: {name, strict: true, schema}}`; the
+//!   `response_format: {type: "json_schema", json_schema: {name, strict: true, schema}}` (the
+//!   schema cut to what strict mode supports, [`openai_strict`]); the
 //!   answer is `choices[0].message.content` parsed as JSON; usage is `usage.prompt_tokens` /
 //!   `usage.completion_tokens`. OpenAI, OpenRouter, vLLM and Ollama speak it.
 
@@ -14,6 +15,7 @@ use futures::future::BoxFuture;
 use reqwest::header::HeaderValue;
 use serde_json::{json, Value};
 
+use super::schema::openai_strict;
 use super::{ErrorClass, ProviderClient, ProviderError, Usage};
 
 /// OpenAI's error codes for an account that cannot pay (`error.code`, as in its error-codes
@@ -202,7 +204,7 @@ impl StructuredLlm for OpenAiCompatibleChat {
                 ],
                 "response_format": {
                     "type": "json_schema",
-                    "json_schema": { "name": schema_name, "strict": true, "schema": schema },
+                    "json_schema": { "name": schema_name, "strict": true, "schema": openai_strict(schema) },
                 },
             });
             let url = self.client.url("/chat/completions");

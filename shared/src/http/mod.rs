@@ -17,6 +17,7 @@
 //!   a secret file or the environment ([`key_variables`]).
 //! - [`llm`]: structured answers from the Anthropic Messages API (tool use) and
 //!   OpenAI-compatible chat completions (JSON schema), with their token usage.
+//! - [`schema`]: the JSON schemas given to LLMs, built from the bounds their validators check.
 //! - `mock` (feature `http-mock`): the local HTTP server provider tests run against.
 
 mod client;
@@ -27,6 +28,7 @@ pub mod llm;
 #[cfg(feature = "http-mock")]
 pub mod mock;
 mod retry;
+pub mod schema;
 mod secret;
 mod setup;
 
