@@ -338,7 +338,8 @@ pub enum LogFormat {
 /// tried in that order: the next one is tried when one answers 402, 429 or a 5xx that outlived
 /// its retries. Each real provider has a section with its base URL, timeout, model and key file;
 /// its key comes from that file or the environment (never from this file, so a config dump
-/// cannot leak it). Every model a listed provider uses needs a price in `prices`.
+/// cannot leak it). Every model a listed provider uses needs a price: the provider catalogue's
+/// ([`crate::http::catalogue`]), or one in `prices`, which also overrides the catalogue's.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProvidersConfig {
@@ -367,14 +368,26 @@ pub struct ProvidersConfig {
     pub anthropic: AnthropicConfig,
     pub openai_compatible: OpenAiCompatibleConfig,
     pub heygen: HeygenConfig,
-    /// Price per model id, in micro-USD (`[providers.prices."tts-1"] per_1k_characters = 15000`).
+    /// Price per model id, in micro-USD (`[providers.prices."tts-1"] per_1k_characters = 15000`),
+    /// over the catalogue's; needed for a model the catalogue does not know.
     pub prices: std::collections::BTreeMap<String, Price>,
 }
 
 impl ProvidersConfig {
-    /// The configured price of `model`.
+    /// The price of `model`: the configured one, else the provider catalogue's.
     pub fn price(&self, model: &str) -> Option<&Price> {
-        self.prices.get(model)
+        self.prices.get(model).or_else(|| crate::http::catalogue::default_price(model))
+    }
+
+    /// The price of every model the listed providers use (see [`ProvidersConfig::price`]).
+    pub fn effective_prices(&self) -> std::collections::BTreeMap<String, Price> {
+        let mut prices = self.prices.clone();
+        for (model, _) in self.priced_models() {
+            if let Some(price) = self.price(&model) {
+                prices.entry(model).or_insert(*price);
+            }
+        }
+        prices
     }
 
     /// The model the LLM `llm` is configured with.
@@ -502,10 +515,13 @@ impl ProvidersConfig {
                 v.push("providers.trends", format!("`{}` is listed twice", source.as_str()));
             }
         }
+        let plans = crate::http::catalogue::lookup("heygen", "heygen-avatar")
+            .map_or(&[][..], |entry| entry.limits.max_short_side_by_plan);
+        let largest = plans.iter().map(|(_, side)| *side).max().unwrap_or(u32::MAX);
         v.check(
-            (144..=2160).contains(&self.heygen.max_short_side),
+            (144..=largest).contains(&self.heygen.max_short_side),
             "providers.heygen.max_short_side",
-            "must be between 144 and 2160",
+            format!("must be between 144 and {largest}, the largest any HeyGen API plan renders ({plans:?})"),
         );
         v.check(self.anthropic.max_tokens > 0, "providers.anthropic.max_tokens", "must be greater than 0");
         v.check(
@@ -517,13 +533,13 @@ impl ProvidersConfig {
             v.push("providers.elevenlabs.voice_id", "must be a voice id, not a path");
         }
         for (model, user) in self.priced_models() {
-            if self.prices.contains_key(&model) {
+            if self.price(&model).is_some() {
                 continue;
             }
             v.push(
                 "providers.prices",
                 format!(
-                    "no price for model `{model}` ({user}): add [providers.prices.\"{model}\"] with its price in micro-USD (see the provider's price list)"
+                    "model `{model}` ({user}) is not in the provider catalogue: check the id against the provider's model list, and add [providers.prices.\"{model}\"] with its price in micro-USD (see the provider's price list)"
                 ),
             );
         }

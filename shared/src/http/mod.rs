@@ -17,9 +17,11 @@
 //!   a secret file or the environment ([`key_variables`]).
 //! - [`llm`]: structured answers from the Anthropic Messages API (tool use) and
 //!   OpenAI-compatible chat completions (JSON schema), with their token usage.
+//! - [`catalogue`]: the models shortline knows, with their prices (source and date) and limits.
 //! - [`schema`]: the JSON schemas given to LLMs, built from the bounds their validators check.
 //! - `mock` (feature `http-mock`): the local HTTP server provider tests run against.
 
+pub mod catalogue;
 mod client;
 mod cost;
 mod error;

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use shortline_shared::budget;
 use shortline_shared::config::Price;
 use shortline_shared::domain::plan::{
