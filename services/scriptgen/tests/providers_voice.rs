@@ -313,6 +313,21 @@ async fn a_malformed_answer_is_reported_and_leaves_no_file() {
     }
 }
 
+/// Point 8: a WAV as a streaming server writes it — the header's sizes left at 0 (fish-speech's
+/// streaming `/v1/tts`) — is read to its end, as a real server's answer must be.
+#[tokio::test]
+async fn a_streamed_wav_whose_header_says_zero_bytes_is_read_to_its_end() {
+    let mut streamed = wav(0.6);
+    let data = streamed.windows(4).position(|w| w == b"data").unwrap();
+    streamed[4..8].copy_from_slice(&0u32.to_le_bytes());
+    streamed[data + 4..data + 8].copy_from_slice(&0u32.to_le_bytes());
+    let server = MockServer::sequence(vec![MockResponse::bytes(200, "audio/wav", streamed)]).await;
+    let chain = VoiceChain::new(vec![api("openai", &server.url())], prices(), UsageLedger::default());
+    let dir = tempfile::tempdir().unwrap();
+    let file = chain.speak(TEXT, 175, &dir.path().join("voiceover.wav"), &CancellationToken::new()).await.unwrap();
+    assert!((file.duration_seconds - 0.6).abs() < 1e-6, "{} s", file.duration_seconds);
+}
+
 // ---- the chain -----------------------------------------------------------------------------
 
 #[tokio::test]
