@@ -176,6 +176,23 @@ async fn fal_kling_submits_polls_fetches_and_downloads_as_documented() {
     assert_eq!(names, ["scene-1.mp4"]);
 }
 
+/// A generation that completed is billed: when its video cannot be downloaded, the error is a
+/// possible charge (counted, and the chain moves on), not a plain failure.
+#[tokio::test]
+async fn a_completed_generation_whose_video_is_gone_counts_as_possibly_charged() {
+    let cdn = MockServer::start(|_| MockResponse::text(404, "no such file")).await;
+    let queue = fal_queue(KLING, cdn.url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let err = fal(&queue.url(), KLING, FalFamily::Kling, Duration::from_secs(10))
+        .fetch(&scene(), &target(dir.path()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::PossiblyCharged { message, .. } if message.contains("req-1 completed")),
+        "{err:?}"
+    );
+}
+
 /// A submit answer without `status_url`/`response_url`: status and result are asked for under
 /// the app, `{owner}/{alias}/requests/{id}` (fal-js `queue.ts` `status()`/`result()`), never
 /// under the model's subpath, which fal answers 404.

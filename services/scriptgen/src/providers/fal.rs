@@ -171,15 +171,21 @@ impl FalVideo {
             tokio::time::sleep(self.poll_interval).await;
         }
 
-        let reply = self.client.send("fetch result", |http| http.get(&response_url)).await?;
-        let result: Value = self.client.json(&reply)?;
+        // The generation completed, so it is billed: failing to fetch it now is a possible charge.
+        let billed = |error: ProviderError| ProviderError::PossiblyCharged {
+            provider: self.client.name().to_owned(),
+            message: format!("request {} completed but its video could not be fetched: {error}", submitted.request_id),
+            estimate_micros: 0,
+        };
+        let reply = self.client.send("fetch result", |http| http.get(&response_url)).await.map_err(billed)?;
+        let result: Value = self.client.json(&reply).map_err(billed)?;
         let video_url = result
             .pointer("/video/url")
             .and_then(Value::as_str)
             .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
-            .ok_or_else(|| self.client.malformed_answer("the result has no video.url"))?
+            .ok_or_else(|| billed(self.client.malformed_answer("the result has no video.url")))?
             .to_owned();
-        let video = self.client.download("download video", &video_url, self.download_timeout).await?;
+        let video = self.client.download("download video", &video_url, self.download_timeout).await.map_err(billed)?;
         Ok(FetchedVideo {
             bytes: video.body.to_vec(),
             usage: Usage::seconds(seconds),
