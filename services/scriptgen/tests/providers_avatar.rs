@@ -46,13 +46,23 @@ fn request() -> AvatarRequest<'static> {
     }
 }
 
-/// Whether HeyGen's free API plan refuses a generate request: a missing dimension, or one whose
-/// short side is above 720 (HeyGen's API pricing: free plan videos up to 720p).
-fn free_plan_refuses(body: &serde_json::Value) -> bool {
+/// Why HeyGen refuses a generate request on the free API plan, if it does: a missing required
+/// field of its API reference ("Create Avatar Video (V2)": `video_inputs[].character.avatar_id`,
+/// `voice.input_text`, `voice.voice_id`), or a dimension above 720p (its API pricing: free plan
+/// videos up to 720p).
+fn refusal(body: &serde_json::Value) -> Option<&'static str> {
+    let text = |pointer: &str| body.pointer(pointer).and_then(serde_json::Value::as_str).filter(|t| !t.is_empty());
     let side = |name: &str| body.pointer(&format!("/dimension/{name}")).and_then(serde_json::Value::as_u64);
+    if text("/video_inputs/0/character/avatar_id").is_none() {
+        return Some("video_inputs[0].character.avatar_id is required");
+    }
+    if text("/video_inputs/0/voice/input_text").is_none() || text("/video_inputs/0/voice/voice_id").is_none() {
+        return Some("video_inputs[0].voice needs input_text and voice_id");
+    }
     match (side("width"), side("height")) {
-        (Some(width), Some(height)) => width.min(height) > 720 || width.max(height) > 1280,
-        _ => true,
+        (Some(width), Some(height)) if width.min(height) <= 720 && width.max(height) <= 1280 => None,
+        (Some(_), Some(_)) => Some("Dimension exceeds the resolution of your plan"),
+        _ => Some("dimension is required"),
     }
 }
 
@@ -61,10 +71,9 @@ fn free_plan_refuses(body: &serde_json::Value) -> bool {
 async fn heygen_api(cdn_url: String, duration: f64) -> MockServer {
     let polls = AtomicUsize::new(0);
     MockServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
-        // The free API plan renders up to 720p; a larger dimension is refused.
-        ("POST", "/v2/video/generate") if free_plan_refuses(&r.json()) => MockResponse::json(
+        ("POST", "/v2/video/generate") if refusal(&r.json()).is_some() => MockResponse::json(
             400,
-            json!({"error": {"code": "invalid_parameter", "message": "Dimension exceeds the resolution of your plan"}}),
+            json!({"error": {"code": "invalid_parameter", "message": refusal(&r.json()).unwrap_or_default()}}),
         ),
         ("POST", "/v2/video/generate") => MockResponse::json(200, json!({"error": null, "data": {"video_id": "vid-42"}})),
         ("GET", "/v1/video_status.get") if polls.fetch_add(1, Ordering::SeqCst) == 0 => {
@@ -283,5 +292,12 @@ async fn a_full_hd_target_is_asked_for_at_the_free_plans_720p() {
     let dimension = api.requests()[0].json()["dimension"].clone();
     assert_eq!(dimension, json!({"width": 720, "height": 1280}));
     assert_eq!(fit_short_side(1920, 1080, 1080), (1920, 1080), "a paid plan's limit keeps full HD");
+    assert_eq!(
+        refusal(
+            &json!({"video_inputs": [{"character": {"avatar_id": "a"}, "voice": {"input_text": "t", "voice_id": "v"}}], "dimension": {"width": 1080, "height": 1920}})
+        ),
+        Some("Dimension exceeds the resolution of your plan")
+    );
+    assert!(refusal(&json!({"dimension": {"width": 720, "height": 1280}})).is_some(), "no avatar");
     assert_eq!(fit_short_side(1000, 1000, 720), (720, 720));
 }

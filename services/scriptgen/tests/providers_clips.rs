@@ -82,6 +82,23 @@ async fn cdn(seconds: f64, width: u32, height: u32) -> MockServer {
     .await
 }
 
+/// What fal refuses in a text-to-video input, per the endpoint's input type in fal-js
+/// (`libs/client/src/types/endpoints.ts`): Kling `KlingVideoV15ProTextToVideoInput`
+/// (`prompt` required, `duration?: "5" | "10"`, `aspect_ratio?: "16:9" | "9:16" | "1:1"`),
+/// MiniMax `StandardTextToVideoHailuo02Input` (`prompt` required, `duration?: "6" | "10"`).
+fn input_problem(model: &str, input: &serde_json::Value) -> Option<String> {
+    let (durations, ratios): (&[&str], &[&str]) =
+        if model.contains("kling") { (&["5", "10"], &["16:9", "9:16", "1:1"]) } else { (&["6", "10"], &[]) };
+    let text = |field: &str| input.get(field).map(|v| v.as_str().map(str::to_owned));
+    match (text("prompt"), text("duration"), text("aspect_ratio")) {
+        (None | Some(None), _, _) => Some("prompt: field required".into()),
+        (_, Some(Some(d)), _) if !durations.contains(&d.as_str()) => Some(format!("duration: {d} not allowed")),
+        (_, Some(None), _) => Some("duration: must be a string".into()),
+        (_, _, Some(Some(r))) if !ratios.contains(&r.as_str()) => Some(format!("aspect_ratio: {r} not allowed")),
+        _ => None,
+    }
+}
+
 /// A fal queue answering as documented: submitted, IN_QUEUE, IN_PROGRESS, COMPLETED, the result
 /// with `video.url` on `cdn_url`.
 async fn fal_queue(model: &'static str, cdn_url: String) -> MockServer {
@@ -94,6 +111,10 @@ async fn fal_queue(model: &'static str, cdn_url: String) -> MockServer {
         let app = model.split('/').take(2).collect::<Vec<_>>().join("/");
         let request_url = format!("{base}/{app}/requests/req-1");
         match (request.method.as_str(), request.path.as_str()) {
+            ("POST", path) if path == format!("/{model}") && input_problem(model, &request.json()).is_some() => {
+                let problem = input_problem(model, &request.json()).unwrap_or_default();
+                MockResponse::json(422, json!({"detail": [{"loc": ["body"], "msg": problem, "type": "value_error"}]}))
+            }
             ("POST", path) if path == format!("/{model}") => MockResponse::json(
                 200,
                 json!({
@@ -224,6 +245,17 @@ async fn fal_status_and_result_urls_are_built_from_the_app_path() {
             "/fal-ai/kling-video/requests/r9".into()
         ]
     );
+}
+
+#[test]
+fn the_fal_mock_refuses_inputs_its_endpoints_do_not_take() {
+    assert_eq!(input_problem(KLING, &json!({"prompt": "p", "duration": "5", "aspect_ratio": "9:16"})), None);
+    assert!(input_problem(KLING, &json!({"duration": "5"})).is_some(), "no prompt");
+    assert!(input_problem(KLING, &json!({"prompt": "p", "duration": "6"})).is_some(), "Kling makes 5 or 10 s");
+    assert!(input_problem(KLING, &json!({"prompt": "p", "duration": 5})).is_some(), "a number, not \"5\"");
+    assert!(input_problem(KLING, &json!({"prompt": "p", "aspect_ratio": "4:5"})).is_some());
+    assert!(input_problem(MINIMAX, &json!({"prompt": "p", "duration": "5"})).is_some(), "Hailuo makes 6 or 10 s");
+    assert_eq!(input_problem(MINIMAX, &json!({"prompt": "p", "duration": "6", "prompt_optimizer": true})), None);
 }
 
 #[tokio::test]
