@@ -338,7 +338,8 @@ pub enum LogFormat {
 /// tried in that order: the next one is tried when one answers 402, 429 or a 5xx that outlived
 /// its retries. Each real provider has a section with its base URL, timeout, model and key file;
 /// its key comes from that file or the environment (never from this file, so a config dump
-/// cannot leak it). Every model a listed provider uses needs a price in `prices`.
+/// cannot leak it). Every model a listed provider uses needs a price: the provider catalogue's
+/// ([`crate::http::catalogue`]), or one in `prices`, which also overrides the catalogue's.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProvidersConfig {
@@ -367,14 +368,26 @@ pub struct ProvidersConfig {
     pub anthropic: AnthropicConfig,
     pub openai_compatible: OpenAiCompatibleConfig,
     pub heygen: HeygenConfig,
-    /// Price per model id, in micro-USD (`[providers.prices."tts-1"] per_1k_characters = 15000`).
+    /// Price per model id, in micro-USD (`[providers.prices."tts-1"] per_1k_characters = 15000`),
+    /// over the catalogue's; needed for a model the catalogue does not know.
     pub prices: std::collections::BTreeMap<String, Price>,
 }
 
 impl ProvidersConfig {
-    /// The configured price of `model`.
+    /// The price of `model`: the configured one, else the provider catalogue's.
     pub fn price(&self, model: &str) -> Option<&Price> {
-        self.prices.get(model)
+        self.prices.get(model).or_else(|| crate::http::catalogue::default_price(model))
+    }
+
+    /// The price of every model the listed providers use (see [`ProvidersConfig::price`]).
+    pub fn effective_prices(&self) -> std::collections::BTreeMap<String, Price> {
+        let mut prices = self.prices.clone();
+        for (model, _) in self.priced_models() {
+            if let Some(price) = self.price(&model) {
+                prices.entry(model).or_insert(*price);
+            }
+        }
+        prices
     }
 
     /// The model the LLM `llm` is configured with.
@@ -494,11 +507,22 @@ impl ProvidersConfig {
                 v.check(!value.trim().is_empty(), format!("providers.{section}.{field}"), "must not be empty");
             }
         }
+        if let Err(reason) = check_endpoint_url(&self.fal.platform_base_url) {
+            v.push("providers.fal.platform_base_url", reason);
+        }
         for (i, source) in self.trends.iter().enumerate() {
             if self.trends[..i].contains(source) {
                 v.push("providers.trends", format!("`{}` is listed twice", source.as_str()));
             }
         }
+        let plans = crate::http::catalogue::lookup("heygen", "heygen-avatar")
+            .map_or(&[][..], |entry| entry.limits.max_short_side_by_plan);
+        let largest = plans.iter().map(|(_, side)| *side).max().unwrap_or(u32::MAX);
+        v.check(
+            (144..=largest).contains(&self.heygen.max_short_side),
+            "providers.heygen.max_short_side",
+            format!("must be between 144 and {largest}, the largest any HeyGen API plan renders ({plans:?})"),
+        );
         v.check(self.anthropic.max_tokens > 0, "providers.anthropic.max_tokens", "must be greater than 0");
         v.check(
             (1..=720).contains(&self.youtube.published_within_hours),
@@ -509,13 +533,13 @@ impl ProvidersConfig {
             v.push("providers.elevenlabs.voice_id", "must be a voice id, not a path");
         }
         for (model, user) in self.priced_models() {
-            if self.prices.contains_key(&model) {
+            if self.price(&model).is_some() {
                 continue;
             }
             v.push(
                 "providers.prices",
                 format!(
-                    "no price for model `{model}` ({user}): add [providers.prices.\"{model}\"] with its price in micro-USD (see the provider's price list)"
+                    "model `{model}` ({user}) is not in the provider catalogue: check the id against the provider's model list, and add [providers.prices.\"{model}\"] with its price in micro-USD (see the provider's price list)"
                 ),
             );
         }
@@ -614,6 +638,9 @@ pub struct HeygenConfig {
     /// The name HeyGen's price is listed under in `providers.prices` (it bills per second of
     /// video), and recorded as the asset's model.
     pub model: String,
+    /// The short side of the largest frame asked for: HeyGen's free API plan renders up to
+    /// 720p; a paid plan may allow 1080.
+    pub max_short_side: u32,
 }
 
 impl Default for HeygenConfig {
@@ -623,6 +650,7 @@ impl Default for HeygenConfig {
             api_key_file: None,
             timeout_ms: 30_000,
             model: "heygen-avatar".into(),
+            max_short_side: 720,
         }
     }
 }
@@ -904,6 +932,9 @@ pub struct FalConfig {
     /// The timeout of one call (submit, status, result); the whole generation has
     /// `providers.http.generation_timeout_seconds`.
     pub timeout_ms: u64,
+    /// fal's platform API (model pricing), where `shortline providers` proves the key.
+    pub platform_base_url: String,
+    /// An endpoint id from fal's model list (the official `fal-js` client's endpoint types).
     pub kling_model: String,
     pub minimax_model: String,
 }
@@ -914,7 +945,10 @@ impl Default for FalConfig {
             base_url: "https://queue.fal.run".into(),
             api_key_file: None,
             timeout_ms: 30_000,
-            kling_model: "fal-ai/kling-video/v2.1/standard/text-to-video".into(),
+            platform_base_url: "https://api.fal.ai".into(),
+            // fal-js `libs/client/src/types/endpoints.ts` lists Kling text-to-video as
+            // v2.1/master, v2.5-turbo/pro, v2.6/pro...; there is no v2.1/standard/text-to-video.
+            kling_model: "fal-ai/kling-video/v2.5-turbo/pro/text-to-video".into(),
             minimax_model: "fal-ai/minimax/hailuo-02/standard/text-to-video".into(),
         }
     }

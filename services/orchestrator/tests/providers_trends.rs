@@ -117,7 +117,8 @@ async fn apify_documented_errors() {
                 .with_header("retry-after", "0"),
             "rate limited (HTTP 429) after 3 attempt(s)",
         ),
-        (MockResponse::json(500, error("internal-error", "Internal error")), "server error (HTTP 500) after 3"),
+        // The run may have started (and be billed): not started a second time.
+        (MockResponse::json(500, error("internal-error", "Internal error")), "possibly charged, not resent"),
         (MockResponse::json(201, json!({"data": {}})), "malformed"),
     ];
     for (answer, expected) in cases {
@@ -126,6 +127,9 @@ async fn apify_documented_errors() {
         let text = err.to_string();
         assert!(text.contains(expected), "{text} lacks {expected}");
         assert_no_key("an Apify error", &format!("{text} {err:?}"));
+        if expected.starts_with("possibly") {
+            assert_eq!(server.requests().len(), 1, "one actor run was started");
+        }
     }
 
     // A run that fails, and a dataset that is not a list.
@@ -140,12 +144,13 @@ async fn apify_documented_errors() {
     let err = apify(&server.url(), Duration::from_secs(5)).fetch(5).await.unwrap_err();
     assert!(matches!(err, TrendError::Malformed { platform: Platform::Tiktok, .. }), "{err:?}");
 
-    // A slow answer times out.
+    // A slow answer times out; the run may have started, so it is not started again.
     let server =
         MockServer::sequence(vec![MockResponse::json(201, run("READY")).with_delay(Duration::from_secs(3))]).await;
     let started = Instant::now();
     let err = apify(&server.url(), Duration::from_millis(300)).fetch(5).await.unwrap_err();
-    assert!(matches!(err, TrendError::Transport { .. }), "{err:?}");
+    assert!(err.to_string().contains("possibly charged, not resent"), "{err:?}");
+    assert_eq!(server.requests().len(), 1);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
@@ -219,7 +224,8 @@ async fn youtube_documented_errors_never_show_the_key_from_the_url() {
                 403,
                 error(403, "quotaExceeded", "The request cannot be completed because you have exceeded your quota."),
             ),
-            "rate limited",
+            // The day's quota is spent: not retried as a rate limit.
+            "payment required (HTTP 403)",
         ),
         (MockResponse::json(500, error(500, "backendError", "Backend Error")), "server error (HTTP 500)"),
         (MockResponse::json(200, json!({"kind": "youtube#searchListResponse"})), "malformed"),
@@ -230,6 +236,9 @@ async fn youtube_documented_errors_never_show_the_key_from_the_url() {
         let text = err.to_string();
         assert!(text.contains(expected), "{text} lacks {expected}");
         assert_no_key("a YouTube error", &format!("{text} {err:?}"));
+        if expected.starts_with("payment") {
+            assert_eq!(server.requests().len(), 1, "a spent daily quota is not retried");
+        }
     }
     // Connection refused (nothing listens): the transport error would name the URL, whose query
     // has the key; it is reported without the URL.
@@ -389,6 +398,17 @@ async fn anthropic_documented_errors() {
             "payment required (HTTP 402)",
         ),
         (
+            // How the API answers an empty balance: 400, but a payment problem, not a bad request.
+            MockResponse::json(
+                400,
+                error(
+                    "invalid_request_error",
+                    "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
+                ),
+            ),
+            "payment required (HTTP 400)",
+        ),
+        (
             MockResponse::json(429, error("rate_limit_error", "Number of request tokens has exceeded your rate limit"))
                 .with_header("retry-after", "0"),
             "rate limited",
@@ -479,6 +499,14 @@ async fn openai_compatible_chat_with_a_json_schema() {
             )
             .with_header("retry-after", "0"),
             "rate limited",
+        ),
+        (
+            // OpenAI's out-of-quota answer is a 429 that waiting does not cure.
+            MockResponse::json(
+                429,
+                json!({"error": {"message": "You exceeded your current quota, please check your plan and billing details.", "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}),
+            ),
+            "payment required (HTTP 429)",
         ),
     ];
     for (answer, expected) in cases {

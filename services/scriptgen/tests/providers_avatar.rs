@@ -8,12 +8,16 @@
 mod providers_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use providers_support::{assert_no_key, client, client_with_timeout, talking_mp4, KEY};
 use serde_json::json;
+use shortline_scriptgen::media::MediaError;
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
+use shortline_scriptgen::providers::heygen::fit_short_side;
 use shortline_scriptgen::providers::{AvatarMedia, AvatarRequest, AvatarTargets, HeygenAvatar};
+use shortline_shared::budget::{self, JobBudget};
 use shortline_shared::config::Price;
 use shortline_shared::domain::{Theme, ThemeAvatar};
 use shortline_shared::http::mock::{MockResponse, MockServer};
@@ -42,11 +46,35 @@ fn request() -> AvatarRequest<'static> {
     }
 }
 
+/// Why HeyGen refuses a generate request on the free API plan, if it does: a missing required
+/// field of its API reference ("Create Avatar Video (V2)": `video_inputs[].character.avatar_id`,
+/// `voice.input_text`, `voice.voice_id`), or a dimension above 720p (its API pricing: free plan
+/// videos up to 720p).
+fn refusal(body: &serde_json::Value) -> Option<&'static str> {
+    let text = |pointer: &str| body.pointer(pointer).and_then(serde_json::Value::as_str).filter(|t| !t.is_empty());
+    let side = |name: &str| body.pointer(&format!("/dimension/{name}")).and_then(serde_json::Value::as_u64);
+    if text("/video_inputs/0/character/avatar_id").is_none() {
+        return Some("video_inputs[0].character.avatar_id is required");
+    }
+    if text("/video_inputs/0/voice/input_text").is_none() || text("/video_inputs/0/voice/voice_id").is_none() {
+        return Some("video_inputs[0].voice needs input_text and voice_id");
+    }
+    match (side("width"), side("height")) {
+        (Some(width), Some(height)) if width.min(height) <= 720 && width.max(height) <= 1280 => None,
+        (Some(_), Some(_)) => Some("Dimension exceeds the resolution of your plan"),
+        _ => Some("dimension is required"),
+    }
+}
+
 /// HeyGen at one server: generate answers `video_id`, status answers `processing` once, then
 /// `completed` with the CDN's URL and `duration`.
 async fn heygen_api(cdn_url: String, duration: f64) -> MockServer {
     let polls = AtomicUsize::new(0);
     MockServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/v2/video/generate") if refusal(&r.json()).is_some() => MockResponse::json(
+            400,
+            json!({"error": {"code": "invalid_parameter", "message": refusal(&r.json()).unwrap_or_default()}}),
+        ),
         ("POST", "/v2/video/generate") => MockResponse::json(200, json!({"error": null, "data": {"video_id": "vid-42"}})),
         ("GET", "/v1/video_status.get") if polls.fetch_add(1, Ordering::SeqCst) == 0 => {
             MockResponse::json(200, json!({"code": 100, "data": {"id": "vid-42", "status": "processing", "video_url": null}, "message": "Success"}))
@@ -119,8 +147,9 @@ async fn heygen_documented_errors() {
             "rate_limited",
         ),
         (
+            // The render may have started: not resent, possibly charged.
             MockResponse::json(500, json!({"error": {"code": "internal_error", "message": "Internal error"}})),
-            "server_error",
+            "possibly_charged",
         ),
         (MockResponse::json(200, json!({"error": null, "data": null})), "malformed"),
         (MockResponse::text(200, "<html>gateway</html>"), "malformed"),
@@ -161,7 +190,8 @@ async fn heygen_documented_errors() {
         Duration::from_secs(5),
         Duration::from_secs(5),
     );
-    assert_eq!(api.generate(&request()).await.unwrap_err().kind(), "timeout");
+    assert_eq!(api.generate(&request()).await.unwrap_err().kind(), "possibly_charged");
+    assert_eq!(slow.requests().len(), 1, "a timed-out render request is not resent");
 
     // A render that never finishes within the generation timeout.
     let stuck = MockServer::start(|r| match r.method.as_str() {
@@ -213,4 +243,61 @@ async fn an_avatar_video_becomes_the_voiceover_and_every_scene_clip() {
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "the download is removed: {leftovers:?}");
+}
+
+/// Must-show 3 for HeyGen: a render request answered with 500 (after HeyGen recorded it) is sent
+/// once; the stage fails saying the render was possibly charged, and its estimate counts
+/// against the job's budget.
+#[tokio::test]
+async fn a_heygen_render_answered_500_is_sent_once_and_fails_as_possibly_charged() {
+    let theme = Theme::from_yaml("config:\n  theme: Reusable cups\n  video_duration_seconds: 8\n").unwrap();
+    let plan = TemplatePlanner.plan(&theme, None, 1).unwrap();
+    let api = MockServer::start(|_| {
+        MockResponse::json(500, json!({"error": {"code": "internal_error", "message": "Internal error"}}))
+    })
+    .await;
+    let price = Price { per_second: 100_000, ..Price::default() };
+    let media = AvatarMedia::new(heygen(&api.url(), Duration::from_secs(10)), Some(price), "ultrafast", 30);
+    let dir = tempfile::tempdir().unwrap();
+    let targets = AvatarTargets {
+        voiceover: dir.path().join("voiceover.wav"),
+        clips: plan.scenes.iter().map(|s| dir.path().join(format!("scene-{}.mp4", s.number))).collect(),
+        width: 180,
+        height: 320,
+        fps: 10,
+    };
+    let who = ThemeAvatar { avatar_id: "a".into(), voice_id: "v".into() };
+    let job = Arc::new(JobBudget::new(3, 100_000_000, 0));
+    let err = budget::within(Some(job.clone()), media.make(&who, &plan, &targets, &CancellationToken::new()))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(api.requests().len(), 1, "exactly one render request reached HeyGen");
+    assert!(
+        matches!(&err, MediaError::Failed { status, .. } if status == "possibly charged"),
+        "the stage fails saying so: {err:?}"
+    );
+    assert_eq!(job.spent_micros(), media.estimate_micros(&plan), "the estimate counts against the budget");
+    assert!(!targets.voiceover.exists());
+}
+
+/// Point 5: a 1080x1920 target is asked of HeyGen at 720x1280, which its free API plan renders.
+#[tokio::test]
+async fn a_full_hd_target_is_asked_for_at_the_free_plans_720p() {
+    let video = talking_mp4(1.0);
+    let cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
+    let api = heygen_api(cdn.url(), 1.0).await;
+    let request = AvatarRequest { width: 1080, height: 1920, ..request() };
+    heygen(&api.url(), Duration::from_secs(5)).generate(&request).await.unwrap();
+    let dimension = api.requests()[0].json()["dimension"].clone();
+    assert_eq!(dimension, json!({"width": 720, "height": 1280}));
+    assert_eq!(fit_short_side(1920, 1080, 1080), (1920, 1080), "a paid plan's limit keeps full HD");
+    assert_eq!(
+        refusal(
+            &json!({"video_inputs": [{"character": {"avatar_id": "a"}, "voice": {"input_text": "t", "voice_id": "v"}}], "dimension": {"width": 1080, "height": 1920}})
+        ),
+        Some("Dimension exceeds the resolution of your plan")
+    );
+    assert!(refusal(&json!({"dimension": {"width": 720, "height": 1280}})).is_some(), "no avatar");
+    assert_eq!(fit_short_side(1000, 1000, 720), (720, 720));
 }

@@ -16,13 +16,14 @@ use providers_support::{assert_no_key, client, mp4, KEY};
 use serde_json::json;
 use shortline_scriptgen::media::{ClipProvider, ClipTarget, MediaError};
 use shortline_scriptgen::providers::{ClipChain, FalFamily, FalVideo, PexelsVideo, UsageLedger, VideoApi};
+use shortline_shared::budget::{self, JobBudget};
 use shortline_shared::config::Price;
 use shortline_shared::domain::{Scene, Transition};
 use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
 use shortline_shared::http::{Auth, ProviderError};
 use tokio_util::sync::CancellationToken;
 
-const KLING: &str = "fal-ai/kling-video/v2.1/standard/text-to-video";
+const KLING: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
 const MINIMAX: &str = "fal-ai/minimax/hailuo-02/standard/text-to-video";
 
 fn scene() -> Scene {
@@ -81,6 +82,23 @@ async fn cdn(seconds: f64, width: u32, height: u32) -> MockServer {
     .await
 }
 
+/// What fal refuses in a text-to-video input, per the endpoint's input type in fal-js
+/// (`libs/client/src/types/endpoints.ts`): Kling `KlingVideoV15ProTextToVideoInput`
+/// (`prompt` required, `duration?: "5" | "10"`, `aspect_ratio?: "16:9" | "9:16" | "1:1"`),
+/// MiniMax `StandardTextToVideoHailuo02Input` (`prompt` required, `duration?: "6" | "10"`).
+fn input_problem(model: &str, input: &serde_json::Value) -> Option<String> {
+    let (durations, ratios): (&[&str], &[&str]) =
+        if model.contains("kling") { (&["5", "10"], &["16:9", "9:16", "1:1"]) } else { (&["6", "10"], &[]) };
+    let text = |field: &str| input.get(field).map(|v| v.as_str().map(str::to_owned));
+    match (text("prompt"), text("duration"), text("aspect_ratio")) {
+        (None | Some(None), _, _) => Some("prompt: field required".into()),
+        (_, Some(Some(d)), _) if !durations.contains(&d.as_str()) => Some(format!("duration: {d} not allowed")),
+        (_, Some(None), _) => Some("duration: must be a string".into()),
+        (_, _, Some(Some(r))) if !ratios.contains(&r.as_str()) => Some(format!("aspect_ratio: {r} not allowed")),
+        _ => None,
+    }
+}
+
 /// A fal queue answering as documented: submitted, IN_QUEUE, IN_PROGRESS, COMPLETED, the result
 /// with `video.url` on `cdn_url`.
 async fn fal_queue(model: &'static str, cdn_url: String) -> MockServer {
@@ -89,8 +107,14 @@ async fn fal_queue(model: &'static str, cdn_url: String) -> MockServer {
     let own = base.clone();
     let server = MockServer::start(move |request: &RecordedRequest| {
         let base = own.get().cloned().unwrap_or_default();
-        let request_url = format!("{base}/{model}/requests/req-1");
+        // Requests live under the app (`owner/alias`), not the model's subpath.
+        let app = model.split('/').take(2).collect::<Vec<_>>().join("/");
+        let request_url = format!("{base}/{app}/requests/req-1");
         match (request.method.as_str(), request.path.as_str()) {
+            ("POST", path) if path == format!("/{model}") && input_problem(model, &request.json()).is_some() => {
+                let problem = input_problem(model, &request.json()).unwrap_or_default();
+                MockResponse::json(422, json!({"detail": [{"loc": ["body"], "msg": problem, "type": "value_error"}]}))
+            }
             ("POST", path) if path == format!("/{model}") => MockResponse::json(
                 200,
                 json!({
@@ -153,7 +177,7 @@ async fn fal_kling_submits_polls_fetches_and_downloads_as_documented() {
     let polls: Vec<&RecordedRequest> = requests.iter().filter(|r| r.path.ends_with("/status")).collect();
     assert_eq!(polls.len(), 3, "polled until COMPLETED");
     assert!(polls.iter().all(|r| r.method == "GET" && r.header("authorization") == Some(&format!("Key {KEY}"))));
-    assert_eq!(requests.last().unwrap().path, format!("/{KLING}/requests/req-1"));
+    assert_eq!(requests.last().unwrap().path, "/fal-ai/kling-video/requests/req-1");
     let downloads = cdn.requests();
     assert_eq!(downloads.len(), 1);
     assert_eq!(downloads[0].header("authorization"), None, "the CDN never gets the key");
@@ -171,6 +195,67 @@ async fn fal_kling_submits_polls_fetches_and_downloads_as_documented() {
     let names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names, ["scene-1.mp4"]);
+}
+
+/// A generation that completed is billed: when its video cannot be downloaded, the error is a
+/// possible charge (counted, and the chain moves on), not a plain failure.
+#[tokio::test]
+async fn a_completed_generation_whose_video_is_gone_counts_as_possibly_charged() {
+    let cdn = MockServer::start(|_| MockResponse::text(404, "no such file")).await;
+    let queue = fal_queue(KLING, cdn.url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let err = fal(&queue.url(), KLING, FalFamily::Kling, Duration::from_secs(10))
+        .fetch(&scene(), &target(dir.path()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::PossiblyCharged { message, .. } if message.contains("req-1 completed")),
+        "{err:?}"
+    );
+}
+
+/// A submit answer without `status_url`/`response_url`: status and result are asked for under
+/// the app, `{owner}/{alias}/requests/{id}` (fal-js `queue.ts` `status()`/`result()`), never
+/// under the model's subpath, which fal answers 404.
+#[tokio::test]
+async fn fal_status_and_result_urls_are_built_from_the_app_path() {
+    let cdn = cdn(1.0, 320, 568).await;
+    let cdn_url = cdn.url();
+    let queue = MockServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", path) if path == format!("/{KLING}") => MockResponse::json(200, json!({"request_id": "r9"})),
+        ("GET", "/fal-ai/kling-video/requests/r9/status") => MockResponse::json(200, json!({"status": "COMPLETED"})),
+        ("GET", "/fal-ai/kling-video/requests/r9") => {
+            MockResponse::json(200, json!({"video": {"url": format!("{cdn_url}/files/video.mp4")}}))
+        }
+        _ => MockResponse::json(404, json!({"detail": "Not Found"})),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let fetched = fal(&queue.url(), KLING, FalFamily::Kling, Duration::from_secs(5))
+        .fetch(&scene(), &target(dir.path()))
+        .await
+        .unwrap();
+    assert!(!fetched.bytes.is_empty());
+    let paths: Vec<String> = queue.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            format!("/{KLING}"),
+            "/fal-ai/kling-video/requests/r9/status".into(),
+            "/fal-ai/kling-video/requests/r9".into()
+        ]
+    );
+}
+
+#[test]
+fn the_fal_mock_refuses_inputs_its_endpoints_do_not_take() {
+    assert_eq!(input_problem(KLING, &json!({"prompt": "p", "duration": "5", "aspect_ratio": "9:16"})), None);
+    assert!(input_problem(KLING, &json!({"duration": "5"})).is_some(), "no prompt");
+    assert!(input_problem(KLING, &json!({"prompt": "p", "duration": "6"})).is_some(), "Kling makes 5 or 10 s");
+    assert!(input_problem(KLING, &json!({"prompt": "p", "duration": 5})).is_some(), "a number, not \"5\"");
+    assert!(input_problem(KLING, &json!({"prompt": "p", "aspect_ratio": "4:5"})).is_some());
+    assert!(input_problem(MINIMAX, &json!({"prompt": "p", "duration": "5"})).is_some(), "Hailuo makes 6 or 10 s");
+    assert_eq!(input_problem(MINIMAX, &json!({"prompt": "p", "duration": "6", "prompt_optimizer": true})), None);
 }
 
 #[tokio::test]
@@ -206,7 +291,9 @@ async fn fal_documented_errors() {
             MockResponse::json(429, json!({"detail": "Too many requests"})).with_header("retry-after", "0"),
             "rate_limited",
         ),
-        (MockResponse::json(500, json!({"detail": "Internal Server Error"})), "server_error"),
+        // A submit that may have started a generation is not resent (fal documents no
+        // idempotency key): possibly charged.
+        (MockResponse::json(500, json!({"detail": "Internal Server Error"})), "possibly_charged"),
         (
             MockResponse::json(
                 422,
@@ -311,7 +398,8 @@ async fn fal_job_failures_timeouts_and_foreign_urls() {
         Duration::from_secs(5),
     );
     let err = slow.fetch(&scene(), &target).await.unwrap_err();
-    assert!(matches!(err, ProviderError::Timeout { .. }), "{err:?}");
+    assert!(matches!(err, ProviderError::PossiblyCharged { .. }), "a timed-out submit may have started: {err:?}");
+    assert_eq!(server.requests().len(), 1, "and is not resent");
 }
 
 /// A Pexels search answer as documented, with files linking to `cdn_url`.
@@ -406,10 +494,13 @@ async fn pexels_errors_and_empty_results() {
     }
 }
 
+/// Must-show 3: a fal submit answered with 500 (after fal recorded it) may have started a billed
+/// generation. It reaches fal exactly once, its estimate is counted against the job's budget and
+/// on the clip that was made instead, and the chain fails over to Pexels.
 #[tokio::test]
-async fn clip_failover_from_a_failing_fal_to_pexels() {
+async fn a_fal_submit_answered_500_is_sent_once_counted_as_possibly_charged_and_fails_over() {
     let cdn = cdn(3.0, 360, 640).await;
-    let fal_down = MockServer::sequence(vec![MockResponse::json(503, json!({"detail": "Service Unavailable"}))]).await;
+    let fal_down = MockServer::start(|_| MockResponse::json(500, json!({"detail": "Internal Server Error"}))).await;
     let answer = pexels_answer(&cdn.url());
     let stock = MockServer::start(move |_| MockResponse::json(200, answer.clone())).await;
     let ledger = UsageLedger::default();
@@ -422,12 +513,24 @@ async fn clip_failover_from_a_failing_fal_to_pexels() {
     );
     assert_eq!(clips.name(), "fal_kling>pexels");
     let dir = tempfile::tempdir().unwrap();
-    let file = clips.render_clip(&scene(), &target(dir.path()), &CancellationToken::new()).await.unwrap();
+    let job = Arc::new(JobBudget::new(5, 10_000_000, 0));
+    let file =
+        budget::within(Some(job.clone()), clips.render_clip(&scene(), &target(dir.path()), &CancellationToken::new()))
+            .await
+            .unwrap();
     assert_eq!(file.provider, "pexels");
-    assert_eq!(fal_down.requests().len(), 3, "the 503 was retried twice first");
+    let submits = fal_down.requests();
+    assert_eq!(submits.len(), 1, "exactly one submit reached fal: {submits:?}");
+    assert_eq!(submits[0].method, "POST");
     let details = ledger.take(&file.sha256).unwrap();
-    assert_eq!(details["provider_attempts"][0]["failover"], "server_error");
+    let fal_attempt = &details["provider_attempts"][0];
+    assert_eq!(fal_attempt["failover"], "possibly_charged", "{details}");
+    assert_eq!(fal_attempt["possibly_charged_micros"], 250_000, "5 s of Kling at $0.05/s");
+    assert!(fal_attempt["error"].as_str().unwrap().contains("HTTP 500"), "{fal_attempt}");
     assert_eq!(details["provider_attempts"][1]["provider"], "pexels");
+    assert_eq!(details["possibly_charged_micros"], 250_000);
+    assert_eq!(file.cost_micros, 250_000, "free stock footage plus the possibly charged submit");
+    assert_eq!(job.spent_micros(), 250_000, "the budget counts it");
 
     // Both failing: a readable media error naming the last provider and no file.
     let stock_down = MockServer::sequence(vec![MockResponse::text(401, "bad key")]).await;

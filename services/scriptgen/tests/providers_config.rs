@@ -38,7 +38,7 @@ fn lists_and_prices_load_from_toml() {
         per_1k_characters = 300000
         [providers.prices.s1]
         per_1k_characters = 15000
-        [providers.prices."fal-ai/kling-video/v2.1/standard/text-to-video"]
+        [providers.prices."fal-ai/kling-video/v2.5-turbo/pro/text-to-video"]
         per_second = 50000
         [providers.prices."fal-ai/minimax/hailuo-02/standard/text-to-video"]
         per_second = 45000
@@ -52,7 +52,7 @@ fn lists_and_prices_load_from_toml() {
     assert_eq!(p.http.backoff_max_ms, 8000, "the rest of the section keeps its defaults");
     assert_eq!(p.elevenlabs.base_url, "http://127.0.0.1:9999");
     assert_eq!(p.price("tts-1").unwrap().per_1k_characters, 15_000);
-    assert_eq!(p.price("fal-ai/kling-video/v2.1/standard/text-to-video").unwrap().per_second, 50_000);
+    assert_eq!(p.price("fal-ai/kling-video/v2.5-turbo/pro/text-to-video").unwrap().per_second, 50_000);
 }
 
 #[test]
@@ -80,9 +80,8 @@ fn bad_provider_settings_are_reported_with_their_field() {
     {
         assert!(error.field(field).is_some(), "no error for {field} in:\n{text}");
     }
-    // Every priced model a listed provider uses must have a price; the error says how to add it.
-    assert!(text.contains("no price for model `tts-1` (voice provider openai)"), "{text}");
-    assert!(text.contains("[providers.prices.\"fal-ai/kling-video/v2.1/standard/text-to-video\"]"), "{text}");
+    // The catalogue prices the default models: no price error for them.
+    assert!(error.field("providers.prices").is_none(), "{text}");
 
     let error = Config::from_toml_str("[providers.prices.x]\nper_token = 3\n").unwrap_err();
     assert!(error.to_string().contains("per_token"), "{error}");
@@ -122,8 +121,7 @@ fn the_planner_avatar_and_budget_settings_are_checked() {
     )
     .unwrap_err();
     let text = error.to_string();
-    assert!(text.contains("no price for model `claude-sonnet-4-5` (planner anthropic)"), "{text}");
-    assert!(text.contains("no price for model `heygen-avatar` (avatar provider heygen)"), "{text}");
+    assert!(error.field("providers.prices").is_none(), "the catalogue prices the defaults: {text}");
     assert!(error.field("pipeline.job_budget_usd").unwrap().reason.contains("0 or more"), "{text}");
 
     // Without a key, the LLM planner (and the avatar provider) cannot be set up.
@@ -138,4 +136,58 @@ fn the_planner_avatar_and_budget_settings_are_checked() {
     assert!(avatar.contains("heygen") && avatar.contains("SHORTLINE_HEYGEN_API_KEY"), "{avatar}");
     // The template planner needs nothing.
     assert!(matches!(ScriptPlanner::from_config(&Config::default().providers), Ok(ScriptPlanner::Template)));
+}
+
+/// Point 9 and the catalogue: the default analyst model has a default price, so turning the
+/// analyst on needs no price typed in; a `providers.prices` entry overrides it.
+#[test]
+fn the_default_analyst_model_is_priced_by_the_catalogue() {
+    let config = Config::from_toml_str("[providers]\nanalyst = \"anthropic\"\n").unwrap();
+    let price = config.providers.price("claude-sonnet-4-5").unwrap();
+    assert_eq!((price.per_1k_input_tokens, price.per_1k_output_tokens), (3_000, 15_000));
+    let config = Config::from_toml_str(
+        "[providers]\nanalyst = \"anthropic\"\n[providers.prices.claude-sonnet-4-5]\nper_1k_input_tokens = 1\n",
+    )
+    .unwrap();
+    assert_eq!(config.providers.price("claude-sonnet-4-5").unwrap().per_1k_input_tokens, 1);
+}
+
+/// The catalogue: a model id it does not know is refused unless its price is given; a frame
+/// larger than any HeyGen plan renders is refused.
+#[test]
+fn unknown_models_without_a_price_and_sizes_above_the_limits_are_refused() {
+    let error = Config::from_toml_str(
+        "[providers]\nclips = [\"fal_kling\"]\n[providers.fal]\nkling_model = \"fal-ai/kling-video/v2.1/standard/text-to-video\"\n",
+    )
+    .unwrap_err();
+    let reason = &error.field("providers.prices").unwrap().reason;
+    assert!(
+        reason.contains("`fal-ai/kling-video/v2.1/standard/text-to-video` (clip provider fal_kling) is not in the provider catalogue"),
+        "{reason}"
+    );
+    Config::from_toml_str(
+        "[providers]\nclips = [\"fal_kling\"]\n[providers.fal]\nkling_model = \"my-own/model\"\n\
+         [providers.prices.\"my-own/model\"]\nper_second = 1000\n",
+    )
+    .unwrap();
+
+    let error = Config::from_toml_str("[providers.heygen]\nmax_short_side = 4320\n").unwrap_err();
+    assert!(error.field("providers.heygen.max_short_side").unwrap().reason.contains("2160"), "{error}");
+    Config::from_toml_str("[providers.heygen]\nmax_short_side = 1080\n").unwrap();
+}
+
+/// Point 4: the prices README's example gives are the catalogue's (ElevenLabs at its API rate,
+/// $0.10 per 1k characters, not $0.30).
+#[test]
+fn the_readme_example_prices_are_the_catalogues() {
+    let readme = include_str!("../../../README.md");
+    let start = readme.find("voice = [\"openai\", \"elevenlabs\"]").expect("the example");
+    let block = &readme[readme[..start].rfind("```toml").unwrap() + 7..];
+    let block = &block[..block.find("```").unwrap()];
+    let config = Config::from_toml_str(block).unwrap();
+    assert!(!config.providers.prices.is_empty());
+    for (model, price) in &config.providers.prices {
+        let listed = shortline_shared::http::catalogue::default_price(model);
+        assert_eq!(listed, Some(price), "README's price of {model}");
+    }
 }

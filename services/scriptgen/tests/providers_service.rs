@@ -27,7 +27,17 @@ use shortline_shared::grpc::Shutdown;
 use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
 use tonic::transport::Channel;
 
-const KLING: &str = "fal-ai/kling-video/v2.1/standard/text-to-video";
+const KLING: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
+/// The Kling id shortline once defaulted to; fal has no such endpoint.
+const RETIRED_KLING: &str = "fal-ai/kling-video/v2.1/standard/text-to-video";
+/// Text-to-video endpoints the mock fal serves: ids from the official client's endpoint types
+/// (fal-js `libs/client/src/types/endpoints.ts`). Anything else is answered as fal answers an
+/// endpoint it does not have: 404.
+const FAL_ENDPOINTS: [&str; 3] = [
+    "fal-ai/kling-video/v2.5-turbo/pro/text-to-video",
+    "fal-ai/kling-video/v2.1/master/text-to-video",
+    "fal-ai/minimax/hailuo-02/standard/text-to-video",
+];
 const THEME: &str = "config:\n  theme: Eco-friendly water bottles\n  target_platform: tiktok\n  video_duration_seconds: 6\n  \
                      style: energetic\n  product_name: AquaPure\n  tagline: Hydrate sustainably\n  target_audience: Gen Z\n";
 
@@ -84,8 +94,11 @@ async fn mocks(openai_answer: MockResponse, elevenlabs_answer: MockResponse) -> 
     let fal = MockServer::start(move |request: &RecordedRequest| {
         let base = own.get().cloned().unwrap_or_default();
         if request.method == "POST" {
+            if !FAL_ENDPOINTS.iter().any(|endpoint| request.path == format!("/{endpoint}")) {
+                return MockResponse::json(404, json!({"detail": "Not Found"}));
+            }
             let id = submitted.fetch_add(1, Ordering::SeqCst);
-            let url = format!("{base}/{KLING}/requests/req-{id}");
+            let url = format!("{base}/fal-ai/kling-video/requests/req-{id}");
             MockResponse::json(
                 200,
                 json!({"request_id": format!("req-{id}"), "response_url": url, "status_url": format!("{url}/status")}),
@@ -339,6 +352,71 @@ async fn a_failed_chain_answers_a_readable_error_without_the_key_and_writes_no_r
     assert_no_key("the logs", &logs());
     // Bounded wait so a slow machine does not leave the server running into the next test.
     tokio::time::sleep(Duration::from_millis(10)).await;
+    service.shutdown.trigger();
+}
+
+/// A Pexels search answering one portrait video, and the CDN serving it.
+async fn pexels_stock() -> (MockServer, MockServer) {
+    let video = mp4(3.0, 360, 640);
+    let cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
+    let cdn_url = cdn.url();
+    let pexels = MockServer::start(move |_| {
+        MockResponse::json(
+            200,
+            json!({"page": 1, "per_page": 15, "total_results": 1, "videos": [{
+                "id": 77, "width": 360, "height": 640, "duration": 12,
+                "url": "https://www.pexels.com/video/77/", "user": {"id": 1, "name": "Jo", "url": "https://www.pexels.com/@jo"},
+                "video_files": [{"id": 1, "quality": "sd", "file_type": "video/mp4", "width": 360, "height": 640, "fps": 25, "link": format!("{cdn_url}/v.mp4")}]
+            }]}),
+        )
+    })
+    .await;
+    (pexels, cdn)
+}
+
+/// `clips = ["fal_kling", "pexels"]`, Pexels at `pexels` with its key in a file under `dir`.
+fn use_pexels_after_fal(config: &mut Config, dir: &Path, pexels: &MockServer) {
+    let p = &mut config.providers;
+    p.clips = vec![ClipProviderName::FalKling, ClipProviderName::Pexels];
+    p.pexels.base_url = pexels.url();
+    p.pexels.api_key_file = key_file(dir, "pexels");
+}
+
+/// Must-show 4: `clips = ["fal_kling", "pexels"]` with a Kling id fal does not have. fal answers
+/// 404 as for any unknown endpoint; the chain moves on, every clip comes from Pexels, and why is
+/// logged and on each clip's row.
+#[tokio::test(flavor = "multi_thread")]
+async fn clips_come_from_pexels_when_fal_does_not_know_the_kling_model() {
+    let mocks =
+        mocks(MockResponse::bytes(200, "audio/wav", providers_support::wav(3.0)), MockResponse::text(500, "unused"))
+            .await;
+    let (pexels, _cdn) = pexels_stock().await;
+    let service = start_with(&mocks, |config, dir| {
+        use_pexels_after_fal(config, dir, &pexels);
+        let p = &mut config.providers;
+        p.fal.kling_model = RETIRED_KLING.into();
+        p.prices.insert(RETIRED_KLING.into(), Price { per_second: 50_000, ..Price::default() });
+    })
+    .await;
+    let (job_id, script_id, scenes) = script(&service).await;
+    service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id }).await.unwrap();
+
+    let rows = {
+        let mut pooled = service.pool.get().await.unwrap();
+        db::media_assets::list_for_job(&mut pooled.conn(), job_id).await.unwrap()
+    };
+    let clips: Vec<_> = rows.iter().filter(|a| a.kind == AssetKind::Clip).collect();
+    assert_eq!(clips.len(), scenes);
+    for clip in &clips {
+        assert_eq!(clip.provider, "pexels", "{}", clip.usage);
+        let fal = &clip.usage["provider_attempts"][0];
+        assert_eq!((fal["provider"].as_str(), fal["failover"].as_str()), (Some("fal_kling"), Some("unavailable")));
+        assert!(fal["error"].as_str().unwrap().contains("HTTP 404"), "{fal}");
+    }
+    let submits = mocks.fal.requests();
+    assert_eq!(submits.len(), scenes, "one refused submit per clip, nothing else: {submits:?}");
+    assert!(submits.iter().all(|r| r.path == format!("/{RETIRED_KLING}")));
+    assert!(logs().contains("failing over to the next provider"), "the reason is logged");
     service.shutdown.trigger();
 }
 

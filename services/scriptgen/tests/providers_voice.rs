@@ -102,8 +102,13 @@ async fn elevenlabs_request_and_answer_are_the_documented_ones() {
 
 #[tokio::test]
 async fn fish_audio_request_and_answer_are_the_documented_ones() {
-    let audio = wav(0.8);
-    let server = MockServer::start(move |_| MockResponse::bytes(200, "audio/wav", audio.clone())).await;
+    // Raw 16-bit mono PCM at the requested rate, as Fish Audio sends for `format: "pcm"`; a WAV
+    // answer (which a streaming server may send with a data length of 0) is never asked for.
+    let server = MockServer::start(|r| match (r.json()["format"].as_str(), r.json()["sample_rate"].as_u64()) {
+        (Some("pcm"), Some(44_100)) => MockResponse::bytes(200, "audio/pcm", vec![0u8; 2 * 35_280]),
+        _ => MockResponse::json(422, json!({"status": 422, "message": "unexpected format"})),
+    })
+    .await;
     let spoken = fish(&server.url()).synthesize(TEXT, 0.9).await.unwrap();
 
     let request = &server.requests()[0];
@@ -113,8 +118,11 @@ async fn fish_audio_request_and_answer_are_the_documented_ones() {
     let body = request.json();
     assert_eq!(body["text"], TEXT);
     assert_eq!(body["reference_id"], "ref-abc");
-    assert_eq!(body["format"], "wav");
+    assert_eq!(body["format"], "pcm");
     assert!((body["prosody"]["speed"].as_f64().unwrap() - 0.9).abs() < 1e-9);
+    let info = shortline_scriptgen::media::parse_wav(&spoken.wav).unwrap();
+    assert_eq!((info.sample_rate, info.channels, info.bits_per_sample), (44_100, 1, 16));
+    assert!((info.duration_seconds() - 0.8).abs() < 1e-6, "{}", info.duration_seconds());
     assert_eq!(spoken.usage.characters, TEXT.len() as u64, "Fish Audio bills UTF-8 bytes");
 }
 
@@ -158,7 +166,7 @@ fn api(provider: &str, url: &str) -> Arc<dyn SpeechApi> {
 /// A correct audio answer of the provider.
 fn success(provider: &str) -> MockResponse {
     match provider {
-        "elevenlabs" => MockResponse::bytes(200, "audio/pcm", pcm(0.4)),
+        "elevenlabs" | "fish_audio" => MockResponse::bytes(200, "audio/pcm", pcm(0.4)),
         _ => MockResponse::bytes(200, "audio/wav", wav(0.4)),
     }
 }
@@ -303,6 +311,21 @@ async fn a_malformed_answer_is_reported_and_leaves_no_file() {
         assert!(!out.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial file left");
     }
+}
+
+/// Point 8: a WAV as a streaming server writes it — the header's sizes left at 0 (fish-speech's
+/// streaming `/v1/tts`) — is read to its end, as a real server's answer must be.
+#[tokio::test]
+async fn a_streamed_wav_whose_header_says_zero_bytes_is_read_to_its_end() {
+    let mut streamed = wav(0.6);
+    let data = streamed.windows(4).position(|w| w == b"data").unwrap();
+    streamed[4..8].copy_from_slice(&0u32.to_le_bytes());
+    streamed[data + 4..data + 8].copy_from_slice(&0u32.to_le_bytes());
+    let server = MockServer::sequence(vec![MockResponse::bytes(200, "audio/wav", streamed)]).await;
+    let chain = VoiceChain::new(vec![api("openai", &server.url())], prices(), UsageLedger::default());
+    let dir = tempfile::tempdir().unwrap();
+    let file = chain.speak(TEXT, 175, &dir.path().join("voiceover.wav"), &CancellationToken::new()).await.unwrap();
+    assert!((file.duration_seconds - 0.6).abs() < 1e-6, "{} s", file.duration_seconds);
 }
 
 // ---- the chain -----------------------------------------------------------------------------

@@ -12,6 +12,8 @@ pub const MAX_OVERLAYS: usize = 12;
 pub const MAX_OVERLAY_CHARS: usize = 120;
 pub const MAX_TEXT_CHARS: usize = 2_000;
 pub const MAX_TITLE_CHARS: usize = 150;
+/// The longest hashtag, `#` included.
+pub const MAX_HASHTAG_BYTES: usize = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,8 +144,10 @@ impl ProductionPlan {
             ));
         }
         for (i, tag) in self.hashtags.iter().enumerate() {
-            let valid =
-                tag.starts_with('#') && tag.len() > 1 && tag.len() <= 60 && !tag.chars().any(char::is_whitespace);
+            let valid = tag.starts_with('#')
+                && tag.len() > 1
+                && tag.len() <= MAX_HASHTAG_BYTES
+                && !tag.chars().any(char::is_whitespace);
             if !valid {
                 v.push(Violation::new(
                     format!("hashtags[{i}]"),

@@ -47,6 +47,9 @@ pub enum ErrorClass {
     PaymentRequired,
     RateLimited,
     Server,
+    /// The provider does not serve what was asked for (an unknown model endpoint): another
+    /// provider of the kind may.
+    Unavailable,
     Rejected,
 }
 
@@ -197,7 +200,20 @@ impl ProviderClient {
         what: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync,
     ) -> Result<Reply, ProviderError> {
-        self.send_inner(what, true, &build).await
+        self.send_inner(what, true, Resend::Retry, &build).await
+    }
+
+    /// Like [`ProviderClient::send`], for a request that starts billed work (a fal.ai queue
+    /// submit, a HeyGen render, an Apify actor run): it is sent at most once. Only what never
+    /// reached the provider (a refused connection) or what it refused unprocessed (429) is sent
+    /// again; an answer that may mean the work was accepted — a 5xx, a timeout, a connection
+    /// broken after sending — is [`ProviderError::PossiblyCharged`], never resent.
+    pub async fn submit_once(
+        &self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync,
+    ) -> Result<Reply, ProviderError> {
+        self.send_inner(what, true, Resend::OnlyUnprocessed, &build).await
     }
 
     /// Like [`ProviderClient::send`] but without the key: for URLs off the provider's API, e.g.
@@ -207,7 +223,7 @@ impl ProviderClient {
         what: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync,
     ) -> Result<Reply, ProviderError> {
-        self.send_inner(what, false, &build).await
+        self.send_inner(what, false, Resend::Retry, &build).await
     }
 
     /// GETs `url` (without the key unless it is on the provider's own base URL), following up
@@ -218,7 +234,7 @@ impl ProviderClient {
             let own = self.is_own_url(&url);
             let target = url.clone();
             let build = move |http: &reqwest::Client| http.get(&target).timeout(timeout);
-            let reply = self.send_inner(what, own, &build).await;
+            let reply = self.send_inner(what, own, Resend::Retry, &build).await;
             match reply {
                 Ok(reply) if (300..400).contains(&reply.status) => {
                     let next = reply.header("location").ok_or_else(|| self.malformed("a redirect without Location"))?;
@@ -229,6 +245,14 @@ impl ProviderClient {
             }
         }
         Err(self.malformed("too many redirects"))
+    }
+
+    fn possibly_charged(&self, what: &str, cause: &str) -> ProviderError {
+        ProviderError::PossiblyCharged {
+            provider: self.name.clone(),
+            message: clip_message(&self.redact(&format!("{what}: {cause}"))),
+            estimate_micros: 0,
+        }
     }
 
     fn malformed(&self, reason: &str) -> ProviderError {
@@ -249,6 +273,7 @@ impl ProviderClient {
         &self,
         what: &str,
         with_key: bool,
+        resend: Resend,
         build: &(dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync),
     ) -> Result<Reply, ProviderError> {
         let retry = self.settings.retry;
@@ -263,6 +288,10 @@ impl ProviderClient {
                 Ok(answer) => answer,
                 Err(Failure::Timeout) => {
                     tracing::warn!(provider = %self.name, call = what, attempt, "provider call timed out");
+                    if resend == Resend::OnlyUnprocessed {
+                        let waited = format!("no answer within {} ms", self.settings.timeout.as_millis());
+                        return Err(self.possibly_charged(what, &waited));
+                    }
                     return Err(ProviderError::Timeout { provider: self.name.clone(), timeout: self.settings.timeout });
                 }
                 Err(Failure::Connect(message)) if attempt <= retry.max_retries => {
@@ -271,6 +300,10 @@ impl ProviderClient {
                     tracing::warn!(provider = %self.name, call = what, attempt, wait_ms = wait.as_millis() as u64, error = %message, "provider unreachable, retrying");
                     tokio::time::sleep(wait).await;
                     continue;
+                }
+                Err(Failure::Other(message)) if resend == Resend::OnlyUnprocessed => {
+                    // The request may have been sent in full before the connection broke.
+                    return Err(self.possibly_charged(what, &message));
                 }
                 Err(Failure::Connect(message) | Failure::Other(message)) => {
                     return Err(ProviderError::Transport { provider: self.name.clone(), message });
@@ -292,6 +325,10 @@ impl ProviderClient {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+            if class == ErrorClass::Server && resend == Resend::OnlyUnprocessed {
+                tracing::warn!(provider = %self.name, call = what, status, attempt, "a paid submit answered a server error; not resent");
+                return Err(self.possibly_charged(what, &format!("HTTP {status}: {message}")));
+            }
             let retryable = matches!(class, ErrorClass::RateLimited | ErrorClass::Server);
             if retryable && attempt <= retry.max_retries {
                 if let Some(wait) = retry.wait(attempt, retry_after) {
@@ -310,6 +347,7 @@ impl ProviderClient {
                     ProviderError::RateLimited { provider, attempts: attempt, retry_after, message }
                 }
                 ErrorClass::Server => ProviderError::Server { provider, status, attempts: attempt, message },
+                ErrorClass::Unavailable => ProviderError::Unavailable { provider, status, message },
                 ErrorClass::Rejected => ProviderError::Rejected { provider, status, message },
             });
         }
@@ -352,6 +390,16 @@ impl ProviderClient {
         }
         Ok((status, headers, Bytes::from(body)))
     }
+}
+
+/// Whether a failed request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// Retried on 429, 5xx and refused connections (reads, and calls the provider does not
+    /// bill when they fail).
+    Retry,
+    /// Sent again only when it cannot have started anything: refused connections and 429.
+    OnlyUnprocessed,
 }
 
 enum Failure {

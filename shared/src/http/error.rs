@@ -27,6 +27,10 @@ pub enum ProviderError {
     /// The request never got an HTTP answer (connection refused, reset, DNS, TLS...).
     #[error("{provider}: request failed: {message}")]
     Transport { provider: String, message: String },
+    /// The provider does not serve what was asked for (e.g. fal answers 404 for a model
+    /// endpoint it does not have): fail over to the next provider.
+    #[error("{provider}: not available (HTTP {status}): {message}")]
+    Unavailable { provider: String, status: u16, message: String },
     /// Any other 4xx: the request itself is wrong (validation, unknown voice, not found...).
     #[error("{provider}: request refused (HTTP {status}): {message}")]
     Rejected { provider: String, status: u16, message: String },
@@ -36,6 +40,12 @@ pub enum ProviderError {
     /// No key is configured for a provider that needs one.
     #[error("{provider}: no API key: {hint}")]
     MissingKey { provider: String, hint: String },
+    /// A request that starts billed work (see [`super::ProviderClient::submit_once`]) may have
+    /// reached the provider — it answered 5xx, timed out, or the connection broke after sending —
+    /// so it is not resent, and its estimate (`estimate_micros`, filled in by the caller that
+    /// knows the price) is counted as spent.
+    #[error("{provider}: possibly charged, not resent{}: {message}", charge_text(*.estimate_micros))]
+    PossiblyCharged { provider: String, message: String, estimate_micros: i64 },
     /// The call was not made: its estimated cost would take the job past its budget.
     #[error(transparent)]
     OverBudget(#[from] crate::budget::BudgetExceeded),
@@ -43,6 +53,14 @@ pub enum ProviderError {
 
 /// Longest message kept from a provider's answer.
 pub const MESSAGE_CHARS: usize = 300;
+
+fn charge_text(estimate_micros: i64) -> String {
+    if estimate_micros > 0 {
+        format!(" (about {} counted as spent)", crate::budget::usd(estimate_micros))
+    } else {
+        String::new()
+    }
+}
 
 fn retry_after_text(retry_after: Option<Duration>) -> String {
     match retry_after {
@@ -55,6 +73,8 @@ fn retry_after_text(retry_after: Option<Duration>) -> String {
 pub const FAILOVER_PAYMENT_REQUIRED: &str = "payment_required";
 pub const FAILOVER_RATE_LIMITED: &str = "rate_limited";
 pub const FAILOVER_SERVER_ERROR: &str = "server_error";
+pub const FAILOVER_POSSIBLY_CHARGED: &str = "possibly_charged";
+pub const FAILOVER_UNAVAILABLE: &str = "unavailable";
 
 impl ProviderError {
     /// The provider's name.
@@ -68,15 +88,17 @@ impl ProviderError {
             | ProviderError::Malformed { provider, .. }
             | ProviderError::Transport { provider, .. }
             | ProviderError::Rejected { provider, .. }
+            | ProviderError::Unavailable { provider, .. }
             | ProviderError::JobFailed { provider, .. }
+            | ProviderError::PossiblyCharged { provider, .. }
             | ProviderError::MissingKey { provider, .. } => provider,
             ProviderError::OverBudget(refused) => &refused.provider,
         }
     }
 
     /// A short machine-readable kind: `unauthorized`, `payment_required`, `rate_limited`,
-    /// `server_error`, `timeout`, `malformed`, `transport`, `rejected`, `job_failed`, `missing_key`,
-    /// `over_budget`.
+    /// `server_error`, `timeout`, `malformed`, `transport`, `unavailable`, `rejected`, `job_failed`,
+    /// `possibly_charged`, `missing_key`, `over_budget`.
     pub fn kind(&self) -> &'static str {
         match self {
             ProviderError::Unauthorized { .. } => "unauthorized",
@@ -87,7 +109,9 @@ impl ProviderError {
             ProviderError::Malformed { .. } => "malformed",
             ProviderError::Transport { .. } => "transport",
             ProviderError::Rejected { .. } => "rejected",
+            ProviderError::Unavailable { .. } => FAILOVER_UNAVAILABLE,
             ProviderError::JobFailed { .. } => "job_failed",
+            ProviderError::PossiblyCharged { .. } => FAILOVER_POSSIBLY_CHARGED,
             ProviderError::MissingKey { .. } => "missing_key",
             ProviderError::OverBudget(_) => "over_budget",
         }
@@ -99,6 +123,7 @@ impl ProviderError {
             ProviderError::Unauthorized { status, .. }
             | ProviderError::PaymentRequired { status, .. }
             | ProviderError::Server { status, .. }
+            | ProviderError::Unavailable { status, .. }
             | ProviderError::Rejected { status, .. } => Some(*status),
             ProviderError::RateLimited { .. } => Some(429),
             _ => None,
@@ -106,15 +131,38 @@ impl ProviderError {
     }
 
     /// Why the next provider of the kind should be tried, or `None` when this error ends the
-    /// chain: 402 (out of credits), 429 (rate limited after the retries) and 5xx (after the
-    /// retries). A bad key, a refused request or a malformed answer would fail the same way
-    /// elsewhere or point at a bug, so they stop the chain and are reported.
+    /// chain: 402 (out of credits), 429 (rate limited after the retries), 5xx (after the
+    /// retries), a model the provider does not serve, and a paid submit that was possibly
+    /// charged but cannot be resent. A bad key, a
+    /// refused request or a malformed answer would fail the same way elsewhere or point at a
+    /// bug, so they stop the chain and are reported.
     pub fn failover_reason(&self) -> Option<&'static str> {
         match self {
             ProviderError::PaymentRequired { .. }
             | ProviderError::RateLimited { .. }
-            | ProviderError::Server { .. } => Some(self.kind()),
+            | ProviderError::Server { .. }
+            | ProviderError::Unavailable { .. }
+            | ProviderError::PossiblyCharged { .. } => Some(self.kind()),
             _ => None,
+        }
+    }
+
+    /// What this failed call may nevertheless have cost (a possibly charged submit's estimate).
+    pub fn possibly_charged_micros(&self) -> Option<i64> {
+        match self {
+            ProviderError::PossiblyCharged { estimate_micros, .. } => Some(*estimate_micros),
+            _ => None,
+        }
+    }
+
+    /// A possibly charged submit with the estimate of what it may have cost; other errors as
+    /// they are.
+    pub fn with_charge_estimate(self, micros: i64) -> ProviderError {
+        match self {
+            ProviderError::PossiblyCharged { provider, message, .. } => {
+                ProviderError::PossiblyCharged { provider, message, estimate_micros: micros }
+            }
+            other => other,
         }
     }
 }
@@ -181,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn only_402_429_and_5xx_fail_over() {
+    fn only_402_429_5xx_unavailable_and_possibly_charged_fail_over() {
         let p = || "p".to_owned();
         let m = || "m".to_owned();
         assert_eq!(
@@ -197,6 +245,13 @@ mod tests {
             ProviderError::Server { provider: p(), status: 503, attempts: 3, message: m() }.failover_reason(),
             Some("server_error")
         );
+        assert_eq!(
+            ProviderError::Unavailable { provider: p(), status: 404, message: m() }.failover_reason(),
+            Some("unavailable")
+        );
+        let possibly = ProviderError::PossiblyCharged { provider: p(), message: m(), estimate_micros: 0 };
+        assert_eq!(possibly.failover_reason(), Some("possibly_charged"));
+        assert_eq!(possibly.with_charge_estimate(250_000).possibly_charged_micros(), Some(250_000));
         assert_eq!(ProviderError::Unauthorized { provider: p(), status: 401, message: m() }.failover_reason(), None);
         assert_eq!(ProviderError::Malformed { provider: p(), reason: m() }.failover_reason(), None);
         assert_eq!(ProviderError::Timeout { provider: p(), timeout: Duration::from_millis(5) }.failover_reason(), None);

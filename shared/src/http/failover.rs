@@ -10,11 +10,17 @@ use super::error::ProviderError;
 pub trait Failover {
     /// Why to try the next provider, or `None` to stop the chain with this error.
     fn failover_reason(&self) -> Option<&'static str>;
+    /// What the failed call may have cost nonetheless (see [`ProviderError::PossiblyCharged`]).
+    fn possibly_charged_micros(&self) -> Option<i64>;
 }
 
 impl Failover for ProviderError {
     fn failover_reason(&self) -> Option<&'static str> {
         ProviderError::failover_reason(self)
+    }
+
+    fn possibly_charged_micros(&self) -> Option<i64> {
+        ProviderError::possibly_charged_micros(self)
     }
 }
 
@@ -31,6 +37,16 @@ pub struct ProviderAttempt {
     /// `server_error`); absent when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<String>,
+    /// A paid submit that may have been billed though it failed: its estimate, counted as spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub possibly_charged_micros: Option<i64>,
+}
+
+impl ProviderAttempt {
+    /// What the attempts that failed may have cost (see [`ProviderAttempt::possibly_charged_micros`]).
+    pub fn possibly_charged_total(attempts: &[ProviderAttempt]) -> i64 {
+        attempts.iter().filter_map(|a| a.possibly_charged_micros).fold(0, i64::saturating_add)
+    }
 }
 
 /// What a chain ended with: the value of the provider that succeeded (and its index), or the
@@ -60,6 +76,7 @@ where
                     outcome: "ok".into(),
                     error: None,
                     failover: None,
+                    possibly_charged_micros: None,
                 });
                 return ChainOutcome { result: Ok((index, value)), attempts };
             }
@@ -71,6 +88,7 @@ where
                     outcome: "failed".into(),
                     error: Some(error.to_string()),
                     failover: reason.filter(|_| has_next).map(str::to_owned),
+                    possibly_charged_micros: error.possibly_charged_micros(),
                 });
                 match reason {
                     Some(reason) if has_next => {

@@ -6,7 +6,8 @@
 //!   schema is a tool's `input_schema` and `tool_choice` forces that tool, so the answer is the
 //!   `tool_use` block's `input`; usage is `usage.input_tokens` / `usage.output_tokens`.
 //! - [`OpenAiCompatibleChat`]: `POST {base}/chat/completions` (base up to `/v1`) with
-//!   `response_format: {type: "json_schema", json_schema: {name, strict: true, schema}}`; the
+//!   `response_format: {type: "json_schema", json_schema: {name, strict: true, schema}}` (the
+//!   schema cut to what strict mode supports, [`openai_strict`]); the
 //!   answer is `choices[0].message.content` parsed as JSON; usage is `usage.prompt_tokens` /
 //!   `usage.completion_tokens`. OpenAI, OpenRouter, vLLM and Ollama speak it.
 
@@ -14,7 +15,27 @@ use futures::future::BoxFuture;
 use reqwest::header::HeaderValue;
 use serde_json::{json, Value};
 
-use super::{ProviderClient, ProviderError, Usage};
+use super::schema::openai_strict;
+use super::{ErrorClass, ProviderClient, ProviderError, Usage};
+
+/// OpenAI's error codes for an account that cannot pay (`error.code`, as in its error-codes
+/// guide: 429 `insufficient_quota` "You exceeded your current quota"): waiting does not help,
+/// so they are read as payment problems (the chain moves on) rather than rate limits.
+pub fn openai_error_class(_status: u16, body: &[u8]) -> Option<ErrorClass> {
+    let doc: Value = serde_json::from_slice(body).ok()?;
+    match doc.pointer("/error/code").and_then(Value::as_str)? {
+        "insufficient_quota" | "billing_hard_limit_reached" => Some(ErrorClass::PaymentRequired),
+        _ => None,
+    }
+}
+
+/// Anthropic answers an empty credit balance with 400 `invalid_request_error` "Your credit
+/// balance is too low to access the Anthropic API…": a payment problem, not a bad request.
+pub fn anthropic_error_class(status: u16, body: &[u8]) -> Option<ErrorClass> {
+    let doc: Value = serde_json::from_slice(body).ok()?;
+    let message = doc.pointer("/error/message").and_then(Value::as_str)?.to_ascii_lowercase();
+    (status == 400 && message.contains("credit balance is too low")).then_some(ErrorClass::PaymentRequired)
+}
 
 /// A structured answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +87,12 @@ pub struct AnthropicMessages {
 impl AnthropicMessages {
     /// `client` must use [`Auth::Header("x-api-key")`](super::Auth::Header).
     pub fn new(client: ProviderClient, model: impl Into<String>, max_tokens: u32, version: impl Into<String>) -> Self {
-        Self { client, model: model.into(), max_tokens, version: version.into() }
+        Self {
+            client: client.with_classifier(anthropic_error_class),
+            model: model.into(),
+            max_tokens,
+            version: version.into(),
+        }
     }
 }
 
@@ -145,7 +171,7 @@ impl OpenAiCompatibleChat {
     /// `client`'s base URL goes up to the API version (`.../v1`); [`Auth::Bearer`](super::Auth)
     /// or, for a local server, [`Auth::None`](super::Auth).
     pub fn new(client: ProviderClient, model: impl Into<String>) -> Self {
-        Self { client, model: model.into() }
+        Self { client: client.with_classifier(openai_error_class), model: model.into() }
     }
 }
 
@@ -178,7 +204,7 @@ impl StructuredLlm for OpenAiCompatibleChat {
                 ],
                 "response_format": {
                     "type": "json_schema",
-                    "json_schema": { "name": schema_name, "strict": true, "schema": schema },
+                    "json_schema": { "name": schema_name, "strict": true, "schema": openai_strict(schema) },
                 },
             });
             let url = self.client.url("/chat/completions");

@@ -17,8 +17,11 @@
 //!   a secret file or the environment ([`key_variables`]).
 //! - [`llm`]: structured answers from the Anthropic Messages API (tool use) and
 //!   OpenAI-compatible chat completions (JSON schema), with their token usage.
+//! - [`catalogue`]: the models shortline knows, with their prices (source and date) and limits.
+//! - [`schema`]: the JSON schemas given to LLMs, built from the bounds their validators check.
 //! - `mock` (feature `http-mock`): the local HTTP server provider tests run against.
 
+pub mod catalogue;
 mod client;
 mod cost;
 mod error;
@@ -27,14 +30,15 @@ pub mod llm;
 #[cfg(feature = "http-mock")]
 pub mod mock;
 mod retry;
+pub mod schema;
 mod secret;
 mod setup;
 
 pub use client::{Auth, Classifier, ClientSettings, ErrorClass, ProviderClient, Reply, MAX_BODY_BYTES};
 pub use cost::{cost_micros, Usage};
 pub use error::{
-    clip_message, error_message, ProviderError, FAILOVER_PAYMENT_REQUIRED, FAILOVER_RATE_LIMITED,
-    FAILOVER_SERVER_ERROR, MESSAGE_CHARS,
+    clip_message, error_message, ProviderError, FAILOVER_PAYMENT_REQUIRED, FAILOVER_POSSIBLY_CHARGED,
+    FAILOVER_RATE_LIMITED, FAILOVER_SERVER_ERROR, MESSAGE_CHARS,
 };
 pub use failover::{run_chain, ChainOutcome, Failover, ProviderAttempt};
 pub use retry::{parse_retry_after, RetryPolicy};

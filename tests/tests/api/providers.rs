@@ -40,7 +40,7 @@ fn key(variable: &str) -> &'static str {
 }
 
 const MODEL: &str = "claude-sonnet-4-5";
-const KLING: &str = "fal-ai/kling-video/v2.1/standard/text-to-video";
+const KLING: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
 const YOUTUBE_SAMPLE: &str = include_str!("../../../services/orchestrator/src/trends/samples/youtube_videos_list.json");
 
 /// The answers' token usage and the prices below, in micro-USD.
@@ -168,7 +168,7 @@ async fn mocks(plan: &shortline_shared::domain::ProductionPlan) -> Mocks {
         let base = own.get().cloned().unwrap_or_default();
         if request.method == "POST" {
             let id = submitted.fetch_add(1, Ordering::SeqCst);
-            let url = format!("{base}/{KLING}/requests/req-{id}");
+            let url = format!("{base}/fal-ai/kling-video/requests/req-{id}");
             MockResponse::json(
                 200,
                 json!({"request_id": format!("req-{id}"), "response_url": url, "status_url": format!("{url}/status")}),
@@ -452,13 +452,22 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     })
     .await;
     let pexels = MockServer::start(|_| MockResponse::json(200, json!({"videos": []}))).await;
-    // fal's queue has nothing to list: an unknown request's status is 404 to an accepted key.
+    // fal's platform API prices a known endpoint for an accepted key; an unknown request's
+    // status on the queue is 404 whatever the key, so it proves nothing and is not asked.
     let fal_key = format!("Key {}", key("SHORTLINE_FAL_API_KEY"));
-    let fal = MockServer::start(move |r| match (r.path.as_str(), r.header("authorization")) {
-        ("/kling/requests/shortline-check/status", Some(k)) if k == fal_key => {
-            MockResponse::json(404, json!({"detail": "Request not found"}))
+    let fal = MockServer::start(move |r| {
+        let endpoint = r.query_param("endpoint_id");
+        match (r.path.as_str(), r.header("authorization"), endpoint.as_deref()) {
+            ("/v1/models/pricing", Some(k), Some("kling")) if k == fal_key => MockResponse::json(
+                200,
+                json!({"prices": [{"endpoint_id": "kling", "unit_price": 0.07, "unit": "second", "currency": "USD"}], "has_more": false}),
+            ),
+            ("/v1/models/pricing", Some(k), _) if k == fal_key => {
+                MockResponse::json(404, json!({"detail": "Endpoint not found"}))
+            }
+            (_, Some(k), _) if k == fal_key => MockResponse::json(404, json!({"detail": "Request not found"})),
+            _ => MockResponse::json(401, json!({"detail": "No user found for Key ID and Secret"})),
         }
-        _ => MockResponse::json(401, json!({"detail": "No user found for Key ID and Secret"})),
     })
     .await;
     let youtube =
@@ -475,8 +484,11 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
         ("SHORTLINE_PROVIDERS__OPENAI__BASE_URL", openai.url()),
         ("SHORTLINE_PROVIDERS__OPENAI__TTS_MODEL", "tts".to_owned()),
         ("SHORTLINE_PROVIDERS__PRICES__TTS__PER_1K_CHARACTERS", "15000".to_owned()),
-        ("SHORTLINE_PROVIDERS__CLIPS", "[\"fal_kling\", \"pexels\"]".to_owned()),
+        ("SHORTLINE_PROVIDERS__CLIPS", "[\"fal_kling\", \"fal_minimax\", \"pexels\"]".to_owned()),
         ("SHORTLINE_PROVIDERS__FAL__BASE_URL", fal.url()),
+        ("SHORTLINE_PROVIDERS__FAL__PLATFORM_BASE_URL", fal.url()),
+        ("SHORTLINE_PROVIDERS__FAL__MINIMAX_MODEL", "retired".to_owned()),
+        ("SHORTLINE_PROVIDERS__PRICES__RETIRED__PER_SECOND", "50000".to_owned()),
         ("SHORTLINE_PROVIDERS__FAL__KLING_MODEL", "kling".to_owned()),
         ("SHORTLINE_PROVIDERS__PRICES__KLING__PER_SECOND", "50000".to_owned()),
         ("SHORTLINE_FAL_API_KEY", key("SHORTLINE_FAL_API_KEY").to_owned()),
@@ -494,9 +506,14 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     let row =
         |kind: &str| rows.iter().find(|r| r["kind"] == kind).unwrap_or_else(|| panic!("no {kind} row in {stdout}"));
     let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap_or_default()).collect();
-    assert_eq!(kinds, ["sources", "analyst", "planner", "clips", "clips", "voice", "avatar"]);
+    assert_eq!(kinds, ["sources", "analyst", "planner", "clips", "clips", "clips", "voice", "avatar"]);
     let kling = rows.iter().find(|r| r["provider"] == "fal_kling").expect("fal_kling row");
     assert_eq!((kling["check"].as_str(), kling["key"].as_str()), (Some("ok"), Some("env SHORTLINE_FAL_API_KEY")));
+    // A 404 is never "ok": here the endpoint is unknown.
+    let minimax = rows.iter().find(|r| r["provider"] == "fal_minimax").expect("fal_minimax row");
+    assert!(minimax["check"].as_str().unwrap_or_default().contains("HTTP 404"), "{stdout}");
+    let probes = fal.requests();
+    assert!(probes.iter().all(|r| r.path == "/v1/models/pricing"), "{probes:?}");
     assert_eq!((row("sources")["provider"].as_str(), row("sources")["check"].as_str()), (Some("youtube"), Some("ok")));
     assert_eq!(row("sources")["key"], "env SHORTLINE_YOUTUBE_API_KEY");
     assert_eq!(
@@ -531,6 +548,86 @@ async fn the_providers_command_lists_every_kind_and_checks_each_provider_without
     assert_eq!(anthropic.requests().len(), 1, "--no-check calls nothing");
     assert_no_key("the listing", &stdout);
 }
+
+/// What a job with `clips = ["fal_kling", "pexels"]` made when fal answers every submit with
+/// `fal_answer`: its clip rows, the plan's scene count, the requests fal got, scriptgen's log.
+async fn clips_when_fal_answers(
+    db: TestDb,
+    fal_answer: MockResponse,
+) -> (Vec<db::MediaAsset>, usize, Vec<RecordedRequest>, String) {
+    let theme = small_theme(false);
+    let plan = TemplatePlanner.plan(&convert::theme_from(&theme, "theme").expect("theme"), None, 1).expect("plan");
+    let mut mocks = mocks(&plan).await;
+    mocks.fal = MockServer::start(move |_| fal_answer.clone()).await;
+    let video = mp4(3.0);
+    let stock_cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
+    let link = format!("{}/stock.mp4", stock_cdn.url());
+    let pexels = MockServer::start(move |_| {
+        MockResponse::json(
+            200,
+            json!({"page": 1, "per_page": 15, "total_results": 1, "videos": [{
+                "id": 9, "width": 320, "height": 568, "duration": 12, "url": "https://www.pexels.com/video/9/",
+                "user": {"id": 1, "name": "Jo", "url": "https://www.pexels.com/@jo"},
+                "video_files": [{"id": 1, "quality": "sd", "file_type": "video/mp4", "width": 320, "height": 568, "fps": 10, "link": link}]
+            }]}),
+        )
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = system_options(dir.path(), &mocks)
+        .env("SHORTLINE_PROVIDERS__CLIPS", "[\"fal_kling\", \"pexels\"]")
+        .env("SHORTLINE_PROVIDERS__PEXELS__BASE_URL", pexels.url())
+        .env("SHORTLINE_PEXELS_API_KEY", "pexels-FAKE-KEY-1d3f5a7c9e0b");
+    let system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let job = client.start_job(start_request(theme)).await.expect("start").into_inner();
+    let job = wait_for(&mut client, job.id, &[v1::JobStatus::AwaitingReview], Duration::from_secs(300)).await;
+    let rows = {
+        let mut pooled = system.db.conn().await;
+        db::lineage::for_job(&mut pooled.conn(), job.id).await.expect("lineage rows")
+    };
+    let clips = rows.assets.into_iter().filter(|a| a.kind == AssetKind::Clip).collect();
+    (clips, plan.scenes.len(), mocks.fal.requests(), system.scriptgen.log())
+}
+
+/// Must-show 4, end to end: fal answers every submit as it answers an endpoint it does not have
+/// (404). The chain moves on: every clip comes from Pexels, and why is in the scriptgen log and
+/// on each clip's row.
+async fn clips_come_from_pexels_when_fal_answers_as_for_an_unknown_model(db: TestDb) {
+    let (clips, scenes, submits, log) =
+        clips_when_fal_answers(db, MockResponse::json(404, json!({"detail": "Not Found"}))).await;
+    assert_eq!(clips.len(), scenes);
+    for clip in &clips {
+        assert_eq!((clip.provider.as_str(), clip.cost_micros), ("pexels", 0), "{}", clip.usage);
+        let fal = &clip.usage["provider_attempts"][0];
+        assert_eq!((fal["provider"].as_str(), fal["failover"].as_str()), (Some("fal_kling"), Some("unavailable")));
+        assert!(fal["error"].as_str().unwrap_or_default().contains("HTTP 404"), "{fal}");
+    }
+    assert_eq!(submits.len(), scenes, "one refused submit per clip: {submits:?}");
+    assert!(log.contains("failing over to the next provider"), "the reason is logged");
+}
+
+on_both_backends!(clips_come_from_pexels_when_fal_answers_as_for_an_unknown_model);
+
+/// Must-show 3, end to end: fal answers every submit with 500 after recording it. Each submit
+/// reached fal exactly once (never resent); each clip comes from Pexels, and its row records the
+/// possibly charged submit, on the attempt and in its cost (so the job's budget counts it).
+async fn a_fal_submit_answered_500_is_sent_once_and_recorded_as_possibly_charged(db: TestDb) {
+    let (clips, scenes, submits, log) =
+        clips_when_fal_answers(db, MockResponse::json(500, json!({"detail": "Internal Server Error"}))).await;
+    assert_eq!(clips.len(), scenes);
+    assert_eq!(submits.len(), scenes, "exactly one submit per clip reached fal: {submits:?}");
+    for clip in &clips {
+        assert_eq!(clip.provider, "pexels", "{}", clip.usage);
+        let fal = &clip.usage["provider_attempts"][0];
+        assert_eq!(fal["failover"], "possibly_charged", "{}", clip.usage);
+        assert_eq!(fal["possibly_charged_micros"], CLIP_COST, "{}", clip.usage);
+        assert_eq!(clip.cost_micros, CLIP_COST, "free footage plus the possibly charged submit");
+    }
+    assert!(log.contains("a paid submit may have been charged"), "logged");
+}
+
+on_both_backends!(a_fal_submit_answered_500_is_sent_once_and_recorded_as_possibly_charged);
 
 /// A budget below the plan's media estimate: analysis and planning fit and are paid; media
 /// generation is refused before its first call, and the job fails saying why, with no media

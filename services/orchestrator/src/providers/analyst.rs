@@ -10,6 +10,7 @@
 //! table, stored with the report; each call is first estimated and checked against the job's
 //! budget.
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -20,16 +21,24 @@ use shortline_shared::budget;
 use shortline_shared::config::Price;
 use shortline_shared::domain::{CommonPattern, TrendItem, TrendReportBody, VideoStyle};
 use shortline_shared::http::llm::StructuredLlm;
+use shortline_shared::http::schema;
 use shortline_shared::http::{cost_micros, Usage};
 
 use crate::trends::{Analysis, AnalysisError, Analyst, HeuristicAnalyst};
 
 /// The tool / schema name.
 pub const REPORT_SCHEMA_NAME: &str = "trend_report";
-const MAX_STYLES: usize = 8;
-const MAX_PATTERNS: usize = 6;
-const MAX_RECOMMENDATIONS: usize = 8;
-const MAX_TEXT: usize = 300;
+
+// The report rules, read by both the schema the model is given and the validator.
+const STYLES: RangeInclusive<usize> = 1..=8;
+const PATTERNS: RangeInclusive<usize> = 1..=6;
+const RECOMMENDATIONS: RangeInclusive<usize> = 1..=8;
+/// Characters of a name (a style's category, a pattern's format, hook or audio type).
+const NAME_CHARS: RangeInclusive<usize> = 1..=60;
+const RECOMMENDATION_CHARS: RangeInclusive<usize> = 1..=300;
+/// The share of the analysed trends showing a style.
+const CONFIDENCE: RangeInclusive<f64> = 0.0..=1.0;
+const AVG_DURATION_SECONDS: RangeInclusive<f64> = 1.0..=600.0;
 
 const SYSTEM: &str = "You analyse trending short-form videos (TikTok, YouTube Shorts) for a team that makes \
 short marketing videos. From the trends given, name the video styles that dominate (with the share of \
@@ -46,59 +55,57 @@ struct ModelReport {
     recommendations: Vec<String>,
 }
 
-/// The JSON schema of [`ModelReport`] (strict: every property required, nothing else allowed).
-pub fn report_schema() -> Value {
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["video_styles", "common_patterns", "recommendations"],
-        "properties": {
-            "video_styles": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": ["category", "confidence", "count"],
-                    "properties": {
-                        "category": { "type": "string" },
-                        "confidence": { "type": "number" },
-                        "count": { "type": "integer" }
-                    }
-                }
-            },
-            "common_patterns": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": ["format", "avg_duration_seconds", "hook_type", "uses_text_overlay", "audio_type"],
-                    "properties": {
-                        "format": { "type": "string" },
-                        "avg_duration_seconds": { "type": "number" },
-                        "hook_type": { "type": "string" },
-                        "uses_text_overlay": { "type": "boolean" },
-                        "audio_type": { "type": "string" }
-                    }
-                }
-            },
-            "recommendations": { "type": "array", "items": { "type": "string" } }
-        }
-    })
+/// The JSON schema of [`ModelReport`] for a report on `analysed` trends: strict, and carrying
+/// every report rule (counts, lengths, ranges; a style's `count` at most `analysed`).
+pub fn report_schema(analysed: usize) -> Value {
+    let name = || schema::text(NAME_CHARS);
+    let style = schema::object(&[
+        ("category", name()),
+        ("confidence", schema::number(CONFIDENCE)),
+        ("count", schema::integer(0..=i64::try_from(analysed).unwrap_or(i64::MAX))),
+    ]);
+    let pattern = schema::object(&[
+        ("format", name()),
+        ("avg_duration_seconds", schema::number(AVG_DURATION_SECONDS)),
+        ("hook_type", name()),
+        ("uses_text_overlay", schema::boolean()),
+        ("audio_type", name()),
+    ]);
+    schema::object(&[
+        ("video_styles", schema::array(style, STYLES)),
+        ("common_patterns", schema::array(pattern, PATTERNS)),
+        ("recommendations", schema::array(schema::text(RECOMMENDATION_CHARS), RECOMMENDATIONS)),
+    ])
+}
+
+/// `field: needs a to b entries` when `len` is outside `range`.
+fn count_rule(v: &mut Vec<String>, field: &str, len: usize, range: &RangeInclusive<usize>) {
+    if !range.contains(&len) {
+        v.push(format!("{field}: needs {} to {} entries, got {len}", range.start(), range.end()));
+    }
+}
+
+/// `field: must be a to b characters` unless `text` (not blank) is within `range`.
+fn text_rule(v: &mut Vec<String>, field: &str, text: &str, range: &RangeInclusive<usize>) {
+    if text.trim().is_empty() || !range.contains(&text.chars().count()) {
+        v.push(format!("{field}: must be {} to {} characters, not blank", range.start(), range.end()));
+    }
+}
+
+/// `field: must be between a and b` unless `value` is within `range`.
+fn range_rule(v: &mut Vec<String>, field: &str, value: f64, range: &RangeInclusive<f64>) {
+    if !(value.is_finite() && range.contains(&value)) {
+        v.push(format!("{field}: must be between {} and {}, got {value}", range.start(), range.end()));
+    }
 }
 
 /// Why a model report breaks the rules, one line each; empty when it is fine.
 fn violations(report: &ModelReport, analysed: usize) -> Vec<String> {
     let mut v = Vec::new();
-    if report.video_styles.is_empty() || report.video_styles.len() > MAX_STYLES {
-        v.push(format!("video_styles: needs 1 to {MAX_STYLES} entries, got {}", report.video_styles.len()));
-    }
+    count_rule(&mut v, "video_styles", report.video_styles.len(), &STYLES);
     for (i, style) in report.video_styles.iter().enumerate() {
-        if style.category.trim().is_empty() || style.category.len() > 60 {
-            v.push(format!("video_styles[{i}].category: must be a short non-empty name"));
-        }
-        if !(style.confidence.is_finite() && (0.0..=1.0).contains(&style.confidence)) {
-            v.push(format!("video_styles[{i}].confidence: must be between 0 and 1, got {}", style.confidence));
-        }
+        text_rule(&mut v, &format!("video_styles[{i}].category"), &style.category, &NAME_CHARS);
+        range_rule(&mut v, &format!("video_styles[{i}].confidence"), style.confidence, &CONFIDENCE);
         if style.count < 0 || style.count as usize > analysed {
             v.push(format!(
                 "video_styles[{i}].count: must be between 0 and {analysed} (the trends analysed), got {}",
@@ -106,34 +113,23 @@ fn violations(report: &ModelReport, analysed: usize) -> Vec<String> {
             ));
         }
     }
-    if report.common_patterns.is_empty() || report.common_patterns.len() > MAX_PATTERNS {
-        v.push(format!("common_patterns: needs 1 to {MAX_PATTERNS} entries, got {}", report.common_patterns.len()));
-    }
+    count_rule(&mut v, "common_patterns", report.common_patterns.len(), &PATTERNS);
     for (i, pattern) in report.common_patterns.iter().enumerate() {
         for (field, value) in
             [("format", &pattern.format), ("hook_type", &pattern.hook_type), ("audio_type", &pattern.audio_type)]
         {
-            if value.trim().is_empty() || value.len() > 60 {
-                v.push(format!("common_patterns[{i}].{field}: must be a short non-empty name"));
-            }
+            text_rule(&mut v, &format!("common_patterns[{i}].{field}"), value, &NAME_CHARS);
         }
-        if !(pattern.avg_duration_seconds.is_finite() && (1.0..=600.0).contains(&pattern.avg_duration_seconds)) {
-            v.push(format!(
-                "common_patterns[{i}].avg_duration_seconds: must be between 1 and 600, got {}",
-                pattern.avg_duration_seconds
-            ));
-        }
+        range_rule(
+            &mut v,
+            &format!("common_patterns[{i}].avg_duration_seconds"),
+            pattern.avg_duration_seconds,
+            &AVG_DURATION_SECONDS,
+        );
     }
-    if report.recommendations.is_empty() || report.recommendations.len() > MAX_RECOMMENDATIONS {
-        v.push(format!(
-            "recommendations: needs 1 to {MAX_RECOMMENDATIONS} entries, got {}",
-            report.recommendations.len()
-        ));
-    }
+    count_rule(&mut v, "recommendations", report.recommendations.len(), &RECOMMENDATIONS);
     for (i, text) in report.recommendations.iter().enumerate() {
-        if text.trim().is_empty() || text.chars().count() > MAX_TEXT {
-            v.push(format!("recommendations[{i}]: must be 1 to {MAX_TEXT} characters"));
-        }
+        text_rule(&mut v, &format!("recommendations[{i}]"), text, &RECOMMENDATION_CHARS);
     }
     v
 }
@@ -183,7 +179,7 @@ impl LlmAnalyst {
         // The arithmetic part, and the "no trends" check, as the heuristic analyst does them.
         let computed = HeuristicAnalyst.report(items, now)?;
         let fail = |message: String| AnalysisError::Provider { analyst: self.name.clone(), message };
-        let schema = report_schema();
+        let schema = report_schema(items.len());
         let data = describe(items, now);
         let mut prompt = data.clone();
         let mut usage = Usage::default();
@@ -253,5 +249,43 @@ impl Analyst for LlmAnalyst {
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Analysis, AnalysisError>> {
         Box::pin(self.report(items, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Point 9's property: every instance of the schema the model is given — at its lower
+    /// bounds, its upper bounds and 300 draws between — passes the validator. Nothing the
+    /// report rules ask is left to prose alone: there is no inexpressible rule to list.
+    #[test]
+    fn every_instance_of_the_report_schema_passes_the_validator() {
+        for analysed in [1, 7, 40] {
+            let schema = report_schema(analysed);
+            for (n, instance) in schema::instances_within(&schema, 300, 14).into_iter().enumerate() {
+                let report: ModelReport = serde_json::from_value(instance.clone())
+                    .unwrap_or_else(|e| panic!("instance {n} does not deserialise: {e}\n{instance}"));
+                let broken = violations(&report, analysed);
+                assert!(broken.is_empty(), "instance {n} of the schema breaks {broken:?}\n{instance}");
+            }
+        }
+    }
+
+    /// The rules the old schema left to prose are in the schema now.
+    #[test]
+    fn ranges_the_validator_enforces_are_in_the_schema() {
+        let schema = report_schema(12);
+        let style = &schema["properties"]["video_styles"]["items"]["properties"];
+        assert_eq!(
+            (style["confidence"]["minimum"].as_f64(), style["confidence"]["maximum"].as_f64()),
+            (Some(0.0), Some(1.0))
+        );
+        assert_eq!(style["count"]["maximum"], 12);
+        let pattern = &schema["properties"]["common_patterns"]["items"]["properties"];
+        assert_eq!(pattern["avg_duration_seconds"]["minimum"], 1.0);
+        assert_eq!(pattern["avg_duration_seconds"]["maximum"], 600.0);
+        assert_eq!(schema["properties"]["recommendations"]["maxItems"], 8);
     }
 }

@@ -7,7 +7,7 @@
 //!   a header keeps it out of URLs).
 //! - [`YoutubeShorts`]: `search.list` (`type=video`, `videoDuration=short`, `order=viewCount`,
 //!   `publishedAfter`) for ids, then `videos.list` (`part=snippet,contentDetails,statistics`)
-//!   parsed with [`parse_youtube_videos_list`], which keeps videos of at most 60 s. The API key
+//!   parsed with [`parse_youtube_videos_list`], which keeps Shorts (at most 3 minutes). The API key
 //!   is the `key` query parameter, as the API requires; URLs are never logged.
 
 use std::time::{Duration, Instant};
@@ -61,7 +61,8 @@ impl ApifyTikTok {
             "shouldDownloadSubtitles": false,
         });
         let start_url = self.client.url(&format!("/v2/acts/{}/runs", self.actor_id));
-        let reply = self.client.send("start actor run", |http| http.post(&start_url).json(&input)).await?;
+        // A run is billed: started at most once (Apify documents no idempotency key).
+        let reply = self.client.submit_once("start actor run", |http| http.post(&start_url).json(&input)).await?;
         let started: Value = self.client.json(&reply)?;
         let run_id = started
             .pointer("/data/id")
@@ -194,13 +195,15 @@ impl YoutubeShorts {
 
 /// YouTube answers an exhausted quota with 403 `errors[0].reason = "quotaExceeded"`: a rate
 /// limit, not a bad key.
+/// The YouTube Data API's error reasons (its "Errors" reference): a spent daily quota
+/// (`quotaExceeded`, `dailyLimitExceeded`) comes back only at midnight Pacific time, not within
+/// a job, so it is not retried but read like an empty balance; short-term rate limits are.
 fn classify_youtube(status: u16, body: &[u8]) -> Option<ErrorClass> {
     let doc: Value = serde_json::from_slice(body).ok()?;
     let reason = doc.pointer("/error/errors/0/reason").and_then(Value::as_str)?;
     match (status, reason) {
-        (403 | 429, "quotaExceeded" | "rateLimitExceeded" | "userRateLimitExceeded" | "dailyLimitExceeded") => {
-            Some(ErrorClass::RateLimited)
-        }
+        (403 | 429, "quotaExceeded" | "dailyLimitExceeded") => Some(ErrorClass::PaymentRequired),
+        (403 | 429, "rateLimitExceeded" | "userRateLimitExceeded") => Some(ErrorClass::RateLimited),
         _ => None,
     }
 }

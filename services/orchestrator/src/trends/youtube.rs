@@ -21,9 +21,9 @@ use super::hashtags::{extract_hashtags, push_unique};
 use super::parse::{self, count, rfc3339, squash, string, Parsed, SkipReason};
 use super::TrendError;
 
-/// The longest video kept, in seconds: a Short runs up to 60 s, so `PT1M` is kept and `PT1M1S`
-/// is not.
-pub const YOUTUBE_SHORTS_MAX_SECONDS: u32 = 60;
+/// The longest video kept, in seconds: since 15 October 2024 a Short may run up to 3 minutes
+/// (YouTube Help, "Upload YouTube Shorts"), so `PT3M` is kept and `PT3M1S` is not.
+pub const YOUTUBE_SHORTS_MAX_SECONDS: u32 = 180;
 
 /// Parses a `videos.list` answer. Broken items are skipped and counted, videos longer than a Short
 /// are filtered out (counted as [`SkipReason::NotAShort`]); an answer without an `items` array, or
@@ -192,11 +192,9 @@ mod tests {
     fn bundled_answer_keeps_only_shorts() {
         let parsed = parse_youtube_videos_list(SAMPLE).expect("sample parses");
         assert_eq!(parsed.items.len(), 13);
-        assert_eq!(parsed.skipped(SkipReason::NotAShort), 3);
+        assert_eq!(parsed.skipped(SkipReason::NotAShort), 3, "PT20M15S, PT8M42S and PT4M35S");
         assert_eq!(parsed.skipped_total(), 3);
-        assert!(parsed.items.iter().all(|i| (1..=60).contains(&i.duration_seconds)));
-        // `PT1M` is exactly as long as a Short may be.
-        assert!(parsed.items.iter().any(|i| i.duration_seconds == 60));
+        assert!(parsed.items.iter().all(|i| (1..=180).contains(&i.duration_seconds)));
 
         let first = &parsed.items[0];
         assert_eq!(first.platform, Platform::Youtube);
@@ -225,7 +223,10 @@ mod tests {
         });
         let mut long = good.clone();
         long["id"] = json!("long");
-        long["contentDetails"]["duration"] = json!("PT1M1S");
+        long["contentDetails"]["duration"] = json!("PT3M1S");
+        let mut three_minutes = good.clone();
+        three_minutes["id"] = json!("three");
+        three_minutes["contentDetails"]["duration"] = json!("PT3M");
         let mut live = good.clone();
         live["id"] = json!("live");
         live["contentDetails"]["duration"] = json!("P0D");
@@ -235,10 +236,10 @@ mod tests {
         let mut bad_count = good.clone();
         bad_count["id"] = json!("count");
         bad_count["statistics"]["viewCount"] = json!("lots");
-        let doc = json!({ "kind": "youtube#videoListResponse", "items": [good, long, live, bad_time, bad_count, 7, { "snippet": {} }] });
+        let doc = json!({ "kind": "youtube#videoListResponse", "items": [good, three_minutes, long, live, bad_time, bad_count, 7, { "snippet": {} }] });
 
         let parsed = parse_youtube_videos_list(&doc.to_string()).expect("parses");
-        assert_eq!(parsed.items.len(), 1);
+        assert_eq!(parsed.items.len(), 2, "PT3M is as long as a Short may be");
         assert_eq!(parsed.items[0].hashtags, ["#cats"]);
         assert_eq!(parsed.items[0].creator, "unknown");
         assert_eq!((parsed.items[0].views, parsed.items[0].likes, parsed.items[0].comments), (10, 2, 0));

@@ -2,9 +2,10 @@
 //!
 //! The header size is never assumed (44 bytes is only the simplest case): the chunks are walked,
 //! skipping any that are not `fmt ` or `data` (`LIST`, `fact`, `cue `, ...) and honouring the pad
-//! byte after odd-sized chunks. A `data` size larger than the bytes actually present (a header
-//! written by a streaming encoder that never patched it, e.g. `0xFFFFFFFF`) is clamped to what
-//! is present.
+//! byte after odd-sized chunks. A `data` size a streaming encoder wrote before it knew the
+//! length and never patched — larger than the bytes present (`0xFFFFFFFF`), or 0 as the
+//! open-source fish-speech server writes it (`fish_speech` `wav_chunk_header`, used by its
+//! streaming `/v1/tts`) — means "the rest of the file".
 
 /// What a WAV file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,9 +89,11 @@ pub fn parse_wav(bytes: &[u8]) -> Result<WavInfo, WavError> {
                 ));
             }
             b"data" => {
-                // A streaming writer's placeholder size runs past the end: the data is what is there.
-                data = Some((body as u64, size.min(present) as u64));
-                if size >= present {
+                // A streaming writer's placeholder size (past the end, or 0 with samples after
+                // it): the data is what is there.
+                let unpatched = size >= present || (size == 0 && present > 0);
+                data = Some((body as u64, if unpatched { present } else { size } as u64));
+                if unpatched {
                     break;
                 }
             }
@@ -181,6 +184,16 @@ pub(crate) mod tests {
         let mut wav = riff(&[fmt_pcm(1, 8_000, 8), chunk(b"data", &vec![0u8; 4_000])]);
         let at = wav.len() - 4_000 - 4;
         wav[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let info = parse_wav(&wav).expect("parses");
+        assert_eq!(info.data_bytes, 4_000);
+        assert!((info.duration_seconds() - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_zero_streaming_data_size_means_the_rest_of_the_file() {
+        let mut wav = riff(&[fmt_pcm(1, 8_000, 8), chunk(b"data", &vec![0u8; 4_000])]);
+        let at = wav.len() - 4_000 - 4;
+        wav[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
         let info = parse_wav(&wav).expect("parses");
         assert_eq!(info.data_bytes, 4_000);
         assert!((info.duration_seconds() - 0.5).abs() < 1e-12);

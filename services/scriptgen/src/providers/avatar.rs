@@ -19,7 +19,7 @@ use shortline_shared::partial::PartialFile;
 use tokio_util::sync::CancellationToken;
 
 use super::chain_failure;
-use super::clips::Conformer;
+use super::clips::{charge_if_possibly_billed, Conformer};
 use super::heygen::{AvatarRequest, HeygenAvatar};
 use crate::media::{parse_wav, ClipTarget, FitPolicy, GeneratedFile, MediaError, Tool};
 
@@ -70,7 +70,8 @@ impl AvatarMedia {
         targets: &AvatarTargets,
         cancel: &CancellationToken,
     ) -> Result<AvatarSet, MediaError> {
-        budget::check_before_call(self.api.name(), self.estimate_micros(plan))?;
+        let estimate = self.estimate_micros(plan);
+        budget::check_before_call(self.api.name(), estimate)?;
         let request = AvatarRequest {
             avatar_id: &who.avatar_id,
             voice_id: &who.voice_id,
@@ -79,7 +80,9 @@ impl AvatarMedia {
             height: targets.height,
         };
         let video = tokio::select! {
-            video = self.api.generate(&request) => video.map_err(|e| chain_failure("avatar", self.api.name(), &e, &[]))?,
+            video = self.api.generate(&request) => video.map_err(|e| {
+                chain_failure("avatar", self.api.name(), &charge_if_possibly_billed(e, estimate), &[])
+            })?,
             () = cancel.cancelled() => return Err(MediaError::Cancelled),
         };
         let cost = self.cost(&video.usage);

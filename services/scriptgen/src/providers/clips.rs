@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use shortline_shared::budget;
 use shortline_shared::config::Price;
 use shortline_shared::domain::Scene;
-use shortline_shared::http::{cost_micros, run_chain, ProviderError, Usage};
+use shortline_shared::http::{cost_micros, run_chain, ProviderAttempt, ProviderError, Usage};
 use shortline_shared::partial::PartialFile;
 use tokio_util::sync::CancellationToken;
 
@@ -166,6 +166,18 @@ impl Conformer {
     }
 }
 
+/// `error` as returned by a paid call estimated at `estimate_micros`: when the call may have
+/// been billed though it failed ([`ProviderError::PossiblyCharged`]), the estimate is counted
+/// against the job's budget and carried by the error into the chain's attempts.
+pub(crate) fn charge_if_possibly_billed(error: ProviderError, estimate_micros: i64) -> ProviderError {
+    if error.possibly_charged_micros().is_none() {
+        return error;
+    }
+    budget::record_paid(estimate_micros);
+    tracing::warn!(provider = error.provider(), estimate_micros, %error, "a paid submit may have been charged; counted against the budget");
+    error.with_charge_estimate(estimate_micros)
+}
+
 /// The configured clip providers in failover order, as one [`ClipProvider`].
 pub struct ClipChain {
     apis: Vec<Arc<dyn VideoApi>>,
@@ -208,8 +220,10 @@ impl ClipChain {
         let chain = run_chain(&self.names, |index| {
             let api = self.apis[index].clone();
             async move {
-                budget::check_before_call(api.name(), self.cost(api.as_ref(), &api.estimate(target.seconds)))?;
-                let video = api.fetch(scene, target).await?;
+                let estimate = self.cost(api.as_ref(), &api.estimate(target.seconds));
+                budget::check_before_call(api.name(), estimate)?;
+                let video =
+                    api.fetch(scene, target).await.map_err(|error| charge_if_possibly_billed(error, estimate))?;
                 if video.bytes.is_empty() {
                     return Err(ProviderError::Malformed {
                         provider: api.name().to_owned(),
@@ -246,18 +260,23 @@ impl ClipChain {
         drop(source);
         let (path, bytes) = (conformed.path, conformed.bytes);
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let cost = self.cost(api.as_ref(), &video.usage);
-        budget::record_paid(cost);
-        self.ledger.record(
-            &sha256,
-            json!({
-                "provider": api.name(),
-                "model": api.model(),
-                "provider_attempts": outcome.attempts,
-                "reported_usage": video.usage,
-                "source": video.source,
-            }),
-        );
+        let billed = self.cost(api.as_ref(), &video.usage);
+        budget::record_paid(billed);
+        // Submits that may have been billed before the chain moved on stay on this clip's cost,
+        // so the job's rows (and every later budget check) count them.
+        let possibly_charged = ProviderAttempt::possibly_charged_total(&outcome.attempts);
+        let cost = billed.saturating_add(possibly_charged);
+        let mut details = json!({
+            "provider": api.name(),
+            "model": api.model(),
+            "provider_attempts": outcome.attempts,
+            "reported_usage": video.usage,
+            "source": video.source,
+        });
+        if possibly_charged > 0 {
+            details["possibly_charged_micros"] = json!(possibly_charged);
+        }
+        self.ledger.record(&sha256, details);
         tracing::info!(
             provider = api.name(),
             model = api.model(),

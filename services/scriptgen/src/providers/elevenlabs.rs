@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use serde_json::json;
 use shortline_shared::http::{ErrorClass, ProviderClient, ProviderError, Usage};
 
-use super::voice::{wav_from_pcm16, SpeechApi, SpokenAudio};
+use super::voice::{wav_from_pcm_answer, SpeechApi, SpokenAudio};
 
 /// The PCM format requested (`pcm_24000`: 24 kHz, 16-bit, mono).
 const OUTPUT_FORMAT: &str = "pcm_24000";
@@ -62,18 +62,13 @@ impl SpeechApi for ElevenLabsSpeech {
                 .client
                 .send("text to speech", |http| http.post(&url).query(&[("output_format", OUTPUT_FORMAT)]).json(&body))
                 .await?;
-            if reply.body.len() < 2 {
-                return Err(self.client.malformed_answer("no audio in the answer"));
-            }
-            if reply.body.starts_with(b"{") || reply.body.starts_with(b"<") {
-                return Err(self.client.malformed_answer("a document instead of PCM audio"));
-            }
+            let wav = wav_from_pcm_answer(&self.client, &reply, SAMPLE_RATE)?;
             let characters = reply
                 .header("x-character-count")
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .unwrap_or_else(|| text.chars().count() as u64);
             Ok(SpokenAudio {
-                wav: wav_from_pcm16(&reply.body, SAMPLE_RATE, 1),
+                wav,
                 usage: Usage::characters(characters),
                 request_id: reply.header("request-id").map(str::to_owned),
                 http_attempts: reply.attempts,

@@ -6,8 +6,15 @@
 //! 3. `GET {response_url}` → the model's output, `{"video": {"url": ...}}`;
 //! 4. download the video from its URL (a CDN: the key is not sent there).
 //!
+//! Where the submit answer has no `status_url`/`response_url`, they are built from the
+//! endpoint's app alone: fal's docs and the official client (fal-js `queue.ts`, `status()` and
+//! `result()` with `parseEndpointId` in `utils.ts`) use the model's subpath only to submit —
+//! status and results live at `{owner}/{alias}/requests/{id}[/status]`.
+//!
 //! fal answers an exhausted balance with 403 `{"detail": "User is locked. Reason: Exhausted
-//! balance. ..."}`: read as "payment required", so the chain moves on.
+//! balance. ..."}`: read as "payment required", so the chain moves on. A submit answered with
+//! 404 names an endpoint fal does not have (a wrong or retired model id): "unavailable", so the
+//! chain moves on to a provider that can make the clip.
 //!
 //! The key goes only to URLs on the configured base URL: a `status_url` elsewhere is refused as
 //! a malformed answer. fal bills the generated seconds, i.e. the duration requested.
@@ -126,9 +133,10 @@ impl FalVideo {
     async fn generate(&self, scene: &Scene, target: &ClipTarget) -> Result<FetchedVideo, ProviderError> {
         let (input, seconds) = self.family.input(&scene.visual_prompt, target);
         let submit_url = self.client.url(&format!("/{}", self.model));
-        let reply = self.client.send("submit", |http| http.post(&submit_url).json(&input)).await?;
+        // A submit starts a billed generation: sent at most once (fal has no idempotency key).
+        let reply = self.client.submit_once("submit", |http| http.post(&submit_url).json(&input)).await?;
         let submitted: Submitted = self.client.json(&reply)?;
-        let request_base = self.client.url(&format!("/{}/requests/{}", self.model, submitted.request_id));
+        let request_base = self.client.url(&format!("/{}/requests/{}", app_path(&self.model), submitted.request_id));
         let status_url = self.own_url(submitted.status_url, format!("{request_base}/status"), "status_url")?;
         let response_url = self.own_url(submitted.response_url, request_base, "response_url")?;
 
@@ -163,15 +171,21 @@ impl FalVideo {
             tokio::time::sleep(self.poll_interval).await;
         }
 
-        let reply = self.client.send("fetch result", |http| http.get(&response_url)).await?;
-        let result: Value = self.client.json(&reply)?;
+        // The generation completed, so it is billed: failing to fetch it now is a possible charge.
+        let billed = |error: ProviderError| ProviderError::PossiblyCharged {
+            provider: self.client.name().to_owned(),
+            message: format!("request {} completed but its video could not be fetched: {error}", submitted.request_id),
+            estimate_micros: 0,
+        };
+        let reply = self.client.send("fetch result", |http| http.get(&response_url)).await.map_err(billed)?;
+        let result: Value = self.client.json(&reply).map_err(billed)?;
         let video_url = result
             .pointer("/video/url")
             .and_then(Value::as_str)
             .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
-            .ok_or_else(|| self.client.malformed_answer("the result has no video.url"))?
+            .ok_or_else(|| billed(self.client.malformed_answer("the result has no video.url")))?
             .to_owned();
-        let video = self.client.download("download video", &video_url, self.download_timeout).await?;
+        let video = self.client.download("download video", &video_url, self.download_timeout).await.map_err(billed)?;
         Ok(FetchedVideo {
             bytes: video.body.to_vec(),
             usage: Usage::seconds(seconds),
@@ -180,8 +194,20 @@ impl FalVideo {
     }
 }
 
-/// fal's "locked for an exhausted balance" answer is a payment problem.
+/// The app part of a fal endpoint id — `{owner}/{alias}`, after a `workflows/` or `comfy/`
+/// namespace — which is where a request's status and result are (fal-js `parseEndpointId`).
+pub fn app_path(endpoint_id: &str) -> String {
+    let parts: Vec<&str> = endpoint_id.trim_matches('/').split('/').collect();
+    let app_len = if matches!(parts.first(), Some(&("workflows" | "comfy"))) { 3 } else { 2 };
+    parts[..app_len.min(parts.len())].join("/")
+}
+
+/// fal's "locked for an exhausted balance" answer is a payment problem; 404 is an endpoint fal
+/// does not have.
 fn classify(status: u16, body: &[u8]) -> Option<ErrorClass> {
+    if status == 404 {
+        return Some(ErrorClass::Unavailable);
+    }
     let doc: Value = serde_json::from_slice(body).ok()?;
     let detail = doc.get("detail").and_then(Value::as_str)?.to_ascii_lowercase();
     (status == 403 && (detail.contains("exhausted balance") || detail.contains("insufficient")))
@@ -207,5 +233,18 @@ impl VideoApi for FalVideo {
         target: &'a ClipTarget,
     ) -> BoxFuture<'a, Result<FetchedVideo, ProviderError>> {
         Box::pin(self.generate(scene, target))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_and_results_live_under_the_app_not_the_model_subpath() {
+        assert_eq!(app_path("fal-ai/kling-video/v2.5-turbo/pro/text-to-video"), "fal-ai/kling-video");
+        assert_eq!(app_path("fal-ai/minimax/hailuo-02/standard/text-to-video"), "fal-ai/minimax");
+        assert_eq!(app_path("workflows/someone/my-flow/run"), "workflows/someone/my-flow");
+        assert_eq!(app_path("fal-ai/fast-sdxl"), "fal-ai/fast-sdxl");
     }
 }

@@ -1,14 +1,22 @@
 //! Fish Audio text-to-speech: `POST /v1/tts` with `Authorization: Bearer KEY`, the model in
-//! the `model` header and `{text, reference_id, format, prosody, ...}` as JSON; the answer is
-//! the audio itself (WAV here). Errors are JSON `{status, message}` (401, 402, 429, ...).
+//! the `model` header and `{text, reference_id, format, sample_rate, prosody, ...}` as JSON; the
+//! answer is the audio itself. Errors are JSON `{status, message}` (401, 402, 429, ...).
 //! Fish Audio bills UTF-8 bytes of text, so the usage's `characters` are those bytes.
+//!
+//! Raw PCM is asked for (`format: "pcm"`, 16-bit mono at `sample_rate`; the `format` values of
+//! the API reference and the official `fish-audio-sdk` `TTSRequest`) and wrapped in a WAV
+//! header here, as for ElevenLabs: a WAV from a streaming server (the open-source fish-speech
+//! writes its header with a data length of 0) never reaches the parser.
 
 use futures::future::BoxFuture;
 use serde_json::json;
 use shortline_shared::http::reqwest::header::HeaderValue;
 use shortline_shared::http::{ProviderClient, ProviderError, Usage};
 
-use super::voice::{SpeechApi, SpokenAudio};
+use super::voice::{wav_from_pcm_answer, SpeechApi, SpokenAudio};
+
+/// The PCM sample rate asked for (16-bit, mono).
+const SAMPLE_RATE: u32 = 44_100;
 
 pub struct FishAudioSpeech {
     client: ProviderClient,
@@ -36,7 +44,8 @@ impl SpeechApi for FishAudioSpeech {
         Box::pin(async move {
             let mut body = json!({
                 "text": text,
-                "format": "wav",
+                "format": "pcm",
+                "sample_rate": SAMPLE_RATE,
                 "normalize": true,
                 "latency": "normal",
                 // Fish Audio accepts speeds of 0.5..=2.
@@ -54,7 +63,7 @@ impl SpeechApi for FishAudioSpeech {
                 .send("text to speech", |http| http.post(&url).header("model", model.clone()).json(&body))
                 .await?;
             Ok(SpokenAudio {
-                wav: reply.body.to_vec(),
+                wav: wav_from_pcm_answer(&self.client, &reply, SAMPLE_RATE)?,
                 usage: Usage::characters(text.len() as u64),
                 request_id: None,
                 http_attempts: reply.attempts,

@@ -9,6 +9,12 @@
 //!    `data.duration`;
 //! 3. the video is downloaded from `video_url` (a CDN; no key sent).
 //!
+//! The frame asked for keeps the target's shape with its short side at most
+//! `providers.heygen.max_short_side` (720 by default): HeyGen's API plans limit the output
+//! resolution, the free plan to 720p, and a larger `dimension` is refused; the clips are scaled
+//! to the target when conformed. HeyGen's API reference now labels `POST /v2/video/generate`
+//! legacy (it still serves it); moving to its successor is a separate change.
+//!
 //! HeyGen bills the generated seconds: the usage is `data.duration`. An exhausted balance is
 //! answered with an error code naming it (read as "payment required", so it is reported as
 //! such); 401, 429 with `Retry-After`, 5xx, malformed answers and timeouts are handled by the
@@ -40,9 +46,24 @@ pub struct AvatarVideo {
     pub source: Value,
 }
 
+/// The short side of the largest frame HeyGen's free API plan renders (720p).
+pub const FREE_PLAN_SHORT_SIDE: u32 = 720;
+
+/// `width`x`height` scaled down, if needed, so its short side is at most `max_short_side`;
+/// both sides even (video encoders need it).
+pub fn fit_short_side(width: u32, height: u32, max_short_side: u32) -> (u32, u32) {
+    let short = width.min(height);
+    if short <= max_short_side || short == 0 {
+        return (width, height);
+    }
+    let scale = |side: u32| ((u64::from(side) * u64::from(max_short_side) / u64::from(short)) as u32) & !1;
+    (scale(width), scale(height))
+}
+
 pub struct HeygenAvatar {
     client: ProviderClient,
     model: String,
+    max_short_side: u32,
     poll_interval: Duration,
     generation_timeout: Duration,
     download_timeout: Duration,
@@ -82,10 +103,18 @@ impl HeygenAvatar {
         Self {
             client: client.with_classifier(classify),
             model: model.into(),
+            max_short_side: FREE_PLAN_SHORT_SIDE,
             poll_interval,
             generation_timeout,
             download_timeout,
         }
+    }
+
+    /// Frames up to a short side of `pixels` (a paid plan's 1080, say); the default is the free
+    /// plan's 720.
+    pub fn with_max_short_side(mut self, pixels: u32) -> Self {
+        self.max_short_side = pixels;
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -104,15 +133,17 @@ impl HeygenAvatar {
 
     /// Generates the video, waits for it and downloads it.
     pub async fn generate(&self, request: &AvatarRequest<'_>) -> Result<AvatarVideo, ProviderError> {
+        let (width, height) = fit_short_side(request.width, request.height, self.max_short_side);
         let body = json!({
             "video_inputs": [{
                 "character": { "type": "avatar", "avatar_id": request.avatar_id, "avatar_style": "normal" },
                 "voice": { "type": "text", "input_text": request.text, "voice_id": request.voice_id },
             }],
-            "dimension": { "width": request.width, "height": request.height },
+            "dimension": { "width": width, "height": height },
         });
         let url = self.client.url("/v2/video/generate");
-        let reply = self.client.send("generate video", |http| http.post(&url).json(&body)).await?;
+        // A render is billed: sent at most once (HeyGen documents no idempotency key).
+        let reply = self.client.submit_once("generate video", |http| http.post(&url).json(&body)).await?;
         let generated: Envelope<Generated> = self.client.json(&reply)?;
         let video_id = generated.data.ok_or_else(|| self.client.malformed_answer("no data.video_id"))?.video_id;
 

@@ -67,7 +67,7 @@ pub fn voice_chain(config: &ProvidersConfig, ledger: &UsageLedger) -> Result<Opt
         };
         apis.push(api);
     }
-    Ok(Some(VoiceChain::new(apis, config.prices.clone(), ledger.clone())))
+    Ok(Some(VoiceChain::new(apis, config.effective_prices(), ledger.clone())))
 }
 
 /// The configured clip providers as a [`ClipChain`] (conforming with `media`'s x264 settings);
@@ -104,7 +104,7 @@ pub fn clip_chain(
         };
         apis.push(api);
     }
-    Ok(Some(ClipChain::new(apis, config.prices.clone(), ledger.clone(), media.x264_preset.clone(), media.crf)))
+    Ok(Some(ClipChain::new(apis, config.effective_prices(), ledger.clone(), media.x264_preset.clone(), media.crf)))
 }
 
 /// The configured avatar provider (conforming its clips with `media`'s x264 settings); `None`
@@ -119,7 +119,8 @@ pub fn avatar_media(config: &ProvidersConfig, media: &MediaConfig) -> Result<Opt
         http.poll_interval(),
         http.generation_timeout(),
         http.download_timeout(),
-    );
+    )
+    .with_max_short_side(config.heygen.max_short_side);
     let price = config.price(&config.heygen.model).copied();
     Ok(Some(AvatarMedia::new(api, price, media.x264_preset.clone(), media.crf)))
 }

@@ -7,7 +7,8 @@
 
 use futures::future::BoxFuture;
 use serde_json::json;
-use shortline_shared::http::{ErrorClass, ProviderClient, ProviderError, Usage};
+use shortline_shared::http::llm::openai_error_class;
+use shortline_shared::http::{ProviderClient, ProviderError, Usage};
 
 use super::voice::{SpeechApi, SpokenAudio};
 
@@ -20,16 +21,7 @@ pub struct OpenAiSpeech {
 impl OpenAiSpeech {
     /// `client` must use [`Auth::Bearer`](shortline_shared::http::Auth::Bearer).
     pub fn new(client: ProviderClient, model: impl Into<String>, voice: impl Into<String>) -> Self {
-        Self { client: client.with_classifier(classify), model: model.into(), voice: voice.into() }
-    }
-}
-
-/// `error.code` of an OpenAI error answer.
-fn classify(_status: u16, body: &[u8]) -> Option<ErrorClass> {
-    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
-    match doc.pointer("/error/code").and_then(serde_json::Value::as_str)? {
-        "insufficient_quota" | "billing_hard_limit_reached" => Some(ErrorClass::PaymentRequired),
-        _ => None,
+        Self { client: client.with_classifier(openai_error_class), model: model.into(), voice: voice.into() }
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use shortline_shared::budget;
 use shortline_shared::config::Price;
-use shortline_shared::http::{cost_micros, run_chain, ProviderError, Usage};
+use shortline_shared::http::{cost_micros, run_chain, ProviderClient, ProviderError, Reply, Usage};
 use shortline_shared::partial::PartialFile;
 use tokio_util::sync::CancellationToken;
 
@@ -175,6 +175,23 @@ impl VoiceProvider for VoiceChain {
     ) -> MediaFuture<'a, GeneratedFile> {
         Box::pin(self.speak_to(text, words_per_minute, out_path, cancel))
     }
+}
+
+/// The body of a raw 16-bit mono PCM answer (ElevenLabs `pcm_24000`, Fish Audio `pcm`) as a
+/// WAV at `sample_rate`; an empty body or a document (an error page, a JSON, a RIFF file) where
+/// PCM was asked for is a malformed answer.
+pub(crate) fn wav_from_pcm_answer(
+    client: &ProviderClient,
+    reply: &Reply,
+    sample_rate: u32,
+) -> Result<Vec<u8>, ProviderError> {
+    if reply.body.len() < 2 {
+        return Err(client.malformed_answer("no audio in the answer"));
+    }
+    if reply.body.starts_with(b"{") || reply.body.starts_with(b"<") || reply.body.starts_with(b"RIFF") {
+        return Err(client.malformed_answer("a document instead of PCM audio"));
+    }
+    Ok(wav_from_pcm16(&reply.body, sample_rate, 1))
 }
 
 /// A RIFF/WAVE file around raw little-endian 16-bit PCM.

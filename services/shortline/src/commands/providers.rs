@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use shortline_shared::config::{ProviderSet, ProvidersConfig};
-use shortline_shared::http::{configured_endpoints, key_variables, Endpoint, ProviderError};
+use shortline_shared::http::{configured_endpoints, key_variables, reqwest, Endpoint};
 
 use crate::output::{self, Table};
 
@@ -99,29 +99,37 @@ fn key_source(endpoint: &Endpoint<'_>) -> String {
     }
 }
 
-/// A cheap authenticated GET the provider documents, and the answer statuses that mean "the
-/// key works" besides 2xx.
-type CheckRequest = (String, Vec<(&'static str, String)>, &'static [u16]);
+/// A cheap authenticated GET the provider documents whose success proves the key: its URL and
+/// extra headers.
+struct CheckRequest {
+    url: String,
+    headers: Vec<(&'static str, String)>,
+}
 
 fn check_request(config: &ProvidersConfig, endpoint: &Endpoint<'_>) -> CheckRequest {
-    let none: &'static [u16] = &[];
-    match endpoint.name {
-        "youtube" => ("/youtube/v3/i18nRegions?part=snippet".into(), vec![], none),
-        "apify" => ("/v2/users/me".into(), vec![], none),
-        "anthropic" => ("/v1/models".into(), vec![("anthropic-version", config.anthropic.version.clone())], none),
-        "openai_compatible" => ("/models".into(), vec![], none),
-        "openai" => ("/v1/models".into(), vec![], none),
-        "elevenlabs" => ("/v1/user".into(), vec![], none),
-        "fish_audio" => ("/wallet/self/api-credit".into(), vec![], none),
-        "pexels" => ("/videos/popular?per_page=1".into(), vec![], none),
-        "heygen" => ("/v2/user/remaining_quota".into(), vec![], none),
-        // fal's queue has nothing to list: the status of an unknown request answers 404 to a
-        // key it accepts and 401/403 to one it does not.
+    let on_base = |path: &str| format!("{}{path}", endpoint.base_url.trim_end_matches('/'));
+    let (url, headers) = match endpoint.name {
+        "youtube" => (on_base("/youtube/v3/i18nRegions?part=snippet"), vec![]),
+        "apify" => (on_base("/v2/users/me"), vec![]),
+        "anthropic" => (on_base("/v1/models"), vec![("anthropic-version", config.anthropic.version.clone())]),
+        "openai_compatible" => (on_base("/models"), vec![]),
+        "openai" => (on_base("/v1/models"), vec![]),
+        "elevenlabs" => (on_base("/v1/user"), vec![]),
+        "fish_audio" => (on_base("/wallet/self/api-credit"), vec![]),
+        "pexels" => (on_base("/videos/popular?per_page=1"), vec![]),
+        "heygen" => (on_base("/v2/user/remaining_quota"), vec![]),
+        // fal's queue has nothing a key can list (an unknown request's status answers 404
+        // whatever the key); its platform API's model pricing needs the key and knows the
+        // configured endpoint, so a 200 proves both.
         name => {
             let model = if name == "fal_minimax" { &config.fal.minimax_model } else { &config.fal.kling_model };
-            (format!("/{model}/requests/shortline-check/status"), vec![], &[404])
+            let base = config.fal.platform_base_url.trim_end_matches('/');
+            let url = reqwest::Url::parse_with_params(&format!("{base}/v1/models/pricing"), [("endpoint_id", model)])
+                .map_or_else(|_| format!("{base}/v1/models/pricing"), String::from);
+            (url, vec![])
         }
-    }
+    };
+    CheckRequest { url, headers }
 }
 
 async fn check_endpoint(config: &ProvidersConfig, endpoint: &Endpoint<'_>, timeout: Duration) -> (String, bool) {
@@ -131,16 +139,15 @@ async fn check_endpoint(config: &ProvidersConfig, endpoint: &Endpoint<'_>, timeo
         Ok(client) => client,
         Err(error) => return (format!("error: {}", error.reason), true),
     };
-    let (path, headers, accepted) = check_request(config, &endpoint);
-    let url = client.url(&path);
+    let CheckRequest { url, headers } = check_request(config, &endpoint);
     let answer = client
         .send("check", |http| {
             headers.iter().fold(http.get(&url), |request, (name, value)| request.header(*name, value))
         })
         .await;
     match answer {
-        Ok(_) => ("ok".to_owned(), false),
-        Err(ProviderError::Rejected { status, .. }) if accepted.contains(&status) => ("ok".to_owned(), false),
+        Ok(reply) if (200..300).contains(&reply.status) => ("ok".to_owned(), false),
+        Ok(reply) => (format!("error: answered HTTP {} instead of 200", reply.status), true),
         Err(error) => (format!("error: {error}"), true),
     }
 }
