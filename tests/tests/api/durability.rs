@@ -850,6 +850,17 @@ async fn system_behind_proxy(
     fault: tonic::Code,
     message: &'static str,
 ) -> (TestSystem, Arc<Mutex<Vec<Instant>>>) {
+    system_behind_proxy_with(db, fail_first, fault, message, SystemOptions::default()).await
+}
+
+/// [`system_behind_proxy`] with more settings.
+async fn system_behind_proxy_with(
+    db: TestDb,
+    fail_first: usize,
+    fault: tonic::Code,
+    message: &'static str,
+    options: SystemOptions,
+) -> (TestSystem, Arc<Mutex<Vec<Instant>>>) {
     let scriptgen_port = free_port();
     let upstream = ScriptServiceClient::new(
         tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{scriptgen_port}"))
@@ -858,7 +869,7 @@ async fn system_behind_proxy(
     );
     let calls = Arc::new(Mutex::new(Vec::new()));
     let proxy = serve_proxy(FaultyScriptgen { upstream, fail_first, fault, message, calls: calls.clone() }).await;
-    let options = SystemOptions::default()
+    let options = options
         .env("SHORTLINE_PIPELINE__BACKOFF_INITIAL_MS", 200)
         .env("SHORTLINE_PIPELINE__MAX_ATTEMPTS", 4)
         .scriptgen_env("SHORTLINE_SCRIPTGEN__LISTEN", format!("127.0.0.1:{scriptgen_port}"))
@@ -901,6 +912,56 @@ async fn unavailable_three_times_then_success(db: TestDb) {
         problems.push(format!("the proxy saw {} GenerateScript calls, expected 4", proxy_calls.len()));
     }
     assert_no_problems(&problems, &context);
+}
+
+/// A scriptgen that is away longer than `max_attempts` quick retries last (a restart, a pod
+/// rescheduled) is waited for: UNAVAILABLE is retried over the stage's deadline, not counted.
+async fn unavailable_past_max_attempts_is_waited_for(db: TestDb) {
+    let (system, calls) = system_behind_proxy_with(
+        db,
+        6,
+        tonic::Code::Unavailable,
+        "proxy: scriptgen is restarting",
+        // Short pauses keep the test quick; six of them are still more than max_attempts (4).
+        SystemOptions::default().env("SHORTLINE_PIPELINE__BACKOFF_MAX_MS", 400),
+    )
+    .await;
+    let mut client = system.orchestrator_client().await;
+    let job_id = start_job(&mut client, false).await;
+    let job =
+        wait_job(&system, job_id, &[JobStatus::AwaitingReview, JobStatus::Failed], Duration::from_secs(120)).await;
+    let context = diagnostics(&system, job_id).await;
+    assert_eq!(job.status, JobStatus::AwaitingReview, "{context}");
+    let rows = attempts(&system.db, job_id).await;
+    let statuses: Vec<StageStatus> = of_stage(&rows, StageName::ScriptGeneration).iter().map(|a| a.status).collect();
+    let mut expected = vec![StageStatus::Failed; 6];
+    expected.push(StageStatus::Succeeded);
+    assert_eq!(statuses, expected, "script_generation attempts\n{context}");
+    assert_eq!(calls.lock().expect("lock").len(), 7, "{context}");
+}
+
+/// The wait for an unreachable service ends with the stage's deadline; the job's error says
+/// the service stayed unreachable.
+async fn unreachable_past_the_stage_deadline_fails_the_job(db: TestDb) {
+    let (system, calls) = system_behind_proxy_with(
+        db,
+        usize::MAX,
+        tonic::Code::Unavailable,
+        "proxy: scriptgen is gone",
+        SystemOptions::default().orchestrator_env("SHORTLINE_PIPELINE__STAGE_TIMEOUT_SECONDS__SCRIPT_GENERATION", 2),
+    )
+    .await;
+    let mut client = system.orchestrator_client().await;
+    let job_id = start_job(&mut client, false).await;
+    let job = wait_job(&system, job_id, &[JobStatus::Failed], Duration::from_secs(60)).await;
+    let context = diagnostics(&system, job_id).await;
+    let error = job.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("proxy: scriptgen is gone") && error.contains("still unreachable after 2 s"),
+        "{error:?}\n{context}"
+    );
+    // Pauses of 100..200 ms doubling, each cut to what is left of 2 s: at least five calls.
+    assert!(calls.lock().expect("lock").len() >= 5, "{context}");
 }
 
 async fn invalid_argument_fails_after_one_attempt(db: TestDb) {
@@ -1349,6 +1410,8 @@ on_both_backends!(
     composer_killed_while_ffmpeg_runs,
     orchestrator_killed_mid_job_is_resumed_by_another,
     unavailable_three_times_then_success,
+    unavailable_past_max_attempts_is_waited_for,
+    unreachable_past_the_stage_deadline_fails_the_job,
     invalid_argument_fails_after_one_attempt,
     sigterm_during_a_stage,
     cancel_during_composition_then_retry_from_media,
