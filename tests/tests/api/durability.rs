@@ -1406,6 +1406,101 @@ async fn one_request_id_makes_one_job_under_concurrency(db: TestDb) {
 }
 
 // =============================================================================================
+// 8. scriptgen and composer each SIGKILLed mid-stage, back 2 s later
+// =============================================================================================
+
+/// Every file of a job in the media store (relative to it) that no `media_assets` or `videos`
+/// row names; `library/` holds what every job shares (the music bed), owned by no row.
+async fn files_without_a_row(system: &TestSystem) -> Vec<PathBuf> {
+    let root = system.media_root();
+    let owned: BTreeSet<PathBuf> = texts(
+        &system.db,
+        "SELECT uri AS text FROM media_assets UNION ALL SELECT uri AS text FROM videos \
+         UNION ALL SELECT thumbnail_uri AS text FROM videos",
+    )
+    .await
+    .iter()
+    .map(|uri| path_of(uri).strip_prefix(&root).expect("inside the media store").to_path_buf())
+    .collect();
+    files_under(&root).into_iter().filter(|file| !file.starts_with("library") && !owned.contains(file)).collect()
+}
+
+/// Polls until one of `jobs` has `stage` open while `running` holds; panics after `limit`.
+async fn wait_for_any_in_stage<F: FnMut() -> bool>(
+    system: &TestSystem,
+    jobs: &[i64],
+    stage: StageName,
+    limit: Duration,
+    mut running: F,
+) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        for &job_id in jobs {
+            let open =
+                attempts(&system.db, job_id).await.iter().any(|a| a.stage == stage && a.status == StageStatus::Running);
+            if open && running() {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no job was in {stage} within {limit:?}\n{}",
+            diagnostics(system, jobs[0]).await
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A restart (or a pod rescheduled) of scriptgen during media generation and of the composer
+/// during composition, with the settings everyone runs (no extra attempts): every job completes
+/// with one video, and the media store holds no file without a row.
+async fn scriptgen_and_composer_killed_mid_stage_and_back_after_2_s(db: TestDb) {
+    let options = SystemOptions::default().fixed_ports();
+    let mut system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        jobs.push(start_job(&mut client, false).await);
+    }
+
+    let scriptgen_pid = system.scriptgen.pid();
+    wait_for_any_in_stage(&system, &jobs, StageName::MediaGeneration, Duration::from_secs(90), || {
+        !media_tools_under(scriptgen_pid).is_empty()
+    })
+    .await;
+    system.scriptgen.signal("KILL");
+    assert!(system.scriptgen.wait(Duration::from_secs(10)).await.is_some(), "scriptgen survived SIGKILL");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    system.scriptgen.restart().await;
+
+    let composer_pid = system.composer.pid();
+    wait_for_any_in_stage(&system, &jobs, StageName::Composition, Duration::from_secs(120), || {
+        media_tools_under(composer_pid).iter().any(|p| p.comm == "ffmpeg" && p.cmdline.contains("filter_complex"))
+    })
+    .await;
+    system.composer.signal("KILL");
+    assert!(system.composer.wait(Duration::from_secs(10)).await.is_some(), "the composer survived SIGKILL");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    system.composer.restart().await;
+
+    let mut problems = Vec::new();
+    for &job_id in &jobs {
+        let job = wait_job(&system, job_id, &[JobStatus::AwaitingReview], Duration::from_secs(180)).await;
+        problems.extend(attempt_problems(&attempts(&system.db, job_id).await, job.status));
+        problems.extend(duplicate_row_problems(&system.db, job_id, 1).await);
+        let lineage = client.get_job_lineage(v1::GetJobLineageRequest { job_id }).await.expect("lineage").into_inner();
+        if lineage.videos.len() != 1 {
+            problems.push(format!("job {job_id} has {} videos, not 1", lineage.videos.len()));
+        }
+    }
+    let orphans = files_without_a_row(&system).await;
+    if !orphans.is_empty() {
+        problems.push(format!("files in the media store without a row: {orphans:?}"));
+    }
+    assert_no_problems(&problems, &diagnostics(&system, jobs[0]).await);
+}
+
+// =============================================================================================
 // 9. Read-only commands during an orchestrator outage
 // =============================================================================================
 
@@ -1478,6 +1573,7 @@ async fn read_only_commands_during_an_orchestrator_outage_change_no_job(db: Test
 }
 
 on_both_backends!(
+    scriptgen_and_composer_killed_mid_stage_and_back_after_2_s,
     read_only_commands_during_an_orchestrator_outage_change_no_job,
     one_request_id_makes_one_job_under_concurrency,
     composer_killed_while_ffmpeg_runs,
