@@ -13,4 +13,5 @@ pub mod partial;
 pub mod process;
 pub mod service;
 pub mod status;
+pub mod sweep;
 pub mod telemetry;

@@ -46,7 +46,7 @@ impl PartialFile {
     pub async fn commit(mut self) -> std::io::Result<PathBuf> {
         tokio::fs::rename(&self.tmp, &self.dest).await?;
         self.armed = false;
-        remove_leftovers(&self.dest);
+        remove_leftovers_of(&self.dest);
         Ok(std::mem::take(&mut self.dest))
     }
 }
@@ -72,6 +72,11 @@ pub fn work_dir_beside(dest: &Path) -> std::io::Result<tempfile::TempDir> {
 
 const WORK_SUFFIX: &str = ".partial.work";
 
+/// Whether `path` is a work directory made by [`work_dir_beside`].
+pub fn is_work_dir(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| name.to_string_lossy().ends_with(WORK_SUFFIX))
+}
+
 fn partial_suffix(dest: &Path) -> String {
     match dest.extension() {
         Some(ext) => format!(".partial.{}", ext.to_string_lossy()),
@@ -79,7 +84,9 @@ fn partial_suffix(dest: &Path) -> String {
     }
 }
 
-fn remove_leftovers(dest: &Path) {
+/// Removes the partial files and work directories of `dest` that killed processes left: what a
+/// commit of `dest` does, and what a generation that failed does for the files it was making.
+pub fn remove_leftovers_of(dest: &Path) {
     let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else { return };
     let prefix = format!("{}.", name.to_string_lossy());
     let suffix = partial_suffix(dest);

@@ -1501,6 +1501,76 @@ async fn scriptgen_and_composer_killed_mid_stage_and_back_after_2_s(db: TestDb) 
 }
 
 // =============================================================================================
+// 11. Files with no row: a cancelled media stage, a job that failed after a crash
+// =============================================================================================
+
+/// Polls until the media store holds no job file without a row; returns what is still there
+/// after `limit`.
+async fn wait_for_no_files_without_a_row(system: &TestSystem, limit: Duration) -> Vec<PathBuf> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let orphans = files_without_a_row(system).await;
+        if orphans.is_empty() || tokio::time::Instant::now() >= deadline {
+            return orphans;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A job cancelled while its media is being made, with the voiceover already stored but the
+/// set not yet recorded: the stored files go with the cancelled call.
+async fn cancelled_media_stage_leaves_no_file_without_a_row(db: TestDb) {
+    let system = TestSystem::start(db).await;
+    let mut client = system.orchestrator_client().await;
+    let job_id = start_job(&mut client, false).await;
+    let job_dir = system.media_root().join(format!("jobs/{job_id}"));
+    let what = "a finished media file stored, the set not yet recorded";
+    wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), what, || {
+        files_under(&job_dir).iter().any(|f| !f.to_string_lossy().contains("/."))
+    })
+    .await;
+    client.cancel_job(v1::CancelJobRequest { job_id, reason: "changed my mind".into() }).await.expect("cancel the job");
+    wait_job(&system, job_id, &[JobStatus::Cancelled], Duration::from_secs(30)).await;
+    let orphans = wait_for_no_files_without_a_row(&system, Duration::from_secs(20)).await;
+    assert!(
+        orphans.is_empty(),
+        "files without a row after the cancel: {orphans:?}\n{}",
+        diagnostics(&system, job_id).await
+    );
+}
+
+/// scriptgen killed mid-media leaves partial files; the job then fails (scriptgen stays away
+/// past the stage's deadline) and is never retried. The sweep of the restarted scriptgen removes
+/// the leftovers, and only them.
+async fn leftovers_of_a_job_failed_after_a_crash_are_swept(db: TestDb) {
+    let options = SystemOptions::default()
+        .fixed_ports()
+        .env("SHORTLINE_PIPELINE__STAGE_TIMEOUT_SECONDS__MEDIA_GENERATION", 3)
+        .env("SHORTLINE_MEDIA__SWEEP_INTERVAL_SECONDS", 1);
+    let mut system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let job_id = start_job(&mut client, false).await;
+    let job_dir = system.media_root().join(format!("jobs/{job_id}"));
+    let what = "media tools writing partial files";
+    wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), what, || {
+        !temp_files(&job_dir).is_empty()
+    })
+    .await;
+    system.scriptgen.signal("KILL");
+    assert!(system.scriptgen.wait(Duration::from_secs(10)).await.is_some(), "scriptgen survived SIGKILL");
+    wait_job(&system, job_id, &[JobStatus::Failed], Duration::from_secs(60)).await;
+    let left = files_without_a_row(&system).await;
+    assert!(!left.is_empty(), "the kill left nothing to sweep; the test proves nothing");
+
+    system.scriptgen.restart().await;
+    let orphans = wait_for_no_files_without_a_row(&system, Duration::from_secs(30)).await;
+    let context = diagnostics(&system, job_id).await;
+    assert!(orphans.is_empty(), "left {left:?}; still there after the sweeps: {orphans:?}\n{context}");
+    assert_eq!(job_row(&system.db, job_id).await.status, JobStatus::Failed, "{context}");
+    assert!(system.media_root().join("library").is_dir(), "the sweep took what every job shares");
+}
+
+// =============================================================================================
 // 9. Read-only commands during an orchestrator outage
 // =============================================================================================
 
@@ -1573,6 +1643,8 @@ async fn read_only_commands_during_an_orchestrator_outage_change_no_job(db: Test
 }
 
 on_both_backends!(
+    cancelled_media_stage_leaves_no_file_without_a_row,
+    leftovers_of_a_job_failed_after_a_crash_are_swept,
     scriptgen_and_composer_killed_mid_stage_and_back_after_2_s,
     read_only_commands_during_an_orchestrator_outage_change_no_job,
     one_request_id_makes_one_job_under_concurrency,
