@@ -463,12 +463,8 @@ fn since(t: NaiveDateTime, u: NaiveDateTime) -> Duration {
 /// The composer dies mid-render; started again on the same address it renders the video once,
 /// and nothing of the killed render is left: no ffmpeg, no partial file, no temp directory.
 async fn composer_killed_while_ffmpeg_runs(db: TestDb) {
-    let options = SystemOptions::default()
-        .fixed_ports()
-        .private_tmp()
-        // The restart takes a moment: enough retries for the composition to outlast it.
-        .env("SHORTLINE_PIPELINE__MAX_ATTEMPTS", 8)
-        .env("SHORTLINE_PIPELINE__BACKOFF_INITIAL_MS", 300);
+    // The default retry settings: the composition waits for the restarting composer.
+    let options = SystemOptions::default().fixed_ports().private_tmp();
     let mut system = TestSystem::start_with(db, options).await;
     let mut client = system.orchestrator_client().await;
     let job_id = start_job(&mut client, false).await;
