@@ -140,6 +140,8 @@ pub struct MediaConfig {
     pub crf: u32,
     /// The font drawtext uses. Default: the first existing of [`DEFAULT_FONT_CANDIDATES`].
     pub font_file: Option<PathBuf>,
+    /// How often scriptgen and the composer remove the media no row owns (0: never).
+    pub sweep_interval_seconds: u64,
 }
 
 impl Default for MediaConfig {
@@ -156,7 +158,14 @@ impl Default for MediaConfig {
             x264_preset: "veryfast".to_owned(),
             crf: 23,
             font_file: default_font_file(),
+            sweep_interval_seconds: 600,
         }
+    }
+}
+
+impl MediaConfig {
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval_seconds)
     }
 }
 

@@ -455,6 +455,16 @@ fn parse_job_id(value: Option<&str>) -> Option<i64> {
     value?.trim().parse().ok()
 }
 
+/// Whether a failed call broke in the transport (a refused, reset or closed connection, an
+/// HTTP/2 error), whatever code tonic gave it (UNAVAILABLE, UNKNOWN, CANCELLED, INTERNAL…):
+/// the other side is away, e.g. restarting. Statuses a server sent carry no source; those tonic
+/// made from a failed connection carry the error that broke it.
+pub fn is_connection_failure(status: &tonic::Status) -> bool {
+    std::iter::successors(std::error::Error::source(status), |e| e.source()).any(|e| {
+        e.is::<hyper::Error>() || e.is::<h2::Error>() || e.is::<tonic::transport::Error>() || e.is::<std::io::Error>()
+    })
+}
+
 /// Puts `job_id` into outgoing metadata.
 pub fn set_job_id(metadata: &mut MetadataMap, job_id: i64) {
     metadata.insert(JOB_ID_HEADER, MetadataValue::from(job_id));
@@ -487,6 +497,17 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
     use tonic::service::Interceptor;
+
+    #[test]
+    fn transport_errors_under_a_status_are_connection_failures_and_a_server_s_words_are_not() {
+        let reset = tonic::Status::from_error(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+        assert!(is_connection_failure(&reset));
+        let h2_reset = tonic::Status::from_error(Box::new(h2::Error::from(h2::Reason::INTERNAL_ERROR)));
+        assert_eq!(h2_reset.code(), tonic::Code::Internal);
+        assert!(is_connection_failure(&h2_reset));
+        assert!(!is_connection_failure(&tonic::Status::unknown("h2 protocol error: transport error")));
+        assert!(!is_connection_failure(&tonic::Status::unavailable("draining")));
+    }
     use tonic::transport::Channel;
     use tonic_health::pb::health_check_response::ServingStatus as Status;
     use tonic_health::pb::health_client::HealthClient;

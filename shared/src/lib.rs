@@ -13,6 +13,7 @@ pub mod partial;
 pub mod process;
 pub mod service;
 pub mod status;
+pub mod sweep;
 pub mod telemetry;
 
 // The database macros (`dispatch!`, `insert_rows!`, `transaction!`) expand in the calling crate;

@@ -17,6 +17,7 @@
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt as _;
 use object_store::aws::AmazonS3Builder;
@@ -73,6 +74,24 @@ impl StoreLocation {
         }
         Ok(StoreLocation::Local(PathBuf::from(root)))
     }
+}
+
+/// Something a sweep found under a prefix of the store, not modified for a while: a file or
+/// object, or a work directory a killed tool left.
+#[derive(Debug, Clone)]
+pub struct StaleItem {
+    /// The URI a row would name; `None` for what no row ever names (a scratch file of object
+    /// storage, a work directory).
+    pub uri: Option<String>,
+    pub modified: SystemTime,
+    place: Place,
+}
+
+#[derive(Debug, Clone)]
+enum Place {
+    File(PathBuf),
+    Dir(PathBuf),
+    Object(object_store::path::Path),
 }
 
 /// The media store of one service; cheap to clone.
@@ -273,6 +292,58 @@ impl MediaStore {
         }
     }
 
+    /// What lies under `prefix` unmodified for `min_age`: files (the partial files and work
+    /// directories of killed tools included), and with object storage its objects and the
+    /// scratch files of `prefix`.
+    pub async fn list_stale(&self, prefix: &str, min_age: Duration) -> Result<Vec<StaleItem>> {
+        let before = SystemTime::now() - min_age;
+        let scratch = self.local_path(prefix)?;
+        let local_uris = matches!(self.backend, Backend::Local { .. });
+        let mut items = tokio::task::spawn_blocking(move || {
+            let mut items = Vec::new();
+            walk_stale(&scratch, before, local_uris, &mut items);
+            items
+        })
+        .await
+        .map_err(|e| MediaStoreError::Io { path: prefix.to_owned(), source: std::io::Error::other(e) })?;
+        if let Backend::S3(s3) = &self.backend {
+            let root = s3_uri(&s3.bucket, &s3.prefix, "");
+            let mut objects = s3.client.list(Some(&s3.location(prefix)?));
+            while let Some(object) = objects.next().await {
+                let object = object.map_err(|e| s3.error("LIST", &root, e))?;
+                let modified = SystemTime::from(object.last_modified);
+                if modified < before {
+                    let key = object.location.as_ref().strip_prefix(&s3.prefix).unwrap_or(object.location.as_ref());
+                    let uri = s3_uri(&s3.bucket, &s3.prefix, key.trim_start_matches('/'));
+                    items.push(StaleItem { uri: Some(uri), modified, place: Place::Object(object.location) });
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// Removes an item [`MediaStore::list_stale`] found, unless a local file was written again
+    /// since (by an attempt that is making it anew). Returns whether it was removed.
+    pub async fn remove_stale(&self, item: &StaleItem) -> Result<bool> {
+        match (&item.place, &self.backend) {
+            (Place::File(path), _) => {
+                let rewritten = std::fs::metadata(path).and_then(|m| m.modified()).map_or(true, |m| m > item.modified);
+                if rewritten {
+                    return Ok(false);
+                }
+                tokio::fs::remove_file(path).await.map_err(|source| io(path, source))?;
+            }
+            (Place::Dir(path), _) => tokio::fs::remove_dir_all(path).await.map_err(|source| io(path, source))?,
+            (Place::Object(location), Backend::S3(s3)) => {
+                s3.client.delete(location).await.map_err(|e| s3.error("DELETE", location.as_ref(), e))?
+            }
+            (Place::Object(location), Backend::Local { .. }) => {
+                return Err(MediaStoreError::OutsideStore { uri: location.to_string() })
+            }
+        }
+        Ok(true)
+    }
+
     /// The key of a URI inside this store; anything else is [`MediaStoreError::OutsideStore`].
     pub fn key_of(&self, uri: &str) -> Result<String> {
         let outside = || MediaStoreError::OutsideStore { uri: uri.to_owned() };
@@ -343,6 +414,27 @@ impl S3Store {
     }
 }
 
+/// Collects what under `dir` was last modified before `before`; a work directory of a killed
+/// tool (`*.partial.work`) is one item. `with_uris`: the files are the store's own (a local
+/// store), not scratch copies.
+fn walk_stale(dir: &Path, before: SystemTime, with_uris: bool, items: &mut Vec<StaleItem>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let (path, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
+        let Ok(modified) = meta.modified() else { continue };
+        if meta.is_dir() && !crate::partial::is_work_dir(&path) {
+            walk_stale(&path, before, with_uris, items);
+        } else if modified < before {
+            let (uri, place) = if meta.is_dir() {
+                (None, Place::Dir(path))
+            } else {
+                (with_uris.then(|| file_uri(&path)), Place::File(path))
+            };
+            items.push(StaleItem { uri, modified, place });
+        }
+    }
+}
+
 fn file_uri(path: &Path) -> String {
     format!("file://{}", path.display())
 }
@@ -384,6 +476,49 @@ fn io(path: &Path, source: std::io::Error) -> MediaStoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn touch(path: &Path, modified: SystemTime) {
+        std::fs::write(path, b"media").expect("write");
+        std::fs::OpenOptions::new().write(true).open(path).expect("open").set_modified(modified).expect("set mtime");
+    }
+
+    #[tokio::test]
+    async fn a_sweep_takes_only_old_files_under_its_prefix_and_spares_one_written_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = MediaStore::local(dir.path().to_str().expect("utf-8")).expect("store");
+        let path = |key: &str| store.local_path(key).expect("path");
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        touch(&path("jobs/1/script-1/scene-1.mp4"), hour_ago);
+        touch(&path("jobs/1/script-1/.scene-2.mp4.ab12.partial.mp4"), hour_ago);
+        touch(&path("jobs/1/script-1/scene-3.mp4"), hour_ago);
+        touch(&path("jobs/2/script-2/voiceover.wav"), SystemTime::now());
+        touch(&path("library/music/bed.wav"), hour_ago);
+
+        let stale = store.list_stale("jobs", Duration::from_secs(600)).await.expect("list");
+        let mut uris: Vec<String> = stale.iter().filter_map(|item| item.uri.clone()).collect();
+        uris.sort();
+        let uri = |key: &str| store.root_uri() + "/" + key;
+        assert_eq!(
+            uris,
+            [
+                uri("jobs/1/script-1/.scene-2.mp4.ab12.partial.mp4"),
+                uri("jobs/1/script-1/scene-1.mp4"),
+                uri("jobs/1/script-1/scene-3.mp4")
+            ]
+        );
+
+        // An attempt writes scene 3 again between the listing and the removal: it stays.
+        touch(&path("jobs/1/script-1/scene-3.mp4"), SystemTime::now());
+        let mut removed = 0;
+        for item in &stale {
+            removed += usize::from(store.remove_stale(item).await.expect("remove"));
+        }
+        assert_eq!(removed, 2);
+        assert!(!path("jobs/1/script-1/scene-1.mp4").exists());
+        assert!(path("jobs/1/script-1/scene-3.mp4").exists());
+        assert!(path("jobs/2/script-2/voiceover.wav").exists());
+        assert!(path("library/music/bed.wav").exists());
+    }
 
     #[tokio::test]
     async fn files_move_inside_the_local_store_only() {

@@ -46,7 +46,7 @@ impl PartialFile {
     pub async fn commit(mut self) -> std::io::Result<PathBuf> {
         tokio::fs::rename(&self.tmp, &self.dest).await?;
         self.armed = false;
-        remove_leftovers(&self.dest);
+        remove_leftovers_of(&self.dest);
         Ok(std::mem::take(&mut self.dest))
     }
 }
@@ -72,6 +72,11 @@ pub fn work_dir_beside(dest: &Path) -> std::io::Result<tempfile::TempDir> {
 
 const WORK_SUFFIX: &str = ".partial.work";
 
+/// Whether `path` is a work directory made by [`work_dir_beside`].
+pub fn is_work_dir(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| name.to_string_lossy().ends_with(WORK_SUFFIX))
+}
+
 fn partial_suffix(dest: &Path) -> String {
     match dest.extension() {
         Some(ext) => format!(".partial.{}", ext.to_string_lossy()),
@@ -79,17 +84,25 @@ fn partial_suffix(dest: &Path) -> String {
     }
 }
 
-fn remove_leftovers(dest: &Path) {
+/// Removes the partial files and work directories of `dest` that killed processes left: what a
+/// commit of `dest` does, and what a generation that failed does for the files it was making.
+pub fn remove_leftovers_of(dest: &Path) {
     let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else { return };
-    let prefix = format!(".{}.", name.to_string_lossy());
+    let prefix = format!("{}.", name.to_string_lossy());
     let suffix = partial_suffix(dest);
     let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else { return };
     for entry in entries.flatten() {
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        if file_name.starts_with(&prefix) && file_name.ends_with(&suffix) {
+        // A tool writing into a partial file may make its own partial file beside that one
+        // (`..{name}.{a}.partial.{ext}.{b}.partial.{ext}`): a leftover of `dest` as well.
+        let ours = file_name.starts_with('.') && file_name.trim_start_matches('.').starts_with(&prefix);
+        if !ours {
+            continue;
+        }
+        if file_name.ends_with(&suffix) {
             tracing::info!(path = %entry.path().display(), "removing a partial file left by an interrupted run");
             let _ = std::fs::remove_file(entry.path());
-        } else if file_name.starts_with(&prefix) && file_name.ends_with(WORK_SUFFIX) {
+        } else if file_name.ends_with(WORK_SUFFIX) {
             tracing::info!(path = %entry.path().display(), "removing a work directory left by an interrupted run");
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -110,6 +123,12 @@ mod tests {
         names
     }
 
+    /// The name of the one partial file of `dest` that is there now.
+    fn leftover_name(dest: &Path) -> String {
+        let dir = dest.parent().expect("dir");
+        names(dir).into_iter().find(|n| n.starts_with('.') && n.contains(".partial")).expect("a partial file")
+    }
+
     #[tokio::test]
     async fn only_committed_files_remain_and_leftovers_are_swept() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -123,6 +142,10 @@ mod tests {
         let leftover = PartialFile::beside(&dest).expect("partial");
         std::fs::write(leftover.path(), b"half").expect("write");
         std::mem::forget(leftover);
+        // A tool that wrote into that partial file through a partial file of its own.
+        let nested = PartialFile::beside(&dir.path().join("out").join(leftover_name(&dest))).expect("nested partial");
+        std::fs::write(nested.path(), b"half of half").expect("write");
+        std::mem::forget(nested);
         let work = work_dir_beside(&dest).expect("work dir");
         std::fs::write(work.path().join("graph.txt"), b"graph").expect("write");
         std::mem::forget(work);

@@ -9,6 +9,7 @@ use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
 use shortline_shared::media_store::MediaStore;
 use shortline_shared::service::{self, StartError};
+use shortline_shared::sweep::{Owner, Sweep};
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
 use tracing::{info, warn};
@@ -30,6 +31,7 @@ pub struct Application {
     pool: DbPool,
     config: Config,
     shutdown: Shutdown,
+    sweep: Sweep,
 }
 
 impl Application {
@@ -41,6 +43,13 @@ impl Application {
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
         let store = MediaStore::from_config(&config)?;
+        let sweep = Sweep {
+            store: store.clone(),
+            pool: pool.clone(),
+            prefix: "generated",
+            owner: Owner::Videos,
+            stage_deadline: std::time::Duration::from_secs(config.pipeline.stage_timeout_seconds.composition),
+        };
         let scriptgen = Scriptgen::connect_lazy(&config.scriptgen.url).map_err(|e| StartError::Other(e.to_string()))?;
         // A local file in either kind of store: ffmpeg reads it, and it is never published.
         let music_bed = store.local_path(MUSIC_BED_KEY)?;
@@ -63,7 +72,7 @@ impl Application {
             renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
             reviews: Mutex::new(()),
         });
-        Ok(Application { listener, address, composer, pool, config, shutdown })
+        Ok(Application { listener, address, composer, pool, config, shutdown, sweep })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -73,16 +82,19 @@ impl Application {
     /// Serves until shutdown: health goes NOT_SERVING first, then in-flight calls (renders
     /// included) get the grace period before they are dropped (which cancels their renders).
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, composer, pool, config, shutdown } = self;
+        let Application { listener, address, composer, pool, config, shutdown, sweep } = self;
         info!(%address, "composer listening");
         let gate = service::SchemaGate::new(&pool);
         let readiness = gate.readiness();
         let api = ComposerServiceServer::with_interceptor(ComposerApi::new(composer), gate);
-        GrpcServer::new(tonic::service::Routes::new(api))
+        let sweeping = tokio::spawn(sweep.every(config.media.sweep_interval(), shutdown.token()));
+        let served = GrpcServer::new(tonic::service::Routes::new(api))
             .health_service(HEALTH_SERVICE)
             .readiness(readiness)
             .drain_timeout(config.pipeline.shutdown_grace())
             .serve(listener, shutdown)
-            .await
+            .await;
+        sweeping.abort();
+        served
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use shortline_proto::v1;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
-use shortline_shared::grpc::set_job_id;
+use shortline_shared::grpc::{is_connection_failure, set_job_id};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{ComposerError, Result};
@@ -54,6 +54,13 @@ impl Scriptgen {
 }
 
 fn downstream(status: tonic::Status) -> ComposerError {
+    // A connection to a restarting scriptgen that broke mid-call reaches us as UNKNOWN or
+    // INTERNAL; passed on so, it would fail the job. UNAVAILABLE makes the caller wait for it.
+    let status = if is_connection_failure(&status) {
+        tonic::Status::unavailable(format!("scriptgen unreachable: {}", status.message()))
+    } else {
+        status
+    };
     ComposerError::Downstream { service: "scriptgen", status }
 }
 
@@ -63,4 +70,28 @@ pub fn request<T>(message: T, job_id: i64, deadline: Duration) -> tonic::Request
     request.set_timeout(deadline);
     set_job_id(request.metadata_mut(), job_id);
     request
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::{Code, Status};
+
+    use super::*;
+
+    fn passed_on(status: Status) -> Status {
+        match downstream(status) {
+            ComposerError::Downstream { status, .. } => status,
+            other => panic!("not a downstream error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_broken_connection_to_scriptgen_is_unavailable_to_the_caller() {
+        let broken = Status::from_error(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+        assert_eq!(broken.code(), Code::Unknown);
+        assert_eq!(passed_on(broken).code(), Code::Unavailable);
+        // What scriptgen itself answered passes on as it came.
+        assert_eq!(passed_on(Status::unknown("scriptgen's own answer")).code(), Code::Unknown);
+        assert_eq!(passed_on(Status::not_found("script 4 not found")).code(), Code::NotFound);
+    }
 }

@@ -24,6 +24,8 @@ pub struct Application {
     engine: Arc<Engine>,
     config: Config,
     shutdown: Shutdown,
+    /// Whether this process drives jobs (claims them, runs the scheduled refresh).
+    drives_jobs: bool,
 }
 
 impl Application {
@@ -42,7 +44,14 @@ impl Application {
         let stages =
             Stages { pool: pool.clone(), clients, sources, analyst, job_budget_usd: config.pipeline.job_budget_usd };
         let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone()));
-        Ok(Application { listener, address, engine, config, shutdown })
+        Ok(Application { listener, address, engine, config, shutdown, drives_jobs: true })
+    }
+
+    /// Serves the API without the job engine and the scheduled refresh: for an orchestrator
+    /// that lives only as long as one command, which must never claim a job it cannot finish.
+    pub fn without_engine(mut self) -> Self {
+        self.drives_jobs = false;
+        self
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -52,20 +61,25 @@ impl Application {
     /// Serves until shutdown: health goes NOT_SERVING first, the engine stops claiming, running
     /// jobs get the grace period, then the server drains.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, engine, config, shutdown } = self;
-        info!(%address, "orchestrator listening");
+        let Application { listener, address, engine, config, shutdown, drives_jobs } = self;
+        info!(%address, drives_jobs, "orchestrator listening");
         // The engine stops claiming on shutdown and gets the grace period for running jobs; the
         // server keeps answering (NOT_SERVING) until it is done, then drains.
         let engine_done = tokio_util::sync::CancellationToken::new();
         let engine_task = {
             let (engine, token, done) = (engine.clone(), shutdown.token(), engine_done.clone());
             tokio::spawn(async move {
-                engine.run(token).await;
+                if drives_jobs {
+                    engine.run(token).await;
+                } else {
+                    token.cancelled().await;
+                }
                 done.cancel();
             })
         };
-        let refresh_task =
-            tokio::spawn(scheduled_refresh(engine.clone(), config.pipeline.trend_refresh_interval(), shutdown.token()));
+        let refresh_interval =
+            if drives_jobs { config.pipeline.trend_refresh_interval() } else { std::time::Duration::ZERO };
+        let refresh_task = tokio::spawn(scheduled_refresh(engine.clone(), refresh_interval, shutdown.token()));
         let gate = service::SchemaGate::new(&engine.pool);
         let readiness = gate.readiness();
         let api = OrchestratorServiceServer::with_interceptor(OrchestratorApi::new(engine), gate);

@@ -3,14 +3,16 @@
 //! Every stage attempt is a `job_stages` row (the checkpoint). A job resumes from its first
 //! stage without a succeeded attempt; the stage RPCs are idempotent per `(job_id, variant)`, so a
 //! resumed stage gets back what an earlier attempt already made instead of paying for it again.
-//! Retryable failures (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, a database
-//! that is briefly away) are retried with exponential backoff and jitter; the rest fail the job
-//! at once, naming the stage and the reason.
+//! A service that cannot be reached (UNAVAILABLE, or a connection that broke mid-call: it is
+//! restarting or being rescheduled) is retried for as long as one attempt of the stage may take;
+//! DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED and ABORTED are retried up to `pipeline.max_attempts`;
+//! both with exponential backoff and jitter. The rest fail the job at once, naming the stage and
+//! the reason.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use shortline_shared::config::PipelineConfig;
@@ -18,6 +20,7 @@ use shortline_shared::convert::stages_of;
 use shortline_shared::db::{
     self, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
 };
+use shortline_shared::grpc::is_connection_failure;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -335,6 +338,9 @@ impl Engine {
         let deadline = self.stage_deadline(stage);
         let mut backoff = self.pipeline.backoff_initial();
         let mut attempt = earlier_attempts + 1;
+        let mut counted_failures = 0;
+        // When the service became unreachable, while it still is.
+        let mut unreachable_since: Option<Instant> = None;
         loop {
             let row = {
                 let mut pooled = self.pool.get().await?;
@@ -345,8 +351,8 @@ impl Engine {
             info!(job_id = job.id, %stage, attempt, "stage started");
             let outcome = tokio::select! {
                 outcome = tokio::time::timeout(deadline, self.stages.execute(job, stage, deadline)) => match outcome {
-                    Ok(result) => result.map_err(|e| (retryable(&e), describe(&e))),
-                    Err(_) => Err((true, format!("{stage} did not finish within {} s", deadline.as_secs()))),
+                    Ok(result) => result.map_err(|e| (retry_of(&e), describe(&e))),
+                    Err(_) => Err((Retry::Counted, format!("{stage} did not finish within {} s", deadline.as_secs()))),
                 },
                 _ = token.cancelled() => {
                     // After a cancel the fence refuses this write (the job is no longer running);
@@ -355,27 +361,44 @@ impl Engine {
                     return Ok(Err(Halt::Cancelled));
                 }
             };
-            match outcome {
+            let (retry, reason) = match outcome {
                 Ok(output_ref) => {
                     self.finish(lease, row.id, StageStatus::Succeeded, None, Some(&output_ref)).await?;
                     info!(job_id = job.id, %stage, attempt, output = %output_ref, "stage succeeded");
                     return Ok(Ok(()));
                 }
-                Err((retry, reason)) => {
-                    self.finish(lease, row.id, StageStatus::Failed, Some(&reason), None).await?;
-                    if !retry || attempt >= self.pipeline.max_attempts as i32 {
+                Err(failure) => failure,
+            };
+            self.finish(lease, row.id, StageStatus::Failed, Some(&reason), None).await?;
+            // What is left of the window in which an unreachable service may come back.
+            let mut window_left = None;
+            match retry {
+                Retry::Never => return Ok(Err(Halt::Failed(reason))),
+                Retry::Counted => {
+                    unreachable_since = None;
+                    counted_failures += 1;
+                    if counted_failures >= self.pipeline.max_attempts {
                         return Ok(Err(Halt::Failed(reason)));
                     }
-                    warn!(job_id = job.id, %stage, attempt, %reason, "stage failed; retrying");
-                    let pause = jittered(backoff);
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = token.cancelled() => return Ok(Err(Halt::Cancelled)),
+                }
+                Retry::WhileUnreachable => {
+                    let since = *unreachable_since.get_or_insert_with(Instant::now);
+                    let left = deadline.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        let waited = since.elapsed().as_secs();
+                        return Ok(Err(Halt::Failed(format!("{reason} (still unreachable after {waited} s)"))));
                     }
-                    backoff = (backoff * 2).min(self.pipeline.backoff_max());
-                    attempt += 1;
+                    window_left = Some(left);
                 }
             }
+            warn!(job_id = job.id, %stage, attempt, %reason, "stage failed; retrying");
+            let pause = window_left.map_or(jittered(backoff), |left| jittered(backoff).min(left));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = token.cancelled() => return Ok(Err(Halt::Cancelled)),
+            }
+            backoff = (backoff * 2).min(self.pipeline.backoff_max());
+            attempt += 1;
         }
     }
 
@@ -496,22 +519,40 @@ fn jittered(backoff: Duration) -> Duration {
     backoff.mul_f64(factor)
 }
 
-fn retryable(error: &OrchestratorError) -> bool {
+/// How a failed stage attempt may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// The service or the database could not be reached, or the connection broke mid-call: it is
+    /// restarting or being rescheduled. Retried for as long as one attempt of the stage may take
+    /// (its deadline), however many attempts that is.
+    WhileUnreachable,
+    /// The call failed in a way a second try may pass: retried up to `pipeline.max_attempts`.
+    Counted,
+    Never,
+}
+
+fn retry_of(error: &OrchestratorError) -> Retry {
     use tonic::Code;
     match error {
-        OrchestratorError::Downstream { status, .. } => match status.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted => true,
-            // A connection that broke mid-call (the service died or restarted) reaches the
-            // client as UNKNOWN or CANCELLED made from a transport error: as retryable as
-            // UNAVAILABLE. Statuses a server sent carry no source.
-            Code::Unknown | Code::Cancelled => {
-                std::error::Error::source(status).is_some() || status.message().contains("transport error")
+        OrchestratorError::Downstream { status, .. } => {
+            if status.code() == Code::Unavailable || is_connection_failure(status) {
+                Retry::WhileUnreachable
+            } else if matches!(status.code(), Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted)
+                || sources(status).any(|e| e.is::<tonic::TimeoutExpired>())
+            {
+                Retry::Counted
+            } else {
+                Retry::Never
             }
-            _ => false,
-        },
-        OrchestratorError::Db(db) => matches!(db, DbError::Unavailable(_)),
-        _ => false,
+        }
+        OrchestratorError::Db(DbError::Unavailable(_)) => Retry::WhileUnreachable,
+        _ => Retry::Never,
     }
+}
+
+/// The chain of errors below `status`.
+fn sources(status: &tonic::Status) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(std::error::Error::source(status), |e| e.source())
 }
 
 /// The reason recorded on a failed attempt: readable, naming the service that refused.
@@ -521,8 +562,10 @@ fn describe(error: &OrchestratorError) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use shortline_shared::db::PoolOptions;
+    use tonic::{Code, Status};
+
+    use super::*;
 
     async fn lease_expiry(pool: &DbPool, job_id: i64) -> chrono::NaiveDateTime {
         let mut pooled = pool.get().await.expect("connection");
@@ -561,5 +604,30 @@ mod tests {
 
         tokio::time::sleep(lease_duration * 2).await; // six renewal intervals
         assert_eq!(lease_expiry(&pool, job.id).await, expiry_at_the_end, "the lease was renewed after its job ended");
+    }
+
+    fn downstream(status: Status) -> OrchestratorError {
+        OrchestratorError::Downstream { service: "composer", status }
+    }
+
+    #[test]
+    fn a_broken_connection_is_retried_while_unreachable_whatever_its_code() {
+        let reset = Status::from_error(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+        assert_eq!(reset.code(), Code::Unknown);
+        assert_eq!(retry_of(&downstream(reset)), Retry::WhileUnreachable);
+        assert_eq!(retry_of(&downstream(Status::unavailable("restarting"))), Retry::WhileUnreachable);
+    }
+
+    #[test]
+    fn statuses_a_server_sent_are_judged_by_their_code_not_their_words() {
+        // The words of a transport error in a server's own message make no retry.
+        for code in [Code::Unknown, Code::Cancelled, Code::Internal, Code::InvalidArgument] {
+            let status = Status::new(code, "h2 protocol error: transport error");
+            assert_eq!(retry_of(&downstream(status)), Retry::Never, "{code:?}");
+        }
+        for code in [Code::DeadlineExceeded, Code::ResourceExhausted, Code::Aborted] {
+            assert_eq!(retry_of(&downstream(Status::new(code, "busy"))), Retry::Counted, "{code:?}");
+        }
+        assert_eq!(retry_of(&OrchestratorError::Internal("bug".into())), Retry::Never);
     }
 }

@@ -347,21 +347,27 @@ impl ScriptApi {
             budget.check(&format!("media of script {script_id} ({what})"), estimate)?;
         }
         let started = std::time::Instant::now();
-        let mut new = Vec::new();
+        // Dropped with this future when the caller goes away (e.g. the job was cancelled).
+        let mut unrecorded = Unrecorded { store: self.store.clone(), assets: Vec::new() };
         let made = match &theme.config.avatar {
-            Some(who) => budget::within(budget, self.generate_avatar(&script, &plan, who, &mut new)).await,
-            None => budget::within(budget, self.generate(&script, &plan, &existing, &mut new)).await,
+            Some(who) => {
+                budget::within(budget, self.generate_avatar(&script, &plan, who, &mut unrecorded.assets)).await
+            }
+            None => budget::within(budget, self.generate(&script, &plan, &existing, &mut unrecorded.assets)).await,
         };
         if let Err(error) = made {
             // The files made before the failure have no rows and would never be used: a retry
-            // makes the set again.
-            for asset in &new {
-                if let Err(error) = self.store.delete(&asset.uri).await {
-                    tracing::warn!(uri = %asset.uri, %error, "cannot remove media of a failed generation");
+            // makes the set again. Leftovers of killed earlier attempts go too: if this was the
+            // last attempt, nothing else would ever remove them.
+            unrecorded.remove().await;
+            for key in set_keys(&script, &plan) {
+                if let Ok(path) = self.store.local_path(&key) {
+                    shortline_shared::partial::remove_leftovers_of(&path);
                 }
             }
             return Err(error);
         }
+        let new = unrecorded.recorded();
         // The set is complete: record it even if the caller goes away while this runs.
         let pool = self.pool.clone();
         let write = tokio::spawn(
@@ -424,7 +430,6 @@ impl ScriptApi {
         // Cancelled when this future is dropped, besides the engines' kill_on_drop.
         let cancel = CancellationToken::new();
         let _cancel_on_drop = cancel.clone().drop_guard();
-        let dir = format!("jobs/{}/script-{}", script.job_id, script.id);
         let policy = FitPolicy::default();
         let planned: Vec<f64> = plan.scenes.iter().map(|s| s.duration_seconds).collect();
 
@@ -432,7 +437,7 @@ impl ScriptApi {
             // Already made (and paid for): the scenes follow it as they did when it was made.
             Some(voice) => policy.fit_scenes(&planned, voice.duration_seconds),
             None => {
-                let key = format!("{dir}/voiceover.wav");
+                let key = voiceover_key(script);
                 let path = self.store.local_path(&key)?;
                 let text = &plan.voiceover_script;
                 let fitted = generate_voiceover_fitted(
@@ -464,7 +469,7 @@ impl ScriptApi {
             if find_asset(existing, AssetKind::Clip, number).is_some() {
                 continue;
             }
-            let key = format!("{dir}/scene-{number}.mp4");
+            let key = clip_key(script, number);
             let out_path = self.store.local_path(&key)?;
             let target = ClipTarget { width, height, fps: self.format.fps, seconds, out_path };
             let file = self.providers.clips.render_clip(scene, &target, &cancel).await?;
@@ -508,13 +513,11 @@ impl ScriptApi {
         })?;
         let cancel = CancellationToken::new();
         let _cancel_on_drop = cancel.clone().drop_guard();
-        let dir = format!("jobs/{}/script-{}", script.job_id, script.id);
         let (width, height) = self.frame_size(script, plan)?;
-        let clip_key = |number: i32| format!("{dir}/scene-{number}.mp4");
-        let voice_key = format!("{dir}/voiceover.wav");
+        let voice_key = voiceover_key(script);
         let mut clips = Vec::with_capacity(plan.scenes.len());
         for scene in &plan.scenes {
-            clips.push(self.store.local_path(&clip_key(scene_number(scene.number)?))?);
+            clips.push(self.store.local_path(&clip_key(script, scene_number(scene.number)?))?);
         }
         let voiceover = self.store.local_path(&voice_key)?;
         let targets = AvatarTargets { voiceover, clips, width, height, fps: self.format.fps };
@@ -524,7 +527,7 @@ impl ScriptApi {
         new.push(self.new_asset(script, AssetKind::Voiceover, 0, &voice, uri, usage));
         for (number, file, usage) in set.clips {
             let number = scene_number(number)?;
-            let uri = self.store.publish(&clip_key(number), &file.path).await?;
+            let uri = self.store.publish(&clip_key(script, number), &file.path).await?;
             new.push(self.new_asset(script, AssetKind::Clip, number, &file, uri, usage));
         }
         Ok(())
@@ -722,6 +725,63 @@ fn script_request(job_id: i64, request: &v1::GenerateScriptRequest) -> Result<Sc
 }
 
 /// INVALID_ARGUMENT `"{field}: must be a positive id"` unless `id > 0`.
+/// Where a script's voiceover is stored.
+fn voiceover_key(script: &Script) -> String {
+    format!("jobs/{}/script-{}/voiceover.wav", script.job_id, script.id)
+}
+
+/// Where the clip of a script's scene `number` is stored.
+fn clip_key(script: &Script, number: i32) -> String {
+    format!("jobs/{}/script-{}/scene-{number}.mp4", script.job_id, script.id)
+}
+
+/// Every key of a script's media set.
+fn set_keys(script: &Script, plan: &ProductionPlan) -> Vec<String> {
+    let clips = plan.scenes.iter().filter_map(|scene| i32::try_from(scene.number).ok()).map(|n| clip_key(script, n));
+    std::iter::once(voiceover_key(script)).chain(clips).collect()
+}
+
+/// The files a media generation stored but has not recorded. A failed generation removes them
+/// ([`Unrecorded::remove`]); one dropped unfinished — its caller went away, e.g. the job was
+/// cancelled — removes them as it goes, so no file is left that no row will ever own.
+struct Unrecorded {
+    store: MediaStore,
+    assets: Vec<NewMediaAsset>,
+}
+
+impl Unrecorded {
+    /// Hands the files to whoever records their rows.
+    fn recorded(mut self) -> Vec<NewMediaAsset> {
+        std::mem::take(&mut self.assets)
+    }
+
+    async fn remove(mut self) {
+        remove_stored(self.store.clone(), std::mem::take(&mut self.assets)).await
+    }
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        let assets = std::mem::take(&mut self.assets);
+        if assets.is_empty() {
+            return;
+        }
+        // A drop cannot wait: the removal runs as a task of its own.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(remove_stored(self.store.clone(), assets).in_current_span());
+        }
+    }
+}
+
+async fn remove_stored(store: MediaStore, assets: Vec<NewMediaAsset>) {
+    for asset in assets {
+        match store.delete(&asset.uri).await {
+            Ok(()) => info!(uri = %asset.uri, "removed media of an unfinished generation"),
+            Err(error) => tracing::warn!(uri = %asset.uri, %error, "cannot remove media of an unfinished generation"),
+        }
+    }
+}
+
 fn require_id(field: &str, id: i64) -> Result<i64> {
     if id > 0 {
         Ok(id)

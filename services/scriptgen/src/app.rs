@@ -8,6 +8,7 @@ use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
 use shortline_shared::media_store::MediaStore;
 use shortline_shared::service::{self, StartError};
+use shortline_shared::sweep::{Owner, Sweep};
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -23,6 +24,7 @@ pub struct Application {
     api: ScriptApi,
     config: Config,
     shutdown: Shutdown,
+    sweep: Sweep,
 }
 
 impl Application {
@@ -34,12 +36,19 @@ impl Application {
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
         let store = MediaStore::from_config(&config)?;
+        let sweep = Sweep {
+            store: store.clone(),
+            pool: pool.clone(),
+            prefix: "jobs",
+            owner: Owner::MediaAssets,
+            stage_deadline: std::time::Duration::from_secs(config.pipeline.stage_timeout_seconds.media_generation),
+        };
         let providers = MediaProviders::from_config(&config.providers, &config.media)
             .map_err(|e| StartError::Other(e.to_string()))?;
         let planner = ScriptPlanner::from_config(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
         let format = ClipFormat::from_config(&config.media);
         let api = ScriptApi::new(pool.clone(), store, planner, providers, format, config.pipeline.job_budget_usd);
-        Ok(Application { listener, address, pool, api, config, shutdown })
+        Ok(Application { listener, address, pool, api, config, shutdown, sweep })
     }
 
     /// The address the service listens on (the real port when the configured one was 0).
@@ -51,16 +60,19 @@ impl Application {
     /// grace period (`pipeline.shutdown_grace_seconds`); calls still running after it are
     /// dropped, which kills their media tools and writes no asset rows.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, pool, api, config, shutdown } = self;
+        let Application { listener, address, pool, api, config, shutdown, sweep } = self;
         info!(%address, providers = ?config.providers.set, "scriptgen listening");
         let gate = service::SchemaGate::new(&pool);
         let readiness = gate.readiness();
         let api = ScriptServiceServer::with_interceptor(api, gate);
-        GrpcServer::new(tonic::service::Routes::new(api))
+        let sweeping = tokio::spawn(sweep.every(config.media.sweep_interval(), shutdown.token()));
+        let served = GrpcServer::new(tonic::service::Routes::new(api))
             .health_service(HEALTH_SERVICE_NAME)
             .readiness(readiness)
             .drain_timeout(config.pipeline.shutdown_grace())
             .serve(listener, shutdown)
-            .await
+            .await;
+        sweeping.abort();
+        served
     }
 }

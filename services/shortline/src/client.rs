@@ -1,5 +1,8 @@
-//! Reaching the orchestrator: the one at `orchestrator.url` if it answers, else the three
-//! services started in this process for the command's duration.
+//! Reaching the orchestrator: the one at `orchestrator.url` if it answers, else — in the
+//! one-machine default only (no `database.url`, no `orchestrator.url` configured) — the three
+//! services started in this process for the command's duration. Against a configured database
+//! or orchestrator, a command never starts services of its own: they could take over the jobs
+//! of an orchestrator that is briefly away, on a database other processes share.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,7 +24,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub enum Work {
     /// Pipeline work (run, retry, watch): the media tools must be installed.
     Pipeline,
-    /// Reading and reviewing: no media tools needed.
+    /// Reading, reviewing, cancelling: no media tools needed, and no job engine (a short-lived
+    /// command must never claim a job it cannot finish).
     Inspect,
 }
 
@@ -35,29 +39,37 @@ pub struct Services {
 
 impl Services {
     /// Connects to `orchestrator.url`; where nothing answers within [`CONNECT_TIMEOUT`], starts
-    /// the services in this process on the data directory (and says so on stderr).
+    /// the services in this process on the data directory (and says so on stderr) if the config
+    /// is the one-machine default, and fails saying the orchestrator is unreachable otherwise.
     pub async fn connect(config: &Config, work: Work) -> anyhow::Result<Services> {
         let url = config.orchestrator.url.clone();
         if let Some(channel) = try_connect(&url).await? {
             tracing::debug!(%url, "using the running orchestrator");
             return Ok(Services { client: client(channel), url, embedded: None });
         }
+        if let Some(configured) = configured_elsewhere(config) {
+            anyhow::bail!(
+                "orchestrator unreachable at {url}; with {configured} this command starts no services of its \
+                 own: start the orchestrator (`shortline serve orchestrator`, or `shortline up`) and try again"
+            );
+        }
         Self::start_embedded(config, work).await
     }
 
-    /// Starts the three services in this process, each on a free port of 127.0.0.1.
-    pub async fn start_embedded(config: &Config, work: Work) -> anyhow::Result<Services> {
+    /// Starts the three services in this process, each on a free port of 127.0.0.1; for
+    /// [`Work::Inspect`] their orchestrator drives no jobs.
+    async fn start_embedded(config: &Config, work: Work) -> anyhow::Result<Services> {
         if work == Work::Pipeline {
             check_media_tools(config)?;
         }
-        let config = embedded_config(config, work)?;
+        let config = embedded_config(config)?;
         eprintln!(
             "no orchestrator answers at {}; starting the services in this process (data in {})",
             config.orchestrator.url,
             config.data_dir.display()
         );
         let shutdown = Shutdown::new();
-        let embedded = Embedded::start(config, &shutdown).await?;
+        let embedded = Embedded::start(config, &shutdown, work).await?;
         let url = format!("http://{}", embedded.orchestrator);
         let channel = Endpoint::from_shared(url.clone())?
             .connect_timeout(Duration::from_secs(10))
@@ -92,6 +104,19 @@ impl Services {
     }
 }
 
+/// What makes the config other than the one-machine default, in words: a configured database
+/// (possibly shared, e.g. PostgreSQL) or orchestrator. `None`: the default, whose data directory
+/// belongs to this machine's user alone.
+fn configured_elsewhere(config: &Config) -> Option<&'static str> {
+    if config.database.url.is_some() {
+        Some("a configured database.url")
+    } else if config.orchestrator.url != Config::default().orchestrator.url {
+        Some("a configured orchestrator.url")
+    } else {
+        None
+    }
+}
+
 fn client(channel: Channel) -> OrchestratorServiceClient<Channel> {
     // Lineage of a many-variant job can exceed tonic's 4 MiB default.
     OrchestratorServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024)
@@ -114,8 +139,8 @@ async fn try_connect(url: &str) -> anyhow::Result<Option<Channel>> {
 
 /// The config of in-process services: every service on a free port of 127.0.0.1 (so they never
 /// collide with anything), state under the data directory made absolute (so printed paths work
-/// from anywhere). Inspection commands wait at most a second for jobs the engine picked up meanwhile.
-fn embedded_config(config: &Config, work: Work) -> anyhow::Result<Config> {
+/// from anywhere).
+fn embedded_config(config: &Config) -> anyhow::Result<Config> {
     let mut config = config.clone();
     let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.orchestrator.listen = any_port;
@@ -123,9 +148,6 @@ fn embedded_config(config: &Config, work: Work) -> anyhow::Result<Config> {
     config.composer.listen = any_port;
     config.data_dir = std::path::absolute(&config.data_dir)
         .with_context(|| format!("data directory {}", config.data_dir.display()))?;
-    if work == Work::Inspect {
-        config.pipeline.shutdown_grace_seconds = 1;
-    }
     Ok(config)
 }
 
@@ -202,15 +224,21 @@ mod tests {
 
     #[test]
     fn embedded_services_listen_on_free_ports_under_an_absolute_data_dir() {
-        let config = embedded_config(&Config::default(), Work::Pipeline).expect("config");
+        let config = embedded_config(&Config::default()).expect("config");
         assert_eq!(config.orchestrator.listen.port(), 0);
         assert_eq!(config.composer.listen.port(), 0);
         assert!(config.data_dir.is_absolute());
-        assert_eq!(config.pipeline.shutdown_grace_seconds, Config::default().pipeline.shutdown_grace_seconds);
-        assert_eq!(
-            embedded_config(&Config::default(), Work::Inspect).expect("config").pipeline.shutdown_grace_seconds,
-            1
-        );
+    }
+
+    #[test]
+    fn only_the_one_machine_default_may_start_services_in_process() {
+        assert_eq!(configured_elsewhere(&Config::default()), None);
+        let mut shared = Config::default();
+        shared.database.url = Some("postgres://db/shortline".into());
+        assert_eq!(configured_elsewhere(&shared), Some("a configured database.url"));
+        let mut remote = Config::default();
+        remote.orchestrator.url = "http://orchestrator:50051".into();
+        assert_eq!(configured_elsewhere(&remote), Some("a configured orchestrator.url"));
     }
 
     #[test]

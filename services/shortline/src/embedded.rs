@@ -9,6 +9,8 @@ use shortline_shared::grpc::Shutdown;
 use shortline_shared::service::StartError;
 use tokio::task::JoinHandle;
 
+use crate::client::Work;
+
 /// Which service `shortline serve` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Service {
@@ -39,15 +41,18 @@ pub fn create_sqlite_dir(url: &str) -> Result<(), StartError> {
     }
 }
 
-/// Builds (binds) and spawns one service; returns its address and its task.
+/// Builds (binds) and spawns one service; returns its address and its task. For
+/// [`Work::Inspect`] the orchestrator serves without its job engine.
 pub async fn spawn(
     service: Service,
     config: Config,
     shutdown: Shutdown,
+    work: Work,
 ) -> Result<(SocketAddr, JoinHandle<anyhow::Result<()>>), StartError> {
     Ok(match service {
         Service::Orchestrator => {
             let app = shortline_orchestrator::Application::build(config, shutdown).await?;
+            let app = if work == Work::Inspect { app.without_engine() } else { app };
             (app.address(), tokio::spawn(async move { Ok(app.run().await?) }))
         }
         Service::Scriptgen => {
@@ -71,14 +76,14 @@ pub struct Embedded {
 
 impl Embedded {
     /// Starts scriptgen and composer, then the orchestrator pointed at their real addresses
-    /// (so port 0 works for all three).
-    pub async fn start(mut config: Config, shutdown: &Shutdown) -> Result<Self, StartError> {
+    /// (so port 0 works for all three). For [`Work::Inspect`] nothing drives jobs.
+    pub async fn start(mut config: Config, shutdown: &Shutdown, work: Work) -> Result<Self, StartError> {
         migrate_if_embedded(&config).await?;
-        let (scriptgen, scriptgen_task) = spawn(Service::Scriptgen, config.clone(), shutdown.clone()).await?;
+        let (scriptgen, scriptgen_task) = spawn(Service::Scriptgen, config.clone(), shutdown.clone(), work).await?;
         config.scriptgen.url = format!("http://{scriptgen}");
-        let (composer, composer_task) = spawn(Service::Composer, config.clone(), shutdown.clone()).await?;
+        let (composer, composer_task) = spawn(Service::Composer, config.clone(), shutdown.clone(), work).await?;
         config.composer.url = format!("http://{composer}");
-        let (orchestrator, orchestrator_task) = spawn(Service::Orchestrator, config, shutdown.clone()).await?;
+        let (orchestrator, orchestrator_task) = spawn(Service::Orchestrator, config, shutdown.clone(), work).await?;
         Ok(Embedded {
             orchestrator,
             scriptgen,

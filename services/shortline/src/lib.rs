@@ -21,6 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use shortline_shared::config::Config;
 use shortline_shared::grpc::Shutdown;
 
+pub use client::Work;
 pub use embedded::{Embedded, Service};
 pub use names::{JobKindArg, JobStatusArg, PlatformArg, StageArg};
 
@@ -321,7 +322,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { service } => {
             embedded::migrate_if_embedded(&config).await?;
             let shutdown = Shutdown::on_signals();
-            let (address, task) = embedded::spawn(service, config, shutdown).await?;
+            let (address, task) = embedded::spawn(service, config, shutdown, client::Work::Pipeline).await?;
             // A machine-readable line: tests and scripts learn the port (0 picks one) from it.
             println!("shortline {service:?} listening on {address}");
             task.await??;
@@ -330,7 +331,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up => {
             client::check_media_tools(&config)?;
             let shutdown = Shutdown::on_signals();
-            let embedded = Embedded::start(config, &shutdown).await?;
+            let embedded = Embedded::start(config, &shutdown, client::Work::Pipeline).await?;
             // Machine-readable lines: with port 0 in the config, the addresses are learnt here.
             println!("orchestrator listening on {}", embedded.orchestrator);
             println!("scriptgen    listening on {}", embedded.scriptgen);

@@ -19,15 +19,17 @@ fn unused_port() -> u16 {
     listener.local_addr().expect("address").port()
 }
 
-/// Small, fast renders; the orchestrator URL is `orchestrator_url`.
-fn env(orchestrator_url: &str) -> Vec<(&'static str, String)> {
-    vec![
+/// Small, fast renders; the orchestrator URL is `orchestrator_url`, or the default (the
+/// one-machine mode, where a command with no orchestrator to talk to starts its own services).
+fn env(orchestrator_url: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut env = vec![
         ("SHORTLINE_MEDIA__WIDTH", "360".into()),
         ("SHORTLINE_MEDIA__HEIGHT", "640".into()),
         ("SHORTLINE_MEDIA__FPS", "15".into()),
         ("SHORTLINE_MEDIA__X264_PRESET", "ultrafast".into()),
-        ("SHORTLINE_ORCHESTRATOR__URL", orchestrator_url.into()),
-    ]
+    ];
+    env.extend(orchestrator_url.map(|url| ("SHORTLINE_ORCHESTRATOR__URL", url.to_owned())));
+    env
 }
 
 /// `shortline ARGS` in `dir`, with `env`, to completion (at most 5 minutes).
@@ -39,6 +41,7 @@ async fn shortline(dir: &Path, env: &[(&'static str, String)], args: &[&str]) ->
         .env_remove("SHORTLINE_CONFIG")
         .env_remove("SHORTLINE_DATA_DIR")
         .env_remove("SHORTLINE_DATABASE__URL")
+        .env_remove("SHORTLINE_ORCHESTRATOR__URL")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .kill_on_drop(true);
@@ -79,7 +82,7 @@ fn field_after(stdout: &str, label: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_with_no_services_renders_a_playable_mp4_and_show_prints_its_lineage() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let env = env(&format!("http://127.0.0.1:{}", unused_port()));
+    let env = env(None);
 
     let output = shortline(dir.path(), &env, &["run"]).await;
     let stdout = text(&output.stdout);
@@ -148,7 +151,7 @@ async fn run_with_no_services_renders_a_playable_mp4_and_show_prints_its_lineage
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_run_exits_1_naming_the_stage_and_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut env = env(&format!("http://127.0.0.1:{}", unused_port()));
+    let mut env = env(None);
     // Media generation takes seconds; one attempt of at most one second fails it.
     env.push(("SHORTLINE_PIPELINE__STAGE_TIMEOUT_SECONDS__MEDIA_GENERATION", "1".into()));
     env.push(("SHORTLINE_PIPELINE__MAX_ATTEMPTS", "1".into()));
@@ -175,7 +178,7 @@ struct Up {
 
 impl Up {
     async fn start(dir: &Path) -> Up {
-        let mut env = env("http://127.0.0.1:50051");
+        let mut env = env(None);
         for key in ["SHORTLINE_ORCHESTRATOR__LISTEN", "SHORTLINE_SCRIPTGEN__LISTEN", "SHORTLINE_COMPOSER__LISTEN"] {
             env.push((key, "127.0.0.1:0".into()));
         }
@@ -216,7 +219,7 @@ async fn run_uses_a_running_shortline_up_instead_of_starting_its_own_services() 
     let run_dir = tempfile::tempdir().expect("tempdir");
     let mut up = Up::start(up_dir.path()).await;
 
-    let output = shortline(run_dir.path(), &env(&up.url()), &["run", "--json"]).await;
+    let output = shortline(run_dir.path(), &env(Some(&up.url())), &["run", "--json"]).await;
     assert!(output.status.success(), "{}", describe("run --json", &output));
     let result: serde_json::Value = serde_json::from_slice(&output.stdout).expect("run --json prints JSON");
     assert_eq!(result["services"], "running", "{result}");
@@ -239,7 +242,7 @@ async fn run_uses_a_running_shortline_up_instead_of_starting_its_own_services() 
     assert!(jobs.iter().any(|job| job.id == job_id), "job {job_id} not listed by `shortline up`: {jobs:?}");
 
     // Human output says so too, and other commands use the same instance.
-    let output = shortline(run_dir.path(), &env(&up.url()), &["jobs"]).await;
+    let output = shortline(run_dir.path(), &env(Some(&up.url())), &["jobs"]).await;
     assert!(output.status.success(), "{}", describe("jobs", &output));
     assert!(
         text(&output.stdout)
@@ -254,6 +257,54 @@ async fn run_uses_a_running_shortline_up_instead_of_starting_its_own_services() 
     let _ = up.child.wait().await;
 }
 
+/// In the one-machine default, a command that only reads starts the services in-process
+/// without the job engine: a queued job (or one a crashed run left) stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_command_in_the_default_mode_claims_no_job() {
+    use shortline_shared::db::{self, DbPool, JobKind, JobStatus, NewJob, PoolOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join(".shortline")).expect("data dir");
+    let url = format!("sqlite://{}", dir.path().join(".shortline/shortline.db").display());
+    db::migrations::run_pending(&url).await.expect("migrate");
+    let pool = DbPool::connect(&url, &PoolOptions::default()).expect("pool");
+    let job = {
+        let mut pooled = pool.get().await.expect("connection");
+        db::jobs::insert(&mut pooled.conn(), &NewJob::queued(JobKind::TrendRefresh, "left behind", None, 1))
+            .await
+            .expect("insert a queued job")
+    };
+
+    for args in [&["jobs", "--json"][..], &["show", &job.id.to_string()]] {
+        let output = shortline(dir.path(), &env(None), args).await;
+        let described = describe(&args.join(" "), &output);
+        assert!(output.status.success(), "{described}");
+        assert!(text(&output.stderr).contains("starting the services in this process"), "{described}");
+    }
+
+    let mut pooled = pool.get().await.expect("connection");
+    let conn = &mut pooled.conn();
+    let after = db::jobs::find(conn, job.id).await.expect("the job");
+    assert_eq!(after.status, JobStatus::Queued, "a read-only command changed the job: {after:?}");
+    let attempts = db::job_stages::list_for_job(conn, job.id).await.expect("attempts");
+    assert!(attempts.is_empty(), "a read-only command ran the job: {attempts:?}");
+}
+
+/// A configured orchestrator that does not answer is reported, never replaced by services of
+/// the command's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_configured_orchestrator_is_reported_not_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("http://127.0.0.1:{}", unused_port());
+    for args in [&["jobs"][..], &["show", "1"], &["run"]] {
+        let output = shortline(dir.path(), &env(Some(&url)), args).await;
+        let described = describe(&args.join(" "), &output);
+        assert_eq!(output.status.code(), Some(1), "{described}");
+        assert!(text(&output.stderr).contains(&format!("orchestrator unreachable at {url}")), "{described}");
+        assert!(!text(&output.stderr).contains("starting the services in this process"), "{described}");
+        assert!(entries(dir.path()).is_empty(), "the command wrote {:?}: {described}", entries(dir.path()));
+    }
+}
+
 /// Runs `args` in a fresh directory holding `files`; asserts a non-zero exit with `code` (if
 /// given) and that the directory holds nothing but `files` afterwards; returns stderr.
 async fn fails_writing_nothing(args: &[&str], files: &[(&str, &str)], code: Option<i32>) -> String {
@@ -261,7 +312,7 @@ async fn fails_writing_nothing(args: &[&str], files: &[(&str, &str)], code: Opti
     for (name, content) in files {
         std::fs::write(dir.path().join(name), content).expect("write file");
     }
-    let output = shortline(dir.path(), &env(&format!("http://127.0.0.1:{}", unused_port())), args).await;
+    let output = shortline(dir.path(), &env(None), args).await;
     let described = describe(&args.join(" "), &output);
     assert!(!output.status.success(), "{described}");
     if let Some(code) = code {
@@ -370,7 +421,8 @@ async fn the_readme_quick_start_run_command_renders_a_video() {
         .arg(data.path())
         .current_dir(repo)
         .env_remove("SHORTLINE_CONFIG")
-        .envs(env(&format!("http://127.0.0.1:{}", unused_port())))
+        .env_remove("SHORTLINE_ORCHESTRATOR__URL")
+        .envs(env(None))
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let output =

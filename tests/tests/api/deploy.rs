@@ -712,7 +712,9 @@ async fn the_cluster_config_starts_services_that_answer_their_probes() {
     }
 
     let shutdown = Shutdown::new();
-    let embedded = shortline::Embedded::start(config, &shutdown).await.expect("start the three services");
+    let embedded = shortline::Embedded::start(config, &shutdown, shortline::Work::Pipeline)
+        .await
+        .expect("start the three services");
     for (service, address) in
         [("orchestrator", embedded.orchestrator), ("scriptgen", embedded.scriptgen), ("composer", embedded.composer)]
     {

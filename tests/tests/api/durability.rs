@@ -463,12 +463,8 @@ fn since(t: NaiveDateTime, u: NaiveDateTime) -> Duration {
 /// The composer dies mid-render; started again on the same address it renders the video once,
 /// and nothing of the killed render is left: no ffmpeg, no partial file, no temp directory.
 async fn composer_killed_while_ffmpeg_runs(db: TestDb) {
-    let options = SystemOptions::default()
-        .fixed_ports()
-        .private_tmp()
-        // The restart takes a moment: enough retries for the composition to outlast it.
-        .env("SHORTLINE_PIPELINE__MAX_ATTEMPTS", 8)
-        .env("SHORTLINE_PIPELINE__BACKOFF_INITIAL_MS", 300);
+    // The default retry settings: the composition waits for the restarting composer.
+    let options = SystemOptions::default().fixed_ports().private_tmp();
     let mut system = TestSystem::start_with(db, options).await;
     let mut client = system.orchestrator_client().await;
     let job_id = start_job(&mut client, false).await;
@@ -850,6 +846,17 @@ async fn system_behind_proxy(
     fault: tonic::Code,
     message: &'static str,
 ) -> (TestSystem, Arc<Mutex<Vec<Instant>>>) {
+    system_behind_proxy_with(db, fail_first, fault, message, SystemOptions::default()).await
+}
+
+/// [`system_behind_proxy`] with more settings.
+async fn system_behind_proxy_with(
+    db: TestDb,
+    fail_first: usize,
+    fault: tonic::Code,
+    message: &'static str,
+    options: SystemOptions,
+) -> (TestSystem, Arc<Mutex<Vec<Instant>>>) {
     let scriptgen_port = free_port();
     let upstream = ScriptServiceClient::new(
         tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{scriptgen_port}"))
@@ -858,7 +865,7 @@ async fn system_behind_proxy(
     );
     let calls = Arc::new(Mutex::new(Vec::new()));
     let proxy = serve_proxy(FaultyScriptgen { upstream, fail_first, fault, message, calls: calls.clone() }).await;
-    let options = SystemOptions::default()
+    let options = options
         .env("SHORTLINE_PIPELINE__BACKOFF_INITIAL_MS", 200)
         .env("SHORTLINE_PIPELINE__MAX_ATTEMPTS", 4)
         .scriptgen_env("SHORTLINE_SCRIPTGEN__LISTEN", format!("127.0.0.1:{scriptgen_port}"))
@@ -901,6 +908,56 @@ async fn unavailable_three_times_then_success(db: TestDb) {
         problems.push(format!("the proxy saw {} GenerateScript calls, expected 4", proxy_calls.len()));
     }
     assert_no_problems(&problems, &context);
+}
+
+/// A scriptgen that is away longer than `max_attempts` quick retries last (a restart, a pod
+/// rescheduled) is waited for: UNAVAILABLE is retried over the stage's deadline, not counted.
+async fn unavailable_past_max_attempts_is_waited_for(db: TestDb) {
+    let (system, calls) = system_behind_proxy_with(
+        db,
+        6,
+        tonic::Code::Unavailable,
+        "proxy: scriptgen is restarting",
+        // Short pauses keep the test quick; six of them are still more than max_attempts (4).
+        SystemOptions::default().env("SHORTLINE_PIPELINE__BACKOFF_MAX_MS", 400),
+    )
+    .await;
+    let mut client = system.orchestrator_client().await;
+    let job_id = start_job(&mut client, false).await;
+    let job =
+        wait_job(&system, job_id, &[JobStatus::AwaitingReview, JobStatus::Failed], Duration::from_secs(120)).await;
+    let context = diagnostics(&system, job_id).await;
+    assert_eq!(job.status, JobStatus::AwaitingReview, "{context}");
+    let rows = attempts(&system.db, job_id).await;
+    let statuses: Vec<StageStatus> = of_stage(&rows, StageName::ScriptGeneration).iter().map(|a| a.status).collect();
+    let mut expected = vec![StageStatus::Failed; 6];
+    expected.push(StageStatus::Succeeded);
+    assert_eq!(statuses, expected, "script_generation attempts\n{context}");
+    assert_eq!(calls.lock().expect("lock").len(), 7, "{context}");
+}
+
+/// The wait for an unreachable service ends with the stage's deadline; the job's error says
+/// the service stayed unreachable.
+async fn unreachable_past_the_stage_deadline_fails_the_job(db: TestDb) {
+    let (system, calls) = system_behind_proxy_with(
+        db,
+        usize::MAX,
+        tonic::Code::Unavailable,
+        "proxy: scriptgen is gone",
+        SystemOptions::default().orchestrator_env("SHORTLINE_PIPELINE__STAGE_TIMEOUT_SECONDS__SCRIPT_GENERATION", 2),
+    )
+    .await;
+    let mut client = system.orchestrator_client().await;
+    let job_id = start_job(&mut client, false).await;
+    let job = wait_job(&system, job_id, &[JobStatus::Failed], Duration::from_secs(60)).await;
+    let context = diagnostics(&system, job_id).await;
+    let error = job.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("proxy: scriptgen is gone") && error.contains("still unreachable after"),
+        "{error:?}\n{context}"
+    );
+    // Retried while the 2 s lasted, then given up: the job is not left waiting.
+    assert!(calls.lock().expect("lock").len() > 1, "{context}");
 }
 
 async fn invalid_argument_fails_after_one_attempt(db: TestDb) {
@@ -1344,11 +1401,254 @@ async fn one_request_id_makes_one_job_under_concurrency(db: TestDb) {
     wait_job(&system, job_id, &[JobStatus::Approved], Duration::from_secs(60)).await;
 }
 
+// =============================================================================================
+// 8. scriptgen and composer each SIGKILLed mid-stage, back 2 s later
+// =============================================================================================
+
+/// Every file of a job in the media store (relative to it) that no `media_assets` or `videos`
+/// row names; `library/` holds what every job shares (the music bed), owned by no row.
+async fn files_without_a_row(system: &TestSystem) -> Vec<PathBuf> {
+    let root = system.media_root();
+    let owned: BTreeSet<PathBuf> = texts(
+        &system.db,
+        "SELECT uri AS text FROM media_assets UNION ALL SELECT uri AS text FROM videos \
+         UNION ALL SELECT thumbnail_uri AS text FROM videos",
+    )
+    .await
+    .iter()
+    .map(|uri| path_of(uri).strip_prefix(&root).expect("inside the media store").to_path_buf())
+    .collect();
+    files_under(&root).into_iter().filter(|file| !file.starts_with("library") && !owned.contains(file)).collect()
+}
+
+/// Polls until one of `jobs` has `stage` open while `running` holds; panics after `limit`.
+async fn wait_for_any_in_stage<F: FnMut() -> bool>(
+    system: &TestSystem,
+    jobs: &[i64],
+    stage: StageName,
+    limit: Duration,
+    mut running: F,
+) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        for &job_id in jobs {
+            let open =
+                attempts(&system.db, job_id).await.iter().any(|a| a.stage == stage && a.status == StageStatus::Running);
+            if open && running() {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no job was in {stage} within {limit:?}\n{}",
+            diagnostics(system, jobs[0]).await
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A restart (or a pod rescheduled) of scriptgen during media generation and of the composer
+/// during composition, with the settings everyone runs (no extra attempts): every job completes
+/// with one video, and the media store holds no file without a row.
+async fn scriptgen_and_composer_killed_mid_stage_and_back_after_2_s(db: TestDb) {
+    let options = SystemOptions::default().fixed_ports();
+    let mut system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        jobs.push(start_job(&mut client, false).await);
+    }
+
+    let scriptgen_pid = system.scriptgen.pid();
+    wait_for_any_in_stage(&system, &jobs, StageName::MediaGeneration, Duration::from_secs(90), || {
+        !media_tools_under(scriptgen_pid).is_empty()
+    })
+    .await;
+    system.scriptgen.signal("KILL");
+    assert!(system.scriptgen.wait(Duration::from_secs(10)).await.is_some(), "scriptgen survived SIGKILL");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    system.scriptgen.restart().await;
+
+    let composer_pid = system.composer.pid();
+    wait_for_any_in_stage(&system, &jobs, StageName::Composition, Duration::from_secs(120), || {
+        media_tools_under(composer_pid).iter().any(|p| p.comm == "ffmpeg" && p.cmdline.contains("filter_complex"))
+    })
+    .await;
+    system.composer.signal("KILL");
+    assert!(system.composer.wait(Duration::from_secs(10)).await.is_some(), "the composer survived SIGKILL");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    system.composer.restart().await;
+
+    let mut problems = Vec::new();
+    for &job_id in &jobs {
+        let job = wait_job(&system, job_id, &[JobStatus::AwaitingReview], Duration::from_secs(180)).await;
+        problems.extend(attempt_problems(&attempts(&system.db, job_id).await, job.status));
+        problems.extend(duplicate_row_problems(&system.db, job_id, 1).await);
+        let lineage = client.get_job_lineage(v1::GetJobLineageRequest { job_id }).await.expect("lineage").into_inner();
+        if lineage.videos.len() != 1 {
+            problems.push(format!("job {job_id} has {} videos, not 1", lineage.videos.len()));
+        }
+    }
+    let orphans = files_without_a_row(&system).await;
+    if !orphans.is_empty() {
+        problems.push(format!("files in the media store without a row: {orphans:?}"));
+    }
+    assert_no_problems(&problems, &diagnostics(&system, jobs[0]).await);
+}
+
+// =============================================================================================
+// 11. Files with no row: a cancelled media stage, a job that failed after a crash
+// =============================================================================================
+
+/// Polls until the media store holds no job file without a row; returns what is still there
+/// after `limit`.
+async fn wait_for_no_files_without_a_row(system: &TestSystem, limit: Duration) -> Vec<PathBuf> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let orphans = files_without_a_row(system).await;
+        if orphans.is_empty() || tokio::time::Instant::now() >= deadline {
+            return orphans;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A job cancelled while its media is being made, with the voiceover already stored but the
+/// set not yet recorded: the stored files go with the cancelled call.
+async fn cancelled_media_stage_leaves_no_file_without_a_row(db: TestDb) {
+    let system = TestSystem::start(db).await;
+    let mut client = system.orchestrator_client().await;
+    let job_id = start_job(&mut client, false).await;
+    let job_dir = system.media_root().join(format!("jobs/{job_id}"));
+    let what = "a finished media file stored, the set not yet recorded";
+    wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), what, || {
+        files_under(&job_dir).iter().any(|f| !f.to_string_lossy().contains("/."))
+    })
+    .await;
+    client.cancel_job(v1::CancelJobRequest { job_id, reason: "changed my mind".into() }).await.expect("cancel the job");
+    wait_job(&system, job_id, &[JobStatus::Cancelled], Duration::from_secs(30)).await;
+    let orphans = wait_for_no_files_without_a_row(&system, Duration::from_secs(20)).await;
+    assert!(
+        orphans.is_empty(),
+        "files without a row after the cancel: {orphans:?}\n{}",
+        diagnostics(&system, job_id).await
+    );
+}
+
+/// scriptgen killed mid-media leaves partial files; the job then fails (scriptgen stays away
+/// past the stage's deadline) and is never retried. The sweep of the restarted scriptgen removes
+/// the leftovers, and only them.
+async fn leftovers_of_a_job_failed_after_a_crash_are_swept(db: TestDb) {
+    let options = SystemOptions::default()
+        .fixed_ports()
+        .env("SHORTLINE_PIPELINE__STAGE_TIMEOUT_SECONDS__MEDIA_GENERATION", 3)
+        .env("SHORTLINE_MEDIA__SWEEP_INTERVAL_SECONDS", 1);
+    let mut system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let job_id = start_job(&mut client, false).await;
+    let job_dir = system.media_root().join(format!("jobs/{job_id}"));
+    let what = "media tools writing partial files";
+    wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), what, || {
+        !temp_files(&job_dir).is_empty()
+    })
+    .await;
+    system.scriptgen.signal("KILL");
+    assert!(system.scriptgen.wait(Duration::from_secs(10)).await.is_some(), "scriptgen survived SIGKILL");
+    wait_job(&system, job_id, &[JobStatus::Failed], Duration::from_secs(60)).await;
+    let left = files_without_a_row(&system).await;
+    assert!(!left.is_empty(), "the kill left nothing to sweep; the test proves nothing");
+
+    system.scriptgen.restart().await;
+    let orphans = wait_for_no_files_without_a_row(&system, Duration::from_secs(30)).await;
+    let context = diagnostics(&system, job_id).await;
+    assert!(orphans.is_empty(), "left {left:?}; still there after the sweeps: {orphans:?}\n{context}");
+    assert_eq!(job_row(&system.db, job_id).await.status, JobStatus::Failed, "{context}");
+    assert!(system.media_root().join("library").is_dir(), "the sweep took what every job shares");
+}
+
+// =============================================================================================
+// 9. Read-only commands during an orchestrator outage
+// =============================================================================================
+
+/// Every job and stage attempt in words: what a command that only reads must leave alone.
+async fn job_state(db: &TestDb) -> Vec<String> {
+    let mut state = texts(
+        db,
+        "SELECT 'job ' || CAST(id AS TEXT) || ' ' || status || ' ' || COALESCE(lease_owner, '-') || ' ' \
+         || COALESCE(lease_token, '-') || ' ' || CAST(updated_at AS TEXT) AS text FROM jobs ORDER BY id",
+    )
+    .await;
+    state.extend(
+        texts(
+            db,
+            "SELECT 'attempt ' || CAST(id AS TEXT) || ' ' || stage || ' ' || status || ' ' || COALESCE(error, '-') \
+             AS text FROM job_stages ORDER BY id",
+        )
+        .await,
+    );
+    state
+}
+
+/// `shortline ARGS` configured as the system's orchestrator is (its database, its media store),
+/// pointed at `orchestrator_url`.
+async fn shortline_command(system: &TestSystem, orchestrator_url: &str, args: &[&str]) -> std::process::Output {
+    let output = tokio::process::Command::new(crate::processes::shortline_binary())
+        .args(args)
+        .current_dir(system.dir.path())
+        .env_remove("SHORTLINE_CONFIG")
+        .envs(system.orchestrator.env().iter().cloned())
+        .env("SHORTLINE_ORCHESTRATOR__URL", orchestrator_url)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(120), output).await.expect("the command finishes").expect("runs")
+}
+
+/// With the orchestrator killed and jobs in flight, `shortline jobs` and `shortline show` say
+/// the orchestrator is unreachable and change nothing — even once the jobs' leases expired, when
+/// an orchestrator of their own would take the jobs over and fail them on exit.
+async fn read_only_commands_during_an_orchestrator_outage_change_no_job(db: TestDb) {
+    let options = SystemOptions::default().orchestrator_env("SHORTLINE_PIPELINE__LEASE_SECONDS", 1);
+    let mut system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let job_id = start_job(&mut client, false).await;
+    let waiting = start_job(&mut client, false).await;
+    wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), "media in flight", || true)
+        .await;
+    let url = system.orchestrator.url();
+    system.orchestrator.signal("KILL");
+    assert!(system.orchestrator.wait(Duration::from_secs(10)).await.is_some(), "the orchestrator survived SIGKILL");
+    tokio::time::sleep(Duration::from_secs(2)).await; // past the leases
+    let before = job_state(&system.db).await;
+
+    for args in [
+        vec!["jobs".to_owned()],
+        vec!["show".to_owned(), job_id.to_string()],
+        vec!["show".to_owned(), waiting.to_string()],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = shortline_command(&system, &url, &args).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let described = format!("`shortline {}` exited {:?}; stderr:\n{stderr}", args.join(" "), output.status.code());
+        assert_eq!(output.status.code(), Some(1), "{described}");
+        assert!(stderr.contains(&format!("orchestrator unreachable at {url}")), "{described}");
+    }
+    // Anything a short-lived orchestrator claimed would show by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(job_state(&system.db).await, before, "a read-only command changed jobs or their attempts");
+}
+
 on_both_backends!(
+    cancelled_media_stage_leaves_no_file_without_a_row,
+    leftovers_of_a_job_failed_after_a_crash_are_swept,
+    scriptgen_and_composer_killed_mid_stage_and_back_after_2_s,
+    read_only_commands_during_an_orchestrator_outage_change_no_job,
     one_request_id_makes_one_job_under_concurrency,
     composer_killed_while_ffmpeg_runs,
     orchestrator_killed_mid_job_is_resumed_by_another,
     unavailable_three_times_then_success,
+    unavailable_past_max_attempts_is_waited_for,
+    unreachable_past_the_stage_deadline_fails_the_job,
     invalid_argument_fails_after_one_attempt,
     sigterm_during_a_stage,
     cancel_during_composition_then_retry_from_media,

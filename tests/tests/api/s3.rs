@@ -213,3 +213,40 @@ async fn the_pipeline_stores_its_media_in_s3() {
         scratch.display()
     );
 }
+
+/// The sweep on object storage: an object under the swept prefix is listed with the very URI
+/// `publish` gave it (what rows hold, so the sweep keeps every object a row names) and is
+/// removed; objects under another prefix are not listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_lists_objects_by_the_uris_rows_hold() {
+    use shortline_shared::config::S3Config;
+    use shortline_shared::media_store::MediaStore;
+
+    let moto = Moto::start().await;
+    moto.create_bucket(BUCKET).await;
+    // The store reads its credentials from the environment only (this test is its own process).
+    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY);
+    let settings = S3Config {
+        endpoint: Some(moto.endpoint.clone()),
+        region: Some(REGION.to_owned()),
+        allow_http: true,
+        virtual_hosted_style: false,
+    };
+    let scratch = tempfile::tempdir().expect("scratch");
+    let store = MediaStore::s3(BUCKET, PREFIX, &settings, scratch.path()).expect("store");
+    let mut published = Vec::new();
+    for key in ["jobs/1/script-1/scene-1.mp4", "generated/job-1/video-1.mp4"] {
+        let file = store.local_path(key).expect("scratch path");
+        std::fs::write(&file, b"media").expect("write");
+        published.push(store.publish(key, &file).await.expect("publish"));
+    }
+
+    let stale = store.list_stale("jobs", Duration::ZERO).await.expect("list");
+    let uris: Vec<Option<String>> = stale.iter().map(|item| item.uri.clone()).collect();
+    assert_eq!(uris, [Some(published[0].clone())]);
+    assert!(store.remove_stale(&stale[0]).await.expect("remove"));
+    assert!(store.list_stale("jobs", Duration::ZERO).await.expect("list").is_empty());
+    let others = store.list_stale("generated", Duration::ZERO).await.expect("list");
+    assert_eq!(others.iter().map(|item| item.uri.clone()).collect::<Vec<_>>(), [Some(published[1].clone())]);
+}

@@ -90,3 +90,17 @@ pub async fn list_for_job(conn: &mut Conn<'_>, job_id: i64) -> DbResult<Vec<Medi
         .load(c)
         .await)?)
 }
+
+/// Which of `uris` an asset row names (a sweep keeps those files).
+pub async fn named_uris(conn: &mut Conn<'_>, uris: &[String]) -> DbResult<std::collections::HashSet<String>> {
+    let mut named = std::collections::HashSet::new();
+    for chunk in uris.chunks(500) {
+        let found: Vec<String> = dispatch!(conn, c => media_assets::table
+            .filter(media_assets::uri.eq_any(chunk))
+            .select(media_assets::uri)
+            .load(c)
+            .await)?;
+        named.extend(found);
+    }
+    Ok(named)
+}

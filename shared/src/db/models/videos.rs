@@ -135,3 +135,17 @@ pub async fn record_review(
         .await
         .optional())?)
 }
+
+/// Which of `uris` a video row names as its video or thumbnail (a sweep keeps those files).
+pub async fn named_uris(conn: &mut Conn<'_>, uris: &[String]) -> DbResult<std::collections::HashSet<String>> {
+    let mut named = std::collections::HashSet::new();
+    for chunk in uris.chunks(500) {
+        let found: Vec<(String, String)> = dispatch!(conn, c => videos::table
+            .filter(videos::uri.eq_any(chunk).or(videos::thumbnail_uri.eq_any(chunk)))
+            .select((videos::uri, videos::thumbnail_uri))
+            .load(c)
+            .await)?;
+        named.extend(found.into_iter().flat_map(|(video, thumbnail)| [video, thumbnail]));
+    }
+    Ok(named)
+}
