@@ -14,3 +14,4 @@ pub mod process;
 pub mod service;
 pub mod status;
 pub mod telemetry;
+pub mod text;

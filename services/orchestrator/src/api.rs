@@ -14,6 +14,7 @@ use shortline_shared::db::{self, JobKind, JobStatus, NewJob, NewJobStage, StageN
 use shortline_shared::domain::{Platform, Theme, ThemeError};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::status::require_job_id;
+use shortline_shared::text::quote;
 use tonic::{Request, Response, Status};
 
 use crate::engine::Engine;
@@ -114,7 +115,7 @@ fn requested_theme(request: &v1::StartJobRequest) -> Result<(String, Theme)> {
             Some(theme) => Ok((name.clone(), theme.map_err(|e| theme_error("theme_name", e))?)),
             None => Err(OrchestratorError::invalid(
                 "theme_name",
-                format!("no bundled theme `{name}` (known: {})", themes::names().collect::<Vec<_>>().join(", ")),
+                format!("no bundled theme {} (known: {})", quote(name), themes::names().collect::<Vec<_>>().join(", ")),
             )),
         },
         Some(Source::Theme(message)) => {

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{describe, Violation};
+use crate::text::{quote, shorten, MESSAGE_CHARS};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +96,11 @@ pub enum ThemeError {
     Invalid(Vec<Violation>),
 }
 
+/// A parser's error names the offending text, which may be all of a huge value: bounded.
+fn syntax(format: &'static str, error: impl std::fmt::Display) -> ThemeError {
+    ThemeError::Syntax { format, message: shorten(&error.to_string(), MESSAGE_CHARS) }
+}
+
 impl Theme {
     /// Loads a `.yaml`/`.yml` (the replaced system's layout) or `.toml` theme file.
     pub fn load(path: &Path) -> Result<Self, ThemeError> {
@@ -108,21 +114,18 @@ impl Theme {
     }
 
     pub fn from_yaml(text: &str) -> Result<Self, ThemeError> {
-        let theme: Theme =
-            serde_yaml::from_str(text).map_err(|e| ThemeError::Syntax { format: "YAML", message: e.to_string() })?;
+        let theme: Theme = serde_yaml::from_str(text).map_err(|e| syntax("YAML", e))?;
         theme.validated()
     }
 
     pub fn from_toml(text: &str) -> Result<Self, ThemeError> {
-        let theme: Theme =
-            toml::from_str(text).map_err(|e| ThemeError::Syntax { format: "TOML", message: e.to_string() })?;
+        let theme: Theme = toml::from_str(text).map_err(|e| syntax("TOML", e))?;
         theme.validated()
     }
 
     /// Parses a theme sent inline (JSON, as the API carries it).
     pub fn from_json(text: &str) -> Result<Self, ThemeError> {
-        let theme: Theme =
-            serde_json::from_str(text).map_err(|e| ThemeError::Syntax { format: "JSON", message: e.to_string() })?;
+        let theme: Theme = serde_json::from_str(text).map_err(|e| syntax("JSON", e))?;
         theme.validated()
     }
 
@@ -146,7 +149,7 @@ impl Theme {
         if !PLATFORMS.contains(&c.target_platform.as_str()) {
             v.push(Violation::new(
                 "config.target_platform",
-                format!("`{}` is not one of {PLATFORMS:?}", c.target_platform),
+                format!("{} is not one of {PLATFORMS:?}", quote(&c.target_platform)),
             ));
         }
         if !DURATION_SECONDS.contains(&c.video_duration_seconds) {
@@ -193,12 +196,12 @@ impl Theme {
             if r.ref_id.trim().is_empty() {
                 v.push(Violation::new(format!("{field}.ref_id"), "must not be empty"));
             } else if !seen.insert(r.ref_id.as_str()) {
-                v.push(Violation::new(format!("{field}.ref_id"), format!("`{}` is used twice", r.ref_id)));
+                v.push(Violation::new(format!("{field}.ref_id"), format!("{} is used twice", quote(&r.ref_id))));
             }
             if !REFERENCE_KINDS.contains(&r.kind.as_str()) {
                 v.push(Violation::new(
                     format!("{field}.type"),
-                    format!("`{}` is not one of {REFERENCE_KINDS:?}", r.kind),
+                    format!("{} is not one of {REFERENCE_KINDS:?}", quote(&r.kind)),
                 ));
             }
             if r.title.trim().is_empty() {

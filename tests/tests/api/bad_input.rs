@@ -456,3 +456,35 @@ async fn every_rpc_refuses_bad_input_and_writes_nothing(db: TestDb) {
 }
 
 on_both_backends!(every_rpc_refuses_bad_input_and_writes_nothing);
+
+/// Item 5 of issue 12: an error quotes a short prefix of a bad value, never all of it, even
+/// when percent-encoding would triple it (accented characters).
+async fn errors_quote_only_a_prefix_of_a_bad_value(db: TestDb) {
+    let system = TestSystem::start(db).await;
+    let mut o = system.orchestrator_client().await;
+    let huge = "é".repeat(1_900_000); // 3.8 MB, under the 4 MiB message limit
+    let mut theme = small_theme(false);
+    theme.config.as_mut().expect("config").target_platform = huge.clone();
+    let cases = [
+        ("theme_name", v1::StartJobRequest { source: Some(Source::ThemeName(huge.clone())), ..Default::default() }),
+        ("target_platform", crate::pipeline::start_request(theme)),
+        (
+            "theme_file",
+            v1::StartJobRequest {
+                source: Some(Source::ThemeFile(format!(
+                    "config:\n  theme: x\n  video_duration_seconds: \"{}\"\n",
+                    "é".repeat(100_000)
+                ))),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (field, request) in cases {
+        let status = o.start_job(request).await.expect_err(field);
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {}", status.message());
+        assert!(status.message().contains(field), "{field}: {}", status.message());
+        assert!(status.message().len() < 2_100, "{field}: a {} byte message", status.message().len());
+    }
+}
+
+on_both_backends!(errors_quote_only_a_prefix_of_a_bad_value);
