@@ -6,6 +6,8 @@
 //! may hold input (a parser's error). [`control_character`] is the one rule for stored text:
 //! nothing below U+0020 except newline and tab, and no DEL or C1 controls.
 
+use crate::domain::Violation;
+
 /// How many characters of a bad value an error quotes.
 pub const QUOTE_CHARS: usize = 40;
 
@@ -64,6 +66,18 @@ pub fn control_character(value: &str) -> Option<String> {
             c as u32
         )
     })
+}
+
+/// A request's text field that gets stored: at most `max_chars` characters, no control
+/// characters but newline and tab.
+pub fn stored_text(field: &str, value: &str, max_chars: usize) -> Result<(), Violation> {
+    if value.chars().count() > max_chars {
+        return Err(Violation::new(field, format!("longer than {max_chars} characters")));
+    }
+    match control_character(value) {
+        Some(reason) => Err(Violation::new(field, reason)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use shortline_shared::db::{self, JobKind, JobStatus, NewJob, NewJobStage, StageN
 use shortline_shared::domain::{Platform, Theme, ThemeError};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::status::require_job_id;
-use shortline_shared::text::quote;
+use shortline_shared::text::{quote, stored_text};
 use tonic::{Request, Response, Status};
 
 use crate::engine::Engine;
@@ -155,13 +155,8 @@ impl OrchestratorService for OrchestratorApi {
                 )
             }
         };
-        if request.client_request_id.chars().count() > MAX_REQUEST_ID_CHARS {
-            return Err(OrchestratorError::invalid(
-                "client_request_id",
-                format!("longer than {MAX_REQUEST_ID_CHARS} characters"),
-            )
-            .into());
-        }
+        stored_text("client_request_id", &request.client_request_id, MAX_REQUEST_ID_CHARS)
+            .map_err(|v| OrchestratorError::Invalid(vec![v]))?;
         let mut new = NewJob::queued(JobKind::Pipeline, name, Some(db::to_json(&theme)), variants);
         new.client_request_id = Some(request.client_request_id.clone()).filter(|id| !id.is_empty());
         let mut pooled = self.conn().await?;
@@ -219,6 +214,8 @@ impl OrchestratorService for OrchestratorApi {
     ) -> std::result::Result<Response<v1::Job>, Status> {
         let request = request.into_inner();
         let job_id = require_job_id(request.job_id)?;
+        // The reason becomes the job's error.
+        stored_text("reason", &request.reason, MAX_NOTE_CHARS).map_err(|v| OrchestratorError::Invalid(vec![v]))?;
         let reason =
             if request.reason.is_empty() { "cancelled".to_owned() } else { format!("cancelled: {}", request.reason) };
         {
@@ -376,9 +373,7 @@ impl OrchestratorService for OrchestratorApi {
         if decision == v1::ReviewDecision::Unspecified {
             return Err(OrchestratorError::invalid("decision", "must be APPROVE or REJECT").into());
         }
-        if request.note.chars().count() > MAX_NOTE_CHARS {
-            return Err(OrchestratorError::invalid("note", format!("longer than {MAX_NOTE_CHARS} characters")).into());
-        }
+        stored_text("note", &request.note, MAX_NOTE_CHARS).map_err(|v| OrchestratorError::Invalid(vec![v]))?;
         {
             let mut pooled = self.conn().await?;
             let job = find_job(&mut pooled.conn(), job_id).await?;

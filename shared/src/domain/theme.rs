@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{describe, Violation};
-use crate::text::{quote, shorten, MESSAGE_CHARS};
+use crate::text::{control_character, quote, shorten, MESSAGE_CHARS};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,6 +190,11 @@ impl Theme {
                 }
             }
         }
+        for (field, value) in self.text_fields() {
+            if let Some(reason) = control_character(value) {
+                v.push(Violation::new(field, reason));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, r) in self.content_references.iter().enumerate() {
             let field = format!("content_references[{i}]");
@@ -212,6 +217,41 @@ impl Theme {
             }
         }
         v
+    }
+
+    /// Every text value of the theme with its field path: the values that are stored and
+    /// spoken, so each obeys the rules of stored text.
+    fn text_fields(&self) -> Vec<(String, &str)> {
+        let c = &self.config;
+        let mut fields: Vec<(String, &str)> = vec![
+            ("config.theme".into(), &c.theme),
+            ("config.target_platform".into(), &c.target_platform),
+            ("config.style".into(), &c.style),
+        ];
+        for (name, value) in [
+            ("product_name", &c.product_name),
+            ("tagline", &c.tagline),
+            ("target_audience", &c.target_audience),
+            ("tone", &c.tone),
+        ] {
+            fields.extend(value.as_deref().map(|value| (format!("config.{name}"), value)));
+        }
+        if let Some(avatar) = &c.avatar {
+            fields.push(("config.avatar.avatar_id".into(), &avatar.avatar_id));
+            fields.push(("config.avatar.voice_id".into(), &avatar.voice_id));
+        }
+        for (i, r) in self.content_references.iter().enumerate() {
+            let field = format!("content_references[{i}]");
+            fields.push((format!("{field}.ref_id"), &r.ref_id));
+            fields.push((format!("{field}.type"), &r.kind));
+            fields.push((format!("{field}.title"), &r.title));
+            fields.push((format!("{field}.description"), &r.description));
+            fields.extend(r.media_url.as_deref().map(|url| (format!("{field}.media_url"), url)));
+            for (j, point) in r.talking_points.iter().enumerate() {
+                fields.push((format!("{field}.talking_points[{j}]"), point));
+            }
+        }
+        fields
     }
 }
 
@@ -256,5 +296,26 @@ content_references:
         let message = err.to_string();
         assert!(message.contains("config.video_duration_seconds: 99 is outside"), "{message}");
         assert!(message.contains("content_references[0].type"), "{message}");
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_text_field() {
+        let text = OLD_LAYOUT
+            .replace("Eco-friendly water bottles", "Eco\\u0000friendly")
+            .replace("Hydrate sustainably", "Hydrate\\u0007 sustainably")
+            .replace("Keeps water cold for 24 hours", "Keeps water\\u0000 cold")
+            .replace("Made from recycled steel", "Made\\u001b[31m from steel");
+        let err = Theme::from_yaml(&text).expect_err("control characters");
+        let message = err.to_string();
+        for field in [
+            "config.theme",
+            "config.tagline",
+            "content_references[0].description",
+            "content_references[0].talking_points[0]",
+        ] {
+            assert!(message.contains(&format!("{field}: contains the control character")), "{field}: {message}");
+        }
+        let fine = OLD_LAYOUT.replace("Keeps water cold for 24 hours", "Keeps water cold\\n\\tfor 24 hours");
+        Theme::from_yaml(&fine).expect("newline and tab are text");
     }
 }

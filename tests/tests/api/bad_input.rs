@@ -488,3 +488,76 @@ async fn errors_quote_only_a_prefix_of_a_bad_value(db: TestDb) {
 }
 
 on_both_backends!(errors_quote_only_a_prefix_of_a_bad_value);
+
+/// Item 2 of issue 12: NUL and other control characters (newline and tab aside) are refused at
+/// the edge, naming the field, before anything is written.
+async fn control_characters_are_refused_naming_the_field(db: TestDb) {
+    let system = TestSystem::start(db).await;
+    let before = all_counts(&system).await;
+    let mut o = system.orchestrator_client().await;
+    let mut c = system.composer_client().await;
+    let with = |edit: fn(&mut v1::Theme)| {
+        let mut theme = small_theme(false);
+        edit(&mut theme);
+        crate::pipeline::start_request(theme)
+    };
+    let cases = [
+        ("theme.config.theme", with(|t| t.config.as_mut().expect("config").theme = "Cups\0".into())),
+        ("theme.config.tagline", with(|t| t.config.as_mut().expect("config").tagline = Some("a\u{1b}[2Jb".into()))),
+        ("theme.content_references[0].description", with(|t| t.content_references[0].description = "x\0y".into())),
+        (
+            "theme.content_references[0].talking_points[1]",
+            with(|t| t.content_references[0].talking_points[1] = "\u{7f}".into()),
+        ),
+        (
+            "client_request_id",
+            v1::StartJobRequest {
+                client_request_id: "key\0".into(),
+                ..crate::pipeline::start_request(small_theme(false))
+            },
+        ),
+    ];
+    for (field, request) in cases {
+        expect(
+            field,
+            o.start_job(request).await,
+            Code::InvalidArgument,
+            Some(&format!("{field}: contains the control character")),
+        );
+    }
+    expect(
+        "CancelJob reason",
+        o.cancel_job(v1::CancelJobRequest { job_id: 1, reason: "stop\0".into() }).await,
+        Code::InvalidArgument,
+        Some("reason: contains the control character"),
+    );
+    let note = |job_id, video_id| v1::ReviewVideoRequest {
+        job_id,
+        video_id,
+        decision: v1::ReviewDecision::Approve as i32,
+        note: "ok\0".into(),
+    };
+    expect(
+        "ReviewVideo note",
+        o.review_video(note(1, 1)).await,
+        Code::InvalidArgument,
+        Some("note: contains the control character"),
+    );
+    expect(
+        "ReviewVideo (composer) note",
+        c.review_video(v1::ComposerReviewVideoRequest {
+            job_id: 1,
+            video_id: 1,
+            decision: v1::ReviewDecision::Approve as i32,
+            note: "ok\0".into(),
+        })
+        .await,
+        Code::InvalidArgument,
+        Some("note: contains the control character"),
+    );
+    let fine = with(|t| t.content_references[0].description = "two\nlines\tand a tab".into());
+    o.start_job(fine).await.expect("newline and tab are text");
+    assert_eq!(all_counts(&system).await[0], before[0] + 1, "only the valid job was written");
+}
+
+on_both_backends!(control_characters_are_refused_naming_the_field);
