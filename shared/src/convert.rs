@@ -195,8 +195,11 @@ pub fn theme_from(message: &v1::Theme, field: &str) -> Result<domain::Theme, Vec
             })
             .collect(),
     };
-    let violations: Vec<Violation> =
+    let mut violations: Vec<Violation> =
         theme.violations().into_iter().map(|v| Violation::new(format!("{field}.{}", v.field), v.reason)).collect();
+    if let Err(reason) = theme.check_stored_size() {
+        violations.push(Violation::new(field, format!("theme is too large: {reason}")));
+    }
     if violations.is_empty() {
         Ok(theme)
     } else {

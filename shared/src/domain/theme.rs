@@ -83,6 +83,10 @@ pub const PLATFORMS: [&str; 3] = ["tiktok", "youtube_shorts", "instagram_reels"]
 pub const REFERENCE_KINDS: [&str; 5] = ["product", "feature", "testimonial", "url", "image"];
 /// A plan has 3–7 scenes of 2–4 s, so these are the durations a theme may ask for.
 pub const DURATION_SECONDS: std::ops::RangeInclusive<u32> = 6..=28;
+/// The most a theme may take, in bytes: the text its file expands to (a YAML alias counts each
+/// time it is used) and its stored JSON. Themes are a few KiB; this keeps a job row, and every
+/// message that carries its theme, small.
+pub const MAX_THEME_BYTES: usize = 128 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
@@ -94,6 +98,8 @@ pub enum ThemeError {
     Syntax { format: &'static str, message: String },
     #[error("invalid theme: {}", describe(.0))]
     Invalid(Vec<Violation>),
+    #[error("theme is too large: {0}")]
+    TooLarge(String),
 }
 
 /// A parser's error names the offending text, which may be all of a huge value: bounded.
@@ -114,6 +120,20 @@ impl Theme {
     }
 
     pub fn from_yaml(text: &str) -> Result<Self, ThemeError> {
+        // Measured before anything is built: one anchored value aliased a thousand times would
+        // otherwise expand a 100 KiB file to a 100 MiB theme.
+        let total = std::cell::Cell::new(0);
+        let expanded = ExpandedSize { total: &total, limit: MAX_THEME_BYTES };
+        if let Err(error) = serde::de::DeserializeSeed::deserialize(expanded, serde_yaml::Deserializer::from_str(text))
+        {
+            return Err(if total.get() > MAX_THEME_BYTES {
+                ThemeError::TooLarge(format!(
+                    "it expands to more than the limit of {MAX_THEME_BYTES} bytes (an alias counts each time it is used)"
+                ))
+            } else {
+                syntax("YAML", error)
+            });
+        }
         let theme: Theme = serde_yaml::from_str(text).map_err(|e| syntax("YAML", e))?;
         theme.validated()
     }
@@ -131,10 +151,20 @@ impl Theme {
 
     pub fn validated(self) -> Result<Self, ThemeError> {
         let v = self.violations();
-        if v.is_empty() {
-            Ok(self)
+        if !v.is_empty() {
+            return Err(ThemeError::Invalid(v));
+        }
+        self.check_stored_size().map_err(ThemeError::TooLarge)?;
+        Ok(self)
+    }
+
+    /// Whether the theme's stored JSON fits [`MAX_THEME_BYTES`]; the reason if not.
+    pub fn check_stored_size(&self) -> Result<(), String> {
+        let bytes = serde_json::to_vec(self).map_or(usize::MAX, |json| json.len());
+        if bytes > MAX_THEME_BYTES {
+            Err(format!("it takes {bytes} bytes stored, more than the limit of {MAX_THEME_BYTES} bytes"))
         } else {
-            Err(ThemeError::Invalid(v))
+            Ok(())
         }
     }
 
@@ -255,6 +285,77 @@ impl Theme {
     }
 }
 
+/// Walks a YAML document as it expands (aliases replayed) without building anything, adding up
+/// its text and one byte per node, and fails once the total passes `limit`.
+#[derive(Clone, Copy)]
+struct ExpandedSize<'a> {
+    total: &'a std::cell::Cell<usize>,
+    limit: usize,
+}
+
+impl ExpandedSize<'_> {
+    fn add<E: serde::de::Error>(self, bytes: usize) -> Result<(), E> {
+        let total = self.total.get().saturating_add(bytes.saturating_add(1));
+        self.total.set(total);
+        if total > self.limit {
+            Err(E::custom("too large"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ExpandedSize<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ExpandedSize<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a theme")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.add(0)
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.add(0)
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.add(0)
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.add(0)
+    }
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<(), E> {
+        self.add(value.len())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.add(0)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.add(0)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(self)?.is_some() {}
+        self.add(0)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        self.add(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +418,34 @@ content_references:
         }
         let fine = OLD_LAYOUT.replace("Keeps water cold for 24 hours", "Keeps water cold\\n\\tfor 24 hours");
         Theme::from_yaml(&fine).expect("newline and tab are text");
+    }
+
+    /// A theme file of `count` references sharing one anchored 1 KiB description.
+    fn aliased(count: usize) -> String {
+        let mut text = format!(
+            "config:\n  theme: t\ncontent_references:\n  - {{ref_id: r0, type: product, title: t, description: &big \"{}\"}}\n",
+            "x".repeat(1024)
+        );
+        for i in 1..count {
+            text.push_str(&format!("  - {{ref_id: r{i}, type: product, title: t, description: *big}}\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn aliases_count_each_time_they_are_used() {
+        let text = aliased(200); // 12 KiB expanding to 200 KiB
+        assert!(text.len() < 16 * 1024);
+        let message = Theme::from_yaml(&text).expect_err("too large once expanded").to_string();
+        assert!(message.contains(&format!("expands to more than the limit of {MAX_THEME_BYTES} bytes")), "{message}");
+        Theme::from_yaml(&aliased(50)).expect("50 KiB expanded fits");
+    }
+
+    #[test]
+    fn a_theme_too_large_to_store_is_refused() {
+        let text = OLD_LAYOUT.replace("Keeps water cold for 24 hours", &"x".repeat(MAX_THEME_BYTES));
+        let parsed: Theme = serde_yaml::from_str(&text).expect("parses");
+        let message = parsed.validated().expect_err("too large").to_string();
+        assert!(message.contains(&format!("more than the limit of {MAX_THEME_BYTES} bytes")), "{message}");
     }
 }

@@ -561,3 +561,57 @@ async fn control_characters_are_refused_naming_the_field(db: TestDb) {
 }
 
 on_both_backends!(control_characters_are_refused_naming_the_field);
+
+/// Item 1 of issue 12: a theme is limited by the size it expands to (YAML aliases count each
+/// time they are used) and the size it is stored at; lists show summaries, never whole themes,
+/// so a huge theme stored before the limit cannot make a page unusable.
+async fn themes_are_bounded_and_lists_never_carry_them(db: TestDb) {
+    // A 5 MB theme stored by an older version (past the 4 MiB a client accepts by default).
+    {
+        let mut pooled = db.conn().await;
+        let conn = &mut pooled.conn();
+        let mut theme = serde_json::to_value(
+            shortline_shared::convert::theme_from(&small_theme(false), "theme").expect("valid theme"),
+        )
+        .expect("json");
+        theme["content_references"][0]["description"] = "x".repeat(5_000_000).into();
+        let mut new =
+            shortline_shared::db::NewJob::queued(shortline_shared::db::JobKind::Pipeline, "huge", Some(theme), 1);
+        new.status = JobStatus::Failed;
+        shortline_shared::db::jobs::insert(conn, &new).await.expect("insert the old job");
+    }
+    let system = TestSystem::start(db).await;
+    let before = all_counts(&system).await;
+    let mut o = system.orchestrator_client().await;
+
+    let page = o.list_jobs(v1::ListJobsRequest::default()).await.expect("a page despite a huge theme").into_inner();
+    assert_eq!(page.jobs.len(), 1);
+    assert_eq!(page.jobs[0].theme_name, "huge");
+    assert!(page.jobs[0].theme.is_none(), "lists carry no theme");
+
+    // One 1 KiB description anchored and aliased by 200 references: 12 KiB expanding to 200 KiB.
+    let mut aliased = format!(
+        "config:\n  theme: t\ncontent_references:\n  - {{ref_id: r0, type: product, title: t, description: &big \"{}\"}}\n",
+        "x".repeat(1024)
+    );
+    for i in 1..200 {
+        aliased.push_str(&format!("  - {{ref_id: r{i}, type: product, title: t, description: *big}}\n"));
+    }
+    expect(
+        "StartJob with an aliased theme file",
+        o.start_job(v1::StartJobRequest { source: Some(Source::ThemeFile(aliased)), ..Default::default() }).await,
+        Code::InvalidArgument,
+        Some("theme_file: theme is too large: it expands to more than the limit of 131072 bytes"),
+    );
+    let mut large = small_theme(false);
+    large.content_references[0].description = "x".repeat(200_000);
+    expect(
+        "StartJob with a 200 KB theme",
+        o.start_job(crate::pipeline::start_request(large)).await,
+        Code::InvalidArgument,
+        Some("theme: theme is too large: it takes 200"),
+    );
+    assert_eq!(all_counts(&system).await, before, "a refused theme wrote rows");
+}
+
+on_both_backends!(themes_are_bounded_and_lists_never_carry_them);
