@@ -195,6 +195,8 @@ impl Theme {
         }
         if c.style.trim().is_empty() {
             v.push(Violation::new("config.style", "must not be empty"));
+        } else if c.style.chars().count() > 200 {
+            v.push(Violation::new("config.style", "longer than 200 characters"));
         }
         for (name, value) in [
             ("product_name", &c.product_name),
