@@ -80,6 +80,15 @@ fn default_style() -> String {
 }
 
 pub const PLATFORMS: [&str; 3] = ["tiktok", "youtube_shorts", "instagram_reels"];
+/// The replaced system's spellings of [`PLATFORMS`], accepted and stored as today's value.
+const PLATFORM_ALIASES: [(&str, &str); 6] = [
+    ("youtube", "youtube_shorts"),
+    ("youtube-shorts", "youtube_shorts"),
+    ("shorts", "youtube_shorts"),
+    ("instagram", "instagram_reels"),
+    ("instagram-reels", "instagram_reels"),
+    ("reels", "instagram_reels"),
+];
 pub const REFERENCE_KINDS: [&str; 5] = ["product", "feature", "testimonial", "url", "image"];
 /// A plan has 3–7 scenes of 2–4 s, so these are the durations a theme may ask for.
 pub const DURATION_SECONDS: std::ops::RangeInclusive<u32> = 6..=28;
@@ -94,8 +103,12 @@ pub enum ThemeError {
     Io { path: String, source: std::io::Error },
     #[error("theme file {path}: unknown format (use .yaml, .yml or .toml)")]
     UnknownFormat { path: String },
-    #[error("theme is not valid {format}: {message}")]
-    Syntax { format: &'static str, message: String },
+    #[error("theme file {path} is not UTF-8: invalid byte at position {position}")]
+    NotUtf8 { path: String, position: usize },
+    /// The text does not parse, or a value has the wrong type; `field` names the value (empty
+    /// when the problem is the whole text's).
+    #[error("theme is not valid {format}: {}{message}", if .field.is_empty() { String::new() } else { format!("{}: ", .field) })]
+    Syntax { format: &'static str, field: String, message: String },
     #[error("invalid theme: {}", describe(.0))]
     Invalid(Vec<Violation>),
     #[error("theme is too large: {0}")]
@@ -104,14 +117,39 @@ pub enum ThemeError {
 
 /// A parser's error names the offending text, which may be all of a huge value: bounded.
 fn syntax(format: &'static str, error: impl std::fmt::Display) -> ThemeError {
-    ThemeError::Syntax { format, message: shorten(&error.to_string(), MESSAGE_CHARS) }
+    ThemeError::Syntax { format, field: String::new(), message: shorten(&error.to_string(), MESSAGE_CHARS) }
+}
+
+/// Deserializes a theme, naming the field of a type error, and of a missing field the field
+/// itself (`config: is required`), not the value around it.
+fn deserialize<'de, D>(format: &'static str, deserializer: D) -> Result<Theme, ThemeError>
+where
+    D: serde::Deserializer<'de>,
+    D::Error: std::fmt::Display,
+{
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let parent = if path == "." { String::new() } else { path };
+        let message = error.into_inner().to_string();
+        // serde_yaml starts its messages with the path it tracks itself.
+        let message = message.strip_prefix(&format!("{parent}: ")).unwrap_or(&message);
+        let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+        let (field, message) = match missing {
+            Some(name) if parent.is_empty() => (name.to_owned(), "is required"),
+            Some(name) => (format!("{parent}.{name}"), "is required"),
+            None => (parent, message),
+        };
+        ThemeError::Syntax { format, field, message: shorten(message, MESSAGE_CHARS) }
+    })
 }
 
 impl Theme {
     /// Loads a `.yaml`/`.yml` (the replaced system's layout) or `.toml` theme file.
     pub fn load(path: &Path) -> Result<Self, ThemeError> {
         let display = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ThemeError::Io { path: display.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| ThemeError::Io { path: display.clone(), source })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| ThemeError::NotUtf8 { path: display.clone(), position: e.utf8_error().valid_up_to() })?;
         match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("yaml" | "yml") => Self::from_yaml(&text),
             Some("toml") => Self::from_toml(&text),
@@ -134,28 +172,39 @@ impl Theme {
                 syntax("YAML", error)
             });
         }
-        let theme: Theme = serde_yaml::from_str(text).map_err(|e| syntax("YAML", e))?;
-        theme.validated()
+        deserialize("YAML", serde_yaml::Deserializer::from_str(text))?.validated()
     }
 
     pub fn from_toml(text: &str) -> Result<Self, ThemeError> {
-        let theme: Theme = toml::from_str(text).map_err(|e| syntax("TOML", e))?;
-        theme.validated()
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| syntax("TOML", e))?;
+        deserialize("TOML", deserializer)?.validated()
     }
 
     /// Parses a theme sent inline (JSON, as the API carries it).
     pub fn from_json(text: &str) -> Result<Self, ThemeError> {
-        let theme: Theme = serde_json::from_str(text).map_err(|e| syntax("JSON", e))?;
-        theme.validated()
+        deserialize("JSON", &mut serde_json::Deserializer::from_str(text))?.validated()
     }
 
-    pub fn validated(self) -> Result<Self, ThemeError> {
+    pub fn validated(mut self) -> Result<Self, ThemeError> {
+        self.normalize();
         let v = self.violations();
         if !v.is_empty() {
             return Err(ThemeError::Invalid(v));
         }
         self.check_stored_size().map_err(ThemeError::TooLarge)?;
         Ok(self)
+    }
+
+    /// Replaces the replaced system's spellings (`youtube`, `Instagram`, ...) with today's values.
+    pub fn normalize(&mut self) {
+        let platform = self.config.target_platform.trim().to_ascii_lowercase();
+        let canonical = PLATFORMS
+            .iter()
+            .find(|p| **p == platform)
+            .or_else(|| PLATFORM_ALIASES.iter().find(|(alias, _)| *alias == platform).map(|(_, p)| p));
+        if let Some(canonical) = canonical {
+            self.config.target_platform = (*canonical).to_owned();
+        }
     }
 
     /// Whether the theme's stored JSON fits [`MAX_THEME_BYTES`]; the reason if not.
@@ -449,5 +498,77 @@ content_references:
         let parsed: Theme = serde_yaml::from_str(&text).expect("parses");
         let message = parsed.validated().expect_err("too large").to_string();
         assert!(message.contains(&format!("more than the limit of {MAX_THEME_BYTES} bytes")), "{message}");
+    }
+
+    #[test]
+    fn type_errors_and_missing_fields_name_their_field() {
+        let cases = [
+            (
+                Theme::from_yaml(&OLD_LAYOUT.replace("video_duration_seconds: 20", "video_duration_seconds: soon")),
+                "config.video_duration_seconds",
+            ),
+            (Theme::from_yaml(&OLD_LAYOUT.replace("auto_post: false", "auto_post: [1]")), "config.auto_post"),
+            (
+                Theme::from_yaml(&OLD_LAYOUT.replace("    title: \"AquaPure bottle\"\n", "")),
+                "content_references[0].title",
+            ),
+            (
+                Theme::from_toml("[config]\ntheme = \"t\"\nvideo_duration_seconds = \"20\"\n"),
+                "config.video_duration_seconds",
+            ),
+            (Theme::from_json(r#"{"config": {"theme": 7}}"#), "config.theme"),
+        ];
+        for (result, field) in cases {
+            match result {
+                Err(ThemeError::Syntax { field: got, message, .. }) => {
+                    assert_eq!(got, field, "{message}");
+                    assert!(!message.starts_with(field), "the field only once: {message}");
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_theme_without_config_says_config_is_required() {
+        let text = OLD_LAYOUT.split("content_references:").nth(1).map(|rest| format!("content_references:{rest}"));
+        match Theme::from_yaml(&text.expect("references")) {
+            Err(ThemeError::Syntax { field, message, .. }) => {
+                assert_eq!((field.as_str(), message.as_str()), ("config", "is required"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_gives_the_byte_position() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("latin1.yaml");
+        std::fs::write(&path, b"config:\n  theme: \"Caf\xe9\"\n").expect("write");
+        match Theme::load(&path) {
+            Err(error @ ThemeError::NotUtf8 { position: 21, .. }) => {
+                assert!(error.to_string().contains("invalid byte at position 21"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_replaced_systems_platform_spellings_are_aliases() {
+        for (old, today) in [
+            ("youtube", "youtube_shorts"),
+            ("instagram", "instagram_reels"),
+            ("YouTube", "youtube_shorts"),
+            ("Instagram-Reels", "instagram_reels"),
+            ("TikTok", "tiktok"),
+            ("youtube_shorts", "youtube_shorts"),
+        ] {
+            let theme =
+                Theme::from_yaml(&OLD_LAYOUT.replace("target_platform: tiktok", &format!("target_platform: {old}")))
+                    .unwrap_or_else(|e| panic!("{old}: {e}"));
+            assert_eq!(theme.config.target_platform, today, "{old}");
+        }
+        let error = Theme::from_yaml(&OLD_LAYOUT.replace("target_platform: tiktok", "target_platform: myspace"));
+        assert!(error.expect_err("unknown").to_string().contains("config.target_platform: `myspace` is not one of"));
     }
 }
