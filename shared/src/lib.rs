@@ -7,6 +7,7 @@ pub mod convert;
 pub mod db;
 pub mod domain;
 pub mod grpc;
+mod grpc_codes;
 pub mod http;
 pub mod media_store;
 pub mod partial;

@@ -615,3 +615,25 @@ async fn themes_are_bounded_and_lists_never_carry_them(db: TestDb) {
 }
 
 on_both_backends!(themes_are_bounded_and_lists_never_carry_them);
+
+/// Item 6 of issue 12: a message over the size limit is RESOURCE_EXHAUSTED, gRPC's code for
+/// it (tonic says OUT_OF_RANGE). (Passed deadlines: `shared::grpc_codes`' tests, as a tonic
+/// client gives up on its own deadline before any server can answer.)
+async fn an_oversized_message_is_resource_exhausted(db: TestDb) {
+    let system = TestSystem::start(db).await;
+    let before = all_counts(&system).await;
+    let oversized = v1::StartJobRequest { source: Some(Source::ThemeFile("x".repeat(5 << 20))), ..Default::default() };
+    let status = system.orchestrator_client().await.start_job(oversized).await.expect_err("over the 4 MiB limit");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    let oversized = v1::ComposeVideoRequest {
+        job_id: 1,
+        script_id: 1,
+        generation_log_json: "x".repeat(5 << 20),
+        ..Default::default()
+    };
+    let status = system.composer_client().await.compose_video(oversized).await.expect_err("over the 4 MiB limit");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    assert_eq!(all_counts(&system).await, before);
+}
+
+on_both_backends!(an_oversized_message_is_resource_exhausted);
