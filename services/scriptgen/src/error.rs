@@ -71,6 +71,7 @@ impl ServiceError for ScriptgenError {
             ScriptgenError::Plan(PlanError::InvalidPlan { .. }) => Code::Internal,
             ScriptgenError::Media(MediaError::ToolMissing { .. }) => Code::FailedPrecondition,
             ScriptgenError::Media(MediaError::Cancelled) => Code::Cancelled,
+            ScriptgenError::Media(MediaError::ProviderUnavailable { .. }) => Code::Unavailable,
             ScriptgenError::Media(_) | ScriptgenError::MediaStore(_) | ScriptgenError::Internal(_) => Code::Internal,
         }
     }
@@ -92,6 +93,9 @@ impl ServiceError for ScriptgenError {
             }
             // Names the tool and how to install it: what the operator has to do.
             ScriptgenError::Media(missing @ MediaError::ToolMissing { .. }) => missing.to_string(),
+            // Provider errors are redacted and clipped: the whole reason, so the job's error
+            // says why.
+            ScriptgenError::Media(unavailable @ MediaError::ProviderUnavailable { .. }) => unavailable.to_string(),
             ScriptgenError::Media(MediaError::Cancelled) => "media generation cancelled".to_owned(),
             // The tool and its exit status help; its stderr and the paths stay in the log.
             ScriptgenError::Media(MediaError::Failed { tool, status, .. }) => {
@@ -151,6 +155,14 @@ mod tests {
                 }),
                 Code::Internal,
                 "media generation failed",
+            ),
+            (
+                ScriptgenError::Media(MediaError::ProviderUnavailable {
+                    kind: "voice".into(),
+                    reason: "openai: request failed: error sending request: connection refused".into(),
+                }),
+                Code::Unavailable,
+                "voice provider unavailable, retry later: openai: request failed: error sending request: connection refused",
             ),
             (ScriptgenError::Internal("plan column unreadable".into()), Code::Internal, INTERNAL_MESSAGE),
             (ScriptgenError::Db(DbError::Internal("SELEC".into())), Code::Internal, INTERNAL_MESSAGE),

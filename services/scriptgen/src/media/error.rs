@@ -30,6 +30,10 @@ pub enum MediaError {
     /// The request itself cannot be served (odd frame size, empty text, ...); nothing was run.
     #[error("invalid media request: {0}")]
     InvalidRequest(String),
+    /// A provider could not be reached, timed out, or kept answering 429 or 5xx: worth trying
+    /// again later. `reason` is the whole (redacted) error of the last provider tried.
+    #[error("{kind} provider unavailable, retry later: {reason}")]
+    ProviderUnavailable { kind: String, reason: String },
     /// A paid call was not made: it would take the job past its budget.
     #[error(transparent)]
     OverBudget(#[from] shortline_shared::budget::BudgetExceeded),
