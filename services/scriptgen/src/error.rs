@@ -72,6 +72,8 @@ impl ServiceError for ScriptgenError {
             ScriptgenError::Media(MediaError::ToolMissing { .. }) => Code::FailedPrecondition,
             ScriptgenError::Media(MediaError::Cancelled) => Code::Cancelled,
             ScriptgenError::Media(MediaError::ProviderUnavailable { .. }) => Code::Unavailable,
+            // The same words are as long on a retry.
+            ScriptgenError::Media(MediaError::VoiceTooLong { .. }) => Code::FailedPrecondition,
             ScriptgenError::Media(_) | ScriptgenError::MediaStore(_) | ScriptgenError::Internal(_) => Code::Internal,
         }
     }
@@ -95,7 +97,9 @@ impl ServiceError for ScriptgenError {
             ScriptgenError::Media(missing @ MediaError::ToolMissing { .. }) => missing.to_string(),
             // Provider errors are redacted and clipped: the whole reason, so the job's error
             // says why.
-            ScriptgenError::Media(unavailable @ MediaError::ProviderUnavailable { .. }) => unavailable.to_string(),
+            ScriptgenError::Media(
+                readable @ (MediaError::ProviderUnavailable { .. } | MediaError::VoiceTooLong { .. }),
+            ) => readable.to_string(),
             ScriptgenError::Media(MediaError::Cancelled) => "media generation cancelled".to_owned(),
             // The tool and its exit status help; its stderr and the paths stay in the log.
             ScriptgenError::Media(MediaError::Failed { tool, status, .. }) => {
