@@ -92,6 +92,7 @@ fn too_large_is_resource_exhausted(
         if exhausted.add_header(response.headers_mut()).is_err() {
             tracing::warn!("could not rewrite an over-size status");
         }
+        response.extensions_mut().insert(exhausted);
     }
     response
 }

@@ -341,7 +341,7 @@ impl OrchestratorService for OrchestratorApi {
             ));
             let (scripts, assets, videos) =
                 tokio::join!(scripts, assets, self.engine.stages.videos(job_id, READ_DEADLINE));
-            let scriptgen_failed = |status| OrchestratorError::Downstream { service: "scriptgen", status };
+            let scriptgen_failed = crate::clients::downstream("scriptgen");
             let scripts = scripts.map_err(scriptgen_failed)?.into_inner().scripts;
             let assets = assets.map_err(scriptgen_failed)?.into_inner().assets;
             let videos = videos?;

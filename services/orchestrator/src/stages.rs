@@ -13,7 +13,7 @@ use shortline_shared::db::{self, DbPool, Job, JobStatus, Lease, NewJobStage, New
 use shortline_shared::domain::{Platform, Theme};
 use tracing::info;
 
-use crate::clients::{request, Clients};
+use crate::clients::{downstream, request, Clients};
 use crate::error::{OrchestratorError, Result};
 use crate::trends::{Analyst, TrendSource, ANALYSIS_MAX_ITEMS, ANALYSIS_WINDOW_HOURS};
 
@@ -122,7 +122,7 @@ impl Stages {
                 .clone()
                 .generate_script(request(message, job.id, deadline))
                 .await
-                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .map_err(downstream("scriptgen"))?
                 .into_inner();
             ids.push(script.id.to_string());
         }
@@ -136,7 +136,7 @@ impl Stages {
             .clone()
             .list_scripts(request(v1::ListScriptsRequest { job_id }, job_id, deadline))
             .await
-            .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+            .map_err(downstream("scriptgen"))?
             .into_inner()
             .scripts)
     }
@@ -151,7 +151,7 @@ impl Stages {
                 .clone()
                 .generate_media(request(message, job.id, deadline))
                 .await
-                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .map_err(downstream("scriptgen"))?
                 .into_inner()
                 .assets;
             count += assets.len();
@@ -176,7 +176,7 @@ impl Stages {
                     deadline,
                 ))
                 .await
-                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .map_err(downstream("scriptgen"))?
                 .into_inner()
                 .assets;
             // The composer adds the script's and the assets' costs; the analysis it cannot see.
@@ -195,7 +195,7 @@ impl Stages {
                 .clone()
                 .compose_video(request(message, job.id, deadline))
                 .await
-                .map_err(|status| OrchestratorError::Downstream { service: "composer", status })?
+                .map_err(downstream("composer"))?
                 .into_inner();
             ids.push(video.id.to_string());
         }
@@ -258,7 +258,7 @@ impl Stages {
             .clone()
             .list_videos(request(v1::ListVideosRequest { job_id }, job_id, deadline))
             .await
-            .map_err(|status| OrchestratorError::Downstream { service: "composer", status })?
+            .map_err(downstream("composer"))?
             .into_inner()
             .videos)
     }
@@ -279,7 +279,7 @@ impl Stages {
             .clone()
             .review_video(request(message, job_id, deadline))
             .await
-            .map_err(|status| OrchestratorError::Downstream { service: "composer", status })?
+            .map_err(downstream("composer"))?
             .into_inner())
     }
 }
