@@ -164,6 +164,7 @@ mod tests {
                 ScriptgenError::Media(MediaError::ProviderUnavailable {
                     kind: "voice".into(),
                     reason: "openai: request failed: error sending request: connection refused".into(),
+                    tried: "openai: transport".into(),
                 }),
                 Code::Unavailable,
                 "voice provider unavailable, retry later: openai: request failed: error sending request: connection refused",

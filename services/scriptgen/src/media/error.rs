@@ -31,9 +31,10 @@ pub enum MediaError {
     #[error("invalid media request: {0}")]
     InvalidRequest(String),
     /// A provider could not be reached, timed out, or kept answering 429 or 5xx: worth trying
-    /// again later. `reason` is the whole (redacted) error of the last provider tried.
+    /// again later. `reason` is the whole (redacted) error of the last provider tried; `tried`
+    /// what each provider of the chain answered, for the log.
     #[error("{kind} provider unavailable, retry later: {reason}")]
-    ProviderUnavailable { kind: String, reason: String },
+    ProviderUnavailable { kind: String, reason: String, tried: String },
     /// The voiceover, even spoken as fast as the fit policy allows, is longer than any video may
     /// be: the script's words are too long to speak in a short.
     #[error(

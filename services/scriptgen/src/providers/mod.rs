@@ -141,7 +141,7 @@ pub(crate) fn chain_failure(
     };
     let tried: Vec<String> =
         attempts.iter().map(|a| format!("{}: {}", a.provider, a.error.as_deref().unwrap_or("ok"))).collect();
-    tracing::warn!(kind, providers = label, %error, tried = %tried.join("; "), "every configured provider failed");
+    tracing::warn!(kind, providers = label, %error, "every configured provider failed");
     // What may pass on its own is UNAVAILABLE (the stage is retried), with the whole reason.
     if matches!(
         error,
@@ -150,7 +150,11 @@ pub(crate) fn chain_failure(
             | ProviderError::RateLimited { .. }
             | ProviderError::Server { .. }
     ) {
-        return MediaError::ProviderUnavailable { kind: kind.to_owned(), reason: error.to_string() };
+        return MediaError::ProviderUnavailable {
+            kind: kind.to_owned(),
+            reason: error.to_string(),
+            tried: tried.join("; "),
+        };
     }
     MediaError::Failed { tool: format!("{kind} provider {}", error.provider()), status, stderr_tail: tried.join("; ") }
 }
