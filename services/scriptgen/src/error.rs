@@ -169,6 +169,16 @@ mod tests {
                 Code::Unavailable,
                 "voice provider unavailable, retry later: openai: request failed: error sending request: connection refused",
             ),
+            (
+                ScriptgenError::Media(MediaError::VoiceTooLong {
+                    voice_seconds: 35.8,
+                    words_per_minute: 237,
+                    max_seconds: 28.0,
+                }),
+                Code::FailedPrecondition,
+                "the voiceover lasts 35.8 s even at 237 words per minute; a video lasts at most 28 s: shorten the \
+                 theme's texts (a long unreadable word is spelled out letter by letter)",
+            ),
             (ScriptgenError::Internal("plan column unreadable".into()), Code::Internal, INTERNAL_MESSAGE),
             (ScriptgenError::Db(DbError::Internal("SELEC".into())), Code::Internal, INTERNAL_MESSAGE),
             (
