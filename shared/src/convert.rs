@@ -165,7 +165,7 @@ pub fn theme_from(message: &v1::Theme, field: &str) -> Result<domain::Theme, Vec
         return Err(vec![Violation::new(format!("{field}.config"), "is required")]);
     };
     let or = |value: &str, default: &str| if value.is_empty() { default.to_owned() } else { value.to_owned() };
-    let theme = domain::Theme {
+    let mut theme = domain::Theme {
         config: domain::ThemeConfig {
             theme: c.theme.clone(),
             target_platform: or(&c.target_platform, "tiktok"),
@@ -195,8 +195,12 @@ pub fn theme_from(message: &v1::Theme, field: &str) -> Result<domain::Theme, Vec
             })
             .collect(),
     };
-    let violations: Vec<Violation> =
+    theme.normalize();
+    let mut violations: Vec<Violation> =
         theme.violations().into_iter().map(|v| Violation::new(format!("{field}.{}", v.field), v.reason)).collect();
+    if let Err(reason) = theme.check_stored_size() {
+        violations.push(Violation::new(field, format!("theme is too large: {reason}")));
+    }
     if violations.is_empty() {
         Ok(theme)
     } else {

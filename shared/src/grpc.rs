@@ -346,6 +346,7 @@ impl GrpcServer {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = tonic::transport::Server::builder()
             .trace_fn(request_span)
+            .layer(crate::grpc_codes::GrpcCodesLayer)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, signal);
 

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod db;
 pub mod domain;
 pub mod grpc;
+mod grpc_codes;
 pub mod http;
 pub mod media_store;
 pub mod partial;
@@ -15,6 +16,7 @@ pub mod service;
 pub mod status;
 pub mod sweep;
 pub mod telemetry;
+pub mod text;
 
 // The database macros (`dispatch!`, `insert_rows!`, `transaction!`) expand in the calling crate;
 // they name diesel through these paths so callers need no diesel dependency of their own.

@@ -27,6 +27,7 @@ use std::fmt::{self, Display};
 use tonic::{Code, Status};
 
 use crate::db::DbError;
+use crate::text::{shorten, MESSAGE_CHARS};
 
 /// The generic message of INTERNAL errors; the details are logged, never sent.
 pub const INTERNAL_MESSAGE: &str = "internal error";
@@ -38,7 +39,8 @@ pub trait ServiceError {
     fn public_message(&self) -> String;
 }
 
-/// Logs `err` and turns it into a `Status` with its code and public message.
+/// Logs `err` and turns it into a `Status` with its code and public message, cut to
+/// [`MESSAGE_CHARS`] so no message outgrows what a status trailer may carry.
 pub fn into_status<E: ServiceError + Display>(err: E) -> Status {
     let code = err.status_code();
     match code {
@@ -48,7 +50,7 @@ pub fn into_status<E: ServiceError + Display>(err: E) -> Status {
         }
         _ => tracing::debug!(error = %err, ?code, "request refused"),
     }
-    Status::new(code, err.public_message())
+    Status::new(code, shorten(&err.public_message(), MESSAGE_CHARS))
 }
 
 impl ServiceError for DbError {
@@ -137,7 +139,7 @@ pub fn invalid_argument(field: impl Into<String>, reason: impl Into<String>) -> 
 
 /// INVALID_ARGUMENT listing every violation (`"a: …; b: …"`), e.g. of a theme or a plan.
 pub fn invalid_arguments(violations: &[crate::domain::Violation]) -> Status {
-    let status = Status::invalid_argument(crate::domain::describe(violations));
+    let status = Status::invalid_argument(shorten(&crate::domain::describe(violations), MESSAGE_CHARS));
     tracing::debug!(message = status.message(), "request refused");
     status
 }

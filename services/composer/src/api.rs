@@ -13,6 +13,7 @@ use shortline_shared::db::{self, DbError, DbPool, NewVideo, VideoStatus};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::media_store::{Downloads, MediaStore, MediaStoreError};
 use shortline_shared::status::require_job_id;
+use shortline_shared::text::stored_text;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -532,9 +533,7 @@ impl Composer {
                 ))
             }
         };
-        if request.note.chars().count() > MAX_NOTE_CHARS {
-            return Err(ComposerError::invalid("note", format!("longer than {MAX_NOTE_CHARS} characters")));
-        }
+        stored_text("note", &request.note, MAX_NOTE_CHARS).map_err(|v| ComposerError::Invalid(vec![v]))?;
         let note = Some(request.note.as_str()).filter(|n| !n.is_empty());
 
         let _one_review_at_a_time = self.reviews.lock().await;

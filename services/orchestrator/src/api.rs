@@ -14,6 +14,7 @@ use shortline_shared::db::{self, JobKind, JobStatus, NewJob, NewJobStage, StageN
 use shortline_shared::domain::{Platform, Theme, ThemeError};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::status::require_job_id;
+use shortline_shared::text::{quote, stored_text};
 use tonic::{Request, Response, Status};
 use tracing::info;
 
@@ -115,7 +116,7 @@ fn requested_theme(request: &v1::StartJobRequest) -> Result<(String, Theme)> {
             Some(theme) => Ok((name.clone(), theme.map_err(|e| theme_error("theme_name", e))?)),
             None => Err(OrchestratorError::invalid(
                 "theme_name",
-                format!("no bundled theme `{name}` (known: {})", themes::names().collect::<Vec<_>>().join(", ")),
+                format!("no bundled theme {} (known: {})", quote(name), themes::names().collect::<Vec<_>>().join(", ")),
             )),
         },
         Some(Source::Theme(message)) => {
@@ -201,13 +202,8 @@ impl OrchestratorService for OrchestratorApi {
                 )
             }
         };
-        if request.client_request_id.chars().count() > MAX_REQUEST_ID_CHARS {
-            return Err(OrchestratorError::invalid(
-                "client_request_id",
-                format!("longer than {MAX_REQUEST_ID_CHARS} characters"),
-            )
-            .into());
-        }
+        stored_text("client_request_id", &request.client_request_id, MAX_REQUEST_ID_CHARS)
+            .map_err(|v| OrchestratorError::Invalid(vec![v]))?;
         let mut new = NewJob::queued(JobKind::Pipeline, name, Some(db::to_json(&theme)), variants);
         new.client_request_id = Some(request.client_request_id.clone()).filter(|id| !id.is_empty());
         let mut pooled = self.conn().await?;
@@ -265,6 +261,8 @@ impl OrchestratorService for OrchestratorApi {
     ) -> std::result::Result<Response<v1::Job>, Status> {
         let request = request.into_inner();
         let job_id = require_job_id(request.job_id)?;
+        // The reason becomes the job's error.
+        stored_text("reason", &request.reason, MAX_NOTE_CHARS).map_err(|v| OrchestratorError::Invalid(vec![v]))?;
         let reason =
             if request.reason.is_empty() { "cancelled".to_owned() } else { format!("cancelled: {}", request.reason) };
         {
@@ -372,7 +370,7 @@ impl OrchestratorService for OrchestratorApi {
             ));
             let (scripts, assets, videos) =
                 tokio::join!(scripts, assets, self.engine.stages.videos(job_id, READ_DEADLINE));
-            let scriptgen_failed = |status| OrchestratorError::Downstream { service: "scriptgen", status };
+            let scriptgen_failed = crate::clients::downstream("scriptgen");
             let scripts = scripts.map_err(scriptgen_failed)?.into_inner().scripts;
             let assets = assets.map_err(scriptgen_failed)?.into_inner().assets;
             let videos = videos?;
@@ -404,9 +402,7 @@ impl OrchestratorService for OrchestratorApi {
         if decision == v1::ReviewDecision::Unspecified {
             return Err(OrchestratorError::invalid("decision", "must be APPROVE or REJECT").into());
         }
-        if request.note.chars().count() > MAX_NOTE_CHARS {
-            return Err(OrchestratorError::invalid("note", format!("longer than {MAX_NOTE_CHARS} characters")).into());
-        }
+        stored_text("note", &request.note, MAX_NOTE_CHARS).map_err(|v| OrchestratorError::Invalid(vec![v]))?;
         {
             let mut pooled = self.conn().await?;
             let job = find_job(&mut pooled.conn(), job_id).await?;

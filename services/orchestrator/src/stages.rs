@@ -13,7 +13,7 @@ use shortline_shared::db::{self, DbPool, Job, JobStatus, Lease, NewJobStage, New
 use shortline_shared::domain::{Platform, Theme};
 use tracing::info;
 
-use crate::clients::{request, Clients};
+use crate::clients::{downstream, request, Clients};
 use crate::error::{OrchestratorError, Result};
 use crate::trends::{Analyst, TrendSource, ANALYSIS_MAX_ITEMS, ANALYSIS_WINDOW_HOURS};
 
@@ -122,7 +122,7 @@ impl Stages {
                 .clone()
                 .generate_script(request(message, job.id, deadline))
                 .await
-                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .map_err(downstream("scriptgen"))?
                 .into_inner();
             ids.push(script.id.to_string());
         }
@@ -136,7 +136,7 @@ impl Stages {
             .clone()
             .list_scripts(request(v1::ListScriptsRequest { job_id }, job_id, deadline))
             .await
-            .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+            .map_err(downstream("scriptgen"))?
             .into_inner()
             .scripts)
     }
@@ -151,7 +151,7 @@ impl Stages {
                 .clone()
                 .generate_media(request(message, job.id, deadline))
                 .await
-                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .map_err(downstream("scriptgen"))?
                 .into_inner()
                 .assets;
             count += assets.len();
@@ -176,7 +176,7 @@ impl Stages {
                     deadline,
                 ))
                 .await
-                .map_err(|status| OrchestratorError::Downstream { service: "scriptgen", status })?
+                .map_err(downstream("scriptgen"))?
                 .into_inner()
                 .assets;
             // The composer adds the script's and the assets' costs; the analysis it cannot see.
@@ -195,7 +195,7 @@ impl Stages {
                 .clone()
                 .compose_video(request(message, job.id, deadline))
                 .await
-                .map_err(|status| OrchestratorError::Downstream { service: "composer", status })?
+                .map_err(downstream("composer"))?
                 .into_inner();
             ids.push(video.id.to_string());
         }
@@ -258,7 +258,7 @@ impl Stages {
             .clone()
             .list_videos(request(v1::ListVideosRequest { job_id }, job_id, deadline))
             .await
-            .map_err(|status| OrchestratorError::Downstream { service: "composer", status })?
+            .map_err(downstream("composer"))?
             .into_inner()
             .videos)
     }
@@ -279,7 +279,7 @@ impl Stages {
             .clone()
             .review_video(request(message, job_id, deadline))
             .await
-            .map_err(|status| OrchestratorError::Downstream { service: "composer", status })?
+            .map_err(downstream("composer"))?
             .into_inner())
     }
 }
@@ -288,6 +288,15 @@ pub fn job_theme(job: &Job) -> Result<Theme> {
     let value =
         job.theme.as_ref().ok_or_else(|| OrchestratorError::Internal(format!("job {} has no theme", job.id)))?;
     serde_json::from_value(value.clone()).map_err(|e| OrchestratorError::Internal(format!("job {} theme: {e}", job.id)))
+}
+
+/// What the generation log keeps of a theme: its `config` (every field of which is bounded)
+/// and how many content references it has. Never the references themselves: a message must
+/// not copy input whose size only the theme limit bounds.
+fn theme_summary(theme: Option<&serde_json::Value>) -> serde_json::Value {
+    let Some(theme) = theme else { return serde_json::Value::Null };
+    let references = theme.get("content_references").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
+    serde_json::json!({ "config": theme.get("config"), "content_references": references })
 }
 
 /// What the video row keeps about how it was made (the replaced system's generation log).
@@ -301,7 +310,7 @@ fn generation_log(
     serde_json::json!({
         "job_id": job.id,
         "theme_name": job.theme_name,
-        "theme": job.theme,
+        "theme": theme_summary(job.theme.as_ref()),
         "trend_report": {
             "id": report.id, "analyst": report.analyst, "model": report.model, "trends_analyzed": report.trends_analyzed,
             "cost_micros": report.cost_micros,
@@ -320,4 +329,23 @@ fn generation_log(
             "cost_micros": a.cost_micros,
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generation_log_keeps_a_bounded_summary_of_the_theme() {
+        let mut theme = serde_json::json!({
+            "config": { "theme": "Reusable cups", "target_platform": "tiktok", "video_duration_seconds": 8 },
+            "content_references": [{ "ref_id": "cup", "type": "product", "title": "LoopCup", "description": "" }],
+        });
+        theme["content_references"][0]["description"] = "x".repeat(100_000).into();
+        let summary = theme_summary(Some(&theme));
+        assert_eq!(summary["config"], theme["config"]);
+        assert_eq!(summary["content_references"], 1);
+        assert!(summary.to_string().len() < 1_000, "{summary}");
+        assert_eq!(theme_summary(None), serde_json::Value::Null);
+    }
 }

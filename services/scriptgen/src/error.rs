@@ -71,6 +71,9 @@ impl ServiceError for ScriptgenError {
             ScriptgenError::Plan(PlanError::InvalidPlan { .. }) => Code::Internal,
             ScriptgenError::Media(MediaError::ToolMissing { .. }) => Code::FailedPrecondition,
             ScriptgenError::Media(MediaError::Cancelled) => Code::Cancelled,
+            ScriptgenError::Media(MediaError::ProviderUnavailable { .. }) => Code::Unavailable,
+            // The same words are as long on a retry.
+            ScriptgenError::Media(MediaError::VoiceTooLong { .. }) => Code::FailedPrecondition,
             ScriptgenError::Media(_) | ScriptgenError::MediaStore(_) | ScriptgenError::Internal(_) => Code::Internal,
         }
     }
@@ -92,6 +95,11 @@ impl ServiceError for ScriptgenError {
             }
             // Names the tool and how to install it: what the operator has to do.
             ScriptgenError::Media(missing @ MediaError::ToolMissing { .. }) => missing.to_string(),
+            // Provider errors are redacted and clipped: the whole reason, so the job's error
+            // says why.
+            ScriptgenError::Media(
+                readable @ (MediaError::ProviderUnavailable { .. } | MediaError::VoiceTooLong { .. }),
+            ) => readable.to_string(),
             ScriptgenError::Media(MediaError::Cancelled) => "media generation cancelled".to_owned(),
             // The tool and its exit status help; its stderr and the paths stay in the log.
             ScriptgenError::Media(MediaError::Failed { tool, status, .. }) => {
@@ -151,6 +159,25 @@ mod tests {
                 }),
                 Code::Internal,
                 "media generation failed",
+            ),
+            (
+                ScriptgenError::Media(MediaError::ProviderUnavailable {
+                    kind: "voice".into(),
+                    reason: "openai: request failed: error sending request: connection refused".into(),
+                    tried: "openai: transport".into(),
+                }),
+                Code::Unavailable,
+                "voice provider unavailable, retry later: openai: request failed: error sending request: connection refused",
+            ),
+            (
+                ScriptgenError::Media(MediaError::VoiceTooLong {
+                    voice_seconds: 35.8,
+                    words_per_minute: 237,
+                    max_seconds: 28.0,
+                }),
+                Code::FailedPrecondition,
+                "the voiceover lasts 35.8 s even at 237 words per minute; a video lasts at most 28 s: shorten the \
+                 theme's texts (a long unreadable word is spelled out letter by letter)",
             ),
             (ScriptgenError::Internal("plan column unreadable".into()), Code::Internal, INTERNAL_MESSAGE),
             (ScriptgenError::Db(DbError::Internal("SELEC".into())), Code::Internal, INTERNAL_MESSAGE),

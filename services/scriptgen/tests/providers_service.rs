@@ -420,6 +420,33 @@ async fn clips_come_from_pexels_when_fal_does_not_know_the_kling_model() {
     service.shutdown.trigger();
 }
 
+/// Item 6 of issue 12: a provider nobody answers for is UNAVAILABLE (so the stage is retried)
+/// with the whole reason, not INTERNAL "exited with transport".
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_provider_is_unavailable_with_the_whole_reason() {
+    let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unreachable = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let service = start_with(&mocks, |config, _| {
+        config.providers.voice = vec![VoiceProviderName::Openai];
+        config.providers.openai.base_url = unreachable;
+    })
+    .await;
+    let (job_id, script_id, _) = script(&service).await;
+
+    let status =
+        service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().starts_with("voice provider unavailable, retry later: openai: "), "{}", status.message());
+    assert!(!status.message().contains("exited with"), "{}", status.message());
+    assert_no_key("the RPC error", &format!("{status:?}"));
+    let mut pooled = service.pool.get().await.unwrap();
+    assert!(db::media_assets::list_for_job(&mut pooled.conn(), job_id).await.unwrap().is_empty());
+    drop(pooled);
+    service.shutdown.trigger();
+}
+
 /// A plan keeping every rule, from the offline planner.
 fn valid_plan() -> shortline_shared::domain::ProductionPlan {
     use shortline_scriptgen::planner::{Planner, TemplatePlanner};

@@ -82,7 +82,11 @@ impl Harness {
 
     /// A pipeline job and its trend report, written through the db layer.
     async fn job(&self) -> Job {
-        let theme = Theme::from_yaml(THEME).unwrap();
+        self.job_with(Theme::from_yaml(THEME).unwrap()).await
+    }
+
+    /// A pipeline job of `theme` and its trend report.
+    async fn job_with(&self, theme: Theme) -> Job {
         let mut pooled = self.pool.get().await.unwrap();
         let conn = &mut pooled.conn();
         let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, "t", Some(db::to_json(&theme)), 1))
@@ -407,5 +411,27 @@ async fn the_null_set_makes_placeholders_and_concurrent_calls_share_one_set() {
     assert_eq!(first.len(), script.plan.unwrap().scenes.len() + 1);
     assert!(first.iter().all(|a| a.provider == "null" && a.model == "null"));
     assert_eq!(h.asset_count(job.id).await, first.len());
+    h.stop().await;
+}
+
+/// Item 4 of issue 12: words that take longer to speak than any video may last (espeak-ng
+/// spells out what it cannot read) are refused at the media stage, never stretched into a
+/// video past the 28 s maximum; nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn speech_longer_than_any_video_is_refused() {
+    let h = Harness::start(ProviderSet::Offline).await;
+    let nonsense = "x1z9q".repeat(16);
+    let theme = Theme::from_yaml(&format!(
+        "config:\n  theme: {nonsense}\n  video_duration_seconds: 28\n  product_name: {nonsense}\n  tagline: {nonsense}\n\
+         content_references:\n  - ref_id: a\n    type: product\n    title: {nonsense}\n    description: {nonsense}\n    \
+         talking_points: [{nonsense}, {nonsense}, {nonsense}]\n"
+    ))
+    .unwrap();
+    let job = h.job_with(theme).await;
+    let script = h.generate_script(script_request(&job, 1)).await.unwrap();
+    let status = h.generate_media(job.id, script.id).await.expect_err("too long to speak in a short");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{}", status.message());
+    assert!(status.message().contains("a video lasts at most 28 s"), "{}", status.message());
+    assert_eq!(h.asset_count(job.id).await, 0);
     h.stop().await;
 }

@@ -456,3 +456,184 @@ async fn every_rpc_refuses_bad_input_and_writes_nothing(db: TestDb) {
 }
 
 on_both_backends!(every_rpc_refuses_bad_input_and_writes_nothing);
+
+/// Item 5 of issue 12: an error quotes a short prefix of a bad value, never all of it, even
+/// when percent-encoding would triple it (accented characters).
+async fn errors_quote_only_a_prefix_of_a_bad_value(db: TestDb) {
+    let system = TestSystem::start(db).await;
+    let mut o = system.orchestrator_client().await;
+    let huge = "é".repeat(1_900_000); // 3.8 MB, under the 4 MiB message limit
+    let mut theme = small_theme(false);
+    theme.config.as_mut().expect("config").target_platform = huge.clone();
+    let cases = [
+        ("theme_name", v1::StartJobRequest { source: Some(Source::ThemeName(huge.clone())), ..Default::default() }),
+        ("target_platform", crate::pipeline::start_request(theme)),
+        (
+            "theme_file",
+            v1::StartJobRequest {
+                source: Some(Source::ThemeFile(format!(
+                    "config:\n  theme: x\n  video_duration_seconds: \"{}\"\n",
+                    "é".repeat(100_000)
+                ))),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (field, request) in cases {
+        let status = o.start_job(request).await.expect_err(field);
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {}", status.message());
+        assert!(status.message().contains(field), "{field}: {}", status.message());
+        assert!(status.message().len() < 2_100, "{field}: a {} byte message", status.message().len());
+    }
+}
+
+on_both_backends!(errors_quote_only_a_prefix_of_a_bad_value);
+
+/// Item 2 of issue 12: NUL and other control characters (newline and tab aside) are refused at
+/// the edge, naming the field, before anything is written.
+async fn control_characters_are_refused_naming_the_field(db: TestDb) {
+    let system = TestSystem::start(db).await;
+    let before = all_counts(&system).await;
+    let mut o = system.orchestrator_client().await;
+    let mut c = system.composer_client().await;
+    let with = |edit: fn(&mut v1::Theme)| {
+        let mut theme = small_theme(false);
+        edit(&mut theme);
+        crate::pipeline::start_request(theme)
+    };
+    let cases = [
+        ("theme.config.theme", with(|t| t.config.as_mut().expect("config").theme = "Cups\0".into())),
+        ("theme.config.tagline", with(|t| t.config.as_mut().expect("config").tagline = Some("a\u{1b}[2Jb".into()))),
+        ("theme.content_references[0].description", with(|t| t.content_references[0].description = "x\0y".into())),
+        (
+            "theme.content_references[0].talking_points[1]",
+            with(|t| t.content_references[0].talking_points[1] = "\u{7f}".into()),
+        ),
+        (
+            "client_request_id",
+            v1::StartJobRequest {
+                client_request_id: "key\0".into(),
+                ..crate::pipeline::start_request(small_theme(false))
+            },
+        ),
+    ];
+    for (field, request) in cases {
+        expect(
+            field,
+            o.start_job(request).await,
+            Code::InvalidArgument,
+            Some(&format!("{field}: contains the control character")),
+        );
+    }
+    expect(
+        "CancelJob reason",
+        o.cancel_job(v1::CancelJobRequest { job_id: 1, reason: "stop\0".into() }).await,
+        Code::InvalidArgument,
+        Some("reason: contains the control character"),
+    );
+    let note = |job_id, video_id| v1::ReviewVideoRequest {
+        job_id,
+        video_id,
+        decision: v1::ReviewDecision::Approve as i32,
+        note: "ok\0".into(),
+    };
+    expect(
+        "ReviewVideo note",
+        o.review_video(note(1, 1)).await,
+        Code::InvalidArgument,
+        Some("note: contains the control character"),
+    );
+    expect(
+        "ReviewVideo (composer) note",
+        c.review_video(v1::ComposerReviewVideoRequest {
+            job_id: 1,
+            video_id: 1,
+            decision: v1::ReviewDecision::Approve as i32,
+            note: "ok\0".into(),
+        })
+        .await,
+        Code::InvalidArgument,
+        Some("note: contains the control character"),
+    );
+    let fine = with(|t| t.content_references[0].description = "two\nlines\tand a tab".into());
+    o.start_job(fine).await.expect("newline and tab are text");
+    assert_eq!(all_counts(&system).await[0], before[0] + 1, "only the valid job was written");
+}
+
+on_both_backends!(control_characters_are_refused_naming_the_field);
+
+/// Item 1 of issue 12: a theme is limited by the size it expands to (YAML aliases count each
+/// time they are used) and the size it is stored at; lists show summaries, never whole themes,
+/// so a huge theme stored before the limit cannot make a page unusable.
+async fn themes_are_bounded_and_lists_never_carry_them(db: TestDb) {
+    // A 5 MB theme stored by an older version (past the 4 MiB a client accepts by default).
+    {
+        let mut pooled = db.conn().await;
+        let conn = &mut pooled.conn();
+        let mut theme = serde_json::to_value(
+            shortline_shared::convert::theme_from(&small_theme(false), "theme").expect("valid theme"),
+        )
+        .expect("json");
+        theme["content_references"][0]["description"] = "x".repeat(5_000_000).into();
+        let mut new =
+            shortline_shared::db::NewJob::queued(shortline_shared::db::JobKind::Pipeline, "huge", Some(theme), 1);
+        new.status = JobStatus::Failed;
+        shortline_shared::db::jobs::insert(conn, &new).await.expect("insert the old job");
+    }
+    let system = TestSystem::start(db).await;
+    let before = all_counts(&system).await;
+    let mut o = system.orchestrator_client().await;
+
+    let page = o.list_jobs(v1::ListJobsRequest::default()).await.expect("a page despite a huge theme").into_inner();
+    assert_eq!(page.jobs.len(), 1);
+    assert_eq!(page.jobs[0].theme_name, "huge");
+    assert!(page.jobs[0].theme.is_none(), "lists carry no theme");
+
+    // One 1 KiB description anchored and aliased by 200 references: 12 KiB expanding to 200 KiB.
+    let mut aliased = format!(
+        "config:\n  theme: t\ncontent_references:\n  - {{ref_id: r0, type: product, title: t, description: &big \"{}\"}}\n",
+        "x".repeat(1024)
+    );
+    for i in 1..200 {
+        aliased.push_str(&format!("  - {{ref_id: r{i}, type: product, title: t, description: *big}}\n"));
+    }
+    expect(
+        "StartJob with an aliased theme file",
+        o.start_job(v1::StartJobRequest { source: Some(Source::ThemeFile(aliased)), ..Default::default() }).await,
+        Code::InvalidArgument,
+        Some("theme_file: theme is too large: it expands to more than the limit of 131072 bytes"),
+    );
+    let mut large = small_theme(false);
+    large.content_references[0].description = "x".repeat(200_000);
+    expect(
+        "StartJob with a 200 KB theme",
+        o.start_job(crate::pipeline::start_request(large)).await,
+        Code::InvalidArgument,
+        Some("theme: theme is too large: it takes 200"),
+    );
+    assert_eq!(all_counts(&system).await, before, "a refused theme wrote rows");
+}
+
+on_both_backends!(themes_are_bounded_and_lists_never_carry_them);
+
+/// Item 6 of issue 12: a message over the size limit is RESOURCE_EXHAUSTED, gRPC's code for
+/// it (tonic says OUT_OF_RANGE). (Passed deadlines: `shared::grpc_codes`' tests, as a tonic
+/// client gives up on its own deadline before any server can answer.)
+async fn an_oversized_message_is_resource_exhausted(db: TestDb) {
+    let system = TestSystem::start(db).await;
+    let before = all_counts(&system).await;
+    let oversized = v1::StartJobRequest { source: Some(Source::ThemeFile("x".repeat(5 << 20))), ..Default::default() };
+    let status = system.orchestrator_client().await.start_job(oversized).await.expect_err("over the 4 MiB limit");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    let oversized = v1::ComposeVideoRequest {
+        job_id: 1,
+        script_id: 1,
+        generation_log_json: "x".repeat(5 << 20),
+        ..Default::default()
+    };
+    let status = system.composer_client().await.compose_video(oversized).await.expect_err("over the 4 MiB limit");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    assert_eq!(all_counts(&system).await, before);
+}
+
+on_both_backends!(an_oversized_message_is_resource_exhausted);

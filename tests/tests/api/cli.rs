@@ -394,6 +394,42 @@ async fn an_invalid_theme_names_each_field_and_reason_and_nothing_is_written() {
     assert!(entries(dir.path()).is_empty());
 }
 
+/// Item 7 of issue 12: `themes validate --json` names the field of a type error and of a
+/// missing `config`, gives a non-UTF-8 file's byte position, and loads the replaced system's
+/// platform spellings.
+#[tokio::test]
+async fn themes_validate_json_names_every_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files: [(&str, &[u8]); 4] = [
+        ("type.yaml", b"config:\n  theme: Desks\n  video_duration_seconds: soon\n"),
+        ("no-config.yaml", b"content_references:\n  - {ref_id: a, type: product, title: A}\n"),
+        ("latin1.yaml", b"config:\n  theme: \"Caf\xe9\"\n"),
+        ("old.yaml", b"config:\n  theme: Desks\n  target_platform: youtube\n"),
+    ];
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).expect("write theme");
+    }
+    let validate = |name: &'static str| {
+        let dir = dir.path().to_owned();
+        async move {
+            let output = shortline(&dir, &[], &["themes", "validate", "--json", name]).await;
+            let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}", describe("themes validate", &output)));
+            json
+        }
+    };
+    let first_error =
+        |json: &serde_json::Value| (json["errors"][0]["field"].clone(), json["errors"][0]["reason"].clone());
+    let (field, reason) = first_error(&validate("type.yaml").await);
+    assert_eq!(field, "config.video_duration_seconds", "{reason}");
+    assert_eq!(first_error(&validate("no-config.yaml").await), ("config".into(), "is required".into()));
+    let (_, reason) = first_error(&validate("latin1.yaml").await);
+    assert!(reason.as_str().is_some_and(|r| r.contains("invalid byte at position 21")), "{reason}");
+    let old = validate("old.yaml").await;
+    assert_eq!(old["valid"], true, "{old}");
+    assert_eq!(old["theme"]["config"]["target_platform"], "youtube_shorts", "{old}");
+}
+
 /// The README's quick start, literally: its first command is the one this test runs (with a
 /// data directory of its own and small renders), and it leaves a playable video.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

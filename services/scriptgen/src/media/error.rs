@@ -30,6 +30,18 @@ pub enum MediaError {
     /// The request itself cannot be served (odd frame size, empty text, ...); nothing was run.
     #[error("invalid media request: {0}")]
     InvalidRequest(String),
+    /// A provider could not be reached, timed out, or kept answering 429 or 5xx: worth trying
+    /// again later. `reason` is the whole (redacted) error of the last provider tried; `tried`
+    /// what each provider of the chain answered, for the log.
+    #[error("{kind} provider unavailable, retry later: {reason}")]
+    ProviderUnavailable { kind: String, reason: String, tried: String },
+    /// The voiceover, even spoken as fast as the fit policy allows, is longer than any video may
+    /// be: the script's words are too long to speak in a short.
+    #[error(
+        "the voiceover lasts {voice_seconds:.1} s even at {words_per_minute} words per minute; a video lasts at most \
+         {max_seconds} s: shorten the theme's texts (a long unreadable word is spelled out letter by letter)"
+    )]
+    VoiceTooLong { voice_seconds: f64, words_per_minute: u32, max_seconds: f64 },
     /// A paid call was not made: it would take the job past its budget.
     #[error(transparent)]
     OverBudget(#[from] shortline_shared::budget::BudgetExceeded),

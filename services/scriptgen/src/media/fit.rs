@@ -16,6 +16,11 @@
 //!    is stretched by the same factor so their total is exactly `V + tail`. Scenes are never
 //!    shortened, and the voice is never slowed down.
 //!
+//! 4. **The video has a ceiling**: `max_total_seconds` (the longest video a theme may ask for,
+//!    28 s). A kept voice that needs more than that (`V + tail`) is refused
+//!    ([`MediaError::VoiceTooLong`]): the words themselves are too long to speak in a short, and
+//!    speaking them faster still would be hard to follow.
+//!
 //! So after reconciliation `sum(scene_seconds) >= voice + tail` always holds, the voice is at
 //! most 1.35x its requested rate, and the picture is stretched only as much as the voice needs.
 //! Clips must be rendered for the *reconciled* durations, so the voiceover is made before the
@@ -25,6 +30,8 @@
 use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
+
+use shortline_shared::domain::theme::DURATION_SECONDS;
 
 use super::output::{commit, partial};
 use super::{GeneratedFile, MediaError, VoiceProvider};
@@ -38,11 +45,18 @@ pub struct FitPolicy {
     pub max_speedup: f64,
     /// Silence kept after the last word: the picture lasts at least voice + tail.
     pub tail_seconds: f64,
+    /// The longest the picture may become: a voice needing more is refused.
+    pub max_total_seconds: f64,
 }
 
 impl Default for FitPolicy {
     fn default() -> Self {
-        Self { overrun_tolerance_seconds: 0.25, max_speedup: 1.35, tail_seconds: 0.4 }
+        Self {
+            overrun_tolerance_seconds: 0.25,
+            max_speedup: 1.35,
+            tail_seconds: 0.4,
+            max_total_seconds: f64::from(*DURATION_SECONDS.end()),
+        }
     }
 }
 
@@ -191,6 +205,14 @@ pub async fn generate_voiceover_fitted(
         (first_slot, first, words_per_minute)
     };
 
+    // Refused before the take is kept: the slots remove their files when they drop.
+    if file.duration_seconds + policy.tail_seconds > policy.max_total_seconds + 1e-9 {
+        return Err(MediaError::VoiceTooLong {
+            voice_seconds: file.duration_seconds,
+            words_per_minute: used_wpm,
+            max_seconds: policy.max_total_seconds,
+        });
+    }
     let scene_seconds = policy.fit_scenes(plan_scene_seconds, file.duration_seconds);
     if cancel.is_cancelled() {
         return Err(MediaError::Cancelled);
@@ -274,7 +296,7 @@ mod tests {
         let r = reconcile(&[3.0, f64::NAN, -1.0], f64::NAN);
         assert_eq!(r.voice_rate_factor, 1.0);
         assert_eq!(r.scene_seconds, vec![3.0, 0.0, 0.0]);
-        let custom = FitPolicy { overrun_tolerance_seconds: 0.0, max_speedup: 0.5, tail_seconds: 0.0 };
+        let custom = FitPolicy { overrun_tolerance_seconds: 0.0, max_speedup: 0.5, ..FitPolicy::default() };
         assert_eq!(custom.speedup_for(9.0, 12.0), 1.0, "a cap below 1 never slows the voice");
     }
 
@@ -373,5 +395,34 @@ mod tests {
             .expect_err("cancelled");
         assert!(matches!(err, MediaError::Cancelled));
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1, "only the first voiceover");
+    }
+
+    /// Item 4 of issue 12: a 90-character nonsense word (espeak-ng spells out what it cannot
+    /// read) made a 35.8 s voiceover for a video of at most 28 s. Speech that cannot fit is
+    /// refused, and leaves no file.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_voice_longer_than_any_video_may_be_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("voiceover.wav");
+        let nonsense = "x1z9q".repeat(18);
+        let text = format!("Meet {nonsense}. {nonsense} changes everything.");
+        let plan = [4.0; 7]; // 28 s, the longest plan
+        let err = generate_voiceover_fitted(
+            &EspeakVoice::new(),
+            &text,
+            175,
+            &plan,
+            &FitPolicy::default(),
+            &out,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect_err("no video may last that long");
+        let message = err.to_string();
+        let MediaError::VoiceTooLong { voice_seconds, max_seconds, .. } = err else { panic!("{message}") };
+        assert!(voice_seconds + 0.4 > 28.0, "{voice_seconds}");
+        assert_eq!(max_seconds, 28.0);
+        assert!(message.contains("a video lasts at most 28 s"), "{message}");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "no take is left");
     }
 }

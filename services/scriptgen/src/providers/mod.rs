@@ -143,5 +143,19 @@ pub(crate) fn chain_failure(
     let tried: Vec<String> =
         attempts.iter().map(|a| format!("{}: {}", a.provider, a.error.as_deref().unwrap_or("ok"))).collect();
     tracing::warn!(kind, providers = label, %error, "every configured provider failed");
+    // What may pass on its own is UNAVAILABLE (the stage is retried), with the whole reason.
+    if matches!(
+        error,
+        ProviderError::Transport { .. }
+            | ProviderError::Timeout { .. }
+            | ProviderError::RateLimited { .. }
+            | ProviderError::Server { .. }
+    ) {
+        return MediaError::ProviderUnavailable {
+            kind: kind.to_owned(),
+            reason: error.to_string(),
+            tried: tried.join("; "),
+        };
+    }
     MediaError::Failed { tool: format!("{kind} provider {}", error.provider()), status, stderr_tail: tried.join("; ") }
 }

@@ -52,6 +52,9 @@ fn error_fields(error: &ThemeError) -> Vec<serde_json::Value> {
         ThemeError::Invalid(violations) => {
             violations.iter().map(|v| json!({ "field": v.field, "reason": v.reason })).collect()
         }
+        ThemeError::Syntax { field, message, .. } if !field.is_empty() => {
+            vec![json!({ "field": field, "reason": message })]
+        }
         other => vec![json!({ "field": "", "reason": other.to_string() })],
     }
 }

@@ -150,8 +150,27 @@ pub async fn list(
     before_id: Option<i64>,
     limit: i64,
 ) -> DbResult<Vec<Job>> {
+    // A list is a summary: `theme` is not read (left `None`), so however large a stored theme,
+    // a page stays small.
+    let summary = (
+        jobs::id,
+        jobs::kind,
+        jobs::status,
+        jobs::theme_name,
+        diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Json>>("NULL"),
+        jobs::variants,
+        jobs::client_request_id,
+        jobs::failed_stage,
+        jobs::error,
+        jobs::created_at,
+        jobs::updated_at,
+        jobs::finished_at,
+        jobs::lease_owner,
+        jobs::lease_token,
+        jobs::lease_expires_at,
+    );
     Ok(dispatch!(conn, c => {
-        let mut query = jobs::table.select(Job::as_select()).order(jobs::id.desc()).limit(limit).into_boxed();
+        let mut query = jobs::table.select(summary).order(jobs::id.desc()).limit(limit).into_boxed();
         if let Some(status) = status {
             query = query.filter(jobs::status.eq(status));
         }
