@@ -12,6 +12,7 @@ pub mod media_store;
 pub mod partial;
 pub mod process;
 pub mod service;
+pub mod slots;
 pub mod status;
 pub mod telemetry;
 

@@ -380,15 +380,15 @@ fn manifests_match_the_code() {
                 _ => composer_service_server::SERVICE_NAME,
             };
             assert_eq!(health, generated, "{service} registers its generated service's name");
-            let endpoint = match service {
-                "orchestrator" => &config.orchestrator,
-                "scriptgen" => &config.scriptgen,
-                _ => &config.composer,
+            let (listen, url) = match service {
+                "orchestrator" => (config.orchestrator.listen, &config.orchestrator.url),
+                "scriptgen" => (config.scriptgen.listen, &config.scriptgen.url),
+                _ => (config.composer.listen, &config.composer.url),
             };
             let owner = format!("{overlay}: shortline-{service}");
-            assert!(endpoint.listen.ip().is_unspecified(), "{owner}: listens on {}", endpoint.listen);
-            assert_eq!(endpoint.listen.port(), port, "{owner}: listen port");
-            assert_eq!(endpoint.url, format!("http://shortline-{service}:{port}"), "{owner}: url");
+            assert!(listen.ip().is_unspecified(), "{owner}: listens on {listen}");
+            assert_eq!(listen.port(), port, "{owner}: listen port");
+            assert_eq!(*url, format!("http://shortline-{service}:{port}"), "{owner}: url");
 
             // Deployment: `shortline serve <service>`, the gRPC port, native gRPC probes on the
             // names the service registers, the config file mounted where SHORTLINE_CONFIG says,
@@ -692,8 +692,8 @@ async fn the_cluster_config_starts_services_that_answer_their_probes() {
     config.database.url = Some(db.url.clone());
     config.data_dir = dir.path().to_owned();
     config.media.root = Some(dir.path().join("media").display().to_string());
-    for endpoint in [&mut config.orchestrator, &mut config.scriptgen, &mut config.composer] {
-        endpoint.listen = "127.0.0.1:0".parse().expect("address");
+    for listen in [&mut config.orchestrator.listen, &mut config.scriptgen.listen, &mut config.composer.listen] {
+        *listen = "127.0.0.1:0".parse().expect("address");
     }
 
     // The probes of the base Deployments, as written.

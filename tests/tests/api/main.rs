@@ -14,3 +14,4 @@ mod processes;
 mod providers;
 mod roles;
 mod s3;
+mod scaling;
