@@ -1210,8 +1210,13 @@ impl Config {
             ("scriptgen", self.scriptgen.listen, &self.scriptgen.url),
             ("composer", self.composer.listen, &self.composer.url),
         ];
-        for (name, _, url) in endpoints {
-            if let Err(reason) = check_endpoint_url(url) {
+        // The orchestrator's clients (the CLI) reach one address; the services' own clients may
+        // balance over several (crate::balance).
+        if let Err(reason) = check_endpoint_url(&self.orchestrator.url) {
+            v.push("orchestrator.url", reason);
+        }
+        for (name, _, url) in &endpoints[1..] {
+            if let Err(reason) = crate::balance::ServiceTarget::parse(url) {
                 v.push(format!("{name}.url"), reason);
             }
         }

@@ -388,7 +388,13 @@ fn manifests_match_the_code() {
             let owner = format!("{overlay}: shortline-{service}");
             assert!(listen.ip().is_unspecified(), "{owner}: listens on {listen}");
             assert_eq!(listen.port(), port, "{owner}: listen port");
-            assert_eq!(*url, format!("http://shortline-{service}:{port}"), "{owner}: url");
+            // The CLI reaches the orchestrator's ClusterIP Service; the services balance their
+            // calls over the pods behind scriptgen's and composer's headless Services.
+            let expected = match service {
+                "orchestrator" => format!("http://shortline-{service}:{port}"),
+                _ => format!("dns:///shortline-{service}-headless:{port}"),
+            };
+            assert_eq!(*url, expected, "{owner}: url");
 
             // Deployment: `shortline serve <service>`, the gRPC port, native gRPC probes on the
             // names the service registers, the config file mounted where SHORTLINE_CONFIG says,
@@ -482,6 +488,15 @@ fn manifests_match_the_code() {
                 "{owner}: selector"
             );
             assert_eq!(labels(at(deployment, "spec.selector.matchLabels")), selector, "{owner}: Deployment selector");
+
+            // scriptgen and composer also have a headless Service over the same pods and port,
+            // the name their clients resolve to every pod's address.
+            if service != "orchestrator" {
+                let headless = find(&docs, "Service", &format!("shortline-{service}-headless"));
+                assert_eq!(str_at(headless, "spec.clusterIP"), "None", "{owner}: headless");
+                assert_eq!(labels(at(headless, "spec.selector")), selector, "{owner}: headless selector");
+                assert_eq!(at(headless, "spec.ports"), at(svc, "spec.ports"), "{owner}: headless ports");
+            }
         }
 
         // The migration Job: `shortline migrate` as the migrator login.
