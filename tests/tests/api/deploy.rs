@@ -503,8 +503,8 @@ fn manifests_match_the_code() {
         let job = find(&docs, "Job", "shortline-migrate");
         let container = the_container(at(job, "spec.template"), "Job/shortline-migrate");
         let args = strings(at(container, "args"));
-        assert_eq!(args, ["migrate"], "{overlay}: migrate args");
-        assert!(matches!(cli_accepts(&args, "Job/shortline-migrate"), shortline::Command::Migrate));
+        assert_eq!(args, ["migrate", "--wait"], "{overlay}: migrate args");
+        assert!(matches!(cli_accepts(&args, "Job/shortline-migrate"), shortline::Command::Migrate { wait: true, .. }));
         let database = env_var(container, "SHORTLINE_DATABASE__URL").expect("migrate database URL");
         assert_eq!(str_at(database, "valueFrom.secretKeyRef.key"), "migrate-url");
         effective_config(&docs, toml_text, container, "Job/shortline-migrate");

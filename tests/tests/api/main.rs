@@ -9,6 +9,7 @@ mod durability;
 mod grpcurl;
 mod helpers;
 mod lineage_schema;
+mod migrate;
 mod pipeline;
 mod processes;
 mod providers;
