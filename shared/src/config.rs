@@ -66,8 +66,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub media: MediaConfig,
     pub orchestrator: EndpointConfig,
-    pub scriptgen: EndpointConfig,
-    pub composer: EndpointConfig,
+    pub scriptgen: ScriptgenConfig,
+    pub composer: ComposerConfig,
     pub pipeline: PipelineConfig,
     pub telemetry: TelemetryConfig,
     pub providers: ProvidersConfig,
@@ -80,8 +80,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             media: MediaConfig::default(),
             orchestrator: EndpointConfig::local(50051),
-            scriptgen: EndpointConfig::local(50052),
-            composer: EndpointConfig::local(50053),
+            scriptgen: ScriptgenConfig::local(50052),
+            composer: ComposerConfig::local(50053),
             pipeline: PipelineConfig::default(),
             telemetry: TelemetryConfig::default(),
             providers: ProvidersConfig::default(),
@@ -206,6 +206,68 @@ impl EndpointConfig {
     /// `127.0.0.1:{port}`, reached at `http://127.0.0.1:{port}`.
     pub fn local(port: u16) -> Self {
         Self { listen: SocketAddr::from(([127, 0, 0, 1], port)), url: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+/// Threads one ffmpeg encode keeps busy: the procedural clips run x264 on 2 threads, and a
+/// composition at `veryfast` is x264-bound on about two cores. The default caps on concurrent
+/// work give each running encode that many of the cores the process may use.
+pub const THREADS_PER_ENCODE: u32 = 2;
+
+/// Encodes that fit this process's cores (its cgroup quota included) side by side, at least 1.
+fn encodes_fitting_the_cores() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    (cores / THREADS_PER_ENCODE).max(1)
+}
+
+/// `[scriptgen]`: where scriptgen listens, how clients reach it, and how much media it makes at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptgenConfig {
+    pub listen: SocketAddr,
+    pub url: String,
+    /// Scripts whose media one process generates at once; more calls are answered
+    /// RESOURCE_EXHAUSTED at once (the orchestrator retries with backoff). `None`: see
+    /// [`ScriptgenConfig::media_slots`].
+    #[serde(default)]
+    pub max_concurrent_media: Option<u32>,
+}
+
+impl ScriptgenConfig {
+    pub fn local(port: u16) -> Self {
+        let EndpointConfig { listen, url } = EndpointConfig::local(port);
+        Self { listen, url, max_concurrent_media: None }
+    }
+
+    /// `max_concurrent_media`, by default the encodes that fit the cores but at least 2: real
+    /// providers' generations mostly wait on the network.
+    pub fn media_slots(&self) -> u32 {
+        self.max_concurrent_media.unwrap_or_else(|| encodes_fitting_the_cores().max(2))
+    }
+}
+
+/// `[composer]`: where the composer listens, how clients reach it, and how much it renders at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposerConfig {
+    pub listen: SocketAddr,
+    pub url: String,
+    /// Renders one process runs at once; more calls are answered RESOURCE_EXHAUSTED at once
+    /// (the orchestrator retries with backoff) instead of queuing renders past the memory limit.
+    /// `None`: see [`ComposerConfig::render_slots`].
+    #[serde(default)]
+    pub max_concurrent_renders: Option<u32>,
+}
+
+impl ComposerConfig {
+    pub fn local(port: u16) -> Self {
+        let EndpointConfig { listen, url } = EndpointConfig::local(port);
+        Self { listen, url, max_concurrent_renders: None }
+    }
+
+    /// `max_concurrent_renders`, by default the encodes that fit the cores.
+    pub fn render_slots(&self) -> u32 {
+        self.max_concurrent_renders.unwrap_or_else(encodes_fitting_the_cores)
     }
 }
 
@@ -1186,19 +1248,35 @@ impl Config {
         }
 
         // endpoints
-        let endpoints =
-            [("orchestrator", &self.orchestrator), ("scriptgen", &self.scriptgen), ("composer", &self.composer)];
-        for (name, endpoint) in endpoints {
-            if let Err(reason) = check_endpoint_url(&endpoint.url) {
+        let endpoints = [
+            ("orchestrator", self.orchestrator.listen, &self.orchestrator.url),
+            ("scriptgen", self.scriptgen.listen, &self.scriptgen.url),
+            ("composer", self.composer.listen, &self.composer.url),
+        ];
+        // The orchestrator's clients (the CLI) reach one address; the services' own clients may
+        // balance over several (crate::balance).
+        if let Err(reason) = check_endpoint_url(&self.orchestrator.url) {
+            v.push("orchestrator.url", reason);
+        }
+        for (name, _, url) in &endpoints[1..] {
+            if let Err(reason) = crate::balance::ServiceTarget::parse(url) {
                 v.push(format!("{name}.url"), reason);
             }
         }
-        for (i, (name, endpoint)) in endpoints.iter().enumerate() {
-            if endpoint.listen.port() == 0 {
+        for (i, (name, listen, _)) in endpoints.iter().enumerate() {
+            if listen.port() == 0 {
                 continue;
             }
-            if let Some((other, _)) = endpoints[..i].iter().find(|(_, e)| e.listen == endpoint.listen) {
-                v.push(format!("{name}.listen"), format!("{} is already {other}.listen", endpoint.listen));
+            if let Some((other, ..)) = endpoints[..i].iter().find(|(_, other, _)| other == listen) {
+                v.push(format!("{name}.listen"), format!("{listen} is already {other}.listen"));
+            }
+        }
+        for (field, cap) in [
+            ("scriptgen.max_concurrent_media", self.scriptgen.max_concurrent_media),
+            ("composer.max_concurrent_renders", self.composer.max_concurrent_renders),
+        ] {
+            if let Some(cap) = cap {
+                v.check((1..=1024).contains(&cap), field, format!("must be between 1 and 1024, got {cap}"));
             }
         }
 

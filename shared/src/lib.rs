@@ -1,6 +1,7 @@
 //! What every shortline service shares: domain types, config, telemetry, errors, the database
 //! layer and gRPC server scaffolding.
 
+pub mod balance;
 pub mod budget;
 pub mod config;
 pub mod convert;
@@ -13,6 +14,7 @@ pub mod media_store;
 pub mod partial;
 pub mod process;
 pub mod service;
+pub mod slots;
 pub mod status;
 pub mod sweep;
 pub mod telemetry;

@@ -12,9 +12,10 @@ use shortline_shared::convert;
 use shortline_shared::db::{self, DbError, DbPool, NewVideo, VideoStatus};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::media_store::{Downloads, MediaStore, MediaStoreError};
+use shortline_shared::slots::{Slot, WorkSlots};
 use shortline_shared::status::require_job_id;
 use shortline_shared::text::stored_text;
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tracing::{info, warn, Instrument as _};
@@ -43,8 +44,9 @@ pub struct Composer {
     pub music_bed: PathBuf,
     /// `null` composes placeholders without ffmpeg (orchestration benchmarks only).
     pub providers: ProviderSet,
-    /// Renders at once in this process: x264 keeps both cores of the reference machine busy.
-    pub renders: Arc<Semaphore>,
+    /// Renders at once in this process (`composer.max_concurrent_renders`); a call beyond them
+    /// is refused RESOURCE_EXHAUSTED.
+    pub renders: WorkSlots,
     /// Reviews run one at a time in a process, so two decisions on one video cannot both move
     /// its files (across processes, the conditional update decides).
     pub reviews: Mutex<()>,
@@ -145,22 +147,22 @@ impl Composer {
 
         let prepared = self.prepare(job_id, script_id, &request.asset_ids, log, costs).await?;
 
-        // One render at a time; another call may have composed this script while this one waited.
-        let permit = self
-            .renders
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ComposerError::Internal("render slots closed".into()))?;
+        // Refused at once when every render slot is busy: the orchestrator retries with backoff
+        // (perhaps on another pod) rather than this pod queuing renders past its memory limit.
+        let slot = self.renders.try_take().inspect_err(|_| {
+            info!(job_id, script_id, limit = self.renders.capacity(), "render refused: every render slot is busy");
+        })?;
+        // Another call may have composed this script while this one prepared.
         if let Some(video) = self.existing(job_id, script_id, false).await? {
             return Ok(video);
         }
+        info!(job_id, script_id, running = slot.running, "render started");
         // The render runs in a task of its own, so a render that finished is stored even if the
         // caller has gone; a caller going away before that cancels it (the guard fires when tonic
         // drops this future), which kills ffmpeg and removes its partial files.
         let cancel = CancellationToken::new();
         let _cancel_on_drop = cancel.clone().drop_guard();
-        let task = tokio::spawn(self.clone().render_and_store(prepared, permit, cancel).in_current_span());
+        let task = tokio::spawn(self.clone().render_and_store(prepared, slot, cancel).in_current_span());
         task.await.map_err(|e| ComposerError::Internal(format!("render task failed: {e}")))?
     }
 
@@ -314,7 +316,7 @@ impl Composer {
     async fn render_and_store(
         self: Arc<Self>,
         prepared: Prepared,
-        permit: OwnedSemaphorePermit,
+        slot: Slot,
         cancel: CancellationToken,
     ) -> Result<v1::Video> {
         let Prepared { job, downloads, video_key, thumbnail_key, settings, mut new, mut log, inputs } = prepared;
@@ -323,7 +325,7 @@ impl Composer {
             ProviderSet::Offline => render::render(&job, &settings, &cancel).await,
             ProviderSet::Null => render::placeholder(&job, &settings).await,
         };
-        drop(permit);
+        drop(slot);
         drop(downloads);
         let rendered = rendered.inspect_err(|e| warn!(error = %e, script_id = new.script_id, "render failed"))?;
         let render_ms = started.elapsed().as_millis() as u64;

@@ -9,17 +9,15 @@ use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
 use shortline_shared::media_store::MediaStore;
 use shortline_shared::service::{self, StartError};
+use shortline_shared::slots::WorkSlots;
 use shortline_shared::sweep::{Owner, Sweep};
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use crate::api::{Composer, ComposerApi, MUSIC_BED_KEY, MUSIC_BED_SECONDS};
 use crate::render;
 use crate::scriptgen::Scriptgen;
-
-/// Renders one process runs at once: x264 uses both cores of the reference machine.
-pub const MAX_CONCURRENT_RENDERS: usize = 1;
 
 /// The name the health service reports the composer under.
 pub const HEALTH_SERVICE: &str = "shortline.v1.ComposerService";
@@ -69,7 +67,7 @@ impl Application {
             media: config.media.clone(),
             music_bed,
             providers,
-            renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
+            renders: WorkSlots::new(config.composer.render_slots(), "render", "composer.max_concurrent_renders"),
             reviews: Mutex::new(()),
         });
         Ok(Application { listener, address, composer, pool, config, shutdown, sweep })

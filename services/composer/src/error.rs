@@ -3,6 +3,7 @@
 use shortline_shared::db::DbError;
 use shortline_shared::domain::{describe, Violation};
 use shortline_shared::media_store::MediaStoreError;
+use shortline_shared::slots::SlotsBusy;
 use shortline_shared::status::{into_status, ServiceError, INTERNAL_MESSAGE};
 use tonic::{Code, Status};
 
@@ -30,6 +31,9 @@ pub enum ComposerError {
     Render(#[from] RenderError),
     #[error(transparent)]
     MediaStore(#[from] MediaStoreError),
+    /// Every render slot of this process is busy (RESOURCE_EXHAUSTED: retry later).
+    #[error(transparent)]
+    Busy(#[from] SlotsBusy),
     #[error("{0}")]
     Internal(String),
 }
@@ -46,6 +50,7 @@ impl ServiceError for ComposerError {
             ComposerError::Invalid(_) => Code::InvalidArgument,
             ComposerError::JobNotFound(_) | ComposerError::NotFound(_) => Code::NotFound,
             ComposerError::FailedPrecondition(_) => Code::FailedPrecondition,
+            ComposerError::Busy(_) => Code::ResourceExhausted,
             ComposerError::Db(db) => db.status_code(),
             ComposerError::Downstream { status, .. } => status.code(),
             ComposerError::Render(RenderError::FfmpegMissing { .. }) => Code::FailedPrecondition,
@@ -97,6 +102,15 @@ mod tests {
                 "video 3 is already approved",
             ),
             (ComposerError::Db(DbError::Internal("SELEC".into())), Code::Internal, "internal error"),
+            (
+                ComposerError::Busy(SlotsBusy {
+                    capacity: 1,
+                    what: "render",
+                    setting: "composer.max_concurrent_renders",
+                }),
+                Code::ResourceExhausted,
+                "all 1 render slots of this process are busy (composer.max_concurrent_renders); retry later",
+            ),
             (ComposerError::Render(RenderError::Cancelled), Code::Cancelled, "render cancelled"),
             (
                 ComposerError::Render(RenderError::Failed {

@@ -9,5 +9,5 @@ mod error;
 pub mod render;
 mod scriptgen;
 
-pub use app::{Application, HEALTH_SERVICE, MAX_CONCURRENT_RENDERS};
+pub use app::{Application, HEALTH_SERVICE};
 pub use error::ComposerError;

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use shortline_proto::v1;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
+use shortline_shared::balance;
 use shortline_shared::grpc::{is_connection_failure, set_job_id};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::error::{ComposerError, Result};
 
@@ -23,13 +24,10 @@ pub struct Scriptgen {
 
 impl Scriptgen {
     /// The channel connects lazily and reconnects on its own, so the composer starts (and keeps
-    /// going) while scriptgen restarts.
+    /// going) while scriptgen restarts; it balances calls over every instance `url` names.
     pub fn connect_lazy(url: &str) -> Result<Self> {
-        let channel = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| ComposerError::Internal(format!("bad scriptgen url `{url}`: {e}")))?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = balance::connect_lazy(url)
+            .map_err(|e| ComposerError::Internal(format!("bad scriptgen url `{url}`: {e}")))?;
         Ok(Scriptgen { client: ScriptServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES) })
     }
 

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use shortline_proto::v1::composer_service_client::ComposerServiceClient;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
+use shortline_shared::balance;
 use shortline_shared::grpc::set_job_id;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status, TimeoutExpired};
 
 use crate::error::{OrchestratorError, Result};
@@ -19,7 +20,8 @@ pub struct Clients {
 
 impl Clients {
     /// Channels connect lazily and reconnect on their own, so the orchestrator starts (and keeps
-    /// going) while the other services restart.
+    /// going) while the other services restart; each balances its calls over every instance its
+    /// target names (`shortline_shared::balance`).
     pub fn connect_lazy(scriptgen_url: &str, composer_url: &str) -> Result<Self> {
         Ok(Clients {
             scriptgen: ScriptServiceClient::new(channel(scriptgen_url)?).max_decoding_message_size(64 * 1024 * 1024),
@@ -29,11 +31,7 @@ impl Clients {
 }
 
 fn channel(url: &str) -> Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .map_err(|e| OrchestratorError::Internal(format!("bad service url `{url}`: {e}")))?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .connect_lazy())
+    balance::connect_lazy(url).map_err(|e| OrchestratorError::Internal(format!("bad service url `{url}`: {e}")))
 }
 
 /// What a failed call to `service` is to the engine. tonic's client gives up at the call's own

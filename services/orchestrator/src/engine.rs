@@ -4,8 +4,9 @@
 //! stage without a succeeded attempt; the stage RPCs are idempotent per `(job_id, variant)`, so a
 //! resumed stage gets back what an earlier attempt already made instead of paying for it again.
 //! A service that cannot be reached (UNAVAILABLE, or a connection that broke mid-call: it is
-//! restarting or being rescheduled) is retried for as long as one attempt of the stage may take;
-//! DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED and ABORTED are retried up to `pipeline.max_attempts`;
+//! restarting or being rescheduled) or is at capacity (RESOURCE_EXHAUSTED) is retried for as long
+//! as one attempt of the stage may take; DEADLINE_EXCEEDED and ABORTED are retried up to
+//! `pipeline.max_attempts`;
 //! both with exponential backoff and jitter. The rest fail the job at once, naming the stage and
 //! the reason.
 
@@ -381,7 +382,7 @@ impl Engine {
                         return Ok(Err(Halt::Failed(reason)));
                     }
                 }
-                Retry::WhileUnreachable => {
+                Retry::UntilDeadline => {
                     let since = *unreachable_since.get_or_insert_with(Instant::now);
                     let left = deadline.saturating_sub(since.elapsed());
                     if left.is_zero() {
@@ -522,10 +523,11 @@ fn jittered(backoff: Duration) -> Duration {
 /// How a failed stage attempt may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Retry {
-    /// The service or the database could not be reached, or the connection broke mid-call: it is
-    /// restarting or being rescheduled. Retried for as long as one attempt of the stage may take
-    /// (its deadline), however many attempts that is.
-    WhileUnreachable,
+    /// The service or the database could not be reached, or the connection broke mid-call (it is
+    /// restarting or being rescheduled), or the service is at capacity (RESOURCE_EXHAUSTED: its
+    /// work slots are full, and a slot frees when a render ends). Retried for as long as one
+    /// attempt of the stage may take (its deadline), however many attempts that is.
+    UntilDeadline,
     /// The call failed in a way a second try may pass: retried up to `pipeline.max_attempts`.
     Counted,
     Never,
@@ -535,9 +537,9 @@ fn retry_of(error: &OrchestratorError) -> Retry {
     use tonic::Code;
     match error {
         OrchestratorError::Downstream { status, .. } => {
-            if status.code() == Code::Unavailable || is_connection_failure(status) {
-                Retry::WhileUnreachable
-            } else if matches!(status.code(), Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted)
+            if matches!(status.code(), Code::Unavailable | Code::ResourceExhausted) || is_connection_failure(status) {
+                Retry::UntilDeadline
+            } else if matches!(status.code(), Code::DeadlineExceeded | Code::Aborted)
                 || sources(status).any(|e| e.is::<tonic::TimeoutExpired>())
             {
                 Retry::Counted
@@ -545,7 +547,7 @@ fn retry_of(error: &OrchestratorError) -> Retry {
                 Retry::Never
             }
         }
-        OrchestratorError::Db(DbError::Unavailable(_)) => Retry::WhileUnreachable,
+        OrchestratorError::Db(DbError::Unavailable(_)) => Retry::UntilDeadline,
         _ => Retry::Never,
     }
 }
@@ -614,8 +616,8 @@ mod tests {
     fn a_broken_connection_is_retried_while_unreachable_whatever_its_code() {
         let reset = Status::from_error(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
         assert_eq!(reset.code(), Code::Unknown);
-        assert_eq!(retry_of(&downstream(reset)), Retry::WhileUnreachable);
-        assert_eq!(retry_of(&downstream(Status::unavailable("restarting"))), Retry::WhileUnreachable);
+        assert_eq!(retry_of(&downstream(reset)), Retry::UntilDeadline);
+        assert_eq!(retry_of(&downstream(Status::unavailable("restarting"))), Retry::UntilDeadline);
     }
 
     #[test]
@@ -625,8 +627,13 @@ mod tests {
             let status = Status::new(code, "h2 protocol error: transport error");
             assert_eq!(retry_of(&downstream(status)), Retry::Never, "{code:?}");
         }
-        for code in [Code::DeadlineExceeded, Code::ResourceExhausted, Code::Aborted] {
+        for code in [Code::DeadlineExceeded, Code::Aborted] {
             assert_eq!(retry_of(&downstream(Status::new(code, "busy"))), Retry::Counted, "{code:?}");
+        }
+        // A service whose work slots are full frees one when a render ends: waited for like a
+        // restart, not counted against max_attempts.
+        for code in [Code::ResourceExhausted, Code::Unavailable] {
+            assert_eq!(retry_of(&downstream(Status::new(code, "busy"))), Retry::UntilDeadline, "{code:?}");
         }
         assert_eq!(retry_of(&OrchestratorError::Internal("bug".into())), Retry::Never);
     }

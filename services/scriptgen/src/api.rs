@@ -30,8 +30,9 @@ use shortline_shared::db::{self, AssetKind, DbError, DbPool, MediaAsset, NewMedi
 use shortline_shared::domain::{ProductionPlan, Theme, ThemeAvatar, TrendReportBody, Violation};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::media_store::MediaStore;
+use shortline_shared::slots::WorkSlots;
 use shortline_shared::status::require_job_id;
-use tokio::sync::{OwnedMutexGuard, Semaphore};
+use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tracing::{info, Instrument};
@@ -46,10 +47,6 @@ use crate::providers::{AvatarMedia, AvatarTargets, LlmPlanner, SetupError, Usage
 
 /// Variants one job may have (GenerateScriptRequest.variant 1..=10; 0 means 1).
 pub const MAX_VARIANTS: i32 = 10;
-
-/// Scripts whose media one process generates at once. Each offline render keeps both cores busy
-/// (x264 on 2 threads); more would only make every job slower.
-pub const MAX_CONCURRENT_MEDIA: usize = 2;
 
 /// Recorded as the script's model: the template planner's template set.
 const TEMPLATE_MODEL: &str = "template-v1";
@@ -202,8 +199,9 @@ pub struct ScriptApi {
     planner: ScriptPlanner,
     providers: MediaProviders,
     format: ClipFormat,
-    /// Bounds concurrent media generation in this process.
-    media_permits: Arc<Semaphore>,
+    /// Bounds concurrent media generation in this process (`scriptgen.max_concurrent_media`);
+    /// a call beyond it is refused RESOURCE_EXHAUSTED.
+    media_slots: WorkSlots,
     /// One generation per script at a time: a concurrent retry waits, then finds the set made.
     script_locks: ScriptLocks,
     /// `pipeline.job_budget_usd`: a job's limit unless its theme sets one.
@@ -217,6 +215,7 @@ impl ScriptApi {
         planner: ScriptPlanner,
         providers: MediaProviders,
         format: ClipFormat,
+        media_slots: WorkSlots,
         job_budget_usd: Option<f64>,
     ) -> Self {
         ScriptApi {
@@ -225,7 +224,7 @@ impl ScriptApi {
             planner,
             providers,
             format,
-            media_permits: Arc::new(Semaphore::new(MAX_CONCURRENT_MEDIA)),
+            media_slots,
             script_locks: ScriptLocks::default(),
             job_budget_usd,
         }
@@ -332,11 +331,16 @@ impl ScriptApi {
         if is_complete(&plan, &existing) {
             return Ok(existing);
         }
-        let _permit = self
-            .media_permits
-            .acquire()
-            .await
-            .map_err(|_| ScriptgenError::Internal("the media generation semaphore is closed".into()))?;
+        // Refused at once when every slot is busy: the orchestrator retries with backoff.
+        let slot = self.media_slots.try_take().inspect_err(|_| {
+            tracing::info!(
+                job_id,
+                script_id,
+                limit = self.media_slots.capacity(),
+                "media generation refused: every slot is busy"
+            );
+        })?;
+        tracing::info!(job_id, script_id, running = slot.running, "media generation started");
 
         // The whole set is priced before anything is called: a budget that cannot pay for it
         // stops here, with nothing called and nothing written.

@@ -8,6 +8,7 @@ use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
 use shortline_shared::media_store::MediaStore;
 use shortline_shared::service::{self, StartError};
+use shortline_shared::slots::WorkSlots;
 use shortline_shared::sweep::{Owner, Sweep};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -47,7 +48,17 @@ impl Application {
             .map_err(|e| StartError::Other(e.to_string()))?;
         let planner = ScriptPlanner::from_config(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
         let format = ClipFormat::from_config(&config.media);
-        let api = ScriptApi::new(pool.clone(), store, planner, providers, format, config.pipeline.job_budget_usd);
+        let media_slots =
+            WorkSlots::new(config.scriptgen.media_slots(), "media generation", "scriptgen.max_concurrent_media");
+        let api = ScriptApi::new(
+            pool.clone(),
+            store,
+            planner,
+            providers,
+            format,
+            media_slots,
+            config.pipeline.job_budget_usd,
+        );
         Ok(Application { listener, address, pool, api, config, shutdown, sweep })
     }
 

@@ -4,6 +4,7 @@ use shortline_shared::budget::BudgetExceeded;
 use shortline_shared::db::DbError;
 use shortline_shared::domain::{describe, Violation};
 use shortline_shared::media_store::MediaStoreError;
+use shortline_shared::slots::SlotsBusy;
 use shortline_shared::status::{into_status, ServiceError, INTERNAL_MESSAGE};
 use tonic::{Code, Status};
 
@@ -33,6 +34,9 @@ pub enum ScriptgenError {
     /// The job's budget cannot pay for the work asked for; nothing was called or written.
     #[error(transparent)]
     OverBudget(#[from] BudgetExceeded),
+    /// Every media generation slot of this process is busy (RESOURCE_EXHAUSTED: retry later).
+    #[error(transparent)]
+    Busy(#[from] SlotsBusy),
     #[error("{0}")]
     Internal(String),
 }
@@ -59,6 +63,7 @@ impl ServiceError for ScriptgenError {
             ScriptgenError::Invalid(_) => Code::InvalidArgument,
             ScriptgenError::JobNotFound(_) | ScriptgenError::NotFound(_) => Code::NotFound,
             ScriptgenError::FailedPrecondition(_) => Code::FailedPrecondition,
+            ScriptgenError::Busy(_) => Code::ResourceExhausted,
             ScriptgenError::Db(db) => db.status_code(),
             ScriptgenError::Plan(PlanError::InvalidTheme(_)) => Code::InvalidArgument,
             // Retrying cannot help until the budget is raised.
@@ -181,6 +186,15 @@ mod tests {
             ),
             (ScriptgenError::Internal("plan column unreadable".into()), Code::Internal, INTERNAL_MESSAGE),
             (ScriptgenError::Db(DbError::Internal("SELEC".into())), Code::Internal, INTERNAL_MESSAGE),
+            (
+                ScriptgenError::Busy(SlotsBusy {
+                    capacity: 2,
+                    what: "media generation",
+                    setting: "scriptgen.max_concurrent_media",
+                }),
+                Code::ResourceExhausted,
+                "all 2 media generation slots of this process are busy (scriptgen.max_concurrent_media); retry later",
+            ),
             (
                 ScriptgenError::Plan(PlanError::InvalidPlan {
                     planner: "template".into(),

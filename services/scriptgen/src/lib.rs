@@ -8,6 +8,6 @@ pub mod media;
 pub mod planner;
 pub mod providers;
 
-pub use api::{ClipFormat, MediaProviders, ScriptPlanner, MAX_CONCURRENT_MEDIA, MAX_VARIANTS};
+pub use api::{ClipFormat, MediaProviders, ScriptPlanner, MAX_VARIANTS};
 pub use app::{Application, HEALTH_SERVICE_NAME};
 pub use error::ScriptgenError;

@@ -113,8 +113,17 @@ pub enum Command {
         #[arg(value_enum)]
         service: Service,
     },
-    /// Apply the database migrations.
-    Migrate,
+    /// Apply the database migrations (serialised: a second run waits for the first, then finds
+    /// nothing to do).
+    Migrate {
+        /// Wait for the database to accept connections (up to --wait-seconds) instead of failing
+        /// at once: for a migration Job or init container that may start before its database.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits.
+        #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "wait")]
+        wait_seconds: u64,
+    },
     /// The providers of each kind (sources, analyst, planner, clips, voice, avatar): base URL,
     /// whether a key is set (never the key), and whether each answers an authenticated request.
     /// Exits 1 when a check fails.
@@ -293,7 +302,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         commands::run::check_theme_file(args)?;
     }
     let config = cli.load_config()?;
-    let serving = matches!(cli.command, Command::Serve { .. } | Command::Up | Command::Migrate);
+    let serving = matches!(cli.command, Command::Serve { .. } | Command::Up | Command::Migrate { .. });
     let filter = if serving { config.telemetry.filter.clone() } else { client::cli_log_filter(&config) };
     shortline_shared::telemetry::init(config.telemetry.format, &filter)?;
     let json = cli.json;
@@ -340,12 +349,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             embedded.stopped().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Migrate => {
+        Command::Migrate { wait, wait_seconds } => {
             let url = config.database_url();
             if shortline_shared::db::Backend::from_url(&url)? == shortline_shared::db::Backend::Sqlite {
                 embedded::create_sqlite_dir(&url)?;
             }
-            let applied = shortline_shared::db::migrations::run_pending(&url).await?;
+            let migrations = shortline_shared::db::migrations::run_pending_when_reachable;
+            let patience = if wait { std::time::Duration::from_secs(wait_seconds) } else { std::time::Duration::ZERO };
+            let applied = migrations(&url, patience).await?;
             if json {
                 output::print_json(&serde_json::json!({ "applied": applied }))?;
             } else if applied.is_empty() {

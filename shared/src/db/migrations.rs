@@ -1,5 +1,7 @@
 //! Embedded migrations, one directory per backend, runnable from any tokio runtime flavour.
 
+use std::time::Duration;
+
 use diesel::migration::MigrationSource;
 use diesel::{Connection, RunQueryDsl, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -31,6 +33,24 @@ pub async fn run_pending(url: &str) -> DbResult<Vec<String>> {
     receiver.await.map_err(|_| DbError::Internal("the migration thread panicked".into()))?
 }
 
+/// [`run_pending`], trying again while the database cannot be reached (the server still
+/// starting, the database not created yet), for up to `patience`: a migration Job or init
+/// container can start before its database.
+pub async fn run_pending_when_reachable(url: &str, patience: Duration) -> DbResult<Vec<String>> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match run_pending(url).await {
+            Err(DbError::Unavailable(reason)) if tokio::time::Instant::now() + pause < deadline => {
+                tracing::warn!(%reason, "database not reachable yet; waiting");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 fn run_pending_blocking(url: &str) -> DbResult<Vec<String>> {
     match Backend::from_url(url)? {
         Backend::Postgres => {
@@ -47,7 +67,9 @@ fn run_pending_blocking(url: &str) -> DbResult<Vec<String>> {
                 SqliteConnection::establish(sqlite_path(url)).map_err(|e| DbError::Unavailable(e.to_string()))?;
             diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut conn)?;
             diesel::sql_query("PRAGMA foreign_keys = ON").execute(&mut conn)?;
-            apply(&mut conn, SQLITE)
+            // One exclusive transaction around the lot (each migration's own becomes a
+            // savepoint), so a second migrator waits, then finds nothing left to apply.
+            conn.exclusive_transaction(|conn| apply(conn, SQLITE))
         }
     }
 }

@@ -380,15 +380,21 @@ fn manifests_match_the_code() {
                 _ => composer_service_server::SERVICE_NAME,
             };
             assert_eq!(health, generated, "{service} registers its generated service's name");
-            let endpoint = match service {
-                "orchestrator" => &config.orchestrator,
-                "scriptgen" => &config.scriptgen,
-                _ => &config.composer,
+            let (listen, url) = match service {
+                "orchestrator" => (config.orchestrator.listen, &config.orchestrator.url),
+                "scriptgen" => (config.scriptgen.listen, &config.scriptgen.url),
+                _ => (config.composer.listen, &config.composer.url),
             };
             let owner = format!("{overlay}: shortline-{service}");
-            assert!(endpoint.listen.ip().is_unspecified(), "{owner}: listens on {}", endpoint.listen);
-            assert_eq!(endpoint.listen.port(), port, "{owner}: listen port");
-            assert_eq!(endpoint.url, format!("http://shortline-{service}:{port}"), "{owner}: url");
+            assert!(listen.ip().is_unspecified(), "{owner}: listens on {listen}");
+            assert_eq!(listen.port(), port, "{owner}: listen port");
+            // The CLI reaches the orchestrator's ClusterIP Service; the services balance their
+            // calls over the pods behind scriptgen's and composer's headless Services.
+            let expected = match service {
+                "orchestrator" => format!("http://shortline-{service}:{port}"),
+                _ => format!("dns:///shortline-{service}-headless:{port}"),
+            };
+            assert_eq!(*url, expected, "{owner}: url");
 
             // Deployment: `shortline serve <service>`, the gRPC port, native gRPC probes on the
             // names the service registers, the config file mounted where SHORTLINE_CONFIG says,
@@ -482,14 +488,23 @@ fn manifests_match_the_code() {
                 "{owner}: selector"
             );
             assert_eq!(labels(at(deployment, "spec.selector.matchLabels")), selector, "{owner}: Deployment selector");
+
+            // scriptgen and composer also have a headless Service over the same pods and port,
+            // the name their clients resolve to every pod's address.
+            if service != "orchestrator" {
+                let headless = find(&docs, "Service", &format!("shortline-{service}-headless"));
+                assert_eq!(str_at(headless, "spec.clusterIP"), "None", "{owner}: headless");
+                assert_eq!(labels(at(headless, "spec.selector")), selector, "{owner}: headless selector");
+                assert_eq!(at(headless, "spec.ports"), at(svc, "spec.ports"), "{owner}: headless ports");
+            }
         }
 
         // The migration Job: `shortline migrate` as the migrator login.
         let job = find(&docs, "Job", "shortline-migrate");
         let container = the_container(at(job, "spec.template"), "Job/shortline-migrate");
         let args = strings(at(container, "args"));
-        assert_eq!(args, ["migrate"], "{overlay}: migrate args");
-        assert!(matches!(cli_accepts(&args, "Job/shortline-migrate"), shortline::Command::Migrate));
+        assert_eq!(args, ["migrate", "--wait"], "{overlay}: migrate args");
+        assert!(matches!(cli_accepts(&args, "Job/shortline-migrate"), shortline::Command::Migrate { wait: true, .. }));
         let database = env_var(container, "SHORTLINE_DATABASE__URL").expect("migrate database URL");
         assert_eq!(str_at(database, "valueFrom.secretKeyRef.key"), "migrate-url");
         effective_config(&docs, toml_text, container, "Job/shortline-migrate");
@@ -692,8 +707,8 @@ async fn the_cluster_config_starts_services_that_answer_their_probes() {
     config.database.url = Some(db.url.clone());
     config.data_dir = dir.path().to_owned();
     config.media.root = Some(dir.path().join("media").display().to_string());
-    for endpoint in [&mut config.orchestrator, &mut config.scriptgen, &mut config.composer] {
-        endpoint.listen = "127.0.0.1:0".parse().expect("address");
+    for listen in [&mut config.orchestrator.listen, &mut config.scriptgen.listen, &mut config.composer.listen] {
+        *listen = "127.0.0.1:0".parse().expect("address");
     }
 
     // The probes of the base Deployments, as written.
@@ -767,4 +782,97 @@ fn the_build_context_holds_what_the_image_build_needs() {
 
 fn strings_of_toml(value: &toml::Value) -> Vec<String> {
     value.as_array().expect("an array").iter().map(|v| v.as_str().expect("a string").to_owned()).collect()
+}
+
+/// The standard labels every object of every overlay carries, non-empty.
+const STANDARD_LABELS: [&str; 6] = ["name", "instance", "version", "component", "part-of", "managed-by"];
+
+// Issue 17: every object says what it is, which instance and version it belongs to, and what
+// manages it; PostgreSQL and MinIO in dev are labelled as what they are.
+#[test]
+fn every_object_carries_the_standard_labels() {
+    if !tools_present(false) {
+        return;
+    }
+    for overlay in OVERLAYS {
+        for object in documents(&render(overlay)) {
+            let owner = format!("{overlay}: {}", name_of(&object));
+            let labels = labels(at(&object, "metadata.labels"));
+            for label in STANDARD_LABELS {
+                let value = labels.get(&format!("app.kubernetes.io/{label}"));
+                assert!(value.is_some_and(|v| !v.is_empty()), "{owner}: no app.kubernetes.io/{label}");
+            }
+            assert_eq!(labels["app.kubernetes.io/instance"], format!("shortline-{overlay}"), "{owner}");
+            assert_eq!(labels["app.kubernetes.io/part-of"], "shortline", "{owner}");
+            let name = &labels["app.kubernetes.io/name"];
+            let expected = match str_at(&object, "metadata.name") {
+                n if n.starts_with("shortline-postgres") => "postgresql",
+                n if n.starts_with("shortline-minio") => "minio",
+                _ => "shortline",
+            };
+            assert_eq!(name, expected, "{owner}");
+        }
+    }
+}
+
+/// A Kubernetes quantity in bytes (`64Mi`, `6Gi`).
+fn bytes(quantity: &str) -> u64 {
+    let (number, unit) = quantity.split_at(quantity.find(|c: char| !c.is_ascii_digit()).unwrap_or(quantity.len()));
+    let scale = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        other => panic!("unexpected unit {other} in {quantity}"),
+    };
+    number.parse::<u64>().expect("a number") * scale
+}
+
+// Issue 17: the migration Job and the CronJob request and limit ephemeral storage; every pod's
+// emptyDirs fit within its containers' ephemeral-storage limit; prod spreads pods over zones.
+#[test]
+fn storage_is_bounded_and_prod_spreads_over_zones() {
+    if !tools_present(false) {
+        return;
+    }
+    for overlay in OVERLAYS {
+        let docs = documents(&render(overlay));
+        for (owner, template) in pod_templates(&docs) {
+            let owner = format!("{overlay}: {owner}");
+            let containers = seq_at(template, "spec.containers");
+            let limit: u64 =
+                containers.iter().map(|c| at(c, "resources.limits.ephemeral-storage").as_str().map_or(0, bytes)).sum();
+            let empty_dirs: u64 = seq_at(template, "spec.volumes")
+                .iter()
+                .filter_map(|volume| at(volume, "emptyDir.sizeLimit").as_str().map(bytes))
+                .sum();
+            if empty_dirs > 0 {
+                assert!(limit > empty_dirs, "{owner}: emptyDirs of {empty_dirs} bytes within a limit of {limit}");
+            }
+        }
+        let templates = pod_templates(&docs);
+        for name in ["shortline-migrate", "shortline-trends-refresh"] {
+            let (_, template) = templates
+                .iter()
+                .find(|(owner, _)| owner.ends_with(&format!("/{name}")))
+                .unwrap_or_else(|| panic!("{overlay}: no {name}"));
+            for container in seq_at(template, "spec.containers") {
+                for bound in ["requests", "limits"] {
+                    let value = at(container, &format!("resources.{bound}.ephemeral-storage"));
+                    assert!(value.as_str().is_some(), "{overlay}: {name}: no ephemeral-storage {bound}");
+                }
+            }
+        }
+        if overlay == "prod" {
+            for service in SERVICES {
+                let deployment = find(&docs, "Deployment", &format!("shortline-{service}"));
+                let keys: Vec<&str> = seq_at(deployment, "spec.template.spec.topologySpreadConstraints")
+                    .iter()
+                    .map(|constraint| str_at(constraint, "topologyKey"))
+                    .collect();
+                assert!(keys.contains(&"topology.kubernetes.io/zone"), "prod: {service} spreads over {keys:?}");
+                assert!(keys.contains(&"kubernetes.io/hostname"), "prod: {service} spreads over {keys:?}");
+            }
+        }
+    }
 }

@@ -86,7 +86,7 @@ impl Drop for TestDb {
     }
 }
 
-async fn admin_execute(statement: &str) {
+pub async fn admin_execute(statement: &str) {
     let url = format!("{}/postgres", postgres_server_url());
     let mut conn = AsyncPgConnection::establish(&url)
         .await

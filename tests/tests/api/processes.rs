@@ -197,7 +197,6 @@ impl SystemOptions {
         self
     }
 
-    #[allow(dead_code)] // for tests that configure the composer alone
     pub fn composer_env(mut self, key: &str, value: impl ToString) -> Self {
         self.composer_env.push((key.to_owned(), value.to_string()));
         self

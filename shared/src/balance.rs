@@ -1,0 +1,175 @@
+//! Client channels that spread calls over every instance of a service, not one connection.
+//!
+//! gRPC keeps one long-lived HTTP/2 connection per channel, so a channel to a Kubernetes
+//! Service's virtual IP sends every call to the one pod behind that connection. A service target
+//! may therefore name all instances, and the channel balances each call over them (tower's
+//! power-of-two-choices on in-flight calls):
+//!
+//! - `http://host:port`: one address, as before (a Service's virtual IP, a local process);
+//! - `http://a:50053,http://b:50053`: a fixed list;
+//! - `dns:///host:port`: every address `host` resolves to (a headless Service's name gives one
+//!   per ready pod), resolved again every [`DNS_REFRESH`] so pods that come are used and pods
+//!   that go are dropped. Calls go over plain HTTP/2 (`http://`) to each address.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tonic::transport::channel::Change;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tracing::{debug, warn};
+
+/// How often a `dns:///` target is resolved again.
+pub const DNS_REFRESH: Duration = Duration::from_secs(10);
+
+/// How long opening a connection to one instance may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A parsed service target (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceTarget {
+    /// One or more `http(s)://` URLs.
+    Urls(Vec<Uri>),
+    /// `dns:///host:port`.
+    Dns { host: String, port: u16 },
+}
+
+impl ServiceTarget {
+    /// Parses `target`; the error says what is wrong with it.
+    pub fn parse(target: &str) -> Result<ServiceTarget, String> {
+        if let Some(name) = target.strip_prefix("dns:///") {
+            let (host, port) =
+                name.rsplit_once(':').ok_or_else(|| format!("`{target}` has no port: use dns:///host:port"))?;
+            let port: u16 = port.parse().map_err(|_| format!("`{target}` has no valid port: use dns:///host:port"))?;
+            if host.is_empty() || port == 0 {
+                return Err(format!("`{target}` needs a host and a port other than 0: use dns:///host:port"));
+            }
+            return Ok(ServiceTarget::Dns { host: host.to_owned(), port });
+        }
+        let urls = target.split(',').map(|url| parse_url(url.trim())).collect::<Result<Vec<_>, _>>()?;
+        Ok(ServiceTarget::Urls(urls))
+    }
+}
+
+fn parse_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("not a URL ({e}): `{url}`"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(format!("must start with http://, https:// or dns:///, got `{url}`")),
+    }
+    match uri.authority() {
+        None => Err(format!("has no host: `{url}`")),
+        Some(authority) if authority.port_u16() == Some(0) => Err(format!("port 0 cannot be reached: `{url}`")),
+        Some(_) => Ok(uri),
+    }
+}
+
+/// A channel to `target` that connects lazily and reconnects on its own, so a service starts
+/// (and keeps going) while the ones it calls restart. A `dns:///` target is resolved by a task
+/// that ends when the channel is dropped; it needs a Tokio runtime.
+pub fn connect_lazy(target: &str) -> Result<Channel, String> {
+    match ServiceTarget::parse(target)? {
+        ServiceTarget::Urls(urls) if urls.len() == 1 => Ok(endpoint(urls[0].clone()).connect_lazy()),
+        ServiceTarget::Urls(urls) => Ok(Channel::balance_list(urls.into_iter().map(endpoint))),
+        ServiceTarget::Dns { host, port } => {
+            let (channel, changes) = Channel::balance_channel(64);
+            tokio::spawn(follow_dns(host, port, changes));
+            Ok(channel)
+        }
+    }
+}
+
+fn endpoint(uri: Uri) -> Endpoint {
+    Endpoint::from(uri).connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true)
+}
+
+/// Resolves `host` every [`DNS_REFRESH`] and adds and removes the channel's endpoints to match.
+/// A failed or empty lookup keeps the addresses already known (a DNS hiccup should not empty
+/// the channel).
+async fn follow_dns(host: String, port: u16, changes: tokio::sync::mpsc::Sender<Change<SocketAddr, Endpoint>>) {
+    let mut known = BTreeSet::new();
+    loop {
+        match tokio::net::lookup_host((host.as_str(), port)).await {
+            Ok(found) => {
+                let found: BTreeSet<SocketAddr> = found.collect();
+                if !found.is_empty() {
+                    for change in diff(&known, &found) {
+                        if changes.send(change).await.is_err() {
+                            return;
+                        }
+                    }
+                    if found != known {
+                        debug!(%host, addresses = ?found, "service instances changed");
+                    }
+                    known = found;
+                }
+            }
+            Err(error) => warn!(%host, %error, "cannot resolve the service's instances; keeping the known ones"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(DNS_REFRESH) => {}
+            _ = changes.closed() => return,
+        }
+    }
+}
+
+/// What turns the endpoints `known` into `found`.
+fn diff(known: &BTreeSet<SocketAddr>, found: &BTreeSet<SocketAddr>) -> Vec<Change<SocketAddr, Endpoint>> {
+    let removed = known.difference(found).map(|address| Change::Remove(*address));
+    let added = found.difference(known).map(|address| {
+        let uri = format!("http://{address}").parse().expect("a socket address makes a URI");
+        Change::Insert(*address, endpoint(uri))
+    });
+    removed.chain(added).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_or_say_why_not() {
+        assert_eq!(
+            ServiceTarget::parse("dns:///shortline-composer-headless:50053"),
+            Ok(ServiceTarget::Dns { host: "shortline-composer-headless".into(), port: 50053 })
+        );
+        let ServiceTarget::Urls(urls) = ServiceTarget::parse("http://127.0.0.2:1, http://127.0.0.3:1").expect("list")
+        else {
+            panic!("a list of URLs")
+        };
+        assert_eq!(urls.len(), 2);
+        assert!(
+            matches!(ServiceTarget::parse("http://scriptgen:50052"), Ok(ServiceTarget::Urls(urls)) if urls.len() == 1)
+        );
+        for (bad, says) in [
+            ("dns:///composer", "no port"),
+            ("dns:///:50053", "needs a host"),
+            ("dns:///composer:http", "no valid port"),
+            ("ftp://composer:1", "must start with"),
+            ("http://composer:0", "port 0"),
+            ("http://a:1,", "not a URL"),
+        ] {
+            let error = ServiceTarget::parse(bad).expect_err(bad);
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
+
+    fn addresses(list: &[&str]) -> BTreeSet<SocketAddr> {
+        list.iter().map(|a| a.parse().expect("address")).collect()
+    }
+
+    #[test]
+    fn a_new_lookup_adds_new_instances_and_removes_gone_ones() {
+        let known = addresses(&["10.0.0.1:50053", "10.0.0.2:50053"]);
+        let found = addresses(&["10.0.0.2:50053", "10.0.0.3:50053"]);
+        let changes: Vec<String> = diff(&known, &found)
+            .into_iter()
+            .map(|change| match change {
+                Change::Insert(address, endpoint) => format!("+{address} {}", endpoint.uri()),
+                Change::Remove(address) => format!("-{address}"),
+            })
+            .collect();
+        assert_eq!(changes, ["-10.0.0.1:50053", "+10.0.0.3:50053 http://10.0.0.3:50053/"]);
+        assert!(diff(&found, &found).is_empty());
+    }
+}
