@@ -48,7 +48,10 @@ impl ServiceError for ComposerError {
             ComposerError::FailedPrecondition(_) => Code::FailedPrecondition,
             ComposerError::Db(db) => db.status_code(),
             ComposerError::Downstream { status, .. } => status.code(),
-            ComposerError::Render(RenderError::FfmpegMissing { .. }) => Code::FailedPrecondition,
+            // The same input fails the gate the same way: the orchestrator must not retry it.
+            ComposerError::Render(RenderError::FfmpegMissing { .. } | RenderError::QualityGate { .. }) => {
+                Code::FailedPrecondition
+            }
             ComposerError::Render(RenderError::Cancelled) => Code::Cancelled,
             ComposerError::Render(_) | ComposerError::MediaStore(_) | ComposerError::Internal(_) => Code::Internal,
         }
@@ -58,9 +61,9 @@ impl ServiceError for ComposerError {
         match self {
             ComposerError::Db(db) => db.public_message(),
             ComposerError::Downstream { status, .. } => status.message().to_owned(),
-            ComposerError::Render(error @ (RenderError::FfmpegMissing { .. } | RenderError::Cancelled)) => {
-                error.to_string()
-            }
+            ComposerError::Render(
+                error @ (RenderError::FfmpegMissing { .. } | RenderError::QualityGate { .. } | RenderError::Cancelled),
+            ) => error.to_string(),
             ComposerError::Render(_) | ComposerError::MediaStore(_) | ComposerError::Internal(_) => {
                 INTERNAL_MESSAGE.to_owned()
             }
@@ -98,6 +101,11 @@ mod tests {
             ),
             (ComposerError::Db(DbError::Internal("SELEC".into())), Code::Internal, "internal error"),
             (ComposerError::Render(RenderError::Cancelled), Code::Cancelled, "render cancelled"),
+            (
+                ComposerError::Render(RenderError::QualityGate { reason: "blackdetect: black from 0.00 s".into() }),
+                Code::FailedPrecondition,
+                "quality gate: blackdetect: black from 0.00 s",
+            ),
             (
                 ComposerError::Render(RenderError::Failed {
                     program: "ffmpeg",
