@@ -421,7 +421,9 @@ fn plain_command_args(
 /// The plain filtergraph: the background to the frame size and rate and cut to length; six
 /// drawtexts (same font, sizes, colours, boxes, positions, half-open windows and fades as the
 /// composer's styles); one frame split off for the thumbnail; the voice padded to length, the
-/// looped music at the configured volume ducked under it and mixed in.
+/// looped music at the configured volume ducked under it and mixed in, then normalised to −14 LUFS
+/// with a true-peak ceiling (single-pass `loudnorm`: the one-command way to do the composer's
+/// loudness work; the composer's measuring pre-passes and quality-gate pass count against it).
 fn plain_graph(input: &Input, size: Size, font: &Path, media: &MediaConfig, work: &Path) -> anyhow::Result<String> {
     let (w, h, fps, t) = (size.width, size.height, size.fps, size.seconds);
     let short = f64::from(w.min(h));
@@ -465,7 +467,8 @@ fn plain_graph(input: &Input, size: Size, font: &Path, media: &MediaConfig, work
          [1:a]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,apad,atrim=duration={t},asplit=2[voice][key];\n\
          [2:a]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,volume={},atrim=duration={t},afade=t=out:st={}:d={}[music];\n\
          [music][key]sidechaincompress=threshold=0.02:ratio=8:attack=20:release=400[ducked];\n\
-         [voice][ducked]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[a]\n",
+         [voice][ducked]amix=inputs=2:duration=first:dropout_transition=0:normalize=0,\
+         loudnorm=I=-14:TP=-1.5:LRA=11,aresample=48000[a]\n",
         draws.join(",\n"),
         thumb + 1,
         secs(media.music_volume),

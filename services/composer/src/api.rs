@@ -517,6 +517,7 @@ fn composition_log(settings: &RenderSettings, inputs: Value, output: &RenderOutp
             "height": output.height,
             "thumbnail_size_bytes": output.thumbnail_size_bytes,
         },
+        "quality": output.quality,
     })
 }
 

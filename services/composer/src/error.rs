@@ -53,7 +53,10 @@ impl ServiceError for ComposerError {
             ComposerError::Busy(_) => Code::ResourceExhausted,
             ComposerError::Db(db) => db.status_code(),
             ComposerError::Downstream { status, .. } => status.code(),
-            ComposerError::Render(RenderError::FfmpegMissing { .. }) => Code::FailedPrecondition,
+            // The same input fails the gate the same way: the orchestrator must not retry it.
+            ComposerError::Render(RenderError::FfmpegMissing { .. } | RenderError::QualityGate { .. }) => {
+                Code::FailedPrecondition
+            }
             ComposerError::Render(RenderError::Cancelled) => Code::Cancelled,
             ComposerError::Render(_) | ComposerError::MediaStore(_) | ComposerError::Internal(_) => Code::Internal,
         }
@@ -63,9 +66,9 @@ impl ServiceError for ComposerError {
         match self {
             ComposerError::Db(db) => db.public_message(),
             ComposerError::Downstream { status, .. } => status.message().to_owned(),
-            ComposerError::Render(error @ (RenderError::FfmpegMissing { .. } | RenderError::Cancelled)) => {
-                error.to_string()
-            }
+            ComposerError::Render(
+                error @ (RenderError::FfmpegMissing { .. } | RenderError::QualityGate { .. } | RenderError::Cancelled),
+            ) => error.to_string(),
             ComposerError::Render(_) | ComposerError::MediaStore(_) | ComposerError::Internal(_) => {
                 INTERNAL_MESSAGE.to_owned()
             }
@@ -112,6 +115,11 @@ mod tests {
                 "all 1 render slots of this process are busy (composer.max_concurrent_renders); retry later",
             ),
             (ComposerError::Render(RenderError::Cancelled), Code::Cancelled, "render cancelled"),
+            (
+                ComposerError::Render(RenderError::QualityGate { reason: "blackdetect: black from 0.00 s".into() }),
+                Code::FailedPrecondition,
+                "quality gate: blackdetect: black from 0.00 s",
+            ),
             (
                 ComposerError::Render(RenderError::Failed {
                     program: "ffmpeg",

@@ -235,10 +235,44 @@ fn video_node(video: &v1::Video) -> Node {
     ));
     node.push(Node::new(format!("file: {}", show_uri(&video.uri))));
     node.push(Node::new(format!("thumbnail: {}", show_uri(&video.thumbnail_uri))));
+    if let Some(quality) = quality_label(&video.generation_log_json) {
+        node.push(Node::new(quality));
+    }
     if !video.review_note.is_empty() {
         node.push(Node::new(format!("review note: {}", video.review_note)));
     }
     node
+}
+
+/// What the composer's quality gate measured (`composition.quality` in the generation log), if it
+/// ran: loudness, true peak and the black and silent stretches it found.
+fn quality_label(generation_log_json: &str) -> Option<String> {
+    let log: serde_json::Value = serde_json::from_str(generation_log_json).ok()?;
+    let quality = log.pointer("/composition/quality").filter(|q| q.is_object())?;
+    let decibels = |key: &str, unit: &str| match quality[key].as_f64() {
+        Some(value) => format!("{value:.1} {unit}"),
+        None => "none".to_owned(),
+    };
+    let stretches = |key: &str| {
+        let spans: Vec<String> = quality[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|span| Some(format!("{:.2}-{:.2} s", span[0].as_f64()?, span[1].as_f64()?)))
+            .collect();
+        if spans.is_empty() {
+            "none".to_owned()
+        } else {
+            spans.join(", ")
+        }
+    };
+    Some(format!(
+        "quality: loudness {}, true peak {}, black {}, silence {}",
+        decibels("integrated_lufs", "LUFS"),
+        decibels("true_peak_dbtp", "dBTP"),
+        stretches("black_stretches"),
+        stretches("silences"),
+    ))
 }
 
 #[cfg(test)]
@@ -259,6 +293,20 @@ mod tests {
         let text = lineage_tree_text(&lineage);
         assert!(text.starts_with("job 3"), "{text}");
         assert!(text.contains("report: none yet"), "{text}");
+    }
+
+    #[test]
+    fn a_video_shows_what_the_quality_gate_measured() {
+        let log = r#"{"composition":{"quality":{"integrated_lufs":-14.1,"true_peak_dbtp":-1.84,
+            "black_stretches":[],"silences":[[5.2,6.0]]}}}"#;
+        let video = v1::Video { id: 4, generation_log_json: log.to_owned(), ..Default::default() };
+        let text = video_node(&video).render();
+        assert!(
+            text.contains("quality: loudness -14.1 LUFS, true peak -1.8 dBTP, black none, silence 5.20-6.00 s"),
+            "{text}"
+        );
+        let unmeasured = v1::Video { id: 5, generation_log_json: "{}".to_owned(), ..Default::default() };
+        assert!(!video_node(&unmeasured).render().contains("quality"));
     }
 
     fn lineage_tree_text(l: &v1::JobLineage) -> String {

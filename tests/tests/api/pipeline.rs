@@ -152,6 +152,13 @@ async fn a_job_runs_from_trends_to_an_approved_video(db: TestDb) {
     assert!(duration + 0.5 >= plan.duration_seconds, "file {duration} s, plan {} s", plan.duration_seconds);
     let thumbnail = std::fs::read(path_of(&video.thumbnail_uri)).expect("thumbnail");
     assert_eq!(&thumbnail[..2], &[0xFF, 0xD8], "a JPEG");
+    // The pipeline's video passed the quality gate, which kept what it measured with the video.
+    let log: serde_json::Value = serde_json::from_str(&video.generation_log_json).expect("generation log");
+    let quality = &log["composition"]["quality"];
+    let lufs = quality["integrated_lufs"].as_f64().expect("loudness measured");
+    assert!((lufs + 14.0).abs() <= 1.0, "{quality}");
+    assert!(quality["true_peak_dbtp"].as_f64().expect("true peak measured") <= -1.0, "{quality}");
+    assert_eq!(quality["black_stretches"], serde_json::json!([]), "{quality}");
 
     let approved = client
         .review_video(v1::ReviewVideoRequest {

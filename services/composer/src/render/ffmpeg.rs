@@ -27,6 +27,23 @@ pub(crate) async fn run(
     args: &[OsString],
     cancel: Option<&CancellationToken>,
 ) -> Result<Vec<u8>, RenderError> {
+    run_capturing(program, args, cancel).await.map(|(stdout, _)| stdout)
+}
+
+/// [`run`] for programs that report on stderr (ffmpeg's analysis filters): returns stderr.
+pub(crate) async fn run_with_stderr(
+    program: &'static str,
+    args: &[OsString],
+    cancel: Option<&CancellationToken>,
+) -> Result<Vec<u8>, RenderError> {
+    run_capturing(program, args, cancel).await.map(|(_, stderr)| stderr)
+}
+
+async fn run_capturing(
+    program: &'static str,
+    args: &[OsString],
+    cancel: Option<&CancellationToken>,
+) -> Result<(Vec<u8>, Vec<u8>), RenderError> {
     if cancel.is_some_and(CancellationToken::is_cancelled) {
         return Err(RenderError::Cancelled);
     }
@@ -56,7 +73,7 @@ pub(crate) async fn run(
     };
     let status = status.map_err(|e| RenderError::io(format!("waiting for {program}"), e))?;
     if status.success() {
-        Ok(stdout)
+        Ok((stdout, stderr))
     } else {
         Err(RenderError::Failed { program, status: status.to_string(), stderr: tail(&stderr) })
     }

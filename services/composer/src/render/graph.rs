@@ -7,7 +7,7 @@ use std::path::Path;
 
 use shortline_shared::domain::{OverlayPosition, OverlayStyle, TextOverlay, Transition};
 
-use super::{ClipInput, RenderSettings};
+use super::{ClipInput, RenderSettings, TRUE_PEAK_CEILING_DBTP};
 
 /// Audio is mixed and encoded at this rate, in stereo.
 pub(crate) const SAMPLE_RATE: u32 = 48_000;
@@ -360,6 +360,17 @@ pub(crate) struct GraphSpec<'a> {
     pub voice_input: Option<usize>,
     /// ffmpeg input index of the (endlessly looped) music, if any.
     pub music_input: Option<usize>,
+    /// The gain that brings the mix to the loudness target ([`AudioEnd::Normalise`]).
+    pub loudness_gain_db: f64,
+}
+
+/// How the audio mix ends: always [`loudness_chain`] with this gain, then …
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum AudioEnd {
+    /// … `ebur128`, for the pre-passes that find the gain (its summary goes to the log);
+    Measure { gain_db: f64 },
+    /// … nothing more, for the render.
+    Normalise { gain_db: f64 },
 }
 
 /// The `-filter_complex_script` text. Output pads: `[vout]` (video), `[aout]` (audio) and
@@ -453,15 +464,32 @@ pub(crate) fn build_filtergraph(spec: &GraphSpec<'_>, settings: &RenderSettings)
         writeln!(g, "[vt]trim=start_frame={thumb_frame}:end_frame={},setpts=PTS-STARTPTS[vthumb];", thumb_frame + 1);
 
     // 4. Audio, exactly as long as the picture.
-    let total = secs(tl.total_seconds());
+    let end = AudioEnd::Normalise { gain_db: spec.loudness_gain_db };
+    g.push_str(&audio_graph(spec.voice_input, spec.music_input, tl.total_seconds(), settings, end));
+    g.push('\n');
+    g
+}
+
+/// The audio part of the graph, output `[aout]`: voice and music, each exactly `total_seconds`
+/// long, the music ducked under the voice, then `end`. Silence (neither input) is `anullsrc` and
+/// is left as it is.
+pub(crate) fn audio_graph(
+    voice_input: Option<usize>,
+    music_input: Option<usize>,
+    total_seconds: f64,
+    settings: &RenderSettings,
+    end: AudioEnd,
+) -> String {
+    let mut g = String::new();
+    let total = secs(total_seconds);
     let norm =
         format!("aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts=stereo");
-    let fade_out = (tl.total_seconds() / 4.0).min(1.0);
+    let fade_out = (total_seconds / 4.0).min(1.0);
     let music_chain = |input: usize| {
         format!(
             "[{input}:a]{norm},volume={},atrim=duration={total},asetpts=PTS-STARTPTS,afade=t=out:st={}:d={}",
             secs(settings.music_volume.max(0.0)),
-            secs(tl.total_seconds() - fade_out),
+            secs(total_seconds - fade_out),
             secs(fade_out),
         )
     };
@@ -470,26 +498,49 @@ pub(crate) fn build_filtergraph(spec: &GraphSpec<'_>, settings: &RenderSettings)
     let voice_chain = |input: usize| {
         format!("[{input}:a]{norm},asetpts=PTS-STARTPTS,apad,atrim=duration={total},asetpts=PTS-STARTPTS")
     };
-    match (spec.voice_input, spec.music_input) {
+    let loud = match end {
+        AudioEnd::Measure { gain_db } => format!("{},ebur128=framelog=verbose", loudness_chain(gain_db)),
+        AudioEnd::Normalise { gain_db } => loudness_chain(gain_db),
+    };
+    match (voice_input, music_input) {
         (Some(v), Some(m)) => {
             let _ = writeln!(g, "{},asplit=2[voice][key];", voice_chain(v));
             let _ = writeln!(g, "{}[music];", music_chain(m));
             let _ = writeln!(g, "[music][key]sidechaincompress=threshold=0.02:ratio=8:attack=20:release=400[ducked];");
-            let _ = write!(g, "[voice][ducked]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[aout]");
+            let _ =
+                write!(g, "[voice][ducked]amix=inputs=2:duration=first:dropout_transition=0:normalize=0,{loud}[aout]");
         }
         (Some(v), None) => {
-            let _ = write!(g, "{}[aout]", voice_chain(v));
+            let _ = write!(g, "{},{loud}[aout]", voice_chain(v));
         }
         (None, Some(m)) => {
-            let _ = write!(g, "{}[aout]", music_chain(m));
+            let _ = write!(g, "{},{loud}[aout]", music_chain(m));
         }
         (None, None) => {
             let _ = write!(g, "anullsrc=r={SAMPLE_RATE}:cl=stereo,atrim=duration={total}[aout]");
         }
     }
-    g.push('\n');
     g
 }
+
+/// The last step of every audible mix: a constant gain (found by audio-only pre-passes over the
+/// same chain so that it lands on [`super::LOUDNESS_TARGET_LUFS`]; the video is still rendered in
+/// one pass), then `alimiter` holding sample peaks 1 dB under the true-peak ceiling, which keeps
+/// the true peak of the AAC under [`TRUE_PEAK_CEILING_DBTP`]. The limiter takes loudness off
+/// speech peaks (up to 1.6 LU for a short espeak-ng line raised 10 dB), which is why the gain is
+/// measured through it rather than computed from the raw mix.
+/// Single-pass `loudnorm` was tried first: its dynamic mode only knows the past 3 s and landed at
+/// −14.3 to −16.6 LUFS, outside ±1 LU on the few-second videos of the tests.
+pub(crate) fn loudness_chain(gain_db: f64) -> String {
+    format!(
+        "volume={}dB,alimiter=limit={}:level=disabled:attack=5:release=50,aresample={SAMPLE_RATE}",
+        secs(gain_db),
+        secs((10f64.powf(LIMITER_CEILING_DBFS / 20.0) * 1e4).round() / 1e4),
+    )
+}
+
+/// Where `alimiter` holds sample peaks; AAC and inter-sample peaks add up to about half a dB.
+const LIMITER_CEILING_DBFS: f64 = TRUE_PEAK_CEILING_DBTP - 1.0;
 
 // ---------------------------------------------------------------------------------------------
 // Music bed
@@ -578,7 +629,10 @@ mod tests {
     fn graph(clips: &[ClipInput], voice: Option<usize>, music: Option<usize>) -> String {
         let s = settings();
         let tl = Timeline::new(clips, &s);
-        build_filtergraph(&GraphSpec { timeline: &tl, overlays: &[], voice_input: voice, music_input: music }, &s)
+        build_filtergraph(
+            &GraphSpec { timeline: &tl, overlays: &[], voice_input: voice, music_input: music, loudness_gain_db: 6.0 },
+            &s,
+        )
     }
 
     #[test]
@@ -672,8 +726,10 @@ mod tests {
         let tl = Timeline::new(&clips, &s);
         assert_eq!(tl.overlaps, [0, 7, 7]);
         assert!(!tl.pieces().iter().any(|p| matches!(p, Piece::Body { clip: 1, .. })), "{:?}", tl.pieces());
-        let g =
-            build_filtergraph(&GraphSpec { timeline: &tl, overlays: &[], voice_input: None, music_input: None }, &s);
+        let g = build_filtergraph(
+            &GraphSpec { timeline: &tl, overlays: &[], voice_input: None, music_input: None, loudness_gain_db: 0.0 },
+            &s,
+        );
         assert!(g.contains("[c1]split=2[c1h][c1t];"), "{g}");
         assert!(g.contains("[b0][x1][x2][b2]concat=n=4:v=1:a=0[joined];"), "{g}");
 
@@ -706,8 +762,10 @@ mod tests {
     fn the_thumbnail_frame_is_clamped_into_the_video() {
         let s = RenderSettings { thumbnail_at_seconds: 60.0, ..settings() };
         let tl = Timeline::new(&[clip(1.0, Transition::Cut)], &s);
-        let g =
-            build_filtergraph(&GraphSpec { timeline: &tl, overlays: &[], voice_input: None, music_input: None }, &s);
+        let g = build_filtergraph(
+            &GraphSpec { timeline: &tl, overlays: &[], voice_input: None, music_input: None, loudness_gain_db: 0.0 },
+            &s,
+        );
         assert!(g.contains("trim=start_frame=14:end_frame=15,"), "{g}");
     }
 
@@ -724,19 +782,27 @@ mod tests {
         );
         assert!(both.contains("[music][key]sidechaincompress="), "{both}");
         assert!(
-            both.contains("[voice][ducked]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[aout]"),
+            both.contains(
+                "[voice][ducked]amix=inputs=2:duration=first:dropout_transition=0:normalize=0,volume=6dB,alimiter=limit=0.7943:level=disabled:attack=5:release=50,aresample=48000[aout]"
+            ),
             "{both}"
         );
 
         let voice = graph(&clips, Some(1), None);
-        assert!(voice.contains("apad,atrim=duration=2,asetpts=PTS-STARTPTS[aout]"), "{voice}");
+        assert!(voice.contains("apad,atrim=duration=2,asetpts=PTS-STARTPTS,volume=6dB,alimiter=limit=0.7943:level=disabled:attack=5:release=50,aresample=48000[aout]"), "{voice}");
         assert!(!voice.contains("sidechaincompress"));
 
         let music = graph(&clips, None, Some(1));
-        assert!(music.contains("[1:a]") && music.contains("afade=t=out:st=1.5:d=0.5[aout]"), "{music}");
+        assert!(music.contains("[1:a]") && music.contains("afade=t=out:st=1.5:d=0.5,volume=6dB,alimiter="), "{music}");
 
         let none = graph(&clips, None, None);
         assert!(none.contains("anullsrc=r=48000:cl=stereo,atrim=duration=2[aout]"));
+        assert!(!none.contains("volume="), "silence cannot be normalised: {none}");
+
+        let measured = audio_graph(Some(0), Some(1), 2.0, &settings(), AudioEnd::Measure { gain_db: -3.0 });
+        assert!(measured.contains("normalize=0,volume=-3dB,alimiter="), "{measured}");
+        assert!(measured.contains(",ebur128=framelog=verbose[aout]"), "{measured}");
+        assert!(measured.contains("[0:a]") && measured.contains("[1:a]"), "{measured}");
         assert!(!none.contains(":a]"));
     }
 

@@ -37,14 +37,20 @@
 //!    the voice. Either may be missing; with neither, `anullsrc` gives a silent track so the MP4
 //!    always has AAC audio.
 //!
-//! # Outputs are atomic
+//!    Every audible mix ends in a gain to −14 LUFS, measured beforehand by an audio-only pass
+//!    over the same mix, and a limiter for a true peak ≤ −1 dBTP ([`graph::loudness_chain`] says
+//!    how close it lands).
+//!
+//! # Outputs are atomic and pass a quality gate
 //! ffmpeg writes `.{name}.{uuid}.partial.{ext}` beside each final path; the MP4 is probed (h264 +
-//! aac, the requested size, duration within [`DURATION_TOLERANCE_SECONDS`] of the expected one)
-//! and only then are both renamed into place. On failure, cancellation or drop the child is killed
+//! aac, the requested size, duration within [`DURATION_TOLERANCE_SECONDS`] of the expected one),
+//! measured by [`quality`] (loudness, black stretches, silences while the voice speaks) and only
+//! then are both renamed into place. On failure, cancellation or drop the child is killed
 //! and the temp files, overlay text files and graph script are removed.
 
 mod ffmpeg;
 mod graph;
+mod quality;
 #[cfg(test)]
 mod tests;
 
@@ -58,13 +64,19 @@ use shortline_shared::domain::{TextOverlay, Transition};
 use tokio_util::sync::CancellationToken;
 
 pub use ffmpeg::{ensure_music_bed, probe, Probe, ProbeStream};
+pub use quality::{GateInputs, QualityReport};
 
 use ffmpeg::{file_url, probe_with, run, FFMPEG};
-use graph::{build_filtergraph, prepare_overlays, GraphSpec, Timeline};
+use graph::{audio_graph, build_filtergraph, prepare_overlays, AudioEnd, GraphSpec, Timeline};
 use shortline_shared::partial::PartialFile;
 
 /// How far the probed duration may be from [`expected_duration`] before a render is rejected.
 pub const DURATION_TOLERANCE_SECONDS: f64 = 0.5;
+
+/// The integrated loudness every audible mix is normalised to (the platforms' −14 LUFS).
+pub const LOUDNESS_TARGET_LUFS: f64 = -14.0;
+/// The highest true peak the final mix may reach.
+pub const TRUE_PEAK_CEILING_DBTP: f64 = -1.0;
 
 /// How to render: output geometry, encoder settings and the look of transitions and overlays.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +173,8 @@ pub struct RenderOutput {
     pub video_codec: String,
     pub audio_codec: String,
     pub thumbnail_size_bytes: u64,
+    /// What the quality gate measured (`None` for the `null` provider's placeholders).
+    pub quality: Option<QualityReport>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +187,10 @@ pub enum RenderError {
     Failed { program: &'static str, status: String, stderr: String },
     #[error("the rendered file is not what was asked for: {reason}")]
     ProbeMismatch { reason: String },
+    /// The render finished but failed the quality gate; the reason names the check and its value.
+    /// Rendering the same input again fails the same way.
+    #[error("quality gate: {reason}")]
+    QualityGate { reason: String },
     #[error("render cancelled")]
     Cancelled,
     #[error("{context}: {source}")]
@@ -244,8 +262,11 @@ pub async fn render(
     let n = job.clips.len();
     let voice_input = job.voiceover.as_ref().map(|_| n);
     let music_input = job.music.as_ref().map(|_| n + usize::from(voice_input.is_some()));
-    let script =
-        build_filtergraph(&GraphSpec { timeline: &timeline, overlays: &drawn, voice_input, music_input }, settings);
+    let loudness_gain_db = loudness_gain(job, expected, settings, cancel).await?;
+    let script = build_filtergraph(
+        &GraphSpec { timeline: &timeline, overlays: &drawn, voice_input, music_input, loudness_gain_db },
+        settings,
+    );
     let script_path = work.path().join("graph.txt");
     tokio::fs::write(&script_path, &script)
         .await
@@ -263,6 +284,17 @@ pub async fn render(
 
     let probed = probe_with(video_temp.path(), Some(cancel)).await?;
     let (video, audio) = check(&probed, settings, expected)?;
+    let spoken_seconds = match &job.voiceover {
+        Some(voice) => probe_with(voice, Some(cancel)).await?.duration_seconds,
+        None => 0.0,
+    };
+    let gate = GateInputs {
+        audible: job.voiceover.is_some() || job.music.is_some(),
+        spoken_seconds,
+        duration_seconds: probed.duration_seconds,
+    };
+    let quality = quality::measure(video_temp.path(), probed.duration_seconds, cancel).await?;
+    quality.verdict(&gate).map_err(|reason| RenderError::QualityGate { reason })?;
     let size_bytes = file_len(video_temp.path()).await?;
     let thumbnail_size_bytes = file_len(thumb_temp.path()).await?;
     if thumbnail_size_bytes == 0 {
@@ -295,15 +327,64 @@ pub async fn render(
         video_codec: video.codec_name.clone(),
         audio_codec: audio.codec_name.clone(),
         thumbnail_size_bytes,
+        quality: Some(quality),
     })
 }
 
-fn ffmpeg_args(job: &RenderJob, settings: &RenderSettings, script: &Path, video: &Path, thumb: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = ["-nostdin", "-y", "-hide_banner", "-loglevel", "error"].map(OsString::from).to_vec();
-    for clip in &job.clips {
-        args.push("-i".into());
-        args.push(file_url(&clip.path));
+/// How close to the target the pre-passes must bring the mix, and how many they may take.
+const LOUDNESS_SEARCH_TOLERANCE_LU: f64 = 0.2;
+const LOUDNESS_SEARCH_PASSES: usize = 4;
+
+/// The gain that brings the mix to [`LOUDNESS_TARGET_LUFS`] through [`graph::loudness_chain`]:
+/// measure the chain's output, correct the gain by the miss, repeat (the limiter makes the
+/// relation a little less than linear; two or three passes land within 0.2 LU). Each pass is
+/// audio-only, a fraction of a second for a 30 s video. 0 dB when there is nothing audible.
+async fn loudness_gain(
+    job: &RenderJob,
+    total_seconds: f64,
+    settings: &RenderSettings,
+    cancel: &CancellationToken,
+) -> Result<f64, RenderError> {
+    let mut gain_db = 0.0;
+    for _ in 0..LOUDNESS_SEARCH_PASSES {
+        let Some(lufs) = mix_loudness(job, total_seconds, settings, gain_db, cancel).await? else {
+            break;
+        };
+        let miss = LOUDNESS_TARGET_LUFS - lufs;
+        gain_db += miss;
+        if miss.abs() <= LOUDNESS_SEARCH_TOLERANCE_LU {
+            break;
+        }
     }
+    Ok(gain_db)
+}
+
+/// The integrated loudness of the audio mix alone (voice and music as the render mixes them,
+/// through [`graph::loudness_chain`] at `gain_db`); `None` when it is silent.
+async fn mix_loudness(
+    job: &RenderJob,
+    total_seconds: f64,
+    settings: &RenderSettings,
+    gain_db: f64,
+    cancel: &CancellationToken,
+) -> Result<Option<f64>, RenderError> {
+    if job.voiceover.is_none() && job.music.is_none() {
+        return Ok(None);
+    }
+    let mut args: Vec<OsString> =
+        ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"].map(OsString::from).to_vec();
+    push_audio_inputs(&mut args, job);
+    let voice_input = job.voiceover.as_ref().map(|_| 0);
+    let music_input = job.music.as_ref().map(|_| usize::from(voice_input.is_some()));
+    args.push("-filter_complex".into());
+    args.push(audio_graph(voice_input, music_input, total_seconds, settings, AudioEnd::Measure { gain_db }).into());
+    args.extend(["-map", "[aout]", "-f", "null", "-"].map(OsString::from));
+    let log = ffmpeg::run_with_stderr(FFMPEG, &args, Some(cancel)).await?;
+    Ok(quality::parse_report(&String::from_utf8_lossy(&log), total_seconds).integrated_lufs)
+}
+
+/// The voiceover and the endlessly looped music as ffmpeg inputs, in that order.
+fn push_audio_inputs(args: &mut Vec<OsString>, job: &RenderJob) {
     if let Some(voice) = &job.voiceover {
         args.push("-i".into());
         args.push(file_url(voice));
@@ -312,6 +393,15 @@ fn ffmpeg_args(job: &RenderJob, settings: &RenderSettings, script: &Path, video:
         args.extend(["-stream_loop", "-1", "-i"].map(OsString::from));
         args.push(file_url(music));
     }
+}
+
+fn ffmpeg_args(job: &RenderJob, settings: &RenderSettings, script: &Path, video: &Path, thumb: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["-nostdin", "-y", "-hide_banner", "-loglevel", "error"].map(OsString::from).to_vec();
+    for clip in &job.clips {
+        args.push("-i".into());
+        args.push(file_url(&clip.path));
+    }
+    push_audio_inputs(&mut args, job);
     args.push("-filter_complex_script".into());
     args.push(file_url(script));
     // Output 1: the video.
@@ -469,5 +559,6 @@ pub async fn placeholder(job: &RenderJob, settings: &RenderSettings) -> Result<R
         video_codec: "null".into(),
         audio_codec: "null".into(),
         thumbnail_size_bytes: sizes[0],
+        quality: None,
     })
 }

@@ -399,3 +399,98 @@ fn settings_follow_the_plan_aspect_ratio() {
     assert_eq!(size("4:3"), None);
     assert_eq!(RenderSettings::for_aspect_ratio("9:16"), Some(RenderSettings::default()));
 }
+
+/// `ebur128`'s integrated loudness and true peak of a file, measured here independently of the gate.
+async fn loudness(path: &Path) -> (f64, f64) {
+    let args: Vec<OsString> = [
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-i",
+        s(path),
+        "-af",
+        "ebur128=peak=true:framelog=verbose",
+        "-f",
+        "null",
+        "-",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    let log = ffmpeg::run_with_stderr(FFMPEG, &args, None).await.expect("ebur128");
+    let log = String::from_utf8_lossy(&log);
+    let summary = &log[log.rfind("Summary:").expect("summary")..];
+    let value = |key: &str| -> f64 {
+        let line = summary.lines().find(|l| l.trim_start().starts_with(key)).expect(key);
+        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect(key)
+    };
+    (value("I:"), value("Peak:"))
+}
+
+async fn spoken_render(inputs: &Path, out: &Path, name: &str, music_volume: f64) -> (RenderJob, RenderOutput) {
+    let voice = inputs.join("voice.wav");
+    if !tokio::fs::try_exists(&voice).await.unwrap_or(false) {
+        let status = tokio::process::Command::new("espeak-ng")
+            .args(["-w", s(&voice), "Short videos are watched to the end when they are easy to hear and easy to read."])
+            .status()
+            .await
+            .expect("espeak-ng is installed");
+        assert!(status.success());
+    }
+    let music = inputs.join("bed.wav");
+    ensure_music_bed(&music, 6.0).await.expect("music bed");
+    let clip = make_clip(inputs, "clip.mp4", 1.0, "testsrc2").await;
+    let job = RenderJob {
+        clips: vec![ClipInput { path: clip, duration_seconds: 6.0, transition: Transition::Cut }],
+        overlays: Vec::new(),
+        voiceover: Some(voice),
+        music: Some(music),
+        output: out.join(format!("{name}.mp4")),
+        thumbnail: out.join(format!("{name}.jpg")),
+    };
+    let settings = RenderSettings { music_volume, ..settings() };
+    let rendered = render(&job, &settings, &CancellationToken::new()).await.expect(name);
+    (job, rendered)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mix_is_normalised_to_minus_14_lufs_even_with_music_at_full_volume() {
+    let inputs = tempfile::tempdir().expect("tempdir");
+    let out = tempfile::tempdir().expect("tempdir");
+    let default_volume = shortline_shared::config::MediaConfig::default().music_volume;
+    for (name, volume) in [("default", default_volume), ("full", 1.0)] {
+        let (job, rendered) = spoken_render(inputs.path(), out.path(), name, volume).await;
+        let (lufs, peak) = loudness(&job.output).await;
+        eprintln!("music volume {volume}: {lufs} LUFS, true peak {peak} dBTP");
+        assert!((lufs - LOUDNESS_TARGET_LUFS).abs() <= 1.0, "{name}: {lufs} LUFS");
+        assert!(peak <= TRUE_PEAK_CEILING_DBTP, "{name}: {peak} dBTP");
+        let quality = rendered.quality.expect("measured");
+        assert_eq!(quality.integrated_lufs, Some(lufs), "the gate measured the same file");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scene_black_for_two_seconds_fails_the_quality_gate_and_leaves_nothing() {
+    let inputs = tempfile::tempdir().expect("tempdir");
+    let out = tempfile::tempdir().expect("tempdir");
+    let lit = make_clip(inputs.path(), "lit.mp4", 1.0, "testsrc2").await;
+    let black = make_clip(inputs.path(), "black.mp4", 2.0, "color=c=black").await;
+    let cut = |path: &PathBuf, duration_seconds| ClipInput {
+        path: path.clone(),
+        duration_seconds,
+        transition: Transition::Cut,
+    };
+    let music = inputs.path().join("bed.wav");
+    ensure_music_bed(&music, 4.0).await.expect("music bed");
+    let job = RenderJob {
+        clips: vec![cut(&lit, 1.0), cut(&black, 2.0), cut(&lit, 1.0)],
+        overlays: Vec::new(),
+        voiceover: Some(make_voice(inputs.path()).await),
+        music: Some(music),
+        output: out.path().join("videos/final.mp4"),
+        thumbnail: out.path().join("videos/final.jpg"),
+    };
+    let err = render(&job, &settings(), &CancellationToken::new()).await.expect_err("black scene");
+    let RenderError::QualityGate { reason } = &err else { panic!("not the gate: {err:?}") };
+    assert!(reason.starts_with("blackdetect: black from 1.00 s to 3.00 s (2.00 s"), "{reason}");
+    assert!(names(&out.path().join("videos")).is_empty(), "nothing is published");
+}
