@@ -312,8 +312,8 @@ impl GrpcServer {
         health.reporter.set_service_status("", ServingStatus::Serving).await;
         health.set(ServingStatus::NotServing).await;
 
-        let reflection_v1 = reflection_builder().build_v1()?;
-        let reflection_v1alpha = reflection_builder().build_v1alpha()?;
+        let reflection_v1 = reflection_builder(&health.names).build_v1()?;
+        let reflection_v1alpha = reflection_builder(&health.names).build_v1alpha()?;
         let routes = routes.add_service(health_server).add_service(reflection_v1).add_service(reflection_v1alpha);
 
         // The probe loop stops on shutdown, and with this function (drop guard) on any exit.
@@ -380,11 +380,22 @@ where
     GrpcServer::new(routes).health_services(health_services).readiness(readiness).serve(listener, shutdown).await
 }
 
-/// Reflection over shortline's own protos and the health service's.
-fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
+/// The services every port serves besides its own, as reflection lists them.
+const INFRASTRUCTURE_SERVICES: [&str; 3] =
+    ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
+
+/// Reflection over shortline's own protos and the health service's, listing only `served` (the
+/// port's own services) and the infrastructure services: the descriptors hold all three
+/// shortline services, and a port must not advertise the two it answers UNIMPLEMENTED.
+fn reflection_builder(served: &[String]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(shortline_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    served
+        .iter()
+        .map(String::as_str)
+        .chain(INFRASTRUCTURE_SERVICES)
+        .fold(builder, |builder, name| builder.with_service_name(name))
 }
 
 #[derive(Clone)]
@@ -613,9 +624,18 @@ mod tests {
         else {
             panic!("expected a service list");
         };
-        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-        assert!(names.iter().any(|n| n == "grpc.health.v1.Health"), "{names:?}");
-        assert!(names.iter().any(|n| n == "grpc.reflection.v1.ServerReflection"), "{names:?}");
+        let mut names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        // Only what the port serves: not the shortline services it does not.
+        assert_eq!(
+            names,
+            [
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+                SERVICE
+            ]
+        );
 
         let request = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
             host: String::new(),
