@@ -1,6 +1,7 @@
 //! What every shortline service shares: domain types, config, telemetry, errors, the database
 //! layer and gRPC server scaffolding.
 
+pub mod auth;
 pub mod budget;
 pub mod config;
 pub mod convert;

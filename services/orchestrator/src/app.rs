@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shortline_proto::v1::orchestrator_service_server::OrchestratorServiceServer;
+use shortline_shared::auth::{Guard, Tokens};
 use shortline_shared::config::Config;
 use shortline_shared::db::{JobKind, StageName};
 use shortline_shared::domain::Platform;
@@ -23,6 +24,8 @@ pub struct Application {
     address: SocketAddr,
     engine: Arc<Engine>,
     config: Config,
+    /// The users' tokens when `auth.tokens_file` is set; `None`: no authentication.
+    tokens: Option<Arc<Tokens>>,
     shutdown: Shutdown,
 }
 
@@ -42,7 +45,11 @@ impl Application {
         let stages =
             Stages { pool: pool.clone(), clients, sources, analyst, job_budget_usd: config.pipeline.job_budget_usd };
         let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone()));
-        Ok(Application { listener, address, engine, config, shutdown })
+        let tokens = match &config.auth.tokens_file {
+            Some(path) => Some(Arc::new(Tokens::load(path).map_err(|e| StartError::Other(e.to_string()))?)),
+            None => None,
+        };
+        Ok(Application { listener, address, engine, config, tokens, shutdown })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -52,7 +59,7 @@ impl Application {
     /// Serves until shutdown: health goes NOT_SERVING first, the engine stops claiming, running
     /// jobs get the grace period, then the server drains.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, engine, config, shutdown } = self;
+        let Application { listener, address, engine, config, tokens, shutdown } = self;
         info!(%address, "orchestrator listening");
         // The engine stops claiming on shutdown and gets the grace period for running jobs; the
         // server keeps answering (NOT_SERVING) until it is done, then drains.
@@ -69,7 +76,11 @@ impl Application {
         let gate = service::SchemaGate::new(&engine.pool);
         let readiness = gate.readiness();
         let api = OrchestratorServiceServer::with_interceptor(OrchestratorApi::new(engine), gate);
-        let served = GrpcServer::new(tonic::service::Routes::new(api))
+        let routes = match tokens {
+            Some(tokens) => tonic::service::Routes::new(Guard::new(api, tokens, crate::api::permission_of)),
+            None => tonic::service::Routes::new(api),
+        };
+        let served = GrpcServer::new(routes)
             .health_service("shortline.v1.OrchestratorService")
             .readiness(readiness)
             // The grace period went to the engine; what is left in flight then are reads.

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
+use shortline_shared::auth::BearerToken;
 use shortline_shared::config::{Config, ProviderSet, TelemetryConfig};
 use shortline_shared::grpc::Shutdown;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::embedded::Embedded;
@@ -27,7 +29,7 @@ pub enum Work {
 
 /// The orchestrator the command talks to, and the in-process services if it started them.
 pub struct Services {
-    pub client: OrchestratorServiceClient<Channel>,
+    pub client: OrchestratorServiceClient<InterceptedService<Channel, BearerToken>>,
     /// The orchestrator's URL.
     pub url: String,
     embedded: Option<(Embedded, Shutdown)>,
@@ -40,7 +42,7 @@ impl Services {
         let url = config.orchestrator.url.clone();
         if let Some(channel) = try_connect(&url).await? {
             tracing::debug!(%url, "using the running orchestrator");
-            return Ok(Services { client: client(channel), url, embedded: None });
+            return Ok(Services { client: client(channel, config.client_token.clone()), url, embedded: None });
         }
         Self::start_embedded(config, work).await
     }
@@ -56,6 +58,7 @@ impl Services {
             config.orchestrator.url,
             config.data_dir.display()
         );
+        let token = config.client_token.clone();
         let shutdown = Shutdown::new();
         let embedded = Embedded::start(config, &shutdown).await?;
         let url = format!("http://{}", embedded.orchestrator);
@@ -64,7 +67,7 @@ impl Services {
             .connect()
             .await
             .with_context(|| format!("cannot reach the in-process orchestrator at {url}"))?;
-        Ok(Services { client: client(channel), url, embedded: Some((embedded, shutdown)) })
+        Ok(Services { client: client(channel, token), url, embedded: Some((embedded, shutdown)) })
     }
 
     /// Whether the services run in this process (and stop when the command ends).
@@ -92,9 +95,9 @@ impl Services {
     }
 }
 
-fn client(channel: Channel) -> OrchestratorServiceClient<Channel> {
+fn client(channel: Channel, token: BearerToken) -> OrchestratorServiceClient<InterceptedService<Channel, BearerToken>> {
     // Lineage of a many-variant job can exceed tonic's 4 MiB default.
-    OrchestratorServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024)
+    OrchestratorServiceClient::with_interceptor(channel, token).max_decoding_message_size(64 * 1024 * 1024)
 }
 
 /// A channel to `url`, or `None` when nothing accepts a connection there in time.
