@@ -26,7 +26,7 @@ const TABLES: [&str; 9] = [
     "videos",
 ];
 
-async fn all_counts(system: &TestSystem) -> Vec<i64> {
+pub async fn all_counts(system: &TestSystem) -> Vec<i64> {
     let mut pooled = system.db.conn().await;
     let conn = &mut pooled.conn();
     let mut counts = Vec::new();
@@ -401,6 +401,7 @@ async fn every_rpc_refuses_bad_input_and_writes_nothing(db: TestDb) {
         video_id,
         decision: decision as i32,
         note: String::new(),
+        reviewer: String::new(),
     };
     expect(
         "ReviewVideo (composer) job 0",

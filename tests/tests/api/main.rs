@@ -1,6 +1,7 @@
 //! One integration-test binary (as in zero2prod): `helpers` makes databases, `processes` runs
 //! the real services.
 
+mod auth;
 mod bad_input;
 mod bench;
 mod cli;
