@@ -59,6 +59,9 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
+use crate::tls::ReloadingTls;
+use tokio_stream::wrappers::ReceiverStream;
+
 /// The metadata key carrying the job a call works for, on every inter-service call.
 pub const JOB_ID_HEADER: &str = "x-shortline-job-id";
 
@@ -236,6 +239,7 @@ pub struct GrpcServer {
     readiness: Readiness,
     drain_timeout: Duration,
     lame_duck: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    tls: Option<Arc<ReloadingTls>>,
 }
 
 impl fmt::Debug for GrpcServer {
@@ -258,6 +262,7 @@ impl GrpcServer {
             readiness: Readiness::always(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             lame_duck: None,
+            tls: None,
         }
     }
 
@@ -293,6 +298,12 @@ impl GrpcServer {
         self
     }
 
+    /// Serve TLS only (with client certificates when the files name a CA); `None`: plaintext.
+    pub fn tls(mut self, tls: Option<Arc<ReloadingTls>>) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// How long in-flight calls may finish after shutdown before they are dropped.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
@@ -302,7 +313,7 @@ impl GrpcServer {
     /// Serves on `listener` until `shutdown` is triggered and in-flight calls are drained (or
     /// the drain timeout passes).
     pub async fn serve(self, listener: TcpListener, shutdown: Shutdown) -> Result<(), ServeError> {
-        let GrpcServer { routes, health_services, readiness, drain_timeout, lame_duck } = self;
+        let GrpcServer { routes, health_services, readiness, drain_timeout, lame_duck, tls } = self;
         let local_addr = listener.local_addr().map(|addr| addr.to_string()).unwrap_or_default();
 
         let (reporter, health_server) = tonic_health::server::health_reporter();
@@ -343,11 +354,17 @@ impl GrpcServer {
             }
         };
 
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let server = tonic::transport::Server::builder()
-            .trace_fn(request_span)
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(incoming, signal);
+        let router = tonic::transport::Server::builder().trace_fn(request_span).add_routes(routes);
+        let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match tls {
+            Some(tls) => {
+                let incoming = tls.incoming(listener, stopped_accepting.clone());
+                Box::pin(router.serve_with_incoming_shutdown(ReceiverStream::new(incoming), signal))
+            }
+            None => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
+            }
+        };
 
         tracing::info!(addr = %local_addr, services = ?health.names, "gRPC server listening");
         tokio::select! {
