@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::db::{migrations, DbPool, PoolOptions};
 use crate::grpc::Readiness;
+use crate::tls::{ReloadingTls, TlsFiles};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -22,6 +23,8 @@ pub enum StartError {
     #[error("media store: {0}")]
     MediaStore(#[from] crate::media_store::MediaStoreError),
     #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
     Other(String),
 }
 
@@ -31,6 +34,14 @@ pub async fn bind(service: &'static str, address: SocketAddr) -> Result<TcpListe
         std::io::ErrorKind::AddrInUse => StartError::PortInUse { service, address },
         _ => StartError::Bind { service, address, source },
     })
+}
+
+/// The server's TLS when `[tls]` names a certificate (read now, so bad files stop the start).
+pub fn server_tls(config: &Config) -> Result<Option<Arc<ReloadingTls>>, StartError> {
+    match TlsFiles::from_config(&config.tls)? {
+        Some(files) => Ok(Some(Arc::new(ReloadingTls::new(files)?))),
+        None => Ok(None),
+    }
 }
 
 /// The pool the config describes. Connections are made on first use, so a service starts (and

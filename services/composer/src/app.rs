@@ -9,6 +9,7 @@ use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
 use shortline_shared::media_store::MediaStore;
 use shortline_shared::service::{self, StartError};
+use shortline_shared::tls::ReloadingTls;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
 use tracing::{info, warn};
@@ -29,6 +30,7 @@ pub struct Application {
     composer: Arc<Composer>,
     pool: DbPool,
     config: Config,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: Shutdown,
 }
 
@@ -41,7 +43,8 @@ impl Application {
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
         let store = MediaStore::from_config(&config)?;
-        let scriptgen = Scriptgen::connect_lazy(&config.scriptgen.url).map_err(|e| StartError::Other(e.to_string()))?;
+        let scriptgen = Scriptgen::connect_lazy(&config.scriptgen.url, &config.tls)
+            .map_err(|e| StartError::Other(e.to_string()))?;
         // A local file in either kind of store: ffmpeg reads it, and it is never published.
         let music_bed = store.local_path(MUSIC_BED_KEY)?;
         // Without ffmpeg the composer still starts: ComposeVideo answers FAILED_PRECONDITION with
@@ -63,7 +66,8 @@ impl Application {
             renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
             reviews: Mutex::new(()),
         });
-        Ok(Application { listener, address, composer, pool, config, shutdown })
+        let tls = service::server_tls(&config)?;
+        Ok(Application { listener, address, composer, pool, config, tls, shutdown })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -73,7 +77,7 @@ impl Application {
     /// Serves until shutdown: health goes NOT_SERVING first, then in-flight calls (renders
     /// included) get the grace period before they are dropped (which cancels their renders).
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, composer, pool, config, shutdown } = self;
+        let Application { listener, address, composer, pool, config, tls, shutdown } = self;
         info!(%address, "composer listening");
         let gate = service::SchemaGate::new(&pool);
         let readiness = gate.readiness();
@@ -81,6 +85,7 @@ impl Application {
         GrpcServer::new(tonic::service::Routes::new(api))
             .health_service(HEALTH_SERVICE)
             .readiness(readiness)
+            .tls(tls)
             .drain_timeout(config.pipeline.shutdown_grace())
             .serve(listener, shutdown)
             .await

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use shortline_proto::v1;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
+use shortline_shared::config::TlsConfig;
 use shortline_shared::grpc::set_job_id;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::error::{ComposerError, Result};
 
@@ -24,8 +25,9 @@ pub struct Scriptgen {
 impl Scriptgen {
     /// The channel connects lazily and reconnects on its own, so the composer starts (and keeps
     /// going) while scriptgen restarts.
-    pub fn connect_lazy(url: &str) -> Result<Self> {
-        let channel = Endpoint::from_shared(url.to_owned())
+    /// An `https://` URL is reached over TLS with this process's certificate as its identity.
+    pub fn connect_lazy(url: &str, tls: &TlsConfig) -> Result<Self> {
+        let channel = shortline_shared::tls::endpoint(url, tls)
             .map_err(|e| ComposerError::Internal(format!("bad scriptgen url `{url}`: {e}")))?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)

@@ -10,6 +10,7 @@ use shortline_shared::db::{JobKind, StageName};
 use shortline_shared::domain::Platform;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
 use shortline_shared::service::{self, StartError};
+use shortline_shared::tls::ReloadingTls;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -26,6 +27,7 @@ pub struct Application {
     config: Config,
     /// The users' tokens when `auth.tokens_file` is set; `None`: no authentication.
     tokens: Option<Arc<Tokens>>,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: Shutdown,
 }
 
@@ -36,7 +38,8 @@ impl Application {
         let listener = service::bind("orchestrator", config.orchestrator.listen).await?;
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
-        let clients = Clients::connect_lazy(&config.scriptgen.url, &config.composer.url)
+        let tls = service::server_tls(&config)?;
+        let clients = Clients::connect_lazy(&config.scriptgen.url, &config.composer.url, &config.tls)
             .map_err(|e| StartError::Other(e.to_string()))?;
         // The bundled samples and the heuristic analyst unless `providers.trends` / `.analyst` say otherwise.
         let sources: Vec<Arc<dyn TrendSource>> =
@@ -49,7 +52,7 @@ impl Application {
             Some(path) => Some(Arc::new(Tokens::load(path).map_err(|e| StartError::Other(e.to_string()))?)),
             None => None,
         };
-        Ok(Application { listener, address, engine, config, tokens, shutdown })
+        Ok(Application { listener, address, engine, config, tokens, tls, shutdown })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -59,7 +62,7 @@ impl Application {
     /// Serves until shutdown: health goes NOT_SERVING first, the engine stops claiming, running
     /// jobs get the grace period, then the server drains.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, engine, config, tokens, shutdown } = self;
+        let Application { listener, address, engine, config, tokens, tls, shutdown } = self;
         info!(%address, "orchestrator listening");
         // The engine stops claiming on shutdown and gets the grace period for running jobs; the
         // server keeps answering (NOT_SERVING) until it is done, then drains.
@@ -83,6 +86,7 @@ impl Application {
         let served = GrpcServer::new(routes)
             .health_service("shortline.v1.OrchestratorService")
             .readiness(readiness)
+            .tls(tls)
             // The grace period went to the engine; what is left in flight then are reads.
             .drain_timeout(config.pipeline.shutdown_grace().min(std::time::Duration::from_secs(2)))
             .stop_accepting_after(engine_done.cancelled_owned())

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use shortline_proto::v1::composer_service_client::ComposerServiceClient;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
+use shortline_shared::config::TlsConfig;
 use shortline_shared::grpc::set_job_id;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::error::{OrchestratorError, Result};
 
@@ -19,16 +20,19 @@ pub struct Clients {
 impl Clients {
     /// Channels connect lazily and reconnect on their own, so the orchestrator starts (and keeps
     /// going) while the other services restart.
-    pub fn connect_lazy(scriptgen_url: &str, composer_url: &str) -> Result<Self> {
+    /// `https://` URLs are reached over TLS with this process's certificate as its identity.
+    pub fn connect_lazy(scriptgen_url: &str, composer_url: &str, tls: &TlsConfig) -> Result<Self> {
         Ok(Clients {
-            scriptgen: ScriptServiceClient::new(channel(scriptgen_url)?).max_decoding_message_size(64 * 1024 * 1024),
-            composer: ComposerServiceClient::new(channel(composer_url)?).max_decoding_message_size(64 * 1024 * 1024),
+            scriptgen: ScriptServiceClient::new(channel(scriptgen_url, tls)?)
+                .max_decoding_message_size(64 * 1024 * 1024),
+            composer: ComposerServiceClient::new(channel(composer_url, tls)?)
+                .max_decoding_message_size(64 * 1024 * 1024),
         })
     }
 }
 
-fn channel(url: &str) -> Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())
+fn channel(url: &str, tls: &TlsConfig) -> Result<Channel> {
+    Ok(shortline_shared::tls::endpoint(url, tls)
         .map_err(|e| OrchestratorError::Internal(format!("bad service url `{url}`: {e}")))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)

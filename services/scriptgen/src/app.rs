@@ -1,6 +1,7 @@
 //! The scriptgen process: the `ScriptService` gRPC API over the database and the media store.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use shortline_proto::v1::script_service_server::ScriptServiceServer;
 use shortline_shared::config::Config;
@@ -8,6 +9,7 @@ use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
 use shortline_shared::media_store::MediaStore;
 use shortline_shared::service::{self, StartError};
+use shortline_shared::tls::ReloadingTls;
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -22,6 +24,7 @@ pub struct Application {
     pool: DbPool,
     api: ScriptApi,
     config: Config,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: Shutdown,
 }
 
@@ -39,7 +42,8 @@ impl Application {
         let planner = ScriptPlanner::from_config(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
         let format = ClipFormat::from_config(&config.media);
         let api = ScriptApi::new(pool.clone(), store, planner, providers, format, config.pipeline.job_budget_usd);
-        Ok(Application { listener, address, pool, api, config, shutdown })
+        let tls = service::server_tls(&config)?;
+        Ok(Application { listener, address, pool, api, config, tls, shutdown })
     }
 
     /// The address the service listens on (the real port when the configured one was 0).
@@ -51,7 +55,7 @@ impl Application {
     /// grace period (`pipeline.shutdown_grace_seconds`); calls still running after it are
     /// dropped, which kills their media tools and writes no asset rows.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, pool, api, config, shutdown } = self;
+        let Application { listener, address, pool, api, config, tls, shutdown } = self;
         info!(%address, providers = ?config.providers.set, "scriptgen listening");
         let gate = service::SchemaGate::new(&pool);
         let readiness = gate.readiness();
@@ -59,6 +63,7 @@ impl Application {
         GrpcServer::new(tonic::service::Routes::new(api))
             .health_service(HEALTH_SERVICE_NAME)
             .readiness(readiness)
+            .tls(tls)
             .drain_timeout(config.pipeline.shutdown_grace())
             .serve(listener, shutdown)
             .await
