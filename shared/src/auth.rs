@@ -210,19 +210,51 @@ fn authorize(tokens: &Tokens, permission: Option<Permission>, headers: &http::He
     Ok(caller.clone())
 }
 
-/// A service behind the token check: each call's method (the last segment of its path) is
-/// looked up in `permission_of`, the bearer token in the [`Tokens`]; a refused call never
-/// reaches the service, an admitted one carries its [`Caller`].
+/// Whether the client certificate of the call's connection (verified against `tls.ca_file`
+/// during the handshake) names one of `identities` in its subject alternative names:
+/// UNAUTHENTICATED without a certificate, PERMISSION_DENIED for another identity.
+fn authorize_peer(identities: &[&str], extensions: &http::Extensions) -> Result<(), Status> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    let certificates = extensions.get::<TlsConnectInfo<TcpConnectInfo>>().and_then(TlsConnectInfo::peer_certs);
+    let Some(leaf) = certificates.as_deref().and_then(|certificates| certificates.first()) else {
+        return Err(Status::unauthenticated("a client certificate is required"));
+    };
+    let parsed = rustls::server::ParsedCertificate::try_from(leaf)
+        .map_err(|_| Status::unauthenticated("the client certificate cannot be read"))?;
+    let admitted = identities.iter().any(|identity| {
+        rustls_pki_types::ServerName::try_from(*identity)
+            .is_ok_and(|name| rustls::client::verify_server_name(&parsed, &name).is_ok())
+    });
+    if !admitted {
+        return Err(Status::permission_denied(format!("only {} may call this service", identities.join(" and "))));
+    }
+    Ok(())
+}
+
+/// The identities (DNS names in the client certificate) the services call each other with.
+pub const ORCHESTRATOR_IDENTITY: &str = "orchestrator";
+pub const COMPOSER_IDENTITY: &str = "composer";
+
+/// Who may call a guarded service.
+#[derive(Clone)]
+pub enum Policy {
+    /// Users with bearer tokens; each method (the last segment of the path) needs the
+    /// permission `permission_of` says, and an admitted call carries its [`Caller`].
+    Users { tokens: Arc<Tokens>, permission_of: fn(&str) -> Option<Permission> },
+    /// Other services, by the identity in their client certificate (mutual TLS).
+    Services { identities: &'static [&'static str] },
+}
+
+/// A service behind its [`Policy`]: a refused call never reaches the service.
 #[derive(Clone)]
 pub struct Guard<S> {
     inner: S,
-    tokens: Arc<Tokens>,
-    permission_of: fn(&str) -> Option<Permission>,
+    policy: Policy,
 }
 
 impl<S> Guard<S> {
-    pub fn new(inner: S, tokens: Arc<Tokens>, permission_of: fn(&str) -> Option<Permission>) -> Self {
-        Guard { inner, tokens, permission_of }
+    pub fn new(inner: S, policy: Policy) -> Self {
+        Guard { inner, policy }
     }
 }
 
@@ -247,9 +279,17 @@ where
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let method = request.uri().path().rsplit('/').next().unwrap_or_default();
-        match authorize(&self.tokens, (self.permission_of)(method), request.headers()) {
+        let admitted = match &self.policy {
+            Policy::Users { tokens, permission_of } => {
+                authorize(tokens, permission_of(method), request.headers()).map(Some)
+            }
+            Policy::Services { identities } => authorize_peer(identities, request.extensions()).map(|()| None),
+        };
+        match admitted {
             Ok(caller) => {
-                request.extensions_mut().insert(caller);
+                if let Some(caller) = caller {
+                    request.extensions_mut().insert(caller);
+                }
                 // The clone that was made ready serves this call; the fresh one waits its turn.
                 let fresh = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, fresh);

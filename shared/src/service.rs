@@ -7,6 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::net::TcpListener;
 
+use crate::auth::Policy;
 use crate::config::Config;
 use crate::db::{migrations, DbPool, PoolOptions};
 use crate::grpc::Readiness;
@@ -42,6 +43,13 @@ pub fn server_tls(config: &Config) -> Result<Option<Arc<ReloadingTls>>, StartErr
         Some(files) => Ok(Some(Arc::new(ReloadingTls::new(files)?))),
         None => Ok(None),
     }
+}
+
+/// Whom a service that only other services call admits: with a TLS server that verifies client
+/// certificates (`tls.ca_file`), only `identities`; otherwise `None` (no check: plaintext on
+/// loopback, the embedded mode).
+pub fn peer_policy(config: &Config, identities: &'static [&'static str]) -> Option<Policy> {
+    (config.tls.cert_file.is_some() && config.tls.ca_file.is_some()).then_some(Policy::Services { identities })
 }
 
 /// The pool the config describes. Connections are made on first use, so a service starts (and

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shortline_proto::v1::composer_service_server::ComposerServiceServer;
+use shortline_shared::auth::{Guard, ORCHESTRATOR_IDENTITY};
 use shortline_shared::config::{Config, ProviderSet};
 use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
@@ -82,7 +83,11 @@ impl Application {
         let gate = service::SchemaGate::new(&pool);
         let readiness = gate.readiness();
         let api = ComposerServiceServer::with_interceptor(ComposerApi::new(composer), gate);
-        GrpcServer::new(tonic::service::Routes::new(api))
+        let routes = match service::peer_policy(&config, &[ORCHESTRATOR_IDENTITY]) {
+            Some(policy) => tonic::service::Routes::new(Guard::new(api, policy)),
+            None => tonic::service::Routes::new(api),
+        };
+        GrpcServer::new(routes)
             .health_service(HEALTH_SERVICE)
             .readiness(readiness)
             .tls(tls)

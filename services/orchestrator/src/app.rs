@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shortline_proto::v1::orchestrator_service_server::OrchestratorServiceServer;
-use shortline_shared::auth::{Guard, Tokens};
+use shortline_shared::auth::{Guard, Policy, Tokens};
 use shortline_shared::config::Config;
 use shortline_shared::db::{JobKind, StageName};
 use shortline_shared::domain::Platform;
@@ -80,7 +80,10 @@ impl Application {
         let readiness = gate.readiness();
         let api = OrchestratorServiceServer::with_interceptor(OrchestratorApi::new(engine), gate);
         let routes = match tokens {
-            Some(tokens) => tonic::service::Routes::new(Guard::new(api, tokens, crate::api::permission_of)),
+            Some(tokens) => tonic::service::Routes::new(Guard::new(
+                api,
+                Policy::Users { tokens, permission_of: crate::api::permission_of },
+            )),
             None => tonic::service::Routes::new(api),
         };
         let served = GrpcServer::new(routes)

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shortline_proto::v1::script_service_server::ScriptServiceServer;
+use shortline_shared::auth::{Guard, COMPOSER_IDENTITY, ORCHESTRATOR_IDENTITY};
 use shortline_shared::config::Config;
 use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
@@ -60,7 +61,11 @@ impl Application {
         let gate = service::SchemaGate::new(&pool);
         let readiness = gate.readiness();
         let api = ScriptServiceServer::with_interceptor(api, gate);
-        GrpcServer::new(tonic::service::Routes::new(api))
+        let routes = match service::peer_policy(&config, &[ORCHESTRATOR_IDENTITY, COMPOSER_IDENTITY]) {
+            Some(policy) => tonic::service::Routes::new(Guard::new(api, policy)),
+            None => tonic::service::Routes::new(api),
+        };
+        GrpcServer::new(routes)
             .health_service(HEALTH_SERVICE_NAME)
             .readiness(readiness)
             .tls(tls)

@@ -11,6 +11,7 @@ mod grpcurl;
 mod helpers;
 mod leases;
 mod lineage_schema;
+mod mtls;
 mod pipeline;
 mod processes;
 mod providers;
