@@ -56,11 +56,13 @@ pub enum Permission {
 
 impl Role {
     pub fn grants(self, permission: Permission) -> bool {
-        match (self, permission) {
-            (Role::Admin, _) | (_, Permission::Read) => true,
-            (Role::Operator, Permission::Operate) | (Role::Reviewer, Permission::Review) => true,
-            _ => false,
-        }
+        matches!(
+            (self, permission),
+            (Role::Admin, _)
+                | (_, Permission::Read)
+                | (Role::Operator, Permission::Operate)
+                | (Role::Reviewer, Permission::Review)
+        )
     }
 }
 

@@ -63,7 +63,7 @@ impl TlsFiles {
     }
 
     /// When each file last changed, and its size: a change of either means a rotation.
-    fn stamps(&self) -> Vec<Option<(SystemTime, u64)>> {
+    fn stamps(&self) -> Vec<Stamp> {
         self.paths()
             .map(|path| std::fs::metadata(path).ok().and_then(|meta| Some((meta.modified().ok()?, meta.len()))))
             .collect()
@@ -114,11 +114,14 @@ pub fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
+/// When a file last changed and its size (`None`: unreadable); a change of either is a rotation.
+type Stamp = Option<(SystemTime, u64)>;
+
 /// A server's TLS settings, rebuilt from the files at the first handshake after they change. A
 /// rotation to unreadable files keeps the last good settings (and says so in the log).
 pub struct ReloadingTls {
     files: TlsFiles,
-    current: Mutex<(Vec<Option<(SystemTime, u64)>>, Arc<ServerConfig>)>,
+    current: Mutex<(Vec<Stamp>, Arc<ServerConfig>)>,
 }
 
 impl ReloadingTls {
@@ -205,7 +208,7 @@ pub fn endpoint(url: &str, tls: &TlsConfig) -> Result<tonic::transport::Endpoint
 }
 
 #[cfg(test)]
-pub mod tests {
+mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
@@ -215,13 +218,13 @@ pub mod tests {
     use tonic_health::pb::HealthCheckRequest;
 
     /// A test CA that signs certificates for DNS names.
-    pub struct TestCa {
+    struct TestCa {
         issuer: Issuer<'static, KeyPair>,
-        pub pem: String,
+        pem: String,
     }
 
     impl TestCa {
-        pub fn new() -> TestCa {
+        fn new() -> TestCa {
             let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
             let key = KeyPair::generate().unwrap();
@@ -230,7 +233,7 @@ pub mod tests {
         }
 
         /// A certificate and key (PEM) for `names`.
-        pub fn issue(&self, names: &[&str]) -> (String, String) {
+        fn issue(&self, names: &[&str]) -> (String, String) {
             let key = KeyPair::generate().unwrap();
             let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
             let cert = CertificateParams::new(names).unwrap().signed_by(&key, &self.issuer).unwrap();

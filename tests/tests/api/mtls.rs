@@ -63,10 +63,12 @@ async fn three_services_run_a_job_over_mutual_tls_and_refuse_other_callers() {
     let db = TestDb::postgres().await;
     let certs = tempfile::tempdir().expect("tempdir");
     let ca = TestCa::new(certs.path());
-    let mut options = SystemOptions::default();
-    options.orchestrator_env = env(&ca.issue(certs.path(), "orchestrator"));
-    options.scriptgen_env = env(&ca.issue(certs.path(), "scriptgen"));
-    options.composer_env = env(&ca.issue(certs.path(), "composer"));
+    let options = SystemOptions {
+        orchestrator_env: env(&ca.issue(certs.path(), "orchestrator")),
+        scriptgen_env: env(&ca.issue(certs.path(), "scriptgen")),
+        composer_env: env(&ca.issue(certs.path(), "composer")),
+        ..SystemOptions::default()
+    };
     let system = TestSystem::start_with(db, options).await;
     for service in [&system.orchestrator, &system.scriptgen, &system.composer] {
         assert!(service.url().starts_with("https://"), "{}", service.url());
