@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
 use shortline_shared::auth::BearerToken;
-use shortline_shared::config::{Config, ProviderSet, TelemetryConfig};
+use shortline_shared::config::{Config, ProviderSet, TelemetryConfig, TlsConfig};
 use shortline_shared::grpc::Shutdown;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -40,7 +40,7 @@ impl Services {
     /// the services in this process on the data directory (and says so on stderr).
     pub async fn connect(config: &Config, work: Work) -> anyhow::Result<Services> {
         let url = config.orchestrator.url.clone();
-        if let Some(channel) = try_connect(&url).await? {
+        if let Some(channel) = try_connect(&url, &config.tls).await? {
             tracing::debug!(%url, "using the running orchestrator");
             return Ok(Services { client: client(channel, config.client_token.clone()), url, embedded: None });
         }
@@ -101,9 +101,11 @@ fn client(channel: Channel, token: BearerToken) -> OrchestratorServiceClient<Int
 }
 
 /// A channel to `url`, or `None` when nothing accepts a connection there in time.
-async fn try_connect(url: &str) -> anyhow::Result<Option<Channel>> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("orchestrator.url `{url}` is not a URL"))?
+/// An `https://` URL is reached over TLS trusting `tls.ca_file` (and with `tls.cert_file` as the
+/// client certificate, if set).
+async fn try_connect(url: &str, tls: &TlsConfig) -> anyhow::Result<Option<Channel>> {
+    let endpoint = shortline_shared::tls::endpoint(url, tls)
+        .with_context(|| format!("orchestrator.url `{url}`"))?
         .connect_timeout(CONNECT_TIMEOUT);
     match tokio::time::timeout(CONNECT_TIMEOUT * 2, endpoint.connect()).await {
         Ok(Ok(channel)) => Ok(Some(channel)),
@@ -228,7 +230,7 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
         let started = std::time::Instant::now();
-        assert!(try_connect(&format!("http://127.0.0.1:{port}")).await.expect("url").is_none());
+        assert!(try_connect(&format!("http://127.0.0.1:{port}"), &TlsConfig::default()).await.expect("url").is_none());
         assert!(started.elapsed() < Duration::from_secs(3));
     }
 }
