@@ -16,7 +16,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tonic::transport::channel::Change;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Uri};
+
+use crate::config::TlsConfig;
 use tracing::{debug, warn};
 
 /// How often a `dns:///` target is resolved again.
@@ -67,33 +69,54 @@ fn parse_url(url: &str) -> Result<Uri, String> {
 /// A channel to `target` that connects lazily and reconnects on its own, so a service starts
 /// (and keeps going) while the ones it calls restart. A `dns:///` target is resolved by a task
 /// that ends when the channel is dropped; it needs a Tokio runtime.
-pub fn connect_lazy(target: &str) -> Result<Channel, String> {
+/// `https://` URLs, and every instance of a `dns:///` target when `tls.ca_file` is set, are reached
+/// over TLS (see [`crate::tls::client_config`]); a `dns:///` instance is verified as `host`.
+pub fn connect_lazy(target: &str, tls: &TlsConfig) -> Result<Channel, String> {
+    let client_tls = crate::tls::client_config(tls).map_err(|e| e.to_string())?;
     match ServiceTarget::parse(target)? {
-        ServiceTarget::Urls(urls) if urls.len() == 1 => Ok(endpoint(urls[0].clone()).connect_lazy()),
-        ServiceTarget::Urls(urls) => Ok(Channel::balance_list(urls.into_iter().map(endpoint))),
+        ServiceTarget::Urls(urls) => {
+            let endpoints =
+                urls.into_iter().map(|uri| endpoint(uri, client_tls.clone())).collect::<Result<Vec<_>, _>>()?;
+            match <[Endpoint; 1]>::try_from(endpoints) {
+                Ok([one]) => Ok(one.connect_lazy()),
+                Err(many) => Ok(Channel::balance_list(many.into_iter())),
+            }
+        }
         ServiceTarget::Dns { host, port } => {
             let (channel, changes) = Channel::balance_channel(64);
-            tokio::spawn(follow_dns(host, port, changes));
+            let client_tls = client_tls.map(|config| config.domain_name(host.clone()));
+            tokio::spawn(follow_dns(host, port, client_tls, changes));
             Ok(channel)
         }
     }
 }
 
-fn endpoint(uri: Uri) -> Endpoint {
-    Endpoint::from(uri).connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true)
+/// An endpoint for one instance; over TLS when its scheme is `https`.
+fn endpoint(uri: Uri, client_tls: Option<ClientTlsConfig>) -> Result<Endpoint, String> {
+    let over_tls = uri.scheme_str() == Some("https");
+    let endpoint = Endpoint::from(uri).connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true);
+    if !over_tls {
+        return Ok(endpoint);
+    }
+    endpoint.tls_config(client_tls.unwrap_or_default()).map_err(|e| e.to_string())
 }
 
 /// Resolves `host` every [`DNS_REFRESH`] and adds and removes the channel's endpoints to match.
 /// A failed or empty lookup keeps the addresses already known (a DNS hiccup should not empty
 /// the channel).
-async fn follow_dns(host: String, port: u16, changes: tokio::sync::mpsc::Sender<Change<SocketAddr, Endpoint>>) {
+async fn follow_dns(
+    host: String,
+    port: u16,
+    client_tls: Option<ClientTlsConfig>,
+    changes: tokio::sync::mpsc::Sender<Change<SocketAddr, Endpoint>>,
+) {
     let mut known = BTreeSet::new();
     loop {
         match tokio::net::lookup_host((host.as_str(), port)).await {
             Ok(found) => {
                 let found: BTreeSet<SocketAddr> = found.collect();
                 if !found.is_empty() {
-                    for change in diff(&known, &found) {
+                    for change in diff(&known, &found, client_tls.as_ref()) {
                         if changes.send(change).await.is_err() {
                             return;
                         }
@@ -114,11 +137,22 @@ async fn follow_dns(host: String, port: u16, changes: tokio::sync::mpsc::Sender<
 }
 
 /// What turns the endpoints `known` into `found`.
-fn diff(known: &BTreeSet<SocketAddr>, found: &BTreeSet<SocketAddr>) -> Vec<Change<SocketAddr, Endpoint>> {
+fn diff(
+    known: &BTreeSet<SocketAddr>,
+    found: &BTreeSet<SocketAddr>,
+    client_tls: Option<&ClientTlsConfig>,
+) -> Vec<Change<SocketAddr, Endpoint>> {
+    let scheme = if client_tls.is_some() { "https" } else { "http" };
     let removed = known.difference(found).map(|address| Change::Remove(*address));
-    let added = found.difference(known).map(|address| {
-        let uri = format!("http://{address}").parse().expect("a socket address makes a URI");
-        Change::Insert(*address, endpoint(uri))
+    let added = found.difference(known).filter_map(|address| {
+        let uri = format!("{scheme}://{address}").parse().expect("a socket address makes a URI");
+        match endpoint(uri, client_tls.cloned()) {
+            Ok(endpoint) => Some(Change::Insert(*address, endpoint)),
+            Err(error) => {
+                warn!(%address, %error, "cannot make an endpoint for the instance");
+                None
+            }
+        }
     });
     removed.chain(added).collect()
 }
@@ -162,7 +196,7 @@ mod tests {
     fn a_new_lookup_adds_new_instances_and_removes_gone_ones() {
         let known = addresses(&["10.0.0.1:50053", "10.0.0.2:50053"]);
         let found = addresses(&["10.0.0.2:50053", "10.0.0.3:50053"]);
-        let changes: Vec<String> = diff(&known, &found)
+        let changes: Vec<String> = diff(&known, &found, None)
             .into_iter()
             .map(|change| match change {
                 Change::Insert(address, endpoint) => format!("+{address} {}", endpoint.uri()),
@@ -170,6 +204,6 @@ mod tests {
             })
             .collect();
         assert_eq!(changes, ["-10.0.0.1:50053", "+10.0.0.3:50053 http://10.0.0.3:50053/"]);
-        assert!(diff(&found, &found).is_empty());
+        assert!(diff(&found, &found, None).is_empty());
     }
 }

@@ -71,6 +71,30 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub telemetry: TelemetryConfig,
     pub providers: ProvidersConfig,
+    pub auth: AuthConfig,
+    pub tls: TlsConfig,
+    /// The token the `shortline` command sends (`--token` / `SHORTLINE_TOKEN`): a secret, so
+    /// never read from the file or the `SHORTLINE_*` keys, and never printed.
+    #[serde(skip)]
+    pub client_token: crate::auth::BearerToken,
+}
+
+/// `[auth]`: who may call the orchestrator. Off (everyone may) until a token file is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The users' bearer tokens, hashed, with their roles (see `shortline_shared::auth`).
+    pub tokens_file: Option<PathBuf>,
+}
+
+/// `[tls]`: the process's certificate, served by its gRPC server and presented as its identity
+/// when it calls another service, and the CA the other side must chain to. Off until set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -85,6 +109,9 @@ impl Default for Config {
             pipeline: PipelineConfig::default(),
             telemetry: TelemetryConfig::default(),
             providers: ProvidersConfig::default(),
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
+            client_token: crate::auth::BearerToken::default(),
         }
     }
 }

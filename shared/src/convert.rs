@@ -344,6 +344,7 @@ pub fn job(row: &db::Job, stages: &[db::JobStage]) -> v1::Job {
         theme,
         variants: row.variants,
         client_request_id: row.client_request_id.clone().unwrap_or_default(),
+        started_by: row.started_by.clone().unwrap_or_default(),
         created_at: Some(timestamp(row.created_at)),
         updated_at: Some(timestamp(row.updated_at)),
         finished_at: optional_timestamp(row.finished_at),
@@ -453,6 +454,7 @@ pub fn video(row: &db::Video) -> v1::Video {
         review_note: row.review_note.clone().unwrap_or_default(),
         reviewed_at: optional_timestamp(row.reviewed_at),
         created_at: Some(timestamp(row.created_at)),
+        reviewed_by: row.reviewed_by.clone().unwrap_or_default(),
     }
 }
 

@@ -59,6 +59,9 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
+use crate::tls::ReloadingTls;
+use tokio_stream::wrappers::ReceiverStream;
+
 /// The metadata key carrying the job a call works for, on every inter-service call.
 pub const JOB_ID_HEADER: &str = "x-shortline-job-id";
 
@@ -236,6 +239,7 @@ pub struct GrpcServer {
     readiness: Readiness,
     drain_timeout: Duration,
     lame_duck: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    tls: Option<Arc<ReloadingTls>>,
 }
 
 impl fmt::Debug for GrpcServer {
@@ -258,6 +262,7 @@ impl GrpcServer {
             readiness: Readiness::always(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             lame_duck: None,
+            tls: None,
         }
     }
 
@@ -293,6 +298,12 @@ impl GrpcServer {
         self
     }
 
+    /// Serve TLS only (with client certificates when the files name a CA); `None`: plaintext.
+    pub fn tls(mut self, tls: Option<Arc<ReloadingTls>>) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// How long in-flight calls may finish after shutdown before they are dropped.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
@@ -302,7 +313,7 @@ impl GrpcServer {
     /// Serves on `listener` until `shutdown` is triggered and in-flight calls are drained (or
     /// the drain timeout passes).
     pub async fn serve(self, listener: TcpListener, shutdown: Shutdown) -> Result<(), ServeError> {
-        let GrpcServer { routes, health_services, readiness, drain_timeout, lame_duck } = self;
+        let GrpcServer { routes, health_services, readiness, drain_timeout, lame_duck, tls } = self;
         let local_addr = listener.local_addr().map(|addr| addr.to_string()).unwrap_or_default();
 
         let (reporter, health_server) = tonic_health::server::health_reporter();
@@ -312,8 +323,8 @@ impl GrpcServer {
         health.reporter.set_service_status("", ServingStatus::Serving).await;
         health.set(ServingStatus::NotServing).await;
 
-        let reflection_v1 = reflection_builder().build_v1()?;
-        let reflection_v1alpha = reflection_builder().build_v1alpha()?;
+        let reflection_v1 = reflection_builder(&health.names).build_v1()?;
+        let reflection_v1alpha = reflection_builder(&health.names).build_v1alpha()?;
         let routes = routes.add_service(health_server).add_service(reflection_v1).add_service(reflection_v1alpha);
 
         // The probe loop stops on shutdown, and with this function (drop guard) on any exit.
@@ -343,12 +354,20 @@ impl GrpcServer {
             }
         };
 
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let server = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .trace_fn(request_span)
             .layer(crate::grpc_codes::GrpcCodesLayer)
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(incoming, signal);
+            .add_routes(routes);
+        let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match tls {
+            Some(tls) => {
+                let incoming = tls.incoming(listener, stopped_accepting.clone());
+                Box::pin(router.serve_with_incoming_shutdown(ReceiverStream::new(incoming), signal))
+            }
+            None => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
+            }
+        };
 
         tracing::info!(addr = %local_addr, services = ?health.names, "gRPC server listening");
         tokio::select! {
@@ -381,11 +400,22 @@ where
     GrpcServer::new(routes).health_services(health_services).readiness(readiness).serve(listener, shutdown).await
 }
 
-/// Reflection over shortline's own protos and the health service's.
-fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
+/// The services every port serves besides its own, as reflection lists them.
+const INFRASTRUCTURE_SERVICES: [&str; 3] =
+    ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
+
+/// Reflection over shortline's own protos and the health service's, listing only `served` (the
+/// port's own services) and the infrastructure services: the descriptors hold all three
+/// shortline services, and a port must not advertise the two it answers UNIMPLEMENTED.
+fn reflection_builder(served: &[String]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(shortline_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    served
+        .iter()
+        .map(String::as_str)
+        .chain(INFRASTRUCTURE_SERVICES)
+        .fold(builder, |builder, name| builder.with_service_name(name))
 }
 
 #[derive(Clone)]
@@ -635,9 +665,18 @@ mod tests {
         else {
             panic!("expected a service list");
         };
-        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-        assert!(names.iter().any(|n| n == "grpc.health.v1.Health"), "{names:?}");
-        assert!(names.iter().any(|n| n == "grpc.reflection.v1.ServerReflection"), "{names:?}");
+        let mut names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        // Only what the port serves: not the shortline services it does not.
+        assert_eq!(
+            names,
+            [
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+                SERVICE
+            ]
+        );
 
         let request = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
             host: String::new(),

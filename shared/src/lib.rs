@@ -1,6 +1,7 @@
 //! What every shortline service shares: domain types, config, telemetry, errors, the database
 //! layer and gRPC server scaffolding.
 
+pub mod auth;
 pub mod balance;
 pub mod budget;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod status;
 pub mod sweep;
 pub mod telemetry;
 pub mod text;
+pub mod tls;
 
 // The database macros (`dispatch!`, `insert_rows!`, `transaction!`) expand in the calling crate;
 // they name diesel through these paths so callers need no diesel dependency of their own.

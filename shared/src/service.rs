@@ -7,9 +7,11 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::net::TcpListener;
 
+use crate::auth::Policy;
 use crate::config::Config;
 use crate::db::{migrations, DbPool, PoolOptions};
 use crate::grpc::Readiness;
+use crate::tls::{ReloadingTls, TlsFiles};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -22,6 +24,8 @@ pub enum StartError {
     #[error("media store: {0}")]
     MediaStore(#[from] crate::media_store::MediaStoreError),
     #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
     Other(String),
 }
 
@@ -31,6 +35,21 @@ pub async fn bind(service: &'static str, address: SocketAddr) -> Result<TcpListe
         std::io::ErrorKind::AddrInUse => StartError::PortInUse { service, address },
         _ => StartError::Bind { service, address, source },
     })
+}
+
+/// The server's TLS when `[tls]` names a certificate (read now, so bad files stop the start).
+pub fn server_tls(config: &Config) -> Result<Option<Arc<ReloadingTls>>, StartError> {
+    match TlsFiles::from_config(&config.tls)? {
+        Some(files) => Ok(Some(Arc::new(ReloadingTls::new(files)?))),
+        None => Ok(None),
+    }
+}
+
+/// Whom a service that only other services call admits: with a TLS server that verifies client
+/// certificates (`tls.ca_file`), only `identities`; otherwise `None` (no check: plaintext on
+/// loopback, the embedded mode).
+pub fn peer_policy(config: &Config, identities: &'static [&'static str]) -> Option<Policy> {
+    (config.tls.cert_file.is_some() && config.tls.ca_file.is_some()).then_some(Policy::Services { identities })
 }
 
 /// The pool the config describes. Connections are made on first use, so a service starts (and

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use shortline_proto::v1::{self, composer_service_server::ComposerService};
 use shortline_shared::config::{MediaConfig, ProviderSet};
 use shortline_shared::convert;
+use shortline_shared::db::videos::Decision;
 use shortline_shared::db::{self, DbError, DbPool, NewVideo, VideoStatus};
 use shortline_shared::grpc::record_job_id;
 use shortline_shared::media_store::{Downloads, MediaStore, MediaStoreError};
@@ -538,6 +539,7 @@ impl Composer {
         };
         stored_text("note", &request.note, MAX_NOTE_CHARS).map_err(|v| ComposerError::Invalid(vec![v]))?;
         let note = Some(request.note.as_str()).filter(|n| !n.is_empty());
+        let reviewer = Some(request.reviewer.as_str()).filter(|n| !n.is_empty());
 
         let _one_review_at_a_time = self.reviews.lock().await;
         let mut pooled = self.pool.get().await?;
@@ -567,7 +569,16 @@ impl Composer {
             }
         };
         let moved = [(uri.as_str(), video.uri.as_str()), (thumbnail_uri.as_str(), video.thumbnail_uri.as_str())];
-        match db::videos::record_review(conn, job_id, video_id, decision, note, &uri, &thumbnail_uri).await {
+        match db::videos::record_review(
+            conn,
+            job_id,
+            video_id,
+            Decision { status: decision, note, reviewer },
+            &uri,
+            &thumbnail_uri,
+        )
+        .await
+        {
             Ok(Some(row)) => {
                 info!(video_id, status = %row.status, "video reviewed");
                 Ok(convert::video(&row))

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shortline_proto::v1::composer_service_server::ComposerServiceServer;
+use shortline_shared::auth::{Guard, ORCHESTRATOR_IDENTITY};
 use shortline_shared::config::{Config, ProviderSet};
 use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
@@ -11,6 +12,7 @@ use shortline_shared::media_store::MediaStore;
 use shortline_shared::service::{self, StartError};
 use shortline_shared::slots::WorkSlots;
 use shortline_shared::sweep::{Owner, Sweep};
+use shortline_shared::tls::ReloadingTls;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
@@ -28,6 +30,7 @@ pub struct Application {
     composer: Arc<Composer>,
     pool: DbPool,
     config: Config,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: Shutdown,
     sweep: Sweep,
 }
@@ -48,7 +51,8 @@ impl Application {
             owner: Owner::Videos,
             stage_deadline: std::time::Duration::from_secs(config.pipeline.stage_timeout_seconds.composition),
         };
-        let scriptgen = Scriptgen::connect_lazy(&config.scriptgen.url).map_err(|e| StartError::Other(e.to_string()))?;
+        let scriptgen = Scriptgen::connect_lazy(&config.scriptgen.url, &config.tls)
+            .map_err(|e| StartError::Other(e.to_string()))?;
         // A local file in either kind of store: ffmpeg reads it, and it is never published.
         let music_bed = store.local_path(MUSIC_BED_KEY)?;
         // Without ffmpeg the composer still starts: ComposeVideo answers FAILED_PRECONDITION with
@@ -70,7 +74,8 @@ impl Application {
             renders: WorkSlots::new(config.composer.render_slots(), "render", "composer.max_concurrent_renders"),
             reviews: Mutex::new(()),
         });
-        Ok(Application { listener, address, composer, pool, config, shutdown, sweep })
+        let tls = service::server_tls(&config)?;
+        Ok(Application { listener, address, composer, pool, config, tls, shutdown, sweep })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -80,15 +85,20 @@ impl Application {
     /// Serves until shutdown: health goes NOT_SERVING first, then in-flight calls (renders
     /// included) get the grace period before they are dropped (which cancels their renders).
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, composer, pool, config, shutdown, sweep } = self;
+        let Application { listener, address, composer, pool, config, tls, shutdown, sweep } = self;
         info!(%address, "composer listening");
         let gate = service::SchemaGate::new(&pool);
         let readiness = gate.readiness();
         let api = ComposerServiceServer::with_interceptor(ComposerApi::new(composer), gate);
         let sweeping = tokio::spawn(sweep.every(config.media.sweep_interval(), shutdown.token()));
-        let served = GrpcServer::new(tonic::service::Routes::new(api))
+        let routes = match service::peer_policy(&config, &[ORCHESTRATOR_IDENTITY]) {
+            Some(policy) => tonic::service::Routes::new(Guard::new(api, policy)),
+            None => tonic::service::Routes::new(api),
+        };
+        let served = GrpcServer::new(routes)
             .health_service(HEALTH_SERVICE)
             .readiness(readiness)
+            .tls(tls)
             .drain_timeout(config.pipeline.shutdown_grace())
             .serve(listener, shutdown)
             .await;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use shortline_proto::v1;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
 use shortline_shared::balance;
+use shortline_shared::config::TlsConfig;
 use shortline_shared::grpc::{is_connection_failure, set_job_id};
 use tonic::transport::Channel;
 
@@ -24,9 +25,10 @@ pub struct Scriptgen {
 
 impl Scriptgen {
     /// The channel connects lazily and reconnects on its own, so the composer starts (and keeps
-    /// going) while scriptgen restarts; it balances calls over every instance `url` names.
-    pub fn connect_lazy(url: &str) -> Result<Self> {
-        let channel = balance::connect_lazy(url)
+    /// going) while scriptgen restarts; it balances calls over every instance `url` names, over TLS
+    /// for `https://` (this process's certificate as its identity).
+    pub fn connect_lazy(url: &str, tls: &TlsConfig) -> Result<Self> {
+        let channel = balance::connect_lazy(url, tls)
             .map_err(|e| ComposerError::Internal(format!("bad scriptgen url `{url}`: {e}")))?;
         Ok(Scriptgen { client: ScriptServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES) })
     }

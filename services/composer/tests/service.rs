@@ -283,8 +283,13 @@ impl World {
     }
 
     async fn review(&self, job_id: i64, video_id: i64, decision: v1::ReviewDecision) -> Result<v1::Video, Status> {
-        let request =
-            v1::ComposerReviewVideoRequest { job_id, video_id, decision: decision as i32, note: "looks good".into() };
+        let request = v1::ComposerReviewVideoRequest {
+            job_id,
+            video_id,
+            decision: decision as i32,
+            note: "looks good".into(),
+            reviewer: "rita".into(),
+        };
         self.client.clone().review_video(request).await.map(Response::into_inner)
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use shortline_proto::v1::{self, orchestrator_service_server::OrchestratorService};
+use shortline_shared::auth::{caller_name, Permission};
 use shortline_shared::convert;
 use shortline_shared::db::{self, JobKind, JobStatus, NewJob, NewJobStage, StageName, StageStatus};
 use shortline_shared::domain::{Platform, Theme, ThemeError};
@@ -186,11 +187,29 @@ fn decided(decision: v1::ReviewDecision) -> v1::VideoStatus {
     }
 }
 
+/// What each method needs of a user (with `auth.tokens_file` set); a method missing here is the
+/// admin's alone.
+pub fn permission_of(method: &str) -> Option<Permission> {
+    Some(match method {
+        "GetJob"
+        | "ListJobs"
+        | "WatchJob"
+        | "GetJobLineage"
+        | "ListTrends"
+        | "ListTrendReports"
+        | "GetLatestTrendReport" => Permission::Read,
+        "StartJob" | "CancelJob" | "RetryJob" | "CollectTrends" | "AnalyzeTrends" => Permission::Operate,
+        "ReviewVideo" => Permission::Review,
+        _ => return None,
+    })
+}
+
 type WatchStream = Pin<Box<dyn Stream<Item = std::result::Result<v1::JobEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl OrchestratorService for OrchestratorApi {
     async fn start_job(&self, request: Request<v1::StartJobRequest>) -> std::result::Result<Response<v1::Job>, Status> {
+        let started_by = caller_name(&request);
         let request = request.into_inner();
         let (name, theme) = requested_theme(&request)?;
         let variants = match request.variants {
@@ -206,6 +225,7 @@ impl OrchestratorService for OrchestratorApi {
             .map_err(|v| OrchestratorError::Invalid(vec![v]))?;
         let mut new = NewJob::queued(JobKind::Pipeline, name, Some(db::to_json(&theme)), variants);
         new.client_request_id = Some(request.client_request_id.clone()).filter(|id| !id.is_empty());
+        new.started_by = started_by;
         let mut pooled = self.conn().await?;
         let conn = &mut pooled.conn();
         let job = if new.client_request_id.is_some() {
@@ -393,6 +413,7 @@ impl OrchestratorService for OrchestratorApi {
         &self,
         request: Request<v1::ReviewVideoRequest>,
     ) -> std::result::Result<Response<v1::Job>, Status> {
+        let reviewer = caller_name(&request).unwrap_or_default();
         let request = request.into_inner();
         let job_id = require_job_id(request.job_id)?;
         if request.video_id <= 0 {
@@ -415,7 +436,14 @@ impl OrchestratorService for OrchestratorApi {
             }
         }
         let stages = &self.engine.stages;
-        let reviewed = stages.review_video(job_id, request.video_id, decision, &request.note, READ_DEADLINE).await;
+        let message = v1::ComposerReviewVideoRequest {
+            job_id,
+            video_id: request.video_id,
+            decision: decision as i32,
+            note: request.note.clone(),
+            reviewer,
+        };
+        let reviewed = stages.review_video(message, READ_DEADLINE).await;
         // Whatever the composer answered, adopt the decisions it holds: some may never have
         // reached this table (the orchestrator stopped between the composer's write and its own).
         let videos = match stages.videos(job_id, READ_DEADLINE).await {

@@ -4,11 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shortline_proto::v1::orchestrator_service_server::OrchestratorServiceServer;
+use shortline_shared::auth::{Guard, Policy, Tokens};
 use shortline_shared::config::Config;
 use shortline_shared::db::{JobKind, StageName};
 use shortline_shared::domain::Platform;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
 use shortline_shared::service::{self, StartError};
+use shortline_shared::tls::ReloadingTls;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -23,6 +25,9 @@ pub struct Application {
     address: SocketAddr,
     engine: Arc<Engine>,
     config: Config,
+    /// The users' tokens when `auth.tokens_file` is set; `None`: no authentication.
+    tokens: Option<Arc<Tokens>>,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: Shutdown,
     /// Whether this process drives jobs (claims them, runs the scheduled refresh).
     drives_jobs: bool,
@@ -35,7 +40,8 @@ impl Application {
         let listener = service::bind("orchestrator", config.orchestrator.listen).await?;
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
-        let clients = Clients::connect_lazy(&config.scriptgen.url, &config.composer.url)
+        let tls = service::server_tls(&config)?;
+        let clients = Clients::connect_lazy(&config.scriptgen.url, &config.composer.url, &config.tls)
             .map_err(|e| StartError::Other(e.to_string()))?;
         // The bundled samples and the heuristic analyst unless `providers.trends` / `.analyst` say otherwise.
         let sources: Vec<Arc<dyn TrendSource>> =
@@ -44,7 +50,11 @@ impl Application {
         let stages =
             Stages { pool: pool.clone(), clients, sources, analyst, job_budget_usd: config.pipeline.job_budget_usd };
         let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone()));
-        Ok(Application { listener, address, engine, config, shutdown, drives_jobs: true })
+        let tokens = match &config.auth.tokens_file {
+            Some(path) => Some(Arc::new(Tokens::load(path).map_err(|e| StartError::Other(e.to_string()))?)),
+            None => None,
+        };
+        Ok(Application { listener, address, engine, config, tokens, tls, shutdown, drives_jobs: true })
     }
 
     /// Serves the API without the job engine and the scheduled refresh: for an orchestrator
@@ -61,7 +71,7 @@ impl Application {
     /// Serves until shutdown: health goes NOT_SERVING first, the engine stops claiming, running
     /// jobs get the grace period, then the server drains.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, engine, config, shutdown, drives_jobs } = self;
+        let Application { listener, address, engine, config, tokens, tls, shutdown, drives_jobs } = self;
         info!(%address, drives_jobs, "orchestrator listening");
         // The engine stops claiming on shutdown and gets the grace period for running jobs; the
         // server keeps answering (NOT_SERVING) until it is done, then drains.
@@ -83,9 +93,17 @@ impl Application {
         let gate = service::SchemaGate::new(&engine.pool);
         let readiness = gate.readiness();
         let api = OrchestratorServiceServer::with_interceptor(OrchestratorApi::new(engine), gate);
-        let served = GrpcServer::new(tonic::service::Routes::new(api))
+        let routes = match tokens {
+            Some(tokens) => tonic::service::Routes::new(Guard::new(
+                api,
+                Policy::Users { tokens, permission_of: crate::api::permission_of },
+            )),
+            None => tonic::service::Routes::new(api),
+        };
+        let served = GrpcServer::new(routes)
             .health_service("shortline.v1.OrchestratorService")
             .readiness(readiness)
+            .tls(tls)
             // The grace period went to the engine; what is left in flight then are reads.
             .drain_timeout(config.pipeline.shutdown_grace().min(std::time::Duration::from_secs(2)))
             .stop_accepting_after(engine_done.cancelled_owned())

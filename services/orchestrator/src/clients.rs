@@ -6,6 +6,7 @@ use std::time::Duration;
 use shortline_proto::v1::composer_service_client::ComposerServiceClient;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
 use shortline_shared::balance;
+use shortline_shared::config::TlsConfig;
 use shortline_shared::grpc::set_job_id;
 use tonic::transport::Channel;
 use tonic::{Code, Status, TimeoutExpired};
@@ -21,17 +22,19 @@ pub struct Clients {
 impl Clients {
     /// Channels connect lazily and reconnect on their own, so the orchestrator starts (and keeps
     /// going) while the other services restart; each balances its calls over every instance its
-    /// target names (`shortline_shared::balance`).
-    pub fn connect_lazy(scriptgen_url: &str, composer_url: &str) -> Result<Self> {
+    /// target names (`shortline_shared::balance`), over TLS for `https://` targets.
+    pub fn connect_lazy(scriptgen_url: &str, composer_url: &str, tls: &TlsConfig) -> Result<Self> {
         Ok(Clients {
-            scriptgen: ScriptServiceClient::new(channel(scriptgen_url)?).max_decoding_message_size(64 * 1024 * 1024),
-            composer: ComposerServiceClient::new(channel(composer_url)?).max_decoding_message_size(64 * 1024 * 1024),
+            scriptgen: ScriptServiceClient::new(channel(scriptgen_url, tls)?)
+                .max_decoding_message_size(64 * 1024 * 1024),
+            composer: ComposerServiceClient::new(channel(composer_url, tls)?)
+                .max_decoding_message_size(64 * 1024 * 1024),
         })
     }
 }
 
-fn channel(url: &str) -> Result<Channel> {
-    balance::connect_lazy(url).map_err(|e| OrchestratorError::Internal(format!("bad service url `{url}`: {e}")))
+fn channel(url: &str, tls: &TlsConfig) -> Result<Channel> {
+    balance::connect_lazy(url, tls).map_err(|e| OrchestratorError::Internal(format!("bad service url `{url}`: {e}")))
 }
 
 /// What a failed call to `service` is to the engine. tonic's client gives up at the call's own
@@ -66,7 +69,7 @@ mod tests {
         // Nothing answers on this listener: the client's own deadline ends the call.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
-        let mut client = Clients::connect_lazy(&url, &url).expect("clients").scriptgen;
+        let mut client = Clients::connect_lazy(&url, &url, &Default::default()).expect("clients").scriptgen;
         let request = request(shortline_proto::v1::ListScriptsRequest { job_id: 1 }, 1, Duration::from_millis(50));
         let status = client.list_scripts(request).await.expect_err("no answer");
         assert_eq!(status.code(), Code::Cancelled, "what tonic's client says: {}", status.message());

@@ -241,7 +241,15 @@ impl Stages {
         let deadline = Duration::from_secs(60);
         let videos = self.videos(job.id, deadline).await?;
         for video in videos.iter().filter(|v| v.status == v1::VideoStatus::Generated as i32) {
-            self.review_video(job.id, video.id, v1::ReviewDecision::Approve, "auto_post", deadline).await?;
+            let message = v1::ComposerReviewVideoRequest {
+                job_id: job.id,
+                video_id: video.id,
+                decision: v1::ReviewDecision::Approve as i32,
+                note: "auto_post".into(),
+                // Nobody reviewed it: the theme approves its own videos.
+                reviewer: String::new(),
+            };
+            self.review_video(message, deadline).await?;
         }
         let mut pooled = self.pool.get().await?;
         let conn = &mut pooled.conn();
@@ -263,16 +271,8 @@ impl Stages {
             .videos)
     }
 
-    pub async fn review_video(
-        &self,
-        job_id: i64,
-        video_id: i64,
-        decision: v1::ReviewDecision,
-        note: &str,
-        deadline: Duration,
-    ) -> Result<v1::Video> {
-        let message =
-            v1::ComposerReviewVideoRequest { job_id, video_id, decision: decision as i32, note: note.to_owned() };
+    pub async fn review_video(&self, message: v1::ComposerReviewVideoRequest, deadline: Duration) -> Result<v1::Video> {
+        let job_id = message.job_id;
         Ok(self
             .clients
             .composer

@@ -1,8 +1,10 @@
 //! The scriptgen process: the `ScriptService` gRPC API over the database and the media store.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use shortline_proto::v1::script_service_server::ScriptServiceServer;
+use shortline_shared::auth::{Guard, COMPOSER_IDENTITY, ORCHESTRATOR_IDENTITY};
 use shortline_shared::config::Config;
 use shortline_shared::db::DbPool;
 use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
@@ -10,6 +12,7 @@ use shortline_shared::media_store::MediaStore;
 use shortline_shared::service::{self, StartError};
 use shortline_shared::slots::WorkSlots;
 use shortline_shared::sweep::{Owner, Sweep};
+use shortline_shared::tls::ReloadingTls;
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -24,6 +27,7 @@ pub struct Application {
     pool: DbPool,
     api: ScriptApi,
     config: Config,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: Shutdown,
     sweep: Sweep,
 }
@@ -59,7 +63,8 @@ impl Application {
             media_slots,
             config.pipeline.job_budget_usd,
         );
-        Ok(Application { listener, address, pool, api, config, shutdown, sweep })
+        let tls = service::server_tls(&config)?;
+        Ok(Application { listener, address, pool, api, config, tls, shutdown, sweep })
     }
 
     /// The address the service listens on (the real port when the configured one was 0).
@@ -71,15 +76,20 @@ impl Application {
     /// grace period (`pipeline.shutdown_grace_seconds`); calls still running after it are
     /// dropped, which kills their media tools and writes no asset rows.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, pool, api, config, shutdown, sweep } = self;
+        let Application { listener, address, pool, api, config, tls, shutdown, sweep } = self;
         info!(%address, providers = ?config.providers.set, "scriptgen listening");
         let gate = service::SchemaGate::new(&pool);
         let readiness = gate.readiness();
         let api = ScriptServiceServer::with_interceptor(api, gate);
         let sweeping = tokio::spawn(sweep.every(config.media.sweep_interval(), shutdown.token()));
-        let served = GrpcServer::new(tonic::service::Routes::new(api))
+        let routes = match service::peer_policy(&config, &[ORCHESTRATOR_IDENTITY, COMPOSER_IDENTITY]) {
+            Some(policy) => tonic::service::Routes::new(Guard::new(api, policy)),
+            None => tonic::service::Routes::new(api),
+        };
+        let served = GrpcServer::new(routes)
             .health_service(HEALTH_SERVICE_NAME)
             .readiness(readiness)
+            .tls(tls)
             .drain_timeout(config.pipeline.shutdown_grace())
             .serve(listener, shutdown)
             .await;

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
-use shortline_shared::config::{Config, ProviderSet, TelemetryConfig};
+use shortline_shared::auth::BearerToken;
+use shortline_shared::config::{Config, ProviderSet, TelemetryConfig, TlsConfig};
 use shortline_shared::grpc::Shutdown;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::embedded::Embedded;
@@ -31,7 +33,7 @@ pub enum Work {
 
 /// The orchestrator the command talks to, and the in-process services if it started them.
 pub struct Services {
-    pub client: OrchestratorServiceClient<Channel>,
+    pub client: OrchestratorServiceClient<InterceptedService<Channel, BearerToken>>,
     /// The orchestrator's URL.
     pub url: String,
     embedded: Option<(Embedded, Shutdown)>,
@@ -43,9 +45,9 @@ impl Services {
     /// is the one-machine default, and fails saying the orchestrator is unreachable otherwise.
     pub async fn connect(config: &Config, work: Work) -> anyhow::Result<Services> {
         let url = config.orchestrator.url.clone();
-        if let Some(channel) = try_connect(&url).await? {
+        if let Some(channel) = try_connect(&url, &config.tls).await? {
             tracing::debug!(%url, "using the running orchestrator");
-            return Ok(Services { client: client(channel), url, embedded: None });
+            return Ok(Services { client: client(channel, config.client_token.clone()), url, embedded: None });
         }
         if let Some(configured) = configured_elsewhere(config) {
             anyhow::bail!(
@@ -68,6 +70,7 @@ impl Services {
             config.orchestrator.url,
             config.data_dir.display()
         );
+        let token = config.client_token.clone();
         let shutdown = Shutdown::new();
         let embedded = Embedded::start(config, &shutdown, work).await?;
         let url = format!("http://{}", embedded.orchestrator);
@@ -76,7 +79,7 @@ impl Services {
             .connect()
             .await
             .with_context(|| format!("cannot reach the in-process orchestrator at {url}"))?;
-        Ok(Services { client: client(channel), url, embedded: Some((embedded, shutdown)) })
+        Ok(Services { client: client(channel, token), url, embedded: Some((embedded, shutdown)) })
     }
 
     /// Whether the services run in this process (and stop when the command ends).
@@ -117,15 +120,17 @@ fn configured_elsewhere(config: &Config) -> Option<&'static str> {
     }
 }
 
-fn client(channel: Channel) -> OrchestratorServiceClient<Channel> {
+fn client(channel: Channel, token: BearerToken) -> OrchestratorServiceClient<InterceptedService<Channel, BearerToken>> {
     // Lineage of a many-variant job can exceed tonic's 4 MiB default.
-    OrchestratorServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024)
+    OrchestratorServiceClient::with_interceptor(channel, token).max_decoding_message_size(64 * 1024 * 1024)
 }
 
 /// A channel to `url`, or `None` when nothing accepts a connection there in time.
-async fn try_connect(url: &str) -> anyhow::Result<Option<Channel>> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("orchestrator.url `{url}` is not a URL"))?
+/// An `https://` URL is reached over TLS trusting `tls.ca_file` (and with `tls.cert_file` as the
+/// client certificate, if set).
+async fn try_connect(url: &str, tls: &TlsConfig) -> anyhow::Result<Option<Channel>> {
+    let endpoint = shortline_shared::tls::endpoint(url, tls)
+        .with_context(|| format!("orchestrator.url `{url}`"))?
         .connect_timeout(CONNECT_TIMEOUT);
     match tokio::time::timeout(CONNECT_TIMEOUT * 2, endpoint.connect()).await {
         Ok(Ok(channel)) => Ok(Some(channel)),
@@ -253,7 +258,7 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
         let started = std::time::Instant::now();
-        assert!(try_connect(&format!("http://127.0.0.1:{port}")).await.expect("url").is_none());
+        assert!(try_connect(&format!("http://127.0.0.1:{port}"), &TlsConfig::default()).await.expect("url").is_none());
         assert!(started.elapsed() < Duration::from_secs(3));
     }
 }

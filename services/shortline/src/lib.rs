@@ -14,6 +14,7 @@ mod output;
 mod tree;
 mod views;
 
+use shortline_shared::auth::BearerToken;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,6 +48,9 @@ pub struct Cli {
     /// Print machine-readable JSON instead of tables, trees and progress lines.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The bearer token the orchestrator knows you by (when its `auth.tokens_file` is set).
+    #[arg(long, global = true, env = "SHORTLINE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -268,6 +272,8 @@ impl Cli {
         if let Some(url) = &self.database_url {
             config.database.url = Some(url.clone());
         }
+        config.client_token = BearerToken::new(self.token.as_deref().filter(|token| !token.is_empty()))
+            .map_err(|reason| anyhow::anyhow!("--token: {reason}"))?;
         config.validate()?;
         Ok(config)
     }

@@ -114,8 +114,9 @@ pub fn lineage(lineage: &v1::JobLineage) -> Node {
 fn job_label(job: &v1::Job) -> String {
     let progress =
         job.progress.as_ref().map(|p| format!("  {}/{} stages", p.stages_done, p.stages_total)).unwrap_or_default();
+    let started_by = if job.started_by.is_empty() { String::new() } else { format!(" by {}", job.started_by) };
     format!(
-        "job {}  {}  {}  theme {}  variants {}{progress}  created {}",
+        "job {}  {}  {}  theme {}  variants {}{progress}  created {}{started_by}",
         job.id,
         names::job_kind(job.kind()),
         names::job_status(job.status()),
@@ -237,6 +238,9 @@ fn video_node(video: &v1::Video) -> Node {
     node.push(Node::new(format!("thumbnail: {}", show_uri(&video.thumbnail_uri))));
     if let Some(quality) = quality_label(&video.generation_log_json) {
         node.push(Node::new(quality));
+    }
+    if !video.reviewed_by.is_empty() {
+        node.push(Node::new(format!("reviewed by: {}", video.reviewed_by)));
     }
     if !video.review_note.is_empty() {
         node.push(Node::new(format!("review note: {}", video.review_note)));

@@ -78,6 +78,7 @@ pub fn job(job: &v1::Job) -> Value {
         "theme": theme(job.theme.as_ref()),
         "variants": job.variants,
         "client_request_id": job.client_request_id,
+        "started_by": job.started_by,
         "created_at": time_json(job.created_at.as_ref()),
         "updated_at": time_json(job.updated_at.as_ref()),
         "finished_at": time_json(job.finished_at.as_ref()),
@@ -240,6 +241,7 @@ pub fn video(video: &v1::Video) -> Value {
         "generation_log": log,
         "review_note": video.review_note,
         "reviewed_at": time_json(video.reviewed_at.as_ref()),
+        "reviewed_by": video.reviewed_by,
         "created_at": time_json(video.created_at.as_ref()),
     })
 }

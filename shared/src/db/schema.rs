@@ -18,6 +18,7 @@ diesel::table! {
         lease_owner -> Nullable<Text>,
         lease_token -> Nullable<Text>,
         lease_expires_at -> Nullable<Timestamp>,
+        started_by -> Nullable<Text>,
     }
 }
 
@@ -161,6 +162,7 @@ diesel::table! {
         generation_log -> Json,
         review_note -> Nullable<Text>,
         reviewed_at -> Nullable<Timestamp>,
+        reviewed_by -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

@@ -26,7 +26,7 @@ const TABLES: [&str; 9] = [
     "videos",
 ];
 
-async fn all_counts(system: &TestSystem) -> Vec<i64> {
+pub async fn all_counts(system: &TestSystem) -> Vec<i64> {
     let mut pooled = system.db.conn().await;
     let conn = &mut pooled.conn();
     let mut counts = Vec::new();
@@ -401,6 +401,7 @@ async fn every_rpc_refuses_bad_input_and_writes_nothing(db: TestDb) {
         video_id,
         decision: decision as i32,
         note: String::new(),
+        reviewer: String::new(),
     };
     expect(
         "ReviewVideo (composer) job 0",
@@ -550,6 +551,7 @@ async fn control_characters_are_refused_naming_the_field(db: TestDb) {
             video_id: 1,
             decision: v1::ReviewDecision::Approve as i32,
             note: "ok\0".into(),
+            reviewer: String::new(),
         })
         .await,
         Code::InvalidArgument,

@@ -1,6 +1,7 @@
 //! One integration-test binary (as in zero2prod): `helpers` makes databases, `processes` runs
 //! the real services.
 
+mod auth;
 mod bad_input;
 mod bench;
 mod cli;
@@ -11,6 +12,7 @@ mod helpers;
 mod leases;
 mod lineage_schema;
 mod migrate;
+mod mtls;
 mod pipeline;
 mod processes;
 mod providers;

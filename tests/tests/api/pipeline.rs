@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient, start_job_request::Source};
 use shortline_shared::db;
-use tonic::transport::Channel;
 
 use crate::helpers::TestDb;
 use crate::on_both_backends;
@@ -44,12 +43,19 @@ pub fn start_request(theme: v1::Theme) -> v1::StartJobRequest {
 }
 
 /// Polls the job until it reaches one of `statuses`; panics with its error if it fails first.
-pub async fn wait_for(
-    client: &mut OrchestratorServiceClient<Channel>,
+pub async fn wait_for<T>(
+    client: &mut OrchestratorServiceClient<T>,
     job_id: i64,
     statuses: &[v1::JobStatus],
     limit: Duration,
-) -> v1::Job {
+) -> v1::Job
+where
+    // Any channel the generated client takes: a plain one, or one that adds a bearer token.
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let job = client.get_job(v1::GetJobRequest { job_id }).await.expect("get job").into_inner();

@@ -130,8 +130,10 @@ impl ServiceProcess {
         (child, address)
     }
 
+    /// `https://` when the service serves TLS (its environment names a certificate).
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        let tls = self.env.iter().any(|(key, _)| key == "SHORTLINE_TLS__CERT_FILE");
+        format!("{}://{}", if tls { "https" } else { "http" }, self.address)
     }
 
     pub fn pid(&self) -> i32 {

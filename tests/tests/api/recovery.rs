@@ -217,10 +217,17 @@ async fn review_recorded_only_by_the_composer_is_adopted(db: TestDb) {
             .expect("it was queued");
         // The composer's write of ReviewVideo, without the orchestrator's.
         let uri = format!("file:///media/approved/job-{}/video.mp4", tree.job_id);
-        db::videos::record_review(conn, tree.job_id, tree.video_id, VideoStatus::Approved, None, &uri, &uri)
-            .await
-            .expect("record the review")
-            .expect("the video was generated");
+        db::videos::record_review(
+            conn,
+            tree.job_id,
+            tree.video_id,
+            db::videos::Decision { status: VideoStatus::Approved, note: None, reviewer: None },
+            &uri,
+            &uri,
+        )
+        .await
+        .expect("record the review")
+        .expect("the video was generated");
         tree
     };
     let system = TestSystem::start(db).await;

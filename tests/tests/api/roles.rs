@@ -295,8 +295,7 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
             conn,
             tree.job_id,
             video.id,
-            VideoStatus::Approved,
-            Some("ok"),
+            db::videos::Decision { status: VideoStatus::Approved, note: Some("ok"), reviewer: Some("rita") },
             &video.uri,
             &video.thumbnail_uri,
         )

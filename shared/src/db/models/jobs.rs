@@ -62,6 +62,9 @@ pub struct Job {
     pub lease_owner: Option<String>,
     pub lease_token: Option<String>,
     pub lease_expires_at: Option<NaiveDateTime>,
+    /// The authenticated user who started the job; `None` without authentication or for jobs
+    /// the scheduler started.
+    pub started_by: Option<String>,
 }
 
 /// A worker's hold on a running job. Every write the worker makes for the job checks the token
@@ -82,6 +85,7 @@ pub struct NewJob {
     pub theme: Option<serde_json::Value>,
     pub variants: i32,
     pub client_request_id: Option<String>,
+    pub started_by: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -101,6 +105,7 @@ impl NewJob {
             theme,
             variants,
             client_request_id: None,
+            started_by: None,
             created_at: now,
             updated_at: now,
         }
@@ -168,6 +173,7 @@ pub async fn list(
         jobs::lease_owner,
         jobs::lease_token,
         jobs::lease_expires_at,
+        jobs::started_by,
     );
     Ok(dispatch!(conn, c => {
         let mut query = jobs::table.select(summary).order(jobs::id.desc()).limit(limit).into_boxed();

@@ -34,6 +34,8 @@ pub struct Video {
     pub generation_log: serde_json::Value,
     pub review_note: Option<String>,
     pub reviewed_at: Option<NaiveDateTime>,
+    /// The authenticated user who reviewed it; `None` without authentication.
+    pub reviewed_by: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -108,14 +110,23 @@ pub async fn list_for_job(conn: &mut Conn<'_>, job_id: i64) -> DbResult<Vec<Vide
         .await)?)
 }
 
+/// A reviewer's decision on a video.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'a> {
+    /// `approved` or `rejected`.
+    pub status: VideoStatus,
+    pub note: Option<&'a str>,
+    /// The authenticated user who decided; `None` without authentication.
+    pub reviewer: Option<&'a str>,
+}
+
 /// Records a review decision on a `generated` video, with the files' new places. `None` when
 /// the video is not awaiting review any more (the caller decides how to answer).
 pub async fn record_review(
     conn: &mut Conn<'_>,
     job_id: i64,
     id: i64,
-    decision: VideoStatus,
-    note: Option<&str>,
+    decision: Decision<'_>,
     uri: &str,
     thumbnail_uri: &str,
 ) -> DbResult<Option<Video>> {
@@ -123,9 +134,10 @@ pub async fn record_review(
     Ok(dispatch!(conn, c => diesel::update(videos::table)
         .filter(videos::id.eq(id).and(videos::job_id.eq(job_id)).and(videos::status.eq(VideoStatus::Generated)))
         .set((
-            videos::status.eq(decision),
-            videos::review_note.eq(note),
+            videos::status.eq(decision.status),
+            videos::review_note.eq(decision.note),
             videos::reviewed_at.eq(Some(now)),
+            videos::reviewed_by.eq(decision.reviewer),
             videos::updated_at.eq(now),
             videos::uri.eq(uri),
             videos::thumbnail_uri.eq(thumbnail_uri),

@@ -1,0 +1,181 @@
+//! Only the right users get in (issue 15): with `auth.tokens_file` set, every orchestrator RPC
+//! answers exactly as the caller's token and role allow, a refused call writes nothing, and the
+//! user who started a job and the one who reviewed its video are on their rows.
+
+use std::time::Duration;
+
+use prost::Message as _;
+use shortline_proto::v1;
+use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
+use shortline_shared::auth::{hash_token, BearerToken};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::Code;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::bad_input::all_counts;
+use crate::helpers::TestDb;
+use crate::on_both_backends;
+use crate::pipeline::{small_theme, start_request, wait_for};
+use crate::processes::{channel, SystemOptions, TestSystem};
+
+type Client = OrchestratorServiceClient<InterceptedService<Channel, BearerToken>>;
+
+/// The users of the token file: name, role, token.
+const USERS: [(&str, &str, &str); 4] = [
+    ("vera", "viewer", "token-of-vera"),
+    ("olga", "operator", "token-of-olga"),
+    ("rita", "reviewer", "token-of-rita"),
+    ("adam", "admin", "token-of-adam"),
+];
+
+/// The callers of the table, in its column order: no token, then the users of [`USERS`].
+const CALLERS: [Option<&str>; 5] =
+    [None, Some("token-of-vera"), Some("token-of-olga"), Some("token-of-rita"), Some("token-of-adam")];
+
+/// Every RPC and its outcome for each of [`CALLERS`]: `U` UNAUTHENTICATED, `D` PERMISSION_DENIED,
+/// `A` admitted (the handler answers the deliberately bad request: INVALID_ARGUMENT, or
+/// NOT_FOUND for the latest report of an empty database).
+const TABLE: [(&str, &str); 13] = [
+    //                       none vera olga rita adam
+    ("StartJob", "U D A D A"),
+    ("GetJob", "U A A A A"),
+    ("ListJobs", "U A A A A"),
+    ("WatchJob", "U A A A A"),
+    ("CancelJob", "U D A D A"),
+    ("RetryJob", "U D A D A"),
+    ("GetJobLineage", "U A A A A"),
+    ("ReviewVideo", "U D D A A"),
+    ("CollectTrends", "U D A D A"),
+    ("ListTrends", "U A A A A"),
+    ("AnalyzeTrends", "U D A D A"),
+    ("ListTrendReports", "U A A A A"),
+    ("GetLatestTrendReport", "U A A A A"),
+];
+
+async fn client(system: &TestSystem, token: Option<&str>) -> Client {
+    let token = BearerToken::new(token).expect("token");
+    OrchestratorServiceClient::with_interceptor(channel(&system.orchestrator.url()).await, token)
+}
+
+/// Calls `method` with a request its handler refuses (so an admitted call writes nothing
+/// either) and returns the status code.
+async fn call(client: &mut Client, method: &str) -> Code {
+    let outcome = match method {
+        "StartJob" => client.start_job(v1::StartJobRequest::default()).await.map(drop),
+        "GetJob" => client.get_job(v1::GetJobRequest { job_id: 0 }).await.map(drop),
+        "ListJobs" => client.list_jobs(v1::ListJobsRequest { page_size: -1, ..Default::default() }).await.map(drop),
+        "WatchJob" => client.watch_job(v1::WatchJobRequest { job_id: 0 }).await.map(drop),
+        "CancelJob" => client.cancel_job(v1::CancelJobRequest { job_id: 0, reason: String::new() }).await.map(drop),
+        "RetryJob" => client.retry_job(v1::RetryJobRequest { job_id: 0, from_stage: 0 }).await.map(drop),
+        "GetJobLineage" => client.get_job_lineage(v1::GetJobLineageRequest { job_id: 0 }).await.map(drop),
+        "ReviewVideo" => {
+            client.review_video(v1::ReviewVideoRequest { job_id: 0, ..Default::default() }).await.map(drop)
+        }
+        "CollectTrends" => client
+            .collect_trends(v1::CollectTrendsRequest { platforms: vec![], limit_per_platform: -1 })
+            .await
+            .map(drop),
+        "ListTrends" => {
+            client.list_trends(v1::ListTrendsRequest { page_size: 100_000, ..Default::default() }).await.map(drop)
+        }
+        "AnalyzeTrends" => {
+            client.analyze_trends(v1::AnalyzeTrendsRequest { window_hours: -1, max_trends: 0 }).await.map(drop)
+        }
+        "ListTrendReports" => client
+            .list_trend_reports(v1::ListTrendReportsRequest { page_size: 0, page_token: "-".into() })
+            .await
+            .map(drop),
+        "GetLatestTrendReport" => client.get_latest_trend_report(v1::GetLatestTrendReportRequest {}).await.map(drop),
+        other => panic!("no probe for {other}"),
+    };
+    outcome.err().map_or(Code::Ok, |status| status.code())
+}
+
+fn expected(method: &str, letter: &str) -> Code {
+    match letter {
+        "U" => Code::Unauthenticated,
+        "D" => Code::PermissionDenied,
+        "A" if method == "GetLatestTrendReport" => Code::NotFound,
+        "A" => Code::InvalidArgument,
+        other => panic!("unknown outcome {other}"),
+    }
+}
+
+async fn each_rpc_answers_each_role_exactly_and_refusals_write_nothing(db: TestDb) {
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let tokens_file = secrets.path().join("tokens.toml");
+    let entries: String = USERS
+        .iter()
+        .map(|(name, role, token)| {
+            format!("[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n", hash_token(token))
+        })
+        .collect();
+    std::fs::write(&tokens_file, entries).expect("write the token file");
+    let options = SystemOptions::default().orchestrator_env("SHORTLINE_AUTH__TOKENS_FILE", tokens_file.display());
+    let system = TestSystem::start_with(db, options).await;
+
+    // The table covers every method of the service, no more.
+    let set = prost_types::FileDescriptorSet::decode(shortline_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
+    let mut methods: Vec<&str> = set
+        .file
+        .iter()
+        .flat_map(|file| file.service.iter())
+        .filter(|service| service.name() == "OrchestratorService")
+        .flat_map(|service| service.method.iter().map(|method| method.name()))
+        .collect();
+    methods.sort_unstable();
+    let mut tabled: Vec<&str> = TABLE.iter().map(|(method, _)| *method).collect();
+    tabled.sort_unstable();
+    assert_eq!(tabled, methods);
+
+    let before = all_counts(&system).await;
+    for (method, row) in TABLE {
+        for (caller, letter) in CALLERS.iter().zip(row.split(' ')) {
+            let mut client = client(&system, *caller).await;
+            let code = call(&mut client, method).await;
+            assert_eq!(code, expected(method, letter), "{method} as {caller:?}");
+        }
+        let mut wrong = client(&system, Some("not-a-known-token")).await;
+        assert_eq!(call(&mut wrong, method).await, Code::Unauthenticated, "{method} with an unknown token");
+    }
+    assert_eq!(all_counts(&system).await, before, "refused and rejected calls wrote nothing");
+
+    // Health stays open for probes.
+    let mut health = HealthClient::new(channel(&system.orchestrator.url()).await);
+    health.check(HealthCheckRequest { service: String::new() }).await.expect("health needs no token");
+
+    // A real job: the operator starts it, the viewer may not approve it, the reviewer does.
+    let mut olga = client(&system, Some("token-of-olga")).await;
+    let job = olga.start_job(start_request(small_theme(false))).await.expect("the operator starts a job").into_inner();
+    assert_eq!(job.started_by, "olga");
+    let job = wait_for(&mut olga, job.id, &[v1::JobStatus::AwaitingReview], Duration::from_secs(300)).await;
+    let lineage =
+        olga.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
+    let video = lineage.videos.first().expect("a video");
+    let review = v1::ReviewVideoRequest {
+        job_id: job.id,
+        video_id: video.id,
+        decision: v1::ReviewDecision::Approve as i32,
+        note: "ship it".into(),
+    };
+    let mut vera = client(&system, Some("token-of-vera")).await;
+    let refused = vera.review_video(review.clone()).await.expect_err("a viewer may not review");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let mut rita = client(&system, Some("token-of-rita")).await;
+    let approved = rita.review_video(review).await.expect("the reviewer approves").into_inner();
+    assert_eq!(approved.status(), v1::JobStatus::Approved);
+    assert_eq!(approved.started_by, "olga");
+    let lineage =
+        rita.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
+    assert_eq!(lineage.videos[0].reviewed_by, "rita");
+
+    // The rows themselves.
+    let mut pooled = system.db.conn().await;
+    let rows = shortline_shared::db::lineage::for_job(&mut pooled.conn(), job.id).await.expect("rows");
+    assert_eq!(rows.job.started_by.as_deref(), Some("olga"));
+    assert_eq!(rows.videos[0].reviewed_by.as_deref(), Some("rita"));
+}
+
+on_both_backends!(each_rpc_answers_each_role_exactly_and_refusals_write_nothing);
