@@ -200,12 +200,20 @@ pub struct EndpointConfig {
     pub listen: SocketAddr,
     /// The URL clients use to reach it, e.g. `http://scriptgen:50052` in a cluster.
     pub url: String,
+    /// Where the service serves Prometheus metrics at `/metrics` (port 0: any free port);
+    /// unset: no metrics endpoint.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl EndpointConfig {
     /// `127.0.0.1:{port}`, reached at `http://127.0.0.1:{port}`.
     pub fn local(port: u16) -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], port)), url: format!("http://127.0.0.1:{port}") }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            url: format!("http://127.0.0.1:{port}"),
+            metrics_listen: None,
+        }
     }
 }
 

@@ -345,6 +345,7 @@ impl GrpcServer {
 
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = tonic::transport::Server::builder()
+            .layer(crate::metrics::GrpcMetricsLayer)
             .trace_fn(request_span)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, signal);

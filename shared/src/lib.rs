@@ -9,6 +9,7 @@ pub mod domain;
 pub mod grpc;
 pub mod http;
 pub mod media_store;
+pub mod metrics;
 pub mod partial;
 pub mod process;
 pub mod service;

@@ -35,6 +35,7 @@ impl Application {
         let listener = service::bind("orchestrator", config.orchestrator.listen).await?;
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
+        service::start_metrics("orchestrator", config.orchestrator.metrics_listen, &pool, true, &shutdown).await?;
         let clients = Clients::connect_lazy(&config.scriptgen.url, &config.composer.url)
             .map_err(|e| StartError::Other(e.to_string()))?;
         // The bundled samples and the heuristic analyst unless `providers.trends` / `.analyst` say otherwise.

@@ -21,6 +21,7 @@ use shortline_shared::db::{
     self, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
 };
 use shortline_shared::grpc::is_connection_failure;
+use shortline_shared::metrics;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -216,6 +217,7 @@ impl Engine {
             let reason = format!("lease of worker {previous} expired; worker {} took the job over", self.worker);
             let closed = db::job_stages::abandon_open(&mut pooled.conn(), lease, &reason).await?;
             info!(job_id = job.id, closed, "took over the job");
+            metrics::global().lease_takeovers.inc();
         }
         let attempts = {
             let mut pooled = self.pool.get().await?;
@@ -349,6 +351,8 @@ impl Engine {
             };
             self.changed(job.id);
             info!(job_id = job.id, %stage, attempt, "stage started");
+            let started = Instant::now();
+            let record = |outcome: &str| metrics::global().stage_attempt(stage.as_str(), outcome, started.elapsed());
             let outcome = tokio::select! {
                 outcome = tokio::time::timeout(deadline, self.stages.execute(job, stage, deadline)) => match outcome {
                     Ok(result) => result.map_err(|e| (retry_of(&e), describe(&e))),
@@ -357,18 +361,21 @@ impl Engine {
                 _ = token.cancelled() => {
                     // After a cancel the fence refuses this write (the job is no longer running);
                     // the attempt is closed by whoever resumes or by the cancel itself.
+                    record("cancelled");
                     let _ = self.finish(lease, row.id, StageStatus::Cancelled, Some("cancelled"), None).await;
                     return Ok(Err(Halt::Cancelled));
                 }
             };
             let (retry, reason) = match outcome {
                 Ok(output_ref) => {
+                    record("succeeded");
                     self.finish(lease, row.id, StageStatus::Succeeded, None, Some(&output_ref)).await?;
                     info!(job_id = job.id, %stage, attempt, output = %output_ref, "stage succeeded");
                     return Ok(Ok(()));
                 }
                 Err(failure) => failure,
             };
+            record("failed");
             self.finish(lease, row.id, StageStatus::Failed, Some(&reason), None).await?;
             // What is left of the window in which an unreachable service may come back.
             let mut window_left = None;
@@ -392,6 +399,7 @@ impl Engine {
                 }
             }
             warn!(job_id = job.id, %stage, attempt, %reason, "stage failed; retrying");
+            metrics::global().stage_retries.get_or_create(&metrics::StageLabels { stage: stage.to_string() }).inc();
             let pause = window_left.map_or(jittered(backoff), |left| jittered(backoff).min(left));
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}

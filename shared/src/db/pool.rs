@@ -153,6 +153,15 @@ impl DbPool {
         }
     }
 
+    /// Connections handed out now, and callers waiting for one (the pool metrics).
+    pub fn usage(&self) -> (usize, usize) {
+        let status = match self {
+            DbPool::Postgres(pool) => pool.status(),
+            DbPool::Sqlite(pool) => pool.status(),
+        };
+        (status.size.saturating_sub(status.available), status.waiting)
+    }
+
     /// `SELECT 1` through the pool: the readiness check behind the health service.
     pub async fn ping(&self) -> DbResult<()> {
         let mut pooled = self.get().await?;
