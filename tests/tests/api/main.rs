@@ -10,6 +10,7 @@ mod grpcurl;
 mod helpers;
 mod leases;
 mod lineage_schema;
+mod metrics;
 mod pipeline;
 mod processes;
 mod providers;
