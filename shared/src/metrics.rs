@@ -391,6 +391,67 @@ mod tests {
         assert_eq!(code_name(Some("3")), "INVALID_ARGUMENT");
     }
 
+    /// Every family, with one series each, as the registry exposes them: (name, type).
+    fn every_family() -> Vec<(String, String)> {
+        let metrics = Metrics::new();
+        let grpc = GrpcCallLabels { grpc_service: "s".into(), grpc_method: "m".into(), grpc_code: "OK".into() };
+        metrics.grpc_handled.get_or_create(&grpc).inc();
+        metrics.grpc_handling_seconds.get_or_create(&grpc).observe(0.1);
+        metrics.stage_attempt("composition", "succeeded", Duration::from_secs(1));
+        metrics.stage_retries.get_or_create(&StageLabels { stage: "composition".into() }).inc();
+        metrics.lease_takeovers.inc();
+        metrics.provider_call("p", true);
+        metrics.provider_spend("p", 1);
+        metrics.render_seconds.observe(1.0);
+        metrics.jobs.get_or_create(&StatusLabels { status: "queued".into() }).set(1);
+        metrics.pool_usage(1, 0);
+        let text = metrics.encode();
+        text.lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split_once(' '))
+            .map(|(name, kind)| (name.to_owned(), kind.to_owned()))
+            .collect()
+    }
+
+    /// docs/OBSERVABILITY.md lists every metric (counters with their `_total` suffix), and the
+    /// Grafana dashboard queries only metrics that exist.
+    #[test]
+    fn the_docs_and_the_dashboard_name_the_real_metrics() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let docs = std::fs::read_to_string(root.join("docs/OBSERVABILITY.md")).unwrap();
+        let families = every_family();
+        assert_eq!(families.len(), 10, "{families:?}");
+        let exposed: Vec<String> = families
+            .iter()
+            .map(|(name, kind)| if kind == "counter" { format!("{name}_total") } else { name.clone() })
+            .collect();
+        for name in &exposed {
+            assert!(docs.contains(&format!("| `{name}` |")), "docs/OBSERVABILITY.md does not list `{name}`");
+        }
+
+        let dashboard = std::fs::read_to_string(root.join("deploy/grafana/shortline.json")).unwrap();
+        let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+        let mut queried = 0;
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().unwrap();
+                let names = expr
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .filter(|word| word.starts_with("shortline_") || word.starts_with("grpc_server_"));
+                for name in names {
+                    let base = ["_bucket", "_count", "_sum"]
+                        .iter()
+                        .find_map(|suffix| name.strip_suffix(suffix))
+                        .filter(|base| exposed.iter().any(|e| e == base))
+                        .unwrap_or(name);
+                    assert!(exposed.iter().any(|e| e == base), "the dashboard queries `{name}`, which is not exported");
+                    queried += 1;
+                }
+            }
+        }
+        assert!(queried >= exposed.len(), "the dashboard queries {queried} series");
+    }
+
     #[tokio::test]
     async fn the_endpoint_serves_the_registry_after_refreshing() {
         let shutdown = Shutdown::new();
