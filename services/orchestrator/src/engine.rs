@@ -25,7 +25,7 @@ use shortline_shared::metrics;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::clients::Clients;
 use crate::error::{OrchestratorError, Result};
@@ -104,12 +104,21 @@ impl Engine {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let permits = Arc::new(Semaphore::new(self.max_concurrent_jobs));
         let mut tasks = JoinSet::new();
+        let mut claims = StateChange::default();
         loop {
             let permit = tokio::select! {
                 permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
                 _ = shutdown.cancelled() => break,
             };
-            match self.claim().await {
+            let claimed = self.claim().await;
+            if claims.changed_to(claimed.is_ok()) {
+                match &claimed {
+                    Ok(_) => info!("claiming jobs again"),
+                    // Said once per outage, not per poll; the error names the database's host and port.
+                    Err(error) => warn!(%error, "cannot claim jobs; retrying quietly until it works"),
+                }
+            }
+            match claimed {
                 Ok(Some((job, lease, taken_from))) => {
                     let engine = self.clone();
                     tasks.spawn(async move {
@@ -120,7 +129,7 @@ impl Engine {
                 }
                 Ok(None) => drop(permit),
                 Err(error) => {
-                    warn!(%error, "cannot claim a job");
+                    debug!(%error, "cannot claim a job");
                     drop(permit);
                 }
             }
@@ -429,6 +438,26 @@ impl Engine {
     }
 }
 
+/// Whether something works, remembered so that a log line is written when that changes rather
+/// than on every retry. It starts out working, so the first failure is reported.
+#[derive(Debug)]
+struct StateChange {
+    working: bool,
+}
+
+impl Default for StateChange {
+    fn default() -> Self {
+        Self { working: true }
+    }
+}
+
+impl StateChange {
+    /// Records the latest outcome; true when it differs from the previous one.
+    fn changed_to(&mut self, working: bool) -> bool {
+        std::mem::replace(&mut self.working, working) != working
+    }
+}
+
 /// Runs `work` while a heartbeat renews `lease` for `duration` at a time. The renewals are part
 /// of this future, so they end with the work however it ends (done, an error, a panic, or
 /// dropped) and never outlive it. A lost lease cancels `token`, for the work to stop.
@@ -574,6 +603,18 @@ mod tests {
     use tonic::{Code, Status};
 
     use super::*;
+
+    // Issue 16: without its database the claim loop warned on every poll (twice a second).
+    #[test]
+    fn claim_failures_are_reported_once_per_outage() {
+        let mut claims = StateChange::default();
+        assert!(!claims.changed_to(true), "working as before: nothing to say");
+        assert!(claims.changed_to(false), "the first failure is reported");
+        assert!(!claims.changed_to(false), "the retries are not");
+        assert!(!claims.changed_to(false));
+        assert!(claims.changed_to(true), "the recovery is reported");
+        assert!(claims.changed_to(false), "and the next outage again");
+    }
 
     async fn lease_expiry(pool: &DbPool, job_id: i64) -> chrono::NaiveDateTime {
         let mut pooled = pool.get().await.expect("connection");
