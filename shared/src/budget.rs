@@ -111,8 +111,10 @@ pub fn check_before_call(provider: &str, estimate_micros: i64) -> Result<(), Bud
     CURRENT.try_with(|budget| budget.check(provider, estimate_micros)).unwrap_or(Ok(()))
 }
 
-/// After a paid call: what it cost counts against the current job's budget.
-pub fn record_paid(cost_micros: i64) {
+/// After a paid call: what it cost counts against the current job's budget and into the
+/// provider's spend metric.
+pub fn record_paid(provider: &str, cost_micros: i64) {
+    crate::metrics::global().provider_spend(provider, cost_micros);
     let _ = CURRENT.try_with(|budget| budget.record(cost_micros));
 }
 
@@ -139,7 +141,7 @@ mod tests {
                 refused.to_string(),
                 "job 7 budget of $1.00 would be exceeded: fal_kling would cost about $0.400001, with $0.60 already spent; not called"
             );
-            record_paid(300_000);
+            record_paid("test", 300_000);
             assert!(check_before_call("openai", 100_001).is_err());
         })
         .await;

@@ -227,12 +227,20 @@ pub struct EndpointConfig {
     pub listen: SocketAddr,
     /// The URL clients use to reach it, e.g. `http://scriptgen:50052` in a cluster.
     pub url: String,
+    /// Where the service serves Prometheus metrics at `/metrics` (port 0: any free port);
+    /// unset: no metrics endpoint.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl EndpointConfig {
     /// `127.0.0.1:{port}`, reached at `http://127.0.0.1:{port}`.
     pub fn local(port: u16) -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], port)), url: format!("http://127.0.0.1:{port}") }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            url: format!("http://127.0.0.1:{port}"),
+            metrics_listen: None,
+        }
     }
 }
 
@@ -253,6 +261,10 @@ fn encodes_fitting_the_cores() -> u32 {
 pub struct ScriptgenConfig {
     pub listen: SocketAddr,
     pub url: String,
+    /// Where the service serves Prometheus metrics at `/metrics` (port 0: any free port);
+    /// unset: no metrics endpoint.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Scripts whose media one process generates at once; more calls are answered
     /// RESOURCE_EXHAUSTED at once (the orchestrator retries with backoff). `None`: see
     /// [`ScriptgenConfig::media_slots`].
@@ -262,8 +274,8 @@ pub struct ScriptgenConfig {
 
 impl ScriptgenConfig {
     pub fn local(port: u16) -> Self {
-        let EndpointConfig { listen, url } = EndpointConfig::local(port);
-        Self { listen, url, max_concurrent_media: None }
+        let EndpointConfig { listen, url, metrics_listen } = EndpointConfig::local(port);
+        Self { listen, url, metrics_listen, max_concurrent_media: None }
     }
 
     /// `max_concurrent_media`, by default the encodes that fit the cores but at least 2: real
@@ -279,6 +291,10 @@ impl ScriptgenConfig {
 pub struct ComposerConfig {
     pub listen: SocketAddr,
     pub url: String,
+    /// Where the service serves Prometheus metrics at `/metrics` (port 0: any free port);
+    /// unset: no metrics endpoint.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Renders one process runs at once; more calls are answered RESOURCE_EXHAUSTED at once
     /// (the orchestrator retries with backoff) instead of queuing renders past the memory limit.
     /// `None`: see [`ComposerConfig::render_slots`].
@@ -288,8 +304,8 @@ pub struct ComposerConfig {
 
 impl ComposerConfig {
     pub fn local(port: u16) -> Self {
-        let EndpointConfig { listen, url } = EndpointConfig::local(port);
-        Self { listen, url, max_concurrent_renders: None }
+        let EndpointConfig { listen, url, metrics_listen } = EndpointConfig::local(port);
+        Self { listen, url, metrics_listen, max_concurrent_renders: None }
     }
 
     /// `max_concurrent_renders`, by default the encodes that fit the cores.

@@ -355,6 +355,7 @@ impl GrpcServer {
         };
 
         let router = tonic::transport::Server::builder()
+            .layer(crate::metrics::GrpcMetricsLayer)
             .trace_fn(request_span)
             .layer(crate::grpc_codes::GrpcCodesLayer)
             .add_routes(routes);

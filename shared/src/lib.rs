@@ -12,6 +12,7 @@ pub mod grpc;
 mod grpc_codes;
 pub mod http;
 pub mod media_store;
+pub mod metrics;
 pub mod partial;
 pub mod process;
 pub mod service;

@@ -10,7 +10,8 @@ use tokio::net::TcpListener;
 use crate::auth::Policy;
 use crate::config::Config;
 use crate::db::{migrations, DbPool, PoolOptions};
-use crate::grpc::Readiness;
+use crate::grpc::{Readiness, Shutdown};
+use crate::metrics;
 use crate::tls::{ReloadingTls, TlsFiles};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,52 @@ pub fn connect_database(config: &Config) -> Result<DbPool, StartError> {
         acquire_timeout: config.database.acquire_timeout(),
     };
     Ok(DbPool::connect(&config.database_url(), &options)?)
+}
+
+/// Serves `/metrics` on `address` when one is configured (see [`crate::metrics`]); each scrape
+/// first reads the pool's usage and, with `count_jobs` (the orchestrator), the jobs by status.
+pub async fn start_metrics(
+    service: &'static str,
+    address: Option<SocketAddr>,
+    pool: &DbPool,
+    count_jobs: bool,
+    shutdown: &Shutdown,
+) -> Result<(), StartError> {
+    let Some(address) = address else { return Ok(()) };
+    let pool = pool.clone();
+    let refresh = metrics::Refresh::new(move || {
+        let pool = pool.clone();
+        async move { refresh_database_gauges(&pool, count_jobs).await }
+    });
+    metrics::spawn_server(address, refresh, shutdown.clone()).await.map_err(|source| StartError::Bind {
+        service,
+        address,
+        source,
+    })?;
+    Ok(())
+}
+
+async fn refresh_database_gauges(pool: &DbPool, count_jobs: bool) {
+    let metrics = metrics::global();
+    let (in_use, waiting) = pool.usage();
+    metrics.pool_usage(in_use, waiting);
+    if !count_jobs {
+        return;
+    }
+    let counted = async {
+        let mut pooled = pool.get().await?;
+        crate::db::jobs::count_by_status(&mut pooled.conn()).await
+    };
+    match counted.await {
+        Ok(counts) => {
+            for status in crate::db::JobStatus::ALL {
+                let count = counts.iter().find(|(name, _)| name == status.as_str()).map_or(0, |(_, n)| *n);
+                metrics.jobs.get_or_create(&metrics::StatusLabels { status: status.as_str().to_owned() }).set(count);
+            }
+        }
+        // The gauges keep their last values; the scrape still answers.
+        Err(error) => tracing::debug!(%error, "cannot count jobs for the metrics"),
+    }
 }
 
 /// Holds a service's RPCs while its database's schema lacks migrations this build carries:

@@ -330,6 +330,7 @@ impl Composer {
         drop(downloads);
         let rendered = rendered.inspect_err(|e| warn!(error = %e, script_id = new.script_id, "render failed"))?;
         let render_ms = started.elapsed().as_millis() as u64;
+        shortline_shared::metrics::global().render_seconds.observe(started.elapsed().as_secs_f64());
         (new.uri, new.thumbnail_uri) = self.publish(&job, &video_key, &thumbnail_key).await?;
 
         new.duration_seconds = rendered.duration_seconds;

@@ -40,6 +40,7 @@ impl Application {
         let listener = service::bind("orchestrator", config.orchestrator.listen).await?;
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
+        service::start_metrics("orchestrator", config.orchestrator.metrics_listen, &pool, true, &shutdown).await?;
         let tls = service::server_tls(&config)?;
         let clients = Clients::connect_lazy(&config.scriptgen.url, &config.composer.url, &config.tls)
             .map_err(|e| StartError::Other(e.to_string()))?;

@@ -22,10 +22,11 @@ use shortline_shared::db::{
     self, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
 };
 use shortline_shared::grpc::is_connection_failure;
+use shortline_shared::metrics;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::clients::Clients;
 use crate::error::{OrchestratorError, Result};
@@ -104,12 +105,21 @@ impl Engine {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let permits = Arc::new(Semaphore::new(self.max_concurrent_jobs));
         let mut tasks = JoinSet::new();
+        let mut claims = StateChange::default();
         loop {
             let permit = tokio::select! {
                 permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
                 _ = shutdown.cancelled() => break,
             };
-            match self.claim().await {
+            let claimed = self.claim().await;
+            if claims.changed_to(claimed.is_ok()) {
+                match &claimed {
+                    Ok(_) => info!("claiming jobs again"),
+                    // Said once per outage, not per poll; the error names the database's host and port.
+                    Err(error) => warn!(%error, "cannot claim jobs; retrying quietly until it works"),
+                }
+            }
+            match claimed {
                 Ok(Some((job, lease, taken_from))) => {
                     let engine = self.clone();
                     tasks.spawn(async move {
@@ -120,7 +130,7 @@ impl Engine {
                 }
                 Ok(None) => drop(permit),
                 Err(error) => {
-                    warn!(%error, "cannot claim a job");
+                    debug!(%error, "cannot claim a job");
                     drop(permit);
                 }
             }
@@ -217,6 +227,7 @@ impl Engine {
             let reason = format!("lease of worker {previous} expired; worker {} took the job over", self.worker);
             let closed = db::job_stages::abandon_open(&mut pooled.conn(), lease, &reason).await?;
             info!(job_id = job.id, closed, "took over the job");
+            metrics::global().lease_takeovers.inc();
         }
         let attempts = {
             let mut pooled = self.pool.get().await?;
@@ -350,6 +361,8 @@ impl Engine {
             };
             self.changed(job.id);
             info!(job_id = job.id, %stage, attempt, "stage started");
+            let started = Instant::now();
+            let record = |outcome: &str| metrics::global().stage_attempt(stage.as_str(), outcome, started.elapsed());
             let outcome = tokio::select! {
                 outcome = tokio::time::timeout(deadline, self.stages.execute(job, stage, deadline)) => match outcome {
                     Ok(result) => result.map_err(|e| (retry_of(&e), describe(&e))),
@@ -358,18 +371,21 @@ impl Engine {
                 _ = token.cancelled() => {
                     // After a cancel the fence refuses this write (the job is no longer running);
                     // the attempt is closed by whoever resumes or by the cancel itself.
+                    record("cancelled");
                     let _ = self.finish(lease, row.id, StageStatus::Cancelled, Some("cancelled"), None).await;
                     return Ok(Err(Halt::Cancelled));
                 }
             };
             let (retry, reason) = match outcome {
                 Ok(output_ref) => {
+                    record("succeeded");
                     self.finish(lease, row.id, StageStatus::Succeeded, None, Some(&output_ref)).await?;
                     info!(job_id = job.id, %stage, attempt, output = %output_ref, "stage succeeded");
                     return Ok(Ok(()));
                 }
                 Err(failure) => failure,
             };
+            record("failed");
             self.finish(lease, row.id, StageStatus::Failed, Some(&reason), None).await?;
             // What is left of the window in which an unreachable service may come back.
             let mut window_left = None;
@@ -393,6 +409,7 @@ impl Engine {
                 }
             }
             warn!(job_id = job.id, %stage, attempt, %reason, "stage failed; retrying");
+            metrics::global().stage_retries.get_or_create(&metrics::StageLabels { stage: stage.to_string() }).inc();
             let pause = window_left.map_or(jittered(backoff), |left| jittered(backoff).min(left));
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
@@ -419,6 +436,26 @@ impl Engine {
 
     fn stage_deadline(&self, stage: StageName) -> Duration {
         self.pipeline.stage_timeout_seconds.get(stage.as_str()).unwrap_or(Duration::from_secs(300))
+    }
+}
+
+/// Whether something works, remembered so that a log line is written when that changes rather
+/// than on every retry. It starts out working, so the first failure is reported.
+#[derive(Debug)]
+struct StateChange {
+    working: bool,
+}
+
+impl Default for StateChange {
+    fn default() -> Self {
+        Self { working: true }
+    }
+}
+
+impl StateChange {
+    /// Records the latest outcome; true when it differs from the previous one.
+    fn changed_to(&mut self, working: bool) -> bool {
+        std::mem::replace(&mut self.working, working) != working
     }
 }
 
@@ -568,6 +605,18 @@ mod tests {
     use tonic::{Code, Status};
 
     use super::*;
+
+    // Issue 16: without its database the claim loop warned on every poll (twice a second).
+    #[test]
+    fn claim_failures_are_reported_once_per_outage() {
+        let mut claims = StateChange::default();
+        assert!(!claims.changed_to(true), "working as before: nothing to say");
+        assert!(claims.changed_to(false), "the first failure is reported");
+        assert!(!claims.changed_to(false), "the retries are not");
+        assert!(!claims.changed_to(false));
+        assert!(claims.changed_to(true), "the recovery is reported");
+        assert!(claims.changed_to(false), "and the next outage again");
+    }
 
     async fn lease_expiry(pool: &DbPool, job_id: i64) -> chrono::NaiveDateTime {
         let mut pooled = pool.get().await.expect("connection");

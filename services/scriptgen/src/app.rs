@@ -40,6 +40,7 @@ impl Application {
         let listener = service::bind("scriptgen", config.scriptgen.listen).await?;
         let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
         let pool = service::connect_database(&config)?;
+        service::start_metrics("scriptgen", config.scriptgen.metrics_listen, &pool, false, &shutdown).await?;
         let store = MediaStore::from_config(&config)?;
         let sweep = Sweep {
             store: store.clone(),

@@ -5,6 +5,7 @@
 //! of the two connection types) and run the same diesel query on whichever it holds through
 //! [`dispatch!`](crate::dispatch). Queries are written once and compiled for both backends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::SqliteConnection;
@@ -104,7 +105,14 @@ macro_rules! build_pool {
 
 /// A pool of connections to one database, of either backend.
 #[derive(Clone)]
-pub enum DbPool {
+pub struct DbPool {
+    pools: Pools,
+    /// Where the database is (`host:port`, or the SQLite file), named by connection errors.
+    endpoint: Arc<str>,
+}
+
+#[derive(Clone)]
+enum Pools {
     Postgres(Pool<AsyncPgConnection>),
     Sqlite(Pool<SqliteConn>),
 }
@@ -123,7 +131,7 @@ impl DbPool {
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 config.recycling_method = RecyclingMethod::Fast;
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-                Ok(DbPool::Postgres(build_pool!(manager, options)?))
+                Ok(DbPool { pools: Pools::Postgres(build_pool!(manager, options)?), endpoint: endpoint_of(url).into() })
             }
             Backend::Sqlite => {
                 let path = sqlite_path(url).to_owned();
@@ -132,25 +140,35 @@ impl DbPool {
                 config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(|url| establish_sqlite(url.to_owned()).boxed());
                 let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-                Ok(DbPool::Sqlite(build_pool!(manager, options)?))
+                Ok(DbPool { pools: Pools::Sqlite(build_pool!(manager, options)?), endpoint: sqlite_path(url).into() })
             }
         }
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            DbPool::Postgres(_) => Backend::Postgres,
-            DbPool::Sqlite(_) => Backend::Sqlite,
+        match self.pools {
+            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Sqlite(_) => Backend::Sqlite,
         }
     }
 
     /// A pooled connection; [`DbError::Unavailable`] when the database cannot be reached or the
     /// pool stays exhausted past the acquire timeout.
     pub async fn get(&self) -> DbResult<PooledConn> {
-        match self {
-            DbPool::Postgres(pool) => pool.get().await.map(PooledConn::Postgres).map_err(unavailable),
-            DbPool::Sqlite(pool) => pool.get().await.map(PooledConn::Sqlite).map_err(unavailable),
+        let unavailable = |error| DbError::Unavailable(format!("{}: {error}", self.endpoint));
+        match &self.pools {
+            Pools::Postgres(pool) => pool.get().await.map(PooledConn::Postgres).map_err(|e| unavailable(e.to_string())),
+            Pools::Sqlite(pool) => pool.get().await.map(PooledConn::Sqlite).map_err(|e| unavailable(e.to_string())),
         }
+    }
+
+    /// Connections handed out now, and callers waiting for one (the pool metrics).
+    pub fn usage(&self) -> (usize, usize) {
+        let status = match &self.pools {
+            Pools::Postgres(pool) => pool.status(),
+            Pools::Sqlite(pool) => pool.status(),
+        };
+        (status.size.saturating_sub(status.available), status.waiting)
     }
 
     /// `SELECT 1` through the pool: the readiness check behind the health service.
@@ -162,8 +180,18 @@ impl DbPool {
     }
 }
 
-fn unavailable<E: std::fmt::Display>(error: E) -> DbError {
-    DbError::Unavailable(error.to_string())
+/// `host:port` of a PostgreSQL URL (`postgres://user:secret@db:5432/name?…` → `db:5432`;
+/// without a port, PostgreSQL's 5432), never its credentials.
+fn endpoint_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let has_port = host_port.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+    if has_port {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    }
 }
 
 /// Every SQLite connection enforces foreign keys (off by default in SQLite), waits for a busy
@@ -297,5 +325,36 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(redact("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
         assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn endpoints_name_host_and_port_without_credentials() {
+        assert_eq!(
+            endpoint_of("postgres://user:secret@db.internal:6432/shortline?sslmode=require"),
+            "db.internal:6432"
+        );
+        assert_eq!(endpoint_of("postgresql://db/shortline"), "db:5432");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_named_by_host_and_port() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let options = PoolOptions {
+            max_connections: 1,
+            connect_timeout: std::time::Duration::from_secs(5),
+            acquire_timeout: std::time::Duration::from_secs(5),
+        };
+        let pool = DbPool::connect(&format!("postgres://user:secret@127.0.0.1:{port}/db"), &options).unwrap();
+        let error = pool.get().await.err().unwrap();
+        let message = error.to_string();
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(!message.contains("secret"), "{message}");
     }
 }

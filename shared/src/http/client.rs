@@ -269,7 +269,20 @@ impl ProviderClient {
         serde_json::from_slice(&reply.body).map_err(|e| self.malformed(&format!("not the documented JSON: {e}")))
     }
 
+    /// [`ProviderClient::send_retrying`], counted into the provider-calls metric.
     async fn send_inner(
+        &self,
+        what: &str,
+        with_key: bool,
+        resend: Resend,
+        build: &(dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync),
+    ) -> Result<Reply, ProviderError> {
+        let reply = self.send_retrying(what, with_key, resend, build).await;
+        crate::metrics::global().provider_call(&self.name, reply.is_ok());
+        reply
+    }
+
+    async fn send_retrying(
         &self,
         what: &str,
         with_key: bool,

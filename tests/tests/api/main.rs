@@ -11,6 +11,7 @@ mod grpcurl;
 mod helpers;
 mod leases;
 mod lineage_schema;
+mod metrics;
 mod migrate;
 mod mtls;
 mod pipeline;

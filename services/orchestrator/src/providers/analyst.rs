@@ -192,7 +192,7 @@ impl LlmAnalyst {
                 .complete(SYSTEM, &prompt, REPORT_SCHEMA_NAME, &schema)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
-            budget::record_paid(self.cost(&answer.usage));
+            budget::record_paid(&self.name, self.cost(&answer.usage));
             usage = usage.plus(&answer.usage);
             let problems = match serde_json::from_value::<ModelReport>(answer.value) {
                 Ok(report) => {

@@ -86,7 +86,7 @@ impl AvatarMedia {
             () = cancel.cancelled() => return Err(MediaError::Cancelled),
         };
         let cost = self.cost(&video.usage);
-        budget::record_paid(cost);
+        budget::record_paid(self.api.name(), cost);
         let provider = self.api.name().to_owned();
         let model = self.api.model().to_owned();
         tracing::info!(provider, model, seconds = video.usage.seconds, cost_micros = cost, "avatar video generated");

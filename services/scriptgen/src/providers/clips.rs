@@ -173,7 +173,7 @@ pub(crate) fn charge_if_possibly_billed(error: ProviderError, estimate_micros: i
     if error.possibly_charged_micros().is_none() {
         return error;
     }
-    budget::record_paid(estimate_micros);
+    budget::record_paid(error.provider(), estimate_micros);
     tracing::warn!(provider = error.provider(), estimate_micros, %error, "a paid submit may have been charged; counted against the budget");
     error.with_charge_estimate(estimate_micros)
 }
@@ -261,7 +261,7 @@ impl ClipChain {
         let (path, bytes) = (conformed.path, conformed.bytes);
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let billed = self.cost(api.as_ref(), &video.usage);
-        budget::record_paid(billed);
+        budget::record_paid(api.name(), billed);
         // Submits that may have been billed before the chain moved on stay on this clip's cost,
         // so the job's rows (and every later budget check) count them.
         let possibly_charged = ProviderAttempt::possibly_charged_total(&outcome.attempts);

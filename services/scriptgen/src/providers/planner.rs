@@ -182,7 +182,7 @@ impl LlmPlanner {
                 .complete(SYSTEM, &prompt, PLAN_SCHEMA_NAME, &schema)
                 .await
                 .map_err(|e| provider(e.to_string()))?;
-            budget::record_paid(self.cost(&answer.usage));
+            budget::record_paid(&self.name, self.cost(&answer.usage));
             usage = usage.plus(&answer.usage);
             let violations = match serde_json::from_value::<ProductionPlan>(answer.value) {
                 Ok(plan) => {

@@ -123,7 +123,7 @@ impl VoiceChain {
         })?;
         let sha256 = hex::encode(Sha256::digest(&audio.wav));
         let cost = self.cost(api.as_ref(), &audio.usage);
-        budget::record_paid(cost);
+        budget::record_paid(api.name(), cost);
         if !self.prices.contains_key(api.model()) {
             tracing::warn!(provider = api.name(), model = api.model(), "no price configured: cost recorded as 0");
         }

@@ -210,6 +210,15 @@ pub async fn spent_micros(conn: &mut Conn<'_>, id: i64) -> DbResult<i64> {
     Ok(reports.iter().chain(&scripts).chain(&assets).fold(0i64, |sum, cost| sum.saturating_add(*cost)))
 }
 
+/// How many jobs are in each status (statuses without jobs are absent): the jobs metric.
+pub async fn count_by_status(conn: &mut Conn<'_>) -> DbResult<Vec<(String, i64)>> {
+    Ok(dispatch!(conn, c => jobs::table
+        .group_by(jobs::status)
+        .select((jobs::status, diesel::dsl::count_star()))
+        .load(c)
+        .await)?)
+}
+
 pub async fn exists(conn: &mut Conn<'_>, id: i64) -> DbResult<bool> {
     let found: Option<i64> = dispatch!(conn, c => jobs::table.find(id).select(jobs::id).first(c).await.optional())?;
     Ok(found.is_some())
