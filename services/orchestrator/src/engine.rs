@@ -576,9 +576,9 @@ fn retry_of(error: &OrchestratorError) -> Retry {
         OrchestratorError::Downstream { status, .. } => {
             if matches!(status.code(), Code::Unavailable | Code::ResourceExhausted) || is_connection_failure(status) {
                 Retry::UntilDeadline
-            } else if matches!(status.code(), Code::DeadlineExceeded | Code::Aborted)
-                || sources(status).any(|e| e.is::<tonic::TimeoutExpired>())
-            {
+            } else if matches!(status.code(), Code::DeadlineExceeded | Code::Aborted) {
+                // tonic's own client timeout (CANCELLED "Timeout expired", made with no source) is
+                // already DEADLINE_EXCEEDED here: `clients::downstream` maps it at the call.
                 Retry::Counted
             } else {
                 Retry::Never
@@ -587,11 +587,6 @@ fn retry_of(error: &OrchestratorError) -> Retry {
         OrchestratorError::Db(DbError::Unavailable(_)) => Retry::UntilDeadline,
         _ => Retry::Never,
     }
-}
-
-/// The chain of errors below `status`.
-fn sources(status: &tonic::Status) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
-    std::iter::successors(std::error::Error::source(status), |e| e.source())
 }
 
 /// The reason recorded on a failed attempt: readable, naming the service that refused.
