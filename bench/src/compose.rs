@@ -27,14 +27,14 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
 use shortline_composer::render::{self, ClipInput, RenderJob, RenderSettings};
-use shortline_proto::v1;
-use shortline_scriptgen::media::{ClipProvider, ClipTarget, EspeakVoice, ProceduralClips, VoiceProvider};
-use shortline_shared::config::MediaConfig;
-use shortline_shared::db::{self, AssetKind, DbPool, JobKind, NewJob, NewMediaAsset, NewScript, NewTrendReport};
-use shortline_shared::domain::{
+use shortline_config::MediaConfig;
+use shortline_db::{self as db, AssetKind, DbPool, JobKind, NewJob, NewMediaAsset, NewScript, NewTrendReport};
+use shortline_domain::{
     OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Theme, Transition, TrendReportBody,
 };
-use shortline_shared::media_store::MediaStore;
+use shortline_media::MediaStore;
+use shortline_proto::v1;
+use shortline_scriptgen::media::{ClipProvider, ClipTarget, EspeakVoice, ProceduralClips, VoiceProvider};
 use tokio_util::sync::CancellationToken;
 
 use super::stats::percentile;

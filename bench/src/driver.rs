@@ -16,8 +16,8 @@ use anyhow::{bail, Context as _};
 use chrono::NaiveDateTime;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use diesel::QueryableByName;
+use shortline_db::DbPool;
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient, start_job_request::Source};
-use shortline_shared::db::DbPool;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
@@ -44,7 +44,7 @@ macro_rules! load_rows {
         let mut pooled = $pool.get().await?;
         let mut conn = pooled.conn();
         let query = diesel::sql_query($sql);
-        let rows: Vec<$row> = shortline_shared::dispatch!(&mut conn, c => diesel_async::RunQueryDsl::load(query, c).await)?;
+        let rows: Vec<$row> = shortline_db::dispatch!(&mut conn, c => diesel_async::RunQueryDsl::load(query, c).await)?;
         rows
     }};
 }
@@ -57,7 +57,7 @@ macro_rules! execute_sql {
         let mut pooled = $pool.get().await?;
         let mut conn = pooled.conn();
         let sql: &str = $sql;
-        shortline_shared::dispatch!(&mut conn, c => diesel_async::SimpleAsyncConnection::batch_execute(c, sql).await)?;
+        shortline_db::dispatch!(&mut conn, c => diesel_async::SimpleAsyncConnection::batch_execute(c, sql).await)?;
     }};
 }
 pub(crate) use execute_sql;
@@ -180,7 +180,7 @@ async fn one_job(
     waiters: &Waiters,
     observe: Observe,
 ) -> anyhow::Result<Submitted> {
-    let sent_at = shortline_shared::db::now();
+    let sent_at = shortline_db::now();
     let started = Instant::now();
     let job = client.start_job(start_request()).await.context("StartJob")?.into_inner();
     let status = match observe {
@@ -227,8 +227,8 @@ pub static POLL_BACKEND_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::A
 /// measures stays small.
 async fn poll(pool: DbPool, waiters: Waiters, stop: tokio_util::sync::CancellationToken, interval: Duration) {
     use diesel::prelude::*;
-    use shortline_shared::db::schema::jobs;
-    use shortline_shared::db::JobStatus;
+    use shortline_db::schema::jobs;
+    use shortline_db::JobStatus;
     let mut held = None;
     while !stop.is_cancelled() {
         let ids: Vec<i64> = lock(&waiters).keys().copied().collect();
@@ -236,7 +236,7 @@ async fn poll(pool: DbPool, waiters: Waiters, stop: tokio_util::sync::Cancellati
             if held.is_none() {
                 held = pool.get().await.ok();
                 if let Some(pooled) = held.as_mut() {
-                    if let shortline_shared::db::Conn::Postgres(c) = pooled.conn() {
+                    if let shortline_db::Conn::Postgres(c) = pooled.conn() {
                         let pid: Result<i32, _> = diesel_async::RunQueryDsl::get_result(
                             diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("pg_backend_pid()")),
                             c,
@@ -259,7 +259,7 @@ async fn poll(pool: DbPool, waiters: Waiters, stop: tokio_util::sync::Cancellati
                 BENCH_STATEMENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let mut conn = pooled.conn();
                 let found: Result<Vec<(i64, String)>, diesel::result::Error> =
-                    shortline_shared::dispatch!(&mut conn, c => diesel_async::RunQueryDsl::load(query, c).await);
+                    shortline_db::dispatch!(&mut conn, c => diesel_async::RunQueryDsl::load(query, c).await);
                 match found {
                     Ok(rows) => {
                         let mut waiting = lock(&waiters);

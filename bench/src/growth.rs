@@ -18,8 +18,8 @@ use clap::Args;
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::QueryableByName;
 use serde_json::json;
+use shortline_db::{Backend, DbPool};
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
-use shortline_shared::db::{Backend, DbPool};
 use tonic::transport::Channel;
 
 use super::driver::{self, execute_sql, load_rows, ms_between, Observe};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use clap::Args;
 use serde_json::json;
-use shortline_shared::db::Backend;
+use shortline_db::Backend;
 
 use super::driver::{self, ms_between, Observe, Submitted};
 use super::pgwire::{CountingProxy, Counts};
@@ -277,11 +277,7 @@ impl Analysis {
 }
 
 /// Latencies and where they go, from the rows the services wrote.
-async fn analyse(
-    pool: &shortline_shared::db::DbPool,
-    jobs: &[Submitted],
-    concurrency: usize,
-) -> anyhow::Result<Analysis> {
+async fn analyse(pool: &shortline_db::DbPool, jobs: &[Submitted], concurrency: usize) -> anyhow::Result<Analysis> {
     let first = jobs.iter().map(|j| j.id).min().unwrap_or(0);
     let last = jobs.iter().map(|j| j.id).max().unwrap_or(0);
     let ours: HashSet<i64> = jobs.iter().map(|j| j.id).collect();

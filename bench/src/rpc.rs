@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use clap::Args;
 use serde_json::json;
+use shortline_db::Backend;
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
-use shortline_shared::db::Backend;
 use tonic::transport::Channel;
 
 use super::driver::{self, Observe};

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
+use shortline_config::{MediaConfig, ProviderSet};
+use shortline_db::videos::Decision;
+use shortline_db::{self as db, DbError, DbPool, NewVideo, VideoStatus};
+use shortline_domain::text::stored_text;
+use shortline_grpc::convert;
+use shortline_grpc::record_job_id;
+use shortline_grpc::slots::{Slot, WorkSlots};
+use shortline_grpc::status::require_job_id;
+use shortline_media::{Downloads, MediaStore, MediaStoreError};
 use shortline_proto::v1::{self, composer_service_server::ComposerService};
-use shortline_shared::config::{MediaConfig, ProviderSet};
-use shortline_shared::convert;
-use shortline_shared::db::videos::Decision;
-use shortline_shared::db::{self, DbError, DbPool, NewVideo, VideoStatus};
-use shortline_shared::grpc::record_job_id;
-use shortline_shared::media_store::{Downloads, MediaStore, MediaStoreError};
-use shortline_shared::slots::{Slot, WorkSlots};
-use shortline_shared::status::require_job_id;
-use shortline_shared::text::stored_text;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -92,7 +92,7 @@ impl ComposerService for ComposerApi {
     ) -> std::result::Result<Response<v1::ListVideosResponse>, Status> {
         let job_id = require_job_id(request.get_ref().job_id)?;
         record_job_id(job_id);
-        let mut pooled = self.composer.pool.get().await?;
+        let mut pooled = self.composer.pool.get().await.map_err(ComposerError::from)?;
         let conn = &mut pooled.conn();
         let mut videos = db::videos::list_for_job(conn, job_id).await.map_err(ComposerError::from)?;
         if videos.is_empty() {
@@ -110,7 +110,7 @@ impl ComposerService for ComposerApi {
         let job_id = require_job_id(request.job_id)?;
         record_job_id(job_id);
         let video_id = positive(request.video_id, "video_id")?;
-        let mut pooled = self.composer.pool.get().await?;
+        let mut pooled = self.composer.pool.get().await.map_err(ComposerError::from)?;
         let conn = &mut pooled.conn();
         Ok(Response::new(convert::video(&find_video(conn, job_id, video_id).await?)))
     }
@@ -330,7 +330,7 @@ impl Composer {
         drop(downloads);
         let rendered = rendered.inspect_err(|e| warn!(error = %e, script_id = new.script_id, "render failed"))?;
         let render_ms = started.elapsed().as_millis() as u64;
-        shortline_shared::metrics::global().render_seconds.observe(started.elapsed().as_secs_f64());
+        shortline_telemetry::metrics::global().render_seconds.observe(started.elapsed().as_secs_f64());
         (new.uri, new.thumbnail_uri) = self.publish(&job, &video_key, &thumbnail_key).await?;
 
         new.duration_seconds = rendered.duration_seconds;
@@ -428,9 +428,7 @@ fn upstream_costs(costs: Option<&v1::CostBreakdown>) -> Result<v1::CostBreakdown
     let violations: Vec<_> = parts
         .iter()
         .filter(|(_, value)| *value < 0)
-        .map(|(field, _)| {
-            shortline_shared::domain::Violation::new(format!("upstream_costs.{field}"), "must not be negative")
-        })
+        .map(|(field, _)| shortline_domain::Violation::new(format!("upstream_costs.{field}"), "must not be negative"))
         .collect();
     if !violations.is_empty() {
         return Err(ComposerError::Invalid(violations));

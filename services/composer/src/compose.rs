@@ -13,9 +13,9 @@
 
 use std::path::PathBuf;
 
+use shortline_config::MediaConfig;
+use shortline_domain::{OverlayPosition, OverlayStyle, TextOverlay, Transition};
 use shortline_proto::v1;
-use shortline_shared::config::MediaConfig;
-use shortline_shared::domain::{OverlayPosition, OverlayStyle, TextOverlay, Transition};
 
 use crate::render::{expected_duration, ClipInput, RenderSettings, DEFAULT_FONT_FILE};
 

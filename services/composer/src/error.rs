@@ -1,10 +1,10 @@
 //! The composer's errors and their one mapping to gRPC statuses.
 
-use shortline_shared::db::DbError;
-use shortline_shared::domain::{describe, Violation};
-use shortline_shared::media_store::MediaStoreError;
-use shortline_shared::slots::SlotsBusy;
-use shortline_shared::status::{into_status, ServiceError, INTERNAL_MESSAGE};
+use shortline_db::DbError;
+use shortline_domain::{describe, Violation};
+use shortline_grpc::slots::SlotsBusy;
+use shortline_grpc::status::{into_status, ServiceError, INTERNAL_MESSAGE};
+use shortline_media::MediaStoreError;
 use tonic::{Code, Status};
 
 use crate::render::RenderError;

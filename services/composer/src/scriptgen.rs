@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use shortline_config::TlsConfig;
+use shortline_grpc::balance;
+use shortline_grpc::{is_connection_failure, set_job_id};
 use shortline_proto::v1;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
-use shortline_shared::balance;
-use shortline_shared::config::TlsConfig;
-use shortline_shared::grpc::{is_connection_failure, set_job_id};
 use tonic::transport::Channel;
 
 use crate::error::{ComposerError, Result};

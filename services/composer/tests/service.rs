@@ -11,17 +11,17 @@ use std::time::Duration;
 
 use shortline_composer::render::probe;
 use shortline_composer::Application;
+use shortline_config::Config;
+use shortline_db::{self as db, DbPool, JobKind, NewJob, NewScript, NewTrendReport, PoolOptions};
+use shortline_domain::{
+    OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Theme, Transition, TrendReportBody,
+};
+use shortline_grpc::convert;
+use shortline_grpc::{GrpcServer, Shutdown};
+use shortline_media::MediaStore;
 use shortline_proto::v1::composer_service_client::ComposerServiceClient;
 use shortline_proto::v1::script_service_server::{ScriptService, ScriptServiceServer};
 use shortline_proto::v1::{self};
-use shortline_shared::config::Config;
-use shortline_shared::convert;
-use shortline_shared::db::{self, DbPool, JobKind, NewJob, NewScript, NewTrendReport, PoolOptions};
-use shortline_shared::domain::{
-    OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Theme, Transition, TrendReportBody,
-};
-use shortline_shared::grpc::{GrpcServer, Shutdown};
-use shortline_shared::media_store::MediaStore;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
@@ -52,7 +52,7 @@ impl ScriptService for FakeScriptgen {
 
     async fn get_script(&self, request: Request<v1::GetScriptRequest>) -> Result<Response<v1::Script>, Status> {
         assert_eq!(
-            shortline_shared::grpc::job_id_from_metadata(request.metadata()),
+            shortline_grpc::job_id_from_metadata(request.metadata()),
             Some(request.get_ref().job_id),
             "job_id travels in metadata"
         );
@@ -75,7 +75,7 @@ impl ScriptService for FakeScriptgen {
         &self,
         request: Request<v1::ListMediaAssetsRequest>,
     ) -> Result<Response<v1::ListMediaAssetsResponse>, Status> {
-        assert!(request.metadata().get(shortline_shared::grpc::JOB_ID_HEADER).is_some());
+        assert!(request.metadata().get(shortline_grpc::JOB_ID_HEADER).is_some());
         let request = request.into_inner();
         let data = self.0.lock().unwrap();
         let assets = data

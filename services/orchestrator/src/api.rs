@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
+use shortline_db::{self as db, JobKind, JobStatus, NewJob, NewJobStage, StageName, StageStatus};
+use shortline_domain::text::{quote, stored_text};
+use shortline_domain::{Platform, Theme, ThemeError};
+use shortline_grpc::auth::{caller_name, Permission};
+use shortline_grpc::convert;
+use shortline_grpc::record_job_id;
+use shortline_grpc::status::require_job_id;
 use shortline_proto::v1::{self, orchestrator_service_server::OrchestratorService};
-use shortline_shared::auth::{caller_name, Permission};
-use shortline_shared::convert;
-use shortline_shared::db::{self, JobKind, JobStatus, NewJob, NewJobStage, StageName, StageStatus};
-use shortline_shared::domain::{Platform, Theme, ThemeError};
-use shortline_shared::grpc::record_job_id;
-use shortline_shared::status::require_job_id;
-use shortline_shared::text::{quote, stored_text};
 use tonic::{Request, Response, Status};
 use tracing::info;
 
@@ -101,7 +101,7 @@ fn theme_error(field: &str, error: ThemeError) -> OrchestratorError {
         ThemeError::Invalid(violations) => OrchestratorError::Invalid(
             violations
                 .into_iter()
-                .map(|v| shortline_shared::domain::Violation::new(format!("{field}: {}", v.field), v.reason))
+                .map(|v| shortline_domain::Violation::new(format!("{field}: {}", v.field), v.reason))
                 .collect(),
         ),
         other => OrchestratorError::invalid(field, other.to_string()),
@@ -154,7 +154,7 @@ impl OrchestratorApi {
         let summary = format!("{}:{}", outcome, videos.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(","));
         let mut pooled = self.conn().await?;
         let conn = &mut pooled.conn();
-        let settled = shortline_shared::transaction!(conn, |tx| {
+        let settled = shortline_db::transaction!(conn, |tx| {
             let awaiting = [JobStatus::AwaitingReview];
             if db::jobs::transition(tx, job_id, &awaiting, outcome, None, None, None).await?.is_none() {
                 return Ok(false);
@@ -292,7 +292,7 @@ impl OrchestratorService for OrchestratorApi {
             let live = [JobStatus::Queued, JobStatus::Running, JobStatus::AwaitingReview];
             // The status and the open attempts change together: no attempt stays "running" once
             // the job is cancelled (the worker's own closing write is fenced off by then).
-            let cancelled = shortline_shared::transaction!(conn, |tx| {
+            let cancelled = shortline_db::transaction!(conn, |tx| {
                 let cancelled =
                     db::jobs::transition(tx, job_id, &live, JobStatus::Cancelled, None, None, Some(&reason)).await?;
                 if cancelled.is_some() {
@@ -321,7 +321,7 @@ impl OrchestratorService for OrchestratorApi {
             let conn = &mut pooled.conn();
             // Every check comes before the first write, and the writes (the status, the reopened
             // attempts) commit together: a refused RetryJob leaves nothing behind.
-            let refusal = shortline_shared::transaction!(conn, |tx| {
+            let refusal = shortline_db::transaction!(conn, |tx| {
                 let job = match db::jobs::find(tx, job_id).await {
                     Ok(job) => job,
                     Err(db::DbError::NotFound) => return Ok(Some(OrchestratorError::JobNotFound(job_id))),

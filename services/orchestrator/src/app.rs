@@ -3,14 +3,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use shortline_config::Config;
+use shortline_db::{JobKind, StageName};
+use shortline_domain::Platform;
+use shortline_grpc::auth::{Guard, Policy, Tokens};
+use shortline_grpc::service::{self, StartError};
+use shortline_grpc::tls::ReloadingTls;
+use shortline_grpc::{GrpcServer, ServeError, Shutdown};
 use shortline_proto::v1::orchestrator_service_server::OrchestratorServiceServer;
-use shortline_shared::auth::{Guard, Policy, Tokens};
-use shortline_shared::config::Config;
-use shortline_shared::db::{JobKind, StageName};
-use shortline_shared::domain::Platform;
-use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
-use shortline_shared::service::{self, StartError};
-use shortline_shared::tls::ReloadingTls;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 

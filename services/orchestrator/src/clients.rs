@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use shortline_config::TlsConfig;
+use shortline_grpc::balance;
+use shortline_grpc::set_job_id;
 use shortline_proto::v1::composer_service_client::ComposerServiceClient;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
-use shortline_shared::balance;
-use shortline_shared::config::TlsConfig;
-use shortline_shared::grpc::set_job_id;
 use tonic::transport::Channel;
 use tonic::{Code, Status, TimeoutExpired};
 
@@ -22,7 +22,7 @@ pub struct Clients {
 impl Clients {
     /// Channels connect lazily and reconnect on their own, so the orchestrator starts (and keeps
     /// going) while the other services restart; each balances its calls over every instance its
-    /// target names (`shortline_shared::balance`), over TLS for `https://` targets.
+    /// target names (`shortline_grpc::balance`), over TLS for `https://` targets.
     pub fn connect_lazy(scriptgen_url: &str, composer_url: &str, tls: &TlsConfig) -> Result<Self> {
         Ok(Clients {
             scriptgen: ScriptServiceClient::new(channel(scriptgen_url, tls)?)
@@ -79,7 +79,7 @@ mod tests {
         assert_eq!(status.code(), Code::DeadlineExceeded, "{}", status.message());
         let refused = downstream("scriptgen")(Status::cancelled("job 7 cancelled"));
         assert_eq!(
-            shortline_shared::status::ServiceError::status_code(&refused),
+            shortline_grpc::status::ServiceError::status_code(&refused),
             Code::Cancelled,
             "other CANCELLED kept"
         );

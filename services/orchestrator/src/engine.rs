@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use shortline_shared::config::PipelineConfig;
-use shortline_shared::convert::stages_of;
-use shortline_shared::db::{
-    self, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
+use shortline_config::PipelineConfig;
+use shortline_db::{
+    self as db, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
 };
-use shortline_shared::grpc::is_connection_failure;
-use shortline_shared::metrics;
+use shortline_grpc::convert::stages_of;
+use shortline_grpc::is_connection_failure;
+use shortline_telemetry::metrics;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -596,7 +596,7 @@ fn describe(error: &OrchestratorError) -> String {
 
 #[cfg(test)]
 mod tests {
-    use shortline_shared::db::PoolOptions;
+    use shortline_db::PoolOptions;
     use tonic::{Code, Status};
 
     use super::*;

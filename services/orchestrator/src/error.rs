@@ -1,8 +1,8 @@
 //! The orchestrator's errors and their one mapping to gRPC statuses.
 
-use shortline_shared::db::DbError;
-use shortline_shared::domain::{describe, Violation};
-use shortline_shared::status::{into_status, ServiceError};
+use shortline_db::DbError;
+use shortline_domain::{describe, Violation};
+use shortline_grpc::status::{into_status, ServiceError};
 use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,7 @@ impl ServiceError for OrchestratorError {
         match self {
             OrchestratorError::Db(db) => db.public_message(),
             OrchestratorError::Downstream { status, .. } => status.message().to_owned(),
-            OrchestratorError::Internal(_) => shortline_shared::status::INTERNAL_MESSAGE.to_owned(),
+            OrchestratorError::Internal(_) => shortline_grpc::status::INTERNAL_MESSAGE.to_owned(),
             other => other.to_string(),
         }
     }

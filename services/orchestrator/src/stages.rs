@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use shortline_db::{self as db, DbPool, Job, JobStatus, Lease, NewJobStage, NewTrendReport, StageName, StageStatus};
+use shortline_domain::{Platform, Theme};
+use shortline_grpc::convert;
 use shortline_proto::v1;
-use shortline_shared::budget::{self, JobBudget};
-use shortline_shared::convert;
-use shortline_shared::db::{self, DbPool, Job, JobStatus, Lease, NewJobStage, NewTrendReport, StageName, StageStatus};
-use shortline_shared::domain::{Platform, Theme};
+use shortline_providers::budget::{self, JobBudget};
 use tracing::info;
 
 use crate::clients::{downstream, request, Clients};

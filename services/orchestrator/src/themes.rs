@@ -1,6 +1,6 @@
 //! Themes bundled with shortline, startable by name (`StartJob{theme_name}`, `shortline run`).
 
-use shortline_shared::domain::{Theme, ThemeError};
+use shortline_domain::{Theme, ThemeError};
 
 /// The theme `shortline run` uses when none is given.
 pub const DEFAULT_THEME: &str = "product-demo";

@@ -11,16 +11,16 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::{json, Value};
+use shortline_config::Price;
+use shortline_domain::{Platform, TrendItem};
 use shortline_orchestrator::providers::{ApifyTikTok, LlmAnalyst, YoutubeShorts};
 use shortline_orchestrator::trends::{
     parse_apify_tiktok, parse_youtube_videos_list, AnalysisError, Analyst, HeuristicAnalyst, SampleTrendSource,
     TrendError, TrendSource,
 };
-use shortline_shared::config::Price;
-use shortline_shared::domain::{Platform, TrendItem};
-use shortline_shared::http::llm::{AnthropicMessages, OpenAiCompatibleChat};
-use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
-use shortline_shared::http::{ApiKey, Auth, ClientSettings, ProviderClient, RetryPolicy};
+use shortline_providers::llm::{AnthropicMessages, OpenAiCompatibleChat};
+use shortline_providers::{ApiKey, Auth, ClientSettings, ProviderClient, RetryPolicy};
+use shortline_testing::http_mock::{MockResponse, MockServer, RecordedRequest};
 
 const KEY: &str = "sk-test-SECRET-orchestrator-77aa";
 const TIKTOK_SAMPLE: &str = include_str!("../src/trends/samples/tiktok_apify.json");

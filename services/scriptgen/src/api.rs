@@ -15,23 +15,23 @@
 //!
 //! Paid work runs within the job's budget (the theme's `budget_usd`, else
 //! `pipeline.job_budget_usd`): a script's whole media set is priced before its first call, and
-//! every paid call is estimated again just before it is made (see [`shortline_shared::budget`]);
+//! every paid call is estimated again just before it is made (see [`shortline_providers::budget`]);
 //! a refusal is FAILED_PRECONDITION naming the job, the provider and the amounts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
+use shortline_config::{MediaConfig, ProviderSet, ProvidersConfig};
+use shortline_db::{self as db, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
+use shortline_domain::{ProductionPlan, Theme, ThemeAvatar, TrendReportBody, Violation};
+use shortline_grpc::convert;
+use shortline_grpc::record_job_id;
+use shortline_grpc::slots::WorkSlots;
+use shortline_grpc::status::require_job_id;
+use shortline_media::MediaStore;
 use shortline_proto::v1::{self, script_service_server::ScriptService};
-use shortline_shared::budget::{self, JobBudget};
-use shortline_shared::config::{MediaConfig, ProviderSet, ProvidersConfig};
-use shortline_shared::convert;
-use shortline_shared::db::{self, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
-use shortline_shared::domain::{ProductionPlan, Theme, ThemeAvatar, TrendReportBody, Violation};
-use shortline_shared::grpc::record_job_id;
-use shortline_shared::media_store::MediaStore;
-use shortline_shared::slots::WorkSlots;
-use shortline_shared::status::require_job_id;
+use shortline_providers::budget::{self, JobBudget};
 use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -126,7 +126,7 @@ impl ScriptPlanner {
     /// key.
     pub fn from_config(providers: &ProvidersConfig) -> std::result::Result<Self, SetupError> {
         let Some(name) = providers.planner else { return Ok(ScriptPlanner::Template) };
-        let llm = shortline_shared::http::structured_llm(providers, name)?;
+        let llm = shortline_providers::structured_llm(providers, name)?;
         let price = providers.price(llm.model()).copied();
         Ok(ScriptPlanner::Llm(Arc::new(LlmPlanner::new(llm, price))))
     }
@@ -366,7 +366,7 @@ impl ScriptApi {
             unrecorded.remove().await;
             for key in set_keys(&script, &plan) {
                 if let Ok(path) = self.store.local_path(&key) {
-                    shortline_shared::partial::remove_leftovers_of(&path);
+                    shortline_media::partial::remove_leftovers_of(&path);
                 }
             }
             return Err(error);

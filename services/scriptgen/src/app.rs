@@ -3,16 +3,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use shortline_config::Config;
+use shortline_db::DbPool;
+use shortline_grpc::auth::{Guard, COMPOSER_IDENTITY, ORCHESTRATOR_IDENTITY};
+use shortline_grpc::service::{self, StartError};
+use shortline_grpc::slots::WorkSlots;
+use shortline_grpc::tls::ReloadingTls;
+use shortline_grpc::{GrpcServer, ServeError, Shutdown};
+use shortline_media::sweep::{Owner, Sweep};
+use shortline_media::MediaStore;
 use shortline_proto::v1::script_service_server::ScriptServiceServer;
-use shortline_shared::auth::{Guard, COMPOSER_IDENTITY, ORCHESTRATOR_IDENTITY};
-use shortline_shared::config::Config;
-use shortline_shared::db::DbPool;
-use shortline_shared::grpc::{GrpcServer, ServeError, Shutdown};
-use shortline_shared::media_store::MediaStore;
-use shortline_shared::service::{self, StartError};
-use shortline_shared::slots::WorkSlots;
-use shortline_shared::sweep::{Owner, Sweep};
-use shortline_shared::tls::ReloadingTls;
 use tokio::net::TcpListener;
 use tracing::info;
 

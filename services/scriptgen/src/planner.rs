@@ -5,10 +5,8 @@
 //! plan, different variants give different hooks, orderings and pacing, and every valid theme
 //! (6..=28 s) gives a plan with no [`ProductionPlan::violations`].
 
-use shortline_shared::domain::plan::{
-    HASHTAGS, MAX_OVERLAY_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, SCENES, SCENE_SECONDS,
-};
-use shortline_shared::domain::{
+use shortline_domain::plan::{HASHTAGS, MAX_OVERLAY_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, SCENES, SCENE_SECONDS};
+use shortline_domain::{
     describe, OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Theme, Transition, TrendReportBody,
     Violation,
 };
@@ -29,7 +27,7 @@ pub enum PlanError {
     Provider { planner: String, message: String },
     /// The model was not asked: the call would take the job past its budget.
     #[error(transparent)]
-    OverBudget(#[from] shortline_shared::budget::BudgetExceeded),
+    OverBudget(#[from] shortline_providers::budget::BudgetExceeded),
 }
 
 /// Writes the production plan for one variant of a theme. `report` is the latest trend report,
@@ -888,7 +886,7 @@ fn sentence(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shortline_shared::domain::{CommonPattern, ContentReference, HashtagCount, ThemeConfig, VideoStyle};
+    use shortline_domain::{CommonPattern, ContentReference, HashtagCount, ThemeConfig, VideoStyle};
 
     fn theme(duration: u32, with_references: bool) -> Theme {
         Theme {

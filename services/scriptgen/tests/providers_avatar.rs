@@ -13,15 +13,15 @@ use std::time::Duration;
 
 use providers_support::{assert_no_key, client, client_with_timeout, talking_mp4, KEY};
 use serde_json::json;
+use shortline_config::Price;
+use shortline_domain::{Theme, ThemeAvatar};
+use shortline_providers::budget::{self, JobBudget};
+use shortline_providers::Auth;
 use shortline_scriptgen::media::MediaError;
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_scriptgen::providers::heygen::fit_short_side;
 use shortline_scriptgen::providers::{AvatarMedia, AvatarRequest, AvatarTargets, HeygenAvatar};
-use shortline_shared::budget::{self, JobBudget};
-use shortline_shared::config::Price;
-use shortline_shared::domain::{Theme, ThemeAvatar};
-use shortline_shared::http::mock::{MockResponse, MockServer};
-use shortline_shared::http::Auth;
+use shortline_testing::http_mock::{MockResponse, MockServer};
 use tokio_util::sync::CancellationToken;
 
 const MODEL: &str = "heygen-avatar";

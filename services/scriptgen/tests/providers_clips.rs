@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use providers_support::{assert_no_key, client, mp4, KEY};
 use serde_json::json;
+use shortline_config::Price;
+use shortline_domain::{Scene, Transition};
+use shortline_providers::budget::{self, JobBudget};
+use shortline_providers::{Auth, ProviderError};
 use shortline_scriptgen::media::{ClipProvider, ClipTarget, MediaError};
 use shortline_scriptgen::providers::{ClipChain, FalFamily, FalVideo, PexelsVideo, UsageLedger, VideoApi};
-use shortline_shared::budget::{self, JobBudget};
-use shortline_shared::config::Price;
-use shortline_shared::domain::{Scene, Transition};
-use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
-use shortline_shared::http::{Auth, ProviderError};
+use shortline_testing::http_mock::{MockResponse, MockServer, RecordedRequest};
 use tokio_util::sync::CancellationToken;
 
 const KLING: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";

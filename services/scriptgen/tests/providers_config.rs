@@ -5,8 +5,8 @@
 mod providers_support;
 
 use providers_support::{assert_no_key, KEY};
+use shortline_config::{ClipProviderName, Config, ProviderSet, VoiceProviderName};
 use shortline_scriptgen::{MediaProviders, ScriptPlanner};
-use shortline_shared::config::{ClipProviderName, Config, ProviderSet, VoiceProviderName};
 
 #[test]
 fn the_offline_set_stays_the_default() {
@@ -187,7 +187,7 @@ fn the_readme_example_prices_are_the_catalogues() {
     let config = Config::from_toml_str(block).unwrap();
     assert!(!config.providers.prices.is_empty());
     for (model, price) in &config.providers.prices {
-        let listed = shortline_shared::http::catalogue::default_price(model);
+        let listed = shortline_config::catalogue::default_price(model);
         assert_eq!(listed, Some(price), "README's price of {model}");
     }
 }

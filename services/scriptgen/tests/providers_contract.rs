@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use providers_support::{client, pcm, wav};
 use serde_json::{json, Value};
+use shortline_domain::Theme;
+use shortline_providers::llm::OpenAiCompatibleChat;
+use shortline_providers::{reqwest, Auth};
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_scriptgen::providers::{ElevenLabsSpeech, LlmPlanner, OpenAiSpeech, SpeechApi};
-use shortline_shared::domain::Theme;
-use shortline_shared::http::llm::OpenAiCompatibleChat;
-use shortline_shared::http::mock::{MockResponse, MockServer};
-use shortline_shared::http::{reqwest, Auth};
+use shortline_testing::http_mock::{MockResponse, MockServer};
 
 /// The providers' documents, beside the repository.
 fn spec(name: &str) -> PathBuf {

@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use providers_support::{anthropic_answer, client, KEY};
 use serde_json::json;
+use shortline_config::Price;
+use shortline_domain::{ProductionPlan, Theme};
+use shortline_providers::llm::{AnthropicMessages, OpenAiCompatibleChat};
+use shortline_providers::Auth;
 use shortline_scriptgen::planner::{PlanError, Planner, TemplatePlanner};
 use shortline_scriptgen::providers::LlmPlanner;
-use shortline_shared::config::Price;
-use shortline_shared::domain::{ProductionPlan, Theme};
-use shortline_shared::http::llm::{AnthropicMessages, OpenAiCompatibleChat};
-use shortline_shared::http::mock::{MockResponse, MockServer};
-use shortline_shared::http::Auth;
+use shortline_testing::http_mock::{MockResponse, MockServer};
 
 const THEME: &str = "config:\n  theme: Eco-friendly water bottles\n  target_platform: tiktok\n  video_duration_seconds: 12\n  \
                      style: energetic\n  product_name: AquaPure\n  tagline: Hydrate sustainably\n  target_audience: Gen Z\n";

@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use providers_support::{anthropic_answer, assert_no_key, mp4, pcm, talking_mp4, KEY};
 use serde_json::json;
+use shortline_config::{ClipProviderName, Config, LlmProviderName, Price, VoiceProviderName};
+use shortline_db::{self as db, AssetKind, DbPool, JobKind, NewJob, NewTrendReport, PoolOptions};
+use shortline_domain::{CommonPattern, HashtagCount, Theme, TrendReportBody, VideoStyle};
+use shortline_grpc::convert;
+use shortline_grpc::Shutdown;
 use shortline_proto::v1::{self, script_service_client::ScriptServiceClient};
 use shortline_scriptgen::Application;
-use shortline_shared::config::{ClipProviderName, Config, LlmProviderName, Price, VoiceProviderName};
-use shortline_shared::convert;
-use shortline_shared::db::{self, AssetKind, DbPool, JobKind, NewJob, NewTrendReport, PoolOptions};
-use shortline_shared::domain::{CommonPattern, HashtagCount, Theme, TrendReportBody, VideoStyle};
-use shortline_shared::grpc::Shutdown;
-use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
+use shortline_testing::http_mock::{MockResponse, MockServer, RecordedRequest};
 use tonic::transport::Channel;
 
 const KLING: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
@@ -448,7 +448,7 @@ async fn an_unreachable_provider_is_unavailable_with_the_whole_reason() {
 }
 
 /// A plan keeping every rule, from the offline planner.
-fn valid_plan() -> shortline_shared::domain::ProductionPlan {
+fn valid_plan() -> shortline_domain::ProductionPlan {
     use shortline_scriptgen::planner::{Planner, TemplatePlanner};
     TemplatePlanner.plan(&Theme::from_yaml(THEME).unwrap(), Some(&report_body()), 1).unwrap()
 }
@@ -597,7 +597,7 @@ async fn a_theme_with_an_avatar_gets_its_voiceover_and_clips_from_heygen_and_not
     let heygen_url = heygen.url();
     let service = start_with(&mocks, |config, dir| {
         let p = &mut config.providers;
-        p.avatar = Some(shortline_shared::config::AvatarProviderName::Heygen);
+        p.avatar = Some(shortline_config::AvatarProviderName::Heygen);
         p.heygen.base_url = heygen_url;
         p.heygen.api_key_file = key_file(dir, "heygen");
         p.prices.insert("heygen-avatar".into(), Price { per_second: 100_000, ..Price::default() });

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use providers_support::{assert_no_key, client, client_with_timeout, pcm, wav, KEY};
 use serde_json::{json, Value};
+use shortline_config::Price;
+use shortline_providers::{Auth, ProviderError};
 use shortline_scriptgen::media::{MediaError, VoiceProvider};
 use shortline_scriptgen::providers::{
     ElevenLabsSpeech, FishAudioSpeech, OpenAiSpeech, SpeechApi, UsageLedger, VoiceChain,
 };
-use shortline_shared::config::Price;
-use shortline_shared::http::mock::{MockResponse, MockServer};
-use shortline_shared::http::{Auth, ProviderError};
+use shortline_testing::http_mock::{MockResponse, MockServer};
 use tokio_util::sync::CancellationToken;
 
 const TEXT: &str = "Hydrate sustainably with AquaPure.";
@@ -416,7 +416,7 @@ async fn cancelling_stops_a_waiting_chain_and_leaves_nothing() {
 
 #[tokio::test]
 async fn a_failover_the_budget_cannot_pay_for_is_not_called() {
-    use shortline_shared::budget::{self, JobBudget};
+    use shortline_providers::budget::{self, JobBudget};
     let first = MockServer::sequence(vec![error("openai", 402)]).await;
     let second = MockServer::sequence(vec![success("elevenlabs")]).await;
     let chain = VoiceChain::new(

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use shortline_config::{Config, ProviderSet};
+use shortline_db::{self as db, DbPool, JobKind, NewJob, NewTrendReport, PoolOptions};
+use shortline_domain::{CommonPattern, HashtagCount, Theme, TrendReportBody, VideoStyle};
+use shortline_grpc::convert;
+use shortline_grpc::{ServeError, Shutdown};
 use shortline_proto::v1::{self, script_service_client::ScriptServiceClient};
 use shortline_scriptgen::Application;
-use shortline_shared::config::{Config, ProviderSet};
-use shortline_shared::convert;
-use shortline_shared::db::{self, DbPool, JobKind, NewJob, NewTrendReport, PoolOptions};
-use shortline_shared::domain::{CommonPattern, HashtagCount, Theme, TrendReportBody, VideoStyle};
-use shortline_shared::grpc::{ServeError, Shutdown};
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -41,7 +41,7 @@ struct Job {
 
 impl Harness {
     async fn start(set: ProviderSet) -> Harness {
-        shortline_shared::telemetry::init_for_tests();
+        shortline_telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("shortline.db").display());
         db::migrations::run_pending(&url).await.unwrap();

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use shortline_config::BearerToken;
+use shortline_config::{Config, ProviderSet, TelemetryConfig, TlsConfig};
+use shortline_grpc::Shutdown;
 use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
-use shortline_shared::auth::BearerToken;
-use shortline_shared::config::{Config, ProviderSet, TelemetryConfig, TlsConfig};
-use shortline_shared::grpc::Shutdown;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
@@ -129,7 +129,7 @@ fn client(channel: Channel, token: BearerToken) -> OrchestratorServiceClient<Int
 /// An `https://` URL is reached over TLS trusting `tls.ca_file` (and with `tls.cert_file` as the
 /// client certificate, if set).
 async fn try_connect(url: &str, tls: &TlsConfig) -> anyhow::Result<Option<Channel>> {
-    let endpoint = shortline_shared::tls::endpoint(url, tls)
+    let endpoint = shortline_grpc::tls::endpoint(url, tls)
         .with_context(|| format!("orchestrator.url `{url}`"))?
         .connect_timeout(CONNECT_TIMEOUT);
     match tokio::time::timeout(CONNECT_TIMEOUT * 2, endpoint.connect()).await {

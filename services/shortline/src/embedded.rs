@@ -3,10 +3,10 @@
 
 use std::net::SocketAddr;
 
-use shortline_shared::config::Config;
-use shortline_shared::db::{self, Backend};
-use shortline_shared::grpc::Shutdown;
-use shortline_shared::service::StartError;
+use shortline_config::Config;
+use shortline_db::{self as db, Backend};
+use shortline_grpc::service::StartError;
+use shortline_grpc::Shutdown;
 use tokio::task::JoinHandle;
 
 use crate::client::Work;

@@ -14,13 +14,13 @@ mod output;
 mod tree;
 mod views;
 
-use shortline_shared::auth::BearerToken;
+use shortline_config::BearerToken;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use shortline_shared::config::Config;
-use shortline_shared::grpc::Shutdown;
+use shortline_config::Config;
+use shortline_grpc::Shutdown;
 
 pub use client::Work;
 pub use embedded::{Embedded, Service};
@@ -310,7 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.load_config()?;
     let serving = matches!(cli.command, Command::Serve { .. } | Command::Up | Command::Migrate { .. });
     let filter = if serving { config.telemetry.filter.clone() } else { client::cli_log_filter(&config) };
-    shortline_shared::telemetry::init(config.telemetry.format, &filter)?;
+    shortline_telemetry::init(config.telemetry.format, &filter)?;
     let json = cli.json;
     match cli.command {
         Command::Run(args) => commands::run::run(&config, &args, json).await,
@@ -357,10 +357,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate { wait, wait_seconds } => {
             let url = config.database_url();
-            if shortline_shared::db::Backend::from_url(&url)? == shortline_shared::db::Backend::Sqlite {
+            if shortline_db::Backend::from_url(&url)? == shortline_db::Backend::Sqlite {
                 embedded::create_sqlite_dir(&url)?;
             }
-            let migrations = shortline_shared::db::migrations::run_pending_when_reachable;
+            let migrations = shortline_db::migrations::run_pending_when_reachable;
             let patience = if wait { std::time::Duration::from_secs(wait_seconds) } else { std::time::Duration::ZERO };
             let applied = migrations(&url, patience).await?;
             if json {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
-use shortline_shared::config::{Config, ENV_PREFIX, ENV_SEPARATOR};
+use shortline_config::{Config, ENV_PREFIX, ENV_SEPARATOR};
 
 /// `Config::default()` flattened to dotted keys (`media.width` -> 1080). Unset options stay as
 /// keys (JSON `null`).

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use prost::Message as _;
+use shortline_config::BearerToken;
+use shortline_grpc::auth::hash_token;
 use shortline_proto::v1;
 use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
-use shortline_shared::auth::{hash_token, BearerToken};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -173,7 +174,7 @@ async fn each_rpc_answers_each_role_exactly_and_refusals_write_nothing(db: TestD
 
     // The rows themselves.
     let mut pooled = system.db.conn().await;
-    let rows = shortline_shared::db::lineage::for_job(&mut pooled.conn(), job.id).await.expect("rows");
+    let rows = shortline_db::lineage::for_job(&mut pooled.conn(), job.id).await.expect("rows");
     assert_eq!(rows.job.started_by.as_deref(), Some("olga"));
     assert_eq!(rows.videos[0].reviewed_by.as_deref(), Some("rita"));
 }

@@ -2,10 +2,10 @@
 
 use diesel::ExpressionMethods;
 use diesel_async::RunQueryDsl;
+use shortline_db::dispatch;
+use shortline_db::schema::{jobs, videos};
+use shortline_db::{JobStatus, VideoStatus};
 use shortline_proto::v1::{self, start_job_request::Source};
-use shortline_shared::db::schema::{jobs, videos};
-use shortline_shared::db::{JobStatus, VideoStatus};
-use shortline_shared::dispatch;
 use tonic::Code;
 
 use crate::helpers::{count_rows, TestDb};
@@ -573,14 +573,13 @@ async fn themes_are_bounded_and_lists_never_carry_them(db: TestDb) {
         let mut pooled = db.conn().await;
         let conn = &mut pooled.conn();
         let mut theme = serde_json::to_value(
-            shortline_shared::convert::theme_from(&small_theme(false), "theme").expect("valid theme"),
+            shortline_grpc::convert::theme_from(&small_theme(false), "theme").expect("valid theme"),
         )
         .expect("json");
         theme["content_references"][0]["description"] = "x".repeat(5_000_000).into();
-        let mut new =
-            shortline_shared::db::NewJob::queued(shortline_shared::db::JobKind::Pipeline, "huge", Some(theme), 1);
+        let mut new = shortline_db::NewJob::queued(shortline_db::JobKind::Pipeline, "huge", Some(theme), 1);
         new.status = JobStatus::Failed;
-        shortline_shared::db::jobs::insert(conn, &new).await.expect("insert the old job");
+        shortline_db::jobs::insert(conn, &new).await.expect("insert the old job");
     }
     let system = TestSystem::start(db).await;
     let before = all_counts(&system).await;

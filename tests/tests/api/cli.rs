@@ -261,7 +261,7 @@ async fn run_uses_a_running_shortline_up_instead_of_starting_its_own_services() 
 /// without the job engine: a queued job (or one a crashed run left) stays as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_command_in_the_default_mode_claims_no_job() {
-    use shortline_shared::db::{self, DbPool, JobKind, JobStatus, NewJob, PoolOptions};
+    use shortline_db::{self as db, DbPool, JobKind, JobStatus, NewJob, PoolOptions};
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join(".shortline")).expect("data dir");
     let url = format!("sqlite://{}", dir.path().join(".shortline/shortline.db").display());

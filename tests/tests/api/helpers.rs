@@ -7,7 +7,7 @@
 use std::sync::Once;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use shortline_shared::db::{self, DbPool, PoolOptions, PooledConn};
+use shortline_db::{self as db, DbPool, PoolOptions, PooledConn};
 
 /// The PostgreSQL server tests use; its `postgres` database must accept `CREATE DATABASE`.
 pub fn postgres_server_url() -> String {
@@ -98,7 +98,7 @@ pub async fn admin_execute(statement: &str) {
 async fn ensure_postgres_template() -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/migrations/postgres");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/db/migrations/postgres");
     let mut files: Vec<_> = walk(&dir);
     files.sort();
     for file in files {
@@ -170,6 +170,6 @@ pub async fn count_rows(conn: &mut db::Conn<'_>, table: &str) -> i64 {
         n: i64,
     }
     let query = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"));
-    let count: Count = shortline_shared::dispatch!(conn, c => query.get_result(c).await).expect("count");
+    let count: Count = shortline_db::dispatch!(conn, c => query.get_result(c).await).expect("count");
     count.n
 }

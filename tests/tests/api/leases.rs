@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use shortline_shared::db::{
-    self, Conn, DbError, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
+use shortline_db::dispatch;
+use shortline_db::{
+    self as db, Conn, DbError, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
 };
-use shortline_shared::dispatch;
 
 use crate::helpers::TestDb;
 use crate::on_both_backends;

@@ -3,14 +3,14 @@
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use shortline_shared::db::schema::jobs;
-use shortline_shared::db::{self, lineage, media_assets, scripts, trend_reports, trends, videos, Conn, DbError};
-use shortline_shared::db::{
+use shortline_db::dispatch;
+use shortline_db::schema::jobs;
+use shortline_db::{self as db, lineage, media_assets, scripts, trend_reports, trends, videos, Conn, DbError};
+use shortline_db::{
     AssetKind, JobKind, JobStage, NewJob, NewJobStage, NewMediaAsset, NewScript, NewTrendReport, NewVideo, StageName,
     TrendReportItem, VideoStatus,
 };
-use shortline_shared::dispatch;
-use shortline_shared::domain::{self, Platform, TrendItem, TrendReportBody};
+use shortline_domain::{self as domain, Platform, TrendItem, TrendReportBody};
 
 use crate::helpers::{count_rows, TestDb};
 use crate::on_both_backends;

@@ -83,7 +83,7 @@ async fn two_migrators_do_not_race(url: &str, backend: &str) {
     let mut all = applied(&first);
     all.extend(applied(&second));
     let migrations =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/migrations").join(backend))
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/db/migrations").join(backend))
             .expect("migrations")
             .count();
     assert_eq!(all.len(), migrations, "each migration applied once: {first} / {second}");

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use shortline_config::TlsConfig;
 use shortline_proto::v1;
 use shortline_proto::v1::composer_service_client::ComposerServiceClient;
 use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
-use shortline_shared::config::TlsConfig;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -55,7 +55,7 @@ fn env(tls: &TlsConfig) -> Vec<(String, String)> {
 }
 
 async fn channel(url: &str, tls: &TlsConfig) -> Channel {
-    shortline_shared::tls::endpoint(url, tls).expect("endpoint").connect().await.expect("connect")
+    shortline_grpc::tls::endpoint(url, tls).expect("endpoint").connect().await.expect("connect")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use shortline_db as db;
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient, start_job_request::Source};
-use shortline_shared::db;
 
 use crate::helpers::TestDb;
 use crate::on_both_backends;

@@ -14,11 +14,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use shortline_db::{self as db, AssetKind};
+use shortline_grpc::convert;
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
-use shortline_shared::convert;
-use shortline_shared::db::{self, AssetKind};
-use shortline_shared::http::mock::{MockResponse, MockServer, RecordedRequest};
+use shortline_testing::http_mock::{MockResponse, MockServer, RecordedRequest};
 use tonic::transport::Channel;
 
 use crate::helpers::TestDb;
@@ -103,7 +103,7 @@ fn mp4(seconds: f64) -> Vec<u8> {
     std::fs::read(path).expect("clip")
 }
 
-async fn mocks(plan: &shortline_shared::domain::ProductionPlan) -> Mocks {
+async fn mocks(plan: &shortline_domain::ProductionPlan) -> Mocks {
     let search_ids: Vec<Value> = youtube_videos()["items"]
         .as_array()
         .expect("items")
@@ -274,7 +274,7 @@ async fn database_text(db: &TestDb) -> String {
     let mut pooled = db.conn().await;
     for table in tables {
         let query = diesel::sql_query(format!("SELECT row_to_json(t)::text AS row FROM {table} t"));
-        let rows: Vec<Row> = shortline_shared::dispatch!(&mut pooled.conn(), c => query.load(c).await).expect("rows");
+        let rows: Vec<Row> = shortline_db::dispatch!(&mut pooled.conn(), c => query.load(c).await).expect("rows");
         for row in rows {
             text.push_str(&row.row);
             text.push('\n');

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
-use shortline_shared::db::{
-    self, Job, JobKind, JobStage, JobStatus, NewJob, NewJobStage, StageName, StageStatus, VideoStatus,
+use shortline_db::{
+    self as db, Job, JobKind, JobStage, JobStatus, NewJob, NewJobStage, StageName, StageStatus, VideoStatus,
 };
+use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -188,13 +188,13 @@ async fn watch_replays_each_change_as_it_happened(db: TestDb) {
         events.push(event);
     }
 
-    let stamp = |at| Some(shortline_shared::convert::timestamp(at));
+    let stamp = |at| Some(shortline_grpc::convert::timestamp(at));
     let seen: Vec<_> = events.iter().map(|e| (e.stage, e.at, e.progress.as_ref().map(|p| p.stages_done))).collect();
     let expected: Vec<_> = rows
         .iter()
         .zip([1, 2, 2])
         .map(|(row, done)| {
-            (shortline_shared::convert::stage(row.stage) as i32, stamp(row.finished_at.expect("finished")), Some(done))
+            (shortline_grpc::convert::stage(row.stage) as i32, stamp(row.finished_at.expect("finished")), Some(done))
         })
         .chain([(v1::Stage::Unspecified as i32, stamp(failed.updated_at), Some(2))])
         .collect();

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use shortline_proto::v1;
-use shortline_shared::db::{
-    self, AssetKind, DbError, DbPool, NewMediaAsset, NewScript, NewVideo, PoolOptions, VideoStatus,
+use shortline_db::{
+    self as db, AssetKind, DbError, DbPool, NewMediaAsset, NewScript, NewVideo, PoolOptions, VideoStatus,
 };
-use shortline_shared::domain;
+use shortline_domain as domain;
+use shortline_proto::v1;
 
 use crate::helpers::TestDb;
 use crate::lineage_schema::{seed_tree, Tree};

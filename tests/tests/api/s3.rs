@@ -147,7 +147,7 @@ async fn the_pipeline_stores_its_media_in_s3() {
     );
     {
         let mut pooled = system.db.conn().await;
-        let rows = shortline_shared::db::lineage::for_job(&mut pooled.conn(), job.id).await.expect("db lineage");
+        let rows = shortline_db::lineage::for_job(&mut pooled.conn(), job.id).await.expect("db lineage");
         assert_eq!(
             (rows.videos[0].uri.as_str(), rows.videos[0].thumbnail_uri.as_str()),
             (video.uri.as_str(), video.thumbnail_uri.as_str())
@@ -219,8 +219,8 @@ async fn the_pipeline_stores_its_media_in_s3() {
 /// removed; objects under another prefix are not listed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_lists_objects_by_the_uris_rows_hold() {
-    use shortline_shared::config::S3Config;
-    use shortline_shared::media_store::MediaStore;
+    use shortline_config::S3Config;
+    use shortline_media::MediaStore;
 
     let moto = Moto::start().await;
     moto.create_bucket(BUCKET).await;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use serde::Deserialize;
-use shortline_shared::partial::PartialFile;
+use shortline_media::partial::PartialFile;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -48,7 +48,7 @@ async fn run_capturing(
         return Err(RenderError::Cancelled);
     }
     tracing::debug!(program, args = ?args, "spawning");
-    let mut child = shortline_shared::process::command(program)
+    let mut child = shortline_media::process::command(program)
         .and_then(|mut command| {
             command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
         })

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use shortline_shared::domain::{OverlayPosition, OverlayStyle, TextOverlay, Transition};
+use shortline_domain::{OverlayPosition, OverlayStyle, TextOverlay, Transition};
 
 use super::{ClipInput, RenderSettings, TRUE_PEAK_CEILING_DBTP};
 

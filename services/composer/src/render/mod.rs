@@ -60,7 +60,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use shortline_shared::domain::{TextOverlay, Transition};
+use shortline_domain::{TextOverlay, Transition};
 use tokio_util::sync::CancellationToken;
 
 pub use ffmpeg::{ensure_music_bed, probe, Probe, ProbeStream};
@@ -68,7 +68,7 @@ pub use quality::{GateInputs, QualityReport};
 
 use ffmpeg::{file_url, probe_with, run, FFMPEG};
 use graph::{audio_graph, build_filtergraph, prepare_overlays, AudioEnd, GraphSpec, Timeline};
-use shortline_shared::partial::PartialFile;
+use shortline_media::partial::PartialFile;
 
 /// How far the probed duration may be from [`expected_duration`] before a render is rejected.
 pub const DURATION_TOLERANCE_SECONDS: f64 = 0.5;
@@ -248,7 +248,7 @@ pub async fn render(
 
     // The graph script and overlay texts live in a scratch dir beside the output, removed on
     // every exit path (and after a crash, by the next render of the same output).
-    let work = shortline_shared::partial::work_dir_beside(&job.output)
+    let work = shortline_media::partial::work_dir_beside(&job.output)
         .map_err(|e| RenderError::io("creating a render work directory", e))?;
     let mut text_files = Vec::with_capacity(overlays.len());
     for (i, overlay) in overlays.iter().enumerate() {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use shortline_shared::domain::{OverlayPosition, OverlayStyle, TextOverlay, Transition};
+use shortline_domain::{OverlayPosition, OverlayStyle, TextOverlay, Transition};
 use tokio_util::sync::CancellationToken;
 
 use super::ffmpeg::run;
@@ -456,7 +456,7 @@ async fn spoken_render(inputs: &Path, out: &Path, name: &str, music_volume: f64)
 async fn the_mix_is_normalised_to_minus_14_lufs_even_with_music_at_full_volume() {
     let inputs = tempfile::tempdir().expect("tempdir");
     let out = tempfile::tempdir().expect("tempdir");
-    let default_volume = shortline_shared::config::MediaConfig::default().music_volume;
+    let default_volume = shortline_config::MediaConfig::default().music_volume;
     for (name, volume) in [("default", default_volume), ("full", 1.0)] {
         let (job, rendered) = spoken_render(inputs.path(), out.path(), name, volume).await;
         let (lufs, peak) = loudness(&job.output).await;

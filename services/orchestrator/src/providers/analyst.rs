@@ -17,12 +17,12 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shortline_shared::budget;
-use shortline_shared::config::Price;
-use shortline_shared::domain::{CommonPattern, TrendItem, TrendReportBody, VideoStyle};
-use shortline_shared::http::llm::StructuredLlm;
-use shortline_shared::http::schema;
-use shortline_shared::http::{cost_micros, Usage};
+use shortline_config::Price;
+use shortline_domain::{CommonPattern, TrendItem, TrendReportBody, VideoStyle};
+use shortline_providers::budget;
+use shortline_providers::llm::StructuredLlm;
+use shortline_providers::schema;
+use shortline_providers::{cost_micros, Usage};
 
 use crate::trends::{Analysis, AnalysisError, Analyst, HeuristicAnalyst};
 
@@ -264,7 +264,9 @@ mod tests {
     fn every_instance_of_the_report_schema_passes_the_validator() {
         for analysed in [1, 7, 40] {
             let schema = report_schema(analysed);
-            for (n, instance) in schema::instances_within(&schema, 300, 14).into_iter().enumerate() {
+            for (n, instance) in
+                shortline_testing::schema_instances::instances_within(&schema, 300, 14).into_iter().enumerate()
+            {
                 let report: ModelReport = serde_json::from_value(instance.clone())
                     .unwrap_or_else(|e| panic!("instance {n} does not deserialise: {e}\n{instance}"));
                 let broken = violations(&report, analysed);

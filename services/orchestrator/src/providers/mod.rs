@@ -1,5 +1,5 @@
 //! Real (HTTP) providers of the orchestrator's own stages, built on
-//! [`shortline_shared::http`]: trend sources ([`ApifyTikTok`], [`YoutubeShorts`]) and the LLM
+//! [`shortline_providers`]: trend sources ([`ApifyTikTok`], [`YoutubeShorts`]) and the LLM
 //! analyst ([`LlmAnalyst`]). Chosen by `providers.trends` and `providers.analyst`; the bundled
 //! samples and the heuristic analyst stay the default.
 
@@ -8,9 +8,9 @@ mod sources;
 
 use std::sync::Arc;
 
-use shortline_shared::config::{ProvidersConfig, TrendSourceName};
-pub use shortline_shared::http::SetupError;
-use shortline_shared::http::{source_endpoint, structured_llm};
+use shortline_config::{ProvidersConfig, TrendSourceName};
+pub use shortline_providers::SetupError;
+use shortline_providers::{source_endpoint, structured_llm};
 
 pub use analyst::{report_schema, LlmAnalyst, REPORT_SCHEMA_NAME};
 pub use sources::{ApifyTikTok, YoutubeShorts};

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
-use shortline_shared::domain::{Platform, TrendItem};
-use shortline_shared::http::{ErrorClass, ProviderClient, ProviderError};
+use shortline_domain::{Platform, TrendItem};
+use shortline_providers::{ErrorClass, ProviderClient, ProviderError};
 
 use crate::trends::{parse_apify_tiktok, parse_youtube_videos_list, TrendError, TrendSource};
 
@@ -41,7 +41,7 @@ pub struct ApifyTikTok {
 }
 
 impl ApifyTikTok {
-    /// `client` must use [`Auth::Bearer`](shortline_shared::http::Auth::Bearer).
+    /// `client` must use [`Auth::Bearer`](shortline_providers::Auth::Bearer).
     pub fn new(
         client: ProviderClient,
         actor_id: impl Into<String>,
@@ -142,7 +142,7 @@ pub struct YoutubeShorts {
 const YOUTUBE_PAGE: usize = 50;
 
 impl YoutubeShorts {
-    /// `client` must use [`Auth::Query("key")`](shortline_shared::http::Auth::Query).
+    /// `client` must use [`Auth::Query("key")`](shortline_providers::Auth::Query).
     pub fn new(client: ProviderClient, region_code: Option<String>, published_within_hours: u32) -> Self {
         Self {
             client: client.with_classifier(classify_youtube),

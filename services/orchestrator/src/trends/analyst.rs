@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
-use shortline_shared::domain::{CommonPattern, HashtagCount, TrendItem, TrendReportBody, VideoStyle};
+use shortline_domain::{CommonPattern, HashtagCount, TrendItem, TrendReportBody, VideoStyle};
 
 use super::hashtags::normalize_hashtag;
 
@@ -60,7 +60,7 @@ pub enum AnalysisError {
     Provider { analyst: String, message: String },
     /// The model was not asked: the call would take the job past its budget.
     #[error(transparent)]
-    OverBudget(#[from] shortline_shared::budget::BudgetExceeded),
+    OverBudget(#[from] shortline_providers::budget::BudgetExceeded),
 }
 
 /// A report body and what writing it used.
@@ -761,7 +761,7 @@ fn likely_text_overlay(item: &TrendItem, style: StyleCategory, hook: HookType, a
 mod tests {
     use super::*;
     use crate::trends::SampleTrendSource;
-    use shortline_shared::domain::Platform;
+    use shortline_domain::Platform;
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2031-05-06T07:08:09Z").expect("valid").with_timezone(&Utc)

@@ -6,7 +6,7 @@
 //!   real API's answer and parsed by the same parser ([`parse_apify_tiktok`],
 //!   [`parse_youtube_videos_list`]).
 //! - [`Analyst`] turns the items selected by [`select_for_analysis`] into a
-//!   [`TrendReportBody`](shortline_shared::domain::TrendReportBody); [`HeuristicAnalyst`] is the
+//!   [`TrendReportBody`](shortline_domain::TrendReportBody); [`HeuristicAnalyst`] is the
 //!   deterministic offline one.
 
 mod analyst;
@@ -27,7 +27,7 @@ pub use tiktok::parse_apify_tiktok;
 pub use youtube::{parse_iso8601_duration, parse_youtube_videos_list, YOUTUBE_SHORTS_MAX_SECONDS};
 
 use futures::future::BoxFuture;
-use shortline_shared::domain::{Platform, TrendItem};
+use shortline_domain::{Platform, TrendItem};
 
 /// Why a trend source could not deliver items. Individual bad items are not errors: parsers skip
 /// them and count why (see [`Parsed`]); only an answer that is unusable as a whole is.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use shortline_shared::domain::{Platform, TrendItem};
+use shortline_domain::{Platform, TrendItem};
 
 use super::TrendError;
 

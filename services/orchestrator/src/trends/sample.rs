@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
-use shortline_shared::domain::{Platform, TrendItem};
+use shortline_domain::{Platform, TrendItem};
 
 use super::{parse_apify_tiktok, parse_youtube_videos_list, Parsed, TrendError, TrendSource};
 

@@ -12,7 +12,7 @@
 //! ```
 
 use serde_json::Value;
-use shortline_shared::domain::{Platform, TrendItem};
+use shortline_domain::{Platform, TrendItem};
 
 use super::hashtags::{extract_hashtags, push_unique};
 use super::parse::{self, clip, count, rfc3339, squash, string, unix_seconds, Parsed, SkipReason};

@@ -15,7 +15,7 @@
 //! omit the field (0 here). Only Shorts are kept: videos of at most [`YOUTUBE_SHORTS_MAX_SECONDS`].
 
 use serde_json::Value;
-use shortline_shared::domain::{Platform, TrendItem};
+use shortline_domain::{Platform, TrendItem};
 
 use super::hashtags::{extract_hashtags, push_unique};
 use super::parse::{self, count, rfc3339, squash, string, Parsed, SkipReason};

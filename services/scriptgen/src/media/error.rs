@@ -44,7 +44,7 @@ pub enum MediaError {
     VoiceTooLong { voice_seconds: f64, words_per_minute: u32, max_seconds: f64 },
     /// A paid call was not made: it would take the job past its budget.
     #[error(transparent)]
-    OverBudget(#[from] shortline_shared::budget::BudgetExceeded),
+    OverBudget(#[from] shortline_providers::budget::BudgetExceeded),
 }
 
 impl MediaError {

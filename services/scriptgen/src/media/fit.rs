@@ -31,7 +31,7 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-use shortline_shared::domain::theme::DURATION_SECONDS;
+use shortline_domain::theme::DURATION_SECONDS;
 
 use super::output::{commit, partial};
 use super::{GeneratedFile, MediaError, VoiceProvider};

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
-use shortline_shared::domain::Scene;
+use shortline_domain::Scene;
 use tokio_util::sync::CancellationToken;
 
 mod error;

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use shortline_shared::domain::Scene;
+use shortline_domain::Scene;
 use tokio_util::sync::CancellationToken;
 
 use super::output::{commit, partial};
@@ -93,7 +93,7 @@ impl VoiceProvider for NullVoice {
 
 #[cfg(test)]
 mod tests {
-    use shortline_shared::domain::Transition;
+    use shortline_domain::Transition;
 
     use super::*;
 

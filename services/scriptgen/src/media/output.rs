@@ -7,7 +7,7 @@ use tokio::io::AsyncReadExt;
 
 use super::MediaError;
 
-pub(crate) use shortline_shared::partial::PartialFile;
+pub(crate) use shortline_media::partial::PartialFile;
 
 /// A partial file beside `dest` (see [`PartialFile`]): complete at `dest`, or not there at all.
 pub(crate) fn partial(dest: &Path) -> Result<PartialFile, MediaError> {

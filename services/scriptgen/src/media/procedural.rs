@@ -18,7 +18,7 @@ use std::ffi::OsString;
 use std::fmt;
 
 use sha2::{Digest, Sha256};
-use shortline_shared::domain::Scene;
+use shortline_domain::Scene;
 use tokio_util::sync::CancellationToken;
 
 use super::output::{commit, partial, size_and_sha256};
@@ -524,7 +524,7 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
-    use shortline_shared::domain::Transition;
+    use shortline_domain::Transition;
 
     use super::*;
 

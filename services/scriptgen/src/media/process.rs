@@ -60,7 +60,7 @@ impl Tool {
         let tool = self.display_name();
         tracing::debug!(tool = %tool, args = ?args, "running media tool");
         let started = Instant::now();
-        let spawned = shortline_shared::process::command(&self.program).and_then(|mut cmd| {
+        let spawned = shortline_media::process::command(&self.program).and_then(|mut cmd| {
             cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
         });
         let mut child = match spawned {

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use shortline_shared::budget;
-use shortline_shared::config::Price;
-use shortline_shared::domain::{ProductionPlan, ThemeAvatar};
-use shortline_shared::http::{cost_micros, Usage};
-use shortline_shared::partial::PartialFile;
+use shortline_config::Price;
+use shortline_domain::{ProductionPlan, ThemeAvatar};
+use shortline_media::partial::PartialFile;
+use shortline_providers::budget;
+use shortline_providers::{cost_micros, Usage};
 use tokio_util::sync::CancellationToken;
 
 use super::chain_failure;

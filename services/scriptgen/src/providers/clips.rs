@@ -15,11 +15,11 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use shortline_shared::budget;
-use shortline_shared::config::Price;
-use shortline_shared::domain::Scene;
-use shortline_shared::http::{cost_micros, run_chain, ProviderAttempt, ProviderError, Usage};
-use shortline_shared::partial::PartialFile;
+use shortline_config::Price;
+use shortline_domain::Scene;
+use shortline_media::partial::PartialFile;
+use shortline_providers::budget;
+use shortline_providers::{cost_micros, run_chain, ProviderAttempt, ProviderError, Usage};
 use tokio_util::sync::CancellationToken;
 
 use super::{chain_failure, UsageLedger};

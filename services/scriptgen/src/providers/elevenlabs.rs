@@ -8,7 +8,7 @@
 
 use futures::future::BoxFuture;
 use serde_json::json;
-use shortline_shared::http::{ErrorClass, ProviderClient, ProviderError, Usage};
+use shortline_providers::{ErrorClass, ProviderClient, ProviderError, Usage};
 
 use super::voice::{wav_from_pcm_answer, SpeechApi, SpokenAudio};
 
@@ -23,7 +23,7 @@ pub struct ElevenLabsSpeech {
 }
 
 impl ElevenLabsSpeech {
-    /// `client` must use [`Auth::Header("xi-api-key")`](shortline_shared::http::Auth::Header).
+    /// `client` must use [`Auth::Header("xi-api-key")`](shortline_providers::Auth::Header).
     pub fn new(client: ProviderClient, model: impl Into<String>, voice_id: impl Into<String>) -> Self {
         Self { client: client.with_classifier(classify), model: model.into(), voice_id: voice_id.into() }
     }

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shortline_shared::domain::Scene;
-use shortline_shared::http::{ErrorClass, ProviderClient, ProviderError, Usage};
+use shortline_domain::Scene;
+use shortline_providers::{ErrorClass, ProviderClient, ProviderError, Usage};
 
 use super::clips::{aspect_ratio, FetchedVideo, VideoApi};
 use crate::media::ClipTarget;
@@ -100,7 +100,7 @@ struct Status {
 }
 
 impl FalVideo {
-    /// `client` must use [`Auth::AuthorizationPrefix("Key ")`](shortline_shared::http::Auth).
+    /// `client` must use [`Auth::AuthorizationPrefix("Key ")`](shortline_providers::Auth).
     pub fn new(
         client: ProviderClient,
         model: impl Into<String>,

@@ -10,8 +10,8 @@
 
 use futures::future::BoxFuture;
 use serde_json::json;
-use shortline_shared::http::reqwest::header::HeaderValue;
-use shortline_shared::http::{ProviderClient, ProviderError, Usage};
+use shortline_providers::reqwest::header::HeaderValue;
+use shortline_providers::{ProviderClient, ProviderError, Usage};
 
 use super::voice::{wav_from_pcm_answer, SpeechApi, SpokenAudio};
 
@@ -25,7 +25,7 @@ pub struct FishAudioSpeech {
 }
 
 impl FishAudioSpeech {
-    /// `client` must use [`Auth::Bearer`](shortline_shared::http::Auth::Bearer).
+    /// `client` must use [`Auth::Bearer`](shortline_providers::Auth::Bearer).
     pub fn new(client: ProviderClient, model: impl Into<String>, reference_id: Option<String>) -> Self {
         Self { client, model: model.into(), reference_id }
     }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shortline_shared::http::{ErrorClass, ProviderClient, ProviderError, Usage};
+use shortline_providers::{ErrorClass, ProviderClient, ProviderError, Usage};
 
 /// What to make: who speaks, in which voice, what, at which frame size.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +91,7 @@ struct Status {
 }
 
 impl HeygenAvatar {
-    /// `client` must use [`Auth::Header("x-api-key")`](shortline_shared::http::Auth::Header);
+    /// `client` must use [`Auth::Header("x-api-key")`](shortline_providers::Auth::Header);
     /// `model` is the name HeyGen's price is listed under.
     pub fn new(
         client: ProviderClient,

@@ -1,4 +1,4 @@
-//! Real (HTTP) media providers, built on [`shortline_shared::http`]:
+//! Real (HTTP) media providers, built on [`shortline_providers`]:
 //!
 //! | kind  | provider (config name) | API |
 //! |-------|------------------------|-----|
@@ -27,9 +27,9 @@ pub mod voice;
 
 use std::sync::Arc;
 
-use shortline_shared::config::{ClipProviderName, MediaConfig, ProvidersConfig, VoiceProviderName};
-pub use shortline_shared::http::SetupError;
-use shortline_shared::http::{avatar_endpoint, clip_endpoint, voice_endpoint, ProviderAttempt, ProviderError};
+use shortline_config::{ClipProviderName, MediaConfig, ProvidersConfig, VoiceProviderName};
+pub use shortline_providers::SetupError;
+use shortline_providers::{avatar_endpoint, clip_endpoint, voice_endpoint, ProviderAttempt, ProviderError};
 
 pub use avatar::{AvatarMedia, AvatarSet, AvatarTargets};
 pub use clips::{ClipChain, FetchedVideo, VideoApi};

@@ -7,8 +7,8 @@
 
 use futures::future::BoxFuture;
 use serde_json::json;
-use shortline_shared::http::llm::openai_error_class;
-use shortline_shared::http::{ProviderClient, ProviderError, Usage};
+use shortline_providers::llm::openai_error_class;
+use shortline_providers::{ProviderClient, ProviderError, Usage};
 
 use super::voice::{SpeechApi, SpokenAudio};
 
@@ -19,7 +19,7 @@ pub struct OpenAiSpeech {
 }
 
 impl OpenAiSpeech {
-    /// `client` must use [`Auth::Bearer`](shortline_shared::http::Auth::Bearer).
+    /// `client` must use [`Auth::Bearer`](shortline_providers::Auth::Bearer).
     pub fn new(client: ProviderClient, model: impl Into<String>, voice: impl Into<String>) -> Self {
         Self { client: client.with_classifier(openai_error_class), model: model.into(), voice: voice.into() }
     }

@@ -7,8 +7,8 @@
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
-use shortline_shared::domain::Scene;
-use shortline_shared::http::{ProviderClient, ProviderError, Usage};
+use shortline_domain::Scene;
+use shortline_providers::{ProviderClient, ProviderError, Usage};
 
 use super::clips::{aspect_ratio, FetchedVideo, VideoApi};
 use crate::media::ClipTarget;
@@ -62,7 +62,7 @@ struct VideoFile {
 }
 
 impl PexelsVideo {
-    /// `client` must use [`Auth::AuthorizationPrefix("")`](shortline_shared::http::Auth).
+    /// `client` must use [`Auth::AuthorizationPrefix("")`](shortline_providers::Auth).
     pub fn new(client: ProviderClient, download_timeout: std::time::Duration) -> Self {
         Self { client, download_timeout }
     }

@@ -15,16 +15,16 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use shortline_shared::budget;
-use shortline_shared::config::Price;
-use shortline_shared::domain::plan::{
+use shortline_config::Price;
+use shortline_domain::plan::{
     ASPECT_RATIOS, HASHTAGS, MAX_HASHTAG_BYTES, MAX_OVERLAYS, MAX_OVERLAY_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS,
     SCENES, SCENE_SECONDS,
 };
-use shortline_shared::domain::{describe, ProductionPlan, Theme, TrendReportBody, Violation};
-use shortline_shared::http::llm::StructuredLlm;
-use shortline_shared::http::schema;
-use shortline_shared::http::{cost_micros, Usage};
+use shortline_domain::{describe, ProductionPlan, Theme, TrendReportBody, Violation};
+use shortline_providers::budget;
+use shortline_providers::llm::StructuredLlm;
+use shortline_providers::schema;
+use shortline_providers::{cost_micros, Usage};
 
 use crate::planner::PlanError;
 
@@ -241,7 +241,9 @@ mod tests {
     #[test]
     fn every_instance_of_the_plan_schema_passes_the_validator_but_for_the_listed_rules() {
         let inexpressible: Vec<&str> = INEXPRESSIBLE_RULES.iter().map(|(field, _)| *field).collect();
-        for (n, instance) in schema::instances_within(&plan_schema(), 300, 9).into_iter().enumerate() {
+        for (n, instance) in
+            shortline_testing::schema_instances::instances_within(&plan_schema(), 300, 9).into_iter().enumerate()
+        {
             let plan: ProductionPlan = serde_json::from_value(instance.clone())
                 .unwrap_or_else(|e| panic!("instance {n} does not deserialise: {e}\n{instance}"));
             let unlisted: Vec<Violation> = plan

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use shortline_shared::budget;
-use shortline_shared::config::Price;
-use shortline_shared::http::{cost_micros, run_chain, ProviderClient, ProviderError, Reply, Usage};
-use shortline_shared::partial::PartialFile;
+use shortline_config::Price;
+use shortline_media::partial::PartialFile;
+use shortline_providers::budget;
+use shortline_providers::{cost_micros, run_chain, ProviderClient, ProviderError, Reply, Usage};
 use tokio_util::sync::CancellationToken;
 
 use super::{chain_failure, UsageLedger};

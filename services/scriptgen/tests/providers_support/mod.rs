@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use shortline_providers::{ApiKey, Auth, ClientSettings, ProviderClient, RetryPolicy};
 use shortline_scriptgen::providers::voice::wav_from_pcm16;
-use shortline_shared::http::mock::MockResponse;
-use shortline_shared::http::{ApiKey, Auth, ClientSettings, ProviderClient, RetryPolicy};
+use shortline_testing::http_mock::MockResponse;
 
 /// The key every test provider gets; no log line, error, answer or row may contain it.
 pub const KEY: &str = "sk-test-SECRET-4f9a8e7d6c5b";

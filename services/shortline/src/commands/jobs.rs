@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde_json::json;
+use shortline_config::Config;
 use shortline_proto::v1;
-use shortline_shared::config::Config;
 
 use super::follow;
 use super::{finish, with_services};

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
-use shortline_shared::config::Config;
+use shortline_config::Config;
 
 use crate::client::{Services, Work};
 

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Serialize;
-use shortline_shared::config::{ProviderSet, ProvidersConfig};
-use shortline_shared::http::{configured_endpoints, key_variables, reqwest, Endpoint};
+use shortline_config::{ProviderSet, ProvidersConfig};
+use shortline_providers::{configured_endpoints, key_variables, reqwest, Endpoint};
 
 use crate::output::{self, Table};
 

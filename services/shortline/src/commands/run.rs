@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use shortline_config::Config;
+use shortline_domain::Theme;
 use shortline_orchestrator::themes;
 use shortline_proto::v1::{self, start_job_request::Source};
-use shortline_shared::config::Config;
-use shortline_shared::domain::Theme;
 
 use super::follow;
 use super::themes::describe_theme_error;

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::json;
+use shortline_domain::{Theme, ThemeError};
 use shortline_orchestrator::themes;
-use shortline_shared::domain::{Theme, ThemeError};
 
 use crate::output::{self, Table};
 use crate::ThemesCommand;

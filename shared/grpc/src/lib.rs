@@ -1,0 +1,25 @@
+//! gRPC scaffolding every shortline service uses.
+//!
+//! - the server ([`GrpcServer`], [`serve`]): health, reflection, request spans with `job_id`,
+//!   readiness polling and graceful shutdown; [`codes`] maps what the transport refuses to
+//!   gRPC codes;
+//! - [`status`]: the one mapping of the services' errors to `tonic::Status` at the edge;
+//! - [`convert`]: rows and domain types to and from protobuf messages;
+//! - [`auth`], [`tls`]: who may call what, and the certificates that prove it;
+//! - [`balance`]: channels to a service's replicas; [`slots`]: back-pressure on heavy calls;
+//! - [`service`]: what every service does at start: pool, schema gate, media store, metrics.
+//!
+//! It depends on the shared crates below it (config, domain, db, media, telemetry) and never on
+//! a service crate.
+
+pub mod auth;
+pub mod balance;
+mod codes;
+pub mod convert;
+mod server;
+pub mod service;
+pub mod slots;
+pub mod status;
+pub mod tls;
+
+pub use server::*;
