@@ -19,28 +19,12 @@ use shortline_orchestrator::trends::{
     TrendError, TrendSource,
 };
 use shortline_providers::llm::{AnthropicMessages, OpenAiCompatibleChat};
-use shortline_providers::{ApiKey, Auth, ClientSettings, ProviderClient, RetryPolicy};
+use shortline_providers::Auth;
 use shortline_testing::http_mock::{MockResponse, MockServer, RecordedRequest};
+use shortline_testing::providers::{anthropic_tool_answer, assert_no_key, client_with_timeout as client, KEY};
 
-const KEY: &str = "sk-test-SECRET-orchestrator-77aa";
 const TIKTOK_SAMPLE: &str = include_str!("../src/trends/samples/tiktok_apify.json");
 const YOUTUBE_SAMPLE: &str = include_str!("../src/trends/samples/youtube_videos_list.json");
-
-fn client(name: &str, base_url: &str, auth: Auth, timeout: Duration) -> ProviderClient {
-    let retry = RetryPolicy {
-        max_retries: 2,
-        backoff_initial: Duration::from_millis(2),
-        backoff_max: Duration::from_millis(10),
-        retry_after_max: Duration::from_secs(2),
-    };
-    let key = if auth == Auth::None { None } else { ApiKey::new(KEY) };
-    ProviderClient::new(name, ClientSettings { base_url: base_url.to_owned(), timeout, retry }, auth, key).unwrap()
-}
-
-#[track_caller]
-fn assert_no_key(what: &str, text: &str) {
-    assert!(!text.contains(KEY), "the key appears in {what}: {text}");
-}
 
 // ---- Apify ---------------------------------------------------------------------------------
 
@@ -284,18 +268,7 @@ fn bad_report() -> Value {
 }
 
 fn anthropic_answer(input: Value) -> MockResponse {
-    MockResponse::json(
-        200,
-        json!({
-            "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
-            "content": [
-                {"type": "text", "text": "Here is the report."},
-                {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "trend_report", "input": input}
-            ],
-            "stop_reason": "tool_use", "stop_sequence": null,
-            "usage": {"input_tokens": 2095, "output_tokens": 503}
-        }),
-    )
+    anthropic_tool_answer("trend_report", input, 2095, 503)
 }
 
 fn anthropic_analyst(url: &str) -> LlmAnalyst {

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use providers_support::{assert_no_key, client, client_with_timeout, talking_mp4, KEY};
 use serde_json::json;
 use shortline_config::Price;
 use shortline_domain::{Theme, ThemeAvatar};
@@ -22,6 +21,8 @@ use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_scriptgen::providers::heygen::fit_short_side;
 use shortline_scriptgen::providers::{AvatarMedia, AvatarRequest, AvatarTargets, HeygenAvatar};
 use shortline_testing::http_mock::{MockResponse, MockServer};
+use shortline_testing::media::talking_mp4;
+use shortline_testing::providers::{assert_no_key, client, client_with_timeout, KEY};
 use tokio_util::sync::CancellationToken;
 
 const MODEL: &str = "heygen-avatar";

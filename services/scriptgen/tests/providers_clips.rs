@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use providers_support::{assert_no_key, client, mp4, KEY};
 use serde_json::json;
 use shortline_config::Price;
 use shortline_domain::{Scene, Transition};
@@ -21,6 +20,8 @@ use shortline_providers::{Auth, ProviderError};
 use shortline_scriptgen::media::{ClipProvider, ClipTarget, MediaError};
 use shortline_scriptgen::providers::{ClipChain, FalFamily, FalVideo, PexelsVideo, UsageLedger, VideoApi};
 use shortline_testing::http_mock::{MockResponse, MockServer, RecordedRequest};
+use shortline_testing::media::mp4;
+use shortline_testing::providers::{assert_no_key, client, KEY};
 use tokio_util::sync::CancellationToken;
 
 const KLING: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
@@ -385,7 +386,7 @@ async fn fal_job_failures_timeouts_and_foreign_urls() {
     let server =
         MockServer::sequence(vec![MockResponse::json(200, json!({})).with_delay(Duration::from_secs(3))]).await;
     let slow = FalVideo::new(
-        providers_support::client_with_timeout(
+        shortline_testing::providers::client_with_timeout(
             "fal_kling",
             &server.url(),
             Auth::AuthorizationPrefix("Key "),

@@ -4,9 +4,9 @@
 
 mod providers_support;
 
-use providers_support::{assert_no_key, KEY};
 use shortline_config::{ClipProviderName, Config, ProviderSet, VoiceProviderName};
 use shortline_scriptgen::{MediaProviders, ScriptPlanner};
+use shortline_testing::providers::{assert_no_key, KEY};
 
 #[test]
 fn the_offline_set_stays_the_default() {

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use providers_support::{client, pcm, wav};
+use providers_support::wav;
 use serde_json::{json, Value};
 use shortline_domain::Theme;
 use shortline_providers::llm::OpenAiCompatibleChat;
@@ -26,6 +26,8 @@ use shortline_providers::{reqwest, Auth};
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_scriptgen::providers::{ElevenLabsSpeech, LlmPlanner, OpenAiSpeech, SpeechApi};
 use shortline_testing::http_mock::{MockResponse, MockServer};
+use shortline_testing::media::pcm;
+use shortline_testing::providers::client;
 
 /// The providers' documents, beside the repository.
 fn spec(name: &str) -> PathBuf {

@@ -8,7 +8,7 @@ mod providers_support;
 
 use std::sync::Arc;
 
-use providers_support::{anthropic_answer, client, KEY};
+use providers_support::anthropic_answer;
 use serde_json::json;
 use shortline_config::Price;
 use shortline_domain::{ProductionPlan, Theme};
@@ -17,6 +17,7 @@ use shortline_providers::Auth;
 use shortline_scriptgen::planner::{PlanError, Planner, TemplatePlanner};
 use shortline_scriptgen::providers::LlmPlanner;
 use shortline_testing::http_mock::{MockResponse, MockServer};
+use shortline_testing::providers::{client, KEY};
 
 const THEME: &str = "config:\n  theme: Eco-friendly water bottles\n  target_platform: tiktok\n  video_duration_seconds: 12\n  \
                      style: energetic\n  product_name: AquaPure\n  tagline: Hydrate sustainably\n  target_audience: Gen Z\n";

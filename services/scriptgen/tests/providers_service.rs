@@ -11,33 +11,28 @@ mod providers_support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use providers_support::{anthropic_answer, assert_no_key, mp4, pcm, talking_mp4, KEY};
+use providers_support::anthropic_answer;
 use serde_json::json;
 use shortline_config::{ClipProviderName, Config, LlmProviderName, Price, VoiceProviderName};
 use shortline_db::{self as db, AssetKind, DbPool, JobKind, NewJob, NewTrendReport, PoolOptions};
-use shortline_domain::{CommonPattern, HashtagCount, Theme, TrendReportBody, VideoStyle};
+use shortline_domain::Theme;
 use shortline_grpc::convert;
 use shortline_grpc::Shutdown;
 use shortline_proto::v1::{self, script_service_client::ScriptServiceClient};
 use shortline_scriptgen::Application;
-use shortline_testing::http_mock::{MockResponse, MockServer, RecordedRequest};
+use shortline_testing::fixtures::report_body;
+use shortline_testing::http_mock::{MockResponse, MockServer};
+use shortline_testing::media::{mp4, pcm, talking_mp4};
+use shortline_testing::providers::fal_queue;
+use shortline_testing::providers::{assert_no_key, KEY};
 use tonic::transport::Channel;
 
 const KLING: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
 /// The Kling id shortline once defaulted to; fal has no such endpoint.
 const RETIRED_KLING: &str = "fal-ai/kling-video/v2.1/standard/text-to-video";
-/// Text-to-video endpoints the mock fal serves: ids from the official client's endpoint types
-/// (fal-js `libs/client/src/types/endpoints.ts`). Anything else is answered as fal answers an
-/// endpoint it does not have: 404.
-const FAL_ENDPOINTS: [&str; 3] = [
-    "fal-ai/kling-video/v2.5-turbo/pro/text-to-video",
-    "fal-ai/kling-video/v2.1/master/text-to-video",
-    "fal-ai/minimax/hailuo-02/standard/text-to-video",
-];
 const THEME: &str = "config:\n  theme: Eco-friendly water bottles\n  target_platform: tiktok\n  video_duration_seconds: 6\n  \
                      style: energetic\n  product_name: AquaPure\n  tagline: Hydrate sustainably\n  target_audience: Gen Z\n";
 
@@ -88,32 +83,7 @@ async fn mocks(openai_answer: MockResponse, elevenlabs_answer: MockResponse) -> 
     let video = mp4(2.0, 320, 568);
     let cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
     let cdn_url = cdn.url();
-    let base: Arc<OnceLock<String>> = Arc::default();
-    let own = base.clone();
-    let submitted = AtomicUsize::new(0);
-    let fal = MockServer::start(move |request: &RecordedRequest| {
-        let base = own.get().cloned().unwrap_or_default();
-        if request.method == "POST" {
-            if !FAL_ENDPOINTS.iter().any(|endpoint| request.path == format!("/{endpoint}")) {
-                return MockResponse::json(404, json!({"detail": "Not Found"}));
-            }
-            let id = submitted.fetch_add(1, Ordering::SeqCst);
-            let url = format!("{base}/fal-ai/kling-video/requests/req-{id}");
-            MockResponse::json(
-                200,
-                json!({"request_id": format!("req-{id}"), "response_url": url, "status_url": format!("{url}/status")}),
-            )
-        } else if request.path.ends_with("/status") {
-            MockResponse::json(200, json!({"status": "COMPLETED", "logs": []}))
-        } else {
-            MockResponse::json(
-                200,
-                json!({"video": {"url": format!("{cdn_url}/out.mp4"), "content_type": "video/mp4"}}),
-            )
-        }
-    })
-    .await;
-    base.set(fal.url()).unwrap();
+    let fal = fal_queue(cdn_url).await;
     Mocks { openai, elevenlabs, fal, cdn }
 }
 
@@ -190,22 +160,6 @@ async fn start_with(mocks: &Mocks, configure: impl FnOnce(&mut Config, &Path)) -
     let channel = Channel::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap();
     let pool = DbPool::connect(&url, &PoolOptions::default()).unwrap();
     Service { client: ScriptServiceClient::new(channel), pool, db_file, shutdown, _dir: dir }
-}
-
-fn report_body() -> TrendReportBody {
-    TrendReportBody {
-        video_styles: vec![VideoStyle { category: "tutorial".into(), confidence: 0.6, count: 12 }],
-        common_patterns: vec![CommonPattern {
-            format: "vertical".into(),
-            avg_duration_seconds: 18.0,
-            hook_type: "question".into(),
-            uses_text_overlay: true,
-            audio_type: "voiceover".into(),
-        }],
-        avg_engagement_velocity: 420.0,
-        top_hashtags: vec![HashtagCount { tag: "#hydration".into(), count: 9 }],
-        recommendations: vec!["Open with a question".into()],
-    }
 }
 
 /// A job with its report, and the GenerateScript request of its first variant.

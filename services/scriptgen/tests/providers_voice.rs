@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use providers_support::{assert_no_key, client, client_with_timeout, pcm, wav, KEY};
+use providers_support::wav;
 use serde_json::{json, Value};
 use shortline_config::Price;
 use shortline_providers::{Auth, ProviderError};
@@ -19,6 +19,8 @@ use shortline_scriptgen::providers::{
     ElevenLabsSpeech, FishAudioSpeech, OpenAiSpeech, SpeechApi, UsageLedger, VoiceChain,
 };
 use shortline_testing::http_mock::{MockResponse, MockServer};
+use shortline_testing::media::pcm;
+use shortline_testing::providers::{assert_no_key, client, client_with_timeout, KEY};
 use tokio_util::sync::CancellationToken;
 
 const TEXT: &str = "Hydrate sustainably with AquaPure.";

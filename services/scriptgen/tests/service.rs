@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use shortline_config::{Config, ProviderSet};
 use shortline_db::{self as db, DbPool, JobKind, NewJob, NewTrendReport, PoolOptions};
-use shortline_domain::{CommonPattern, HashtagCount, Theme, TrendReportBody, VideoStyle};
+use shortline_domain::Theme;
 use shortline_grpc::convert;
 use shortline_grpc::{ServeError, Shutdown};
 use shortline_proto::v1::{self, script_service_client::ScriptServiceClient};
 use shortline_scriptgen::Application;
+use shortline_testing::fixtures::report_body;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -92,19 +93,7 @@ impl Harness {
         let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, "t", Some(db::to_json(&theme)), 1))
             .await
             .unwrap();
-        let body = TrendReportBody {
-            video_styles: vec![VideoStyle { category: "tutorial".into(), confidence: 0.6, count: 12 }],
-            common_patterns: vec![CommonPattern {
-                format: "vertical".into(),
-                avg_duration_seconds: 18.0,
-                hook_type: "question".into(),
-                uses_text_overlay: true,
-                audio_type: "voiceover".into(),
-            }],
-            avg_engagement_velocity: 420.0,
-            top_hashtags: vec![HashtagCount { tag: "#hydration".into(), count: 9 }],
-            recommendations: vec!["Open with a question".into()],
-        };
+        let body = report_body();
         let (row, _) =
             db::trend_reports::insert_or_get(conn, &NewTrendReport::new(job.id, "heuristic", 24, 0, &body), &[])
                 .await

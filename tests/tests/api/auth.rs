@@ -17,9 +17,9 @@ use tonic_health::pb::HealthCheckRequest;
 
 use crate::bad_input::all_counts;
 use crate::helpers::TestDb;
-use crate::on_both_backends;
 use crate::pipeline::{small_theme, start_request, wait_for};
 use crate::processes::{channel, SystemOptions, TestSystem};
+use shortline_testing::on_both_backends;
 
 type Client = OrchestratorServiceClient<InterceptedService<Channel, BearerToken>>;
 

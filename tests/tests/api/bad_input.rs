@@ -10,9 +10,9 @@ use tonic::Code;
 
 use crate::helpers::{count_rows, TestDb};
 use crate::lineage_schema::seed_tree;
-use crate::on_both_backends;
 use crate::pipeline::small_theme;
 use crate::processes::TestSystem;
+use shortline_testing::on_both_backends;
 
 const TABLES: [&str; 9] = [
     "jobs",

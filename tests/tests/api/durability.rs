@@ -25,9 +25,9 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 use crate::helpers::{postgres_server_url, TestDb};
-use crate::on_both_backends;
 use crate::pipeline::{path_of, probe, small_theme, start_request};
 use crate::processes::{channel, free_port, ServiceProcess, SystemOptions, TestSystem};
+use shortline_testing::on_both_backends;
 
 const POLL: Duration = Duration::from_millis(50);
 

@@ -10,7 +10,7 @@ use shortline_db::{
 };
 
 use crate::helpers::TestDb;
-use crate::on_both_backends;
+use shortline_testing::on_both_backends;
 
 const LEASE: Duration = Duration::from_secs(30);
 

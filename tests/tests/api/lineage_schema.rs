@@ -7,13 +7,14 @@ use shortline_db::dispatch;
 use shortline_db::schema::jobs;
 use shortline_db::{self as db, lineage, media_assets, scripts, trend_reports, trends, videos, Conn, DbError};
 use shortline_db::{
-    AssetKind, JobKind, JobStage, NewJob, NewJobStage, NewMediaAsset, NewScript, NewTrendReport, NewVideo, StageName,
-    TrendReportItem, VideoStatus,
+    AssetKind, JobKind, JobStage, NewJob, NewJobStage, NewMediaAsset, NewScript, NewTrendReport, StageName,
+    TrendReportItem,
 };
 use shortline_domain::{self as domain, Platform, TrendItem, TrendReportBody};
 
 use crate::helpers::{count_rows, TestDb};
-use crate::on_both_backends;
+use shortline_testing::fixtures::generated_video;
+use shortline_testing::on_both_backends;
 
 const CHILD_TABLES: [&str; 7] =
     ["job_stages", "trend_sightings", "trend_reports", "trend_report_items", "scripts", "media_assets", "videos"];
@@ -86,28 +87,6 @@ fn new_asset(job_id: i64, script_id: i64, scene_number: i32) -> NewMediaAsset {
     }
 }
 
-fn new_video(job_id: i64, script_id: i64) -> NewVideo {
-    NewVideo {
-        job_id,
-        script_id,
-        variant: 1,
-        status: VideoStatus::Generated,
-        uri: format!("file:///media/{job_id}/video.mp4"),
-        thumbnail_uri: format!("file:///media/{job_id}/thumb.jpg"),
-        duration_seconds: 9.0,
-        size_bytes: 1000,
-        sha256: "00".repeat(32),
-        width: 1080,
-        height: 1920,
-        llm_cost_micros: 0,
-        tts_cost_micros: 0,
-        video_generation_cost_micros: 0,
-        generation_log: serde_json::json!({}),
-        created_at: db::now(),
-        updated_at: db::now(),
-    }
-}
-
 /// The ids of one job's full tree.
 #[derive(Debug)]
 pub(crate) struct Tree {
@@ -143,7 +122,7 @@ pub(crate) async fn seed_tree(conn: &mut Conn<'_>, tag: &str) -> Tree {
     )
     .await
     .expect("assets");
-    let (video, _) = videos::insert_or_get(conn, &new_video(job.id, script.id)).await.expect("video");
+    let (video, _) = videos::insert_or_get(conn, &generated_video(job.id, script.id, 1)).await.expect("video");
     Tree {
         job_id: job.id,
         stage_id: stage.id,
@@ -209,7 +188,7 @@ async fn child_rows_need_an_existing_job(db: TestDb) {
             .await,
             "asset",
         );
-        let mut video = new_video(bad_job_id, tree.script_id);
+        let mut video = generated_video(bad_job_id, tree.script_id, 1);
         video.script_id = tree.script_id;
         assert_fk(videos::insert_or_get(conn, &video).await, "video");
         assert_fk(trends::upsert_seen(conn, bad_job_id, &[trend_item("orphan", 1)]).await, "trend");
@@ -406,7 +385,7 @@ async fn parents_of_another_job_are_refused(db: TestDb) {
         .await,
         "asset -> script",
     );
-    let mut video = new_video(mine.job_id, theirs.script_id);
+    let mut video = generated_video(mine.job_id, theirs.script_id, 1);
     video.script_id = theirs.script_id;
     assert_fk(videos::insert_or_get(conn, &video).await, "video -> script");
     let item = TrendReportItem {

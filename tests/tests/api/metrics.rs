@@ -9,9 +9,9 @@ use shortline_proto::v1;
 use tokio::process::{Child, Command};
 
 use crate::helpers::TestDb;
-use crate::on_both_backends;
 use crate::pipeline::{small_theme, start_request, wait_for};
 use crate::processes::{free_port, SystemOptions, TestSystem};
+use shortline_testing::on_both_backends;
 
 /// A Prometheus server scraping `targets` every second; killed when dropped.
 struct Prometheus {

@@ -8,8 +8,8 @@ use shortline_db as db;
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient, start_job_request::Source};
 
 use crate::helpers::TestDb;
-use crate::on_both_backends;
 use crate::processes::TestSystem;
+use shortline_testing::on_both_backends;
 
 /// A short theme so the suite renders little.
 pub fn small_theme(auto_post: bool) -> v1::Theme {

@@ -9,8 +9,6 @@
 //! plan, a provider refusing its key, and `shortline providers`.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -19,12 +17,14 @@ use shortline_grpc::convert;
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_testing::http_mock::{MockResponse, MockServer, RecordedRequest};
+use shortline_testing::media::{mp4, pcm};
+use shortline_testing::providers::{anthropic_tool_answer, fal_queue};
 use tonic::transport::Channel;
 
 use crate::helpers::TestDb;
-use crate::on_both_backends;
 use crate::pipeline::{small_theme, start_request, wait_for};
 use crate::processes::{SystemOptions, TestSystem};
+use shortline_testing::on_both_backends;
 
 /// One fake key per provider, each distinctive enough to be found anywhere it leaks.
 const KEYS: [(&str, &str); 5] = [
@@ -69,40 +69,6 @@ fn youtube_videos() -> Value {
     sample
 }
 
-fn anthropic_answer(tool: &str, input: Value, input_tokens: u64, output_tokens: u64) -> MockResponse {
-    MockResponse::json(
-        200,
-        json!({
-            "id": "msg_01", "type": "message", "role": "assistant", "model": MODEL,
-            "content": [{"type": "tool_use", "id": "toolu_01", "name": tool, "input": input}],
-            "stop_reason": "tool_use", "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}
-        }),
-    )
-}
-
-/// 16-bit mono PCM at 24 kHz of `seconds` (a quiet tone).
-fn pcm(seconds: f64) -> Vec<u8> {
-    (0..(24_000.0 * seconds) as usize)
-        .flat_map(|i| (((i as f64 * 440.0 * std::f64::consts::TAU / 24_000.0).sin() * 3000.0) as i16).to_le_bytes())
-        .collect()
-}
-
-/// A real small MP4 (H.264, 320x568, 10 fps) of `seconds`, made with ffmpeg.
-fn mp4(seconds: f64) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("clip.mp4");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc=size=320x568:rate=10:duration={seconds}"))
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg");
-    assert!(status.success(), "ffmpeg made no test clip");
-    std::fs::read(path).expect("clip")
-}
-
 async fn mocks(plan: &shortline_domain::ProductionPlan) -> Mocks {
     let search_ids: Vec<Value> = youtube_videos()["items"]
         .as_array()
@@ -122,7 +88,7 @@ async fn mocks(plan: &shortline_domain::ProductionPlan) -> Mocks {
     // One Anthropic endpoint for both LLM roles, told apart by the tool the request forces.
     let plan_value = serde_json::to_value(plan).expect("plan json");
     let anthropic = MockServer::start(move |r| match r.json()["tool_choice"]["name"].as_str() {
-        Some("trend_report") => anthropic_answer(
+        Some("trend_report") => anthropic_tool_answer(
             "trend_report",
             json!({
                 "video_styles": [{"category": "tutorial", "confidence": 0.6, "count": 2}],
@@ -133,7 +99,7 @@ async fn mocks(plan: &shortline_domain::ProductionPlan) -> Mocks {
             2095,
             503,
         ),
-        Some("production_plan") => anthropic_answer("production_plan", plan_value.clone(), 1500, 900),
+        Some("production_plan") => anthropic_tool_answer("production_plan", plan_value.clone(), 1500, 900),
         _ => MockResponse::json(
             400,
             json!({"type": "error", "error": {"type": "invalid_request_error", "message": "no tool"}}),
@@ -158,32 +124,10 @@ async fn mocks(plan: &shortline_domain::ProductionPlan) -> Mocks {
     })
     .await;
 
-    let video = mp4(2.0);
+    let video = mp4(2.0, 320, 568);
     let cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
     let cdn_url = cdn.url();
-    let base: Arc<OnceLock<String>> = Arc::default();
-    let own = base.clone();
-    let submitted = AtomicUsize::new(0);
-    let fal = MockServer::start(move |request: &RecordedRequest| {
-        let base = own.get().cloned().unwrap_or_default();
-        if request.method == "POST" {
-            let id = submitted.fetch_add(1, Ordering::SeqCst);
-            let url = format!("{base}/fal-ai/kling-video/requests/req-{id}");
-            MockResponse::json(
-                200,
-                json!({"request_id": format!("req-{id}"), "response_url": url, "status_url": format!("{url}/status")}),
-            )
-        } else if request.path.ends_with("/status") {
-            MockResponse::json(200, json!({"status": "COMPLETED", "logs": []}))
-        } else {
-            MockResponse::json(
-                200,
-                json!({"video": {"url": format!("{cdn_url}/out.mp4"), "content_type": "video/mp4"}}),
-            )
-        }
-    })
-    .await;
-    base.set(fal.url()).expect("fal base");
+    let fal = fal_queue(cdn_url).await;
     Mocks { youtube, anthropic, openai, elevenlabs, fal, cdn }
 }
 
@@ -559,7 +503,7 @@ async fn clips_when_fal_answers(
     let plan = TemplatePlanner.plan(&convert::theme_from(&theme, "theme").expect("theme"), None, 1).expect("plan");
     let mut mocks = mocks(&plan).await;
     mocks.fal = MockServer::start(move |_| fal_answer.clone()).await;
-    let video = mp4(3.0);
+    let video = mp4(3.0, 320, 568);
     let stock_cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
     let link = format!("{}/stock.mp4", stock_cdn.url());
     let pexels = MockServer::start(move |_| {

@@ -13,8 +13,8 @@ use tonic_health::pb::HealthCheckRequest;
 
 use crate::helpers::TestDb;
 use crate::lineage_schema::seed_tree;
-use crate::on_both_backends;
 use crate::processes::{channel, ServiceProcess, TestSystem};
+use shortline_testing::on_both_backends;
 
 /// The stages a pipeline job runs before review, in order.
 const WORK_STAGES: [StageName; 5] = [

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use shortline_db::{
-    self as db, AssetKind, DbError, DbPool, NewMediaAsset, NewScript, NewVideo, PoolOptions, VideoStatus,
-};
+use shortline_db::{self as db, AssetKind, DbError, DbPool, NewMediaAsset, NewScript, PoolOptions, VideoStatus};
 use shortline_domain as domain;
 use shortline_proto::v1;
 
@@ -18,6 +16,7 @@ use crate::helpers::TestDb;
 use crate::lineage_schema::{seed_tree, Tree};
 use crate::pipeline::{small_theme, start_request, wait_for};
 use crate::processes::ServiceProcess;
+use shortline_testing::fixtures::generated_video;
 
 const GROUP_ROLES: [&str; 3] = ["shortline_orchestrator", "shortline_scriptgen", "shortline_composer"];
 
@@ -146,28 +145,6 @@ fn new_asset(tree: &Tree, script_id: i64) -> NewMediaAsset {
     }
 }
 
-fn new_video(tree: &Tree, script_id: i64, variant: i32) -> NewVideo {
-    NewVideo {
-        job_id: tree.job_id,
-        script_id,
-        variant,
-        status: VideoStatus::Generated,
-        uri: format!("file:///media/{}/video.mp4", tree.job_id),
-        thumbnail_uri: format!("file:///media/{}/thumb.jpg", tree.job_id),
-        duration_seconds: 9.0,
-        size_bytes: 1000,
-        sha256: "00".repeat(32),
-        width: 1080,
-        height: 1920,
-        llm_cost_micros: 0,
-        tts_cost_micros: 0,
-        video_generation_cost_micros: 0,
-        generation_log: serde_json::json!({}),
-        created_at: db::now(),
-        updated_at: db::now(),
-    }
-}
-
 fn assert_permission_denied<T: std::fmt::Debug>(result: Result<T, DbError>, table: &str) {
     match result {
         Err(DbError::Internal(message)) if message == format!("permission denied for table {table}") => {}
@@ -278,7 +255,10 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
             .expect("scriptgen inserts media assets");
         assert_eq!(assets.len(), 1);
         // ... but not composer's.
-        assert_permission_denied(db::videos::insert_or_get(conn, &new_video(&tree, script.id, 2)).await, "videos");
+        assert_permission_denied(
+            db::videos::insert_or_get(conn, &generated_video(tree.job_id, script.id, 2)).await,
+            "videos",
+        );
         script
     };
     assert_eq!(rows_of_script(&db, "videos", script.id).await, 0, "the refused insert wrote nothing");
@@ -287,8 +267,9 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
     {
         let mut pooled = composer_pool.get().await.expect("composer connection");
         let conn = &mut pooled.conn();
-        let (video, inserted) =
-            db::videos::insert_or_get(conn, &new_video(&tree, script.id, 2)).await.expect("composer inserts a video");
+        let (video, inserted) = db::videos::insert_or_get(conn, &generated_video(tree.job_id, script.id, 2))
+            .await
+            .expect("composer inserts a video");
         assert!(inserted);
         assert_eq!((video.job_id, video.script_id), (tree.job_id, script.id));
         let reviewed = db::videos::record_review(

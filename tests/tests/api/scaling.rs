@@ -10,9 +10,9 @@ use serde_json::Value;
 use shortline_proto::v1;
 
 use crate::helpers::TestDb;
-use crate::on_both_backends;
 use crate::pipeline::{small_theme, start_request, wait_for};
 use crate::processes::{free_port, ServiceProcess, SystemOptions, TestSystem};
+use shortline_testing::on_both_backends;
 
 /// The log events of `process` with `message`, as JSON objects (the fields flattened in).
 pub fn events(process: &ServiceProcess, message: &str) -> Vec<Value> {

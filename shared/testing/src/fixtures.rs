@@ -1,0 +1,44 @@
+//! Rows and bodies tests write through the db layer.
+
+use shortline_db::{self as db, NewVideo, VideoStatus};
+use shortline_domain::{CommonPattern, HashtagCount, TrendReportBody, VideoStyle};
+
+/// A small trend report: one style, one pattern, one hashtag, one recommendation.
+pub fn report_body() -> TrendReportBody {
+    TrendReportBody {
+        video_styles: vec![VideoStyle { category: "tutorial".into(), confidence: 0.6, count: 12 }],
+        common_patterns: vec![CommonPattern {
+            format: "vertical".into(),
+            avg_duration_seconds: 18.0,
+            hook_type: "question".into(),
+            uses_text_overlay: true,
+            audio_type: "voiceover".into(),
+        }],
+        avg_engagement_velocity: 420.0,
+        top_hashtags: vec![HashtagCount { tag: "#hydration".into(), count: 9 }],
+        recommendations: vec!["Open with a question".into()],
+    }
+}
+
+/// A generated 9 s 1080x1920 video row of `script_id`'s `variant` (files it names need not exist).
+pub fn generated_video(job_id: i64, script_id: i64, variant: i32) -> NewVideo {
+    NewVideo {
+        job_id,
+        script_id,
+        variant,
+        status: VideoStatus::Generated,
+        uri: format!("file:///media/{job_id}/video.mp4"),
+        thumbnail_uri: format!("file:///media/{job_id}/thumb.jpg"),
+        duration_seconds: 9.0,
+        size_bytes: 1000,
+        sha256: "00".repeat(32),
+        width: 1080,
+        height: 1920,
+        llm_cost_micros: 0,
+        tts_cost_micros: 0,
+        video_generation_cost_micros: 0,
+        generation_log: serde_json::json!({}),
+        created_at: db::now(),
+        updated_at: db::now(),
+    }
+}
