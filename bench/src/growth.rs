@@ -49,17 +49,11 @@ pub struct GrowthArgs {
     pub pipeline_jobs: usize,
 }
 
-/// Lineage tables in insertion (foreign key) order.
-const TABLES: [&str; 8] = [
-    "jobs",
-    "job_stages",
-    "trend_sightings",
-    "trend_reports",
-    "trend_report_items",
-    "scripts",
-    "media_assets",
-    "videos",
-];
+/// The lineage tables whose rows belong to one job, in insertion (foreign key) order; `trends`
+/// rows are shared by every job that saw them.
+fn job_tables() -> impl Iterator<Item = &'static str> {
+    shortline_db::TABLES.into_iter().filter(|table| *table != "trends")
+}
 
 pub async fn run(args: &GrowthArgs, json_out: bool) -> anyhow::Result<serde_json::Value> {
     if args.sizes.is_empty() || args.sizes.windows(2).any(|w| w[0] >= w[1]) || args.sizes[0] < 2 {
@@ -108,9 +102,9 @@ async fn measure(args: &GrowthArgs, db: &BenchDb, dir: &Path, json_out: bool) ->
         }
     }
     let mut shape = serde_json::Map::new();
-    for table in TABLES.iter().skip(1) {
+    for table in job_tables().skip(1) {
         let n = scalar(&pool, format!("SELECT COUNT(*) AS id FROM {table} WHERE job_id = {template}")).await?;
-        shape.insert((*table).to_owned(), json!(n));
+        shape.insert(table.to_owned(), json!(n));
     }
     let postgres = db.backend == Backend::Postgres;
     let superuser = postgres && {
@@ -299,7 +293,7 @@ impl XorShift {
 /// `{SO}` (the id offsets of jobs, reports and scripts), `{TPL}` and `{K}` are filled per chunk.
 async fn insert_statements(pool: &DbPool, postgres: bool) -> anyhow::Result<Vec<String>> {
     let mut statements = Vec::new();
-    for table in TABLES {
+    for table in job_tables() {
         let sql = if postgres {
             format!(
                 "SELECT column_name::TEXT AS name FROM information_schema.columns \

@@ -21,7 +21,6 @@ use shortline_db::{
     self as db, DbError, DbPool, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
 };
 use shortline_grpc::convert::stages_of;
-use shortline_grpc::is_connection_failure;
 use shortline_telemetry::metrics;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -574,7 +573,8 @@ fn retry_of(error: &OrchestratorError) -> Retry {
     use tonic::Code;
     match error {
         OrchestratorError::Downstream { status, .. } => {
-            if matches!(status.code(), Code::Unavailable | Code::ResourceExhausted) || is_connection_failure(status) {
+            // A broken connection is UNAVAILABLE by now (`clients::downstream`).
+            if matches!(status.code(), Code::Unavailable | Code::ResourceExhausted) {
                 Retry::UntilDeadline
             } else if matches!(status.code(), Code::DeadlineExceeded | Code::Aborted) {
                 // tonic's own client timeout (CANCELLED "Timeout expired", made with no source) is
@@ -652,8 +652,9 @@ mod tests {
         assert_eq!(lease_expiry(&pool, job.id).await, expiry_at_the_end, "the lease was renewed after its job ended");
     }
 
+    /// A failed call as the engine sees it: through the clients' one reading of failures.
     fn downstream(status: Status) -> OrchestratorError {
-        OrchestratorError::Downstream { service: "composer", status }
+        crate::clients::downstream("composer")(status)
     }
 
     #[test]

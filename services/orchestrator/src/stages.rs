@@ -13,7 +13,9 @@ use shortline_proto::v1;
 use shortline_providers::budget::{self, JobBudget};
 use tracing::info;
 
-use crate::clients::{downstream, request, Clients};
+use shortline_grpc::client::request;
+
+use crate::clients::{downstream, Clients};
 use crate::error::{OrchestratorError, Result};
 use crate::trends::{Analyst, TrendSource, ANALYSIS_MAX_ITEMS, ANALYSIS_WINDOW_HOURS};
 

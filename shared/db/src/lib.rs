@@ -16,6 +16,19 @@ pub mod pool;
 pub mod schema;
 
 pub use error::{DbError, DbResult};
+
+/// Every table, each after the tables it refers to (the order rows can be inserted in).
+pub const TABLES: [&str; 9] = [
+    "jobs",
+    "job_stages",
+    "trends",
+    "trend_sightings",
+    "trend_reports",
+    "trend_report_items",
+    "scripts",
+    "media_assets",
+    "videos",
+];
 pub use models::*;
 pub use pool::{Backend, Conn, DbPool, PoolOptions, PooledConn};
 

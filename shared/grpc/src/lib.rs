@@ -6,7 +6,8 @@
 //! - [`status`]: the one mapping of the services' errors to `tonic::Status` at the edge;
 //! - [`convert`]: rows and domain types to and from protobuf messages;
 //! - [`auth`], [`tls`]: who may call what, and the certificates that prove it;
-//! - [`balance`]: channels to a service's replicas; [`slots`]: back-pressure on heavy calls;
+//! - [`client`]: channels, job-scoped requests with deadlines, and what a failed call means;
+//!   [`balance`]: channels to a service's replicas; [`slots`]: back-pressure on heavy calls;
 //! - [`service`]: what every service does at start: pool, schema gate, media store, metrics.
 //!
 //! It depends on the shared crates below it (config, domain, db, media, telemetry) and never on
@@ -14,6 +15,7 @@
 
 pub mod auth;
 pub mod balance;
+pub mod client;
 mod codes;
 pub mod convert;
 mod server;

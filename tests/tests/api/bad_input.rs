@@ -14,17 +14,7 @@ use crate::pipeline::small_theme;
 use crate::processes::TestSystem;
 use shortline_testing::on_both_backends;
 
-const TABLES: [&str; 9] = [
-    "jobs",
-    "job_stages",
-    "trends",
-    "trend_sightings",
-    "trend_reports",
-    "trend_report_items",
-    "scripts",
-    "media_assets",
-    "videos",
-];
+use shortline_db::TABLES;
 
 pub async fn all_counts(system: &TestSystem) -> Vec<i64> {
     let mut pooled = system.db.conn().await;

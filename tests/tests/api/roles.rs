@@ -20,17 +20,7 @@ use shortline_testing::fixtures::generated_video;
 
 const GROUP_ROLES: [&str; 3] = ["shortline_orchestrator", "shortline_scriptgen", "shortline_composer"];
 
-const TABLES: [&str; 9] = [
-    "jobs",
-    "job_stages",
-    "trends",
-    "trend_sightings",
-    "trend_reports",
-    "trend_report_items",
-    "scripts",
-    "media_assets",
-    "videos",
-];
+use shortline_db::TABLES;
 
 /// What each group role may do, table by table: the grants of the migration, which follow what
 /// each service's repository calls do (INSERT where it writes, UPDATE where it updates, SELECT

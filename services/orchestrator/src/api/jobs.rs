@@ -149,12 +149,12 @@ impl OrchestratorApi {
             // The three reads are independent: ask both services at once.
             let mut scriptgen = self.engine.clients().scriptgen.clone();
             let mut assets_client = scriptgen.clone();
-            let scripts = scriptgen.list_scripts(crate::clients::request(
+            let scripts = scriptgen.list_scripts(shortline_grpc::client::request(
                 v1::ListScriptsRequest { job_id },
                 job_id,
                 READ_DEADLINE,
             ));
-            let assets = assets_client.list_media_assets(crate::clients::request(
+            let assets = assets_client.list_media_assets(shortline_grpc::client::request(
                 v1::ListMediaAssetsRequest { job_id, script_id: 0 },
                 job_id,
                 READ_DEADLINE,
