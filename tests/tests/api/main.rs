@@ -9,7 +9,6 @@ mod deploy;
 mod durability;
 mod grpcurl;
 mod helpers;
-mod leases;
 mod lineage_schema;
 mod metrics;
 mod migrate;

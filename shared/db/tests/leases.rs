@@ -9,7 +9,7 @@ use shortline_db::{
     self as db, Conn, DbError, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
 };
 
-use crate::helpers::TestDb;
+use shortline_testing::TestDb;
 use shortline_testing::on_both_backends;
 
 const LEASE: Duration = Duration::from_secs(30);
