@@ -9,8 +9,8 @@ use shortline_db::{
     self as db, Conn, DbError, Job, JobKind, JobStatus, Lease, NewJob, NewJobStage, StageName, StageStatus,
 };
 
-use shortline_testing::TestDb;
 use shortline_testing::on_both_backends;
+use shortline_testing::TestDb;
 
 const LEASE: Duration = Duration::from_secs(30);
 

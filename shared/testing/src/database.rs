@@ -99,7 +99,7 @@ async fn ensure_postgres_template() -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../db/migrations/postgres");
-    let mut files: Vec<_> = walk(&dir);
+    let mut files: Vec<_> = files_under(&dir);
     files.sort();
     for file in files {
         file.hash(&mut hasher);
@@ -130,12 +130,13 @@ async fn ensure_postgres_template() -> String {
     template
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+/// Every file under `dir`, at any depth (none when `dir` does not exist).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("migrations dir").flatten() {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
         if path.is_dir() {
-            files.extend(walk(&path))
+            files.extend(files_under(&path))
         } else {
             files.push(path)
         }

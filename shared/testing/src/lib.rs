@@ -10,4 +10,4 @@ pub mod media;
 pub mod providers;
 pub mod schema_instances;
 
-pub use database::{admin_execute, count_rows, init_tracing, postgres_server_url, TestDb};
+pub use database::{admin_execute, count_rows, files_under, init_tracing, postgres_server_url, TestDb};

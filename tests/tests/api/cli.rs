@@ -464,24 +464,11 @@ async fn the_readme_quick_start_run_command_renders_a_video() {
     let output =
         tokio::time::timeout(Duration::from_secs(600), command.output()).await.expect("finishes").expect("runs");
     assert!(output.status.success(), "{}", describe(commands[0], &output));
-    let videos: Vec<PathBuf> = walk(&data.path().join("media/generated"))
+    let videos: Vec<PathBuf> = shortline_testing::files_under(&data.path().join("media/generated"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
         .collect();
     assert_eq!(videos.len(), 1, "{videos:?}");
     let (video, audio, _) = probe(&videos[0]);
     assert_eq!((video.as_str(), audio.as_str()), ("h264", "aac"));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path))
-        } else {
-            files.push(path)
-        }
-    }
-    files
 }

@@ -32,7 +32,7 @@ use shortline_testing::on_both_backends;
 const POLL: Duration = Duration::from_millis(50);
 
 /// The stages a pipeline job runs before review, in order.
-const WORK_STAGES: [StageName; 5] = [
+pub const WORK_STAGES: [StageName; 5] = [
     StageName::TrendCollection,
     StageName::TrendAnalysis,
     StageName::ScriptGeneration,

@@ -223,7 +223,7 @@ impl TestSystem {
     /// [`TestSystem::start`] with extra settings (see [`SystemOptions`]).
     pub async fn start_with(db: TestDb, options: SystemOptions) -> TestSystem {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut env = with_all(&base_env(&db, dir.path()), &options.env);
+        let mut env = with_all(&base_env(&db.url, dir.path()), &options.env);
         if options.private_tmp {
             let tmp = dir.path().join("tmp");
             std::fs::create_dir_all(&tmp).expect("tmp dir");
@@ -262,7 +262,7 @@ impl TestSystem {
     pub async fn lone_orchestrator(db: &TestDb, extra: &[(&str, &str)]) -> (ServiceProcess, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let nowhere = format!("http://127.0.0.1:{}", free_port());
-        let mut env = base_env(db, dir.path());
+        let mut env = base_env(&db.url, dir.path());
         for (key, value) in [
             ("SHORTLINE_ORCHESTRATOR__LISTEN", "127.0.0.1:0"),
             ("SHORTLINE_SCRIPTGEN__URL", nowhere.as_str()),
@@ -314,9 +314,9 @@ pub async fn channel(url: &str) -> Channel {
 
 /// Config shared by the three processes: the test's database, a media store in its directory,
 /// small fast renders, no scheduled refresh.
-fn base_env(db: &TestDb, dir: &Path) -> Vec<(String, String)> {
+pub fn base_env(db_url: &str, dir: &Path) -> Vec<(String, String)> {
     let pairs = [
-        ("SHORTLINE_DATABASE__URL", db.url.clone()),
+        ("SHORTLINE_DATABASE__URL", db_url.to_owned()),
         ("SHORTLINE_DATA_DIR", dir.display().to_string()),
         ("SHORTLINE_MEDIA__ROOT", dir.join("media").display().to_string()),
         ("SHORTLINE_MEDIA__WIDTH", "360".into()),

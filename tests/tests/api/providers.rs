@@ -203,20 +203,9 @@ async fn database_text(db: &TestDb) -> String {
             |path: String| std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         return format!("{}\n{}", read(file.to_owned()), read(format!("{file}-wal")));
     }
-    let tables = [
-        "jobs",
-        "job_stages",
-        "trends",
-        "trend_sightings",
-        "trend_reports",
-        "trend_report_items",
-        "scripts",
-        "media_assets",
-        "videos",
-    ];
     let mut text = String::new();
     let mut pooled = db.conn().await;
-    for table in tables {
+    for table in shortline_db::TABLES {
         let query = diesel::sql_query(format!("SELECT row_to_json(t)::text AS row FROM {table} t"));
         let rows: Vec<Row> = shortline_db::dispatch!(&mut pooled.conn(), c => query.load(c).await).expect("rows");
         for row in rows {

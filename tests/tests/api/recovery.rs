@@ -11,19 +11,11 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
+use crate::durability::WORK_STAGES;
 use crate::helpers::TestDb;
 use crate::lineage_schema::seed_tree;
 use crate::processes::{channel, ServiceProcess, TestSystem};
 use shortline_testing::on_both_backends;
-
-/// The stages a pipeline job runs before review, in order.
-const WORK_STAGES: [StageName; 5] = [
-    StageName::TrendCollection,
-    StageName::TrendAnalysis,
-    StageName::ScriptGeneration,
-    StageName::MediaGeneration,
-    StageName::Composition,
-];
 
 /// A pipeline job in `status` whose `done` stages each have one succeeded attempt.
 async fn seed_job(db: &TestDb, status: JobStatus, done: &[StageName]) -> Job {

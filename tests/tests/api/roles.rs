@@ -311,20 +311,7 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
 /// Config for the three processes as in `processes::TestSystem`, but each service with its own
 /// database login.
 fn service_env(db_url: &str, dir: &std::path::Path, service: &str, urls: &[(&str, String)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = [
-        ("SHORTLINE_DATABASE__URL", db_url.to_owned()),
-        ("SHORTLINE_DATA_DIR", dir.display().to_string()),
-        ("SHORTLINE_MEDIA__ROOT", dir.join("media").display().to_string()),
-        ("SHORTLINE_MEDIA__WIDTH", "360".into()),
-        ("SHORTLINE_MEDIA__HEIGHT", "640".into()),
-        ("SHORTLINE_MEDIA__FPS", "15".into()),
-        ("SHORTLINE_MEDIA__X264_PRESET", "ultrafast".into()),
-        ("SHORTLINE_PIPELINE__TREND_REFRESH_INTERVAL_HOURS", "0".into()),
-        ("SHORTLINE_TELEMETRY__FILTER", "info".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let mut env = crate::processes::base_env(db_url, dir);
     env.push((format!("SHORTLINE_{}__LISTEN", service.to_uppercase()), "127.0.0.1:0".into()));
     for (other, url) in urls {
         env.push((format!("SHORTLINE_{}__URL", other.to_uppercase()), url.clone()));
