@@ -22,6 +22,7 @@ pub const DEFAULT_FONT_CANDIDATES: &[&str] = &[
 /// x264 presets ffmpeg accepts for `-preset`.
 pub const X264_PRESETS: &[&str] =
     &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
+
 /// `[auth]`: who may call the orchestrator. Off (everyone may) until a token file is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,6 +40,7 @@ pub struct TlsConfig {
     pub key_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
 }
+
 /// `[database]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -250,6 +250,7 @@ impl Problems {
         self.0.push(FieldError::new(field, reason));
     }
 }
+
 pub(crate) fn field_error_from_figment(figment: &Figment, error: figment::Error) -> FieldError {
     use figment::error::Kind;
 

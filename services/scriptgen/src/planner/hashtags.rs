@@ -70,6 +70,7 @@ const STOPWORDS: [&str; 18] = [
     "with", "from", "that", "this", "your", "their", "about", "into", "for", "and", "the", "best", "more", "most",
     "very", "just", "how", "you",
 ];
+
 /// `#` and lowercase letters, digits and `_` only; `None` if empty or longer than 60 bytes.
 fn normalize_tag(raw: &str) -> Option<String> {
     let body: String = raw
