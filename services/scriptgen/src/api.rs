@@ -18,13 +18,17 @@
 //! every paid call is estimated again just before it is made (see [`shortline_providers::budget`]);
 //! a refusal is FAILED_PRECONDITION naming the job, the provider and the amounts.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+mod media_set;
+mod requests;
+mod setup;
+
+pub use setup::{ClipFormat, MediaProviders, ScriptPlanner};
+
+use std::sync::Arc;
 
 use serde_json::json;
-use shortline_config::{MediaConfig, ProviderSet, ProvidersConfig};
 use shortline_db::{self as db, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
-use shortline_domain::{ProductionPlan, Theme, ThemeAvatar, TrendReportBody, Violation};
+use shortline_domain::{ProductionPlan, Theme, ThemeAvatar};
 use shortline_grpc::convert;
 use shortline_grpc::record_job_id;
 use shortline_grpc::slots::WorkSlots;
@@ -32,166 +36,19 @@ use shortline_grpc::status::require_job_id;
 use shortline_media::MediaStore;
 use shortline_proto::v1::{self, script_service_server::ScriptService};
 use shortline_providers::budget::{self, JobBudget};
-use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tracing::{info, Instrument};
 
 use crate::error::{Result, ScriptgenError};
-use crate::media::{
-    generate_voiceover_fitted, ClipProvider, ClipTarget, EspeakVoice, FitPolicy, GeneratedFile, NullClips, NullVoice,
-    ProceduralClips, VoiceProvider, NORMAL_WORDS_PER_MINUTE,
-};
-use crate::planner::{PlanError, Planner, TemplatePlanner};
-use crate::providers::{AvatarMedia, AvatarTargets, LlmPlanner, SetupError, UsageLedger};
+use crate::media::{generate_voiceover_fitted, ClipTarget, FitPolicy, GeneratedFile, NORMAL_WORDS_PER_MINUTE};
+use crate::planner::PlanError;
+use crate::providers::AvatarTargets;
+use media_set::{clip_key, find_asset, is_complete, scene_number, set_keys, voiceover_key, ScriptLocks, Unrecorded};
+use requests::{find_script, require_id, require_job, script_of_report, script_request, ScriptRequest};
 
 /// Variants one job may have (GenerateScriptRequest.variant 1..=10; 0 means 1).
 pub const MAX_VARIANTS: i32 = 10;
-
-/// Recorded as the script's model: the template planner's template set.
-const TEMPLATE_MODEL: &str = "template-v1";
-
-/// The clip and voice providers of one provider set.
-#[derive(Clone)]
-pub struct MediaProviders {
-    pub clips: Arc<dyn ClipProvider>,
-    pub voice: Arc<dyn VoiceProvider>,
-    /// What the real providers reported about each file (attempts, failover, usage), merged
-    /// into the asset's `usage`.
-    pub usage: UsageLedger,
-    /// Makes the voiceover and clips of themes with an avatar; `None`: no avatar provider.
-    pub avatar: Option<Arc<AvatarMedia>>,
-}
-
-impl MediaProviders {
-    /// `offline`: procedural clips (ffmpeg, the configured x264 preset and CRF) and espeak-ng;
-    /// `null`: placeholder files, for orchestration benchmarks only.
-    pub fn for_set(set: ProviderSet, media: &MediaConfig) -> Self {
-        match set {
-            ProviderSet::Offline => MediaProviders {
-                clips: Arc::new(
-                    ProceduralClips::new()
-                        .with_preset(media.x264_preset.clone())
-                        .with_crf(u8::try_from(media.crf).unwrap_or(51)),
-                ),
-                voice: Arc::new(EspeakVoice::new()),
-                usage: UsageLedger::default(),
-                avatar: None,
-            },
-            ProviderSet::Null => MediaProviders {
-                clips: Arc::new(NullClips),
-                voice: Arc::new(NullVoice),
-                usage: UsageLedger::default(),
-                avatar: None,
-            },
-        }
-    }
-
-    /// The providers `providers` configures: the set's own, with a non-empty `providers.voice`
-    /// or `providers.clips` list replacing that kind by its real (HTTP) providers in failover
-    /// order, and `providers.avatar` making the sets of themes with an avatar. Fails when a listed
-    /// provider has no key.
-    pub fn from_config(providers: &ProvidersConfig, media: &MediaConfig) -> std::result::Result<Self, SetupError> {
-        let mut set = Self::for_set(providers.set, media);
-        if let Some(voice) = crate::providers::voice_chain(providers, &set.usage)? {
-            set.voice = Arc::new(voice);
-        }
-        if let Some(clips) = crate::providers::clip_chain(providers, media, &set.usage)? {
-            set.clips = Arc::new(clips);
-        }
-        set.avatar = crate::providers::avatar_media(providers, media)?.map(Arc::new);
-        Ok(set)
-    }
-}
-
-/// Who writes production plans: the offline template planner, or the LLM of
-/// `providers.planner`.
-#[derive(Clone)]
-pub enum ScriptPlanner {
-    Template,
-    Llm(Arc<LlmPlanner>),
-}
-
-/// A plan as written, with what writing it used.
-struct WrittenPlan {
-    plan: ProductionPlan,
-    planner: String,
-    model: String,
-    usage: serde_json::Value,
-    cost_micros: i64,
-}
-
-impl ScriptPlanner {
-    /// The template planner unless `providers.planner` names an LLM; fails when that LLM has no
-    /// key.
-    pub fn from_config(providers: &ProvidersConfig) -> std::result::Result<Self, SetupError> {
-        let Some(name) = providers.planner else { return Ok(ScriptPlanner::Template) };
-        let llm = shortline_providers::structured_llm(providers, name)?;
-        let price = providers.price(llm.model()).copied();
-        Ok(ScriptPlanner::Llm(Arc::new(LlmPlanner::new(llm, price))))
-    }
-
-    fn name(&self) -> &str {
-        match self {
-            ScriptPlanner::Template => TemplatePlanner.name(),
-            ScriptPlanner::Llm(llm) => llm.name(),
-        }
-    }
-
-    /// Plans variant `variant`; only a plan without violations comes back.
-    async fn write(
-        &self,
-        theme: &Theme,
-        report: &TrendReportBody,
-        variant: u32,
-    ) -> std::result::Result<WrittenPlan, PlanError> {
-        match self {
-            ScriptPlanner::Template => Ok(WrittenPlan {
-                plan: TemplatePlanner.plan(theme, Some(report), variant)?,
-                planner: TemplatePlanner.name().to_owned(),
-                model: TEMPLATE_MODEL.to_owned(),
-                usage: json!({}),
-                cost_micros: 0,
-            }),
-            ScriptPlanner::Llm(llm) => {
-                let written = llm.plan_with_usage(theme, Some(report), variant).await?;
-                Ok(WrittenPlan {
-                    plan: written.plan,
-                    planner: llm.name().to_owned(),
-                    model: llm.model().to_owned(),
-                    usage: json!({ "reported_usage": written.usage, "calls": written.calls }),
-                    cost_micros: written.cost_micros,
-                })
-            }
-        }
-    }
-}
-
-/// The picture clips are rendered at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClipFormat {
-    /// The configured `media.width` x `media.height`: the size of a 9:16 video.
-    pub width: u32,
-    pub height: u32,
-    pub fps: u32,
-}
-
-impl ClipFormat {
-    pub fn from_config(media: &MediaConfig) -> Self {
-        ClipFormat { width: media.width, height: media.height, fps: media.fps }
-    }
-
-    /// The frame size for a plan's aspect ratio: the configured size for 9:16, turned for 16:9,
-    /// its short side squared for 1:1.
-    pub fn frame_size(&self, aspect_ratio: &str) -> Option<(u32, u32)> {
-        let (short, long) = (self.width.min(self.height), self.width.max(self.height));
-        match aspect_ratio {
-            "9:16" => Some((short, long)),
-            "16:9" => Some((long, short)),
-            other => ClipTarget::size_for_aspect(other, short),
-        }
-    }
-}
 
 pub struct ScriptApi {
     pool: DbPool,
@@ -664,238 +521,5 @@ impl ScriptService for ScriptApi {
         }
         let assets = self.assets(job_id, request.script_id).await?;
         Ok(Response::new(v1::ListMediaAssetsResponse { assets: assets.iter().map(convert::media_asset).collect() }))
-    }
-}
-
-// ---- helpers ---------------------------------------------------------------------------------
-
-/// A GenerateScriptRequest's values, once every field checked out.
-struct ScriptRequest {
-    theme: Theme,
-    report: TrendReportBody,
-    variant: i32,
-}
-
-/// Checks every field of a GenerateScriptRequest and reports all bad ones at once.
-fn script_request(job_id: i64, request: &v1::GenerateScriptRequest) -> Result<ScriptRequest> {
-    let mut violations = Vec::new();
-    if request.trend_report_id <= 0 {
-        violations.push(Violation::new("trend_report_id", "must be a positive trend report id"));
-    }
-    let theme = match &request.theme {
-        None => {
-            violations.push(Violation::new("theme", "is required"));
-            None
-        }
-        Some(message) => match convert::theme_from(message, "theme") {
-            Ok(theme) => Some(theme),
-            Err(bad) => {
-                violations.extend(bad);
-                None
-            }
-        },
-    };
-    let report = match &request.report {
-        None => {
-            violations.push(Violation::new("report", "is required"));
-            None
-        }
-        Some(report) => {
-            if report.id != request.trend_report_id {
-                violations.push(Violation::new(
-                    "report.id",
-                    format!("is {} but trend_report_id is {}", report.id, request.trend_report_id),
-                ));
-            }
-            if report.job_id != job_id {
-                violations
-                    .push(Violation::new("report.job_id", format!("is {} but job_id is {job_id}", report.job_id)));
-            }
-            Some(convert::report_body_from(report))
-        }
-    };
-    let variant = match request.variant {
-        0 => 1,
-        n @ 1..=MAX_VARIANTS => n,
-        n => {
-            violations.push(Violation::new("variant", format!("{n} is outside 1..={MAX_VARIANTS} (0 means 1)")));
-            1
-        }
-    };
-    match (theme, report) {
-        (Some(theme), Some(report)) if violations.is_empty() => Ok(ScriptRequest { theme, report, variant }),
-        _ => Err(ScriptgenError::Invalid(violations)),
-    }
-}
-
-/// INVALID_ARGUMENT `"{field}: must be a positive id"` unless `id > 0`.
-/// Where a script's voiceover is stored.
-fn voiceover_key(script: &Script) -> String {
-    format!("jobs/{}/script-{}/voiceover.wav", script.job_id, script.id)
-}
-
-/// Where the clip of a script's scene `number` is stored.
-fn clip_key(script: &Script, number: i32) -> String {
-    format!("jobs/{}/script-{}/scene-{number}.mp4", script.job_id, script.id)
-}
-
-/// Every key of a script's media set.
-fn set_keys(script: &Script, plan: &ProductionPlan) -> Vec<String> {
-    let clips = plan.scenes.iter().filter_map(|scene| i32::try_from(scene.number).ok()).map(|n| clip_key(script, n));
-    std::iter::once(voiceover_key(script)).chain(clips).collect()
-}
-
-/// The files a media generation stored but has not recorded. A failed generation removes them
-/// ([`Unrecorded::remove`]); one dropped unfinished — its caller went away, e.g. the job was
-/// cancelled — removes them as it goes, so no file is left that no row will ever own.
-struct Unrecorded {
-    store: MediaStore,
-    assets: Vec<NewMediaAsset>,
-}
-
-impl Unrecorded {
-    /// Hands the files to whoever records their rows.
-    fn recorded(mut self) -> Vec<NewMediaAsset> {
-        std::mem::take(&mut self.assets)
-    }
-
-    async fn remove(mut self) {
-        remove_stored(self.store.clone(), std::mem::take(&mut self.assets)).await
-    }
-}
-
-impl Drop for Unrecorded {
-    fn drop(&mut self) {
-        let assets = std::mem::take(&mut self.assets);
-        if assets.is_empty() {
-            return;
-        }
-        // A drop cannot wait: the removal runs as a task of its own.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(remove_stored(self.store.clone(), assets).in_current_span());
-        }
-    }
-}
-
-async fn remove_stored(store: MediaStore, assets: Vec<NewMediaAsset>) {
-    for asset in assets {
-        match store.delete(&asset.uri).await {
-            Ok(()) => info!(uri = %asset.uri, "removed media of an unfinished generation"),
-            Err(error) => tracing::warn!(uri = %asset.uri, %error, "cannot remove media of an unfinished generation"),
-        }
-    }
-}
-
-fn require_id(field: &str, id: i64) -> Result<i64> {
-    if id > 0 {
-        Ok(id)
-    } else {
-        Err(ScriptgenError::invalid(field, "must be a positive id"))
-    }
-}
-
-/// NOT_FOUND "job N not found" unless the job exists. Lookups scoped by the job ask it only when
-/// they found nothing (a row of the job proves the job exists): one query less per call.
-async fn require_job(conn: &mut db::Conn<'_>, job_id: i64) -> Result<()> {
-    if db::jobs::exists(conn, job_id).await? {
-        Ok(())
-    } else {
-        Err(ScriptgenError::JobNotFound(job_id))
-    }
-}
-
-/// A script of the job; NOT_FOUND names the job when it does not exist, else the script.
-async fn find_script(conn: &mut db::Conn<'_>, job_id: i64, script_id: i64) -> Result<Script> {
-    match db::scripts::find(conn, job_id, script_id).await {
-        Ok(script) => Ok(script),
-        Err(DbError::NotFound) => {
-            require_job(conn, job_id).await?;
-            Err(ScriptgenError::script_not_found(job_id, script_id))
-        }
-        Err(other) => Err(other.into()),
-    }
-}
-
-/// The script a GenerateScript answers with. A job has one report, so a script of the job
-/// written from another report id means the requested one is not the job's.
-fn script_of_report(script: &Script, trend_report_id: i64) -> Result<v1::Script> {
-    if script.trend_report_id != trend_report_id {
-        return Err(ScriptgenError::report_not_found(script.job_id, trend_report_id));
-    }
-    Ok(convert::script(script)?)
-}
-
-fn scene_number(number: u32) -> Result<i32> {
-    i32::try_from(number).map_err(|_| ScriptgenError::Internal(format!("scene number {number} out of range")))
-}
-
-fn find_asset(assets: &[MediaAsset], kind: AssetKind, scene_number: i32) -> Option<&MediaAsset> {
-    assets.iter().find(|a| a.kind == kind && a.scene_number == scene_number)
-}
-
-/// A voiceover at scene 0 and a clip for every scene of the plan.
-fn is_complete(plan: &ProductionPlan, assets: &[MediaAsset]) -> bool {
-    find_asset(assets, AssetKind::Voiceover, 0).is_some()
-        && plan.scenes.iter().all(|scene| {
-            i32::try_from(scene.number).is_ok_and(|number| find_asset(assets, AssetKind::Clip, number).is_some())
-        })
-}
-
-/// One async mutex per script id, made on demand and forgotten once nobody holds or awaits it.
-#[derive(Default)]
-struct ScriptLocks(Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>);
-
-impl ScriptLocks {
-    async fn lock(&self, script_id: i64) -> OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-            locks.entry(script_id).or_default().clone()
-        };
-        lock.lock_owned().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frame_sizes_follow_the_plan_aspect_ratio() {
-        let format = ClipFormat { width: 360, height: 640, fps: 15 };
-        assert_eq!(format.frame_size("9:16"), Some((360, 640)));
-        assert_eq!(format.frame_size("16:9"), Some((640, 360)));
-        assert_eq!(format.frame_size("1:1"), Some((360, 360)));
-        assert_eq!(format.frame_size("4:3"), None);
-        let odd = ClipFormat { width: 1080, height: 1920, fps: 30 };
-        assert_eq!(odd.frame_size("9:16"), Some((1080, 1920)));
-    }
-
-    #[test]
-    fn bad_script_requests_name_every_field() {
-        let request = v1::GenerateScriptRequest {
-            job_id: 3,
-            trend_report_id: 0,
-            theme: None,
-            report: Some(v1::TrendReport { id: 5, job_id: 4, ..Default::default() }),
-            variant: 11,
-        };
-        let Err(ScriptgenError::Invalid(violations)) = script_request(3, &request) else {
-            panic!("expected INVALID_ARGUMENT");
-        };
-        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["trend_report_id", "theme", "report.id", "report.job_id", "variant"]);
-    }
-
-    #[tokio::test]
-    async fn script_locks_serialise_one_script_and_are_forgotten() {
-        let locks = ScriptLocks::default();
-        let first = locks.lock(1).await;
-        let other = locks.lock(2).await;
-        let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), locks.lock(1)).await;
-        assert!(waiting.is_err(), "a second lock of script 1 waits");
-        drop((first, other));
-        let _again = locks.lock(1).await;
-        assert_eq!(locks.0.lock().unwrap_or_else(PoisonError::into_inner).len(), 1, "script 2's lock is gone");
     }
 }

@@ -45,6 +45,15 @@
 //!   Clients put the header on outgoing calls with [`with_job_id`] / [`set_job_id`], so one
 //!   job's spans line up across services.
 
+mod calls;
+mod lifecycle;
+
+pub use calls::{
+    is_connection_failure, job_id_from_metadata, record_job_id, request_span, set_job_id, with_job_id,
+    JobIdInterceptor, JOB_ID_HEADER,
+};
+pub use lifecycle::{Readiness, Shutdown, DEFAULT_READINESS_INTERVAL};
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -53,171 +62,17 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
-use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
 use crate::tls::ReloadingTls;
+use lifecycle::{poll_readiness, Health};
 use tokio_stream::wrappers::ReceiverStream;
-
-/// The metadata key carrying the job a call works for, on every inter-service call.
-pub const JOB_ID_HEADER: &str = "x-shortline-job-id";
-
-/// How often readiness is probed unless [`Readiness::every`] says otherwise.
-pub const DEFAULT_READINESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How long in-flight calls may run after shutdown unless [`GrpcServer::drain_timeout`] says
 /// otherwise (the default of `pipeline.shutdown_grace_seconds`).
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
-
-// ---------------------------------------------------------------------------------------------
-// Shutdown
-// ---------------------------------------------------------------------------------------------
-
-/// A process-wide "stop now" signal: cheap to clone, every clone sees the same trigger.
-#[derive(Debug, Clone, Default)]
-pub struct Shutdown {
-    token: CancellationToken,
-}
-
-impl Shutdown {
-    /// A shutdown that happens only when [`Shutdown::trigger`] is called.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A shutdown also triggered by SIGTERM (Kubernetes) or Ctrl-C. Spawns a task, so it must be
-    /// called inside a Tokio runtime; the task ends when the shutdown is triggered either way.
-    pub fn on_signals() -> Self {
-        let shutdown = Self::new();
-        let token = shutdown.token.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                signal = wait_for_signal() => {
-                    tracing::info!(signal, "shutdown signal received");
-                    token.cancel();
-                }
-                () = token.cancelled() => {}
-            }
-        });
-        shutdown
-    }
-
-    /// Starts the shutdown; idempotent.
-    pub fn trigger(&self) {
-        self.token.cancel();
-    }
-
-    pub fn is_triggered(&self) -> bool {
-        self.token.is_cancelled()
-    }
-
-    /// Completes when the shutdown is triggered (at once if it already was).
-    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + 'static {
-        self.token.clone().cancelled_owned()
-    }
-
-    /// The underlying token, for `select!`-ing in workers or deriving child tokens.
-    pub fn token(&self) -> CancellationToken {
-        self.token.clone()
-    }
-
-    /// A shutdown triggered with this one, but which can also be triggered on its own.
-    pub fn child(&self) -> Shutdown {
-        Shutdown { token: self.token.child_token() }
-    }
-}
-
-impl From<CancellationToken> for Shutdown {
-    fn from(token: CancellationToken) -> Self {
-        Self { token }
-    }
-}
-
-/// Waits for SIGTERM or Ctrl-C (SIGINT) and names the one received.
-async fn wait_for_signal() -> &'static str {
-    let ctrl_c = async {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => "SIGINT",
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for Ctrl-C");
-                std::future::pending().await
-            }
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-                "SIGTERM"
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending().await
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<&'static str>();
-    tokio::select! {
-        name = ctrl_c => name,
-        name = terminate => name,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Readiness
-// ---------------------------------------------------------------------------------------------
-
-type ProbeFuture = Pin<Box<dyn Future<Output = bool> + Send>>;
-
-/// A readiness probe (e.g. a database ping) and how often it runs.
-#[derive(Clone)]
-pub struct Readiness {
-    probe: Arc<dyn Fn() -> ProbeFuture + Send + Sync>,
-    interval: Duration,
-}
-
-impl Readiness {
-    /// `probe` is called at start and then every [`DEFAULT_READINESS_INTERVAL`].
-    pub fn new<F, Fut>(probe: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = bool> + Send + 'static,
-    {
-        Self { probe: Arc::new(move || Box::pin(probe())), interval: DEFAULT_READINESS_INTERVAL }
-    }
-
-    /// Always ready (a service with no dependencies).
-    pub fn always() -> Self {
-        Self::new(|| async { true })
-    }
-
-    /// Probe every `interval` instead (a probe slower than `interval` counts as not ready).
-    pub fn every(mut self, interval: Duration) -> Self {
-        self.interval = interval.max(Duration::from_millis(1));
-        self
-    }
-
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
-    /// Runs the probe once, bounded by the interval.
-    pub async fn check(&self) -> bool {
-        tokio::time::timeout(self.interval, (self.probe)()).await.unwrap_or(false)
-    }
-}
-
-impl fmt::Debug for Readiness {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Readiness").field("interval", &self.interval).finish_non_exhaustive()
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Serving
@@ -419,127 +274,12 @@ fn reflection_builder(served: &[String]) -> tonic_reflection::server::Builder<'s
         .fold(builder, |builder, name| builder.with_service_name(name))
 }
 
-#[derive(Clone)]
-struct Health {
-    reporter: HealthReporter,
-    /// `""` first, then the named services.
-    names: Vec<String>,
-}
-
-impl Health {
-    async fn set(&self, status: ServingStatus) {
-        for name in &self.names {
-            self.reporter.set_service_status(name, status).await;
-        }
-    }
-}
-
-async fn poll_readiness(health: Health, readiness: Readiness, stop: CancellationToken) {
-    let mut last: Option<bool> = None;
-    loop {
-        let ready = tokio::select! {
-            () = stop.cancelled() => return,
-            ready = readiness.check() => ready,
-        };
-        if last != Some(ready) {
-            if ready {
-                tracing::info!("ready: SERVING");
-            } else if last.is_some() {
-                tracing::warn!("readiness probe failed: NOT_SERVING");
-            } else {
-                tracing::info!("not ready yet: NOT_SERVING");
-            }
-            health.set(if ready { ServingStatus::Serving } else { ServingStatus::NotServing }).await;
-            last = Some(ready);
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(readiness.interval()) => {}
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// job_id propagation
-// ---------------------------------------------------------------------------------------------
-
-/// The span every request runs in: `grpc{rpc=/shortline.v1.ScriptService/GenerateScript job_id=7}`.
-pub fn request_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
-    let span = tracing::info_span!("grpc", rpc = %request.uri().path(), job_id = tracing::field::Empty);
-    if let Some(job_id) = parse_job_id(request.headers().get(JOB_ID_HEADER).and_then(|v| v.to_str().ok())) {
-        span.record("job_id", job_id);
-    }
-    span
-}
-
-/// Records `job_id` on the current request span (when the caller did not send the header, e.g.
-/// grpcurl, the handler knows it from the request message).
-pub fn record_job_id(job_id: i64) {
-    tracing::Span::current().record("job_id", job_id);
-}
-
-/// The job id carried in `metadata`, if any (and well-formed).
-pub fn job_id_from_metadata(metadata: &MetadataMap) -> Option<i64> {
-    parse_job_id(metadata.get(JOB_ID_HEADER).and_then(|v| v.to_str().ok()))
-}
-
-fn parse_job_id(value: Option<&str>) -> Option<i64> {
-    value?.trim().parse().ok()
-}
-
-/// Whether a failed call broke in the transport (a refused, reset or closed connection, an
-/// HTTP/2 error), whatever code tonic gave it (UNAVAILABLE, UNKNOWN, CANCELLED, INTERNAL…):
-/// the other side is away, e.g. restarting. Statuses a server sent carry no source; those tonic
-/// made from a failed connection carry the error that broke it.
-pub fn is_connection_failure(status: &tonic::Status) -> bool {
-    std::iter::successors(std::error::Error::source(status), |e| e.source()).any(|e| {
-        e.is::<hyper::Error>() || e.is::<h2::Error>() || e.is::<tonic::transport::Error>() || e.is::<std::io::Error>()
-    })
-}
-
-/// Puts `job_id` into outgoing metadata.
-pub fn set_job_id(metadata: &mut MetadataMap, job_id: i64) {
-    metadata.insert(JOB_ID_HEADER, MetadataValue::from(job_id));
-}
-
-/// Wraps `message` into a request that carries `job_id` in its metadata:
-/// `client.generate_script(with_job_id(req, job_id)).await`.
-pub fn with_job_id<T>(message: T, job_id: i64) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    set_job_id(request.metadata_mut(), job_id);
-    request
-}
-
-/// A client interceptor that stamps one job's id on every call of a client made for that job:
-/// `ScriptServiceClient::with_interceptor(channel, JobIdInterceptor(job_id))`.
-#[derive(Debug, Clone, Copy)]
-pub struct JobIdInterceptor(pub i64);
-
-impl tonic::service::Interceptor for JobIdInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        set_job_id(request.metadata_mut(), self.0);
-        Ok(request)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use tonic::service::Interceptor;
-
-    #[test]
-    fn transport_errors_under_a_status_are_connection_failures_and_a_server_s_words_are_not() {
-        let reset = tonic::Status::from_error(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
-        assert!(is_connection_failure(&reset));
-        let h2_reset = tonic::Status::from_error(Box::new(h2::Error::from(h2::Reason::INTERNAL_ERROR)));
-        assert_eq!(h2_reset.code(), tonic::Code::Internal);
-        assert!(is_connection_failure(&h2_reset));
-        assert!(!is_connection_failure(&tonic::Status::unknown("h2 protocol error: transport error")));
-        assert!(!is_connection_failure(&tonic::Status::unavailable("draining")));
-    }
     use tonic::transport::Channel;
     use tonic_health::pb::health_check_response::ServingStatus as Status;
     use tonic_health::pb::health_client::HealthClient;
@@ -695,58 +435,5 @@ mod tests {
         drop(client);
         shutdown.trigger();
         tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
-    }
-
-    #[test]
-    fn job_id_travels_in_metadata() {
-        let request = with_job_id("payload", 42);
-        assert_eq!(request.metadata().get(JOB_ID_HEADER).unwrap(), "42");
-        assert_eq!(job_id_from_metadata(request.metadata()), Some(42));
-
-        let request = JobIdInterceptor(7).call(tonic::Request::new(())).unwrap();
-        assert_eq!(job_id_from_metadata(request.metadata()), Some(7));
-
-        let mut metadata = MetadataMap::new();
-        assert_eq!(job_id_from_metadata(&metadata), None);
-        metadata.insert(JOB_ID_HEADER, MetadataValue::from_static("not-a-number"));
-        assert_eq!(job_id_from_metadata(&metadata), None);
-    }
-
-    #[test]
-    fn request_span_reads_the_path_and_job_id() {
-        shortline_telemetry::init_for_tests();
-        let request = tonic::codegen::http::Request::builder()
-            .uri("/shortline.v1.ScriptService/GenerateScript")
-            .header(JOB_ID_HEADER, "9")
-            .body(())
-            .unwrap();
-        let span = request_span(&request);
-        if let Some(metadata) = span.metadata() {
-            assert_eq!(metadata.name(), "grpc");
-            assert!(metadata.fields().field("job_id").is_some());
-            assert!(metadata.fields().field("rpc").is_some());
-        }
-    }
-
-    #[tokio::test]
-    async fn shutdown_clones_and_children_see_the_trigger() {
-        let shutdown = Shutdown::new();
-        let child = shutdown.child();
-        let waiter = tokio::spawn(shutdown.cancelled());
-        assert!(!child.is_triggered());
-        shutdown.clone().trigger();
-        waiter.await.unwrap();
-        assert!(shutdown.is_triggered() && child.is_triggered() && shutdown.token().is_cancelled());
-
-        // A child triggers alone.
-        let parent = Shutdown::new();
-        let child = parent.child();
-        child.trigger();
-        assert!(!parent.is_triggered());
-
-        // on_signals' task ends with a manual trigger too.
-        let signals = Shutdown::on_signals();
-        signals.trigger();
-        signals.cancelled().await;
     }
 }
