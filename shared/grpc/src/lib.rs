@@ -1,7 +1,7 @@
 //! gRPC scaffolding every shortline service uses.
 //!
 //! - the server ([`GrpcServer`], [`serve`]): health, reflection, request spans with `job_id`,
-//!   readiness polling and graceful shutdown; [`codes`] maps what the transport refuses to
+//!   readiness polling and graceful shutdown; `codes` maps what the transport refuses to
 //!   gRPC codes;
 //! - [`status`]: the one mapping of the services' errors to `tonic::Status` at the edge;
 //! - [`convert`]: rows and domain types to and from protobuf messages;

@@ -42,16 +42,13 @@
 //!   drain timeout (default 20 s) are dropped and `serve` returns.
 //! - Every request runs in an `info` span `grpc` with `rpc` (the gRPC path) and `job_id` (from the
 //!   [`JOB_ID_HEADER`] metadata, else empty: a handler may fill it with [`record_job_id`]).
-//!   Clients put the header on outgoing calls with [`with_job_id`] / [`set_job_id`], so one
+//!   Clients put the header on outgoing calls with `client::request` / [`set_job_id`], so one
 //!   job's spans line up across services.
 
 mod calls;
 mod lifecycle;
 
-pub use calls::{
-    is_connection_failure, job_id_from_metadata, record_job_id, request_span, set_job_id, with_job_id,
-    JobIdInterceptor, JOB_ID_HEADER,
-};
+pub use calls::{is_connection_failure, job_id_from_metadata, record_job_id, request_span, set_job_id, JOB_ID_HEADER};
 pub use lifecycle::{Readiness, Shutdown, DEFAULT_READINESS_INTERVAL};
 
 use std::fmt;

@@ -45,32 +45,11 @@ pub fn set_job_id(metadata: &mut MetadataMap, job_id: i64) {
     metadata.insert(JOB_ID_HEADER, MetadataValue::from(job_id));
 }
 
-/// Wraps `message` into a request that carries `job_id` in its metadata:
-/// `client.generate_script(with_job_id(req, job_id)).await`.
-pub fn with_job_id<T>(message: T, job_id: i64) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    set_job_id(request.metadata_mut(), job_id);
-    request
-}
-
-/// A client interceptor that stamps one job's id on every call of a client made for that job:
-/// `ScriptServiceClient::with_interceptor(channel, JobIdInterceptor(job_id))`.
-#[derive(Debug, Clone, Copy)]
-pub struct JobIdInterceptor(pub i64);
-
-impl tonic::service::Interceptor for JobIdInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        set_job_id(request.metadata_mut(), self.0);
-        Ok(request)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use tonic::service::Interceptor;
 
     #[test]
     fn transport_errors_under_a_status_are_connection_failures_and_a_server_s_words_are_not() {
@@ -85,12 +64,9 @@ mod tests {
 
     #[test]
     fn job_id_travels_in_metadata() {
-        let request = with_job_id("payload", 42);
+        let request = crate::client::request("payload", 42, std::time::Duration::from_secs(1));
         assert_eq!(request.metadata().get(JOB_ID_HEADER).unwrap(), "42");
         assert_eq!(job_id_from_metadata(request.metadata()), Some(42));
-
-        let request = JobIdInterceptor(7).call(tonic::Request::new(())).unwrap();
-        assert_eq!(job_id_from_metadata(request.metadata()), Some(7));
 
         let mut metadata = MetadataMap::new();
         assert_eq!(job_id_from_metadata(&metadata), None);
