@@ -3,6 +3,9 @@
 //!
 //! Every wait polls with a deadline; when one runs out (or a job ends unexpectedly) the panic
 //! carries the job's row, its stage attempts and the tails of the services' logs.
+//!
+//! One concept in one file (longer than ~700 lines on purpose): how a job survives failures of
+//! the processes around it; each test shares the same waits and post-mortems.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

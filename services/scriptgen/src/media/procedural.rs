@@ -13,6 +13,9 @@
 //! and the muxer in bitexact mode, so the same prompt and target give the same bytes with the
 //! same ffmpeg build (a different ffmpeg/x264 build may encode differently, the picture stays
 //! the same).
+//!
+//! One concept in one file (a little over ~700 lines): the patterns, their parameters and their
+//! ffmpeg graphs belong together.
 
 use std::ffi::OsString;
 use std::fmt;
