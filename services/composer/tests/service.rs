@@ -1,4 +1,5 @@
-//! The composer's gRPC API end to end: a real composer on port 0 over a fresh SQLite file, a
+//! The composer's gRPC API end to end: a real composer on port 0 over a fresh database (both
+//! backends, from `shortline-testing`), a
 //! fake ScriptService (serving scripts and media made here with ffmpeg), real renders kept small
 //! (360x640 at 15 fps, `ultrafast`, 2 s scenes).
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use shortline_composer::render::probe;
 use shortline_composer::Application;
 use shortline_config::Config;
-use shortline_db::{self as db, DbPool, JobKind, NewJob, NewScript, NewTrendReport, PoolOptions};
+use shortline_db::{self as db, DbPool, JobKind, NewJob, NewScript, NewTrendReport};
 use shortline_domain::{
     OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Theme, Transition, TrendReportBody,
 };
@@ -22,6 +23,7 @@ use shortline_media::MediaStore;
 use shortline_proto::v1::composer_service_client::ComposerServiceClient;
 use shortline_proto::v1::script_service_server::{ScriptService, ScriptServiceServer};
 use shortline_proto::v1::{self};
+use shortline_testing::{on_both_backends, TestDb};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
@@ -92,6 +94,7 @@ impl ScriptService for FakeScriptgen {
 
 struct World {
     _dir: tempfile::TempDir,
+    _db: TestDb,
     store: MediaStore,
     /// The store's directory.
     root: PathBuf,
@@ -108,11 +111,10 @@ impl Drop for World {
     }
 }
 
-async fn world() -> World {
+async fn world(test_db: TestDb) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("shortline.db").display());
-    db::migrations::run_pending(&url).await.unwrap();
-    let pool = DbPool::connect(&url, &PoolOptions::default()).unwrap();
+    let url = test_db.url.clone();
+    let pool = test_db.pool.clone();
     let media_root = dir.path().join("media");
     let store = MediaStore::local(media_root.to_str().unwrap()).unwrap();
 
@@ -140,7 +142,7 @@ async fn world() -> World {
     tokio::spawn(app.run());
     let client = ComposerServiceClient::connect(format!("http://{address}")).await.unwrap();
     let root = PathBuf::from(store.root_uri().strip_prefix("file://").unwrap());
-    World { _dir: dir, store, root, pool, fake, client, shutdown, next_asset_id: 100 }
+    World { _dir: dir, _db: test_db, store, root, pool, fake, client, shutdown, next_asset_id: 100 }
 }
 
 fn plan() -> ProductionPlan {
@@ -351,9 +353,13 @@ fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, contai
 
 // ---- tests ----------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread")]
-async fn compose_is_idempotent_review_moves_files_once_and_every_lookup_is_job_scoped() {
-    let mut w = world().await;
+on_both_backends!(
+    compose_is_idempotent_review_moves_files_once_and_every_lookup_is_job_scoped,
+    bad_requests_write_nothing_and_a_cancelled_render_leaves_no_files
+);
+
+async fn compose_is_idempotent_review_moves_files_once_and_every_lookup_is_job_scoped(db: TestDb) {
+    let mut w = world(db).await;
     let (job, report) = w.job().await;
     let script = w.script(job, report, 1).await;
     let assets = w.media(job, script).await;
@@ -455,9 +461,8 @@ async fn compose_is_idempotent_review_moves_files_once_and_every_lookup_is_job_s
     assert_eq!(w.compose(job, script).await.unwrap(), approved);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bad_requests_write_nothing_and_a_cancelled_render_leaves_no_files() {
-    let mut w = world().await;
+async fn bad_requests_write_nothing_and_a_cancelled_render_leaves_no_files(db: TestDb) {
+    let mut w = world(db).await;
     let (job, report) = w.job().await;
     let script = w.script(job, report, 1).await;
     w.media(job, script).await;
