@@ -77,6 +77,8 @@ pub fn asset_kind(kind: AssetKind) -> v1::AssetKind {
         AssetKind::Clip => v1::AssetKind::Clip,
         AssetKind::Voiceover => v1::AssetKind::Voiceover,
         AssetKind::Music => v1::AssetKind::Music,
+        AssetKind::CaptionsSrt => v1::AssetKind::CaptionsSrt,
+        AssetKind::CaptionsVtt => v1::AssetKind::CaptionsVtt,
     }
 }
 
@@ -455,7 +457,19 @@ pub fn video(row: &db::Video) -> v1::Video {
         reviewed_at: optional_timestamp(row.reviewed_at),
         created_at: Some(timestamp(row.created_at)),
         reviewed_by: row.reviewed_by.clone().unwrap_or_default(),
+        captions_srt_uri: caption_uri(row, "srt_uri"),
+        captions_vtt_uri: caption_uri(row, "vtt_uri"),
     }
+}
+
+/// A caption sidecar the composition used, as its generation log records it (the files are
+/// the script's media assets; the log says which ones this video was made with).
+fn caption_uri(row: &db::Video, field: &str) -> String {
+    row.generation_log
+        .pointer(&format!("/composition/inputs/captions/{field}"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod balance;
 pub mod budget;
+pub mod captions;
 pub mod config;
 pub mod convert;
 pub mod db;

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::json;
 use shortline_proto::v1::{self, script_service_server::ScriptService};
 use shortline_shared::budget::{self, JobBudget};
+use shortline_shared::captions;
 use shortline_shared::config::{MediaConfig, ProviderSet, ProvidersConfig};
 use shortline_shared::convert;
 use shortline_shared::db::{self, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
@@ -39,8 +40,8 @@ use tracing::{info, Instrument};
 
 use crate::error::{Result, ScriptgenError};
 use crate::media::{
-    generate_voiceover_fitted, ClipProvider, ClipTarget, EspeakVoice, FitPolicy, GeneratedFile, NullClips, NullVoice,
-    ProceduralClips, VoiceProvider, NORMAL_WORDS_PER_MINUTE,
+    caption_files, generate_voiceover_fitted, ClipProvider, ClipTarget, EspeakVoice, FitPolicy, GeneratedFile,
+    NullClips, NullVoice, ProceduralClips, VoiceProvider, NORMAL_WORDS_PER_MINUTE,
 };
 use crate::planner::{PlanError, Planner, TemplatePlanner};
 use crate::providers::{AvatarMedia, AvatarTargets, LlmPlanner, SetupError, UsageLedger};
@@ -463,6 +464,7 @@ impl ScriptApi {
                 self.providers.usage.merge_into(&fitted.file.sha256, &mut usage);
                 let uri = self.store.publish(&key, &fitted.file.path).await?;
                 new.push(self.new_asset(script, AssetKind::Voiceover, 0, &fitted.file, uri, usage));
+                self.caption_assets(script, text, &fitted.file, new).await?;
                 fitted.scene_seconds
             }
         };
@@ -529,10 +531,33 @@ impl ScriptApi {
         let (voice, usage) = set.voiceover;
         let uri = self.store.publish(&voice_key, &voice.path).await?;
         new.push(self.new_asset(script, AssetKind::Voiceover, 0, &voice, uri, usage));
+        self.caption_assets(script, &plan.voiceover_script, &voice, new).await?;
         for (number, file, usage) in set.clips {
             let number = scene_number(number)?;
             let uri = self.store.publish(&clip_key(script, number), &file.path).await?;
             new.push(self.new_asset(script, AssetKind::Clip, number, &file, uri, usage));
+        }
+        Ok(())
+    }
+
+    /// The voiceover's captions (SRT and WebVTT) as assets of the script, into `new`.
+    async fn caption_assets(
+        &self,
+        script: &Script,
+        text: &str,
+        voice: &GeneratedFile,
+        new: &mut Vec<NewMediaAsset>,
+    ) -> Result<()> {
+        let (cues, method) = caption_files::caption_cues(text, voice).await?;
+        let usage = json!({ "cues": cues.len(), "words": cues.iter().map(|c| c.words.len()).sum::<usize>() });
+        for (kind, contents) in
+            [(AssetKind::CaptionsSrt, captions::to_srt(&cues)), (AssetKind::CaptionsVtt, captions::to_vtt(&cues))]
+        {
+            let key = captions_key(script, kind);
+            let file =
+                caption_files::write_caption_file(&self.store.local_path(&key)?, &contents, voice, method).await?;
+            let uri = self.store.publish(&key, &file.path).await?;
+            new.push(self.new_asset(script, kind, 0, &file, uri, usage.clone()));
         }
         Ok(())
     }
@@ -734,6 +759,12 @@ fn voiceover_key(script: &Script) -> String {
     format!("jobs/{}/script-{}/voiceover.wav", script.job_id, script.id)
 }
 
+/// Where a script's captions of `kind` (SRT or WebVTT) are stored.
+fn captions_key(script: &Script, kind: AssetKind) -> String {
+    let extension = if kind == AssetKind::CaptionsSrt { "srt" } else { "vtt" };
+    format!("jobs/{}/script-{}/captions.{extension}", script.job_id, script.id)
+}
+
 /// Where the clip of a script's scene `number` is stored.
 fn clip_key(script: &Script, number: i32) -> String {
     format!("jobs/{}/script-{}/scene-{number}.mp4", script.job_id, script.id)
@@ -742,7 +773,10 @@ fn clip_key(script: &Script, number: i32) -> String {
 /// Every key of a script's media set.
 fn set_keys(script: &Script, plan: &ProductionPlan) -> Vec<String> {
     let clips = plan.scenes.iter().filter_map(|scene| i32::try_from(scene.number).ok()).map(|n| clip_key(script, n));
-    std::iter::once(voiceover_key(script)).chain(clips).collect()
+    [voiceover_key(script), captions_key(script, AssetKind::CaptionsSrt), captions_key(script, AssetKind::CaptionsVtt)]
+        .into_iter()
+        .chain(clips)
+        .collect()
 }
 
 /// The files a media generation stored but has not recorded. A failed generation removes them

@@ -42,6 +42,26 @@ pub fn pcm(seconds: f64) -> Vec<u8> {
         .collect()
 }
 
+/// ElevenLabs' documented with-timestamps answer (`AudioWithTimestampsResponseModel`):
+/// `pcm(seconds)` as base64 and every character of `text` timed, spread evenly over the audio.
+pub fn elevenlabs_answer(text: &str, seconds: f64) -> Value {
+    use base64::Engine as _;
+    let characters: Vec<String> = text.chars().map(String::from).collect();
+    let step = seconds / characters.len().max(1) as f64;
+    let starts: Vec<f64> = (0..characters.len()).map(|i| i as f64 * step).collect();
+    let ends: Vec<f64> = starts.iter().map(|s| s + step).collect();
+    let alignment = json!({
+        "characters": characters,
+        "character_start_times_seconds": starts,
+        "character_end_times_seconds": ends,
+    });
+    json!({
+        "audio_base64": base64::engine::general_purpose::STANDARD.encode(pcm(seconds)),
+        "alignment": alignment,
+        "normalized_alignment": alignment,
+    })
+}
+
 /// A WAV file of `seconds`.
 pub fn wav(seconds: f64) -> Vec<u8> {
     wav_from_pcm16(&pcm(seconds), 24_000, 1)

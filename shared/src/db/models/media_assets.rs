@@ -10,7 +10,13 @@ use crate::db::{Conn, DbResult};
 use crate::{dispatch, transaction};
 
 text_enum!(
-    AssetKind { Clip => "clip", Voiceover => "voiceover", Music => "music" }
+    AssetKind {
+        Clip => "clip",
+        Voiceover => "voiceover",
+        Music => "music",
+        CaptionsSrt => "captions_srt",
+        CaptionsVtt => "captions_vtt",
+    }
 );
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
