@@ -381,6 +381,7 @@ fn engine_job(input: &Input, size: Size, work: &Path) -> RenderJob {
         music: Some(input.music.clone()),
         output: work.join("engine.mp4"),
         thumbnail: work.join("engine.jpg"),
+        captions: None,
     }
 }
 

@@ -127,6 +127,23 @@ fn style(value: OverlayStyle) -> v1::OverlayStyle {
 
 // ---- domain <-> proto ---------------------------------------------------------------------------
 
+pub fn caption_style(style: domain::CaptionStyle) -> v1::CaptionStyle {
+    match style {
+        domain::CaptionStyle::Off => v1::CaptionStyle::Off,
+        domain::CaptionStyle::Phrase => v1::CaptionStyle::Phrase,
+        domain::CaptionStyle::Word => v1::CaptionStyle::Word,
+    }
+}
+
+/// UNSPECIFIED (and an unknown value from a newer client) is the default, `phrase`.
+pub fn caption_style_from(value: i32) -> domain::CaptionStyle {
+    match v1::CaptionStyle::try_from(value) {
+        Ok(v1::CaptionStyle::Off) => domain::CaptionStyle::Off,
+        Ok(v1::CaptionStyle::Word) => domain::CaptionStyle::Word,
+        _ => domain::CaptionStyle::Phrase,
+    }
+}
+
 pub fn theme(theme: &domain::Theme) -> v1::Theme {
     let c = &theme.config;
     v1::Theme {
@@ -145,6 +162,7 @@ pub fn theme(theme: &domain::Theme) -> v1::Theme {
                 .avatar
                 .as_ref()
                 .map(|a| v1::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
+            captions: caption_style(c.captions) as i32,
         }),
         content_references: theme
             .content_references
@@ -183,6 +201,7 @@ pub fn theme_from(message: &v1::Theme, field: &str) -> Result<domain::Theme, Vec
                 .avatar
                 .as_ref()
                 .map(|a| domain::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
+            captions: caption_style_from(c.captions),
         },
         content_references: message
             .content_references

@@ -904,6 +904,7 @@ mod tests {
                 tone: Some("fun".into()),
                 budget_usd: None,
                 avatar: None,
+                captions: Default::default(),
             },
             content_references: if with_references {
                 vec![

@@ -10,7 +10,7 @@ pub mod trend;
 
 pub use plan::{OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Transition};
 pub use report::{CommonPattern, HashtagCount, TrendReportBody, VideoStyle};
-pub use theme::{ContentReference, Theme, ThemeAvatar, ThemeConfig, ThemeError};
+pub use theme::{CaptionStyle, ContentReference, Theme, ThemeAvatar, ThemeConfig, ThemeError};
 pub use trend::{Platform, TrendItem};
 
 /// One rule broken by a value: the field's path (e.g. `scenes[2].duration_seconds`) and why.

@@ -111,6 +111,7 @@ async fn cut_fade_and_dissolve_render_to_h264_aac_of_the_expected_length() {
         music: Some(music),
         output: out.path().join("videos/final.mp4"),
         thumbnail: out.path().join("videos/final.jpg"),
+        captions: None,
     };
     let settings = settings();
     // 4 × 18 frames − 2 overlaps × 6 frames (the first clip's transition is ignored) = 60 frames.
@@ -173,6 +174,7 @@ async fn hostile_overlay_text_renders_and_is_drawn() {
         music: None,
         output: out.path().join(format!("{name}.mp4")),
         thumbnail: out.path().join(format!("{name}.jpg")),
+        captions: None,
     };
     let settings = settings();
     let cancel = CancellationToken::new();
@@ -221,6 +223,7 @@ async fn slow_render_in_progress(inputs: &Path, dir: &Path) -> (RenderJob, Rende
         music: None,
         output: dir.join("slow.mp4"),
         thumbnail: dir.join("slow.jpg"),
+        captions: None,
     };
     let settings = RenderSettings { width: 1080, height: 1920, fps: 30, x264_preset: "slow".to_owned(), ..settings() };
     (job, settings)
@@ -286,6 +289,7 @@ async fn a_failed_render_reports_ffmpeg_stderr_and_leaves_nothing() {
         music: None,
         output: out.path().join("x.mp4"),
         thumbnail: out.path().join("x.jpg"),
+        captions: None,
     };
     let err = render(&job, &settings(), &CancellationToken::new()).await.expect_err("must fail");
     match &err {
@@ -332,6 +336,7 @@ async fn every_audio_combination_yields_aac_as_long_as_the_picture() {
             music,
             output: out.path().join(format!("{name}.mp4")),
             thumbnail: out.path().join(format!("{name}.jpg")),
+            captions: None,
         };
         let rendered = render(&job, &settings, &CancellationToken::new()).await.expect(name);
         assert_eq!(rendered.audio_codec, "aac", "{name}");
@@ -446,6 +451,7 @@ async fn spoken_render(inputs: &Path, out: &Path, name: &str, music_volume: f64)
         music: Some(music),
         output: out.join(format!("{name}.mp4")),
         thumbnail: out.join(format!("{name}.jpg")),
+        captions: None,
     };
     let settings = RenderSettings { music_volume, ..settings() };
     let rendered = render(&job, &settings, &CancellationToken::new()).await.expect(name);
@@ -488,6 +494,7 @@ async fn a_scene_black_for_two_seconds_fails_the_quality_gate_and_leaves_nothing
         music: Some(music),
         output: out.path().join("videos/final.mp4"),
         thumbnail: out.path().join("videos/final.jpg"),
+        captions: None,
     };
     let err = render(&job, &settings(), &CancellationToken::new()).await.expect_err("black scene");
     let RenderError::QualityGate { reason } = &err else { panic!("not the gate: {err:?}") };
