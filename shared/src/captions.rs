@@ -59,10 +59,10 @@ pub fn wrap<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<String> {
 }
 
 /// Whether a word closes a phrase: it ends a sentence or a clause (closing quotes and brackets
-/// aside).
-fn closes_phrase(word: &str) -> bool {
+/// aside), or is a dash, where a voice pauses too.
+pub fn closes_phrase(word: &str) -> bool {
     let bare = word.trim_end_matches(['"', '\'', ')', ']', '”', '’', '»']);
-    bare.ends_with(['.', '!', '?', ';', ':', '…', '。', '！', '？'])
+    bare.ends_with(['.', '!', '?', ';', ':', '…', '。', '！', '？', '—', '–'])
 }
 
 /// The caption phrases of `text`, as words (split at whitespace): a phrase ends after a
@@ -338,6 +338,8 @@ mod tests {
         let joined: Vec<String> = phrases.iter().map(|p| p.join(" ")).collect();
         assert_eq!(joined[0], "Stop scrolling.");
         assert_eq!(joined[1..3], ["This one trick,", "used by pros everywhere,"]);
+        let dashed: Vec<String> = super::phrases("Get it today — link in bio.").iter().map(|p| p.join(" ")).collect();
+        assert_eq!(dashed, ["Get it today —", "link in bio."]);
         for phrase in &phrases {
             let lines = wrap(phrase.iter().map(String::as_str));
             assert!(lines.len() <= MAX_LINES, "{lines:?}");

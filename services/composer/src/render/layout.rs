@@ -56,13 +56,14 @@ pub fn safe_width(settings: &RenderSettings) -> f64 {
 
 /// Caption font size: two lines of about 32 characters fit the safe width.
 pub fn caption_font_size(settings: &RenderSettings) -> u32 {
-    ((f64::from(settings.width.min(settings.height)) * 0.042).round() as u32).max(8)
+    ((f64::from(settings.width.min(settings.height)) * 0.048).round() as u32).max(8)
 }
 
 /// Noto Sans Bold is narrower than the DejaVu Sans Bold the shared width table measures (a
-/// 32-character line of prose: 12.5 em drawn by libass against 21.7 em estimated); 0.8 keeps
-/// the estimate on the wide side for runs of W and M too (22.4 em drawn, 27 em estimated).
-const CAPTION_WIDTH_FACTOR: f64 = 0.8;
+/// 32-character line of prose: 12.5 em drawn by libass against 21.7 em estimated, 0.58); 0.7
+/// keeps the estimate on the wide side for runs of W and M too (22.4 em drawn against 33.6 em
+/// estimated, 0.67).
+const CAPTION_WIDTH_FACTOR: f64 = 0.7;
 
 /// Estimated width of a caption line in pixels, on the wide side.
 pub fn caption_line_width(line: &str, font_size: u32) -> f64 {

@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn phrase_captions_hold_until_the_next_cue_and_escape_overrides() {
         let doc = ass_document(&track(CaptionStyle::Phrase), &RenderSettings::default(), 10.0);
-        assert!(doc.contains("Style: Caption,Noto Sans,45,&H00FFFFFF,&H00FFFFFF,"), "{doc}");
+        assert!(doc.contains("Style: Caption,Noto Sans,52,&H00FFFFFF,&H00FFFFFF,"), "{doc}");
         assert!(doc.contains("Dialogue: 0,0:00:00.10,0:00:01.00,Caption,,0,0,0,,Stop scrolling.\n"), "{doc}");
         assert!(
             doc.contains("Dialogue: 0,0:00:01.00,0:00:02.50,Caption,,0,0,0,,Drink\u{FF5B}x\u{FF5D} water.\n"),

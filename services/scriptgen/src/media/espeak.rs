@@ -183,9 +183,9 @@ impl EspeakVoice {
 /// What is kept of the silence after a phrase cut inside a clause.
 const JOIN_SECONDS: f64 = 0.06;
 
-/// Whether a phrase ends where espeak-ng pauses anyway (a sentence, a clause, a comma).
+/// Whether a phrase ends where espeak-ng pauses anyway (a sentence, a clause, a dash, a comma).
 fn ends_clause(phrase: &[String]) -> bool {
-    phrase.last().is_some_and(|w| w.trim_end_matches(['"', '\'', ')', ']']).ends_with(['.', ',', '!', '?', ';', ':']))
+    phrase.last().is_some_and(|w| captions::closes_phrase(w) || w.ends_with(','))
 }
 
 impl VoiceProvider for EspeakVoice {
