@@ -501,3 +501,43 @@ async fn a_scene_black_for_two_seconds_fails_the_quality_gate_and_leaves_nothing
     assert!(reason.starts_with("blackdetect: black from 1.00 s to 3.00 s (2.00 s"), "{reason}");
     assert!(names(&out.path().join("videos")).is_empty(), "nothing is published");
 }
+
+/// One frame of `text` drawn as a caption by libass on grey, as luma, and ffmpeg's log.
+fn caption_frame(dir: &Path, text: &str) -> (Vec<u8>, String) {
+    use shortline_shared::captions::{Cue, WordTiming};
+    use shortline_shared::domain::CaptionStyle;
+    let settings = RenderSettings { width: 640, height: 360, ..RenderSettings::default() };
+    let words: Vec<WordTiming> =
+        text.split(' ').map(|w| WordTiming { text: w.to_owned(), start: 0.0, end: 1.0 }).collect();
+    let track = CaptionTrack { cues: vec![Cue { start: 0.0, end: 1.0, words }], style: CaptionStyle::Phrase };
+    let script = dir.join(format!("caption-{}.ass", text.chars().map(|c| c as u32).sum::<u32>()));
+    std::fs::write(&script, subtitles::ass_document(&track, &settings, 1.0)).expect("ass");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "verbose", "-nostdin", "-f", "lavfi", "-i", "color=c=gray:s=640x360:d=0.2", "-vf"])
+        .arg(format!("ass=filename={},format=gray", graph::filter_arg(s(&script))))
+        .args(["-frames:v", "1", "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Must-show (font fallback): a caption mixing Latin, Greek, Arabic, CJK and emoji is drawn
+/// without an empty box: libass finds every glyph in some installed font (no "failed to find
+/// any fallback"), and no character alone looks like the box drawn for a character no font has.
+#[test]
+fn a_caption_in_five_scripts_and_emoji_has_no_empty_boxes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let line = "Hello Γειά σου مرحبا بكم 你好世界 😀 🎉 ☕";
+    let (drawn, log) = caption_frame(dir.path(), line);
+    assert!(!log.contains("failed to find any fallback"), "{log}");
+    assert!(drawn.iter().any(|&y| y > 200), "the line is drawn");
+    // U+E000 is private use: no installed font has it, so libass draws its empty box.
+    let (tofu, _) = caption_frame(dir.path(), "\u{E000}");
+    let (blank, _) = caption_frame(dir.path(), " ");
+    assert_ne!(tofu, blank, "the reference box is visible");
+    for c in line.chars().filter(|c| !c.is_whitespace()) {
+        let (glyph, _) = caption_frame(dir.path(), &c.to_string());
+        assert_ne!(glyph, tofu, "{c:?} (U+{:04X}) is drawn as an empty box", c as u32);
+    }
+}
