@@ -3,8 +3,9 @@
 //!
 //! The standard input (made once per run, outside every timing): a 30 s, 1080x1920, 30 fps
 //! background clip from the offline clip provider (`ProceduralClips`, the same provider a
-//! pipeline uses), an espeak-ng voiceover (`EspeakVoice`), the composer's offline music bed, and a
-//! plan with 6 text overlays (one per style/position mix). `--small`: 6 s at 360x640.
+//! pipeline uses), an espeak-ng voiceover (`EspeakVoice`) with its captions (SRT and WebVTT, as
+//! media generation makes them), the composer's offline music bed, and a plan with 6 text
+//! overlays (one per style/position mix). `--small`: 6 s at 360x640.
 //!
 //! Each repetition seeds a fresh job (job, report, script and media rows; the files are shared)
 //! and times:
@@ -26,11 +27,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
-use shortline_composer::render::{self, ClipInput, RenderJob, RenderSettings};
+use shortline_composer::render::layout::{self, caption_font_size, caption_padding};
+use shortline_composer::render::{self, CaptionTrack, ClipInput, RenderJob, RenderSettings};
 use shortline_config::MediaConfig;
 use shortline_db::{self as db, AssetKind, DbPool, JobKind, NewJob, NewMediaAsset, NewScript, NewTrendReport};
+use shortline_domain::captions;
 use shortline_domain::{
-    OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Theme, Transition, TrendReportBody,
+    CaptionStyle, OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Theme, Transition, TrendReportBody,
 };
 use shortline_media::MediaStore;
 use shortline_proto::v1;
@@ -229,11 +232,17 @@ struct Input {
     voiceover_seconds: f64,
     music: PathBuf,
     plan: ProductionPlan,
+    /// The voiceover's captions as scriptgen makes them: cues, and their SRT and WebVTT files.
+    cues: Vec<captions::Cue>,
+    srt: PathBuf,
+    vtt: PathBuf,
 }
 
 const BACKGROUND_KEY: &str = "bench/input/background.mp4";
 const VOICEOVER_KEY: &str = "bench/input/voiceover.wav";
 const MUSIC_KEY: &str = "bench/input/music.wav";
+const SRT_KEY: &str = "bench/input/captions.srt";
+const VTT_KEY: &str = "bench/input/captions.vtt";
 
 const VOICEOVER: &str = "Stop scrolling. This is the LoopCup, the reusable coffee cup you can return at any cafe in town. \
     It keeps your coffee hot for hours, it never leaks in your bag, and every cup you use saves a paper cup from the landfill. \
@@ -263,6 +272,11 @@ async fn make_input(store: &MediaStore, size: Size) -> anyhow::Result<Input> {
     let voice = EspeakVoice::new().speak(words, 175, &voiceover, &cancel).await.context("speaking the voiceover")?;
     let music = store.local_path(MUSIC_KEY)?;
     render::ensure_music_bed(&music, size.seconds).await.context("making the music bed")?;
+    let timings = voice.word_timings.as_deref().context("espeak-ng gave no word timings")?;
+    let cues = captions::cues(words, timings).context("the timings are not of the voiceover's words")?;
+    let (srt, vtt) = (store.local_path(SRT_KEY)?, store.local_path(VTT_KEY)?);
+    std::fs::write(&srt, captions::to_srt(&cues))?;
+    std::fs::write(&vtt, captions::to_vtt(&cues))?;
 
     let t = size.seconds;
     let overlay = |text: &str, a: f64, b: f64, position, style| TextOverlay {
@@ -299,6 +313,9 @@ async fn make_input(store: &MediaStore, size: Size) -> anyhow::Result<Input> {
         voiceover_seconds: voice.duration_seconds,
         music,
         plan,
+        cues,
+        srt,
+        vtt,
     })
 }
 
@@ -325,9 +342,13 @@ async fn seed(pool: &DbPool, store: &MediaStore, input: &Input, size: Size) -> a
     )
     .await?;
     let mut uris = Vec::new();
-    for (key, path) in
-        [(BACKGROUND_KEY, &input.background), (VOICEOVER_KEY, &input.voiceover), (MUSIC_KEY, &input.music)]
-    {
+    for (key, path) in [
+        (BACKGROUND_KEY, &input.background),
+        (VOICEOVER_KEY, &input.voiceover),
+        (MUSIC_KEY, &input.music),
+        (SRT_KEY, &input.srt),
+        (VTT_KEY, &input.vtt),
+    ] {
         uris.push(store.publish(key, path).await?);
     }
     let asset = |kind: AssetKind, scene: i32, path: &Path, uri: &str, seconds: f64| NewMediaAsset {
@@ -349,6 +370,8 @@ async fn seed(pool: &DbPool, store: &MediaStore, input: &Input, size: Size) -> a
         asset(AssetKind::Clip, 1, &input.background, &uris[0], size.seconds.min(input.background_seconds)),
         asset(AssetKind::Voiceover, 0, &input.voiceover, &uris[1], input.voiceover_seconds),
         asset(AssetKind::Music, 0, &input.music, &uris[2], size.seconds),
+        asset(AssetKind::CaptionsSrt, 0, &input.srt, &uris[3], input.voiceover_seconds),
+        asset(AssetKind::CaptionsVtt, 0, &input.vtt, &uris[4], input.voiceover_seconds),
     ];
     db::media_assets::insert_all_or_get(conn, job.id, script.id, &assets).await?;
     Ok((job.id, script.id))
@@ -381,6 +404,7 @@ fn engine_job(input: &Input, size: Size, work: &Path) -> RenderJob {
         music: Some(input.music.clone()),
         output: work.join("engine.mp4"),
         thumbnail: work.join("engine.jpg"),
+        captions: Some(CaptionTrack { cues: input.cues.clone(), style: CaptionStyle::Phrase }),
     }
 }
 
@@ -419,14 +443,16 @@ fn plain_command_args(
 }
 
 /// The plain filtergraph: the background to the frame size and rate and cut to length; six
-/// drawtexts (same font, sizes, colours, boxes, positions, half-open windows and fades as the
-/// composer's styles); one frame split off for the thumbnail; the voice padded to length, the
+/// drawtexts (same font, sizes, colours, boxes, safe-area positions, half-open windows and fades
+/// as the composer's styles); the captions burnt in from the SRT by the `subtitles` filter
+/// (libass, the composer's font, size, box and place); one frame split off for the thumbnail; the voice padded to length, the
 /// looped music at the configured volume ducked under it and mixed in, then normalised to −14 LUFS
 /// with a true-peak ceiling (single-pass `loudnorm`: the one-command way to do the composer's
 /// loudness work; the composer's measuring pre-passes and quality-gate pass count against it).
 fn plain_graph(input: &Input, size: Size, font: &Path, media: &MediaConfig, work: &Path) -> anyhow::Result<String> {
     let (w, h, fps, t) = (size.width, size.height, size.fps, size.seconds);
     let short = f64::from(w.min(h));
+    let cfs = caption_font_size(&RenderSettings { width: w, height: h, ..RenderSettings::default() });
     let mut draws = Vec::new();
     for (i, o) in input.plan.text_overlays.iter().enumerate() {
         let text_file = work.join(format!("text-{i}.txt"));
@@ -435,28 +461,41 @@ fn plain_graph(input: &Input, size: Size, font: &Path, media: &MediaConfig, work
             OverlayStyle::Bold => {
                 (0.075, "fontcolor=white:borderw={b}:bordercolor=black:shadowcolor=black@0.6:shadowx={s}:shadowy={s}")
             }
-            OverlayStyle::Normal => (0.056, "fontcolor=white:borderw={n}:bordercolor=black@0.8"),
+            OverlayStyle::Normal => (0.056, "fontcolor=white:borderw={b}:bordercolor=black"),
             OverlayStyle::Highlight => (0.062, "fontcolor=black:box=1:boxcolor=0xFFD60A@0.92:boxborderw={p}"),
         };
         let fs = (short * factor).round() as u32;
         let style = style
             .replace("{b}", &(fs / 10).max(2).to_string())
             .replace("{s}", &(fs / 14).max(1).to_string())
-            .replace("{n}", &(fs / 16).max(1).to_string())
             .replace("{p}", &(fs * 3).div_ceil(10).to_string());
+        // The safe area: a bottom overlay ends above the captions' two lines.
+        let caption_top = f64::from(h) * 0.8 - 2.2 * f64::from(cfs) - 2.0 * f64::from(caption_padding(cfs));
         let y = match o.position {
-            OverlayPosition::Top => "h*0.12",
-            OverlayPosition::Center => "(h-text_h)/2",
-            OverlayPosition::Bottom => "h*0.82-text_h",
+            OverlayPosition::Top => "h*0.12".to_owned(),
+            OverlayPosition::Center => "(h-text_h)/2".to_owned(),
+            OverlayPosition::Bottom => format!("{}-text_h", (caption_top - f64::from(fs) / 2.0).round()),
         };
         let (a, b) = (secs(o.start_seconds), secs(o.end_seconds.min(t)));
         let fade = secs(0.3_f64.min((o.end_seconds.min(t) - o.start_seconds) / 3.0));
         draws.push(format!(
-            "drawtext=fontfile={}:textfile={}:expansion=none:fontsize={fs}:x=(w-text_w)/2:y={y}:{style}:enable='gte(t,{a})*lt(t,{b})':alpha='min(1,min((t-{a})/{fade},({b}-t)/{fade}))'",
+            "drawtext=fontfile={}:textfile={}:expansion=none:fontsize={fs}:x=w*0.45-text_w/2:y={y}:{style}:enable='gte(t,{a})*lt(t,{b})':alpha='min(1,min((t-{a})/{fade},({b}-t)/{fade}))'",
             font.display(),
             text_file.display(),
         ));
     }
+    // The captions as one would burn in an SRT by hand: libass with the composer's look.
+    let pad = caption_padding(cfs);
+    let box_alpha = (255.0 * (1.0 - layout::min_box_opacity(&[[255; 3], [255, 214, 10]]))).round() as u8;
+    draws.push(format!(
+        "subtitles=filename={}:original_size={w}x{h}:force_style='Fontname=Noto Sans,Fontsize={cfs},Bold=1,\
+         PrimaryColour=&H00FFFFFF,OutlineColour=&H{box_alpha:02X}000000,BackColour=&H{box_alpha:02X}000000,\
+         BorderStyle=3,Outline={pad},Shadow=0,Alignment=2,MarginL={},MarginR={},MarginV={}'",
+        input.srt.display(),
+        (f64::from(w) * 0.06).round(),
+        (f64::from(w) * 0.16).round(),
+        (f64::from(h) * 0.2).round() as u32 + pad,
+    ));
     let thumb = ((media.thumbnail_at_seconds * f64::from(fps)).round() as u64).min((t * f64::from(fps)) as u64 - 1);
     let fade_out = (t / 4.0).min(1.0);
     Ok(format!(

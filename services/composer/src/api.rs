@@ -9,7 +9,9 @@ use serde_json::{json, Map, Value};
 use shortline_config::{MediaConfig, ProviderSet};
 use shortline_db::videos::Decision;
 use shortline_db::{self as db, DbError, DbPool, NewVideo, VideoStatus};
+use shortline_domain::captions;
 use shortline_domain::text::stored_text;
+use shortline_domain::CaptionStyle;
 use shortline_grpc::convert;
 use shortline_grpc::record_job_id;
 use shortline_grpc::slots::{Slot, WorkSlots};
@@ -23,7 +25,7 @@ use tracing::{info, warn, Instrument as _};
 
 use crate::compose::{self, Selection, SelectionError};
 use crate::error::{ComposerError, Result};
-use crate::render::{self, RenderJob, RenderOutput, RenderSettings};
+use crate::render::{self, CaptionTrack, RenderJob, RenderOutput, RenderSettings};
 use crate::scriptgen::Scriptgen;
 
 /// The longest generation log a ComposeVideo request may carry.
@@ -146,7 +148,8 @@ impl Composer {
             return Ok(video);
         }
 
-        let prepared = self.prepare(job_id, script_id, &request.asset_ids, log, costs).await?;
+        let style = convert::caption_style_from(request.captions);
+        let prepared = self.prepare(job_id, script_id, &request.asset_ids, log, costs, style).await?;
 
         // Refused at once when every render slot is busy: the orchestrator retries with backoff
         // (perhaps on another pod) rather than this pod queuing renders past its memory limit.
@@ -192,6 +195,7 @@ impl Composer {
         asset_ids: &[i64],
         log: Map<String, Value>,
         costs: v1::CostBreakdown,
+        style: CaptionStyle,
     ) -> Result<Prepared> {
         let script = self.scriptgen.get_script(job_id, script_id).await?;
         let plan = script
@@ -220,6 +224,20 @@ impl Composer {
             Some(asset) => Some(self.asset_file(asset, &downloads).await?),
             None => None,
         };
+        // The captions are timed on the voiceover: without it, there is nothing they say.
+        let captions = match (&selection.voiceover, &selection.captions_vtt) {
+            (Some(_), Some(asset)) => {
+                let path = self.asset_file(asset, &downloads).await?;
+                let text = tokio::fs::read_to_string(&path)
+                    .await
+                    .map_err(|e| ComposerError::Internal(format!("reading the captions of asset {}: {e}", asset.id)))?;
+                let cues = captions::parse_vtt(&text).map_err(|e| {
+                    ComposerError::FailedPrecondition(format!("asset {}: its captions cannot be read: {e}", asset.id))
+                })?;
+                Some(CaptionTrack { cues, style })
+            }
+            _ => None,
+        };
         let (music, music_source) = match &selection.music {
             Some(asset) => (self.asset_file(asset, &downloads).await?, json!({ "asset_id": asset.id })),
             None => {
@@ -237,7 +255,7 @@ impl Composer {
         let thumbnail_key = format!("generated/job-{job_id}/video-{script_id}.jpg");
         let output = self.store.local_path(&video_key)?;
         let thumbnail = self.store.local_path(&thumbnail_key)?;
-        let inputs = inputs_log(&selection, &seconds, &clips, music_source, overlays.len());
+        let inputs = inputs_log(&selection, &seconds, &clips, music_source, overlays.len(), captions.as_ref());
         let now = db::now();
         let new = NewVideo {
             job_id,
@@ -259,7 +277,7 @@ impl Composer {
             created_at: now,
             updated_at: now,
         };
-        let job = RenderJob { clips, overlays, voiceover, music: Some(music), output, thumbnail };
+        let job = RenderJob { clips, overlays, voiceover, music: Some(music), output, thumbnail, captions };
         Ok(Prepared { job, downloads, video_key, thumbnail_key, settings, new, log, inputs })
     }
 
@@ -477,7 +495,19 @@ fn inputs_log(
     clips: &[render::ClipInput],
     music: Value,
     overlays: usize,
+    captions: Option<&CaptionTrack>,
 ) -> Value {
+    // The sidecars GetVideo offers (Video.captions_*_uri read them from here).
+    let captions = captions.map(|track| {
+        json!({
+            "style": track.style,
+            "cues": track.cues.len(),
+            "srt_asset_id": selection.captions_srt.as_ref().map(|a| a.id),
+            "srt_uri": selection.captions_srt.as_ref().map(|a| a.uri.as_str()),
+            "vtt_asset_id": selection.captions_vtt.as_ref().map(|a| a.id),
+            "vtt_uri": selection.captions_vtt.as_ref().map(|a| a.uri.as_str()),
+        })
+    });
     json!({
         "clip_asset_ids": selection.clips.iter().map(|c| c.id).collect::<Vec<_>>(),
         "scene_seconds": scene_seconds,
@@ -486,6 +516,7 @@ fn inputs_log(
         "voiceover_asset_id": selection.voiceover.as_ref().map(|v| v.id),
         "music": music,
         "overlays": overlays,
+        "captions": captions,
     })
 }
 

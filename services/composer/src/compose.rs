@@ -86,6 +86,9 @@ pub struct Selection {
     pub voiceover: Option<v1::MediaAsset>,
     /// Music the media stage made; `None`: the offline music bed.
     pub music: Option<v1::MediaAsset>,
+    /// The voiceover's captions (SubRip, and WebVTT with the words' times).
+    pub captions_srt: Option<v1::MediaAsset>,
+    pub captions_vtt: Option<v1::MediaAsset>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,6 +135,8 @@ pub fn select(assets: &[v1::MediaAsset], asset_ids: &[i64], scenes: usize) -> Re
         clips,
         voiceover: of_kind(v1::AssetKind::Voiceover).next().cloned(),
         music: of_kind(v1::AssetKind::Music).next().cloned(),
+        captions_srt: of_kind(v1::AssetKind::CaptionsSrt).next().cloned(),
+        captions_vtt: of_kind(v1::AssetKind::CaptionsVtt).next().cloned(),
     })
 }
 

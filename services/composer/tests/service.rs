@@ -320,6 +320,7 @@ fn compose_request(job_id: i64, script_id: i64) -> v1::ComposeVideoRequest {
             video_generation_micros: 300,
             total_micros: 0,
         }),
+        captions: v1::CaptionStyle::Phrase as i32,
     }
 }
 

@@ -190,6 +190,7 @@ impl Stages {
                 asset_ids: Vec::new(),
                 generation_log_json: log.to_string(),
                 upstream_costs: Some(costs),
+                captions: convert::caption_style(job_theme(job)?.config.captions) as i32,
             };
             let video = self
                 .clients

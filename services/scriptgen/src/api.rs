@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use shortline_db::{self as db, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
-use shortline_domain::{ProductionPlan, Theme, ThemeAvatar};
+use shortline_domain::{captions, ProductionPlan, Theme, ThemeAvatar};
 use shortline_grpc::convert;
 use shortline_grpc::record_job_id;
 use shortline_grpc::slots::WorkSlots;
@@ -41,10 +41,14 @@ use tonic::{Request, Response, Status};
 use tracing::{info, Instrument};
 
 use crate::error::{Result, ScriptgenError};
-use crate::media::{generate_voiceover_fitted, ClipTarget, FitPolicy, GeneratedFile, NORMAL_WORDS_PER_MINUTE};
+use crate::media::{
+    caption_files, generate_voiceover_fitted, ClipTarget, FitPolicy, GeneratedFile, NORMAL_WORDS_PER_MINUTE,
+};
 use crate::planner::PlanError;
 use crate::providers::AvatarTargets;
-use media_set::{clip_key, find_asset, is_complete, scene_number, set_keys, voiceover_key, ScriptLocks, Unrecorded};
+use media_set::{
+    captions_key, clip_key, find_asset, is_complete, scene_number, set_keys, voiceover_key, ScriptLocks, Unrecorded,
+};
 use requests::{find_script, require_id, require_job, script_of_report, script_request, ScriptRequest};
 
 /// Variants one job may have (GenerateScriptRequest.variant 1..=10; 0 means 1).
@@ -320,6 +324,7 @@ impl ScriptApi {
                 self.providers.usage.merge_into(&fitted.file.sha256, &mut usage);
                 let uri = self.store.publish(&key, &fitted.file.path).await?;
                 new.push(self.new_asset(script, AssetKind::Voiceover, 0, &fitted.file, uri, usage));
+                self.caption_assets(script, text, &fitted.file, new).await?;
                 fitted.scene_seconds
             }
         };
@@ -386,10 +391,33 @@ impl ScriptApi {
         let (voice, usage) = set.voiceover;
         let uri = self.store.publish(&voice_key, &voice.path).await?;
         new.push(self.new_asset(script, AssetKind::Voiceover, 0, &voice, uri, usage));
+        self.caption_assets(script, &plan.voiceover_script, &voice, new).await?;
         for (number, file, usage) in set.clips {
             let number = scene_number(number)?;
             let uri = self.store.publish(&clip_key(script, number), &file.path).await?;
             new.push(self.new_asset(script, AssetKind::Clip, number, &file, uri, usage));
+        }
+        Ok(())
+    }
+
+    /// The voiceover's captions (SRT and WebVTT) as assets of the script, into `new`.
+    async fn caption_assets(
+        &self,
+        script: &Script,
+        text: &str,
+        voice: &GeneratedFile,
+        new: &mut Vec<NewMediaAsset>,
+    ) -> Result<()> {
+        let (cues, method) = caption_files::caption_cues(text, voice).await?;
+        let usage = json!({ "cues": cues.len(), "words": cues.iter().map(|c| c.words.len()).sum::<usize>() });
+        for (kind, contents) in
+            [(AssetKind::CaptionsSrt, captions::to_srt(&cues)), (AssetKind::CaptionsVtt, captions::to_vtt(&cues))]
+        {
+            let key = captions_key(script, kind);
+            let file =
+                caption_files::write_caption_file(&self.store.local_path(&key)?, &contents, voice, method).await?;
+            let uri = self.store.publish(&key, &file.path).await?;
+            new.push(self.new_asset(script, kind, 0, &file, uri, usage.clone()));
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use providers_support::wav;
+use providers_support::{elevenlabs_answer, wav};
 use serde_json::{json, Value};
 use shortline_domain::Theme;
 use shortline_providers::llm::OpenAiCompatibleChat;
@@ -26,7 +26,6 @@ use shortline_providers::{reqwest, Auth};
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_scriptgen::providers::{ElevenLabsSpeech, LlmPlanner, OpenAiSpeech, SpeechApi};
 use shortline_testing::http_mock::{MockResponse, MockServer};
-use shortline_testing::media::pcm;
 use shortline_testing::providers::client;
 
 /// The providers' documents, beside the repository.
@@ -168,10 +167,10 @@ async fn openai_speech_and_chat_completions_requests_satisfy_openais_specificati
 #[tokio::test(flavor = "multi_thread")]
 async fn elevenlabs_text_to_speech_requests_satisfy_elevenlabs_specification() {
     let dir = tempfile::tempdir().unwrap();
-    let speech_pcm = pcm(0.5);
     let elevenlabs = MockServer::start(move |r| {
         if r.path.starts_with("/v1/text-to-speech/") {
-            MockResponse::bytes(200, "audio/mpeg", speech_pcm.clone())
+            // The documented `AudioWithTimestampsResponseModel`.
+            MockResponse::json(200, elevenlabs_answer("Hydrate sustainably with AquaPure.", 0.5))
         } else {
             MockResponse::json(404, json!({"detail": "not found"}))
         }
@@ -188,17 +187,29 @@ async fn elevenlabs_text_to_speech_requests_satisfy_elevenlabs_specification() {
     assert!(spoken.is_ok(), "Prism refused the text-to-speech request: {spoken:?}\n{}", prism.log_text());
     let forwarded = elevenlabs.requests();
     assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0].path, "/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb/with-timestamps");
     assert_eq!(forwarded[0].query_param("output_format").as_deref(), Some("pcm_24000"));
+    assert_eq!(spoken.unwrap().word_timings.map(|w| w.len()), Some(4), "the alignment timed every word");
 
-    // The check can fail: a request without its required `text` is refused, not forwarded.
+    // The check can fail: a request without its required `text` is refused, not forwarded, and
+    // so is an output format the endpoint does not document.
     let (status, answer) = prism
         .raw(
-            "/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb?output_format=pcm_24000",
+            "/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb/with-timestamps?output_format=pcm_24000",
             &[("xi-api-key", "test")],
             &json!({"model_id": "eleven_multilingual_v2"}),
         )
         .await;
     assert_eq!(status, 422, "{answer}");
     assert!(answer.to_string().contains("text"), "{answer}");
-    assert_eq!(elevenlabs.requests().len(), 1, "the malformed request never reached the API");
+    let (status, answer) = prism
+        .raw(
+            "/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb/with-timestamps?output_format=wav_7",
+            &[("xi-api-key", "test")],
+            &json!({"text": "hi", "model_id": "eleven_multilingual_v2"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("output_format"), "{answer}");
+    assert_eq!(elevenlabs.requests().len(), 1, "the malformed requests never reached the API");
 }

@@ -218,7 +218,8 @@ async fn failover_costs_and_usage_are_recorded_and_the_key_is_nowhere() {
             402,
             json!({"error": {"message": format!("Billing required for key {KEY}"), "type": "billing", "code": null}}),
         ),
-        MockResponse::bytes(200, "audio/pcm", pcm(3.0)).with_header("x-character-count", "120"),
+        MockResponse::json(200, providers_support::elevenlabs_answer("Hydrate.", 3.0))
+            .with_header("x-character-count", "120"),
     )
     .await;
     let service = start(&mocks).await;
@@ -226,7 +227,7 @@ async fn failover_costs_and_usage_are_recorded_and_the_key_is_nowhere() {
 
     let answer = service.client.clone().generate_media(v1::GenerateMediaRequest { job_id, script_id }).await.unwrap();
     let assets = answer.into_inner().assets;
-    assert_eq!(assets.len(), scenes + 1);
+    assert_eq!(assets.len(), scenes + 3);
     assert_no_key("the GenerateMedia answer", &format!("{assets:?}"));
 
     let rows = {
@@ -477,8 +478,11 @@ async fn an_llm_plan_breaking_the_rules_twice_fails_readably_and_stores_nothing(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_budget_below_the_plans_media_estimate_stops_before_the_first_call_and_writes_nothing() {
-    let mocks =
-        mocks(MockResponse::bytes(200, "audio/pcm", pcm(3.0)), MockResponse::bytes(200, "audio/pcm", pcm(3.0))).await;
+    let mocks = mocks(
+        MockResponse::bytes(200, "audio/pcm", pcm(3.0)),
+        MockResponse::json(200, providers_support::elevenlabs_answer("Hydrate.", 3.0)),
+    )
+    .await;
     // Each clip bills 5 s of Kling at $0.05 = $0.25: a $0.50 budget pays for two, not the set.
     let service = start_with(&mocks, |config, _| config.pipeline.job_budget_usd = Some(0.5)).await;
     let (job_id, script_id, scenes) = script(&service).await;
@@ -572,8 +576,12 @@ async fn a_theme_with_an_avatar_gets_its_voiceover_and_clips_from_heygen_and_not
         .into_inner()
         .assets;
     let scenes = script.plan.unwrap().scenes.len();
-    assert_eq!(assets.len(), scenes + 1);
-    assert!(assets.iter().all(|a| a.provider == "heygen" && a.model == "heygen-avatar"), "{assets:?}");
+    assert_eq!(assets.len(), scenes + 3);
+    assert!(assets.iter().all(|a| a.provider == "heygen"), "{assets:?}");
+    // The avatar's voice has no timings: its captions are the fallback's.
+    let (captions, media): (Vec<_>, Vec<_>) = assets.iter().partition(|a| a.model == "captions/speech-by-letters");
+    assert_eq!(captions.len(), 2, "{assets:?}");
+    assert!(media.iter().all(|a| a.model == "heygen-avatar"), "{assets:?}");
     let total: i64 = assets.iter().map(|a| a.cost_micros).sum();
     assert_eq!(total, (seconds * 100_000.0).round() as i64, "one video, billed once");
     let body = heygen.requests()[0].json();

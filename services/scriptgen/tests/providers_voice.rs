@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use providers_support::wav;
+use providers_support::{elevenlabs_answer, wav};
 use serde_json::{json, Value};
 use shortline_config::Price;
+use shortline_domain::captions;
 use shortline_providers::{Auth, ProviderError};
-use shortline_scriptgen::media::{MediaError, VoiceProvider};
+use shortline_scriptgen::media::{caption_files, MediaError, VoiceProvider};
 use shortline_scriptgen::providers::{
     ElevenLabsSpeech, FishAudioSpeech, OpenAiSpeech, SpeechApi, UsageLedger, VoiceChain,
 };
@@ -78,7 +79,7 @@ async fn openai_speech_request_and_answer_are_the_documented_ones() {
 #[tokio::test]
 async fn elevenlabs_request_and_answer_are_the_documented_ones() {
     let server = MockServer::start(|_| {
-        MockResponse::bytes(200, "audio/pcm", pcm(0.5))
+        MockResponse::json(200, elevenlabs_answer(TEXT, 0.5))
             .with_header("x-character-count", "31")
             .with_header("request-id", "el-1")
     })
@@ -86,7 +87,10 @@ async fn elevenlabs_request_and_answer_are_the_documented_ones() {
     let spoken = elevenlabs(&server.url()).synthesize(TEXT, 1.0).await.unwrap();
 
     let request = &server.requests()[0];
-    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/v1/text-to-speech/VOICE123"));
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/v1/text-to-speech/VOICE123/with-timestamps")
+    );
     assert_eq!(request.query_param("output_format").as_deref(), Some("pcm_24000"));
     assert_eq!(request.header("xi-api-key"), Some(KEY));
     assert_eq!(request.header("authorization"), None, "ElevenLabs takes the key in xi-api-key only");
@@ -95,11 +99,14 @@ async fn elevenlabs_request_and_answer_are_the_documented_ones() {
     assert_eq!(body["model_id"], "eleven_multilingual_v2");
     assert_eq!(body["voice_settings"]["speed"], 1.0);
 
-    // The reported character count is the usage; raw PCM became a WAV of the same samples.
+    // The reported character count is the usage; the base64 PCM became a WAV of the same
+    // samples; the character alignment became the words' timings.
     assert_eq!(spoken.usage.characters, 31);
     assert_eq!(spoken.request_id.as_deref(), Some("el-1"));
     let info = shortline_scriptgen::media::parse_wav(&spoken.wav).unwrap();
     assert!((info.duration_seconds() - 0.5).abs() < 1e-6);
+    let words = spoken.word_timings.unwrap();
+    assert_eq!(words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(), TEXT.split_whitespace().collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -168,7 +175,8 @@ fn api(provider: &str, url: &str) -> Arc<dyn SpeechApi> {
 /// A correct audio answer of the provider.
 fn success(provider: &str) -> MockResponse {
     match provider {
-        "elevenlabs" | "fish_audio" => MockResponse::bytes(200, "audio/pcm", pcm(0.4)),
+        "elevenlabs" => MockResponse::json(200, elevenlabs_answer(TEXT, 0.4)),
+        "fish_audio" => MockResponse::bytes(200, "audio/pcm", pcm(0.4)),
         _ => MockResponse::bytes(200, "audio/wav", wav(0.4)),
     }
 }
@@ -439,4 +447,54 @@ async fn a_failover_the_budget_cannot_pay_for_is_not_called() {
         "OpenAI fitted and was asked; ElevenLabs was not"
     );
     assert!(!out.exists());
+}
+
+/// Must-show 4: the captions of an ElevenLabs voice follow the alignment it returned, word for
+/// word, through the chain, the caption files and back.
+#[tokio::test]
+async fn captions_of_an_elevenlabs_voice_follow_the_returned_alignment() {
+    // "Hydrate sustainably with AquaPure." with a pause of 0.7 s after "sustainably": an even
+    // spread of the words could not land on these times.
+    let characters: Vec<String> = TEXT.chars().map(String::from).collect();
+    let mut starts = Vec::new();
+    let mut at = 0.05;
+    for c in TEXT.chars() {
+        starts.push(at);
+        at += if c == ' ' && starts.len() == 20 { 0.7 } else { 0.06 };
+    }
+    let ends: Vec<f64> = starts.iter().map(|s| s + 0.05).collect();
+    let mut answer = elevenlabs_answer(TEXT, 3.0);
+    answer["alignment"] = json!({
+        "characters": characters,
+        "character_start_times_seconds": starts,
+        "character_end_times_seconds": ends,
+    });
+    let server = MockServer::sequence(vec![MockResponse::json(200, answer)]).await;
+    let chain = VoiceChain::new(vec![api("elevenlabs", &server.url())], prices(), UsageLedger::default());
+    let dir = tempfile::tempdir().unwrap();
+    let file = chain.speak(TEXT, 175, &dir.path().join("voiceover.wav"), &CancellationToken::new()).await.unwrap();
+
+    let (cues, method) = caption_files::caption_cues(TEXT, &file).await.unwrap();
+    assert_eq!(method, caption_files::FROM_ENGINE);
+    let back = captions::parse_vtt(&captions::to_vtt(&cues)).unwrap();
+    let words: Vec<&captions::WordTiming> = back.iter().flat_map(|c| &c.words).collect();
+    // Each word starts with its first character.
+    let first_chars = [0, 8, 20, 25];
+    assert_eq!(words.len(), first_chars.len());
+    for (word, index) in words.iter().zip(first_chars) {
+        assert!((word.start - starts[index]).abs() < 0.0015, "{word:?} vs {}", starts[index]);
+    }
+    assert!(words[2].start - words[1].start > 0.9, "the pause is kept: {words:?}");
+    let srt = captions::to_srt(&cues);
+    assert!(srt.starts_with("1\n00:00:00,050 --> "), "{srt}");
+
+    // An alignment that is not of the text is not trusted: the fallback times the words.
+    let mut wrong = elevenlabs_answer("Something else entirely.", 3.0);
+    wrong["normalized_alignment"] = Value::Null;
+    let server = MockServer::sequence(vec![MockResponse::json(200, wrong)]).await;
+    let chain = VoiceChain::new(vec![api("elevenlabs", &server.url())], prices(), UsageLedger::default());
+    let file = chain.speak(TEXT, 175, &dir.path().join("other.wav"), &CancellationToken::new()).await.unwrap();
+    assert_eq!(file.word_timings, None);
+    let (cues, method) = caption_files::caption_cues(TEXT, &file).await.unwrap();
+    assert_eq!((method, cues.iter().map(|c| c.words.len()).sum::<usize>()), (caption_files::FALLBACK, 4));
 }

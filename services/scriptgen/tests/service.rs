@@ -338,11 +338,13 @@ async fn media_is_a_voiceover_and_a_clip_per_scene_made_once() {
     }
 
     let assets = h.generate_media(job.id, script.id).await.unwrap();
-    assert_eq!(assets.len(), scenes + 1);
-    // Clips in scene order, then the voiceover.
+    assert_eq!(assets.len(), scenes + 3);
+    // Clips in scene order, then the captions and the voiceover.
     let kinds: Vec<(i32, i32)> = assets.iter().map(|a| (a.kind, a.scene_number)).collect();
     let mut expected: Vec<(i32, i32)> = (1..=scenes as i32).map(|n| (v1::AssetKind::Clip as i32, n)).collect();
-    expected.push((v1::AssetKind::Voiceover as i32, 0));
+    expected.extend(
+        [v1::AssetKind::CaptionsSrt, v1::AssetKind::CaptionsVtt, v1::AssetKind::Voiceover].map(|k| (k as i32, 0)),
+    );
     assert_eq!(kinds, expected);
 
     let voice = assets.last().unwrap();
@@ -374,10 +376,10 @@ async fn media_is_a_voiceover_and_a_clip_per_scene_made_once() {
     assert_eq!(again, assets);
     assert_eq!(mtimes(&again), before);
 
-    // Listing: by script, then scene number (the voiceover is scene 0).
+    // Listing: by script, then scene number (the voiceover and its captions are scene 0), then kind.
     let listed = h.list_assets(job.id, script.id).await.unwrap();
-    assert_eq!(listed.len(), scenes + 1);
-    assert_eq!(listed[0].id, voice.id);
+    assert_eq!(listed.len(), scenes + 3);
+    assert_eq!(listed[2].id, voice.id);
     assert_eq!(h.list_assets(job.id, 0).await.unwrap(), listed);
     assert!(h.list_assets(other.id, 0).await.unwrap().is_empty());
     assert_status(h.generate_media(other.id, script.id).await, Code::NotFound, "not found in job");
@@ -397,8 +399,13 @@ async fn the_null_set_makes_placeholders_and_concurrent_calls_share_one_set() {
     for result in &results {
         assert_eq!(result.as_ref().unwrap(), &first);
     }
-    assert_eq!(first.len(), script.plan.unwrap().scenes.len() + 1);
-    assert!(first.iter().all(|a| a.provider == "null" && a.model == "null"));
+    assert_eq!(first.len(), script.plan.unwrap().scenes.len() + 3, "clips, voiceover, SRT and WebVTT");
+    let media =
+        first.iter().filter(|a| a.kind == v1::AssetKind::Clip as i32 || a.kind == v1::AssetKind::Voiceover as i32);
+    assert!(
+        media.clone().count() == first.len() - 2
+            && media.into_iter().all(|a| a.provider == "null" && a.model == "null")
+    );
     assert_eq!(h.asset_count(job.id).await, first.len());
     h.stop().await;
 }

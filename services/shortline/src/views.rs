@@ -232,6 +232,8 @@ pub fn video(video: &v1::Video) -> Value {
         "path": path_json(&video.uri),
         "thumbnail_uri": video.thumbnail_uri,
         "thumbnail_path": path_json(&video.thumbnail_uri),
+        "captions_srt_uri": video.captions_srt_uri,
+        "captions_vtt_uri": video.captions_vtt_uri,
         "duration_seconds": video.duration_seconds,
         "size_bytes": video.size_bytes,
         "sha256": video.sha256,

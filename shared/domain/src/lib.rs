@@ -3,6 +3,7 @@
 //! They are plain serde structs: services store them as JSON columns and mirror them in protobuf
 //! messages. Validation lives next to each type so every entry point applies the same rules.
 
+pub mod captions;
 pub mod plan;
 pub mod report;
 pub mod text;
@@ -11,7 +12,7 @@ pub mod trend;
 
 pub use plan::{OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Transition};
 pub use report::{CommonPattern, HashtagCount, TrendReportBody, VideoStyle};
-pub use theme::{ContentReference, Theme, ThemeAvatar, ThemeConfig, ThemeError};
+pub use theme::{CaptionStyle, ContentReference, Theme, ThemeAvatar, ThemeConfig, ThemeError};
 pub use trend::{Platform, TrendItem};
 
 /// One rule broken by a value: the field's path (e.g. `scenes[2].duration_seconds`) and why.

@@ -44,6 +44,20 @@ pub struct ThemeConfig {
     /// and a voice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<ThemeAvatar>,
+    /// How the voiceover's captions are burnt into the video.
+    #[serde(default)]
+    pub captions: CaptionStyle,
+}
+
+/// A theme's `config.captions`: `off`, `phrase` (the default: one phrase at a time, at most two
+/// lines) or `word` (the phrase with the spoken word highlighted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptionStyle {
+    Off,
+    #[default]
+    Phrase,
+    Word,
 }
 
 /// A theme's `config.avatar`: the provider's ids of the presenter and of the voice.

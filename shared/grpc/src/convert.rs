@@ -77,6 +77,8 @@ pub fn asset_kind(kind: AssetKind) -> v1::AssetKind {
         AssetKind::Clip => v1::AssetKind::Clip,
         AssetKind::Voiceover => v1::AssetKind::Voiceover,
         AssetKind::Music => v1::AssetKind::Music,
+        AssetKind::CaptionsSrt => v1::AssetKind::CaptionsSrt,
+        AssetKind::CaptionsVtt => v1::AssetKind::CaptionsVtt,
     }
 }
 
@@ -125,6 +127,23 @@ fn style(value: OverlayStyle) -> v1::OverlayStyle {
 
 // ---- domain <-> proto ---------------------------------------------------------------------------
 
+pub fn caption_style(style: domain::CaptionStyle) -> v1::CaptionStyle {
+    match style {
+        domain::CaptionStyle::Off => v1::CaptionStyle::Off,
+        domain::CaptionStyle::Phrase => v1::CaptionStyle::Phrase,
+        domain::CaptionStyle::Word => v1::CaptionStyle::Word,
+    }
+}
+
+/// UNSPECIFIED (and an unknown value from a newer client) is the default, `phrase`.
+pub fn caption_style_from(value: i32) -> domain::CaptionStyle {
+    match v1::CaptionStyle::try_from(value) {
+        Ok(v1::CaptionStyle::Off) => domain::CaptionStyle::Off,
+        Ok(v1::CaptionStyle::Word) => domain::CaptionStyle::Word,
+        _ => domain::CaptionStyle::Phrase,
+    }
+}
+
 pub fn theme(theme: &domain::Theme) -> v1::Theme {
     let c = &theme.config;
     v1::Theme {
@@ -143,6 +162,7 @@ pub fn theme(theme: &domain::Theme) -> v1::Theme {
                 .avatar
                 .as_ref()
                 .map(|a| v1::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
+            captions: caption_style(c.captions) as i32,
         }),
         content_references: theme
             .content_references
@@ -181,6 +201,7 @@ pub fn theme_from(message: &v1::Theme, field: &str) -> Result<domain::Theme, Vec
                 .avatar
                 .as_ref()
                 .map(|a| domain::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
+            captions: caption_style_from(c.captions),
         },
         content_references: message
             .content_references
@@ -455,7 +476,19 @@ pub fn video(row: &db::Video) -> v1::Video {
         reviewed_at: optional_timestamp(row.reviewed_at),
         created_at: Some(timestamp(row.created_at)),
         reviewed_by: row.reviewed_by.clone().unwrap_or_default(),
+        captions_srt_uri: caption_uri(row, "srt_uri"),
+        captions_vtt_uri: caption_uri(row, "vtt_uri"),
     }
+}
+
+/// A caption sidecar the composition used, as its generation log records it (the files are
+/// the script's media assets; the log says which ones this video was made with).
+fn caption_uri(row: &db::Video, field: &str) -> String {
+    row.generation_log
+        .pointer(&format!("/composition/inputs/captions/{field}"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[cfg(test)]

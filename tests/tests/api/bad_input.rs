@@ -361,6 +361,7 @@ async fn every_rpc_refuses_bad_input_and_writes_nothing(db: TestDb) {
         asset_ids: vec![],
         generation_log_json: log.into(),
         upstream_costs: None,
+        captions: 0,
     };
     expect(
         "ComposeVideo job 0",

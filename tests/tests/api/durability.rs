@@ -626,8 +626,9 @@ async fn orchestrator_killed_mid_job_is_resumed_by_another(db: TestDb) {
         .expect("lineage")
         .into_inner();
     let plan_scenes = lineage.scripts[0].plan.as_ref().expect("plan").scenes.len();
-    if lineage.assets.len() != plan_scenes + 1 {
-        problems.push(format!("{} assets for {plan_scenes} scenes and a voiceover", lineage.assets.len()));
+    if lineage.assets.len() != plan_scenes + 3 {
+        problems
+            .push(format!("{} assets for {plan_scenes} scenes, a voiceover and its captions", lineage.assets.len()));
     }
     let root = system.media_root();
     let mut expected: BTreeSet<PathBuf> = lineage.assets.iter().map(|a| path_of(&a.uri)).collect();

@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod bench;
+mod captions;
 mod cli;
 mod deploy;
 mod durability;

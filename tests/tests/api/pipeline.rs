@@ -26,6 +26,7 @@ pub fn small_theme(auto_post: bool) -> v1::Theme {
             tone: Some("upbeat".into()),
             budget_usd: None,
             avatar: None,
+            captions: 0,
         }),
         content_references: vec![v1::ContentReference {
             ref_id: "cup".into(),
@@ -135,7 +136,7 @@ async fn a_job_runs_from_trends_to_an_approved_video(db: TestDb) {
     let script = &lineage.scripts[0];
     assert_eq!((script.job_id, script.trend_report_id), (job.id, report.id));
     let plan = script.plan.as_ref().expect("plan");
-    assert_eq!(lineage.assets.len(), plan.scenes.len() + 1, "a clip per scene and the voiceover");
+    assert_eq!(lineage.assets.len(), plan.scenes.len() + 3, "a clip per scene, the voiceover and its captions");
     assert!(lineage.assets.iter().all(|a| a.job_id == job.id && a.script_id == script.id && path_of(&a.uri).exists()));
     assert_eq!(lineage.videos.len(), 1);
     let video = &lineage.videos[0];

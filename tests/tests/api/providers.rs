@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use base64::Engine as _;
 use serde_json::{json, Value};
 use shortline_db::{self as db, AssetKind};
 use shortline_grpc::convert;
@@ -116,11 +117,21 @@ async fn mocks(plan: &shortline_domain::ProductionPlan) -> Mocks {
         )
     })
     .await;
-    // ElevenLabs speaks as long as the plan and bills the characters it was sent.
-    let speech = pcm(plan.duration_seconds);
+    // ElevenLabs speaks as long as the plan, times every character it was sent (evenly) and
+    // bills them.
+    let seconds = plan.duration_seconds;
+    let speech = base64::engine::general_purpose::STANDARD.encode(pcm(seconds));
     let elevenlabs = MockServer::start(move |r| {
-        let characters = r.json()["text"].as_str().map_or(0, |t| t.chars().count());
-        MockResponse::bytes(200, "audio/pcm", speech.clone()).with_header("x-character-count", &characters.to_string())
+        let characters: Vec<String> = r.json()["text"].as_str().unwrap_or_default().chars().map(String::from).collect();
+        let step = seconds / characters.len().max(1) as f64;
+        let starts: Vec<f64> = (0..characters.len()).map(|i| i as f64 * step).collect();
+        let ends: Vec<f64> = starts.iter().map(|s| s + step).collect();
+        let count = characters.len();
+        let answer = json!({
+            "audio_base64": speech,
+            "alignment": {"characters": characters, "character_start_times_seconds": starts, "character_end_times_seconds": ends},
+        });
+        MockResponse::json(200, answer).with_header("x-character-count", &count.to_string())
     })
     .await;
 
@@ -276,7 +287,7 @@ async fn a_job_with_every_real_provider_completes_with_its_costs_and_no_key_leak
     let spoken = mocks.elevenlabs.requests();
     assert!(
         !spoken.is_empty()
-            && spoken.iter().all(|r| r.path == "/v1/text-to-speech/VOICE"
+            && spoken.iter().all(|r| r.path == "/v1/text-to-speech/VOICE/with-timestamps"
                 && r.header("xi-api-key") == Some(key("SHORTLINE_ELEVENLABS_API_KEY"))
                 && r.json()["text"] == plan.voiceover_script.as_str())
     );
@@ -306,7 +317,7 @@ async fn a_job_with_every_real_provider_completes_with_its_costs_and_no_key_leak
     assert_eq!((script.planner.as_str(), script.model.as_str()), ("anthropic/claude-sonnet-4-5", MODEL));
     assert_eq!((script.cost_micros, script.usage["reported_usage"]["output_tokens"].as_u64()), (PLAN_COST, Some(900)));
     assert_eq!(script.plan().expect("plan"), plan, "the model's plan is the one stored");
-    assert_eq!(rows.assets.len(), plan.scenes.len() + 1);
+    assert_eq!(rows.assets.len(), plan.scenes.len() + 3);
     let voice = rows.assets.iter().find(|a| a.kind == AssetKind::Voiceover).expect("voiceover");
     assert_eq!((voice.provider.as_str(), voice.model.as_str()), ("elevenlabs", "eleven_multilingual_v2"));
     let characters = voice.usage["reported_usage"]["characters"].as_u64().expect("characters billed");

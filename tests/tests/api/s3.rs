@@ -123,7 +123,7 @@ async fn the_pipeline_stores_its_media_in_s3() {
     let lineage =
         client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
     let plan = lineage.scripts[0].plan.as_ref().expect("plan");
-    assert_eq!(lineage.assets.len(), plan.scenes.len() + 1, "a clip per scene and the voiceover");
+    assert_eq!(lineage.assets.len(), plan.scenes.len() + 3, "a clip per scene, the voiceover and its captions");
     assert_eq!(lineage.videos.len(), 1);
     let video = &lineage.videos[0];
 

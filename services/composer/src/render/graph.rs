@@ -7,7 +7,7 @@ use std::path::Path;
 
 use shortline_domain::{OverlayPosition, OverlayStyle, TextOverlay, Transition};
 
-use super::{ClipInput, RenderSettings, TRUE_PEAK_CEILING_DBTP};
+use super::{layout, ClipInput, RenderSettings, TRUE_PEAK_CEILING_DBTP};
 
 /// Audio is mixed and encoded at this rate, in stereo.
 pub(crate) const SAMPLE_RATE: u32 = 48_000;
@@ -169,6 +169,8 @@ pub(crate) struct PreparedOverlay {
     pub position: OverlayPosition,
     pub style: OverlayStyle,
     pub font_size: u32,
+    /// Whether captions are burnt in: a bottom overlay then ends above their band.
+    pub above_captions: bool,
 }
 
 /// Font size in pixels per style, relative to the shorter side (so 16:9 does not get giant text).
@@ -180,11 +182,6 @@ pub(crate) fn font_size(style: OverlayStyle, settings: &RenderSettings) -> u32 {
         OverlayStyle::Normal => 0.056,
     };
     ((base * factor).round() as u32).max(8)
-}
-
-/// Text box padding of the highlight style, in pixels.
-fn box_padding(font_size: u32) -> u32 {
-    (font_size * 3).div_ceil(10)
 }
 
 /// Sanitises, wraps and clamps the plan's overlays to the rendered timeline. Overlays with no
@@ -203,13 +200,26 @@ pub(crate) fn prepare_overlays(
                 return None;
             }
             let font_size = font_size(o.style, settings);
-            let pad = if o.style == OverlayStyle::Highlight { 2 * box_padding(font_size) } else { 0 };
-            let max_width = (f64::from(settings.width) * 0.88 - f64::from(pad)).max(f64::from(font_size));
+            // Inside the safe area, borders and boxes included.
+            let edge = if o.style == OverlayStyle::Highlight {
+                layout::overlay_box_padding(font_size)
+            } else {
+                layout::overlay_border(font_size)
+            };
+            let max_width = (layout::safe_width(settings) - f64::from(2 * edge)).max(f64::from(font_size));
             let text = wrap_text(&sanitize_text(&o.text), max_width / f64::from(font_size));
             if text.trim().is_empty() {
                 return None;
             }
-            Some(PreparedOverlay { text, start, end, position: o.position, style: o.style, font_size })
+            Some(PreparedOverlay {
+                text,
+                start,
+                end,
+                position: o.position,
+                style: o.style,
+                font_size,
+                above_captions: false,
+            })
         })
         .collect()
 }
@@ -243,7 +253,7 @@ fn char_em(c: char) -> f64 {
     }
 }
 
-fn text_em(text: &str) -> f64 {
+pub(crate) fn text_em(text: &str) -> f64 {
     text.chars().map(char_em).sum()
 }
 
@@ -303,11 +313,15 @@ pub(crate) fn alpha_expr(start: f64, end: f64, fade: f64) -> Option<String> {
 /// One drawtext filter (without the leading `,`), its values escaped for the script.
 pub(crate) fn drawtext(overlay: &PreparedOverlay, textfile: &Path, settings: &RenderSettings) -> String {
     let fs = overlay.font_size;
+    // Inside the safe area (see `layout`): centred on its middle, clear of the action column.
     let y = match overlay.position {
-        OverlayPosition::Top => "h*0.12".to_owned(),
+        OverlayPosition::Top => format!("h*{}", secs(layout::SAFE_TOP + 0.02)),
         OverlayPosition::Center => "(h-text_h)/2".to_owned(),
-        // Anchor the bottom edge so multi-line text grows upwards, clear of the platform's UI.
-        OverlayPosition::Bottom => "h*0.82-text_h".to_owned(),
+        // Anchor the bottom edge so multi-line text grows upwards, clear of the platform's UI
+        // and of the captions.
+        OverlayPosition::Bottom => {
+            format!("{}-text_h", secs(layout::overlay_bottom(fs, overlay.above_captions, settings).round()))
+        }
     };
     let mut opts: Vec<(&str, String)> = vec![
         ("fontfile", settings.font_file.to_string_lossy().into_owned()),
@@ -315,13 +329,13 @@ pub(crate) fn drawtext(overlay: &PreparedOverlay, textfile: &Path, settings: &Re
         ("expansion", "none".to_owned()),
         ("fontsize", fs.to_string()),
         ("line_spacing", (fs / 4).to_string()),
-        ("x", "(w-text_w)/2".to_owned()),
+        ("x", format!("w*{}-text_w/2", secs(layout::SAFE_CENTRE_X))),
         ("y", y),
     ];
     match overlay.style {
         OverlayStyle::Bold => opts.extend([
             ("fontcolor", "white".to_owned()),
-            ("borderw", (fs / 10).max(2).to_string()),
+            ("borderw", layout::overlay_border(fs).to_string()),
             ("bordercolor", "black".to_owned()),
             ("shadowcolor", "black@0.6".to_owned()),
             ("shadowx", (fs / 14).max(1).to_string()),
@@ -329,14 +343,15 @@ pub(crate) fn drawtext(overlay: &PreparedOverlay, textfile: &Path, settings: &Re
         ]),
         OverlayStyle::Normal => opts.extend([
             ("fontcolor", "white".to_owned()),
-            ("borderw", (fs / 16).max(1).to_string()),
-            ("bordercolor", "black@0.8".to_owned()),
+            // As thick as bold's: a thin outline is lost on busy backgrounds.
+            ("borderw", layout::overlay_border(fs).to_string()),
+            ("bordercolor", "black".to_owned()),
         ]),
         OverlayStyle::Highlight => opts.extend([
             ("fontcolor", "black".to_owned()),
             ("box", "1".to_owned()),
             ("boxcolor", "0xFFD60A@0.92".to_owned()),
-            ("boxborderw", box_padding(fs).to_string()),
+            ("boxborderw", layout::overlay_box_padding(fs).to_string()),
         ]),
     }
     opts.push(("enable", enable_expr(overlay.start, overlay.end)));
@@ -362,6 +377,8 @@ pub(crate) struct GraphSpec<'a> {
     pub music_input: Option<usize>,
     /// The gain that brings the mix to the loudness target ([`AudioEnd::Normalise`]).
     pub loudness_gain_db: f64,
+    /// The ASS script of the captions to burn in, if any.
+    pub captions: Option<&'a Path>,
 }
 
 /// How the audio mix ends: always [`loudness_chain`] with this gain, then …
@@ -453,7 +470,10 @@ pub(crate) fn build_filtergraph(spec: &GraphSpec<'_>, settings: &RenderSettings)
 
     // 3. Overlays, then split off the thumbnail branch: just one frame, so the JPEG encoder's
     //    pixel format conversion runs once, not on every frame.
-    let drawn: Vec<String> = spec.overlays.iter().map(|(o, path)| drawtext(o, path, settings)).collect();
+    let mut drawn: Vec<String> = spec.overlays.iter().map(|(o, path)| drawtext(o, path, settings)).collect();
+    if let Some(script) = spec.captions {
+        drawn.push(format!("ass=filename={}", filter_arg(&script.to_string_lossy())));
+    }
     let thumb_frame = to_frames(settings.thumbnail_at_seconds, fps).min(tl.total_frames().saturating_sub(1));
     if drawn.is_empty() {
         let _ = writeln!(g, "{joined}split=2[vout][vt];");
@@ -632,7 +652,14 @@ mod tests {
         let s = settings();
         let tl = Timeline::new(clips, &s);
         build_filtergraph(
-            &GraphSpec { timeline: &tl, overlays: &[], voice_input: voice, music_input: music, loudness_gain_db: 6.0 },
+            &GraphSpec {
+                timeline: &tl,
+                overlays: &[],
+                voice_input: voice,
+                music_input: music,
+                loudness_gain_db: 6.0,
+                captions: None,
+            },
             &s,
         )
     }
@@ -729,7 +756,14 @@ mod tests {
         assert_eq!(tl.overlaps, [0, 7, 7]);
         assert!(!tl.pieces().iter().any(|p| matches!(p, Piece::Body { clip: 1, .. })), "{:?}", tl.pieces());
         let g = build_filtergraph(
-            &GraphSpec { timeline: &tl, overlays: &[], voice_input: None, music_input: None, loudness_gain_db: 0.0 },
+            &GraphSpec {
+                timeline: &tl,
+                overlays: &[],
+                voice_input: None,
+                music_input: None,
+                loudness_gain_db: 0.0,
+                captions: None,
+            },
             &s,
         );
         assert!(g.contains("[c1]split=2[c1h][c1t];"), "{g}");
@@ -765,7 +799,14 @@ mod tests {
         let s = RenderSettings { thumbnail_at_seconds: 60.0, ..settings() };
         let tl = Timeline::new(&[clip(1.0, Transition::Cut)], &s);
         let g = build_filtergraph(
-            &GraphSpec { timeline: &tl, overlays: &[], voice_input: None, music_input: None, loudness_gain_db: 0.0 },
+            &GraphSpec {
+                timeline: &tl,
+                overlays: &[],
+                voice_input: None,
+                music_input: None,
+                loudness_gain_db: 0.0,
+                captions: None,
+            },
             &s,
         );
         assert!(g.contains("trim=start_frame=14:end_frame=15,"), "{g}");
@@ -836,13 +877,18 @@ mod tests {
             position: OverlayPosition::Bottom,
             style: OverlayStyle::Highlight,
             font_size: 22,
+            above_captions: false,
         };
         let d = drawtext(&o, Path::new("/tmp/we'ird: dir, [x]/overlay-0.txt"), &s);
         assert!(d.starts_with("drawtext=fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:"), "{d}");
         assert!(d.contains(r"textfile=/tmp/we\\\'ird\\: dir\, \[x\]/overlay-0.txt:"), "{d}");
         assert!(d.contains(":expansion=none:"), "{d}");
         assert!(d.contains(":box=1:boxcolor=0xFFD60A@0.92:"), "{d}");
-        assert!(d.contains(r":y=h*0.82-text_h:"), "{d}");
+        // The bottom of the safe area (80 % of 640) less half a font size.
+        assert!(d.contains(r":y=501-text_h:"), "{d}");
+        let above = drawtext(&PreparedOverlay { above_captions: true, ..o.clone() }, Path::new("/t"), &s);
+        let band_top = layout::caption_band(&s).0;
+        assert!(above.contains(&format!(":y={}-text_h:", (band_top - 11.0).round())), "{above}");
         assert!(d.contains(r":enable=gte(t\,0.5)*lt(t\,2):"), "{d}");
         assert!(d.contains(r":alpha=min(1\,min((t-0.5)/0.3\,(2-t)/0.3))"), "{d}");
         assert!(!d.contains("between"));
@@ -854,7 +900,7 @@ mod tests {
         );
         assert!(top.contains(":y=h*0.12:") && top.contains(":borderw=") && !top.contains("box=1"), "{top}");
         let centre = drawtext(&PreparedOverlay { position: OverlayPosition::Center, ..o }, Path::new("/t"), &s);
-        assert!(centre.contains(":y=(h-text_h)/2:") && centre.contains(":x=(w-text_w)/2:"), "{centre}");
+        assert!(centre.contains(":y=(h-text_h)/2:") && centre.contains(":x=w*0.45-text_w/2:"), "{centre}");
     }
 
     #[test]
@@ -897,9 +943,9 @@ mod tests {
         // The default 1080-wide bold overlay fits an all-caps hook on a few lines.
         let s = RenderSettings { width: 1080, height: 1920, ..settings() };
         let fs = font_size(OverlayStyle::Bold, &s);
-        let max = 1080.0 * 0.88 / f64::from(fs);
+        let max = layout::safe_width(&s) / f64::from(fs);
         let hook = wrap_text("STOP SCROLLING: THIS CHANGES EVERYTHING", max);
-        assert!(hook.lines().all(|l| text_em(l) * f64::from(fs) <= 1080.0 * 0.88), "{hook}");
+        assert!(hook.lines().all(|l| text_em(l) * f64::from(fs) <= layout::safe_width(&s)), "{hook}");
     }
 
     #[test]

@@ -50,7 +50,9 @@
 
 mod ffmpeg;
 mod graph;
+pub mod layout;
 mod quality;
+pub mod subtitles;
 #[cfg(test)]
 mod tests;
 
@@ -60,11 +62,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use shortline_domain::{TextOverlay, Transition};
+use shortline_domain::{CaptionStyle, TextOverlay, Transition};
 use tokio_util::sync::CancellationToken;
 
 pub use ffmpeg::{ensure_music_bed, probe, Probe, ProbeStream};
 pub use quality::{GateInputs, QualityReport};
+pub use subtitles::CaptionTrack;
 
 use ffmpeg::{file_url, probe_with, run, FFMPEG};
 use graph::{audio_graph, build_filtergraph, prepare_overlays, AudioEnd, GraphSpec, Timeline};
@@ -159,6 +162,8 @@ pub struct RenderJob {
     pub output: PathBuf,
     /// The final `.jpg` path.
     pub thumbnail: PathBuf,
+    /// The voiceover's captions to burn in (timed on the voiceover, which starts with the video).
+    pub captions: Option<CaptionTrack>,
 }
 
 /// What was written, as probed after the render.
@@ -226,7 +231,16 @@ pub async fn render(
     validate(job, settings).await?;
     let timeline = Timeline::new(&job.clips, settings);
     let expected = timeline.total_seconds();
-    let overlays = prepare_overlays(&job.overlays, settings, expected);
+    let mut overlays = prepare_overlays(&job.overlays, settings, expected);
+    let captions = job.captions.as_ref().filter(|c| c.style != CaptionStyle::Off && !c.cues.is_empty());
+    for overlay in &mut overlays {
+        overlay.above_captions = captions.is_some();
+    }
+    // The layout check of the quality gate runs first: it needs no render to fail.
+    let mut text_boxes = captions.map(|c| subtitles::caption_boxes(c, settings, expected)).unwrap_or_default();
+    text_boxes
+        .extend(overlays.iter().enumerate().map(|(i, o)| layout::overlay_box(i, o, captions.is_some(), settings)));
+    layout::check(&text_boxes, settings).map_err(|reason| RenderError::QualityGate { reason })?;
     if !overlays.is_empty() && !is_file(&settings.font_file).await {
         return Err(RenderError::InvalidJob {
             reason: format!(
@@ -259,12 +273,25 @@ pub async fn render(
         text_files.push(path);
     }
     let drawn: Vec<_> = overlays.iter().cloned().zip(text_files.iter().map(PathBuf::as_path)).collect();
+    let ass_path = work.path().join("captions.ass");
+    if let Some(track) = captions {
+        tokio::fs::write(&ass_path, subtitles::ass_document(track, settings, expected))
+            .await
+            .map_err(|e| RenderError::io(format!("writing {}", ass_path.display()), e))?;
+    }
     let n = job.clips.len();
     let voice_input = job.voiceover.as_ref().map(|_| n);
     let music_input = job.music.as_ref().map(|_| n + usize::from(voice_input.is_some()));
     let loudness_gain_db = loudness_gain(job, expected, settings, cancel).await?;
     let script = build_filtergraph(
-        &GraphSpec { timeline: &timeline, overlays: &drawn, voice_input, music_input, loudness_gain_db },
+        &GraphSpec {
+            timeline: &timeline,
+            overlays: &drawn,
+            voice_input,
+            music_input,
+            loudness_gain_db,
+            captions: captions.map(|_| ass_path.as_path()),
+        },
         settings,
     );
     let script_path = work.path().join("graph.txt");
@@ -293,7 +320,8 @@ pub async fn render(
         spoken_seconds,
         duration_seconds: probed.duration_seconds,
     };
-    let quality = quality::measure(video_temp.path(), probed.duration_seconds, cancel).await?;
+    let mut quality = quality::measure(video_temp.path(), probed.duration_seconds, cancel).await?;
+    quality.text_boxes = text_boxes;
     quality.verdict(&gate).map_err(|reason| RenderError::QualityGate { reason })?;
     let size_bytes = file_len(video_temp.path()).await?;
     let thumbnail_size_bytes = file_len(thumb_temp.path()).await?;

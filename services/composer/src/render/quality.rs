@@ -37,6 +37,9 @@ pub struct QualityReport {
     /// `[start, end]` seconds of every silence longer than [`MAX_SILENCE_SECONDS`] (`end` is the
     /// video's end when the silence runs to it).
     pub silences: Vec<[f64; 2]>,
+    /// Every text box (captions, overlays) as laid out, all inside the safe area and none on
+    /// top of another ([`super::layout::check`], run before the render).
+    pub text_boxes: Vec<super::layout::TextBox>,
 }
 
 /// What the gate is told about the render besides the file.
@@ -83,6 +86,7 @@ pub(crate) fn parse_report(log: &str, duration_seconds: f64) -> QualityReport {
         true_peak_dbtp: None,
         black_stretches: Vec::new(),
         silences: Vec::new(),
+        text_boxes: Vec::new(),
     };
     let mut silence_start = None;
     let mut in_summary = false;
@@ -192,6 +196,7 @@ mod tests {
             true_peak_dbtp: Some(-1.2),
             black_stretches: Vec::new(),
             silences: vec![[5.2, 6.0]],
+            text_boxes: Vec::new(),
         };
         assert_eq!(good.verdict(&inputs(6.0)), Ok(()));
         let quiet = QualityReport { integrated_lufs: Some(-15.2), ..good.clone() };

@@ -111,6 +111,7 @@ async fn cut_fade_and_dissolve_render_to_h264_aac_of_the_expected_length() {
         music: Some(music),
         output: out.path().join("videos/final.mp4"),
         thumbnail: out.path().join("videos/final.jpg"),
+        captions: None,
     };
     let settings = settings();
     // 4 × 18 frames − 2 overlaps × 6 frames (the first clip's transition is ignored) = 60 frames.
@@ -173,6 +174,7 @@ async fn hostile_overlay_text_renders_and_is_drawn() {
         music: None,
         output: out.path().join(format!("{name}.mp4")),
         thumbnail: out.path().join(format!("{name}.jpg")),
+        captions: None,
     };
     let settings = settings();
     let cancel = CancellationToken::new();
@@ -221,6 +223,7 @@ async fn slow_render_in_progress(inputs: &Path, dir: &Path) -> (RenderJob, Rende
         music: None,
         output: dir.join("slow.mp4"),
         thumbnail: dir.join("slow.jpg"),
+        captions: None,
     };
     let settings = RenderSettings { width: 1080, height: 1920, fps: 30, x264_preset: "slow".to_owned(), ..settings() };
     (job, settings)
@@ -286,6 +289,7 @@ async fn a_failed_render_reports_ffmpeg_stderr_and_leaves_nothing() {
         music: None,
         output: out.path().join("x.mp4"),
         thumbnail: out.path().join("x.jpg"),
+        captions: None,
     };
     let err = render(&job, &settings(), &CancellationToken::new()).await.expect_err("must fail");
     match &err {
@@ -332,6 +336,7 @@ async fn every_audio_combination_yields_aac_as_long_as_the_picture() {
             music,
             output: out.path().join(format!("{name}.mp4")),
             thumbnail: out.path().join(format!("{name}.jpg")),
+            captions: None,
         };
         let rendered = render(&job, &settings, &CancellationToken::new()).await.expect(name);
         assert_eq!(rendered.audio_codec, "aac", "{name}");
@@ -446,6 +451,7 @@ async fn spoken_render(inputs: &Path, out: &Path, name: &str, music_volume: f64)
         music: Some(music),
         output: out.join(format!("{name}.mp4")),
         thumbnail: out.join(format!("{name}.jpg")),
+        captions: None,
     };
     let settings = RenderSettings { music_volume, ..settings() };
     let rendered = render(&job, &settings, &CancellationToken::new()).await.expect(name);
@@ -488,9 +494,50 @@ async fn a_scene_black_for_two_seconds_fails_the_quality_gate_and_leaves_nothing
         music: Some(music),
         output: out.path().join("videos/final.mp4"),
         thumbnail: out.path().join("videos/final.jpg"),
+        captions: None,
     };
     let err = render(&job, &settings(), &CancellationToken::new()).await.expect_err("black scene");
     let RenderError::QualityGate { reason } = &err else { panic!("not the gate: {err:?}") };
     assert!(reason.starts_with("blackdetect: black from 1.00 s to 3.00 s (2.00 s"), "{reason}");
     assert!(names(&out.path().join("videos")).is_empty(), "nothing is published");
+}
+
+/// One frame of `text` drawn as a caption by libass on grey, as luma, and ffmpeg's log.
+fn caption_frame(dir: &Path, text: &str) -> (Vec<u8>, String) {
+    use shortline_domain::captions::{Cue, WordTiming};
+    use shortline_domain::CaptionStyle;
+    let settings = RenderSettings { width: 640, height: 360, ..RenderSettings::default() };
+    let words: Vec<WordTiming> =
+        text.split(' ').map(|w| WordTiming { text: w.to_owned(), start: 0.0, end: 1.0 }).collect();
+    let track = CaptionTrack { cues: vec![Cue { start: 0.0, end: 1.0, words }], style: CaptionStyle::Phrase };
+    let script = dir.join(format!("caption-{}.ass", text.chars().map(|c| c as u32).sum::<u32>()));
+    std::fs::write(&script, subtitles::ass_document(&track, &settings, 1.0)).expect("ass");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "verbose", "-nostdin", "-f", "lavfi", "-i", "color=c=gray:s=640x360:d=0.2", "-vf"])
+        .arg(format!("ass=filename={},format=gray", graph::filter_arg(s(&script))))
+        .args(["-frames:v", "1", "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Must-show (font fallback): a caption mixing Latin, Greek, Arabic, CJK and emoji is drawn
+/// without an empty box: libass finds every glyph in some installed font (no "failed to find
+/// any fallback"), and no character alone looks like the box drawn for a character no font has.
+#[test]
+fn a_caption_in_five_scripts_and_emoji_has_no_empty_boxes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let line = "Hello Γειά σου مرحبا بكم 你好世界 😀 🎉 ☕";
+    let (drawn, log) = caption_frame(dir.path(), line);
+    assert!(!log.contains("failed to find any fallback"), "{log}");
+    assert!(drawn.iter().any(|&y| y > 200), "the line is drawn");
+    // U+E000 is private use: no installed font has it, so libass draws its empty box.
+    let (tofu, _) = caption_frame(dir.path(), "\u{E000}");
+    let (blank, _) = caption_frame(dir.path(), " ");
+    assert_ne!(tofu, blank, "the reference box is visible");
+    for c in line.chars().filter(|c| !c.is_whitespace()) {
+        let (glyph, _) = caption_frame(dir.path(), &c.to_string());
+        assert_ne!(glyph, tofu, "{c:?} (U+{:04X}) is drawn as an empty box", c as u32);
+    }
 }

@@ -17,6 +17,12 @@ pub(super) fn voiceover_key(script: &Script) -> String {
     format!("jobs/{}/script-{}/voiceover.wav", script.job_id, script.id)
 }
 
+/// Where a script's captions of `kind` (SRT or WebVTT) are stored.
+pub(super) fn captions_key(script: &Script, kind: AssetKind) -> String {
+    let extension = if kind == AssetKind::CaptionsSrt { "srt" } else { "vtt" };
+    format!("jobs/{}/script-{}/captions.{extension}", script.job_id, script.id)
+}
+
 /// Where the clip of a script's scene `number` is stored.
 pub(super) fn clip_key(script: &Script, number: i32) -> String {
     format!("jobs/{}/script-{}/scene-{number}.mp4", script.job_id, script.id)
@@ -25,7 +31,10 @@ pub(super) fn clip_key(script: &Script, number: i32) -> String {
 /// Every key of a script's media set.
 pub(super) fn set_keys(script: &Script, plan: &ProductionPlan) -> Vec<String> {
     let clips = plan.scenes.iter().filter_map(|scene| i32::try_from(scene.number).ok()).map(|n| clip_key(script, n));
-    std::iter::once(voiceover_key(script)).chain(clips).collect()
+    [voiceover_key(script), captions_key(script, AssetKind::CaptionsSrt), captions_key(script, AssetKind::CaptionsVtt)]
+        .into_iter()
+        .chain(clips)
+        .collect()
 }
 
 /// The files a media generation stored but has not recorded. A failed generation removes them

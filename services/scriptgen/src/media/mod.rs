@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use shortline_domain::Scene;
 use tokio_util::sync::CancellationToken;
 
+pub mod caption_files;
 mod error;
 pub mod espeak;
 pub mod fit;
@@ -38,6 +39,7 @@ mod output;
 pub mod probe;
 pub mod procedural;
 mod process;
+pub mod speech;
 pub mod wav;
 
 pub use error::MediaError;
@@ -71,6 +73,11 @@ pub struct GeneratedFile {
     pub model: String,
     /// What producing it cost, in micro-USD (0 for offline providers).
     pub cost_micros: i64,
+    /// A voice's words on its timeline, when the engine could say when each is heard; `None`
+    /// for clips and for voices that give no timings (captions then fall back to
+    /// [`shortline_domain::captions::distribute`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub word_timings: Option<Vec<shortline_domain::captions::WordTiming>>,
 }
 
 /// What a clip must be.

@@ -47,6 +47,7 @@ async fn write_placeholder(
         provider: NULL_PROVIDER.into(),
         model: NULL_PROVIDER.into(),
         cost_micros: 0,
+        word_timings: None,
     })
 }
 

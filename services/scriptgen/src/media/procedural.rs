@@ -200,6 +200,7 @@ impl ProceduralClips {
             provider: "procedural".into(),
             model: format!("{RECIPE_VERSION}/{}", recipe.pattern),
             cost_micros: 0,
+            word_timings: None,
         })
     }
 }

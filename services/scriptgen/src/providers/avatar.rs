@@ -138,6 +138,7 @@ impl AvatarMedia {
                 provider: provider.clone(),
                 model: model.clone(),
                 cost_micros,
+                word_timings: None,
             };
             clips.push((scene.number, file, usage));
         }
@@ -179,6 +180,7 @@ impl AvatarMedia {
             provider: String::new(),
             model: String::new(),
             cost_micros: 0,
+            word_timings: None,
         };
         Ok((file, seconds))
     }

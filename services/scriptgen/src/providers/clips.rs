@@ -292,6 +292,7 @@ impl ClipChain {
             provider: api.name().to_owned(),
             model: api.model().to_owned(),
             cost_micros: cost,
+            word_timings: None,
         })
     }
 }

@@ -1,16 +1,39 @@
-//! ElevenLabs text-to-speech: `POST /v1/text-to-speech/{voice_id}?output_format=pcm_24000`
-//! with the `xi-api-key` header and `{text, model_id, voice_settings}`; the answer is raw
-//! 16-bit mono PCM at 24 kHz, wrapped into a WAV file here. The characters billed are reported
-//! in the `x-character-count` header (counted from the text when it is absent).
+//! ElevenLabs text-to-speech with timestamps:
+//! `POST /v1/text-to-speech/{voice_id}/with-timestamps?output_format=pcm_24000` with the
+//! `xi-api-key` header and `{text, model_id, voice_settings}`; the answer is a JSON object whose
+//! `audio_base64` is raw 16-bit mono PCM at 24 kHz (wrapped into a WAV file here) and whose
+//! `alignment` times every character of the text, from which the captions' words are timed
+//! ([`captions::words_from_alignment`]; an answer without a usable alignment is still a voice,
+//! captioned by the fallback). The characters billed are reported in the `x-character-count`
+//! header (counted from the text when it is absent).
 //!
 //! ElevenLabs answers an exhausted quota with 401 and `detail.status = "quota_exceeded"`: that
 //! is read as "payment required", so the chain moves on instead of stopping at a "bad key".
 
+use base64::Engine as _;
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::json;
+use shortline_domain::captions;
 use shortline_providers::{ErrorClass, ProviderClient, ProviderError, Usage};
 
-use super::voice::{wav_from_pcm_answer, SpeechApi, SpokenAudio};
+use super::voice::{wav_from_pcm16, SpeechApi, SpokenAudio};
+
+/// `AudioWithTimestampsResponseModel`.
+#[derive(Deserialize)]
+struct WithTimestamps {
+    audio_base64: String,
+    #[serde(default)]
+    alignment: Option<Alignment>,
+}
+
+/// `CharacterAlignmentResponseModel`.
+#[derive(Deserialize)]
+struct Alignment {
+    characters: Vec<String>,
+    character_start_times_seconds: Vec<f64>,
+    character_end_times_seconds: Vec<f64>,
+}
 
 /// The PCM format requested (`pcm_24000`: 24 kHz, 16-bit, mono).
 const OUTPUT_FORMAT: &str = "pcm_24000";
@@ -57,12 +80,27 @@ impl SpeechApi for ElevenLabsSpeech {
                 // ElevenLabs accepts speeds of 0.7..=1.2.
                 "voice_settings": { "speed": speed.clamp(0.7, 1.2) },
             });
-            let url = self.client.url(&format!("/v1/text-to-speech/{}", self.voice_id));
+            let url = self.client.url(&format!("/v1/text-to-speech/{}/with-timestamps", self.voice_id));
             let reply = self
                 .client
                 .send("text to speech", |http| http.post(&url).query(&[("output_format", OUTPUT_FORMAT)]).json(&body))
                 .await?;
-            let wav = wav_from_pcm_answer(&self.client, &reply, SAMPLE_RATE)?;
+            let answer: WithTimestamps = self.client.json(&reply)?;
+            let pcm = base64::engine::general_purpose::STANDARD
+                .decode(answer.audio_base64.trim())
+                .map_err(|e| self.client.malformed_answer(format!("audio_base64 is not base64: {e}")))?;
+            if pcm.len() < 2 {
+                return Err(self.client.malformed_answer("no audio in the answer"));
+            }
+            let wav = wav_from_pcm16(&pcm, SAMPLE_RATE, 1);
+            let word_timings = answer.alignment.and_then(|a| {
+                captions::words_from_alignment(
+                    text,
+                    &a.characters,
+                    &a.character_start_times_seconds,
+                    &a.character_end_times_seconds,
+                )
+            });
             let characters = reply
                 .header("x-character-count")
                 .and_then(|v| v.trim().parse::<u64>().ok())
@@ -72,6 +110,7 @@ impl SpeechApi for ElevenLabsSpeech {
                 usage: Usage::characters(characters),
                 request_id: reply.header("request-id").map(str::to_owned),
                 http_attempts: reply.attempts,
+                word_timings,
             })
         })
     }

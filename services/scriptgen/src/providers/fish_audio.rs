@@ -67,6 +67,7 @@ impl SpeechApi for FishAudioSpeech {
                 usage: Usage::characters(text.len() as u64),
                 request_id: None,
                 http_attempts: reply.attempts,
+                word_timings: None,
             })
         })
     }

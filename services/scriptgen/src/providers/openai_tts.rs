@@ -51,6 +51,7 @@ impl SpeechApi for OpenAiSpeech {
                 usage: Usage::characters(text.chars().count() as u64),
                 request_id: reply.header("x-request-id").map(str::to_owned),
                 http_attempts: reply.attempts,
+                word_timings: None,
             })
         })
     }

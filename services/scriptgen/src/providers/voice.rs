@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shortline_config::Price;
+use shortline_domain::captions::WordTiming;
 use shortline_media::partial::PartialFile;
 use shortline_providers::budget;
 use shortline_providers::{cost_micros, run_chain, ProviderClient, ProviderError, Reply, Usage};
@@ -27,6 +28,8 @@ pub struct SpokenAudio {
     pub request_id: Option<String>,
     /// HTTP attempts the call took (retries included).
     pub http_attempts: u32,
+    /// When each word is heard, from an API that reports it (ElevenLabs' alignment).
+    pub word_timings: Option<Vec<WordTiming>>,
 }
 
 /// One text-to-speech API.
@@ -153,6 +156,7 @@ impl VoiceChain {
             provider: api.name().to_owned(),
             model: api.model().to_owned(),
             cost_micros: cost,
+            word_timings: audio.word_timings,
         })
     }
 }

@@ -3,10 +3,30 @@
 
 #![allow(dead_code)]
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use shortline_scriptgen::providers::voice::wav_from_pcm16;
 use shortline_testing::http_mock::MockResponse;
 use shortline_testing::media::pcm;
+
+/// ElevenLabs' documented with-timestamps answer (`AudioWithTimestampsResponseModel`):
+/// `pcm(seconds)` as base64 and every character of `text` timed, spread evenly over the audio.
+pub fn elevenlabs_answer(text: &str, seconds: f64) -> Value {
+    use base64::Engine as _;
+    let characters: Vec<String> = text.chars().map(String::from).collect();
+    let step = seconds / characters.len().max(1) as f64;
+    let starts: Vec<f64> = (0..characters.len()).map(|i| i as f64 * step).collect();
+    let ends: Vec<f64> = starts.iter().map(|s| s + step).collect();
+    let alignment = json!({
+        "characters": characters,
+        "character_start_times_seconds": starts,
+        "character_end_times_seconds": ends,
+    });
+    json!({
+        "audio_base64": base64::engine::general_purpose::STANDARD.encode(pcm(seconds)),
+        "alignment": alignment,
+        "normalized_alignment": alignment,
+    })
+}
 
 /// A WAV file of `seconds`.
 pub fn wav(seconds: f64) -> Vec<u8> {

@@ -307,6 +307,10 @@ pub fn print_videos(videos: &[v1::Video]) {
         println!("video {} (variant {}, {}):", video.id, video.variant, names::video_status(video.status()));
         println!("  file:      {}", show_uri(&video.uri));
         println!("  thumbnail: {}", show_uri(&video.thumbnail_uri));
+        if !video.captions_srt_uri.is_empty() {
+            println!("  captions:  {}", show_uri(&video.captions_srt_uri));
+            println!("             {}", show_uri(&video.captions_vtt_uri));
+        }
     }
     println!();
     println!("costs:");

@@ -44,7 +44,8 @@ async fn list(config: &Config, job_id: i64, json: bool) -> anyhow::Result<ExitCo
         println!("job {job_id} has no video yet");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::new(&["ID", "VARIANT", "STATUS", "SECONDS", "SIZE", "COST", "FILE", "THUMBNAIL"]);
+    let mut table =
+        Table::new(&["ID", "VARIANT", "STATUS", "SECONDS", "SIZE", "COST", "FILE", "THUMBNAIL", "CAPTIONS (SRT)"]);
     for video in &lineage.videos {
         table.row(vec![
             video.id.to_string(),
@@ -55,6 +56,7 @@ async fn list(config: &Config, job_id: i64, json: bool) -> anyhow::Result<ExitCo
             usd(video.costs.as_ref().map(|c| c.total_micros).unwrap_or(0)),
             show_uri(&video.uri),
             show_uri(&video.thumbnail_uri),
+            if video.captions_srt_uri.is_empty() { "-".to_owned() } else { show_uri(&video.captions_srt_uri) },
         ]);
     }
     table.print();

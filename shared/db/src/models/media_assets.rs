@@ -10,7 +10,13 @@ use crate::{dispatch, transaction};
 use crate::{Conn, DbResult};
 
 text_enum!(
-    AssetKind { Clip => "clip", Voiceover => "voiceover", Music => "music" }
+    AssetKind {
+        Clip => "clip",
+        Voiceover => "voiceover",
+        Music => "music",
+        CaptionsSrt => "captions_srt",
+        CaptionsVtt => "captions_vtt",
+    }
 );
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
