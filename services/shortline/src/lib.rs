@@ -362,7 +362,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let migrations = shortline_shared::db::migrations::run_pending_when_reachable;
             let patience = if wait { std::time::Duration::from_secs(wait_seconds) } else { std::time::Duration::ZERO };
-            let applied = migrations(&url, patience).await?;
+            let applied = migrations(&url, &config.database.access(), patience).await?;
             if json {
                 output::print_json(&serde_json::json!({ "applied": applied }))?;
             } else if applied.is_empty() {

@@ -7,11 +7,13 @@
 pub mod error;
 pub mod migrations;
 pub mod models;
+pub mod pg_connect;
 pub mod pool;
 pub mod schema;
 
 pub use error::{DbError, DbResult};
 pub use models::*;
+pub use pg_connect::PgAccess;
 pub use pool::{Backend, Conn, DbPool, PoolOptions, PooledConn};
 
 /// The current time as stored: UTC, microsecond precision (what both backends keep).

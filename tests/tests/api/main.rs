@@ -14,6 +14,7 @@ mod lineage_schema;
 mod metrics;
 mod migrate;
 mod mtls;
+mod pg_tls;
 mod pipeline;
 mod processes;
 mod providers;
