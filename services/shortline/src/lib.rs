@@ -51,6 +51,15 @@ pub struct Cli {
     /// The bearer token the orchestrator knows you by (when its `auth.tokens_file` is set).
     #[arg(long, global = true, env = "SHORTLINE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// The CA that an `https://` orchestrator.url's certificate chains to (sets tls.ca_file).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// A client certificate to present over TLS (sets tls.cert_file; with --key).
+    #[arg(long, global = true, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The key of --cert (sets tls.key_file).
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -111,11 +120,18 @@ pub enum Command {
     #[command(subcommand)]
     Themes(ThemesCommand),
     /// Serve all three services in this process, on the embedded default (SQLite + local media).
-    Up,
+    Up {
+        /// Serve plaintext gRPC on a non-loopback listen address (refused without TLS otherwise).
+        #[arg(long)]
+        insecure: bool,
+    },
     /// Serve one service until SIGTERM / Ctrl-C (the container entry point).
     Serve {
         #[arg(value_enum)]
         service: Service,
+        /// Serve plaintext gRPC on a non-loopback listen address (refused without TLS otherwise).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Apply the database migrations (serialised: a second run waits for the first, then finds
     /// nothing to do).
@@ -272,6 +288,15 @@ impl Cli {
         if let Some(url) = &self.database_url {
             config.database.url = Some(url.clone());
         }
+        for (flag, key) in [
+            (&self.ca, &mut config.tls.ca_file),
+            (&self.cert, &mut config.tls.cert_file),
+            (&self.key, &mut config.tls.key_file),
+        ] {
+            if let Some(file) = flag {
+                *key = Some(file.clone());
+            }
+        }
         config.client_token = BearerToken::new(self.token.as_deref().filter(|token| !token.is_empty()))
             .map_err(|reason| anyhow::anyhow!("--token: {reason}"))?;
         config.validate()?;
@@ -308,7 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         commands::run::check_theme_file(args)?;
     }
     let config = cli.load_config()?;
-    let serving = matches!(cli.command, Command::Serve { .. } | Command::Up | Command::Migrate { .. });
+    let serving = matches!(cli.command, Command::Serve { .. } | Command::Up { .. } | Command::Migrate { .. });
     let filter = if serving { config.telemetry.filter.clone() } else { client::cli_log_filter(&config) };
     shortline_shared::telemetry::init(config.telemetry.format, &filter)?;
     let json = cli.json;
@@ -334,7 +359,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::providers::run(&config.providers, !no_check, std::time::Duration::from_millis(timeout_ms), json)
                 .await
         }
-        Command::Serve { service } => {
+        Command::Serve { service, insecure } => {
+            embedded::check_plaintext_listen(&config, &[service], insecure)?;
             embedded::migrate_if_embedded(&config).await?;
             let shutdown = Shutdown::on_signals();
             let (address, task) = embedded::spawn(service, config, shutdown, client::Work::Pipeline).await?;
@@ -343,7 +369,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             task.await??;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Up => {
+        Command::Up { insecure } => {
+            embedded::check_plaintext_listen(
+                &config,
+                &[Service::Orchestrator, Service::Scriptgen, Service::Composer],
+                insecure,
+            )?;
             client::check_media_tools(&config)?;
             let shutdown = Shutdown::on_signals();
             let embedded = Embedded::start(config, &shutdown, client::Work::Pipeline).await?;

@@ -406,7 +406,7 @@ fn manifests_match_the_code() {
             let args = strings(at(container, "args"));
             assert_eq!(args, ["serve", service], "{owner}: args");
             match cli_accepts(&args, &owner) {
-                shortline::Command::Serve { service: parsed } => {
+                shortline::Command::Serve { service: parsed, .. } => {
                     assert_eq!(format!("{parsed:?}").to_lowercase(), service, "{owner}: serves the right service")
                 }
                 other => panic!("{owner}: `shortline {}` is {other:?}", args.join(" ")),

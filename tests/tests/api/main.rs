@@ -22,3 +22,4 @@ mod recovery;
 mod roles;
 mod s3;
 mod scaling;
+mod secure_access;

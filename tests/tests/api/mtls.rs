@@ -45,7 +45,7 @@ impl TestCa {
     }
 }
 
-fn env(tls: &TlsConfig) -> Vec<(String, String)> {
+pub(crate) fn env(tls: &TlsConfig) -> Vec<(String, String)> {
     let path = |file: &Option<std::path::PathBuf>| file.as_ref().expect("file").display().to_string();
     vec![
         ("SHORTLINE_TLS__CERT_FILE".into(), path(&tls.cert_file)),
