@@ -51,6 +51,9 @@ pub struct Cli {
     /// The bearer token the orchestrator knows you by (when its `auth.tokens_file` is set).
     #[arg(long, global = true, env = "SHORTLINE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// A file holding the token (a mounted Secret), instead of --token.
+    #[arg(long, global = true, env = "SHORTLINE_TOKEN_FILE", value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
     /// The CA that an `https://` orchestrator.url's certificate chains to (sets tls.ca_file).
     #[arg(long, global = true, value_name = "FILE")]
     pub ca: Option<PathBuf>,
@@ -132,6 +135,17 @@ pub enum Command {
         /// Serve plaintext gRPC on a non-loopback listen address (refused without TLS otherwise).
         #[arg(long)]
         insecure: bool,
+    },
+    /// Check this pod's own service over its gRPC health service, as Kubernetes probes do: exit 0
+    /// when SERVING. Over TLS when `tls.cert_file` is set (kubelet's own gRPC probe speaks only
+    /// plaintext), verifying the certificate as the service's identity.
+    Probe {
+        #[arg(value_enum)]
+        service: Service,
+        /// Ask for the service itself (SERVING while its database answers: readiness) rather
+        /// than the whole server (liveness, startup).
+        #[arg(long)]
+        ready: bool,
     },
     /// Apply the database migrations (serialised: a second run waits for the first, then finds
     /// nothing to do).
@@ -297,8 +311,15 @@ impl Cli {
                 *key = Some(file.clone());
             }
         }
-        config.client_token = BearerToken::new(self.token.as_deref().filter(|token| !token.is_empty()))
-            .map_err(|reason| anyhow::anyhow!("--token: {reason}"))?;
+        let from_file = match &self.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|error| anyhow::anyhow!("--token-file {}: {error}", path.display()))?,
+            ),
+            None => None,
+        };
+        let token = from_file.as_deref().or(self.token.as_deref()).map(str::trim).filter(|token| !token.is_empty());
+        config.client_token = BearerToken::new(token).map_err(|reason| anyhow::anyhow!("--token: {reason}"))?;
         config.validate()?;
         Ok(config)
     }
@@ -386,6 +407,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             embedded.stopped().await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Probe { service, ready } => commands::probe::run(&config, service, ready).await,
         Command::Migrate { wait, wait_seconds } => {
             let url = config.database_url();
             if shortline_shared::db::Backend::from_url(&url)? == shortline_shared::db::Backend::Sqlite {

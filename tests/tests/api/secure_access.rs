@@ -172,6 +172,11 @@ async fn the_readme_grpcurl_lines_and_the_cli_work_over_tls_with_a_token() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let status: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert!(status.to_string().contains("approved"), "{status}");
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("token file");
+    let token_file = token_file.display().to_string();
+    let output = shortline(&url, &["--ca", &ca_file, "--token-file", &token_file, "status", "1"]);
+    assert!(output.status.success(), "--token-file: {}", String::from_utf8_lossy(&output.stderr));
     let output = shortline(&url, &["--ca", &ca_file, "status", "1"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.to_lowercase().contains("token"), "no token: {stderr}");
@@ -180,8 +185,12 @@ async fn the_readme_grpcurl_lines_and_the_cli_work_over_tls_with_a_token() {
     assert!(!output.status.success() && stderr.contains("unreachable"), "no CA: {stderr}");
 }
 
-/// `shortline <args>` with `env`; the address it listens on, or its failure's stderr.
-async fn serve(args: &[&str], env: &[(&str, String)]) -> Result<String, String> {
+/// A process [`serve`] started and its data directory.
+type Running = (tokio::process::Child, tempfile::TempDir);
+
+/// `shortline <args>` with `env`; the address it listens on (and the process, killed on drop),
+/// or its failure's stderr.
+async fn serve(args: &[&str], env: &[(&str, String)]) -> Result<(String, Running), String> {
     let data = tempfile::tempdir().expect("tempdir");
     let mut child = tokio::process::Command::new(shortline_binary())
         .args(args)
@@ -206,7 +215,7 @@ async fn serve(args: &[&str], env: &[(&str, String)]) -> Result<String, String> 
     .await
     .expect("shortline neither listened nor exited within 60 s");
     match listening {
-        Some(address) => Ok(address),
+        Some(address) => Ok((address, (child, data))),
         None => {
             let output = child.wait_with_output().await.expect("wait");
             assert!(!output.status.success(), "exited 0 without listening");
@@ -231,9 +240,9 @@ async fn plaintext_off_loopback_needs_insecure_and_loopback_or_tls_need_nothing(
     let refused = serve(&["up"], &all).await.expect_err("`up` with composer on 0.0.0.0");
     assert!(refused.contains("composer: refusing to serve plaintext"), "{refused}");
 
-    let address = serve(&["serve", "scriptgen", "--insecure"], &everywhere()).await.expect("--insecure serves");
+    let (address, _) = serve(&["serve", "scriptgen", "--insecure"], &everywhere()).await.expect("--insecure serves");
     assert!(address.starts_with("0.0.0.0:"), "{address}");
-    let address = serve(
+    let (address, _) = serve(
         &["up"],
         &all[..2].iter().cloned().chain([("SHORTLINE_COMPOSER__LISTEN", "127.0.0.1:0".to_owned())]).collect::<Vec<_>>(),
     )
@@ -245,6 +254,30 @@ async fn plaintext_off_loopback_needs_insecure_and_loopback_or_tls_need_nothing(
     let tls = env(&TestCa::new(certs.path()).issue(certs.path(), "scriptgen"));
     let mut with_tls: Vec<(&str, String)> = tls.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     with_tls.extend(everywhere());
-    let address = serve(&["serve", "scriptgen"], &with_tls).await.expect("TLS on 0.0.0.0 needs no flag");
+    let (address, _scriptgen) = serve(&["serve", "scriptgen"], &with_tls).await.expect("TLS on 0.0.0.0 needs no flag");
     assert!(address.starts_with("0.0.0.0:"), "{address}");
+
+    // The pod's exec probe reaches it over TLS (kubelet's gRPC probe could not); without the
+    // certificate settings it fails.
+    let probe = |args: &[&str], env: &[(&str, String)]| {
+        let data = tempfile::tempdir().expect("tempdir");
+        std::process::Command::new(shortline_binary())
+            .args(args)
+            .env("SHORTLINE_DATA_DIR", data.path())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("SHORTLINE_SCRIPTGEN__LISTEN", &address)
+            .output()
+            .expect("shortline probe")
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = probe(&["probe", "scriptgen", "--ready"], &with_tls);
+        if ready.status.success() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not ready: {}", String::from_utf8_lossy(&ready.stderr));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(probe(&["probe", "scriptgen"], &with_tls).status.success(), "liveness");
+    assert!(!probe(&["probe", "scriptgen"], &[]).status.success(), "a plaintext probe of a TLS port");
 }
