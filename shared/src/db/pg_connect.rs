@@ -54,8 +54,8 @@ impl SslMode {
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
             other => {
-                return Err(DbError::Unavailable(format!(
-                    "sslmode={other} is not supported: use disable, prefer, require, verify-ca or verify-full"
+                return Err(DbError::Internal(format!(
+                    "database url: sslmode={other} is not supported: use disable, prefer, require, verify-ca or verify-full"
                 )))
             }
         })
@@ -86,7 +86,8 @@ pub struct PgConnector {
 impl PgConnector {
     /// Parses `url` and checks the files it needs now, so a bad setting stops the start.
     pub fn new(url: &str, access: &PgAccess) -> DbResult<Self> {
-        let invalid = |reason: String| DbError::Unavailable(format!("database url: {reason}"));
+        // A setting that cannot work is no outage: `migrate --wait` must not wait on it.
+        let invalid = |reason: String| DbError::Internal(format!("database url: {reason}"));
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let (mut mode, mut ca_file) = (SslMode::Prefer, access.ca_file.clone());
         let mut kept = Vec::new();
