@@ -13,7 +13,7 @@ use shortline_config::{Config, ProviderSet, TelemetryConfig, TlsConfig};
 use shortline_grpc::Shutdown;
 use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::embedded::Embedded;
 
@@ -70,11 +70,11 @@ impl Services {
             config.orchestrator.url,
             config.data_dir.display()
         );
-        let token = config.client_token.clone();
+        let (token, tls, scheme) = (config.client_token.clone(), config.tls.clone(), crate::embedded::scheme(&config));
         let shutdown = Shutdown::new();
         let embedded = Embedded::start(config, &shutdown, work).await?;
-        let url = format!("http://{}", embedded.orchestrator);
-        let channel = Endpoint::from_shared(url.clone())?
+        let url = format!("{scheme}://{}", embedded.orchestrator);
+        let channel = shortline_grpc::tls::endpoint(&url, &tls)?
             .connect_timeout(Duration::from_secs(10))
             .connect()
             .await

@@ -66,6 +66,39 @@ pub async fn spawn(
     })
 }
 
+/// `https` when the services serve TLS (`tls.cert_file`), else `http`.
+pub fn scheme(config: &Config) -> &'static str {
+    if config.tls.cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// Refuses to serve plaintext gRPC on an address other machines can reach (anything but
+/// loopback) unless `insecure` says the user means it: tokens and videos would cross the
+/// network readable. Loopback plaintext stays the no-certificate default of `run` and `up`.
+pub fn check_plaintext_listen(config: &Config, services: &[Service], insecure: bool) -> Result<(), StartError> {
+    if config.tls.cert_file.is_some() || insecure {
+        return Ok(());
+    }
+    for service in services {
+        let (name, address) = match service {
+            Service::Orchestrator => ("orchestrator", config.orchestrator.listen),
+            Service::Scriptgen => ("scriptgen", config.scriptgen.listen),
+            Service::Composer => ("composer", config.composer.listen),
+        };
+        if !address.ip().is_loopback() {
+            return Err(StartError::Other(format!(
+                "{name}: refusing to serve plaintext gRPC on {address}, which is not a loopback address: \
+                 set tls.cert_file and tls.key_file (README: TLS and mutual TLS), listen on 127.0.0.1, \
+                 or pass --insecure to serve plaintext anyway"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The three services of one process.
 pub struct Embedded {
     pub orchestrator: SocketAddr,
@@ -79,10 +112,11 @@ impl Embedded {
     /// (so port 0 works for all three). For [`Work::Inspect`] nothing drives jobs.
     pub async fn start(mut config: Config, shutdown: &Shutdown, work: Work) -> Result<Self, StartError> {
         migrate_if_embedded(&config).await?;
+        let scheme = scheme(&config);
         let (scriptgen, scriptgen_task) = spawn(Service::Scriptgen, config.clone(), shutdown.clone(), work).await?;
-        config.scriptgen.url = format!("http://{scriptgen}");
+        config.scriptgen.url = format!("{scheme}://{scriptgen}");
         let (composer, composer_task) = spawn(Service::Composer, config.clone(), shutdown.clone(), work).await?;
-        config.composer.url = format!("http://{composer}");
+        config.composer.url = format!("{scheme}://{composer}");
         let (orchestrator, orchestrator_task) = spawn(Service::Orchestrator, config, shutdown.clone(), work).await?;
         Ok(Embedded {
             orchestrator,

@@ -51,6 +51,18 @@ pub struct Cli {
     /// The bearer token the orchestrator knows you by (when its `auth.tokens_file` is set).
     #[arg(long, global = true, env = "SHORTLINE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// A file holding the token (a mounted Secret), instead of --token.
+    #[arg(long, global = true, env = "SHORTLINE_TOKEN_FILE", value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// The CA that an `https://` orchestrator.url's certificate chains to (sets tls.ca_file).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// A client certificate to present over TLS (sets tls.cert_file; with --key).
+    #[arg(long, global = true, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The key of --cert (sets tls.key_file).
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -111,11 +123,29 @@ pub enum Command {
     #[command(subcommand)]
     Themes(ThemesCommand),
     /// Serve all three services in this process, on the embedded default (SQLite + local media).
-    Up,
+    Up {
+        /// Serve plaintext gRPC on a non-loopback listen address (refused without TLS otherwise).
+        #[arg(long)]
+        insecure: bool,
+    },
     /// Serve one service until SIGTERM / Ctrl-C (the container entry point).
     Serve {
         #[arg(value_enum)]
         service: Service,
+        /// Serve plaintext gRPC on a non-loopback listen address (refused without TLS otherwise).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Check this pod's own service over its gRPC health service, as Kubernetes probes do: exit 0
+    /// when SERVING. Over TLS when `tls.cert_file` is set (kubelet's own gRPC probe speaks only
+    /// plaintext), verifying the certificate as the service's identity.
+    Probe {
+        #[arg(value_enum)]
+        service: Service,
+        /// Ask for the service itself (SERVING while its database answers: readiness) rather
+        /// than the whole server (liveness, startup).
+        #[arg(long)]
+        ready: bool,
     },
     /// Apply the database migrations (serialised: a second run waits for the first, then finds
     /// nothing to do).
@@ -272,8 +302,24 @@ impl Cli {
         if let Some(url) = &self.database_url {
             config.database.url = Some(url.clone());
         }
-        config.client_token = BearerToken::new(self.token.as_deref().filter(|token| !token.is_empty()))
-            .map_err(|reason| anyhow::anyhow!("--token: {reason}"))?;
+        for (flag, key) in [
+            (&self.ca, &mut config.tls.ca_file),
+            (&self.cert, &mut config.tls.cert_file),
+            (&self.key, &mut config.tls.key_file),
+        ] {
+            if let Some(file) = flag {
+                *key = Some(file.clone());
+            }
+        }
+        let from_file = match &self.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|error| anyhow::anyhow!("--token-file {}: {error}", path.display()))?,
+            ),
+            None => None,
+        };
+        let token = from_file.as_deref().or(self.token.as_deref()).map(str::trim).filter(|token| !token.is_empty());
+        config.client_token = BearerToken::new(token).map_err(|reason| anyhow::anyhow!("--token: {reason}"))?;
         config.validate()?;
         Ok(config)
     }
@@ -308,7 +354,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         commands::run::check_theme_file(args)?;
     }
     let config = cli.load_config()?;
-    let serving = matches!(cli.command, Command::Serve { .. } | Command::Up | Command::Migrate { .. });
+    let serving = matches!(cli.command, Command::Serve { .. } | Command::Up { .. } | Command::Migrate { .. });
     let filter = if serving { config.telemetry.filter.clone() } else { client::cli_log_filter(&config) };
     shortline_telemetry::init(config.telemetry.format, &filter)?;
     let json = cli.json;
@@ -334,7 +380,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::providers::run(&config.providers, !no_check, std::time::Duration::from_millis(timeout_ms), json)
                 .await
         }
-        Command::Serve { service } => {
+        Command::Serve { service, insecure } => {
+            embedded::check_plaintext_listen(&config, &[service], insecure)?;
             embedded::migrate_if_embedded(&config).await?;
             let shutdown = Shutdown::on_signals();
             let (address, task) = embedded::spawn(service, config, shutdown, client::Work::Pipeline).await?;
@@ -343,7 +390,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             task.await??;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Up => {
+        Command::Up { insecure } => {
+            embedded::check_plaintext_listen(
+                &config,
+                &[Service::Orchestrator, Service::Scriptgen, Service::Composer],
+                insecure,
+            )?;
             client::check_media_tools(&config)?;
             let shutdown = Shutdown::on_signals();
             let embedded = Embedded::start(config, &shutdown, client::Work::Pipeline).await?;
@@ -355,6 +407,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             embedded.stopped().await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Probe { service, ready } => commands::probe::run(&config, service, ready).await,
         Command::Migrate { wait, wait_seconds } => {
             let url = config.database_url();
             if shortline_db::Backend::from_url(&url)? == shortline_db::Backend::Sqlite {
@@ -362,7 +415,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let migrations = shortline_db::migrations::run_pending_when_reachable;
             let patience = if wait { std::time::Duration::from_secs(wait_seconds) } else { std::time::Duration::ZERO };
-            let applied = migrations(&url, patience).await?;
+            let applied = migrations(&url, &shortline_db::PgAccess::from(&config.database), patience).await?;
             if json {
                 output::print_json(&serde_json::json!({ "applied": applied }))?;
             } else if applied.is_empty() {

@@ -25,6 +25,7 @@
 
 pub mod catalogue;
 mod locations;
+pub mod pem;
 mod providers;
 mod sections;
 mod token;

@@ -48,6 +48,11 @@ pub struct DatabaseConfig {
     /// `postgres://…` for deployments; `sqlite://…` for the embedded mode. `None`: SQLite at
     /// `{data_dir}/shortline.db` (see [`Config::database_url`](crate::Config::database_url)).
     pub url: Option<String>,
+    /// A file holding the PostgreSQL password (a mounted Secret), so the URL carries none.
+    pub password_file: Option<PathBuf>,
+    /// The CA a PostgreSQL server's certificate must chain to (`sslmode=verify-ca` or
+    /// `verify-full`) when the URL has no `sslrootcert`.
+    pub ca_file: Option<PathBuf>,
     pub max_connections: u32,
     pub connect_timeout_ms: u64,
     pub acquire_timeout_ms: u64,
@@ -55,7 +60,14 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 10, connect_timeout_ms: 5_000, acquire_timeout_ms: 5_000 }
+        Self {
+            url: None,
+            password_file: None,
+            ca_file: None,
+            max_connections: 10,
+            connect_timeout_ms: 5_000,
+            acquire_timeout_ms: 5_000,
+        }
     }
 }
 

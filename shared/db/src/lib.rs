@@ -12,6 +12,7 @@ pub use {diesel as __diesel, diesel_async as __diesel_async};
 pub mod error;
 pub mod migrations;
 pub mod models;
+pub mod pg_connect;
 pub mod pool;
 pub mod schema;
 
@@ -30,6 +31,7 @@ pub const TABLES: [&str; 9] = [
     "videos",
 ];
 pub use models::*;
+pub use pg_connect::PgAccess;
 pub use pool::{Backend, Conn, DbPool, PoolOptions, PooledConn};
 
 /// The current time as stored: UTC, microsecond precision (what both backends keep).

@@ -9,6 +9,7 @@ use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::error::{DbError, DbResult};
+use super::pg_connect::{PgAccess, PgConnector};
 use super::pool::{create_sqlite_dir, sqlite_path, Backend, Conn, DbPool};
 
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -22,12 +23,17 @@ const MIGRATION_LOCK_KEY: i64 = 0x5348_4f52_544c_494e; // "SHORTLIN"
 /// diesel's migration harness is synchronous; it runs on a dedicated thread with its own
 /// runtime, so this works on a current-thread runtime as well as a multi-thread one.
 pub async fn run_pending(url: &str) -> DbResult<Vec<String>> {
-    let url = url.to_owned();
+    run_pending_with(url, &PgAccess::default()).await
+}
+
+/// [`run_pending`] with a PostgreSQL password file and CA (see [`super::pg_connect`]).
+pub async fn run_pending_with(url: &str, access: &PgAccess) -> DbResult<Vec<String>> {
+    let (url, access) = (url.to_owned(), access.clone());
     let (sender, receiver) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("shortline-migrate".into())
         .spawn(move || {
-            let _ = sender.send(run_pending_blocking(&url));
+            let _ = sender.send(run_pending_blocking(&url, &access));
         })
         .map_err(|e| DbError::Internal(format!("cannot start the migration thread: {e}")))?;
     receiver.await.map_err(|_| DbError::Internal("the migration thread panicked".into()))?
@@ -36,11 +42,11 @@ pub async fn run_pending(url: &str) -> DbResult<Vec<String>> {
 /// [`run_pending`], trying again while the database cannot be reached (the server still
 /// starting, the database not created yet), for up to `patience`: a migration Job or init
 /// container can start before its database.
-pub async fn run_pending_when_reachable(url: &str, patience: Duration) -> DbResult<Vec<String>> {
+pub async fn run_pending_when_reachable(url: &str, access: &PgAccess, patience: Duration) -> DbResult<Vec<String>> {
     let deadline = tokio::time::Instant::now() + patience;
     let mut pause = Duration::from_millis(250);
     loop {
-        match run_pending(url).await {
+        match run_pending_with(url, access).await {
             Err(DbError::Unavailable(reason)) if tokio::time::Instant::now() + pause < deadline => {
                 tracing::warn!(%reason, "database not reachable yet; waiting");
                 tokio::time::sleep(pause).await;
@@ -51,11 +57,22 @@ pub async fn run_pending_when_reachable(url: &str, patience: Duration) -> DbResu
     }
 }
 
-fn run_pending_blocking(url: &str) -> DbResult<Vec<String>> {
+fn run_pending_blocking(url: &str, access: &PgAccess) -> DbResult<Vec<String>> {
     match Backend::from_url(url)? {
         Backend::Postgres => {
-            let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url)
-                .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            let connector = PgConnector::new(url, access)?;
+            // The connection's I/O task lives on this runtime's worker, so the wrapper below can
+            // block this thread on each statement while the task runs.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .map_err(|e| DbError::Internal(format!("cannot start the migration runtime: {e}")))?;
+            let _entered = runtime.enter();
+            let established = runtime
+                .block_on(connector.establish())
+                .map_err(|e| DbError::Unavailable(format!("{}: {e}", super::pool::endpoint_of(url))))?;
+            let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(established);
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(&mut conn)?;
             let applied = apply(&mut conn, POSTGRES);
             diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(&mut conn)?;

@@ -16,6 +16,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures::FutureExt;
 
 use super::error::{DbError, DbResult};
+use super::pg_connect::{PgAccess, PgConnector};
 
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
@@ -126,10 +127,20 @@ impl std::fmt::Debug for DbPool {
 impl DbPool {
     /// Builds a pool for `url`. Connections are made lazily; call [`DbPool::ping`] to check.
     pub fn connect(url: &str, options: &PoolOptions) -> DbResult<Self> {
+        Self::connect_with(url, options, &PgAccess::default())
+    }
+
+    /// [`DbPool::connect`] with a PostgreSQL password file and CA (see [`super::pg_connect`]).
+    pub fn connect_with(url: &str, options: &PoolOptions, access: &PgAccess) -> DbResult<Self> {
         match Backend::from_url(url)? {
             Backend::Postgres => {
+                let connector = Arc::new(PgConnector::new(url, access)?);
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(move |_url| {
+                    let connector = connector.clone();
+                    async move { connector.establish().await }.boxed()
+                });
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
                 Ok(DbPool { pools: Pools::Postgres(build_pool!(manager, options)?), endpoint: endpoint_of(url).into() })
             }
@@ -182,7 +193,7 @@ impl DbPool {
 
 /// `host:port` of a PostgreSQL URL (`postgres://user:secret@db:5432/name?…` → `db:5432`;
 /// without a port, PostgreSQL's 5432), never its credentials.
-fn endpoint_of(url: &str) -> String {
+pub(crate) fn endpoint_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);

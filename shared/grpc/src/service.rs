@@ -61,7 +61,7 @@ pub fn connect_database(config: &Config) -> Result<DbPool, StartError> {
         connect_timeout: config.database.connect_timeout(),
         acquire_timeout: config.database.acquire_timeout(),
     };
-    Ok(DbPool::connect(&config.database_url(), &options)?)
+    Ok(DbPool::connect_with(&config.database_url(), &options, &shortline_db::PgAccess::from(&config.database))?)
 }
 
 /// Serves `/metrics` on `address` when one is configured (see [`shortline_telemetry::metrics`]); each scrape

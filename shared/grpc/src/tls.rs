@@ -9,14 +9,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+use shortline_config::pem::{certificates, private_key, read, roots, PemError};
 use shortline_config::TlsConfig;
 
 /// How long a client may take to finish the TLS handshake.
@@ -24,10 +23,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("tls: cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("tls: {path} holds no usable {what}")]
-    Empty { path: PathBuf, what: &'static str },
+    #[error("tls: {0}")]
+    Pem(#[from] PemError),
     #[error("tls: {0}")]
     Rustls(#[from] rustls::Error),
     #[error("tls: the CA file cannot verify clients: {0}")]
@@ -86,32 +83,6 @@ impl TlsFiles {
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Arc::new(config))
     }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.into(), source })
-}
-
-pub fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&read(path)?).filter_map(Result::ok).collect();
-    if certs.is_empty() {
-        return Err(TlsError::Empty { path: path.into(), what: "PEM certificate" });
-    }
-    Ok(certs)
-}
-
-fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_slice(&read(path)?)
-        .map_err(|_| TlsError::Empty { path: path.into(), what: "PEM private key" })
-}
-
-pub fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certificates(path)?);
-    if added == 0 {
-        return Err(TlsError::Empty { path: path.into(), what: "CA certificate" });
-    }
-    Ok(roots)
 }
 
 /// When a file last changed and its size (`None`: unreadable); a change of either is a rotation.

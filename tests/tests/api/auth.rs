@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use prost::Message as _;
 use shortline_config::BearerToken;
+use shortline_config::TlsConfig;
 use shortline_grpc::auth::hash_token;
 use shortline_proto::v1;
 use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
@@ -180,3 +181,134 @@ async fn each_rpc_answers_each_role_exactly_and_refusals_write_nothing(db: TestD
 }
 
 on_both_backends!(each_rpc_answers_each_role_exactly_and_refusals_write_nothing);
+
+/// The callers of the table over TLS: the five of [`CALLERS`] (a token, no certificate), then a
+/// certificate of an identity no service admits, then the composer's and the orchestrator's
+/// certificates (no token).
+const TLS_CALLERS: [&str; 8] = ["none", "vera", "olga", "rita", "adam", "intruder", "composer", "orchestrator"];
+
+/// Scriptgen's and composer's RPCs: only the services that call them get in, by the identity in
+/// their client certificate; a token is no identity (`U`: no certificate), another identity is
+/// PERMISSION_DENIED, and composer admits only the orchestrator (a video is reviewed only through
+/// it). The orchestrator's rows are [`TABLE`]'s, and a service certificate without a token is
+/// UNAUTHENTICATED there.
+const SERVICE_TABLE: [(&str, &str, &str); 9] = [
+    //                                     none vera olga rita adam intruder composer orchestrator
+    ("ScriptService", "GenerateScript", "U U U U U D A A"),
+    ("ScriptService", "GenerateMedia", "U U U U U D A A"),
+    ("ScriptService", "GetScript", "U U U U U D A A"),
+    ("ScriptService", "ListScripts", "U U U U U D A A"),
+    ("ScriptService", "ListMediaAssets", "U U U U U D A A"),
+    ("ComposerService", "ComposeVideo", "U U U U U D D A"),
+    ("ComposerService", "ReviewVideo", "U U U U U D D A"),
+    ("ComposerService", "ListVideos", "U U U U U D D A"),
+    ("ComposerService", "GetVideo", "U U U U U D D A"),
+];
+
+/// The methods of `service` in the contract, sorted.
+fn methods_of(service: &str) -> Vec<String> {
+    let set = prost_types::FileDescriptorSet::decode(shortline_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
+    let mut methods: Vec<String> = set
+        .file
+        .iter()
+        .flat_map(|file| file.service.iter())
+        .filter(|s| s.name() == service)
+        .flat_map(|s| s.method.iter().map(|method| method.name().to_owned()))
+        .collect();
+    methods.sort_unstable();
+    methods
+}
+
+/// Calls scriptgen's or composer's `method` with a request its handler refuses (job 0), so an
+/// admitted call answers INVALID_ARGUMENT and writes nothing.
+async fn call_service(channel: Channel, token: BearerToken, service: &str, method: &str) -> Code {
+    use shortline_proto::v1::composer_service_client::ComposerServiceClient;
+    use shortline_proto::v1::script_service_client::ScriptServiceClient;
+    let mut s = ScriptServiceClient::with_interceptor(channel.clone(), token.clone());
+    let mut c = ComposerServiceClient::with_interceptor(channel, token);
+    let outcome = match (service, method) {
+        ("ScriptService", "GenerateScript") => s.generate_script(v1::GenerateScriptRequest::default()).await.map(drop),
+        ("ScriptService", "GenerateMedia") => s.generate_media(v1::GenerateMediaRequest::default()).await.map(drop),
+        ("ScriptService", "GetScript") => s.get_script(v1::GetScriptRequest::default()).await.map(drop),
+        ("ScriptService", "ListScripts") => s.list_scripts(v1::ListScriptsRequest::default()).await.map(drop),
+        ("ScriptService", "ListMediaAssets") => {
+            s.list_media_assets(v1::ListMediaAssetsRequest::default()).await.map(drop)
+        }
+        ("ComposerService", "ComposeVideo") => c.compose_video(v1::ComposeVideoRequest::default()).await.map(drop),
+        ("ComposerService", "ReviewVideo") => c.review_video(v1::ComposerReviewVideoRequest::default()).await.map(drop),
+        ("ComposerService", "ListVideos") => c.list_videos(v1::ListVideosRequest::default()).await.map(drop),
+        ("ComposerService", "GetVideo") => c.get_video(v1::GetVideoRequest::default()).await.map(drop),
+        other => panic!("no probe for {other:?}"),
+    };
+    outcome.err().map_or(Code::Ok, |status| status.code())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_of_the_three_services_answers_each_caller_exactly_over_mutual_tls() {
+    use crate::mtls::{env, TestCa};
+    let certs = tempfile::tempdir().expect("tempdir");
+    let dir = certs.path();
+    let ca = TestCa::new(dir);
+    let tokens_file = dir.join("tokens.toml");
+    let entries: String = USERS
+        .iter()
+        .map(|(name, role, token)| {
+            format!("[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n", hash_token(token))
+        })
+        .collect();
+    std::fs::write(&tokens_file, entries).expect("write the token file");
+    let options = SystemOptions {
+        orchestrator_env: env(&ca.issue(dir, "orchestrator")),
+        scriptgen_env: env(&ca.issue(dir, "scriptgen")),
+        composer_env: env(&ca.issue(dir, "composer")),
+        ..SystemOptions::default()
+    }
+    .orchestrator_env("SHORTLINE_AUTH__TOKENS_FILE", tokens_file.display());
+    let system = TestSystem::start_with(TestDb::sqlite().await, options).await;
+    let intruder = ca.issue(dir, "intruder");
+
+    // Each caller's TLS settings and token.
+    let user = TlsConfig { ca_file: Some(dir.join("ca.pem")), ..TlsConfig::default() };
+    let identity = |name: &str| TlsConfig {
+        cert_file: Some(dir.join(format!("{name}.crt"))),
+        key_file: Some(dir.join(format!("{name}.key"))),
+        ca_file: Some(dir.join("ca.pem")),
+    };
+    let caller = |index: usize| -> (TlsConfig, BearerToken) {
+        match TLS_CALLERS[index] {
+            "intruder" => (intruder.clone(), BearerToken::default()),
+            name @ ("composer" | "orchestrator") => (identity(name), BearerToken::default()),
+            _ => (user.clone(), BearerToken::new(CALLERS[index]).expect("token")),
+        }
+    };
+    let connect = |url: String, tls: TlsConfig| async move {
+        shortline_grpc::tls::endpoint(&url, &tls).expect("endpoint").connect().await.expect("connect")
+    };
+
+    for service in ["ScriptService", "ComposerService"] {
+        let mut tabled: Vec<String> =
+            SERVICE_TABLE.iter().filter(|(s, _, _)| *s == service).map(|(_, m, _)| (*m).to_owned()).collect();
+        tabled.sort_unstable();
+        assert_eq!(tabled, methods_of(service), "the table covers every method of {service}");
+    }
+
+    let before = all_counts(&system).await;
+    for (method, row) in TABLE {
+        let row = format!("{row} U U U");
+        for (index, letter) in row.split(' ').enumerate() {
+            let (tls, token) = caller(index);
+            let channel = connect(system.orchestrator.url(), tls).await;
+            let code = call(&mut OrchestratorServiceClient::with_interceptor(channel, token), method).await;
+            assert_eq!(code, expected(method, letter), "OrchestratorService/{method} as {}", TLS_CALLERS[index]);
+        }
+    }
+    for (service, method, row) in SERVICE_TABLE {
+        let url = if service == "ScriptService" { system.scriptgen.url() } else { system.composer.url() };
+        for (index, letter) in row.split(' ').enumerate() {
+            let (tls, token) = caller(index);
+            let code = call_service(connect(url.clone(), tls).await, token, service, method).await;
+            assert_eq!(code, expected(method, letter), "{service}/{method} as {}", TLS_CALLERS[index]);
+        }
+    }
+    assert_eq!(all_counts(&system).await, before, "refused and rejected calls wrote nothing");
+}

@@ -5,7 +5,8 @@
 //! - The manifests and the code stay in step: ports, gRPC health service names, config keys and
 //!   entry points in the rendered manifests are checked against the code's own defaults,
 //!   constants and CLI parser, and the cluster config file starts the real services, which
-//!   answer the probes' health checks.
+//!   answer the probes' `shortline probe` commands. No Secret reaches a container as an environment
+//!   variable (but the media bucket's keys); each service mounts only its own secret files.
 //!
 //! The first two need `kubectl` and `kubernetes-validate` (`pip install kubernetes-validate`; its
 //! schemas are bundled, no network). Without them a test is skipped with a note, except in CI
@@ -25,15 +26,12 @@ use shortline_config::Config;
 use shortline_config::StoreLocation;
 use shortline_grpc::Shutdown;
 use shortline_proto::v1::{composer_service_server, orchestrator_service_server, script_service_server};
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use crate::helpers::TestDb;
 
 const OVERLAYS: [&str; 2] = ["dev", "prod"];
 
-/// The oldest Kubernetes the manifests support (native gRPC probes are GA since 1.27, the
+/// The oldest Kubernetes the manifests support (the
 /// `sleep` preStop action is on by default since 1.30) and the newest `kubernetes-validate` ships.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
 
@@ -249,11 +247,14 @@ fn environment(docs: &[Value], container: &Value, owner: &str) -> Vec<(String, O
         let data = data.as_mapping().unwrap_or_else(|| panic!("{owner}: ConfigMap {name} has no data"));
         vars.extend(data.iter().map(|(k, v)| (k.as_str().expect("a key").to_owned(), v.as_str().map(str::to_owned))));
     }
-    vars.extend(
-        seq_at(container, "env")
-            .iter()
-            .map(|var| (str_at(var, "name").to_owned(), at(var, "value").as_str().map(str::to_owned))),
-    );
+    vars.extend(seq_at(container, "env").iter().map(|var| {
+        let value = at(var, "value").as_str().map(str::to_owned).or_else(|| {
+            let name = at(var, "valueFrom.configMapKeyRef.name").as_str()?;
+            let key = str_at(var, "valueFrom.configMapKeyRef.key");
+            Some(str_at(at(find(docs, "ConfigMap", name), "data"), key).to_owned())
+        });
+        (str_at(var, "name").to_owned(), value)
+    }));
     vars
 }
 
@@ -264,7 +265,9 @@ fn effective_config(docs: &[Value], toml_text: &str, container: &Value, owner: &
     let mut table: toml::Table = toml_text.parse().expect("TOML");
     for (name, value) in environment(docs, container, owner) {
         let Some(key) = name.strip_prefix("SHORTLINE_") else { continue };
-        if name == "SHORTLINE_CONFIG" {
+        // The CLI's own variables (SHORTLINE_CONFIG, SHORTLINE_TOKEN_FILE) are no config keys, as
+        // Config::load tells them apart: no `__` and no top-level key.
+        if !key.contains("__") && key != "DATA_DIR" {
             continue;
         }
         let value = match (value, name.as_str()) {
@@ -391,7 +394,7 @@ fn manifests_match_the_code() {
             // The CLI reaches the orchestrator's ClusterIP Service; the services balance their
             // calls over the pods behind scriptgen's and composer's headless Services.
             let expected = match service {
-                "orchestrator" => format!("http://shortline-{service}:{port}"),
+                "orchestrator" => format!("https://shortline-{service}:{port}"),
                 _ => format!("dns:///shortline-{service}-headless:{port}"),
             };
             assert_eq!(*url, expected, "{owner}: url");
@@ -406,7 +409,7 @@ fn manifests_match_the_code() {
             let args = strings(at(container, "args"));
             assert_eq!(args, ["serve", service], "{owner}: args");
             match cli_accepts(&args, &owner) {
-                shortline::Command::Serve { service: parsed } => {
+                shortline::Command::Serve { service: parsed, .. } => {
                     assert_eq!(format!("{parsed:?}").to_lowercase(), service, "{owner}: serves the right service")
                 }
                 other => panic!("{owner}: `shortline {}` is {other:?}", args.join(" ")),
@@ -419,12 +422,18 @@ fn manifests_match_the_code() {
                 "{owner}"
             );
 
-            assert_eq!(u64_at(container, "readinessProbe.grpc.port"), u64::from(port), "{owner}: readiness port");
-            assert_eq!(str_at(container, "readinessProbe.grpc.service"), health, "{owner}: readiness health service");
-            for probe in ["livenessProbe", "startupProbe"] {
-                assert_eq!(u64_at(container, &format!("{probe}.grpc.port")), u64::from(port), "{owner}: {probe} port");
-                let name = at(container, &format!("{probe}.grpc.service")).as_str().unwrap_or("");
-                assert!(name.is_empty() || name == health, "{owner}: {probe} asks for `{name}`");
+            // Exec probes (`shortline probe`, over the pod's TLS): readiness asks for the service,
+            // startup and liveness for the server.
+            for (probe, ready) in [("readinessProbe", true), ("livenessProbe", false), ("startupProbe", false)] {
+                let command = strings(at(container, &format!("{probe}.exec.command")));
+                assert_eq!(command.first().map(String::as_str), Some("shortline"), "{owner}: {probe} runs shortline");
+                match cli_accepts(&command[1..], &owner) {
+                    shortline::Command::Probe { service: probed, ready: asks_ready } => {
+                        assert_eq!(format!("{probed:?}").to_lowercase(), service, "{owner}: {probe} probes itself");
+                        assert_eq!(asks_ready, ready, "{owner}: {probe} --ready");
+                    }
+                    other => panic!("{owner}: {probe} runs {other:?}"),
+                }
             }
 
             let config_path = at(env_var(container, "SHORTLINE_CONFIG").expect("SHORTLINE_CONFIG"), "value")
@@ -443,13 +452,14 @@ fn manifests_match_the_code() {
 
             let database = env_var(container, "SHORTLINE_DATABASE__URL")
                 .unwrap_or_else(|| panic!("{owner}: SHORTLINE_DATABASE__URL"));
-            assert!(str_at(database, "valueFrom.secretKeyRef.name").starts_with("shortline-database"), "{owner}");
+            assert!(str_at(database, "valueFrom.configMapKeyRef.name").starts_with("shortline-database"), "{owner}");
             assert_eq!(
-                str_at(database, "valueFrom.secretKeyRef.key"),
+                str_at(database, "valueFrom.configMapKeyRef.key"),
                 format!("{service}-url"),
                 "{owner}: its own login"
             );
             let effective = effective_config(&docs, toml_text, container, &owner);
+            check_secret_files(&effective, template, container, service, &owner);
 
             let grace = u64_at(template, "spec.terminationGracePeriodSeconds");
             let pre_stop = at(container, "lifecycle.preStop.sleep.seconds").as_u64().unwrap_or(0);
@@ -506,8 +516,13 @@ fn manifests_match_the_code() {
         assert_eq!(args, ["migrate", "--wait"], "{overlay}: migrate args");
         assert!(matches!(cli_accepts(&args, "Job/shortline-migrate"), shortline::Command::Migrate { wait: true, .. }));
         let database = env_var(container, "SHORTLINE_DATABASE__URL").expect("migrate database URL");
-        assert_eq!(str_at(database, "valueFrom.secretKeyRef.key"), "migrate-url");
-        effective_config(&docs, toml_text, container, "Job/shortline-migrate");
+        assert_eq!(str_at(database, "valueFrom.configMapKeyRef.key"), "migrate-url");
+        let effective = effective_config(&docs, toml_text, container, "Job/shortline-migrate");
+        let password = effective.database.password_file.as_deref().expect("the migrator's password file");
+        assert_eq!(
+            secret_item(at(job, "spec.template"), container, password, "Job/shortline-migrate"),
+            ("shortline-database".to_owned(), Some("migrate-password".to_owned()))
+        );
 
         // The trend refresh CronJob: `shortline trends collect` against the orchestrator Service.
         let cron = find(&docs, "CronJob", "shortline-trends-refresh");
@@ -519,7 +534,19 @@ fn manifests_match_the_code() {
         let orchestrator_url = env_var(container, "SHORTLINE_ORCHESTRATOR__URL").expect("SHORTLINE_ORCHESTRATOR__URL");
         assert_eq!(str_at(orchestrator_url, "value"), config.orchestrator.url);
         assert!(env_var(container, "SHORTLINE_DATABASE__URL").is_none(), "the CronJob needs no database login");
-        effective_config(&docs, toml_text, container, "CronJob/shortline-trends-refresh");
+        let effective = effective_config(&docs, toml_text, container, "CronJob/shortline-trends-refresh");
+        let cron_template = at(cron, "spec.jobTemplate.spec.template");
+        let ca = effective.tls.ca_file.as_deref().expect("the CronJob trusts the orchestrator's CA");
+        assert_eq!(
+            secret_item(cron_template, container, ca, "CronJob").0,
+            "shortline-orchestrator-tls",
+            "{overlay}: the CronJob trusts the CA of the orchestrator's certificate"
+        );
+        let token_file = str_at(env_var(container, "SHORTLINE_TOKEN_FILE").expect("SHORTLINE_TOKEN_FILE"), "value");
+        assert_eq!(
+            secret_item(cron_template, container, Path::new(token_file), "CronJob").0,
+            "shortline-trends-refresh-token"
+        );
 
         // Every pod: non-root (the image's uid), read-only root, no privilege escalation, no
         // capabilities, scratch space on an emptyDir at /tmp, covered by the default-deny policy.
@@ -531,6 +558,18 @@ fn manifests_match_the_code() {
                 "{owner}: runAsNonRoot"
             );
             let container = the_container(template, &owner);
+            check_files_only(container, &owner);
+            if str_at(container, "image").contains("shortline") {
+                let component = labels(at(template, "metadata.labels"))
+                    .get("app.kubernetes.io/component")
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{owner}: no component label"));
+                let account = str_at(template, "spec.serviceAccountName");
+                assert_eq!(account, format!("shortline-{component}"), "{owner}: a ServiceAccount of its own");
+                let sa = find(&docs, "ServiceAccount", account);
+                assert_eq!(at(sa, "automountServiceAccountToken").as_bool(), Some(false), "{owner}: {account}");
+                assert_eq!(at(template, "spec.automountServiceAccountToken").as_bool(), Some(false), "{owner}");
+            }
             assert_eq!(
                 at(container, "securityContext.readOnlyRootFilesystem").as_bool(),
                 Some(true),
@@ -601,6 +640,106 @@ fn manifests_match_the_code() {
             "{overlay}"
         );
     }
+}
+
+/// Secrets reach containers only as files: no `env` entry from a Secret, and no Secret as
+/// `envFrom` but the media bucket's keys (the S3 client reads those from the environment only;
+/// a pod identity replaces them).
+fn check_files_only(container: &Value, owner: &str) {
+    for var in seq_at(container, "env") {
+        let name = str_at(var, "name");
+        let secret = at(var, "valueFrom.secretKeyRef.name").as_str();
+        let allowed = secret.is_some_and(|secret| secret.starts_with("shortline-media-credentials"));
+        assert!(secret.is_none() || allowed, "{owner}: {name} comes from Secret {secret:?}: mount it as a file");
+    }
+    for source in seq_at(container, "envFrom") {
+        if let Some(secret) = at(source, "secretRef.name").as_str() {
+            assert!(secret.starts_with("shortline-media-credentials"), "{owner}: Secret {secret} as environment");
+        }
+    }
+}
+
+/// The Secret (and its key, when the volume names items) that `file` is mounted from.
+fn secret_item(template: &Value, container: &Value, file: &Path, owner: &str) -> (String, Option<String>) {
+    let mount = seq_at(container, "volumeMounts")
+        .iter()
+        .find(|m| file.parent() == Some(Path::new(str_at(m, "mountPath"))))
+        .unwrap_or_else(|| panic!("{owner}: nothing is mounted at {}", file.display()));
+    let volume = seq_at(template, "spec.volumes")
+        .iter()
+        .find(|v| at(v, "name") == at(mount, "name"))
+        .unwrap_or_else(|| panic!("{owner}: no volume {:?}", at(mount, "name")));
+    let generated = at(volume, "secret.secretName")
+        .as_str()
+        .unwrap_or_else(|| panic!("{owner}: {} is not from a Secret", file.display()));
+    // Without the content hash kustomize appends to the Secrets it generates.
+    let secret = match generated.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 10 && hash.chars().all(|c| c.is_ascii_alphanumeric()) => name,
+        _ => generated,
+    }
+    .to_owned();
+    let name = file.file_name().and_then(|n| n.to_str()).expect("a file name");
+    let items = seq_at(volume, "secret.items");
+    let key = items.iter().find(|item| str_at(item, "path") == name).map(|item| str_at(item, "key").to_owned());
+    assert!(items.is_empty() || key.is_some(), "{owner}: {name} is not an item of {secret}");
+    (secret, key)
+}
+
+/// A service's secrets as the config names them: its own database password, its TLS files from
+/// its own certificate Secret, the token file on the orchestrator only, and provider keys only
+/// of the providers it calls.
+fn check_secret_files(effective: &Config, template: &Value, container: &Value, service: &str, owner: &str) {
+    let password = effective.database.password_file.as_deref().unwrap_or_else(|| panic!("{owner}: password_file"));
+    assert_eq!(
+        secret_item(template, container, password, owner),
+        ("shortline-database".to_owned(), Some(format!("{service}-password"))),
+        "{owner}: its own password"
+    );
+    let tls = &effective.tls;
+    for file in [&tls.cert_file, &tls.key_file, &tls.ca_file] {
+        let file = file.as_deref().unwrap_or_else(|| panic!("{owner}: tls.* unset"));
+        assert_eq!(secret_item(template, container, file, owner).0, format!("shortline-{service}-tls"), "{owner}");
+    }
+    match &effective.auth.tokens_file {
+        Some(tokens) if service == "orchestrator" => {
+            assert_eq!(secret_item(template, container, tokens, owner).0, "shortline-auth-tokens", "{owner}")
+        }
+        None if service != "orchestrator" => {}
+        other => panic!("{owner}: auth.tokens_file {other:?}"),
+    }
+    let p = &effective.providers;
+    let keys = [
+        ("apify", &p.apify.api_key_file, "orchestrator"),
+        ("youtube", &p.youtube.api_key_file, "orchestrator"),
+        ("anthropic", &p.anthropic.api_key_file, "orchestrator scriptgen"),
+        ("openai_compatible", &p.openai_compatible.api_key_file, "orchestrator scriptgen"),
+        ("openai", &p.openai.api_key_file, "scriptgen"),
+        ("elevenlabs", &p.elevenlabs.api_key_file, "scriptgen"),
+        ("fish_audio", &p.fish_audio.api_key_file, "scriptgen"),
+        ("fal", &p.fal.api_key_file, "scriptgen"),
+        ("pexels", &p.pexels.api_key_file, "scriptgen"),
+        ("heygen", &p.heygen.api_key_file, "scriptgen"),
+    ];
+    let provider_volume = seq_at(template, "spec.volumes")
+        .iter()
+        .find(|v| at(v, "secret.secretName").as_str().is_some_and(|s| s.starts_with("shortline-provider-keys")));
+    let mounted: BTreeSet<String> = provider_volume
+        .map(|v| seq_at(v, "secret.items").iter().map(|item| str_at(item, "key").to_owned()).collect())
+        .unwrap_or_default();
+    if let Some(volume) = provider_volume {
+        assert!(!seq_at(volume, "secret.items").is_empty(), "{owner}: provider keys mounted whole");
+    }
+    let mut expected = BTreeSet::new();
+    for (provider, file, users) in keys {
+        let file = file.as_deref().unwrap_or_else(|| panic!("{owner}: providers.{provider}.api_key_file unset"));
+        if users.split(' ').any(|user| user == service) {
+            expected.insert(provider.to_owned());
+            let (secret, key) = secret_item(template, container, file, owner);
+            assert!(secret.starts_with("shortline-provider-keys"), "{owner}: {provider}'s key");
+            assert_eq!(key.as_deref(), Some(provider), "{owner}: {provider}'s key file");
+        }
+    }
+    assert_eq!(mounted, expected, "{owner}: the provider keys it may see");
 }
 
 /// scriptgen's and composer's media store: an `s3://` bucket (on an in-cluster service when the
@@ -711,7 +850,7 @@ async fn the_cluster_config_starts_services_that_answer_their_probes() {
         *listen = "127.0.0.1:0".parse().expect("address");
     }
 
-    // The probes of the base Deployments, as written.
+    // The probes of the base Deployments, as written: `shortline probe ...` commands.
     let mut probes = BTreeMap::new();
     for service in SERVICES {
         let text =
@@ -719,12 +858,21 @@ async fn the_cluster_config_starts_services_that_answer_their_probes() {
         let docs = documents(&text);
         let deployment = find(&docs, "Deployment", &format!("shortline-{service}"));
         let container = the_container(at(deployment, "spec.template"), service);
-        let names: Vec<String> = ["readinessProbe", "livenessProbe", "startupProbe"]
+        let commands: Vec<Vec<String>> = ["readinessProbe", "livenessProbe", "startupProbe"]
             .iter()
-            .map(|probe| at(container, &format!("{probe}.grpc.service")).as_str().unwrap_or("").to_owned())
+            .map(|probe| strings(at(container, &format!("{probe}.exec.command"))))
             .collect();
-        probes.insert(service, names);
+        probes.insert(service, commands);
     }
+    // Run as the pod would, with the service's listen address (port 0 here: the one it got).
+    let probe = |command: &[String], service: &str, address: std::net::SocketAddr| {
+        std::process::Command::new(crate::processes::shortline_binary())
+            .args(&command[1..])
+            .env(format!("SHORTLINE_{}__LISTEN", service.to_uppercase()), address.to_string())
+            .env("SHORTLINE_DATA_DIR", dir.path())
+            .output()
+            .expect("shortline probe")
+    };
 
     let shutdown = Shutdown::new();
     let embedded = shortline::Embedded::start(config, &shutdown, shortline::Work::Pipeline)
@@ -733,23 +881,25 @@ async fn the_cluster_config_starts_services_that_answer_their_probes() {
     for (service, address) in
         [("orchestrator", embedded.orchestrator), ("scriptgen", embedded.scriptgen), ("composer", embedded.composer)]
     {
-        let mut health = HealthClient::new(crate::processes::channel(&format!("http://{address}")).await);
-        for name in &probes[service] {
+        for command in &probes[service] {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
             loop {
-                let status = health.check(HealthCheckRequest { service: name.clone() }).await;
-                match status {
-                    Ok(response) if response.get_ref().status() == ServingStatus::Serving => break,
-                    Ok(_) => {}
-                    Err(status) => panic!("{service}: the probe's health check `{name}` fails: {status}"),
+                let output = probe(command, service, address);
+                if output.status.success() {
+                    break;
                 }
-                assert!(tokio::time::Instant::now() < deadline, "{service}: `{name}` is not SERVING after 20 s");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{service}: `{}` fails after 20 s: {}",
+                    command.join(" "),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
-        // A name the service does not register is NOT_FOUND, so the checks above mean something.
-        let unknown = health.check(HealthCheckRequest { service: "shortline.v1.NoSuchService".into() }).await;
-        assert_eq!(unknown.expect_err("an unknown service").code(), tonic::Code::NotFound, "{service}");
+        // Where nothing listens, the probe fails, so the checks above mean something.
+        let nowhere = std::net::SocketAddr::from(([127, 0, 0, 1], crate::processes::free_port()));
+        assert!(!probe(&probes[service][0], service, nowhere).status.success(), "{service}: a probe of nothing");
     }
     shutdown.trigger();
     tokio::time::timeout(Duration::from_secs(60), embedded.stopped())

@@ -18,13 +18,13 @@ use crate::helpers::TestDb;
 use crate::pipeline::{small_theme, start_request, wait_for};
 use crate::processes::{SystemOptions, TestSystem};
 
-struct TestCa {
+pub(crate) struct TestCa {
     issuer: Issuer<'static, KeyPair>,
 }
 
 impl TestCa {
     /// A CA whose certificate is written to `dir/ca.pem`.
-    fn new(dir: &Path) -> TestCa {
+    pub(crate) fn new(dir: &Path) -> TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let key = KeyPair::generate().expect("key");
@@ -34,7 +34,7 @@ impl TestCa {
 
     /// A certificate for `identity` (and the loopback address it is reached at), as the
     /// `[tls]` settings of a process or a test client: CA, certificate and key files.
-    fn issue(&self, dir: &Path, identity: &str) -> TlsConfig {
+    pub(crate) fn issue(&self, dir: &Path, identity: &str) -> TlsConfig {
         let key = KeyPair::generate().expect("key");
         let names = vec![identity.to_owned(), "127.0.0.1".to_owned()];
         let cert = CertificateParams::new(names).expect("params").signed_by(&key, &self.issuer).expect("cert");
@@ -45,7 +45,7 @@ impl TestCa {
     }
 }
 
-fn env(tls: &TlsConfig) -> Vec<(String, String)> {
+pub(crate) fn env(tls: &TlsConfig) -> Vec<(String, String)> {
     let path = |file: &Option<std::path::PathBuf>| file.as_ref().expect("file").display().to_string();
     vec![
         ("SHORTLINE_TLS__CERT_FILE".into(), path(&tls.cert_file)),

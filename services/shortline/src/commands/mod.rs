@@ -3,6 +3,7 @@
 
 pub mod follow;
 pub mod jobs;
+pub mod probe;
 pub mod providers;
 pub mod run;
 pub mod themes;
