@@ -27,17 +27,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
-use shortline_composer::render::layout::{self, caption_font_size, caption_padding};
-use shortline_composer::render::{self, CaptionTrack, ClipInput, RenderJob, RenderSettings};
 use shortline_config::MediaConfig;
 use shortline_db::{self as db, AssetKind, DbPool, JobKind, NewJob, NewMediaAsset, NewScript, NewTrendReport};
 use shortline_domain::captions;
 use shortline_domain::{
     CaptionStyle, OverlayPosition, OverlayStyle, ProductionPlan, Scene, TextOverlay, Theme, Transition, TrendReportBody,
 };
+use shortline_generation::{ClipProvider, ClipTarget, EspeakVoice, ProceduralClips, VoiceProvider};
 use shortline_media::MediaStore;
 use shortline_proto::v1;
-use shortline_scriptgen::media::{ClipProvider, ClipTarget, EspeakVoice, ProceduralClips, VoiceProvider};
+use shortline_render::layout::{self, caption_font_size, caption_padding};
+use shortline_render::{self as render, CaptionTrack, ClipInput, RenderJob, RenderSettings};
 use tokio_util::sync::CancellationToken;
 
 use super::stats::percentile;

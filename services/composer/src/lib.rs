@@ -6,7 +6,7 @@ mod api;
 mod app;
 mod compose;
 mod error;
-pub mod render;
+pub use shortline_render as render;
 mod scriptgen;
 
 pub use app::{Application, HEALTH_SERVICE};

@@ -4,7 +4,7 @@
 mod api;
 mod app;
 mod error;
-pub mod media;
+pub use shortline_generation as media;
 pub mod planner;
 pub mod providers;
 

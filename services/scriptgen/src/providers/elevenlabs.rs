@@ -17,7 +17,8 @@ use serde_json::json;
 use shortline_domain::captions;
 use shortline_providers::{ErrorClass, ProviderClient, ProviderError, Usage};
 
-use super::voice::{wav_from_pcm16, SpeechApi, SpokenAudio};
+use super::voice::{SpeechApi, SpokenAudio};
+use crate::media::wav::wav_from_pcm16;
 
 /// `AudioWithTimestampsResponseModel`.
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
-use shortline_scriptgen::providers::voice::wav_from_pcm16;
+use shortline_generation::wav::wav_from_pcm16;
 use shortline_testing::http_mock::MockResponse;
 use shortline_testing::media::pcm;
 

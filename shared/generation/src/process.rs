@@ -53,7 +53,7 @@ impl Tool {
     /// A non-zero exit is [`MediaError::Failed`] with the tail of stderr; a missing program is
     /// [`MediaError::ToolMissing`]; a fired token is [`MediaError::Cancelled`] (checked before
     /// spawning too, so a cancelled job starts nothing).
-    pub(crate) async fn run(&self, args: &[OsString], cancel: &CancellationToken) -> Result<Vec<u8>, MediaError> {
+    pub async fn run(&self, args: &[OsString], cancel: &CancellationToken) -> Result<Vec<u8>, MediaError> {
         if cancel.is_cancelled() {
             return Err(MediaError::Cancelled);
         }

@@ -54,7 +54,7 @@ pub fn speech_segments(bytes: &[u8]) -> Result<Vec<(f64, f64)>, WavError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::voice::wav_from_pcm16;
+    use crate::wav::wav_from_pcm16;
 
     fn pcm(parts: &[(f64, bool)], rate: u32) -> Vec<u8> {
         let mut out = Vec::new();

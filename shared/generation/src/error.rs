@@ -48,11 +48,11 @@ pub enum MediaError {
 }
 
 impl MediaError {
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io { context: context.into(), source }
     }
 
-    pub(crate) fn invalid_output(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+    pub fn invalid_output(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Self::InvalidOutput { path: path.into(), reason: reason.into() }
     }
 }

@@ -116,6 +116,28 @@ pub fn parse_wav(bytes: &[u8]) -> Result<WavInfo, WavError> {
     Ok(WavInfo { format_tag, channels, sample_rate, byte_rate, block_align, bits_per_sample, data_offset, data_bytes })
 }
 
+/// A RIFF/WAVE file around raw little-endian 16-bit PCM.
+pub fn wav_from_pcm16(pcm: &[u8], sample_rate: u32, channels: u16) -> Vec<u8> {
+    let block_align = channels * 2;
+    let byte_rate = sample_rate * u32::from(block_align);
+    let data_len = u32::try_from(pcm.len()).unwrap_or(u32::MAX) & !1;
+    let mut wav = Vec::with_capacity(44 + pcm.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&channels.to_le_bytes());
+    wav.extend_from_slice(&sample_rate.to_le_bytes());
+    wav.extend_from_slice(&byte_rate.to_le_bytes());
+    wav.extend_from_slice(&block_align.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    wav.extend_from_slice(&pcm[..data_len as usize]);
+    wav
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -220,7 +220,7 @@ impl ClipProvider for ProceduralClips {
     }
 }
 
-pub(crate) fn validate(target: &ClipTarget) -> Result<(), MediaError> {
+pub fn validate(target: &ClipTarget) -> Result<(), MediaError> {
     let bad = |m: String| Err(MediaError::InvalidRequest(m));
     if !(16..=4096).contains(&target.width) || !(16..=4096).contains(&target.height) {
         return bad(format!("frame size {}x{} outside 16..=4096", target.width, target.height));
@@ -238,7 +238,7 @@ pub(crate) fn validate(target: &ClipTarget) -> Result<(), MediaError> {
 }
 
 /// `ceil(seconds * fps)`, tolerant of float noise (2.0 s at 30 fps is 60 frames, not 61).
-pub(crate) fn frame_count(seconds: f64, fps: u32) -> u32 {
+pub fn frame_count(seconds: f64, fps: u32) -> u32 {
     let exact = seconds * f64::from(fps);
     ((exact - 1e-6).ceil().max(1.0)) as u32
 }

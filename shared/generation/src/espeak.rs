@@ -28,7 +28,7 @@ use super::process::Tool;
 use super::speech::speech_segments;
 use super::wav::parse_wav;
 use super::{GeneratedFile, MediaError, MediaFuture, VoiceProvider};
-use crate::providers::voice::wav_from_pcm16;
+use crate::wav::wav_from_pcm16;
 
 /// espeak-ng's accepted speaking rates (words per minute); requests outside are clamped.
 pub const ESPEAK_MIN_WPM: u32 = 80;
@@ -328,7 +328,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let wav = dir.path().join("engine.wav");
         let onsets = engine_onsets(MEASURED, 175, &wav);
-        let segments = crate::media::speech::speech_segments(&std::fs::read(&wav).expect("wav")).expect("segments");
+        let segments = crate::speech::speech_segments(&std::fs::read(&wav).expect("wav")).expect("segments");
         let words: Vec<String> = MEASURED.split_whitespace().map(str::to_owned).collect();
         let timed = captions::distribute(&words, &segments);
         let (mean, max) = errors(&timed, &onsets);
