@@ -31,8 +31,10 @@ pub async fn caption_cues(text: &str, voice: &GeneratedFile) -> Result<(Vec<Cue>
     let bytes = tokio::fs::read(&voice.path)
         .await
         .map_err(|e| MediaError::io(format!("reading {}", voice.path.display()), e))?;
-    // A voice that is not a WAV (an avatar's audio) is spread over its whole length.
-    let segments = speech_segments(&bytes).unwrap_or_else(|_| vec![(0.0, voice.duration_seconds)]);
+    // A voice that is not a WAV (an avatar's audio), or has no sound above the floor, is spread
+    // over its whole length.
+    let segments =
+        speech_segments(&bytes).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| vec![(0.0, voice.duration_seconds)]);
     let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
     let timed = captions::distribute(&words, &segments);
     let cues = captions::cues(text, &timed).unwrap_or_default();
