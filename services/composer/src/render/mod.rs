@@ -232,6 +232,7 @@ pub async fn render(
     let timeline = Timeline::new(&job.clips, settings);
     let expected = timeline.total_seconds();
     let mut overlays = prepare_overlays(&job.overlays, settings, expected);
+    layout::sequence_overlays(&mut overlays);
     let captions = job.captions.as_ref().filter(|c| c.style != CaptionStyle::Off && !c.cues.is_empty());
     for overlay in &mut overlays {
         overlay.above_captions = captions.is_some();
