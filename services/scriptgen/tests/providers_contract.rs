@@ -169,7 +169,8 @@ async fn elevenlabs_text_to_speech_requests_satisfy_elevenlabs_specification() {
     let dir = tempfile::tempdir().unwrap();
     let elevenlabs = MockServer::start(move |r| {
         if r.path.starts_with("/v1/text-to-speech/") {
-            // The documented `AudioWithTimestampsResponseModel`.
+            // The documented `AudioWithTimestampsResponseModel`: with `--errors` Prism checks
+            // answers too (one without `audio_base64` comes back as a 500 listing the violation).
             MockResponse::json(200, elevenlabs_answer("Hydrate sustainably with AquaPure.", 0.5))
         } else {
             MockResponse::json(404, json!({"detail": "not found"}))

@@ -101,13 +101,32 @@ pub fn word_weight(word: &str) -> f64 {
     weight.max(1.0)
 }
 
+/// [`word_weight`] plus the pause after a comma or a sentence's end (and the drawn-out word
+/// before it), for spreading words over a whole voice whose short pauses the level detector
+/// cannot see: against libespeak-ng's word events it lowers the fallback's onset error from a
+/// mean of 171 ms (max 620 ms) to 126 ms (max 495 ms). Inside one phrase, plain letters do
+/// better (57 ms against 62 ms), so [`distribute`] keeps them.
+pub fn pause_weight(word: &str) -> f64 {
+    let pause = match word.trim_end_matches(['"', '\'', ')', ']', '”', '’']).chars().last() {
+        Some(',' | ';' | ':' | '，') => 2.0,
+        Some('.' | '!' | '?' | '…' | '—' | '–') => 3.0,
+        _ => 0.0,
+    };
+    word_weight(word) + pause
+}
+
 /// Spreads `words` over the speech in `segments` (`(start, end)` in seconds, in order, with the
 /// pauses between them left out) in proportion to [`word_weight`]: the fallback for engines that
 /// give no timings, and the placement of words inside a phrase whose span was measured.
 pub fn distribute(words: &[String], segments: &[(f64, f64)]) -> Vec<WordTiming> {
+    spread(words, segments, word_weight)
+}
+
+/// [`distribute`] with the words weighed by `weight` (never 0).
+pub fn spread(words: &[String], segments: &[(f64, f64)], weight: fn(&str) -> f64) -> Vec<WordTiming> {
     let segments: Vec<(f64, f64)> = segments.iter().copied().filter(|(s, e)| e > s).collect();
     let speech: f64 = segments.iter().map(|(s, e)| e - s).sum();
-    let total: f64 = words.iter().map(|w| word_weight(w)).sum();
+    let total: f64 = words.iter().map(|w| weight(w)).sum();
     // Speech time `p` (pauses excluded) to voice time.
     let at = |p: f64| -> f64 {
         let mut left = p;
@@ -124,7 +143,7 @@ pub fn distribute(words: &[String], segments: &[(f64, f64)]) -> Vec<WordTiming> 
         .iter()
         .map(|word| {
             let from = speech * cumulative / total;
-            cumulative += word_weight(word);
+            cumulative += weight(word);
             let to = speech * cumulative / total;
             // A word starting exactly at a segment's end starts at the next segment instead.
             let start = at(from + 1e-6).min(at(to));

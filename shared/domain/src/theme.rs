@@ -425,6 +425,20 @@ impl<'de> serde::de::Visitor<'de> for ExpandedSize<'_> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn captions_default_to_phrase_and_take_off_phrase_or_word() {
+        assert_eq!(Theme::from_yaml("config:\n  theme: x\n").expect("theme").config.captions, CaptionStyle::Phrase);
+        let word = Theme::from_toml("[config]\ntheme = \"x\"\ncaptions = \"word\"\n").expect("theme");
+        assert_eq!(word.config.captions, CaptionStyle::Word);
+        // Unquoted: YAML 1.2 (serde_yaml) reads `off` as a string, not a boolean.
+        let off = Theme::from_yaml("config:\n  theme: x\n  captions: off\n").expect("theme");
+        assert_eq!(off.config.captions, CaptionStyle::Off);
+        match Theme::from_yaml("config:\n  theme: x\n  captions: big\n") {
+            Err(ThemeError::Syntax { field, .. }) => assert_eq!(field, "config.captions"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     const OLD_LAYOUT: &str = r#"
 config:
   theme: "Eco-friendly water bottles"

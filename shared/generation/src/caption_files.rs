@@ -4,8 +4,8 @@
 //! # Fallback (engines without timings: OpenAI TTS, Fish Audio, an avatar's voice)
 //! The voice file's speech is found by its level ([`speech_segments`]: 10 ms frames under
 //! −40 dBFS are silent, pauses of 150 ms or more split the speech) and the text's words are
-//! spread over the speech alone, in proportion to their letters ([`captions::distribute`]): a
-//! word never starts inside a pause, and the error stays within a phrase. Its error against
+//! spread over the speech alone, in proportion to their letters plus the pause a comma or a
+//! sentence's end brings ([`captions::pause_weight`]): a word never starts inside a pause. Its error against
 //! libespeak-ng's word events is measured by `fallback_error_against_the_engine_events`
 //! (docs/CAPTIONS.md has the figures).
 
@@ -31,10 +31,12 @@ pub async fn caption_cues(text: &str, voice: &GeneratedFile) -> Result<(Vec<Cue>
     let bytes = tokio::fs::read(&voice.path)
         .await
         .map_err(|e| MediaError::io(format!("reading {}", voice.path.display()), e))?;
-    // A voice that is not a WAV (an avatar's audio) is spread over its whole length.
-    let segments = speech_segments(&bytes).unwrap_or_else(|_| vec![(0.0, voice.duration_seconds)]);
+    // A voice that is not a WAV (an avatar's audio), or has no sound above the floor, is spread
+    // over its whole length.
+    let segments =
+        speech_segments(&bytes).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| vec![(0.0, voice.duration_seconds)]);
     let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
-    let timed = captions::distribute(&words, &segments);
+    let timed = captions::spread(&words, &segments, captions::pause_weight);
     let cues = captions::cues(text, &timed).unwrap_or_default();
     Ok((cues, FALLBACK))
 }

@@ -179,6 +179,24 @@ pub(crate) fn overlay_box(
     }
 }
 
+/// Overlays a plan puts in the same place at the same time would be drawn on top of each other:
+/// each one gives way to the next (it ends when the next starts) instead; one left with no time
+/// is dropped. A plan's order of start times is kept.
+pub(crate) fn sequence_overlays(overlays: &mut Vec<PreparedOverlay>) {
+    overlays.sort_by(|a, b| a.start.total_cmp(&b.start));
+    for i in 0..overlays.len() {
+        let next = overlays[i + 1..]
+            .iter()
+            .filter(|b| b.position == overlays[i].position && b.start < overlays[i].end)
+            .map(|b| b.start)
+            .fold(f64::INFINITY, f64::min);
+        if next.is_finite() {
+            overlays[i].end = next;
+        }
+    }
+    overlays.retain(|o| o.end - o.start >= 1e-3);
+}
+
 /// Outline of bold and normal overlays: at least a tenth of the font size, so the letters keep
 /// a dark edge on any background.
 pub fn overlay_border(font_size: u32) -> u32 {
@@ -254,6 +272,7 @@ pub fn min_box_opacity(texts: &[[u8; 3]]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shortline_shared::domain::{OverlayPosition, OverlayStyle};
 
     fn vertical() -> RenderSettings {
         RenderSettings::default()
@@ -288,6 +307,33 @@ mod tests {
         assert_eq!(err, "layout: the caption and overlay 2 boxes overlap from 1.50 s");
         // The same place at another time is fine.
         assert!(check(&[caption, TextBox { start: 2.0, ..clash }], &s).is_ok());
+    }
+
+    #[test]
+    fn overlays_in_one_place_give_way_to_the_next() {
+        let overlay = |start: f64, end: f64, position| PreparedOverlay {
+            text: "x".into(),
+            start,
+            end,
+            position,
+            style: OverlayStyle::Bold,
+            font_size: 40,
+            above_captions: false,
+        };
+        let mut overlays = vec![
+            overlay(2.0, 5.0, OverlayPosition::Top),
+            overlay(0.0, 4.0, OverlayPosition::Top),
+            overlay(1.0, 3.0, OverlayPosition::Bottom),
+            overlay(2.0, 2.5, OverlayPosition::Top),
+        ];
+        sequence_overlays(&mut overlays);
+        let windows: Vec<(f64, f64)> = overlays.iter().map(|o| (o.start, o.end)).collect();
+        // Of the two top overlays starting at 2.0 s, the later in the plan shows; the other,
+        // left no time, is dropped.
+        assert_eq!(windows, [(0.0, 2.0), (1.0, 3.0), (2.0, 2.5)]);
+        let boxes: Vec<TextBox> =
+            overlays.iter().enumerate().map(|(i, o)| overlay_box(i, o, false, &vertical())).collect();
+        assert!(check(&boxes, &vertical()).is_ok());
     }
 
     #[test]

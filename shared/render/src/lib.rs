@@ -232,6 +232,7 @@ pub async fn render(
     let timeline = Timeline::new(&job.clips, settings);
     let expected = timeline.total_seconds();
     let mut overlays = prepare_overlays(&job.overlays, settings, expected);
+    layout::sequence_overlays(&mut overlays);
     let captions = job.captions.as_ref().filter(|c| c.style != CaptionStyle::Off && !c.cues.is_empty());
     for overlay in &mut overlays {
         overlay.above_captions = captions.is_some();
@@ -361,7 +362,7 @@ pub async fn render(
 
 /// How close to the target the pre-passes must bring the mix, and how many they may take.
 const LOUDNESS_SEARCH_TOLERANCE_LU: f64 = 0.2;
-const LOUDNESS_SEARCH_PASSES: usize = 4;
+const LOUDNESS_SEARCH_PASSES: usize = 6;
 
 /// The gain that brings the mix to [`LOUDNESS_TARGET_LUFS`] through [`graph::loudness_chain`]:
 /// measure the chain's output, correct the gain by the miss, repeat (the limiter makes the
@@ -374,12 +375,21 @@ async fn loudness_gain(
     cancel: &CancellationToken,
 ) -> Result<f64, RenderError> {
     let mut gain_db = 0.0;
+    let mut previous: Option<(f64, f64)> = None;
     for _ in 0..LOUDNESS_SEARCH_PASSES {
         let Some(lufs) = mix_loudness(job, total_seconds, settings, gain_db, cancel).await? else {
             break;
         };
         let miss = LOUDNESS_TARGET_LUFS - lufs;
-        gain_db += miss;
+        // Under the limiter a dB of gain adds less than a dB of loudness: step by the slope the
+        // last two passes measured (secant), so a peaky voice (espeak-ng phrases raised 8 dB)
+        // still lands within the passes; full steps took more than 4 passes there.
+        let slope = match previous {
+            Some((g, l)) if (gain_db - g).abs() > 1e-6 => ((lufs - l) / (gain_db - g)).clamp(0.2, 1.0),
+            _ => 1.0,
+        };
+        previous = Some((gain_db, lufs));
+        gain_db += miss / slope;
         if miss.abs() <= LOUDNESS_SEARCH_TOLERANCE_LU {
             break;
         }

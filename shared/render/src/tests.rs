@@ -541,3 +541,82 @@ fn a_caption_in_five_scripts_and_emoji_has_no_empty_boxes() {
         assert_ne!(glyph, tofu, "{c:?} (U+{:04X}) is drawn as an empty box", c as u32);
     }
 }
+
+/// Captions in `word` mode on a white picture (the worst background for white text): the box
+/// gives white text at least 4.5:1 contrast as measured on the rendered frame, and the yellow
+/// highlight moves from the first word to the second as they are spoken.
+#[tokio::test(flavor = "multi_thread")]
+async fn word_captions_are_legible_on_white_and_highlight_the_spoken_word() {
+    use shortline_shared::captions::{Cue, WordTiming};
+    use shortline_shared::domain::CaptionStyle;
+    let inputs = tempfile::tempdir().expect("tempdir");
+    let out = tempfile::tempdir().expect("tempdir");
+    let settings = RenderSettings { width: 720, height: 1280, ..settings() };
+    let words = vec![
+        WordTiming { text: "Hello".into(), start: 0.2, end: 0.8 },
+        WordTiming { text: "shortline.".into(), start: 0.8, end: 1.6 },
+    ];
+    let job = RenderJob {
+        clips: vec![ClipInput {
+            path: make_clip(inputs.path(), "white.mp4", 2.0, "color=c=white").await,
+            duration_seconds: 2.0,
+            transition: Transition::Cut,
+        }],
+        overlays: vec![],
+        voiceover: Some(make_voice(inputs.path()).await),
+        music: None,
+        output: out.path().join("captioned.mp4"),
+        thumbnail: out.path().join("captioned.jpg"),
+        captions: Some(CaptionTrack { cues: vec![Cue { start: 0.2, end: 1.6, words }], style: CaptionStyle::Word }),
+    };
+    let rendered = render(&job, &settings, &CancellationToken::new()).await.expect("render");
+    let boxes = &rendered.quality.as_ref().expect("quality").text_boxes;
+    assert_eq!(boxes.iter().map(|b| b.label.as_str()).collect::<Vec<_>>(), ["caption"]);
+    let (w, h) = (720usize, 1280usize);
+    let (top, bottom) = layout::caption_band(&settings);
+    let rows = top as usize..bottom.ceil() as usize;
+    let mut centroids = Vec::new();
+    for at in [0.5, 1.2] {
+        let rgb = ffmpeg(&[
+            "-ss",
+            &at.to_string(),
+            "-i",
+            s(&job.output),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "pipe:1",
+        ])
+        .await;
+        assert_eq!(rgb.len(), w * h * 3);
+        let pixel = |x: usize, y: usize| {
+            let i = (y * w + x) * 3;
+            [rgb[i], rgb[i + 1], rgb[i + 2]]
+        };
+        let band: Vec<(usize, [u8; 3])> =
+            rows.clone().flat_map(|y| (0..w).map(move |x| (x, y))).map(|(x, y)| (x, pixel(x, y))).collect();
+        // The box: the dark pixels; the text: the near-white ones inside the box's columns.
+        let dark: Vec<&(usize, [u8; 3])> = band.iter().filter(|(_, p)| layout::luminance(*p) < 0.2).collect();
+        assert!(dark.len() > 500, "a box is drawn at {at} s");
+        let (x0, x1) =
+            (dark.iter().map(|(x, _)| *x).min().unwrap_or(0), dark.iter().map(|(x, _)| *x).max().unwrap_or(0));
+        let mut box_l: Vec<f64> = dark.iter().map(|(_, p)| layout::luminance(*p)).collect();
+        box_l.sort_by(f64::total_cmp);
+        let box_luminance = box_l[box_l.len() / 2];
+        let text_luminance = band
+            .iter()
+            .filter(|(x, p)| (x0..=x1).contains(x) && p.iter().all(|c| *c > 235))
+            .map(|(_, p)| layout::luminance(*p))
+            .fold(0.0, f64::max);
+        let ratio = layout::contrast(text_luminance, box_luminance);
+        assert!(ratio >= layout::MIN_CONTRAST, "white text on the box over white: {ratio:.2}:1 at {at} s");
+        let yellow: Vec<usize> =
+            band.iter().filter(|(_, [r, g, b])| *r > 180 && *g > 140 && *b < 100).map(|(x, _)| *x).collect();
+        assert!(yellow.len() > 20, "the spoken word is highlighted at {at} s");
+        centroids.push(yellow.iter().sum::<usize>() as f64 / yellow.len() as f64);
+    }
+    assert!(centroids[1] > centroids[0] + 20.0, "the highlight moves to the second word: {centroids:?}");
+}
