@@ -272,7 +272,7 @@ pub fn min_box_opacity(texts: &[[u8; 3]]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shortline_shared::domain::{OverlayPosition, OverlayStyle};
+    use shortline_domain::{OverlayPosition, OverlayStyle};
 
     fn vertical() -> RenderSettings {
         RenderSettings::default()

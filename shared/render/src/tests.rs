@@ -547,8 +547,8 @@ fn a_caption_in_five_scripts_and_emoji_has_no_empty_boxes() {
 /// highlight moves from the first word to the second as they are spoken.
 #[tokio::test(flavor = "multi_thread")]
 async fn word_captions_are_legible_on_white_and_highlight_the_spoken_word() {
-    use shortline_shared::captions::{Cue, WordTiming};
-    use shortline_shared::domain::CaptionStyle;
+    use shortline_domain::captions::{Cue, WordTiming};
+    use shortline_domain::CaptionStyle;
     let inputs = tempfile::tempdir().expect("tempdir");
     let out = tempfile::tempdir().expect("tempdir");
     let settings = RenderSettings { width: 720, height: 1280, ..settings() };
