@@ -189,6 +189,10 @@ impl Engine {
         let token = CancellationToken::new();
         self.lock_running().insert(job.id, (lease.clone(), token.clone()));
         let span = info_span!("job", job_id = job.id, kind = %job.kind, worker = %self.worker);
+        // The job's first run is its trace's root; later runs (a resume, a takeover, a retry)
+        // continue that trace under it.
+        shortline_telemetry::otel::set_remote_parent(&span, job.trace_parent.as_deref(), None);
+        self.adopt_trace(&job, &lease, &span).await;
         let drive = self.drive(&job, &lease, taken_from.as_deref(), &token).instrument(span);
         let outcome = with_heartbeat(&self.pool, &lease, self.pipeline.lease(), &token, drive).await;
         self.changed(job.id);
@@ -204,6 +208,23 @@ impl Engine {
                 warn!(job_id = job.id, %error, "job interrupted; releasing it");
                 self.release(&lease).await;
             }
+        }
+    }
+
+    /// Records `span`'s trace as the job's (when tracing is on and the job has none yet), so
+    /// every later run joins it and `shortline show` names it. Tracing never fails a job: an
+    /// error here is only logged.
+    async fn adopt_trace(&self, job: &Job, lease: &Lease, span: &tracing::Span) {
+        if job.trace_parent.is_some() {
+            return;
+        }
+        let Some(traceparent) = shortline_telemetry::otel::traceparent_of(span) else { return };
+        let adopted = async {
+            let mut pooled = self.pool.get().await?;
+            db::jobs::adopt_trace(&mut pooled.conn(), lease, &traceparent).await
+        };
+        if let Err(error) = adopted.instrument(span.clone()).await {
+            warn!(job_id = job.id, %error, "cannot record the job's trace id");
         }
     }
 
@@ -308,6 +329,10 @@ impl Engine {
             }
         };
         self.changed(job.id);
+        // An inline job's trace is its caller's: its span is a child of the request's.
+        let span = info_span!("job", job_id = job.id, kind = %job.kind, worker = %self.worker);
+        self.adopt_trace(&job, &lease, &span).await;
+        let attempt_span = info_span!(parent: &span, "stage_attempt", job_id = job.id, stage = %stage, attempt = 1);
         let unanswered = EndIfDropped::new(self, &lease, stage);
         let token = CancellationToken::new();
         let outcome = with_heartbeat(&self.pool, &lease, self.pipeline.lease(), &token, async {
@@ -318,6 +343,7 @@ impl Engine {
                 ))),
             }
         })
+        .instrument(attempt_span)
         .await;
         unanswered.disarm();
         let mut pooled = self.pool.get().await?;
@@ -353,17 +379,33 @@ impl Engine {
         // When the service became unreachable, while it still is.
         let mut unreachable_since: Option<Instant> = None;
         loop {
-            let row = {
+            // One span per attempt, siblings under the job's span; it ends before the backoff.
+            let attempt_span = info_span!(
+                "stage_attempt",
+                job_id = job.id,
+                stage = %stage,
+                attempt,
+                outcome = tracing::field::Empty,
+                error = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            let row = async {
                 let mut pooled = self.pool.get().await?;
                 let new = NewJobStage::running(job.id, stage, attempt).by(&self.worker);
-                db::job_stages::start_fenced(&mut pooled.conn(), lease, &new).await?
-            };
+                Ok::<_, OrchestratorError>(db::job_stages::start_fenced(&mut pooled.conn(), lease, &new).await?)
+            }
+            .instrument(attempt_span.clone())
+            .await?;
             self.changed(job.id);
             info!(job_id = job.id, %stage, attempt, "stage started");
             let started = Instant::now();
-            let record = |outcome: &str| metrics::global().stage_attempt(stage.as_str(), outcome, started.elapsed());
+            let record = |outcome: &str| {
+                attempt_span.record("outcome", outcome);
+                metrics::global().stage_attempt(stage.as_str(), outcome, started.elapsed())
+            };
+            let execute = self.stages.execute(job, stage, deadline).instrument(attempt_span.clone());
             let outcome = tokio::select! {
-                outcome = tokio::time::timeout(deadline, self.stages.execute(job, stage, deadline)) => match outcome {
+                outcome = tokio::time::timeout(deadline, execute) => match outcome {
                     Ok(result) => result.map_err(|e| (retry_of(&e), describe(&e))),
                     Err(_) => Err((Retry::Counted, format!("{stage} did not finish within {} s", deadline.as_secs()))),
                 },
@@ -371,21 +413,28 @@ impl Engine {
                     // After a cancel the fence refuses this write (the job is no longer running);
                     // the attempt is closed by whoever resumes or by the cancel itself.
                     record("cancelled");
-                    let _ = self.finish(lease, row.id, StageStatus::Cancelled, Some("cancelled"), None).await;
+                    let finish = self.finish(lease, row.id, StageStatus::Cancelled, Some("cancelled"), None);
+                    let _ = finish.instrument(attempt_span.clone()).await;
                     return Ok(Err(Halt::Cancelled));
                 }
             };
             let (retry, reason) = match outcome {
                 Ok(output_ref) => {
                     record("succeeded");
-                    self.finish(lease, row.id, StageStatus::Succeeded, None, Some(&output_ref)).await?;
+                    let finish = self.finish(lease, row.id, StageStatus::Succeeded, None, Some(&output_ref));
+                    finish.instrument(attempt_span.clone()).await?;
                     info!(job_id = job.id, %stage, attempt, output = %output_ref, "stage succeeded");
                     return Ok(Ok(()));
                 }
                 Err(failure) => failure,
             };
             record("failed");
-            self.finish(lease, row.id, StageStatus::Failed, Some(&reason), None).await?;
+            attempt_span.record("error", reason.as_str());
+            attempt_span.record("otel.status_code", "error");
+            self.finish(lease, row.id, StageStatus::Failed, Some(&reason), None)
+                .instrument(attempt_span.clone())
+                .await?;
+            drop(attempt_span);
             // What is left of the window in which an unreachable service may come back.
             let mut window_left = None;
             match retry {

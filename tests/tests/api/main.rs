@@ -20,3 +20,4 @@ mod recovery;
 mod roles;
 mod s3;
 mod scaling;
+mod traces;
