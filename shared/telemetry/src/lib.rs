@@ -64,9 +64,7 @@ pub fn init(format: LogFormat, filter: &str, service: &str) -> Result<bool, Tele
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .json() // its field formatter; the event format is ours
-            .event_format(WithTraceIds(
-                Format::default().json().with_current_span(true).with_span_list(true).flatten_event(true),
-            ))
+            .event_format(WithTraceIds::json())
             .boxed(),
     };
     Ok(tracing_subscriber::registry().with(filter).with(job_ids::JobIds).with(logs).with(traces).try_init().is_ok())
@@ -85,6 +83,13 @@ fn exported(metadata: &Metadata<'_>) -> bool {
 /// The JSON format with the OpenTelemetry `trace_id` and `span_id` of the event's span added
 /// to each line (nothing added when tracing is off).
 struct WithTraceIds(Format<Json>);
+
+impl WithTraceIds {
+    /// One flat object per event, with the current span and the span list (`job_id` on every line).
+    fn json() -> Self {
+        WithTraceIds(Format::default().json().with_current_span(true).with_span_list(true).flatten_event(true))
+    }
+}
 
 impl<S, N> FormatEvent<S, N> for WithTraceIds
 where
@@ -167,6 +172,52 @@ mod tests {
         // A later `init` finds the subscriber installed and does nothing.
         assert!(!init(LogFormat::Json, "info", "test").unwrap());
         assert!(!init(LogFormat::Pretty, "info", "test").unwrap());
+    }
+
+    /// A `Write` into a shared buffer, for reading back what a subscriber printed.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_the_trace_and_span_ids() {
+        use opentelemetry::trace::TracerProvider as _;
+
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .event_format(WithTraceIds::json())
+                    .with_writer(move || writer.clone()),
+            )
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("outside any span");
+            let span = tracing::info_span!("job", job_id = 3);
+            let _entered = span.enter();
+            tracing::info!("inside the job");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].get("trace_id").is_none(), "no span, no ids: {text}");
+        assert_eq!(lines[1]["message"], "inside the job");
+        assert_eq!(lines[1]["trace_id"].as_str().unwrap().len(), 32, "{text}");
+        assert_eq!(lines[1]["span_id"].as_str().unwrap().len(), 16, "{text}");
+        assert_eq!(lines[1]["span"]["job_id"], 3, "the span's fields are still there: {text}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use shortline_proto::v1;
 
 use crate::helpers::TestDb;
 use crate::pipeline::{small_theme, start_request, wait_for};
-use crate::processes::{free_port, SystemOptions, TestSystem};
+use crate::processes::{free_port, shortline_binary, SystemOptions, TestSystem};
 use shortline_testing::on_both_backends;
 
 /// One received span, flattened.
@@ -145,8 +145,8 @@ async fn a_job_is_one_trace_across_the_three_services(db: TestDb) {
     let services: HashSet<&str> = spans.iter().map(|s| s.service.as_str()).collect();
     assert_eq!(services, HashSet::from(["shortline-orchestrator", "shortline-scriptgen", "shortline-composer"]));
 
-    // Every span of the job's work, from any service, is in this trace. (The caller's own calls
-    // about the job — StartJob, GetJob, WatchJob — are in the caller's traces.)
+    // Every span of the job's work, from any service, is in this trace. (Calls about the job —
+    // StartJob, GetJob, WatchJob, GetJobLineage and the lookups it makes — are in the caller's.)
     for span in collector.spans() {
         if span.attribute("job_id") == Some(job_id.as_str())
             && !span.name.starts_with("shortline.v1.OrchestratorService/")
@@ -189,6 +189,17 @@ async fn a_job_is_one_trace_across_the_three_services(db: TestDb) {
     assert!(ffmpeg("shortline-scriptgen") >= 1, "clips are made by ffmpeg runs, each a span");
     assert!(ffmpeg("shortline-composer") >= 1, "the render is an ffmpeg run with a span");
     assert!(spans.iter().any(|s| s.name == "db" && s.attribute("db.operation") == Some("start stage attempt")));
+
+    // `shortline show` names the trace.
+    let show = tokio::process::Command::new(shortline_binary())
+        .args(["show", &job_id])
+        .env("SHORTLINE_ORCHESTRATOR__URL", system.orchestrator.url())
+        .env("SHORTLINE_DATA_DIR", system.dir.path())
+        .output()
+        .await
+        .expect("shortline show");
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success() && shown.contains(&format!("trace {trace_id}")), "{shown}");
 }
 
 async fn jobs_complete_with_the_collector_unreachable(db: TestDb) {
