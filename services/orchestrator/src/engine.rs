@@ -29,6 +29,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::clients::Clients;
 use crate::error::{OrchestratorError, Result};
+use crate::lineage::{EventType, Lineage};
 use crate::stages::Stages;
 
 /// How often the engine looks for queued jobs when nobody wakes it.
@@ -47,6 +48,8 @@ pub struct Engine {
     /// The id of every job this process just changed, so WatchJob answers at once instead of
     /// at its next look at the database (which still catches other replicas' changes).
     changes: broadcast::Sender<i64>,
+    /// OpenLineage events of jobs and stage attempts (a no-op when off).
+    lineage: Lineage,
 }
 
 /// How a stage ended when it did not succeed.
@@ -56,7 +59,7 @@ enum Halt {
 }
 
 impl Engine {
-    pub fn new(pool: DbPool, stages: Stages, pipeline: PipelineConfig) -> Self {
+    pub fn new(pool: DbPool, stages: Stages, pipeline: PipelineConfig, lineage: Lineage) -> Self {
         let (changes, _) = broadcast::channel(1024);
         Engine {
             pool,
@@ -67,6 +70,7 @@ impl Engine {
             worker: worker_name(),
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
+            lineage,
         }
     }
 
@@ -253,6 +257,10 @@ impl Engine {
             let mut pooled = self.pool.get().await?;
             db::job_stages::list_for_job(&mut pooled.conn(), job.id).await?
         };
+        if attempts.is_empty() {
+            // The job's lineage run starts with its first stage; a resume continues that run.
+            self.lineage.job(EventType::Start, job.id, job.kind, None);
+        }
         for &stage in stages_of(job.kind) {
             if db::job_stages::is_done(&attempts, stage) {
                 continue;
@@ -261,12 +269,22 @@ impl Engine {
                 return Ok(()); // cancelled, or the lease is gone
             }
             if stage == StageName::Review {
-                return self.stages.enter_review(job, lease, &self.worker, &attempts).await;
+                self.stages.enter_review(job, lease, &self.worker, &attempts).await?;
+                // The pipeline has made what it makes; the review is a person's decision.
+                self.lineage.job(EventType::Complete, job.id, job.kind, None);
+                return Ok(());
             }
             let earlier = attempts.iter().filter(|a| a.stage == stage).map(|a| a.attempt).max().unwrap_or(0);
             match self.run_stage(job, lease, stage, earlier, token).await? {
                 Ok(()) => {}
-                Err(Halt::Cancelled) => return Ok(()),
+                Err(Halt::Cancelled) => {
+                    // A cancel ends the run; a lost lease or a shutdown hands it on.
+                    let mut pooled = self.pool.get().await?;
+                    if db::jobs::find(&mut pooled.conn(), job.id).await?.status == JobStatus::Cancelled {
+                        self.lineage.job(EventType::Abort, job.id, job.kind, None);
+                    }
+                    return Ok(());
+                }
                 Err(Halt::Failed(reason)) => {
                     let mut pooled = self.pool.get().await?;
                     let to = JobStatus::Failed;
@@ -282,13 +300,14 @@ impl Engine {
                     .await?;
                     if failed.is_some() {
                         info!(job_id = job.id, %stage, %reason, "job failed");
+                        self.lineage.job(EventType::Fail, job.id, job.kind, Some(&format!("{stage}: {reason}")));
                     }
                     return Ok(());
                 }
             }
         }
         let mut pooled = self.pool.get().await?;
-        db::jobs::transition(
+        let succeeded = db::jobs::transition(
             &mut pooled.conn(),
             job.id,
             &[JobStatus::Running],
@@ -298,6 +317,9 @@ impl Engine {
             None,
         )
         .await?;
+        if succeeded.is_some() {
+            self.lineage.job(EventType::Complete, job.id, job.kind, None);
+        }
         Ok(())
     }
 
@@ -398,6 +420,9 @@ impl Engine {
             .await?;
             self.changed(job.id);
             info!(job_id = job.id, %stage, attempt, "stage started");
+            let lineage =
+                |event, error: Option<&str>| self.lineage.stage(event, job.id, job.kind, stage, attempt, error);
+            lineage(EventType::Start, None);
             let started = Instant::now();
             let record = |outcome: &str| {
                 attempt_span.record("outcome", outcome);
@@ -415,6 +440,7 @@ impl Engine {
                     record("cancelled");
                     let finish = self.finish(lease, row.id, StageStatus::Cancelled, Some("cancelled"), None);
                     let _ = finish.instrument(attempt_span.clone()).await;
+                    lineage(EventType::Abort, None);
                     return Ok(Err(Halt::Cancelled));
                 }
             };
@@ -423,6 +449,7 @@ impl Engine {
                     record("succeeded");
                     let finish = self.finish(lease, row.id, StageStatus::Succeeded, None, Some(&output_ref));
                     finish.instrument(attempt_span.clone()).await?;
+                    lineage(EventType::Complete, None);
                     info!(job_id = job.id, %stage, attempt, output = %output_ref, "stage succeeded");
                     return Ok(Ok(()));
                 }
@@ -434,6 +461,7 @@ impl Engine {
             self.finish(lease, row.id, StageStatus::Failed, Some(&reason), None)
                 .instrument(attempt_span.clone())
                 .await?;
+            lineage(EventType::Fail, Some(&reason));
             drop(attempt_span);
             // What is left of the window in which an unreachable service may come back.
             let mut window_left = None;

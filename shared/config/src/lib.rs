@@ -24,12 +24,14 @@
 //! ```
 
 pub mod catalogue;
+mod lineage;
 mod locations;
 mod providers;
 mod sections;
 mod token;
 mod validate;
 
+pub use lineage::LineageConfig;
 pub use locations::{check_bucket_name, is_valid_key, ServiceTarget, StoreLocation};
 pub use providers::{
     AnthropicConfig, ApifyConfig, AvatarProviderName, ClipProviderName, ElevenLabsConfig, FalConfig, FishAudioConfig,
@@ -75,6 +77,7 @@ pub struct Config {
     pub composer: ComposerConfig,
     pub pipeline: PipelineConfig,
     pub telemetry: TelemetryConfig,
+    pub lineage: LineageConfig,
     pub providers: ProvidersConfig,
     pub auth: AuthConfig,
     pub tls: TlsConfig,
@@ -95,6 +98,7 @@ impl Default for Config {
             composer: ComposerConfig::local(50053),
             pipeline: PipelineConfig::default(),
             telemetry: TelemetryConfig::default(),
+            lineage: LineageConfig::default(),
             providers: ProvidersConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),

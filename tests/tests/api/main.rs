@@ -13,6 +13,7 @@ mod lineage_schema;
 mod metrics;
 mod migrate;
 mod mtls;
+mod openlineage;
 mod pipeline;
 mod processes;
 mod providers;
