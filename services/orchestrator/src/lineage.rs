@@ -243,4 +243,44 @@ mod tests {
         let first = stage_run_id("shortline", 7, StageName::Composition, 1);
         assert_ne!(first, stage_run_id("shortline", 7, StageName::Composition, 2));
     }
+
+    #[tokio::test]
+    async fn http_events_are_retried_until_the_endpoint_takes_them() {
+        use shortline_testing::http_mock::{MockResponse, MockServer};
+
+        let server =
+            MockServer::sequence(vec![MockResponse::text(503, "busy"), MockResponse::json(201, json!({}))]).await;
+        let config = LineageConfig { url: Some(format!("{}/api/v1/lineage", server.url())), ..Default::default() };
+        let lineage = Lineage::start(&config);
+        lineage.job(EventType::Start, 7, JobKind::Pipeline, None);
+        lineage.stage(EventType::Fail, 7, JobKind::Pipeline, StageName::Composition, 1, Some("ffmpeg failed"));
+        for _ in 0..100 {
+            if server.requests().len() >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let requests = server.requests();
+        assert_eq!(requests.len(), 3, "{requests:?}");
+        assert!(requests.iter().all(|r| r.method == "POST" && r.path == "/api/v1/lineage"));
+        assert_eq!(requests[0].json(), requests[1].json(), "the refused event is sent again");
+        assert_eq!(requests[1].json()["eventType"], "START");
+        let failed = requests[2].json();
+        assert_eq!(failed["run"]["facets"]["errorMessage"]["message"], "ffmpeg failed");
+        assert_eq!(failed["run"]["facets"]["parent"]["run"]["runId"], job_run_id("shortline", 7));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_events_instead_of_waiting() {
+        // Nothing listens there: the first event is stuck in its retries, the queue holds one more.
+        let config =
+            LineageConfig { url: Some("http://127.0.0.1:9/api/v1/lineage".into()), buffer: 1, ..Default::default() };
+        let lineage = Lineage::start(&config);
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            lineage.job(EventType::Start, 1, JobKind::Pipeline, None);
+        }
+        assert!(started.elapsed() < Duration::from_secs(1), "emitting waited: {:?}", started.elapsed());
+        assert!(lineage.dropped.load(Ordering::Relaxed) >= 98);
+    }
 }
