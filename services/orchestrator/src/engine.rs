@@ -355,6 +355,8 @@ impl Engine {
         let span = info_span!("job", job_id = job.id, kind = %job.kind, worker = %self.worker);
         self.adopt_trace(&job, &lease, &span).await;
         let attempt_span = info_span!(parent: &span, "stage_attempt", job_id = job.id, stage = %stage, attempt = 1);
+        self.lineage.job(EventType::Start, job.id, job.kind, None);
+        self.lineage.stage(EventType::Start, job.id, job.kind, stage, 1, None);
         let unanswered = EndIfDropped::new(self, &lease, stage);
         let token = CancellationToken::new();
         let outcome = with_heartbeat(&self.pool, &lease, self.pipeline.lease(), &token, async {
@@ -375,9 +377,14 @@ impl Engine {
                 db::job_stages::finish_fenced(conn, &lease, row.id, StageStatus::Succeeded, None, None).await?;
                 let running = [JobStatus::Running];
                 db::jobs::transition(conn, job.id, &running, JobStatus::Succeeded, Some(&lease), None, None).await?;
+                self.lineage.stage(EventType::Complete, job.id, job.kind, stage, 1, None);
+                self.lineage.job(EventType::Complete, job.id, job.kind, None);
             }
             Err(error) => {
-                db::jobs::fail_held(conn, &lease, stage, &describe(error)).await?;
+                let reason = describe(error);
+                db::jobs::fail_held(conn, &lease, stage, &reason).await?;
+                self.lineage.stage(EventType::Fail, job.id, job.kind, stage, 1, Some(&reason));
+                self.lineage.job(EventType::Fail, job.id, job.kind, Some(&format!("{stage}: {reason}")));
             }
         }
         self.changed(job.id);

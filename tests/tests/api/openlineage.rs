@@ -128,6 +128,24 @@ async fn lineage_events_of_a_successful_and_a_failed_job_follow_the_schema(db: T
     assert_eq!(dataset("inputs"), [format!("job/{}/scripts", ok.id), format!("job/{}/media_assets", ok.id)]);
     assert_eq!(dataset("outputs"), [format!("job/{}/videos", ok.id)]);
 
+    // An inline job (CollectTrends) is a run too, with its one stage as a child run.
+    let collected = client
+        .collect_trends(v1::CollectTrendsRequest { platforms: vec![], limit_per_platform: 5 })
+        .await
+        .expect("collect")
+        .into_inner();
+    let all =
+        wait_for_event(&path, |e| e["job"]["name"] == "shortline.trend_refresh" && e["eventType"] == "COMPLETE").await;
+    let refresh = all
+        .iter()
+        .find(|e| e["job"]["name"] == "shortline.trend_refresh" && e["eventType"] == "COMPLETE")
+        .expect("refresh COMPLETE");
+    let collection = all
+        .iter()
+        .find(|e| e["job"]["name"] == "shortline.trend_refresh.trend_collection" && e["eventType"] == "COMPLETE")
+        .expect("its stage's COMPLETE");
+    assert_eq!(collection["run"]["facets"]["parent"]["run"]["runId"], refresh["run"]["runId"], "{collected:?}");
+
     // A job that fails: its composer is away past the composition deadline. The first
     // orchestrator stops so that only the second one, pointed at nothing, claims it.
     system.orchestrator.signal("TERM");
