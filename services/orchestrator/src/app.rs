@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::api::OrchestratorApi;
 use crate::clients::Clients;
 use crate::engine::Engine;
+use crate::lineage::Lineage;
 use crate::stages::Stages;
 use crate::trends::TrendSource;
 
@@ -50,7 +51,7 @@ impl Application {
         let analyst = crate::providers::analyst(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
         let stages =
             Stages { pool: pool.clone(), clients, sources, analyst, job_budget_usd: config.pipeline.job_budget_usd };
-        let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone()));
+        let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone(), Lineage::start(&config.lineage)));
         let tokens = match &config.auth.tokens_file {
             Some(path) => Some(Arc::new(Tokens::load(path).map_err(|e| StartError::Other(e.to_string()))?)),
             None => None,

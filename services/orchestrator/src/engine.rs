@@ -29,6 +29,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::clients::Clients;
 use crate::error::{OrchestratorError, Result};
+use crate::lineage::{EventType, Lineage};
 use crate::stages::Stages;
 
 /// How often the engine looks for queued jobs when nobody wakes it.
@@ -47,6 +48,8 @@ pub struct Engine {
     /// The id of every job this process just changed, so WatchJob answers at once instead of
     /// at its next look at the database (which still catches other replicas' changes).
     changes: broadcast::Sender<i64>,
+    /// OpenLineage events of jobs and stage attempts (a no-op when off).
+    lineage: Lineage,
 }
 
 /// How a stage ended when it did not succeed.
@@ -56,7 +59,7 @@ enum Halt {
 }
 
 impl Engine {
-    pub fn new(pool: DbPool, stages: Stages, pipeline: PipelineConfig) -> Self {
+    pub fn new(pool: DbPool, stages: Stages, pipeline: PipelineConfig, lineage: Lineage) -> Self {
         let (changes, _) = broadcast::channel(1024);
         Engine {
             pool,
@@ -67,6 +70,7 @@ impl Engine {
             worker: worker_name(),
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
+            lineage,
         }
     }
 
@@ -189,6 +193,10 @@ impl Engine {
         let token = CancellationToken::new();
         self.lock_running().insert(job.id, (lease.clone(), token.clone()));
         let span = info_span!("job", job_id = job.id, kind = %job.kind, worker = %self.worker);
+        // The job's first run is its trace's root; later runs (a resume, a takeover, a retry)
+        // continue that trace under it.
+        shortline_telemetry::otel::set_remote_parent(&span, job.trace_parent.as_deref(), None);
+        self.adopt_trace(&job, &lease, &span).await;
         let drive = self.drive(&job, &lease, taken_from.as_deref(), &token).instrument(span);
         let outcome = with_heartbeat(&self.pool, &lease, self.pipeline.lease(), &token, drive).await;
         self.changed(job.id);
@@ -204,6 +212,23 @@ impl Engine {
                 warn!(job_id = job.id, %error, "job interrupted; releasing it");
                 self.release(&lease).await;
             }
+        }
+    }
+
+    /// Records `span`'s trace as the job's (when tracing is on and the job has none yet), so
+    /// every later run joins it and `shortline show` names it. Tracing never fails a job: an
+    /// error here is only logged.
+    async fn adopt_trace(&self, job: &Job, lease: &Lease, span: &tracing::Span) {
+        if job.trace_parent.is_some() {
+            return;
+        }
+        let Some(traceparent) = shortline_telemetry::otel::traceparent_of(span) else { return };
+        let adopted = async {
+            let mut pooled = self.pool.get().await?;
+            db::jobs::adopt_trace(&mut pooled.conn(), lease, &traceparent).await
+        };
+        if let Err(error) = adopted.instrument(span.clone()).await {
+            warn!(job_id = job.id, %error, "cannot record the job's trace id");
         }
     }
 
@@ -232,6 +257,10 @@ impl Engine {
             let mut pooled = self.pool.get().await?;
             db::job_stages::list_for_job(&mut pooled.conn(), job.id).await?
         };
+        if attempts.is_empty() {
+            // The job's lineage run starts with its first stage; a resume continues that run.
+            self.lineage.job(EventType::Start, job.id, job.kind, None);
+        }
         for &stage in stages_of(job.kind) {
             if db::job_stages::is_done(&attempts, stage) {
                 continue;
@@ -240,12 +269,22 @@ impl Engine {
                 return Ok(()); // cancelled, or the lease is gone
             }
             if stage == StageName::Review {
-                return self.stages.enter_review(job, lease, &self.worker, &attempts).await;
+                self.stages.enter_review(job, lease, &self.worker, &attempts).await?;
+                // The pipeline has made what it makes; the review is a person's decision.
+                self.lineage.job(EventType::Complete, job.id, job.kind, None);
+                return Ok(());
             }
             let earlier = attempts.iter().filter(|a| a.stage == stage).map(|a| a.attempt).max().unwrap_or(0);
             match self.run_stage(job, lease, stage, earlier, token).await? {
                 Ok(()) => {}
-                Err(Halt::Cancelled) => return Ok(()),
+                Err(Halt::Cancelled) => {
+                    // A cancel ends the run; a lost lease or a shutdown hands it on.
+                    let mut pooled = self.pool.get().await?;
+                    if db::jobs::find(&mut pooled.conn(), job.id).await?.status == JobStatus::Cancelled {
+                        self.lineage.job(EventType::Abort, job.id, job.kind, None);
+                    }
+                    return Ok(());
+                }
                 Err(Halt::Failed(reason)) => {
                     let mut pooled = self.pool.get().await?;
                     let to = JobStatus::Failed;
@@ -261,13 +300,14 @@ impl Engine {
                     .await?;
                     if failed.is_some() {
                         info!(job_id = job.id, %stage, %reason, "job failed");
+                        self.lineage.job(EventType::Fail, job.id, job.kind, Some(&format!("{stage}: {reason}")));
                     }
                     return Ok(());
                 }
             }
         }
         let mut pooled = self.pool.get().await?;
-        db::jobs::transition(
+        let succeeded = db::jobs::transition(
             &mut pooled.conn(),
             job.id,
             &[JobStatus::Running],
@@ -277,6 +317,9 @@ impl Engine {
             None,
         )
         .await?;
+        if succeeded.is_some() {
+            self.lineage.job(EventType::Complete, job.id, job.kind, None);
+        }
         Ok(())
     }
 
@@ -308,6 +351,12 @@ impl Engine {
             }
         };
         self.changed(job.id);
+        // An inline job's trace is its caller's: its span is a child of the request's.
+        let span = info_span!("job", job_id = job.id, kind = %job.kind, worker = %self.worker);
+        self.adopt_trace(&job, &lease, &span).await;
+        let attempt_span = info_span!(parent: &span, "stage_attempt", job_id = job.id, stage = %stage, attempt = 1);
+        self.lineage.job(EventType::Start, job.id, job.kind, None);
+        self.lineage.stage(EventType::Start, job.id, job.kind, stage, 1, None);
         let unanswered = EndIfDropped::new(self, &lease, stage);
         let token = CancellationToken::new();
         let outcome = with_heartbeat(&self.pool, &lease, self.pipeline.lease(), &token, async {
@@ -318,6 +367,7 @@ impl Engine {
                 ))),
             }
         })
+        .instrument(attempt_span)
         .await;
         unanswered.disarm();
         let mut pooled = self.pool.get().await?;
@@ -327,9 +377,14 @@ impl Engine {
                 db::job_stages::finish_fenced(conn, &lease, row.id, StageStatus::Succeeded, None, None).await?;
                 let running = [JobStatus::Running];
                 db::jobs::transition(conn, job.id, &running, JobStatus::Succeeded, Some(&lease), None, None).await?;
+                self.lineage.stage(EventType::Complete, job.id, job.kind, stage, 1, None);
+                self.lineage.job(EventType::Complete, job.id, job.kind, None);
             }
             Err(error) => {
-                db::jobs::fail_held(conn, &lease, stage, &describe(error)).await?;
+                let reason = describe(error);
+                db::jobs::fail_held(conn, &lease, stage, &reason).await?;
+                self.lineage.stage(EventType::Fail, job.id, job.kind, stage, 1, Some(&reason));
+                self.lineage.job(EventType::Fail, job.id, job.kind, Some(&format!("{stage}: {reason}")));
             }
         }
         self.changed(job.id);
@@ -353,17 +408,36 @@ impl Engine {
         // When the service became unreachable, while it still is.
         let mut unreachable_since: Option<Instant> = None;
         loop {
-            let row = {
+            // One span per attempt, siblings under the job's span; it ends before the backoff.
+            let attempt_span = info_span!(
+                "stage_attempt",
+                job_id = job.id,
+                stage = %stage,
+                attempt,
+                outcome = tracing::field::Empty,
+                error = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            let row = async {
                 let mut pooled = self.pool.get().await?;
                 let new = NewJobStage::running(job.id, stage, attempt).by(&self.worker);
-                db::job_stages::start_fenced(&mut pooled.conn(), lease, &new).await?
-            };
+                Ok::<_, OrchestratorError>(db::job_stages::start_fenced(&mut pooled.conn(), lease, &new).await?)
+            }
+            .instrument(attempt_span.clone())
+            .await?;
             self.changed(job.id);
             info!(job_id = job.id, %stage, attempt, "stage started");
+            let lineage =
+                |event, error: Option<&str>| self.lineage.stage(event, job.id, job.kind, stage, attempt, error);
+            lineage(EventType::Start, None);
             let started = Instant::now();
-            let record = |outcome: &str| metrics::global().stage_attempt(stage.as_str(), outcome, started.elapsed());
+            let record = |outcome: &str| {
+                attempt_span.record("outcome", outcome);
+                metrics::global().stage_attempt(stage.as_str(), outcome, started.elapsed())
+            };
+            let execute = self.stages.execute(job, stage, deadline).instrument(attempt_span.clone());
             let outcome = tokio::select! {
-                outcome = tokio::time::timeout(deadline, self.stages.execute(job, stage, deadline)) => match outcome {
+                outcome = tokio::time::timeout(deadline, execute) => match outcome {
                     Ok(result) => result.map_err(|e| (retry_of(&e), describe(&e))),
                     Err(_) => Err((Retry::Counted, format!("{stage} did not finish within {} s", deadline.as_secs()))),
                 },
@@ -371,21 +445,31 @@ impl Engine {
                     // After a cancel the fence refuses this write (the job is no longer running);
                     // the attempt is closed by whoever resumes or by the cancel itself.
                     record("cancelled");
-                    let _ = self.finish(lease, row.id, StageStatus::Cancelled, Some("cancelled"), None).await;
+                    let finish = self.finish(lease, row.id, StageStatus::Cancelled, Some("cancelled"), None);
+                    let _ = finish.instrument(attempt_span.clone()).await;
+                    lineage(EventType::Abort, None);
                     return Ok(Err(Halt::Cancelled));
                 }
             };
             let (retry, reason) = match outcome {
                 Ok(output_ref) => {
                     record("succeeded");
-                    self.finish(lease, row.id, StageStatus::Succeeded, None, Some(&output_ref)).await?;
+                    let finish = self.finish(lease, row.id, StageStatus::Succeeded, None, Some(&output_ref));
+                    finish.instrument(attempt_span.clone()).await?;
+                    lineage(EventType::Complete, None);
                     info!(job_id = job.id, %stage, attempt, output = %output_ref, "stage succeeded");
                     return Ok(Ok(()));
                 }
                 Err(failure) => failure,
             };
             record("failed");
-            self.finish(lease, row.id, StageStatus::Failed, Some(&reason), None).await?;
+            attempt_span.record("error", reason.as_str());
+            attempt_span.record("otel.status_code", "error");
+            self.finish(lease, row.id, StageStatus::Failed, Some(&reason), None)
+                .instrument(attempt_span.clone())
+                .await?;
+            lineage(EventType::Fail, Some(&reason));
+            drop(attempt_span);
             // What is left of the window in which an unreachable service may come back.
             let mut window_left = None;
             match retry {

@@ -6,6 +6,7 @@ mod app;
 mod clients;
 mod engine;
 mod error;
+mod lineage;
 pub mod providers;
 mod stages;
 pub mod themes;

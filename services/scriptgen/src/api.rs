@@ -106,7 +106,7 @@ impl ScriptApi {
 
     // ---- scripts ---------------------------------------------------------------------------
 
-    #[tracing::instrument(skip_all, fields(variant = request.variant, trend_report_id = request.trend_report_id))]
+    #[tracing::instrument(skip_all, fields(job_id = job_id, variant = request.variant, trend_report_id = request.trend_report_id))]
     async fn write_script(&self, job_id: i64, request: &v1::GenerateScriptRequest) -> Result<v1::Script> {
         let ScriptRequest { theme, report, variant } = script_request(job_id, request)?;
         let report_id = request.trend_report_id;
@@ -284,7 +284,7 @@ impl ScriptApi {
     /// Makes what `existing` lacks: the voiceover first (its length decides the scene lengths),
     /// then one clip per scene at the reconciled length, into `new`. Stores files (uploads them,
     /// in object storage) but writes no rows.
-    #[tracing::instrument(skip_all, fields(script_id = script.id))]
+    #[tracing::instrument(skip_all, fields(job_id = script.job_id, script_id = script.id))]
     async fn generate(
         &self,
         script: &Script,
@@ -364,7 +364,7 @@ impl ScriptApi {
 
     /// Makes the whole set of a theme with an avatar, into `new`: one avatar video becomes the
     /// voiceover and every scene's clip. Stores files but writes no rows.
-    #[tracing::instrument(skip_all, fields(script_id = script.id))]
+    #[tracing::instrument(skip_all, fields(job_id = script.job_id, script_id = script.id))]
     async fn generate_avatar(
         &self,
         script: &Script,

@@ -336,7 +336,13 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(async {
+        let outcome = run(cli).await;
+        // What the trace exporter still holds leaves before the process does.
+        shortline_telemetry::otel::shutdown(std::time::Duration::from_secs(5)).await;
+        outcome
+    });
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {}", output::describe_error(&error));
@@ -356,7 +362,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.load_config()?;
     let serving = matches!(cli.command, Command::Serve { .. } | Command::Up { .. } | Command::Migrate { .. });
     let filter = if serving { config.telemetry.filter.clone() } else { client::cli_log_filter(&config) };
-    shortline_telemetry::init(config.telemetry.format, &filter)?;
+    let service = match &cli.command {
+        Command::Serve { service, .. } => format!("shortline-{service:?}").to_lowercase(),
+        _ => "shortline".to_owned(),
+    };
+    shortline_telemetry::init(config.telemetry.format, &filter, &service)?;
     let json = cli.json;
     match cli.command {
         Command::Run(args) => commands::run::run(&config, &args, json).await,

@@ -115,8 +115,9 @@ fn job_label(job: &v1::Job) -> String {
     let progress =
         job.progress.as_ref().map(|p| format!("  {}/{} stages", p.stages_done, p.stages_total)).unwrap_or_default();
     let started_by = if job.started_by.is_empty() { String::new() } else { format!(" by {}", job.started_by) };
+    let trace = if job.trace_id.is_empty() { String::new() } else { format!("  trace {}", job.trace_id) };
     format!(
-        "job {}  {}  {}  theme {}  variants {}{progress}  created {}{started_by}",
+        "job {}  {}  {}  theme {}  variants {}{progress}  created {}{started_by}{trace}",
         job.id,
         names::job_kind(job.kind()),
         names::job_status(job.status()),

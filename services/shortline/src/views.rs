@@ -79,6 +79,7 @@ pub fn job(job: &v1::Job) -> Value {
         "variants": job.variants,
         "client_request_id": job.client_request_id,
         "started_by": job.started_by,
+        "trace_id": job.trace_id,
         "created_at": time_json(job.created_at.as_ref()),
         "updated_at": time_json(job.updated_at.as_ref()),
         "finished_at": time_json(job.finished_at.as_ref()),

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod catalogue;
+mod lineage;
 mod locations;
 pub mod pem;
 mod providers;
@@ -31,6 +32,7 @@ mod sections;
 mod token;
 mod validate;
 
+pub use lineage::LineageConfig;
 pub use locations::{check_bucket_name, is_valid_key, ServiceTarget, StoreLocation};
 pub use providers::{
     AnthropicConfig, ApifyConfig, AvatarProviderName, ClipProviderName, ElevenLabsConfig, FalConfig, FishAudioConfig,
@@ -76,6 +78,7 @@ pub struct Config {
     pub composer: ComposerConfig,
     pub pipeline: PipelineConfig,
     pub telemetry: TelemetryConfig,
+    pub lineage: LineageConfig,
     pub providers: ProvidersConfig,
     pub auth: AuthConfig,
     pub tls: TlsConfig,
@@ -96,6 +99,7 @@ impl Default for Config {
             composer: ComposerConfig::local(50053),
             pipeline: PipelineConfig::default(),
             telemetry: TelemetryConfig::default(),
+            lineage: LineageConfig::default(),
             providers: ProvidersConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),

@@ -19,6 +19,7 @@ diesel::table! {
         lease_token -> Nullable<Text>,
         lease_expires_at -> Nullable<Timestamp>,
         started_by -> Nullable<Text>,
+        trace_parent -> Nullable<Text>,
     }
 }
 

@@ -54,6 +54,10 @@ impl Tool {
     /// [`MediaError::ToolMissing`]; a fired token is [`MediaError::Cancelled`] (checked before
     /// spawning too, so a cancelled job starts nothing).
     pub async fn run(&self, args: &[OsString], cancel: &CancellationToken) -> Result<Vec<u8>, MediaError> {
+        shortline_media::process::traced(self.program.as_os_str(), self.run_inner(args, cancel)).await
+    }
+
+    async fn run_inner(&self, args: &[OsString], cancel: &CancellationToken) -> Result<Vec<u8>, MediaError> {
         if cancel.is_cancelled() {
             return Err(MediaError::Cancelled);
         }

@@ -20,11 +20,17 @@ pub fn channel(service: &str, url: &str, tls: &TlsConfig) -> Result<Channel, Str
     balance::connect_lazy(url, tls).map_err(|e| format!("bad {service} url `{url}`: {e}"))
 }
 
-/// A request for `job_id` that gives up after `deadline`.
+/// A request for `job_id` that gives up after `deadline`, carrying the current span's trace
+/// context (`traceparent`), so the server's span joins the job's trace.
 pub fn request<T>(message: T, job_id: i64, deadline: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(deadline);
     set_job_id(request.metadata_mut(), job_id);
+    for (name, value) in shortline_telemetry::otel::current_headers() {
+        if let Ok(value) = value.parse() {
+            request.metadata_mut().insert(name, value);
+        }
+    }
     request
 }
 

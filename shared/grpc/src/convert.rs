@@ -366,6 +366,12 @@ pub fn job(row: &db::Job, stages: &[db::JobStage]) -> v1::Job {
         variants: row.variants,
         client_request_id: row.client_request_id.clone().unwrap_or_default(),
         started_by: row.started_by.clone().unwrap_or_default(),
+        trace_id: row
+            .trace_parent
+            .as_deref()
+            .and_then(shortline_telemetry::otel::trace_id_of)
+            .unwrap_or_default()
+            .to_owned(),
         created_at: Some(timestamp(row.created_at)),
         updated_at: Some(timestamp(row.updated_at)),
         finished_at: optional_timestamp(row.finished_at),

@@ -7,6 +7,8 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use tracing::Instrument;
+
 const SETPRIV: &str = "/usr/bin/setpriv";
 
 /// A command for `program` that dies with this process. `NotFound` when `program` is not on
@@ -27,6 +29,29 @@ pub fn command(program: impl AsRef<OsStr>) -> std::io::Result<tokio::process::Co
     };
     command.kill_on_drop(true);
     Ok(command)
+}
+
+/// Runs `run` (one run of the media tool `program`) in its own span,
+/// `tool{program=ffmpeg job_id=7}`, which carries the job of the work it runs for and, when the
+/// run fails, the error.
+pub async fn traced<T, E: std::fmt::Display>(
+    program: &OsStr,
+    run: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let name = Path::new(program).file_name().unwrap_or(program).to_string_lossy();
+    let span = tracing::info_span!(
+        "tool",
+        program = %name,
+        job_id = shortline_telemetry::current_job_id(),
+        error = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let outcome = run.instrument(span.clone()).await;
+    if let Err(error) = &outcome {
+        span.record("error", tracing::field::display(error));
+        span.record("otel.status_code", "error");
+    }
+    outcome
 }
 
 /// `program` itself if it names a path, else its first match on PATH.

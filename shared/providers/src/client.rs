@@ -1,6 +1,7 @@
 //! [`ProviderClient`]: one provider's HTTP client — base URL, timeout, authentication, retries.
 
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, RETRY_AFTER};
@@ -277,7 +278,29 @@ impl ProviderClient {
         resend: Resend,
         build: &(dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync),
     ) -> Result<Reply, ProviderError> {
-        let reply = self.send_retrying(what, with_key, resend, build).await;
+        // One span per call, its retries included; each HTTP request carries its traceparent.
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = %self.name,
+            call = what,
+            job_id = shortline_telemetry::current_job_id(),
+            otel.kind = "client",
+            attempts = tracing::field::Empty,
+            http.status_code = tracing::field::Empty,
+            error = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let reply = self.send_retrying(what, with_key, resend, build).instrument(span.clone()).await;
+        match &reply {
+            Ok(reply) => {
+                span.record("attempts", reply.attempts);
+                span.record("http.status_code", reply.status);
+            }
+            Err(error) => {
+                span.record("error", tracing::field::display(error));
+                span.record("otel.status_code", "error");
+            }
+        }
         shortline_telemetry::metrics::global().provider_call(&self.name, reply.is_ok());
         reply
     }
@@ -372,6 +395,9 @@ impl ProviderClient {
             // Without the URL: a query-string key (Apify, YouTube) would be in it.
             clip_message(&self.redact(&error_chain(&e.without_url())))
         };
+        let request = shortline_telemetry::otel::current_headers()
+            .into_iter()
+            .fold(request, |request, (name, value)| request.header(name, value));
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
                 Failure::Timeout

@@ -44,6 +44,14 @@ async fn run_capturing(
     args: &[OsString],
     cancel: Option<&CancellationToken>,
 ) -> Result<(Vec<u8>, Vec<u8>), RenderError> {
+    shortline_media::process::traced(OsStr::new(program), run_untraced(program, args, cancel)).await
+}
+
+async fn run_untraced(
+    program: &'static str,
+    args: &[OsString],
+    cancel: Option<&CancellationToken>,
+) -> Result<(Vec<u8>, Vec<u8>), RenderError> {
     if cancel.is_some_and(CancellationToken::is_cancelled) {
         return Err(RenderError::Cancelled);
     }

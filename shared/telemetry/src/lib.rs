@@ -6,13 +6,26 @@
 //!
 //! Every gRPC request runs in a span carrying `job_id` (see `shortline_grpc`); the JSON format
 //! prints the current span and its parents with each event, so `job_id` is on every line.
+//! With OpenTelemetry on ([`otel`]) spans are also exported, and JSON lines carry `trace_id` and
+//! `span_id`.
 
+mod job_ids;
 pub mod metrics;
+pub mod otel;
+
+pub use job_ids::current_job_id;
 
 use std::io::IsTerminal;
 use std::sync::Once;
 
-use tracing_subscriber::EnvFilter;
+use tracing::{Level, Metadata};
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::format::{Format, Json, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 pub use shortline_config::LogFormat;
 
@@ -27,22 +40,80 @@ pub enum TelemetryError {
     /// The filter (from the config or `RUST_LOG`) does not parse.
     #[error("invalid log filter {source_name} `{filter}`: {reason}")]
     InvalidFilter { source_name: &'static str, filter: String, reason: String },
+    /// The OTLP exporter cannot be built from the `OTEL_*` environment variables.
+    #[error("OpenTelemetry exporter (OTEL_EXPORTER_OTLP_*): {0}")]
+    Exporter(String),
 }
 
-/// Installs the global subscriber: `format`, filtered by `RUST_LOG` if set, else by `filter`.
+/// Installs the global subscriber: `format`, filtered by `RUST_LOG` if set, else by `filter`,
+/// and, when the `OTEL_*` environment asks for it, the OpenTelemetry exporter (see [`otel`];
+/// call inside a tokio runtime). `service` names the process in traces (`shortline-composer`)
+/// unless `OTEL_SERVICE_NAME` does.
 ///
 /// Idempotent: if a global subscriber is already installed (an earlier call, or a test
 /// harness), this is a no-op that returns `Ok(false)`; `Ok(true)` means this call installed it.
-pub fn init(format: LogFormat, filter: &str) -> Result<bool, TelemetryError> {
+pub fn init(format: LogFormat, filter: &str, service: &str) -> Result<bool, TelemetryError> {
     let filter = env_filter(filter)?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let installed = match format {
-        LogFormat::Pretty => builder.with_ansi(std::io::stderr().is_terminal()).try_init().is_ok(),
-        LogFormat::Json => {
-            builder.json().with_current_span(true).with_span_list(true).flatten_event(true).try_init().is_ok()
-        }
+    let traces = otel::tracer_from_env(service)?
+        .map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer).with_filter(filter_fn(exported)));
+    let logs = match format {
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .json() // its field formatter; the event format is ours
+            .event_format(WithTraceIds::json())
+            .boxed(),
     };
-    Ok(installed)
+    Ok(tracing_subscriber::registry().with(filter).with(job_ids::JobIds).with(logs).with(traces).try_init().is_ok())
+}
+
+/// What goes to the trace exporter: shortline's own spans (a dependency's — h2, hyper — would
+/// only bury them), and warnings and errors as span events.
+fn exported(metadata: &Metadata<'_>) -> bool {
+    if metadata.is_span() {
+        *metadata.level() <= Level::INFO && metadata.target().starts_with("shortline")
+    } else {
+        *metadata.level() <= Level::WARN
+    }
+}
+
+/// The JSON format with the OpenTelemetry `trace_id` and `span_id` of the event's span added
+/// to each line (nothing added when tracing is off).
+struct WithTraceIds(Format<Json>);
+
+impl WithTraceIds {
+    /// One flat object per event, with the current span and the span list (`job_id` on every line).
+    fn json() -> Self {
+        WithTraceIds(Format::default().json().with_current_span(true).with_span_list(true).flatten_event(true))
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for WithTraceIds
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    Format<Json>: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some((trace_id, span_id)) = otel::current_ids() else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        // The JSON format writes one object and a newline: the ids go in before its closing brace.
+        match line.trim_end().strip_suffix('}') {
+            Some(open) => writeln!(writer, r#"{open},"trace_id":"{trace_id}","span_id":"{span_id}"}}"#),
+            None => writer.write_str(&line),
+        }
+    }
 }
 
 /// `RUST_LOG` if it is set and not empty, else `configured`.
@@ -99,8 +170,54 @@ mod tests {
         init_for_tests();
         tracing::info!(job_id = 1, "logging works after init_for_tests");
         // A later `init` finds the subscriber installed and does nothing.
-        assert!(!init(LogFormat::Json, "info").unwrap());
-        assert!(!init(LogFormat::Pretty, "info").unwrap());
+        assert!(!init(LogFormat::Json, "info", "test").unwrap());
+        assert!(!init(LogFormat::Pretty, "info", "test").unwrap());
+    }
+
+    /// A `Write` into a shared buffer, for reading back what a subscriber printed.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_the_trace_and_span_ids() {
+        use opentelemetry::trace::TracerProvider as _;
+
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .event_format(WithTraceIds::json())
+                    .with_writer(move || writer.clone()),
+            )
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("outside any span");
+            let span = tracing::info_span!("job", job_id = 3);
+            let _entered = span.enter();
+            tracing::info!("inside the job");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].get("trace_id").is_none(), "no span, no ids: {text}");
+        assert_eq!(lines[1]["message"], "inside the job");
+        assert_eq!(lines[1]["trace_id"].as_str().unwrap().len(), 32, "{text}");
+        assert_eq!(lines[1]["span_id"].as_str().unwrap().len(), 16, "{text}");
+        assert_eq!(lines[1]["span"]["job_id"], 3, "the span's fields are still there: {text}");
     }
 
     #[test]

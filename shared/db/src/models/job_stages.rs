@@ -190,6 +190,7 @@ fn held_by(lease: &Lease) -> HeldBy {
 }
 
 /// Starts an attempt under `lease` (refused with `LeaseLost` if the lease is not ours).
+#[tracing::instrument(name = "db", skip_all, fields(job_id = lease.job_id, stage = %new.stage, attempt = new.attempt, db.operation = "start stage attempt", otel.kind = "client"))]
 pub async fn start_fenced(conn: &mut Conn<'_>, lease: &Lease, new: &NewJobStage) -> DbResult<JobStage> {
     use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
     let columns = (
@@ -219,6 +220,7 @@ pub async fn start_fenced(conn: &mut Conn<'_>, lease: &Lease, new: &NewJobStage)
 }
 
 /// Closes an attempt under `lease` (refused with `LeaseLost` if the lease is not ours).
+#[tracing::instrument(name = "db", skip_all, fields(job_id = lease.job_id, status = %status, db.operation = "finish stage attempt", otel.kind = "client"))]
 pub async fn finish_fenced(
     conn: &mut Conn<'_>,
     lease: &Lease,
@@ -244,6 +246,7 @@ pub async fn finish_fenced(
 }
 
 /// After a takeover: closes the attempts the previous worker left open, saying why.
+#[tracing::instrument(name = "db", skip_all, fields(job_id = lease.job_id, db.operation = "abandon open attempts", otel.kind = "client"))]
 pub async fn abandon_open(conn: &mut Conn<'_>, lease: &Lease, reason: &str) -> DbResult<usize> {
     transaction!(conn, |tx| {
         fence(tx, lease).await?;

@@ -65,6 +65,9 @@ pub struct Job {
     /// The authenticated user who started the job; `None` without authentication or for jobs
     /// the scheduler started.
     pub started_by: Option<String>,
+    /// The W3C `traceparent` of the job's root span: the job's trace, continued by every run of
+    /// it; `None` until it first ran with tracing on.
+    pub trace_parent: Option<String>,
 }
 
 /// A worker's hold on a running job. Every write the worker makes for the job checks the token
@@ -174,6 +177,7 @@ pub async fn list(
         jobs::lease_token,
         jobs::lease_expires_at,
         jobs::started_by,
+        jobs::trace_parent,
     );
     Ok(dispatch!(conn, c => {
         let mut query = jobs::table.select(summary).order(jobs::id.desc()).limit(limit).into_boxed();
@@ -292,6 +296,17 @@ pub async fn insert_leased(conn: &mut Conn<'_>, new: &NewJob, owner: &str, lease
     })
 }
 
+/// Records the job's trace (the `traceparent` of its root span) unless it has one, if the lease
+/// is still ours; returns the trace the job keeps (the one recorded first).
+pub async fn adopt_trace(conn: &mut Conn<'_>, lease: &Lease, traceparent: &str) -> DbResult<Option<String>> {
+    dispatch!(conn, c => diesel::update(jobs::table)
+        .filter(jobs::id.eq(lease.job_id).and(jobs::lease_token.eq(&lease.token)).and(jobs::trace_parent.is_null()))
+        .set(jobs::trace_parent.eq(traceparent))
+        .execute(c)
+        .await)?;
+    Ok(dispatch!(conn, c => jobs::table.find(lease.job_id).select(jobs::trace_parent).first(c).await)?)
+}
+
 /// `after` from now by the database's clock, as timestamps are stored (UTC). Leases are set and
 /// compared by this one clock, so workers whose own clocks disagree still agree on expiry.
 /// (PostgreSQL's `now()` is the transaction's start.)
@@ -385,6 +400,7 @@ async fn requeue(conn: &mut Conn<'_>, lease: &Lease) -> DbResult<bool> {
 /// Moves a job from one of `from` to `to`; `None` if it was in none of them (someone else
 /// moved it first, e.g. a cancel racing a finish) or, given a lease, if the lease is not ours.
 /// Leaving `running` ends the lease.
+#[tracing::instrument(name = "db", skip_all, fields(job_id = id, to = %to, db.operation = "job transition", otel.kind = "client"))]
 pub async fn transition(
     conn: &mut Conn<'_>,
     id: i64,

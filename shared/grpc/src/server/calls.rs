@@ -6,13 +6,29 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 /// The metadata key carrying the job a call works for, on every inter-service call.
 pub const JOB_ID_HEADER: &str = "x-shortline-job-id";
 
-/// The span every request runs in: `grpc{rpc=/shortline.v1.ScriptService/GenerateScript job_id=7}`.
+/// The span every request runs in: `grpc{rpc=/shortline.v1.ScriptService/GenerateScript job_id=7}`,
+/// a child of the caller's span when the call carries a `traceparent` (one trace per job across
+/// the services); in traces it is named by its method, as a server span.
 pub fn request_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
-    let span = tracing::info_span!("grpc", rpc = %request.uri().path(), job_id = tracing::field::Empty);
-    if let Some(job_id) = parse_job_id(request.headers().get(JOB_ID_HEADER).and_then(|v| v.to_str().ok())) {
+    let path = request.uri().path();
+    let span = tracing::info_span!(
+        "grpc",
+        rpc = %path,
+        job_id = tracing::field::Empty,
+        otel.name = path.trim_start_matches('/'),
+        otel.kind = "server",
+        rpc.system = "grpc",
+    );
+    if let Some(job_id) = parse_job_id(header(request, JOB_ID_HEADER)) {
         span.record("job_id", job_id);
     }
+    use shortline_telemetry::otel::{set_remote_parent, TRACEPARENT, TRACESTATE};
+    set_remote_parent(&span, header(request, TRACEPARENT), header(request, TRACESTATE));
     span
+}
+
+fn header<'a>(request: &'a tonic::codegen::http::Request<()>, name: &str) -> Option<&'a str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Records `job_id` on the current request span (when the caller did not send the header, e.g.
