@@ -78,6 +78,7 @@ pub fn auto_post_theme() -> v1::Theme {
             tone: Some("upbeat".into()),
             budget_usd: None,
             avatar: None,
+            fresh_analysis: false,
         }),
         content_references: vec![v1::ContentReference {
             ref_id: "cup".into(),

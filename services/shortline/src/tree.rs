@@ -66,6 +66,10 @@ pub fn lineage(lineage: &v1::JobLineage) -> Node {
     }
     root.push(stages);
 
+    if let Some(collection) = &lineage.collection {
+        root.push(Node::new(collection_label(collection)));
+    }
+
     let mut trends = Node::new(format!("trends ({})", lineage.trends.len()));
     let mut ranked: Vec<&v1::Trend> = lineage.trends.iter().collect();
     ranked.sort_by(|a, b| b.engagement_velocity.total_cmp(&a.engagement_velocity));
@@ -140,14 +144,37 @@ pub fn stage_label(run: &v1::StageRun) -> String {
     label.trim_end().to_owned()
 }
 
+/// "collection N, made by job M (or the schedule) at T", and whose cost it is.
+pub fn collection_label(collection: &v1::TrendCollection) -> String {
+    let maker = if collection.made_by_schedule {
+        format!("the schedule (job {})", collection.made_by_job_id)
+    } else {
+        format!("job {}", collection.made_by_job_id)
+    };
+    let cost = if collection.shared {
+        format!("shared: {} paid by job {}", usd(collection.cost_micros), collection.made_by_job_id)
+    } else {
+        usd(collection.cost_micros)
+    };
+    format!(
+        "collection {}, made by {maker} at {}  {}  {} trends  used by {} jobs  {cost}",
+        collection.id,
+        time(collection.made_at.as_ref()),
+        collection.sources,
+        collection.trends_seen,
+        collection.uses,
+    )
+}
+
 fn report_node(report: &v1::TrendReport) -> Node {
-    let mut node = Node::new(format!(
-        "report {}  {}  {} trends analysed  avg velocity {:.0}/h  {}",
-        report.id,
-        report.analyst,
-        report.trends_analyzed,
-        report.avg_engagement_velocity,
+    let cost = if report.reused_from_id > 0 {
+        format!("reused from report {} (shared: paid by its job)", report.reused_from_id)
+    } else {
         usd(report.cost_micros)
+    };
+    let mut node = Node::new(format!(
+        "report {}  {}  {} trends analysed  avg velocity {:.0}/h  {cost}",
+        report.id, report.analyst, report.trends_analyzed, report.avg_engagement_velocity,
     ));
     if !report.video_styles.is_empty() {
         let styles: Vec<String> = report

@@ -26,6 +26,7 @@ pub fn small_theme(auto_post: bool) -> v1::Theme {
             tone: Some("upbeat".into()),
             budget_usd: None,
             avatar: None,
+            fresh_analysis: false,
         }),
         content_references: vec![v1::ContentReference {
             ref_id: "cup".into(),

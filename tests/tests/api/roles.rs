@@ -41,6 +41,9 @@ fn designed_privileges() -> BTreeSet<String> {
         &["jobs", "job_stages", "trends", "trend_sightings", "trend_reports", "trend_report_items"],
     );
     grant("shortline_orchestrator", &["UPDATE"], &["jobs", "job_stages", "trends"]);
+    // Shared trend collections: claimed, finished or failed, used, and each source's quota.
+    grant("shortline_orchestrator", &["INSERT", "UPDATE"], &["trend_collections", "source_quota_usage"]);
+    grant("shortline_orchestrator", &["INSERT"], &["trend_collection_uses"]);
     grant(
         "shortline_scriptgen",
         &["SELECT"],

@@ -17,6 +17,7 @@ fn theme(duration: u32, with_references: bool) -> Theme {
             tone: Some("fun".into()),
             budget_usd: None,
             avatar: None,
+            fresh_analysis: false,
         },
         content_references: if with_references {
             vec![
