@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod bench;
 mod cli;
+mod collections;
 mod deploy;
 mod durability;
 mod grpcurl;
