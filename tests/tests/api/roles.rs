@@ -216,8 +216,8 @@ async fn each_group_role_holds_exactly_its_services_privileges() {
     assert_eq!(
         sequences,
         "shortline_composer videos,shortline_orchestrator job_stages,shortline_orchestrator jobs,\
-         shortline_orchestrator trend_reports,shortline_orchestrator trends,shortline_scriptgen media_assets,\
-         shortline_scriptgen scripts"
+         shortline_orchestrator trend_collections,shortline_orchestrator trend_reports,shortline_orchestrator trends,\
+         shortline_scriptgen media_assets,shortline_scriptgen scripts"
     );
 }
 
