@@ -311,6 +311,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_collection_is_shown_with_its_maker_its_time_and_whose_cost_it_is() {
+        let made_at = Some(prost_types::Timestamp { seconds: 1_796_000_000, nanos: 0 });
+        let collection = v1::TrendCollection {
+            id: 4,
+            made_by_job_id: 9,
+            made_at,
+            sources: "tiktok,youtube".into(),
+            trends_seen: 37,
+            cost_micros: 250_000,
+            shared: true,
+            uses: 3,
+            ..Default::default()
+        };
+        let label = collection_label(&collection);
+        assert!(label.starts_with("collection 4, made by job 9 at 2026-11-30 00:53:20 "), "{label}");
+        assert!(label.contains("used by 3 jobs") && label.contains("shared: $0.25 paid by job 9"), "{label}");
+        let scheduled = v1::TrendCollection { made_by_schedule: true, shared: false, ..collection };
+        let label = collection_label(&scheduled);
+        assert!(label.contains("made by the schedule (job 9) at") && label.ends_with("$0.25"), "{label}");
+    }
+
+    #[test]
     fn trees_draw_their_guides() {
         let tree = Node::new("job 1")
             .child(Node::new("stages").child(Node::new("a")).child(Node::new("b")))
