@@ -48,6 +48,14 @@ async fn one_claim_per_key_and_an_expired_claim_is_taken_over(db: TestDb) {
         .expect("an expired claim is taken over");
     assert_eq!(db::trend_collections::find(conn, dead.id).await.expect("find").status, CollectionStatus::Failed);
     assert_eq!(taker.status, CollectionStatus::Collecting);
+
+    // The maker's own retry (its attempt died) takes its claim back at once.
+    let retry = db::trend_collections::claim(conn, &NewTrendCollection::claim(&key(), first.id, MadeBy::Job, CLAIM))
+        .await
+        .expect("claim")
+        .expect("the job's own earlier claim is no obstacle");
+    assert_eq!(db::trend_collections::find(conn, taker.id).await.expect("find").status, CollectionStatus::Failed);
+    assert_ne!(retry.id, taker.id);
 }
 
 async fn the_freshest_ready_collection_is_used_and_each_job_uses_one(db: TestDb) {

@@ -113,7 +113,9 @@ pub struct TrendCollectionUse {
 }
 
 /// Claims `key` for a new collection; `None` when another job is making one of the key (its
-/// claim not yet expired). An expired claim is failed first, so a dead maker blocks nobody.
+/// claim not yet expired). An expired claim is failed first, so a dead maker blocks nobody, and
+/// so is the claiming job's own earlier one: a job runs one attempt at a time, so that attempt
+/// died (its retry need not wait for the claim to expire).
 pub async fn claim(conn: &mut Conn<'_>, new: &NewTrendCollection) -> DbResult<Option<TrendCollection>> {
     let now = crate::now();
     dispatch!(conn, c => diesel::update(trend_collections::table)
@@ -121,7 +123,11 @@ pub async fn claim(conn: &mut Conn<'_>, new: &NewTrendCollection) -> DbResult<Op
         .filter(trend_collections::region.eq(&new.region))
         .filter(trend_collections::window_hours.eq(new.window_hours))
         .filter(trend_collections::status.eq(CollectionStatus::Collecting))
-        .filter(trend_collections::claim_expires_at.lt(now))
+        .filter(
+            trend_collections::claim_expires_at
+                .lt(now)
+                .or(trend_collections::made_by_job_id.eq(new.made_by_job_id)),
+        )
         .set((
             trend_collections::status.eq(CollectionStatus::Failed),
             trend_collections::finished_at.eq(Some(now)),
