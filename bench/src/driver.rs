@@ -79,6 +79,7 @@ pub fn auto_post_theme() -> v1::Theme {
             budget_usd: None,
             avatar: None,
             captions: 0,
+            fresh_analysis: false,
         }),
         content_references: vec![v1::ContentReference {
             ref_id: "cup".into(),

@@ -50,9 +50,11 @@ pub struct GrowthArgs {
 }
 
 /// The lineage tables whose rows belong to one job, in insertion (foreign key) order; `trends`
-/// rows are shared by every job that saw them.
+/// rows are shared by every job that saw them, and a trend collection (its row, its sightings,
+/// the sources' quota counts) by every job that used it.
 fn job_tables() -> impl Iterator<Item = &'static str> {
-    shortline_db::TABLES.into_iter().filter(|table| *table != "trends")
+    const SHARED: [&str; 4] = ["trends", "trend_collections", "trend_sightings", "source_quota_usage"];
+    shortline_db::TABLES.into_iter().filter(|table| !SHARED.contains(table))
 }
 
 pub async fn run(args: &GrowthArgs, json_out: bool) -> anyhow::Result<serde_json::Value> {
@@ -318,6 +320,8 @@ async fn insert_statements(pool: &DbPool, postgres: bool) -> anyhow::Result<Vec<
                 (_, "job_id") => Some("{JO} + s.g".to_owned()),
                 (_, "trend_report_id") => Some("{RO} + s.g".to_owned()),
                 (_, "script_id") => Some("{SO} + s.g".to_owned()),
+                // The copies use the template's collection, which the template made.
+                ("trend_collection_uses", "shared") => Some("TRUE".to_owned()),
                 ("jobs", "client_request_id" | "lease_owner" | "lease_token" | "lease_expires_at") => {
                     Some("NULL".to_owned())
                 }

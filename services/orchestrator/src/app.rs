@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shortline_config::Config;
-use shortline_db::{JobKind, StageName};
+use shortline_db::{JobKind, MadeBy, StageName};
 use shortline_domain::Platform;
 use shortline_grpc::auth::{Guard, Policy, Tokens};
 use shortline_grpc::service::{self, StartError};
@@ -49,8 +49,15 @@ impl Application {
         let sources: Vec<Arc<dyn TrendSource>> =
             crate::providers::trend_sources(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
         let analyst = crate::providers::analyst(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
-        let stages =
-            Stages { pool: pool.clone(), clients, sources, analyst, job_budget_usd: config.pipeline.job_budget_usd };
+        let stages = Stages {
+            pool: pool.clone(),
+            clients,
+            sources,
+            analyst,
+            job_budget_usd: config.pipeline.job_budget_usd,
+            trend_max_age: config.pipeline.trend_max_age(),
+            collection_deadline: std::time::Duration::from_secs(config.pipeline.stage_timeout_seconds.trend_collection),
+        };
         let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone(), Lineage::start(&config.lineage)));
         let tokens = match &config.auth.tokens_file {
             Some(path) => Some(Arc::new(Tokens::load(path).map_err(|e| StartError::Other(e.to_string()))?)),
@@ -144,7 +151,7 @@ async fn refresh_once(engine: &Engine) -> crate::error::Result<()> {
     let stages = &engine.stages;
     engine
         .run_inline(JobKind::TrendRefresh, "scheduled trend refresh", StageName::TrendCollection, |job_id| {
-            stages.collect(job_id, &Platform::ALL, crate::stages::ITEMS_PER_SOURCE)
+            stages.collect(job_id, &Platform::ALL, crate::stages::ITEMS_PER_SOURCE, MadeBy::Schedule)
         })
         .await?;
     Ok(())

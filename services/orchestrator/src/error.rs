@@ -15,6 +15,9 @@ pub enum OrchestratorError {
     NotFound(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// Another job held what this one waited for past its deadline; worth another attempt.
+    #[error("{0}")]
+    Aborted(String),
     #[error(transparent)]
     Db(#[from] DbError),
     /// A call to another service failed; its status is passed on as it came.
@@ -36,6 +39,7 @@ impl ServiceError for OrchestratorError {
             OrchestratorError::Invalid(_) => Code::InvalidArgument,
             OrchestratorError::JobNotFound(_) | OrchestratorError::NotFound(_) => Code::NotFound,
             OrchestratorError::FailedPrecondition(_) => Code::FailedPrecondition,
+            OrchestratorError::Aborted(_) => Code::Aborted,
             OrchestratorError::Db(db) => db.status_code(),
             OrchestratorError::Downstream { status, .. } => status.code(),
             OrchestratorError::Internal(_) => Code::Internal,

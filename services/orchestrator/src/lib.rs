@@ -4,6 +4,7 @@
 mod api;
 mod app;
 mod clients;
+mod collections;
 mod engine;
 mod error;
 mod lineage;

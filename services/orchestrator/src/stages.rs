@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use shortline_db::{self as db, DbPool, Job, JobStatus, Lease, NewJobStage, NewTrendReport, StageName, StageStatus};
+use shortline_db::{
+    self as db, DbPool, Job, JobStatus, Lease, MadeBy, NewJobStage, NewTrendReport, StageName, StageStatus,
+};
 use shortline_domain::{Platform, Theme};
 use shortline_grpc::convert;
 use shortline_proto::v1;
@@ -16,6 +18,7 @@ use tracing::info;
 use shortline_grpc::client::request;
 
 use crate::clients::{downstream, Clients};
+use crate::collections::Freshness;
 use crate::error::{OrchestratorError, Result};
 use crate::trends::{Analyst, TrendSource, ANALYSIS_MAX_ITEMS, ANALYSIS_WINDOW_HOURS};
 
@@ -29,6 +32,11 @@ pub struct Stages {
     pub(crate) analyst: Arc<dyn Analyst>,
     /// `pipeline.job_budget_usd`: a job's limit unless its theme sets one.
     pub(crate) job_budget_usd: Option<f64>,
+    /// `pipeline.trend_max_age`: how old a collection a pipeline job uses may be.
+    pub(crate) trend_max_age: Duration,
+    /// The collection stage's deadline: how long a maker may hold its claim on a collection,
+    /// and how long another job waits for it.
+    pub(crate) collection_deadline: Duration,
 }
 
 impl Stages {
@@ -36,8 +44,21 @@ impl Stages {
     pub async fn execute(&self, job: &Job, stage: StageName, deadline: Duration) -> Result<String> {
         match stage {
             StageName::TrendCollection => {
-                let (rows, new) = self.collect(job.id, &Platform::ALL, ITEMS_PER_SOURCE).await?;
-                Ok(format!("trends:{} seen,{new} new", rows.len()))
+                let collected = self
+                    .use_collection(
+                        job.id,
+                        &Platform::ALL,
+                        ITEMS_PER_SOURCE,
+                        MadeBy::Job,
+                        Freshness::Within(self.trend_max_age),
+                    )
+                    .await?;
+                Ok(format!(
+                    "trend_collections:{} ({} trends, {} new)",
+                    collected.collection.id,
+                    collected.trends.len(),
+                    collected.new
+                ))
             }
             StageName::TrendAnalysis => {
                 let report = self.analyze(job.id, ANALYSIS_WINDOW_HOURS, ANALYSIS_MAX_ITEMS).await?;
@@ -50,23 +71,24 @@ impl Stages {
         }
     }
 
-    /// Asks the sources of `platforms` for up to `limit` trending items each and upserts them as
-    /// seen by this job; returns the rows and how many were new.
-    pub async fn collect(&self, job_id: i64, platforms: &[Platform], limit: usize) -> Result<(Vec<db::Trend>, usize)> {
-        let mut items = Vec::new();
-        for source in self.sources.iter().filter(|s| platforms.contains(&s.platform())) {
-            let fetched = source.fetch(limit).await.map_err(|e| OrchestratorError::Downstream {
-                service: "trend source",
-                status: tonic::Status::unavailable(e.to_string()),
-            })?;
-            items.extend(fetched);
-        }
-        let mut pooled = self.pool.get().await?;
-        Ok(db::trends::upsert_seen(&mut pooled.conn(), job_id, &items).await?)
+    /// A new collection of up to `limit` trending items from each source of `platforms`, made by
+    /// `job_id` (or, if one is being made right now, that one); returns its rows and how many
+    /// were new to the catalogue.
+    pub async fn collect(
+        &self,
+        job_id: i64,
+        platforms: &[Platform],
+        limit: usize,
+        made_by: MadeBy,
+    ) -> Result<(Vec<db::Trend>, usize)> {
+        let collected = self.use_collection(job_id, platforms, limit, made_by, Freshness::New).await?;
+        Ok((collected.trends, collected.new))
     }
 
     /// Analyses the trends posted in the last `window_hours` (the `max` fastest) into the job's
-    /// report; a job's report is written once.
+    /// report; a job's report is written once. A job that used a collection analyses that
+    /// collection, and reuses the report the same analyst settings already made of it unless
+    /// its theme asks for a fresh analysis.
     pub async fn analyze(&self, job_id: i64, window_hours: u32, max: usize) -> Result<db::TrendReport> {
         let mut pooled = self.pool.get().await?;
         let conn = &mut pooled.conn();
@@ -75,7 +97,34 @@ impl Stages {
         }
         let now = Utc::now();
         let since = (now - chrono::Duration::hours(i64::from(window_hours))).naive_utc();
-        let rows = db::trends::posted_since(conn, since, max as i64).await?;
+        let collection = db::trend_collections::used_by(conn, job_id).await?.map(|(_, c)| c.id);
+        if let Some(collection_id) = collection {
+            if !self.wants_fresh_analysis(conn, job_id).await? {
+                let analyst = &self.analyst;
+                let reusable = db::trend_reports::reusable(
+                    conn,
+                    collection_id,
+                    analyst.name(),
+                    analyst.model(),
+                    analyst.prompt_version(),
+                )
+                .await?;
+                if let Some(original) = reusable {
+                    let items = db::trend_reports::items(conn, original.id).await?;
+                    let analysed: Vec<(i64, f64)> = items.iter().map(|i| (i.trend_id, i.engagement_velocity)).collect();
+                    let new = NewTrendReport::reuse_of(job_id, &original);
+                    let (report, _) = db::trend_reports::insert_or_get(conn, &new, &analysed).await?;
+                    info!(job_id, report_id = report.id, reused_from = original.id, "reusing a trend report");
+                    return Ok(report);
+                }
+            }
+        }
+        let rows = match collection {
+            Some(collection_id) => {
+                db::trends::in_collection_posted_since(conn, collection_id, since, max as i64).await?
+            }
+            None => db::trends::posted_since(conn, since, max as i64).await?,
+        };
         let items = rows.iter().map(|row| Ok((row.id, row.to_item()?))).collect::<Result<Vec<_>>>()?;
         let budget = self.budget(conn, job_id).await?;
         let analysis = budget::within(budget, self.analyst.analyze(&items, now))
@@ -85,8 +134,18 @@ impl Stages {
         let new =
             NewTrendReport::new(job_id, self.analyst.name(), window_hours as i32, rows.len() as i32, &analysis.body)
                 .paid(&analysis.model, analysis.usage, analysis.cost_micros);
+        let new = match collection {
+            Some(collection_id) => new.of_collection(collection_id, self.analyst.prompt_version()),
+            None => new,
+        };
         let (report, _) = db::trend_reports::insert_or_get(conn, &new, &analysed).await?;
         Ok(report)
+    }
+
+    /// Whether the job's theme asks for an analysis of its own instead of a reused report.
+    async fn wants_fresh_analysis(&self, conn: &mut db::Conn<'_>, job_id: i64) -> Result<bool> {
+        let job = db::jobs::find(conn, job_id).await?;
+        Ok(job.theme.is_some() && job_theme(&job)?.config.fresh_analysis)
     }
 
     /// The job's budget (its theme's, else the configured one) less what its rows record as

@@ -66,6 +66,10 @@ pub fn lineage(lineage: &v1::JobLineage) -> Node {
     }
     root.push(stages);
 
+    if let Some(collection) = &lineage.collection {
+        root.push(Node::new(collection_label(collection)));
+    }
+
     let mut trends = Node::new(format!("trends ({})", lineage.trends.len()));
     let mut ranked: Vec<&v1::Trend> = lineage.trends.iter().collect();
     ranked.sort_by(|a, b| b.engagement_velocity.total_cmp(&a.engagement_velocity));
@@ -141,14 +145,37 @@ pub fn stage_label(run: &v1::StageRun) -> String {
     label.trim_end().to_owned()
 }
 
+/// "collection N, made by job M (or the schedule) at T", and whose cost it is.
+pub fn collection_label(collection: &v1::TrendCollection) -> String {
+    let maker = if collection.made_by_schedule {
+        format!("the schedule (job {})", collection.made_by_job_id)
+    } else {
+        format!("job {}", collection.made_by_job_id)
+    };
+    let cost = if collection.shared {
+        format!("shared: {} paid by job {}", usd(collection.cost_micros), collection.made_by_job_id)
+    } else {
+        usd(collection.cost_micros)
+    };
+    format!(
+        "collection {}, made by {maker} at {}  {}  {} trends  used by {} jobs  {cost}",
+        collection.id,
+        time(collection.made_at.as_ref()),
+        collection.sources,
+        collection.trends_seen,
+        collection.uses,
+    )
+}
+
 fn report_node(report: &v1::TrendReport) -> Node {
-    let mut node = Node::new(format!(
-        "report {}  {}  {} trends analysed  avg velocity {:.0}/h  {}",
-        report.id,
-        report.analyst,
-        report.trends_analyzed,
-        report.avg_engagement_velocity,
+    let cost = if report.reused_from_id > 0 {
+        format!("reused from report {} (shared: paid by its job)", report.reused_from_id)
+    } else {
         usd(report.cost_micros)
+    };
+    let mut node = Node::new(format!(
+        "report {}  {}  {} trends analysed  avg velocity {:.0}/h  {cost}",
+        report.id, report.analyst, report.trends_analyzed, report.avg_engagement_velocity,
     ));
     if !report.video_styles.is_empty() {
         let styles: Vec<String> = report
@@ -283,6 +310,28 @@ fn quality_label(generation_log_json: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_collection_is_shown_with_its_maker_its_time_and_whose_cost_it_is() {
+        let made_at = Some(prost_types::Timestamp { seconds: 1_796_000_000, nanos: 0 });
+        let collection = v1::TrendCollection {
+            id: 4,
+            made_by_job_id: 9,
+            made_at,
+            sources: "tiktok,youtube".into(),
+            trends_seen: 37,
+            cost_micros: 250_000,
+            shared: true,
+            uses: 3,
+            ..Default::default()
+        };
+        let label = collection_label(&collection);
+        assert!(label.starts_with("collection 4, made by job 9 at 2026-11-30 00:53:20 "), "{label}");
+        assert!(label.contains("used by 3 jobs") && label.contains("shared: $0.25 paid by job 9"), "{label}");
+        let scheduled = v1::TrendCollection { made_by_schedule: true, shared: false, ..collection };
+        let label = collection_label(&scheduled);
+        assert!(label.contains("made by the schedule (job 9) at") && label.ends_with("$0.25"), "{label}");
+    }
 
     #[test]
     fn trees_draw_their_guides() {

@@ -127,10 +127,28 @@ pub fn trend(trend: &v1::Trend) -> Value {
     })
 }
 
+pub fn collection(collection: &v1::TrendCollection) -> Value {
+    json!({
+        "id": collection.id,
+        "made_by_job_id": collection.made_by_job_id,
+        "made_by_schedule": collection.made_by_schedule,
+        "made_at": crate::output::time_json(collection.made_at.as_ref()),
+        "sources": collection.sources,
+        "region": collection.region,
+        "trends_seen": collection.trends_seen,
+        "cost_micros": collection.cost_micros,
+        "shared": collection.shared,
+        "uses": collection.uses,
+        "summary": crate::tree::collection_label(collection),
+    })
+}
+
 pub fn report(report: &v1::TrendReport) -> Value {
     json!({
         "id": report.id,
         "job_id": report.job_id,
+        "trend_collection_id": report.trend_collection_id,
+        "reused_from_id": report.reused_from_id,
         "analyst": report.analyst,
         "trends_analyzed": report.trends_analyzed,
         "video_styles": report.video_styles.iter().map(|s| json!({
@@ -253,6 +271,7 @@ pub fn lineage(lineage: &v1::JobLineage) -> Value {
     json!({
         "job": lineage.job.as_ref().map(job),
         "stages": lineage.stages.iter().map(stage_run).collect::<Vec<_>>(),
+        "collection": lineage.collection.as_ref().map(collection),
         "trends": lineage.trends.iter().map(trend).collect::<Vec<_>>(),
         "report": lineage.report.as_ref().map(report),
         "scripts": lineage.scripts.iter().map(script).collect::<Vec<_>>(),

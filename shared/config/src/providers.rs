@@ -364,6 +364,8 @@ pub struct ApifyConfig {
     pub actor_id: String,
     /// Hashtags the actor scrapes (without `#`).
     pub hashtags: Vec<String>,
+    /// Actor runs (one per trend collection) allowed per UTC day, across replicas; unset: no limit.
+    pub daily_runs: Option<u64>,
 }
 
 impl Default for ApifyConfig {
@@ -374,6 +376,7 @@ impl Default for ApifyConfig {
             timeout_ms: 30_000,
             actor_id: "clockworks~tiktok-scraper".into(),
             hashtags: vec!["fyp".into()],
+            daily_runs: None,
         }
     }
 }
@@ -390,6 +393,10 @@ pub struct YoutubeConfig {
     pub region_code: Option<String>,
     /// Only videos published in the last this many hours.
     pub published_within_hours: u32,
+    /// The project's daily quota in units (a collection spends 101: `search.list` 100,
+    /// `videos.list` 1), shared by every replica; Google resets it at midnight Pacific time,
+    /// shortline counts UTC days.
+    pub daily_quota_units: u64,
 }
 
 impl Default for YoutubeConfig {
@@ -400,6 +407,7 @@ impl Default for YoutubeConfig {
             timeout_ms: 30_000,
             region_code: None,
             published_within_hours: 72,
+            daily_quota_units: 10_000,
         }
     }
 }

@@ -267,6 +267,9 @@ pub struct PipelineConfig {
     pub lease_seconds: u64,
     /// How often scheduled trend collection runs (0: never; in a cluster a CronJob does it).
     pub trend_refresh_interval_hours: u64,
+    /// How old a trend collection may be for a job to use it instead of collecting anew;
+    /// unset: the schedule's interval.
+    pub trend_max_age_seconds: Option<u64>,
     /// How long a stopping service lets in-flight work finish (0: not at all).
     pub shutdown_grace_seconds: u64,
     /// The most one job may spend on paid providers, in USD (a theme's `budget_usd` overrides
@@ -284,6 +287,7 @@ impl Default for PipelineConfig {
             backoff_max_ms: 10_000,
             lease_seconds: 30,
             trend_refresh_interval_hours: 6,
+            trend_max_age_seconds: None,
             shutdown_grace_seconds: 20,
             job_budget_usd: None,
         }
@@ -305,6 +309,16 @@ impl PipelineConfig {
 
     pub fn trend_refresh_interval(&self) -> Duration {
         Duration::from_secs(self.trend_refresh_interval_hours.saturating_mul(3600))
+    }
+
+    /// How old a collection a job uses may be: `trend_max_age_seconds`, else the schedule's
+    /// interval (6 h when the schedule is off).
+    pub fn trend_max_age(&self) -> Duration {
+        match (self.trend_max_age_seconds, self.trend_refresh_interval_hours) {
+            (Some(seconds), _) => Duration::from_secs(seconds),
+            (None, 0) => Duration::from_secs(6 * 3600),
+            (None, _) => self.trend_refresh_interval(),
+        }
     }
 
     pub fn shutdown_grace(&self) -> Duration {

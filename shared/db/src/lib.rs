@@ -19,9 +19,11 @@ pub mod schema;
 pub use error::{DbError, DbResult};
 
 /// Every table, each after the tables it refers to (the order rows can be inserted in).
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 12] = [
     "jobs",
     "job_stages",
+    "trend_collections",
+    "trend_collection_uses",
     "trends",
     "trend_sightings",
     "trend_reports",
@@ -29,6 +31,7 @@ pub const TABLES: [&str; 9] = [
     "scripts",
     "media_assets",
     "videos",
+    "source_quota_usage",
 ];
 pub use models::*;
 pub use pg_connect::PgAccess;

@@ -39,6 +39,42 @@ diesel::table! {
 }
 
 diesel::table! {
+    trend_collections (id) {
+        id -> BigInt,
+        sources -> Text,
+        region -> Text,
+        window_hours -> Integer,
+        status -> Text,
+        made_by_job_id -> BigInt,
+        made_by -> Text,
+        made_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        claim_expires_at -> Timestamp,
+        trends_seen -> Integer,
+        cost_micros -> BigInt,
+        quota -> Json,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    trend_collection_uses (job_id) {
+        job_id -> BigInt,
+        trend_collection_id -> BigInt,
+        shared -> Bool,
+        used_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    source_quota_usage (source, day) {
+        source -> Text,
+        day -> Text,
+        used -> BigInt,
+    }
+}
+
+diesel::table! {
     trends (id) {
         id -> BigInt,
         platform -> Text,
@@ -74,6 +110,7 @@ diesel::table! {
         shares -> BigInt,
         engagement_velocity -> Double,
         seen_at -> Timestamp,
+        trend_collection_id -> Nullable<BigInt>,
     }
 }
 
@@ -93,6 +130,9 @@ diesel::table! {
         created_at -> Timestamp,
         model -> Text,
         usage -> Json,
+        trend_collection_id -> Nullable<BigInt>,
+        prompt_version -> Text,
+        reused_from_id -> Nullable<BigInt>,
     }
 }
 
@@ -173,10 +213,13 @@ diesel::joinable!(job_stages -> jobs (job_id));
 diesel::joinable!(trend_reports -> jobs (job_id));
 diesel::joinable!(trend_sightings -> trends (trend_id));
 diesel::joinable!(trend_report_items -> trends (trend_id));
+diesel::joinable!(trend_collection_uses -> trend_collections (trend_collection_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     job_stages,
+    trend_collections,
+    trend_collection_uses,
     trends,
     trend_sightings,
     trend_reports,
@@ -184,4 +227,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     scripts,
     media_assets,
     videos,
+    source_quota_usage,
 );

@@ -44,6 +44,10 @@ pub struct ThemeConfig {
     /// and a voice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<ThemeAvatar>,
+    /// Analyse the job's trend collection anew instead of reusing the report the same analyst
+    /// settings already made of it.
+    #[serde(default)]
+    pub fresh_analysis: bool,
     /// How the voiceover's captions are burnt into the video.
     #[serde(default)]
     pub captions: CaptionStyle,

@@ -163,6 +163,7 @@ pub fn theme(theme: &domain::Theme) -> v1::Theme {
                 .as_ref()
                 .map(|a| v1::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
             captions: caption_style(c.captions) as i32,
+            fresh_analysis: c.fresh_analysis,
         }),
         content_references: theme
             .content_references
@@ -202,6 +203,7 @@ pub fn theme_from(message: &v1::Theme, field: &str) -> Result<domain::Theme, Vec
                 .as_ref()
                 .map(|a| domain::ThemeAvatar { avatar_id: a.avatar_id.clone(), voice_id: a.voice_id.clone() }),
             captions: caption_style_from(c.captions),
+            fresh_analysis: c.fresh_analysis,
         },
         content_references: message
             .content_references
@@ -423,7 +425,27 @@ pub fn trend_report(row: &db::TrendReport, items: &[db::TrendReportItem]) -> db:
         trend_ids: items.iter().map(|i| i.trend_id).collect(),
         created_at: Some(timestamp(row.created_at)),
         cost_micros: row.cost_micros,
+        trend_collection_id: row.trend_collection_id.unwrap_or_default(),
+        reused_from_id: row.reused_from_id.unwrap_or_default(),
     })
+}
+
+/// A job's collection as its lineage shows it: `uses` jobs used it, `shared` unless this job
+/// made it.
+pub fn trend_collection(row: &db::TrendCollection, shared: bool, uses: i64) -> v1::TrendCollection {
+    v1::TrendCollection {
+        id: row.id,
+        made_by_job_id: row.made_by_job_id,
+        made_by_schedule: row.made_by == db::MadeBy::Schedule,
+        made_at: Some(timestamp(row.made_at)),
+        sources: row.sources.clone(),
+        region: row.region.clone(),
+        trends_seen: row.trends_seen,
+        cost_micros: row.cost_micros,
+        shared,
+        uses,
+        quota_json: row.quota.to_string(),
+    }
 }
 
 pub fn script(row: &db::Script) -> db::DbResult<v1::Script> {

@@ -170,8 +170,9 @@ async fn growth(database: Option<&str>) {
             assert!(number(r, &format!("/latency_ms/{key}/p50_ms")) > 0.0, "{key} at {}", r["jobs"]);
         }
     }
-    // Each seeded job carries a whole lineage, copied from a real one.
-    for table in ["job_stages", "trend_sightings", "trend_report_items", "scripts", "media_assets", "videos"] {
+    // Each seeded job carries a whole lineage, copied from a real one; it uses the real job's
+    // trend collection (whose sightings are the collection's, not each job's).
+    for table in ["job_stages", "trend_collection_uses", "trend_report_items", "scripts", "media_assets", "videos"] {
         assert!(number(&report, &format!("/rows_per_job/{table}")) >= 1.0, "{table}");
     }
     assert!(number(&report, "/ratio_largest_to_smallest/GetJobLineage/p50") > 0.0);

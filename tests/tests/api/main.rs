@@ -6,6 +6,7 @@ mod bad_input;
 mod bench;
 mod captions;
 mod cli;
+mod collections;
 mod deploy;
 mod durability;
 mod grpcurl;

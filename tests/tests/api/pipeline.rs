@@ -27,6 +27,7 @@ pub fn small_theme(auto_post: bool) -> v1::Theme {
             budget_usd: None,
             avatar: None,
             captions: 0,
+            fresh_analysis: false,
         }),
         content_references: vec![v1::ContentReference {
             ref_id: "cup".into(),

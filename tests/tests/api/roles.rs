@@ -41,6 +41,9 @@ fn designed_privileges() -> BTreeSet<String> {
         &["jobs", "job_stages", "trends", "trend_sightings", "trend_reports", "trend_report_items"],
     );
     grant("shortline_orchestrator", &["UPDATE"], &["jobs", "job_stages", "trends"]);
+    // Shared trend collections: claimed, finished or failed, used, and each source's quota.
+    grant("shortline_orchestrator", &["INSERT", "UPDATE"], &["trend_collections", "source_quota_usage"]);
+    grant("shortline_orchestrator", &["INSERT"], &["trend_collection_uses"]);
     grant(
         "shortline_scriptgen",
         &["SELECT"],
@@ -213,8 +216,8 @@ async fn each_group_role_holds_exactly_its_services_privileges() {
     assert_eq!(
         sequences,
         "shortline_composer videos,shortline_orchestrator job_stages,shortline_orchestrator jobs,\
-         shortline_orchestrator trend_reports,shortline_orchestrator trends,shortline_scriptgen media_assets,\
-         shortline_scriptgen scripts"
+         shortline_orchestrator trend_collections,shortline_orchestrator trend_reports,shortline_orchestrator trends,\
+         shortline_scriptgen media_assets,shortline_scriptgen scripts"
     );
 }
 

@@ -129,12 +129,20 @@ impl OrchestratorApi {
 
     /// Everything the job made, from this database and from scriptgen and composer.
     pub(super) async fn lineage(&self, job_id: i64) -> Result<v1::JobLineage> {
-        let (job, stages, trends, report) = {
+        let (job, stages, trends, report, collection) = {
             let mut pooled = self.conn().await?;
             let conn = &mut pooled.conn();
             let job = find_job(conn, job_id).await?;
             let stages = db::job_stages::list_for_job(conn, job_id).await?;
-            let trends = db::trends::seen_by_job(conn, job_id).await?;
+            // A job that used a collection saw its items; one from before collections, its own.
+            let (trends, collection) = match db::trend_collections::used_by(conn, job_id).await? {
+                Some((used, collection)) => {
+                    let uses = db::trend_collections::uses(conn, collection.id).await?;
+                    let trends = db::trends::in_collection(conn, collection.id).await?;
+                    (trends, Some(convert::trend_collection(&collection, used.shared, uses)))
+                }
+                None => (db::trends::seen_by_job(conn, job_id).await?, None),
+            };
             let report = match db::trend_reports::for_job(conn, job_id).await {
                 Ok(report) => {
                     let items = db::trend_reports::items(conn, report.id).await?;
@@ -143,7 +151,7 @@ impl OrchestratorApi {
                 Err(db::DbError::NotFound) => None,
                 Err(other) => return Err(OrchestratorError::from(other)),
             };
-            (job, stages, trends, report)
+            (job, stages, trends, report, collection)
         };
         let (scripts, assets, videos) = if job.kind == JobKind::Pipeline {
             // The three reads are independent: ask both services at once.
@@ -177,6 +185,7 @@ impl OrchestratorApi {
             scripts,
             assets,
             videos,
+            collection,
         })
     }
 

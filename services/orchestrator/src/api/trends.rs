@@ -1,6 +1,6 @@
 //! The trend RPCs: collect, list, analyse and read reports.
 
-use shortline_db::{self as db, JobKind, StageName};
+use shortline_db::{self as db, JobKind, MadeBy, StageName};
 use shortline_domain::Platform;
 use shortline_grpc::convert;
 use shortline_grpc::record_job_id;
@@ -35,7 +35,7 @@ impl OrchestratorApi {
             .engine
             .run_inline(JobKind::TrendRefresh, "trend refresh", StageName::TrendCollection, |job_id| {
                 record_job_id(job_id);
-                stages.collect(job_id, &platforms, limit)
+                stages.collect(job_id, &platforms, limit, MadeBy::Job)
             })
             .await?;
         Ok(v1::CollectTrendsResponse {

@@ -29,6 +29,10 @@ use crate::trends::{Analysis, AnalysisError, Analyst, HeuristicAnalyst};
 /// The tool / schema name.
 pub const REPORT_SCHEMA_NAME: &str = "trend_report";
 
+/// The version of [`SYSTEM`], the prompt and the report rules: a report is reused only by the
+/// same version (bump it with any change to them).
+pub const PROMPT_VERSION: &str = "llm-1";
+
 // The report rules, read by both the schema the model is given and the validator.
 const STYLES: RangeInclusive<usize> = 1..=8;
 const PATTERNS: RangeInclusive<usize> = 1..=6;
@@ -241,6 +245,14 @@ impl LlmAnalyst {
 impl Analyst for LlmAnalyst {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn model(&self) -> &str {
+        self.llm.model()
+    }
+
+    fn prompt_version(&self) -> &str {
+        PROMPT_VERSION
     }
 
     fn analyze<'a>(

@@ -28,17 +28,23 @@ pub fn trend_sources(config: &ProvidersConfig) -> Result<Vec<Arc<dyn TrendSource
         let source: Arc<dyn TrendSource> = match name {
             TrendSourceName::ApifyTiktok => {
                 let c = &config.apify;
-                Arc::new(ApifyTikTok::new(
-                    client,
-                    &c.actor_id,
-                    c.hashtags.clone(),
-                    config.http.poll_interval(),
-                    config.http.generation_timeout(),
-                ))
+                Arc::new(
+                    ApifyTikTok::new(
+                        client,
+                        &c.actor_id,
+                        c.hashtags.clone(),
+                        config.http.poll_interval(),
+                        config.http.generation_timeout(),
+                    )
+                    .with_daily_runs(c.daily_runs),
+                )
             }
             TrendSourceName::Youtube => {
                 let c = &config.youtube;
-                Arc::new(YoutubeShorts::new(client, c.region_code.clone(), c.published_within_hours))
+                Arc::new(
+                    YoutubeShorts::new(client, c.region_code.clone(), c.published_within_hours)
+                        .with_daily_quota_units(c.daily_quota_units),
+                )
             }
         };
         sources.push(source);

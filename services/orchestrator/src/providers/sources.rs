@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use shortline_domain::{Platform, TrendItem};
 use shortline_providers::{ErrorClass, ProviderClient, ProviderError};
 
-use crate::trends::{parse_apify_tiktok, parse_youtube_videos_list, TrendError, TrendSource};
+use crate::trends::{parse_apify_tiktok, parse_youtube_videos_list, SourceQuota, TrendError, TrendSource};
 
 /// A provider error as the trend stage reports it.
 fn trend_error(platform: Platform, error: ProviderError) -> TrendError {
@@ -38,6 +38,7 @@ pub struct ApifyTikTok {
     hashtags: Vec<String>,
     poll_interval: Duration,
     run_timeout: Duration,
+    daily_runs: Option<u64>,
 }
 
 impl ApifyTikTok {
@@ -49,7 +50,13 @@ impl ApifyTikTok {
         poll_interval: Duration,
         run_timeout: Duration,
     ) -> Self {
-        Self { client, actor_id: actor_id.into(), hashtags, poll_interval, run_timeout }
+        Self { client, actor_id: actor_id.into(), hashtags, poll_interval, run_timeout, daily_runs: None }
+    }
+
+    /// Runs allowed per day (`providers.apify.daily_runs`); `None`: no limit.
+    pub fn with_daily_runs(mut self, runs: Option<u64>) -> Self {
+        self.daily_runs = runs;
+        self
     }
 
     async fn run(&self, limit: usize) -> Result<Vec<TrendItem>, ProviderError> {
@@ -129,6 +136,11 @@ impl TrendSource for ApifyTikTok {
     fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Vec<TrendItem>, TrendError>> {
         Box::pin(async move { self.run(limit).await.map_err(|e| trend_error(Platform::Tiktok, e)) })
     }
+
+    fn quota(&self) -> Option<SourceQuota> {
+        let daily_limit = i64::try_from(self.daily_runs?).unwrap_or(i64::MAX);
+        Some(SourceQuota { source: "apify", unit: "runs", per_fetch: 1, daily_limit })
+    }
 }
 
 /// YouTube Shorts from the YouTube Data API v3.
@@ -136,6 +148,7 @@ pub struct YoutubeShorts {
     client: ProviderClient,
     region_code: Option<String>,
     published_within: chrono::Duration,
+    daily_quota_units: u64,
 }
 
 /// `maxResults` of `search.list` and `videos.list` is at most 50.
@@ -148,7 +161,14 @@ impl YoutubeShorts {
             client: client.with_classifier(classify_youtube),
             region_code,
             published_within: chrono::Duration::hours(i64::from(published_within_hours)),
+            daily_quota_units: shortline_config::YoutubeConfig::default().daily_quota_units,
         }
+    }
+
+    /// The project's daily quota (`providers.youtube.daily_quota_units`).
+    pub fn with_daily_quota_units(mut self, units: u64) -> Self {
+        self.daily_quota_units = units;
+        self
     }
 
     async fn shorts(&self, limit: usize) -> Result<Vec<TrendItem>, ProviderError> {
@@ -215,5 +235,15 @@ impl TrendSource for YoutubeShorts {
 
     fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Vec<TrendItem>, TrendError>> {
         Box::pin(async move { self.shorts(limit).await.map_err(|e| trend_error(Platform::Youtube, e)) })
+    }
+
+    fn region(&self) -> Option<&str> {
+        self.region_code.as_deref()
+    }
+
+    /// `search.list` costs 100 units and `videos.list` 1 (the API's quota calculator).
+    fn quota(&self) -> Option<SourceQuota> {
+        let daily_limit = i64::try_from(self.daily_quota_units).unwrap_or(i64::MAX);
+        Some(SourceQuota { source: "youtube", unit: "units", per_fetch: 101, daily_limit })
     }
 }

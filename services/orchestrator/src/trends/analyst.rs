@@ -96,6 +96,13 @@ pub trait Analyst: Send + Sync {
     /// Recorded on the report row, e.g. `heuristic`.
     fn name(&self) -> &str;
 
+    /// The model asked (empty when none is): part of what makes a report reusable.
+    fn model(&self) -> &str;
+
+    /// The version of the analyst's prompt and rules: a report written by another version is
+    /// not reused. Bump it whenever the prompt or the rules change.
+    fn prompt_version(&self) -> &str;
+
     fn analyze<'a>(
         &'a self,
         items: &'a [(i64, TrendItem)],
@@ -111,6 +118,14 @@ pub struct HeuristicAnalyst;
 impl Analyst for HeuristicAnalyst {
     fn name(&self) -> &str {
         "heuristic"
+    }
+
+    fn model(&self) -> &str {
+        ""
+    }
+
+    fn prompt_version(&self) -> &str {
+        "heuristic-1"
     }
 
     fn analyze<'a>(

@@ -53,4 +53,25 @@ pub trait TrendSource: Send + Sync {
 
     /// Up to `limit` trending items, in the platform's trending order.
     fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Vec<TrendItem>, TrendError>>;
+
+    /// The region its items come from (part of what a shared collection is of); `None`: any.
+    fn region(&self) -> Option<&str> {
+        None
+    }
+
+    /// The daily quota one fetch spends, for a source that has one (the bundled samples do not).
+    fn quota(&self) -> Option<SourceQuota> {
+        None
+    }
+}
+
+/// A source's daily quota: what one fetch (one collection) spends of it, and the day's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceQuota {
+    /// The quota's name in `source_quota_usage`, e.g. `youtube`.
+    pub source: &'static str,
+    /// What it counts, e.g. `units`, `runs`.
+    pub unit: &'static str,
+    pub per_fetch: i64,
+    pub daily_limit: i64,
 }

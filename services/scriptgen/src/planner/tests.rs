@@ -18,6 +18,7 @@ fn theme(duration: u32, with_references: bool) -> Theme {
             budget_usd: None,
             avatar: None,
             captions: Default::default(),
+            fresh_analysis: false,
         },
         content_references: if with_references {
             vec![

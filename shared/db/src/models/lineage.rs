@@ -1,14 +1,16 @@
 //! Everything a job produced, read in one go.
 
-use super::{job_stages, jobs, media_assets, scripts, trend_reports, trends, videos};
-use super::{Job, JobStage, MediaAsset, Script, Trend, TrendReport, TrendReportItem, Video};
+use super::{job_stages, jobs, media_assets, scripts, trend_collections, trend_reports, trends, videos};
+use super::{Job, JobStage, MediaAsset, Script, Trend, TrendCollection, TrendReport, TrendReportItem, Video};
 use crate::{Conn, DbError, DbResult};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lineage {
     pub job: Job,
     pub stages: Vec<JobStage>,
-    /// The items the job saw while collecting.
+    /// The collection the job used (made or shared), if it got that far.
+    pub collection: Option<TrendCollection>,
+    /// The items the job saw while collecting: its collection's.
     pub trends: Vec<Trend>,
     pub report: Option<TrendReport>,
     pub report_items: Vec<TrendReportItem>,
@@ -29,9 +31,15 @@ pub async fn for_job(conn: &mut Conn<'_>, job_id: i64) -> DbResult<Lineage> {
         Some(report) => trend_reports::items(conn, report.id).await?,
         None => Vec::new(),
     };
+    let collection = trend_collections::used_by(conn, job_id).await?.map(|(_, c)| c);
+    let trends = match &collection {
+        Some(collection) => trends::in_collection(conn, collection.id).await?,
+        None => trends::seen_by_job(conn, job_id).await?,
+    };
     Ok(Lineage {
         stages: job_stages::list_for_job(conn, job_id).await?,
-        trends: trends::seen_by_job(conn, job_id).await?,
+        collection,
+        trends,
         report,
         report_items,
         scripts: scripts::list_for_job(conn, job_id).await?,

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod lineage;
 pub mod media_assets;
 pub mod scripts;
+pub mod trend_collections;
 pub mod trend_reports;
 pub mod trends;
 pub mod videos;
@@ -19,6 +20,9 @@ pub use jobs::{Job, JobKind, JobStatus, Lease, NewJob};
 pub use lineage::Lineage;
 pub use media_assets::{AssetKind, MediaAsset, NewMediaAsset};
 pub use scripts::{NewScript, Script};
+pub use trend_collections::{
+    CollectionKey, CollectionStatus, MadeBy, NewTrendCollection, TrendCollection, TrendCollectionUse,
+};
 pub use trend_reports::{NewTrendReport, TrendReport, TrendReportItem};
 pub use trends::{NewTrend, Trend, TrendSighting};
 pub use videos::{NewVideo, Video, VideoStatus};

@@ -28,6 +28,12 @@ pub struct TrendReport {
     pub model: String,
     /// What the analyst's calls used, as the provider reported it (`{}` for `heuristic`).
     pub usage: serde_json::Value,
+    /// The collection analysed (`None`: the catalogue's window, as before collections).
+    pub trend_collection_id: Option<i64>,
+    /// The analyst's prompt version: with the collection, analyst and model, the reuse key.
+    pub prompt_version: String,
+    /// The report this one copies (reused, at no cost to this job; `None`: analysed here).
+    pub reused_from_id: Option<i64>,
 }
 
 impl TrendReport {
@@ -58,6 +64,9 @@ pub struct NewTrendReport {
     pub created_at: NaiveDateTime,
     pub model: String,
     pub usage: serde_json::Value,
+    pub trend_collection_id: Option<i64>,
+    pub prompt_version: String,
+    pub reused_from_id: Option<i64>,
 }
 
 impl NewTrendReport {
@@ -76,6 +85,38 @@ impl NewTrendReport {
             created_at: crate::now(),
             model: String::new(),
             usage: serde_json::json!({}),
+            trend_collection_id: None,
+            prompt_version: String::new(),
+            reused_from_id: None,
+        }
+    }
+
+    /// The report as an analysis of `collection_id` by an analyst at `prompt_version`.
+    pub fn of_collection(mut self, collection_id: i64, prompt_version: &str) -> Self {
+        self.trend_collection_id = Some(collection_id);
+        self.prompt_version = prompt_version.to_owned();
+        self
+    }
+
+    /// `job_id`'s copy of `original`: the same findings, paid for once (by the original's job).
+    pub fn reuse_of(job_id: i64, original: &TrendReport) -> Self {
+        NewTrendReport {
+            job_id,
+            analyst: original.analyst.clone(),
+            window_hours: original.window_hours,
+            trends_analyzed: original.trends_analyzed,
+            video_styles: original.video_styles.clone(),
+            common_patterns: original.common_patterns.clone(),
+            avg_engagement_velocity: original.avg_engagement_velocity,
+            top_hashtags: original.top_hashtags.clone(),
+            recommendations: original.recommendations.clone(),
+            cost_micros: 0,
+            created_at: crate::now(),
+            model: original.model.clone(),
+            usage: serde_json::json!({}),
+            trend_collection_id: original.trend_collection_id,
+            prompt_version: original.prompt_version.clone(),
+            reused_from_id: Some(original.id),
         }
     }
 
@@ -214,4 +255,26 @@ pub async fn items(conn: &mut Conn<'_>, report_id: i64) -> DbResult<Vec<TrendRep
         .select(TrendReportItem::as_select())
         .load(c)
         .await)?)
+}
+
+/// The report analysed (not copied) from `collection_id` by this analyst setting, if any: what a
+/// job reuses instead of calling the analyst again.
+pub async fn reusable(
+    conn: &mut Conn<'_>,
+    collection_id: i64,
+    analyst: &str,
+    model: &str,
+    prompt_version: &str,
+) -> DbResult<Option<TrendReport>> {
+    Ok(dispatch!(conn, c => trend_reports::table
+        .filter(trend_reports::trend_collection_id.eq(collection_id))
+        .filter(trend_reports::analyst.eq(analyst))
+        .filter(trend_reports::model.eq(model))
+        .filter(trend_reports::prompt_version.eq(prompt_version))
+        .filter(trend_reports::reused_from_id.is_null())
+        .order(trend_reports::id.asc())
+        .select(TrendReport::as_select())
+        .first(c)
+        .await
+        .optional())?)
 }

@@ -124,6 +124,8 @@ pub struct TrendSighting {
     pub shares: i64,
     pub engagement_velocity: f64,
     pub seen_at: NaiveDateTime,
+    /// The collection the sighting belongs to (`None` on rows from before collections).
+    pub trend_collection_id: Option<i64>,
 }
 
 /// Rows per statement when upserting a collection: well under either backend's limit on bind
@@ -138,6 +140,16 @@ const UPSERT_CHUNK: usize = 500;
 /// [`UPSERT_CHUNK`] (not one per item) sorted by key: concurrent collections take the row locks
 /// in the same order, hold them for one round trip, and cannot deadlock.
 pub async fn upsert_seen(conn: &mut Conn<'_>, job_id: i64, items: &[TrendItem]) -> DbResult<(Vec<Trend>, usize)> {
+    upsert_collected(conn, job_id, None, items).await
+}
+
+/// [`upsert_seen`] for the job making collection `collection_id`: its sightings belong to it.
+pub async fn upsert_collected(
+    conn: &mut Conn<'_>,
+    job_id: i64,
+    collection_id: Option<i64>,
+    items: &[TrendItem],
+) -> DbResult<(Vec<Trend>, usize)> {
     // One row per key (the last figures win): an upsert may not touch a row twice.
     let now = crate::now();
     let mut by_key: std::collections::BTreeMap<(&str, &str), NewTrend> = std::collections::BTreeMap::new();
@@ -150,7 +162,8 @@ pub async fn upsert_seen(conn: &mut Conn<'_>, job_id: i64, items: &[TrendItem]) 
         for chunk in rows.chunks(UPSERT_CHUNK) {
             stored.extend(upsert_chunk(tx, chunk).await?);
         }
-        let sightings: Vec<TrendSighting> = stored.iter().map(|trend| TrendSighting::of(job_id, trend)).collect();
+        let sightings: Vec<TrendSighting> =
+            stored.iter().map(|trend| TrendSighting::of(job_id, collection_id, trend)).collect();
         for chunk in sightings.chunks(UPSERT_CHUNK) {
             insert_rows!(
                 tx,
@@ -174,7 +187,7 @@ pub async fn upsert_seen(conn: &mut Conn<'_>, job_id: i64, items: &[TrendItem]) 
 
 impl TrendSighting {
     /// The job's sighting of `trend`, with the figures the row now holds.
-    fn of(job_id: i64, trend: &Trend) -> Self {
+    fn of(job_id: i64, trend_collection_id: Option<i64>, trend: &Trend) -> Self {
         TrendSighting {
             job_id,
             trend_id: trend.id,
@@ -184,6 +197,7 @@ impl TrendSighting {
             shares: trend.shares,
             engagement_velocity: trend.engagement_velocity,
             seen_at: trend.last_seen_at,
+            trend_collection_id,
         }
     }
 }
@@ -262,6 +276,36 @@ pub async fn seen_by_job(conn: &mut Conn<'_>, job_id: i64) -> DbResult<Vec<Trend
         .inner_join(trend_sightings::table)
         .filter(trend_sightings::job_id.eq(job_id))
         .order(trends::id.asc())
+        .select(Trend::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// Every item of a collection, in id order.
+pub async fn in_collection(conn: &mut Conn<'_>, collection_id: i64) -> DbResult<Vec<Trend>> {
+    Ok(dispatch!(conn, c => trends::table
+        .inner_join(trend_sightings::table)
+        .filter(trend_sightings::trend_collection_id.eq(collection_id))
+        .order(trends::id.asc())
+        .select(Trend::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// A collection's items posted since `since`, fastest first, at most `limit` (what its
+/// analysis reads).
+pub async fn in_collection_posted_since(
+    conn: &mut Conn<'_>,
+    collection_id: i64,
+    since: NaiveDateTime,
+    limit: i64,
+) -> DbResult<Vec<Trend>> {
+    Ok(dispatch!(conn, c => trends::table
+        .inner_join(trend_sightings::table)
+        .filter(trend_sightings::trend_collection_id.eq(collection_id))
+        .filter(trends::posted_at.ge(since))
+        .order((trends::engagement_velocity.desc(), trends::id.asc()))
+        .limit(limit)
         .select(Trend::as_select())
         .load(c)
         .await)?)

@@ -1,0 +1,208 @@
+//! Shared trend collections: a job uses the freshest collection of its sources within
+//! `pipeline.trend_max_age`, or makes one; jobs that need one at the same moment share it (the
+//! database admits one maker per key, the others wait for its collection), and each source's
+//! daily quota is charged in the database before its provider is called.
+
+use std::time::Duration;
+
+use shortline_db::{self as db, CollectionKey, MadeBy, NewTrendCollection, TrendCollection};
+use shortline_domain::{Platform, TrendItem};
+use tracing::info;
+
+use crate::error::{OrchestratorError, Result};
+use crate::stages::Stages;
+use crate::trends::{SourceQuota, TrendSource, ANALYSIS_WINDOW_HOURS};
+
+/// How often a job waiting for another's collection looks again.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+
+/// Which collections a job may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// One made at most this long ago (a pipeline job).
+    Within(Duration),
+    /// Only one made from now on (CollectTrends and the schedule ask for new trends).
+    New,
+}
+
+/// The collection a job used and its items.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    pub collection: TrendCollection,
+    pub trends: Vec<db::Trend>,
+    /// Items new to the catalogue (0 when the job used another's collection).
+    pub new: usize,
+}
+
+impl Stages {
+    /// The collection `job_id` uses: the one it already used (a resumed stage), else a fresh
+    /// enough one, else one it makes, waiting meanwhile for one another job is making.
+    pub async fn use_collection(
+        &self,
+        job_id: i64,
+        platforms: &[Platform],
+        limit: usize,
+        made_by: MadeBy,
+        freshness: Freshness,
+    ) -> Result<Collected> {
+        let sources: Vec<&dyn TrendSource> =
+            self.sources.iter().filter(|s| platforms.contains(&s.platform())).map(|s| s.as_ref()).collect();
+        let key = collection_key(&sources);
+        let started = shortline_db::now();
+        let give_up = tokio::time::Instant::now() + self.collection_deadline;
+        let mut since = match freshness {
+            Freshness::Within(age) => {
+                Some(started - chrono::TimeDelta::from_std(age).unwrap_or(chrono::TimeDelta::MAX))
+            }
+            Freshness::New => None,
+        };
+        loop {
+            let claimed = {
+                let mut pooled = self.pool.get().await?;
+                let conn = &mut pooled.conn();
+                if let Some((_, collection)) = db::trend_collections::used_by(conn, job_id).await? {
+                    return self.collected(conn, collection, 0).await;
+                }
+                if let Some(since) = since {
+                    if let Some(collection) = db::trend_collections::freshest(conn, &key, Some(since)).await? {
+                        db::trend_collections::record_use(conn, job_id, &collection).await?;
+                        info!(job_id, collection_id = collection.id, "using a shared trend collection");
+                        return self.collected(conn, collection, 0).await;
+                    }
+                }
+                let claim = NewTrendCollection::claim(&key, job_id, made_by, self.collection_deadline);
+                db::trend_collections::claim(conn, &claim).await?
+            };
+            match claimed {
+                Some(collection) => return self.make(job_id, collection, &key, &sources, limit).await,
+                None => {
+                    // Another job is making one of this key: its collection will do, even when
+                    // this job wanted a new one (it is being made now).
+                    since.get_or_insert(
+                        started - chrono::TimeDelta::from_std(self.collection_deadline).unwrap_or_default(),
+                    );
+                    if tokio::time::Instant::now() >= give_up {
+                        return Err(OrchestratorError::Aborted(format!(
+                            "waited {}s for another job's trend collection of {}",
+                            self.collection_deadline.as_secs(),
+                            key.sources
+                        )));
+                    }
+                    tokio::time::sleep(WAIT_POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Makes the claimed collection: charges the sources' quotas, fetches, records the items as
+    /// the collection's sightings and marks it ready. A quota that would be exceeded makes the
+    /// job use the freshest collection of any age instead, or fails naming the quota.
+    async fn make(
+        &self,
+        job_id: i64,
+        claimed: TrendCollection,
+        key: &CollectionKey,
+        sources: &[&dyn TrendSource],
+        limit: usize,
+    ) -> Result<Collected> {
+        let made = self.fetch_into(job_id, &claimed, sources, limit).await;
+        let mut pooled = self.pool.get().await?;
+        let conn = &mut pooled.conn();
+        match made {
+            Ok((items, quota)) => {
+                let (rows, new) = db::trends::upsert_collected(conn, job_id, Some(claimed.id), &items).await?;
+                let collection = db::trend_collections::finish(conn, claimed.id, rows.len() as i32, 0, &quota).await?;
+                info!(job_id, collection_id = collection.id, trends = rows.len(), "made a trend collection");
+                Ok(Collected { collection, trends: rows, new })
+            }
+            Err(CollectFailure::Quota(reason)) => {
+                db::trend_collections::fail(conn, claimed.id, &reason).await?;
+                match db::trend_collections::freshest(conn, key, None).await? {
+                    Some(collection) => {
+                        db::trend_collections::record_use(conn, job_id, &collection).await?;
+                        info!(job_id, collection_id = collection.id, %reason, "quota spent: using the freshest collection");
+                        self.collected(conn, collection, 0).await
+                    }
+                    None => Err(OrchestratorError::FailedPrecondition(format!(
+                        "trend collection: {reason}, and there is no earlier collection to use"
+                    ))),
+                }
+            }
+            Err(CollectFailure::Other(error)) => {
+                db::trend_collections::fail(conn, claimed.id, &error.to_string()).await?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Charges each source's quota, then fetches from each; returns the items and what was charged.
+    async fn fetch_into(
+        &self,
+        job_id: i64,
+        claimed: &TrendCollection,
+        sources: &[&dyn TrendSource],
+        limit: usize,
+    ) -> std::result::Result<(Vec<TrendItem>, serde_json::Value), CollectFailure> {
+        let day = shortline_db::now().format("%Y-%m-%d").to_string();
+        let mut charged = serde_json::Map::new();
+        for quota in sources.iter().filter_map(|s| s.quota()) {
+            let mut pooled = self.pool.get().await.map_err(|e| CollectFailure::Other(e.into()))?;
+            let conn = &mut pooled.conn();
+            let ok = db::trend_collections::charge_quota(conn, quota.source, &day, quota.per_fetch, quota.daily_limit)
+                .await
+                .map_err(|e| CollectFailure::Other(e.into()))?;
+            if !ok {
+                let used = db::trend_collections::quota_used(conn, quota.source, &day)
+                    .await
+                    .map_err(|e| CollectFailure::Other(e.into()))?;
+                return Err(CollectFailure::Quota(quota_reason(&quota, used)));
+            }
+            charged.insert(quota.source.to_owned(), quota.per_fetch.into());
+        }
+        let mut items = Vec::new();
+        for source in sources {
+            let fetched = source.fetch(limit).await.map_err(|e| {
+                CollectFailure::Other(OrchestratorError::Downstream {
+                    service: "trend source",
+                    status: tonic::Status::unavailable(e.to_string()),
+                })
+            })?;
+            items.extend(fetched);
+        }
+        info!(job_id, collection_id = claimed.id, items = items.len(), "fetched trends");
+        Ok((items, serde_json::Value::Object(charged)))
+    }
+
+    async fn collected(&self, conn: &mut db::Conn<'_>, collection: TrendCollection, new: usize) -> Result<Collected> {
+        let trends = db::trends::in_collection(conn, collection.id).await?;
+        Ok(Collected { collection, trends, new })
+    }
+}
+
+enum CollectFailure {
+    /// A source's daily quota would be exceeded (the reason names it).
+    Quota(String),
+    Other(OrchestratorError),
+}
+
+fn quota_reason(quota: &SourceQuota, used: i64) -> String {
+    format!(
+        "the {} daily quota is spent ({used} of {} {} used today, a collection needs {})",
+        quota.source, quota.daily_limit, quota.unit, quota.per_fetch
+    )
+}
+
+/// What a collection from `sources` is of: their platforms, region and window.
+fn collection_key(sources: &[&dyn TrendSource]) -> CollectionKey {
+    let mut platforms: Vec<&str> = sources.iter().map(|s| s.platform().as_str()).collect();
+    platforms.sort_unstable();
+    platforms.dedup();
+    let mut regions: Vec<&str> = sources.iter().filter_map(|s| s.region()).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    CollectionKey {
+        sources: platforms.join(","),
+        region: regions.join(","),
+        window_hours: ANALYSIS_WINDOW_HOURS as i32,
+    }
+}

@@ -1,0 +1,116 @@
+//! The primitives of shared trend collections (issue 19), on both backends without services:
+//! one claim per key at a time (an expired one taken over), the freshest ready collection,
+//! uses recorded once per job, and a daily quota that concurrent callers never pass together.
+
+use std::time::Duration;
+
+use shortline_db::{
+    self as db, CollectionKey, CollectionStatus, Conn, Job, JobKind, MadeBy, NewJob, NewTrendCollection,
+};
+use shortline_testing::on_both_backends;
+use shortline_testing::TestDb;
+
+const CLAIM: Duration = Duration::from_secs(60);
+
+fn key() -> CollectionKey {
+    CollectionKey { sources: "tiktok,youtube".into(), region: String::new(), window_hours: 24 }
+}
+
+async fn job(conn: &mut Conn<'_>) -> Job {
+    db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, "collection test", None, 1)).await.expect("job")
+}
+
+async fn one_claim_per_key_and_an_expired_claim_is_taken_over(db: TestDb) {
+    let mut pooled = db.conn().await;
+    let conn = &mut pooled.conn();
+    let (first, second) = (job(conn).await, job(conn).await);
+    let claimed = db::trend_collections::claim(conn, &NewTrendCollection::claim(&key(), first.id, MadeBy::Job, CLAIM))
+        .await
+        .expect("claim")
+        .expect("the first claim of the key");
+    assert_eq!((claimed.status, claimed.made_by_job_id), (CollectionStatus::Collecting, first.id));
+    let refused =
+        db::trend_collections::claim(conn, &NewTrendCollection::claim(&key(), second.id, MadeBy::Job, CLAIM)).await;
+    assert!(refused.expect("claim").is_none(), "a second maker of the key is refused while the first works");
+    assert!(db::trend_collections::collecting(conn, &key()).await.expect("collecting"));
+    let other_key = CollectionKey { region: "US".into(), ..key() };
+    let other = NewTrendCollection::claim(&other_key, second.id, MadeBy::Schedule, CLAIM);
+    assert!(db::trend_collections::claim(conn, &other).await.expect("claim").is_some(), "keys are independent");
+
+    // A maker that died: its claim lapses and the next job takes the key over.
+    let lapsed = NewTrendCollection::claim(&key(), second.id, MadeBy::Job, Duration::ZERO);
+    db::trend_collections::fail(conn, claimed.id, "test: start over").await.expect("fail");
+    let dead = db::trend_collections::claim(conn, &lapsed).await.expect("claim").expect("free again");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let taker = db::trend_collections::claim(conn, &NewTrendCollection::claim(&key(), first.id, MadeBy::Job, CLAIM))
+        .await
+        .expect("claim")
+        .expect("an expired claim is taken over");
+    assert_eq!(db::trend_collections::find(conn, dead.id).await.expect("find").status, CollectionStatus::Failed);
+    assert_eq!(taker.status, CollectionStatus::Collecting);
+
+    // The maker's own retry (its attempt died) takes its claim back at once.
+    let retry = db::trend_collections::claim(conn, &NewTrendCollection::claim(&key(), first.id, MadeBy::Job, CLAIM))
+        .await
+        .expect("claim")
+        .expect("the job's own earlier claim is no obstacle");
+    assert_eq!(db::trend_collections::find(conn, taker.id).await.expect("find").status, CollectionStatus::Failed);
+    assert_ne!(retry.id, taker.id);
+}
+
+async fn the_freshest_ready_collection_is_used_and_each_job_uses_one(db: TestDb) {
+    let mut pooled = db.conn().await;
+    let conn = &mut pooled.conn();
+    let (maker, user, late) = (job(conn).await, job(conn).await, job(conn).await);
+    let before = db::now();
+    assert!(db::trend_collections::freshest(conn, &key(), None).await.expect("freshest").is_none());
+    let claimed = db::trend_collections::claim(conn, &NewTrendCollection::claim(&key(), maker.id, MadeBy::Job, CLAIM))
+        .await
+        .expect("claim")
+        .expect("claimed");
+    assert!(db::trend_collections::freshest(conn, &key(), None).await.expect("freshest").is_none(), "not ready yet");
+    let ready = db::trend_collections::finish(conn, claimed.id, 7, 0, &serde_json::json!({"youtube": 101}))
+        .await
+        .expect("finish");
+    assert_eq!((ready.status, ready.trends_seen), (CollectionStatus::Ready, 7));
+
+    let fresh = db::trend_collections::freshest(conn, &key(), Some(before)).await.expect("freshest").expect("fresh");
+    assert_eq!(fresh.id, ready.id);
+    let later = db::now() + chrono::Duration::seconds(1);
+    assert!(db::trend_collections::freshest(conn, &key(), Some(later)).await.expect("freshest").is_none());
+
+    assert_eq!(db::trend_collections::record_use(conn, user.id, &fresh).await.expect("use"), fresh.id);
+    let (used, collection) = db::trend_collections::used_by(conn, user.id).await.expect("used_by").expect("a use");
+    assert_eq!((used.shared, collection.id), (true, fresh.id));
+    let (made, _) = db::trend_collections::used_by(conn, maker.id).await.expect("used_by").expect("the maker's use");
+    assert!(!made.shared);
+    assert_eq!(db::trend_collections::uses(conn, fresh.id).await.expect("uses"), 2);
+    assert!(db::trend_collections::used_by(conn, late.id).await.expect("used_by").is_none());
+}
+
+async fn concurrent_charges_never_pass_the_daily_quota(db: TestDb) {
+    // Ten replicas charge a collection each (101 units) against 500 units at once: four fit.
+    let mut charges = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let pool = db.pool.clone();
+        charges.spawn(async move {
+            let mut pooled = pool.get().await.expect("connection");
+            db::trend_collections::charge_quota(&mut pooled.conn(), "youtube", "2026-12-06", 101, 500)
+                .await
+                .expect("charge")
+        });
+    }
+    let charged = charges.join_all().await;
+    assert_eq!(charged.iter().filter(|c| **c).count(), 4, "{charged:?}");
+    let mut pooled = db.conn().await;
+    let conn = &mut pooled.conn();
+    assert_eq!(db::trend_collections::quota_used(conn, "youtube", "2026-12-06").await.expect("used"), 404);
+    assert_eq!(db::trend_collections::quota_used(conn, "youtube", "2026-12-07").await.expect("used"), 0);
+    assert!(!db::trend_collections::charge_quota(conn, "apify", "2026-12-06", 2, 1).await.expect("charge"));
+}
+
+on_both_backends!(
+    one_claim_per_key_and_an_expired_claim_is_taken_over,
+    the_freshest_ready_collection_is_used_and_each_job_uses_one,
+    concurrent_charges_never_pass_the_daily_quota,
+);

@@ -1,0 +1,271 @@
+//! Shared trend collections (issue 19): jobs within `pipeline.trend_max_age` use one collection
+//! and one report of it, paid for once; jobs starting together make one collection, on one
+//! replica or two; a spent source quota reuses the freshest collection or fails naming it.
+//! The YouTube source and the Anthropic analyst are local mocks that count their calls; media
+//! are the `null` set's placeholders, so jobs take seconds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
+use shortline_testing::http_mock::{MockResponse, MockServer};
+use shortline_testing::on_both_backends;
+use shortline_testing::providers::anthropic_tool_answer;
+use tonic::transport::Channel;
+
+use crate::helpers::TestDb;
+use crate::pipeline::{small_theme, start_request, wait_for};
+use crate::processes::{SystemOptions, TestSystem};
+
+const YOUTUBE_SAMPLE: &str = include_str!("../../../services/orchestrator/src/trends/samples/youtube_videos_list.json");
+const MODEL: &str = "claude-sonnet-4-5";
+/// The mock's report usage at the prices below: 2095 tokens in at $3/M, 503 out at $15/M.
+const REPORT_COST: i64 = 6_285 + 7_545;
+
+struct Mocks {
+    youtube: MockServer,
+    anthropic: MockServer,
+}
+
+impl Mocks {
+    /// YouTube answers each `search.list` after `delay` (so jobs started together overlap).
+    async fn start(delay: Duration) -> Mocks {
+        let videos = youtube_videos();
+        let ids: Vec<Value> = videos["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| json!({"kind": "youtube#searchResult", "id": {"kind": "youtube#video", "videoId": i["id"]}}))
+            .collect();
+        let youtube = MockServer::start(move |r| match r.path.as_str() {
+            "/youtube/v3/search" => {
+                MockResponse::json(200, json!({"kind": "youtube#searchListResponse", "items": ids})).with_delay(delay)
+            }
+            "/youtube/v3/videos" => MockResponse::json(200, videos.clone()),
+            _ => MockResponse::json(404, json!({"error": {"code": 404, "message": "Not Found"}})),
+        })
+        .await;
+        let anthropic = MockServer::start(|_| {
+            anthropic_tool_answer(
+                "trend_report",
+                json!({
+                    "video_styles": [{"category": "tutorial", "confidence": 0.6, "count": 2}],
+                    "common_patterns": [{"format": "vertical", "avg_duration_seconds": 20.0, "hook_type": "question",
+                                         "uses_text_overlay": true, "audio_type": "voiceover"}],
+                    "recommendations": ["Open with a question"]
+                }),
+                2095,
+                503,
+            )
+        })
+        .await;
+        Mocks { youtube, anthropic }
+    }
+
+    /// How many collections reached YouTube.
+    fn searches(&self) -> usize {
+        self.youtube.requests().iter().filter(|r| r.path == "/youtube/v3/search").count()
+    }
+
+    fn analyses(&self) -> usize {
+        self.anthropic.requests().len()
+    }
+}
+
+/// The YouTube sample answer, posted within the last hours so the analysis window takes it.
+fn youtube_videos() -> Value {
+    let mut sample: Value = serde_json::from_str(YOUTUBE_SAMPLE).expect("sample json");
+    let now = chrono::Utc::now();
+    for (i, item) in sample["items"].as_array_mut().expect("items").iter_mut().enumerate() {
+        let posted = now - chrono::Duration::hours(i as i64 + 1);
+        item["snippet"]["publishedAt"] = json!(posted.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
+    sample
+}
+
+/// YouTube as the only trend source and Anthropic as the analyst, at their mocks; `pipeline`
+/// holds extra `[pipeline]` keys, `youtube` extra `[providers.youtube]` keys.
+fn options(dir: &Path, mocks: &Mocks, pipeline: &str, youtube: &str) -> SystemOptions {
+    let path = dir.join("collections.toml");
+    let toml = format!(
+        r#"
+[pipeline]
+{pipeline}
+
+[providers]
+set = "null"
+trends = ["youtube"]
+analyst = "anthropic"
+
+[providers.youtube]
+base_url = "{youtube_url}"
+{youtube}
+[providers.anthropic]
+base_url = "{anthropic_url}"
+
+[providers.prices."{MODEL}"]
+per_1k_input_tokens = 3000
+per_1k_output_tokens = 15000
+"#,
+        youtube_url = mocks.youtube.url(),
+        anthropic_url = mocks.anthropic.url(),
+    );
+    std::fs::write(&path, toml).expect("config file");
+    SystemOptions::default()
+        .env("SHORTLINE_CONFIG", path.display())
+        .env("SHORTLINE_YOUTUBE_API_KEY", "yt-FAKE-KEY-19")
+        .env("SHORTLINE_ANTHROPIC_API_KEY", "sk-ant-FAKE-KEY-19")
+}
+
+async fn run_job(client: &mut OrchestratorServiceClient<Channel>) -> v1::JobLineage {
+    let job = client.start_job(start_request(small_theme(true))).await.expect("start").into_inner();
+    lineage_when_done(client, job.id).await
+}
+
+async fn lineage_when_done(client: &mut OrchestratorServiceClient<Channel>, job_id: i64) -> v1::JobLineage {
+    wait_for(client, job_id, &[v1::JobStatus::Approved], Duration::from_secs(120)).await;
+    client.get_job_lineage(v1::GetJobLineageRequest { job_id }).await.expect("lineage").into_inner()
+}
+
+fn collection(lineage: &v1::JobLineage) -> &v1::TrendCollection {
+    lineage.collection.as_ref().expect("the lineage names its collection")
+}
+
+fn job_id(lineage: &v1::JobLineage) -> i64 {
+    lineage.job.as_ref().expect("job").id
+}
+
+/// Must show: two jobs within trend_max_age use one collection (YouTube called once) and one
+/// report (the analyst called once), both lineages show them, and the cost is the first job's.
+async fn jobs_within_the_max_age_share_one_collection_and_its_report_paid_once(db: TestDb) {
+    let mocks = Mocks::start(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let system = TestSystem::start_with(db, options(dir.path(), &mocks, "trend_max_age_seconds = 3600", "")).await;
+    let mut client = system.orchestrator_client().await;
+    let first = run_job(&mut client).await;
+    let second = run_job(&mut client).await;
+
+    assert_eq!((mocks.searches(), mocks.analyses()), (1, 1), "one collection and one analysis for two jobs");
+    let (made, used) = (collection(&first), collection(&second));
+    assert_eq!(made.id, used.id);
+    assert_eq!((made.made_by_job_id, made.made_by_schedule), (job_id(&first), false));
+    assert_eq!((made.shared, used.shared, used.uses), (false, true, 2));
+    assert!(made.trends_seen > 0 && made.quota_json.contains("\"youtube\":101"), "{made:?}");
+    let trend_ids = |l: &v1::JobLineage| l.trends.iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(trend_ids(&first), trend_ids(&second), "both lineages show the collection's trends");
+    assert_eq!(trend_ids(&first).len(), made.trends_seen as usize);
+
+    let (paid, reused) = (first.report.as_ref().expect("report"), second.report.as_ref().expect("report"));
+    assert_eq!((paid.job_id, paid.trend_collection_id, paid.reused_from_id), (job_id(&first), made.id, 0));
+    assert_eq!((reused.job_id, reused.reused_from_id), (job_id(&second), paid.id));
+    assert_eq!((paid.cost_micros, reused.cost_micros), (REPORT_COST, 0), "the analysis is paid once");
+    assert_eq!(
+        (paid.recommendations.clone(), paid.trend_ids.clone()),
+        (reused.recommendations.clone(), reused.trend_ids.clone())
+    );
+    // The videos' costs count the analysis once too: on the job that paid for it.
+    let llm = |l: &v1::JobLineage| l.videos[0].costs.as_ref().expect("costs").llm_micros;
+    assert!(
+        llm(&first) >= REPORT_COST && llm(&second) == llm(&first) - REPORT_COST,
+        "{} {}",
+        llm(&first),
+        llm(&second)
+    );
+}
+
+/// Must show: a job after the max age collects anew.
+async fn a_job_after_the_max_age_collects_anew(db: TestDb) {
+    let mocks = Mocks::start(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let system = TestSystem::start_with(db, options(dir.path(), &mocks, "trend_max_age_seconds = 1", "")).await;
+    let mut client = system.orchestrator_client().await;
+    let first = run_job(&mut client).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = run_job(&mut client).await;
+
+    assert_eq!(mocks.searches(), 2);
+    assert_ne!(collection(&first).id, collection(&second).id);
+    assert_eq!((collection(&second).made_by_job_id, collection(&second).shared), (job_id(&second), false));
+    // A new collection is analysed anew.
+    assert_eq!(mocks.analyses(), 2);
+    assert_eq!(second.report.as_ref().expect("report").reused_from_id, 0);
+}
+
+/// Must show: jobs starting at the same moment, on two orchestrator replicas, make one
+/// collection: the others wait for it instead of calling YouTube again.
+async fn jobs_starting_together_on_two_replicas_make_one_collection(db: TestDb) {
+    // YouTube takes a while, so every job starts while the first collection is being made.
+    let mocks = Mocks::start(Duration::from_millis(1500)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let system = TestSystem::start_with(db, options(dir.path(), &mocks, "trend_max_age_seconds = 3600", "")).await;
+    let replica = system.spawn_orchestrator("orchestrator-2", &[]).await;
+    let mut clients = [
+        system.orchestrator_client().await,
+        OrchestratorServiceClient::new(crate::processes::channel(&replica.url()).await),
+    ];
+    let starts = (0..4).map(|i| {
+        let mut client = clients[i % 2].clone();
+        async move { client.start_job(start_request(small_theme(true))).await.expect("start").into_inner().id }
+    });
+    let ids = futures::future::join_all(starts).await;
+    let mut collections = Vec::new();
+    for id in ids {
+        collections.push(collection(&lineage_when_done(&mut clients[0], id).await).clone());
+    }
+    assert_eq!(mocks.searches(), 1, "one provider call for four jobs");
+    assert!(collections.iter().all(|c| c.id == collections[0].id), "{collections:?}");
+    assert_eq!(collections.iter().filter(|c| !c.shared).count(), 1, "one job made it, the others shared it");
+}
+
+/// Must show: a collection the YouTube quota cannot pay for uses the freshest collection.
+async fn a_spent_quota_reuses_the_freshest_collection(db: TestDb) {
+    let mocks = Mocks::start(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    // Room for one collection (101 units) a day; any collection is too old for the next job.
+    let options = options(dir.path(), &mocks, "trend_max_age_seconds = 1", "daily_quota_units = 150");
+    let system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let first = run_job(&mut client).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = run_job(&mut client).await;
+
+    assert_eq!(mocks.searches(), 1, "the quota kept the second collection from YouTube");
+    assert_eq!(collection(&second).id, collection(&first).id);
+    assert!(collection(&second).shared);
+    let log = system.orchestrator.log();
+    assert!(log.contains("the youtube daily quota is spent (101 of 150 units used today"), "{log}");
+}
+
+/// Must show: with the quota spent and no collection to fall back on, the job fails naming it.
+async fn a_spent_quota_without_a_collection_fails_naming_the_quota(db: TestDb) {
+    let mocks = Mocks::start(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let system = TestSystem::start_with(db, options(dir.path(), &mocks, "", "daily_quota_units = 100")).await;
+    let mut client = system.orchestrator_client().await;
+    let job = client.start_job(start_request(small_theme(true))).await.expect("start").into_inner();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let failed = loop {
+        let job = client.get_job(v1::GetJobRequest { job_id: job.id }).await.expect("job").into_inner();
+        if job.status() == v1::JobStatus::Failed {
+            break job;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job still {:?}", job.status());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(failed.failed_stage(), v1::Stage::TrendCollection);
+    assert!(
+        failed.error.contains("the youtube daily quota is spent (0 of 100 units used today, a collection needs 101)"),
+        "{}",
+        failed.error
+    );
+    assert_eq!(mocks.searches(), 0);
+}
+
+on_both_backends!(
+    jobs_within_the_max_age_share_one_collection_and_its_report_paid_once,
+    a_job_after_the_max_age_collects_anew,
+    jobs_starting_together_on_two_replicas_make_one_collection,
+    a_spent_quota_reuses_the_freshest_collection,
+    a_spent_quota_without_a_collection_fails_naming_the_quota,
+);
