@@ -251,7 +251,12 @@ fn environment(docs: &[Value], container: &Value, owner: &str) -> Vec<(String, O
         let value = at(var, "value").as_str().map(str::to_owned).or_else(|| {
             let name = at(var, "valueFrom.configMapKeyRef.name").as_str()?;
             let key = str_at(var, "valueFrom.configMapKeyRef.key");
-            Some(str_at(at(find(docs, "ConfigMap", name), "data"), key).to_owned())
+            let value = at(at(find(docs, "ConfigMap", name), "data"), key).as_str();
+            // An optional key the ConfigMap lacks leaves the variable unset, as kubelet does.
+            if value.is_none() && at(var, "valueFrom.configMapKeyRef.optional").as_bool() == Some(true) {
+                return None;
+            }
+            Some(value.unwrap_or_else(|| panic!("{key} is not a string in ConfigMap {name}")).to_owned())
         });
         (str_at(var, "name").to_owned(), value)
     }));
@@ -414,13 +419,27 @@ fn manifests_match_the_code() {
                 }
                 other => panic!("{owner}: `shortline {}` is {other:?}", args.join(" ")),
             }
-            let ports = seq_at(container, "ports");
-            assert_eq!(ports.len(), 1, "{owner}: one container port");
+            // Two ports: gRPC, and the Prometheus endpoint where the cluster config puts it
+            // (`<service>.metrics_listen`), announced to pod-discovering scrapers.
+            let metrics_listen = match service {
+                "orchestrator" => config.orchestrator.metrics_listen,
+                "scriptgen" => config.scriptgen.metrics_listen,
+                _ => config.composer.metrics_listen,
+            };
+            let metrics_port = metrics_listen.unwrap_or_else(|| panic!("{owner}: no metrics_listen")).port();
+            let ports: Vec<_> = seq_at(container, "ports")
+                .iter()
+                .map(|p| (str_at(p, "name").to_owned(), u64_at(p, "containerPort")))
+                .collect();
             assert_eq!(
-                (str_at(&ports[0], "name"), u64_at(&ports[0], "containerPort")),
-                ("grpc", u64::from(port)),
-                "{owner}"
+                ports,
+                [("grpc".to_owned(), u64::from(port)), ("metrics".to_owned(), u64::from(metrics_port))],
+                "{owner}: container ports"
             );
+            let annotations = labels(at(template, "metadata.annotations"));
+            assert_eq!(annotations.get("prometheus.io/scrape").map(String::as_str), Some("true"), "{owner}");
+            assert_eq!(annotations.get("prometheus.io/port"), Some(&metrics_port.to_string()), "{owner}");
+            assert_eq!(annotations.get("prometheus.io/path").map(String::as_str), Some("/metrics"), "{owner}");
 
             // Exec probes (`shortline probe`, over the pod's TLS): readiness asks for the service,
             // startup and liveness for the server.
@@ -481,7 +500,13 @@ fn manifests_match_the_code() {
             let svc = find(&docs, "Service", &format!("shortline-{service}"));
             assert_eq!(at(svc, "spec.type").as_str().unwrap_or("ClusterIP"), "ClusterIP", "{owner}");
             let service_ports = seq_at(svc, "spec.ports");
-            assert_eq!(service_ports.len(), 1, "{owner}: one Service port");
+            assert_eq!(service_ports.len(), 2, "{owner}: the grpc and metrics Service ports");
+            let metrics = &service_ports[1];
+            assert_eq!(
+                (str_at(metrics, "name"), u64_at(metrics, "port"), str_at(metrics, "targetPort")),
+                ("metrics", u64::from(metrics_port), "metrics"),
+                "{owner}: metrics Service port"
+            );
             let service_port = &service_ports[0];
             assert_eq!(str_at(service_port, "name"), "grpc", "{owner}");
             assert_eq!(str_at(service_port, "appProtocol"), "grpc", "{owner}");
@@ -626,6 +651,25 @@ fn manifests_match_the_code() {
             ]),
             "{overlay}: ingress to shortline services"
         );
+
+        // Scrapes of every metrics port are admitted from the monitoring namespace.
+        let scraped: BTreeSet<u64> = of_kind(&docs, "NetworkPolicy")
+            .flat_map(|policy| seq_at(policy, "spec.ingress"))
+            .filter(|rule| {
+                seq_at(rule, "from").iter().any(|peer| {
+                    labels(at(peer, "namespaceSelector.matchLabels")).get("kubernetes.io/metadata.name")
+                        == Some(&"monitoring".to_owned())
+                })
+            })
+            .flat_map(|rule| seq_at(rule, "ports").iter().map(|p| u64_at(p, "port")).collect::<Vec<_>>())
+            .collect();
+        let metrics_ports: BTreeSet<u64> =
+            [config.orchestrator.metrics_listen, config.scriptgen.metrics_listen, config.composer.metrics_listen]
+                .iter()
+                .flatten()
+                .map(|address| u64::from(address.port()))
+                .collect();
+        assert_eq!(scraped, metrics_ports, "{overlay}: the monitoring namespace scrapes every metrics port");
 
         // The autoscalers scale the Deployments that exist.
         for hpa in of_kind(&docs, "HorizontalPodAutoscaler") {
@@ -848,6 +892,14 @@ async fn the_cluster_config_starts_services_that_answer_their_probes() {
     config.media.root = Some(dir.path().join("media").display().to_string());
     for listen in [&mut config.orchestrator.listen, &mut config.scriptgen.listen, &mut config.composer.listen] {
         *listen = "127.0.0.1:0".parse().expect("address");
+    }
+    // The metrics ports too: tests run side by side.
+    for metrics in [
+        &mut config.orchestrator.metrics_listen,
+        &mut config.scriptgen.metrics_listen,
+        &mut config.composer.metrics_listen,
+    ] {
+        *metrics = Some("127.0.0.1:0".parse().expect("address"));
     }
 
     // The probes of the base Deployments, as written: `shortline probe ...` commands.
