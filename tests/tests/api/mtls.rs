@@ -1,6 +1,7 @@
 //! Mutual TLS between the services (issue 15): three processes, each with its own certificate
 //! from one test CA, run a job end to end; scriptgen and composer refuse a plaintext client, a
-//! client without a certificate and a client whose certificate names another identity.
+//! client without a certificate and a client whose certificate names another identity; a rotated
+//! server certificate is served to new connections without a restart.
 
 use std::path::Path;
 use std::time::Duration;
@@ -117,4 +118,20 @@ async fn three_services_run_a_job_over_mutual_tls_and_refuse_other_callers() {
     // The composer's identity is admitted by scriptgen.
     let mut scriptgen = ScriptServiceClient::new(channel(&system.scriptgen.url(), &composer_identity).await);
     scriptgen.list_scripts(v1::ListScriptsRequest { job_id: job.id }).await.expect("composer → scriptgen");
+
+    // Rotation, as cert-manager does it: the orchestrator's certificate and key files are
+    // replaced (here by ones from another CA, so the two are told apart). The running process
+    // serves the new certificate to new connections: a client trusting only the new CA gets in,
+    // one trusting only the old CA no longer does.
+    let rotated = tempfile::tempdir().expect("tempdir");
+    let next_ca = TestCa::new(rotated.path());
+    let next = next_ca.issue(rotated.path(), "orchestrator");
+    std::fs::copy(next.key_file.as_ref().expect("key"), certs.path().join("orchestrator.key")).expect("rotate key");
+    std::fs::copy(next.cert_file.as_ref().expect("cert"), certs.path().join("orchestrator.crt")).expect("rotate cert");
+    let trusting_next = TlsConfig { ca_file: Some(rotated.path().join("ca.pem")), ..TlsConfig::default() };
+    let mut client = OrchestratorServiceClient::new(channel(&system.orchestrator.url(), &trusting_next).await);
+    let same = client.get_job(v1::GetJobRequest { job_id: job.id }).await.expect("the rotated certificate");
+    assert_eq!(same.into_inner().id, job.id);
+    let old_ca = shortline_grpc::tls::endpoint(&system.orchestrator.url(), &user).expect("endpoint").connect().await;
+    assert!(old_ca.is_err(), "the old certificate is still served");
 }
