@@ -4,6 +4,7 @@
 //! their public gRPC APIs, and prints what it measured (`--json`: one JSON document).
 //! Benchmarks are commands, not timed tests; CI runs each at a small size to prove it works.
 
+mod collector;
 mod compose;
 mod driver;
 mod growth;

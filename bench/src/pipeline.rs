@@ -11,6 +11,7 @@ use clap::Args;
 use serde_json::json;
 use shortline_db::Backend;
 
+use super::collector::Export;
 use super::driver::{self, ms_between, Observe, Submitted};
 use super::pgwire::{CountingProxy, Counts};
 use super::stats::{mib, ms, table, Summary};
@@ -38,6 +39,10 @@ pub struct PipelineArgs {
     /// Follow each job with WatchJob (as `shortline run` does) instead of watching the database.
     #[arg(long)]
     pub watch: bool,
+    /// Export traces over OTLP/gRPC to a receiver the bench runs, and OpenLineage events to a
+    /// file: the cost of observability (compare with a run without it).
+    #[arg(long)]
+    pub export: bool,
     /// Extra settings for every service, e.g. `SHORTLINE_DATABASE__MAX_CONNECTIONS=20` (repeatable):
     /// to see what a setting changes. Without it the services run with their defaults.
     #[arg(long, value_name = "KEY=VALUE")]
@@ -58,8 +63,12 @@ async fn measure(args: &PipelineArgs, db: &BenchDb, dir: &Path, json_out: bool) 
     let machine = system::machine();
     let load_before = system::loadavg();
     let pool = db.pool()?;
-    let spec = SystemSpec::new(&db.url, dir, "null").service_env(&args.service_env)?;
-    let services = System::start(&spec).await?;
+    let export = if args.export { Some(Export::start(dir).await?) } else { None };
+    let mut spec = SystemSpec::new(&db.url, dir, "null");
+    if let Some(export) = &export {
+        spec = export.wire(spec);
+    }
+    let services = System::start(&spec.service_env(&args.service_env)?).await?;
     // Idle: started, connected to nothing yet but the database's readiness probe.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = services.memory();
@@ -90,6 +99,7 @@ async fn measure(args: &PipelineArgs, db: &BenchDb, dir: &Path, json_out: bool) 
     if !json_out {
         eprintln!("measuring {} jobs at concurrency {} ...", args.jobs, args.concurrency);
     }
+    let exported_before = export.as_ref().map(Export::counts);
     let cpu_before = CpuSnapshot::take(&services, db.postgres_name());
     let started = Instant::now();
     let jobs = driver::run_jobs(&client, &pool, args.jobs, args.concurrency, observe).await?;
@@ -107,7 +117,22 @@ async fn measure(args: &PipelineArgs, db: &BenchDb, dir: &Path, json_out: bool) 
     let xact_after = db.xact_counters().await?;
     let bench_statements = driver::BENCH_STATEMENTS.load(std::sync::atomic::Ordering::Relaxed) - bench_before;
     drop(client);
+    // Stopping flushes each service's last batch of spans.
     services.stop().await;
+    let exported = match (&export, exported_before) {
+        (Some(export), Some((spans, requests, events))) => {
+            let (spans_after, requests_after, events_after) = export.counts();
+            let n = jobs.len().max(1) as f64;
+            json!({
+                "traces": "OTLP/gRPC to the bench's receiver, the SDK's default batching",
+                "lineage": "JSON lines to a file",
+                "spans_per_job": (spans_after - spans) as f64 / n,
+                "otlp_requests": requests_after - requests,
+                "lineage_events_per_job": (events_after - events) as f64 / n,
+            })
+        }
+        _ => json!("off"),
+    };
 
     let analysis = analyse(&pool, &jobs, args.concurrency).await?;
 
@@ -164,6 +189,7 @@ async fn measure(args: &PipelineArgs, db: &BenchDb, dir: &Path, json_out: bool) 
         "observe": if args.watch { "WatchJob" } else { "database poll" },
         "poll_interval_ms": driver::poll_interval(args.concurrency).as_millis() as u64,
         "service_env": args.service_env,
+        "export": exported,
         "machine": machine,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
@@ -461,13 +487,25 @@ fn render(report: &serde_json::Value, analysis: &Analysis) -> String {
         report["observe"].as_str().unwrap_or_default()
     ));
     out.push_str(&format!(
-        "machine: {} CPUs ({}), {} GiB; load average {} before, {} after\n\n",
+        "machine: {} CPUs ({}), {} GiB; load average {} before, {} after\n",
         m["cpus"],
         m["cpu_model"].as_str().unwrap_or("?"),
         m["memory_gib"],
         report["loadavg_before"].as_str().unwrap_or_default(),
         report["loadavg_after"].as_str().unwrap_or_default()
     ));
+    let export = &report["export"];
+    if export.is_object() {
+        out.push_str(&format!(
+            "export: traces over OTLP/gRPC to the bench's receiver ({:.1} spans per job in {} requests), \
+             OpenLineage to a file ({:.1} events per job)\n\n",
+            export["spans_per_job"].as_f64().unwrap_or_default(),
+            export["otlp_requests"],
+            export["lineage_events_per_job"].as_f64().unwrap_or_default()
+        ));
+    } else {
+        out.push_str("export: off (no traces, no lineage events)\n\n");
+    }
     out.push_str(&format!(
         "throughput   {:.1} jobs/s   ({} jobs; ended: {}; {} failed stage attempts retried)\n",
         analysis.throughput,

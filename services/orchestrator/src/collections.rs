@@ -63,15 +63,22 @@ impl Stages {
                 if let Some((_, collection)) = db::trend_collections::used_by(conn, job_id).await? {
                     return self.collected(conn, collection, 0).await;
                 }
-                if let Some(since) = since {
-                    if let Some(collection) = db::trend_collections::freshest(conn, &key, Some(since)).await? {
-                        db::trend_collections::record_use(conn, job_id, &collection).await?;
-                        info!(job_id, collection_id = collection.id, "using a shared trend collection");
-                        return self.collected(conn, collection, 0).await;
-                    }
+                if let Some(collected) = self.use_fresh(conn, job_id, &key, since).await? {
+                    return Ok(collected);
                 }
                 let claim = NewTrendCollection::claim(&key, job_id, made_by, self.collection_deadline);
-                db::trend_collections::claim(conn, &claim).await?
+                match db::trend_collections::claim(conn, &claim).await? {
+                    // Another job's collection may have become ready between the look above and
+                    // the claim (the claim is refused only while one is being made): use it.
+                    Some(claimed) => match self.use_fresh(conn, job_id, &key, since).await? {
+                        Some(collected) => {
+                            db::trend_collections::withdraw(conn, claimed.id).await?;
+                            return Ok(collected);
+                        }
+                        None => Some(claimed),
+                    },
+                    None => None,
+                }
             };
             match claimed {
                 Some(collection) => return self.make(job_id, collection, &key, &sources, limit).await,
@@ -171,6 +178,21 @@ impl Stages {
         }
         info!(job_id, collection_id = claimed.id, items = items.len(), "fetched trends");
         Ok((items, serde_json::Value::Object(charged)))
+    }
+
+    /// Uses the freshest ready collection of `key` made since `since`, if there is one.
+    async fn use_fresh(
+        &self,
+        conn: &mut db::Conn<'_>,
+        job_id: i64,
+        key: &CollectionKey,
+        since: Option<chrono::NaiveDateTime>,
+    ) -> Result<Option<Collected>> {
+        let Some(since) = since else { return Ok(None) };
+        let Some(collection) = db::trend_collections::freshest(conn, key, Some(since)).await? else { return Ok(None) };
+        db::trend_collections::record_use(conn, job_id, &collection).await?;
+        info!(job_id, collection_id = collection.id, "using a shared trend collection");
+        Ok(Some(self.collected(conn, collection, 0).await?))
     }
 
     async fn collected(&self, conn: &mut db::Conn<'_>, collection: TrendCollection, new: usize) -> Result<Collected> {

@@ -56,6 +56,19 @@ async fn one_claim_per_key_and_an_expired_claim_is_taken_over(db: TestDb) {
         .expect("the job's own earlier claim is no obstacle");
     assert_eq!(db::trend_collections::find(conn, taker.id).await.expect("find").status, CollectionStatus::Failed);
     assert_ne!(retry.id, taker.id);
+
+    // A claim taken back (another collection became ready meanwhile) leaves no row and frees the
+    // key; withdrawing touches only a claim, never a made collection.
+    db::trend_collections::withdraw(conn, retry.id).await.expect("withdraw");
+    assert!(db::trend_collections::find(conn, retry.id).await.is_err(), "the withdrawn claim is gone");
+    assert!(!db::trend_collections::collecting(conn, &key()).await.expect("collecting"));
+    let made = db::trend_collections::claim(conn, &NewTrendCollection::claim(&key(), second.id, MadeBy::Job, CLAIM))
+        .await
+        .expect("claim")
+        .expect("the key is free after a withdrawal");
+    let made = db::trend_collections::finish(conn, made.id, 1, 0, &serde_json::json!({})).await.expect("finish");
+    db::trend_collections::withdraw(conn, made.id).await.expect("withdraw");
+    assert_eq!(db::trend_collections::find(conn, made.id).await.expect("find").status, CollectionStatus::Ready);
 }
 
 async fn the_freshest_ready_collection_is_used_and_each_job_uses_one(db: TestDb) {

@@ -67,9 +67,14 @@ fn assert_pipeline(report: &Value, jobs: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_on_sqlite() {
-    let report = bench(&["pipeline", "--jobs", "20", "--concurrency", "4", "--warmup", "2"]).await;
+    let report = bench(&["pipeline", "--jobs", "20", "--concurrency", "4", "--warmup", "2", "--export"]).await;
     assert_eq!(report["backend"], "sqlite");
     assert_pipeline(&report, 20);
+    // Export on: the bench's OTLP receiver got the jobs' spans, the lineage file their events
+    // (a job and its six stages start and complete: 14 events).
+    assert!(number(&report, "/export/spans_per_job") > 10.0, "{:#}", report["export"]);
+    assert!(number(&report, "/export/otlp_requests") >= 1.0, "{:#}", report["export"]);
+    assert!(number(&report, "/export/lineage_events_per_job") >= 13.0, "{:#}", report["export"]);
     // No server to count at: said so, with the reason.
     assert_eq!(report["statements"]["source"], "n/a");
     assert!(report["statements"]["why"].as_str().is_some_and(|why| why.contains("SQLite")));
@@ -97,6 +102,7 @@ async fn pipeline_on_postgres() {
     .await;
     assert_eq!(report["backend"], "postgresql");
     assert_pipeline(&report, 20);
+    assert_eq!(report["export"], "off");
     assert!(report["transactions"]["source"].as_str().is_some_and(|s| s.contains("pg_stat_database")));
     assert!(number(&report, "/statements/per_job") > 10.0, "{:#}", report["statements"]);
     if report["statements"]["by_service"].is_object() {

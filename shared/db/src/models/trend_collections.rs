@@ -222,6 +222,15 @@ pub async fn fail(conn: &mut Conn<'_>, id: i64, error: &str) -> DbResult<()> {
     Ok(())
 }
 
+/// Takes back a claim that made nothing (another collection became ready meanwhile).
+pub async fn withdraw(conn: &mut Conn<'_>, id: i64) -> DbResult<()> {
+    dispatch!(conn, c => diesel::delete(trend_collections::table.find(id))
+        .filter(trend_collections::status.eq(CollectionStatus::Collecting))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
 /// Records that `job_id` uses `collection` (shared unless the job made it); a job uses one
 /// collection, so a second call returns the first's collection id.
 pub async fn record_use(conn: &mut Conn<'_>, job_id: i64, collection: &TrendCollection) -> DbResult<i64> {
