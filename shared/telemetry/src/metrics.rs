@@ -67,6 +67,12 @@ pub struct StatusLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `ok` or `failed`.
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolStateLabels {
     /// `in_use` or `waiting`.
     pub state: String,
@@ -92,6 +98,8 @@ pub struct Metrics {
     pub render_seconds: Histogram,
     pub jobs: Family<StatusLabels, Gauge>,
     pub db_pool_connections: Family<PoolStateLabels, Gauge>,
+    pub trace_spans_ended: Counter,
+    pub trace_spans_exported: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -145,6 +153,19 @@ impl Metrics {
             "database pool connections in use, and callers waiting for one",
             db_pool_connections.clone(),
         );
+        let trace_spans_ended = Counter::default();
+        registry.register(
+            "shortline_trace_spans_ended",
+            "trace spans ended and queued for export (when traces are on)",
+            trace_spans_ended.clone(),
+        );
+        let trace_spans_exported = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "shortline_trace_spans_exported",
+            "trace spans sent to the OTLP collector, by whether it took them; ended minus exported \
+             is what the full queue dropped",
+            trace_spans_exported.clone(),
+        );
         Self {
             registry,
             grpc_handled,
@@ -157,6 +178,8 @@ impl Metrics {
             render_seconds,
             jobs,
             db_pool_connections,
+            trace_spans_ended,
+            trace_spans_exported,
         }
     }
 
@@ -191,6 +214,12 @@ impl Metrics {
                     .inc_by(cost);
             }
         }
+    }
+
+    /// Records a batch of `spans` the trace exporter sent, and whether the collector took it.
+    pub fn trace_spans_exported(&self, ok: bool, spans: u64) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.trace_spans_exported.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc_by(spans);
     }
 
     /// Sets the pool gauges from a pool's current state.
@@ -409,6 +438,8 @@ mod tests {
         metrics.render_seconds.observe(1.0);
         metrics.jobs.get_or_create(&StatusLabels { status: "queued".into() }).set(1);
         metrics.pool_usage(1, 0);
+        metrics.trace_spans_ended.inc();
+        metrics.trace_spans_exported(false, 1);
         let text = metrics.encode();
         text.lines()
             .filter_map(|line| line.strip_prefix("# TYPE "))
@@ -424,7 +455,7 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let docs = std::fs::read_to_string(root.join("docs/OBSERVABILITY.md")).unwrap();
         let families = every_family();
-        assert_eq!(families.len(), 10, "{families:?}");
+        assert_eq!(families.len(), 12, "{families:?}");
         let exposed: Vec<String> = families
             .iter()
             .map(|(name, kind)| if kind == "counter" { format!("{name}_total") } else { name.clone() })

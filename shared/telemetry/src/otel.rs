@@ -6,7 +6,10 @@
 //! resource), `OTEL_TRACES_SAMPLER`/`_ARG`, `OTEL_BSP_*` (the batch queue) and
 //! `OTEL_EXPORTER_OTLP_TIMEOUT`. Spans leave through a batch processor on its own thread with a
 //! bounded queue: ending a span only queues it, and a full queue drops it, so a slow or absent
-//! collector never slows or fails a request.
+//! collector never slows or fails a request. What is lost is counted: every span that ends
+//! (`shortline_trace_spans_ended_total`) and every span handed to the exporter, by outcome
+//! (`shortline_trace_spans_exported_total{outcome="ok"|"failed"}`); the queue's drops are the
+//! difference (less the at most `OTEL_BSP_MAX_QUEUE_SIZE` spans still queued).
 //!
 //! With tracing off every function here still works and does nothing: there is no span context
 //! to send, and what arrives is ignored.
@@ -17,8 +20,11 @@ use std::time::Duration;
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, Tracer};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, SdkTracerProvider, Span, SpanData, SpanExporter, SpanProcessor, Tracer,
+};
 use opentelemetry_sdk::Resource;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -57,14 +63,67 @@ pub(crate) fn tracer_from_env(service: &str) -> Result<Option<Tracer>, Telemetry
         resource = resource.with_service_name(service.to_owned());
     }
     // The batch processor reads OTEL_BSP_MAX_QUEUE_SIZE (default 2048) and drops past it.
+    let batches = BatchSpanProcessor::builder(CountingExporter(exporter)).build();
     let provider = SdkTracerProvider::builder()
-        .with_span_processor(BatchSpanProcessor::builder(exporter).build())
+        .with_span_processor(CountingProcessor(batches))
         .with_resource(resource.build())
         .build();
     let tracer = provider.tracer("shortline");
     // A second init (tests) keeps the first provider; its tracer is the one in use.
     let _ = PROVIDER.set(provider);
     Ok(Some(tracer))
+}
+
+/// Counts each span as it ends, before the batch queue (which may drop it).
+#[derive(Debug)]
+struct CountingProcessor<P>(P);
+
+impl<P: SpanProcessor> SpanProcessor for CountingProcessor<P> {
+    fn on_start(&self, span: &mut Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        crate::metrics::global().trace_spans_ended.inc();
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}
+
+/// Counts the spans of each batch the exporter sends, by whether the collector took them.
+#[derive(Debug)]
+struct CountingExporter<E>(E);
+
+impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = batch.len() as u64;
+        let result = self.0.export(batch).await;
+        crate::metrics::global().trace_spans_exported(result.is_ok(), spans);
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
 }
 
 /// Exports what is still queued and stops the exporter (at process exit), waiting at most

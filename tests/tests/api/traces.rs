@@ -205,12 +205,33 @@ async fn a_job_is_one_trace_across_the_three_services(db: TestDb) {
 async fn jobs_complete_with_the_collector_unreachable(db: TestDb) {
     // Nothing listens there: every export fails, and no request may notice.
     let endpoint = format!("http://127.0.0.1:{}", free_port());
-    let system = TestSystem::start_with(db, traced(&endpoint)).await;
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let options = traced(&endpoint).orchestrator_env("SHORTLINE_ORCHESTRATOR__METRICS_LISTEN", &metrics);
+    let system = TestSystem::start_with(db, options).await;
     let mut client = system.orchestrator_client().await;
     let job = client.start_job(start_request(small_theme(false))).await.expect("start").into_inner();
     wait_for(&mut client, job.id, &[v1::JobStatus::AwaitingReview], Duration::from_secs(300)).await;
     let job = client.get_job(v1::GetJobRequest { job_id: job.id }).await.expect("get").into_inner();
     assert_eq!(job.trace_id.len(), 32, "the trace id is still recorded: {job:?}");
+
+    // What was lost is counted: the spans that ended, and the batches the collector never took.
+    let (mut ended, mut failed) = (0.0, 0.0);
+    for _ in 0..150 {
+        let text =
+            reqwest::get(format!("http://{metrics}/metrics")).await.expect("metrics").text().await.expect("body");
+        ended = sample(&text, "shortline_trace_spans_ended_total");
+        failed = sample(&text, r#"shortline_trace_spans_exported_total{outcome="failed"}"#);
+        if failed > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(failed > 0.0 && ended >= failed, "ended {ended}, failed {failed}");
+}
+
+/// The value of one sample line of a Prometheus text exposition (0 when absent).
+fn sample(exposition: &str, series: &str) -> f64 {
+    exposition.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0.0)
 }
 
 on_both_backends!(a_job_is_one_trace_across_the_three_services);
