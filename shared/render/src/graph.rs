@@ -390,8 +390,9 @@ pub(crate) enum AudioEnd {
     Normalise { gain_db: f64 },
 }
 
-/// The `-filter_complex_script` text. Output pads: `[vout]` (video), `[aout]` (audio) and
-/// `[vthumb]` (the thumbnail frame onwards; the caller takes one frame).
+/// The `-filter_complex_script` text. Output pads: `[vout]` (video), `[aenc]` (audio) and
+/// `[vthumb]` (the thumbnail frame onwards; the caller takes one frame); the quality gate's
+/// filters end in sinks of their own and log what they measured.
 pub(crate) fn build_filtergraph(spec: &GraphSpec<'_>, settings: &RenderSettings) -> String {
     let tl = spec.timeline;
     let (w, h, fps) = (settings.width, settings.height, tl.fps);
@@ -476,9 +477,9 @@ pub(crate) fn build_filtergraph(spec: &GraphSpec<'_>, settings: &RenderSettings)
     }
     let thumb_frame = to_frames(settings.thumbnail_at_seconds, fps).min(tl.total_frames().saturating_sub(1));
     if drawn.is_empty() {
-        let _ = writeln!(g, "{joined}split=2[vout][vt];");
+        let _ = writeln!(g, "{joined}split=3[vout][vt][vq];");
     } else {
-        let _ = writeln!(g, "{joined}{},split=2[vout][vt];", drawn.join(","));
+        let _ = writeln!(g, "{joined}{},split=3[vout][vt][vq];", drawn.join(","));
     }
     let _ =
         writeln!(g, "[vt]trim=start_frame={thumb_frame}:end_frame={},setpts=PTS-STARTPTS[vthumb];", thumb_frame + 1);
@@ -486,7 +487,10 @@ pub(crate) fn build_filtergraph(spec: &GraphSpec<'_>, settings: &RenderSettings)
     // 4. Audio, exactly as long as the picture.
     let end = AudioEnd::Normalise { gain_db: spec.loudness_gain_db };
     g.push_str(&audio_graph(spec.voice_input, spec.music_input, tl.total_seconds(), settings, end));
-    g.push('\n');
+    g.push_str(";\n");
+
+    // 5. The quality gate's measurements, on branches of the picture and the mix as encoded.
+    g.push_str(&super::quality::analysis_graph("[vq]", "[aout]", "[aenc]"));
     g
 }
 
@@ -720,7 +724,7 @@ mod tests {
         assert!(g.contains("[t2][h3]xfade=transition=dissolve:duration=0.4:offset=0,format=yuv420p[x3];"), "{g}");
         // 30 + 24 + 6 + 18 + 6 + 24 = 108 frames = 7.2 s.
         assert!(g.contains("[b0][b1][x2][b2][x3][b3]concat=n=6:v=1:a=0[joined];"), "{g}");
-        assert!(g.contains("[joined]split=2[vout][vt];"), "{g}");
+        assert!(g.contains("[joined]split=3[vout][vt][vq];"), "{g}");
         assert!(g.contains("[vt]trim=start_frame=15:end_frame=16,setpts=PTS-STARTPTS[vthumb];"), "{g}");
         assert!(g.contains("anullsrc=r=48000:cl=stereo,atrim=duration=7.2[aout]"), "{g}");
     }
@@ -791,7 +795,7 @@ mod tests {
 
         let g = graph(&[clip(2.0, Transition::Fade)], None, None);
         assert!(!g.contains("concat") && !g.contains("xfade"));
-        assert!(g.contains("[c0]null[b0];\n[b0]split=2[vout][vt];"), "{g}");
+        assert!(g.contains("[c0]null[b0];\n[b0]split=3[vout][vt][vq];"), "{g}");
     }
 
     #[test]

@@ -28,8 +28,9 @@
 //!    (half-open, unlike `between`), an alpha fade in/out, centred horizontally at the top (12 %),
 //!    centre or bottom (bottom edge at 82 %), styled bold (large, bordered), normal or highlight
 //!    (on a yellow box). Text is pre-wrapped to the frame width.
-//! 4. **Thumbnail**: `split` the final picture; one branch is `[vout]`, the other is trimmed to
-//!    the one frame at `thumbnail_at_seconds` → `[vthumb]`, the JPEG output (`-frames:v 1`).
+//! 4. **Thumbnail**: `split` the final picture; one branch is `[vout]`, one is trimmed to
+//!    the one frame at `thumbnail_at_seconds` → `[vthumb]`, the JPEG output (`-frames:v 1`), and
+//!    one goes to the quality gate's `blackdetect`.
 //! 5. **Audio** → `[aout]`: the voiceover resampled to 48 kHz stereo, `apad`ded and `atrim`med to
 //!    exactly the picture's length; the music (input looped with `-stream_loop -1`) at
 //!    `music_volume`, trimmed to the same length with a short fade-out, ducked under the voice by
@@ -39,12 +40,14 @@
 //!
 //!    Every audible mix ends in a gain to −14 LUFS, measured beforehand by an audio-only pass
 //!    over the same mix, and a limiter for a true peak ≤ −1 dBTP ([`graph::loudness_chain`] says
-//!    how close it lands).
+//!    how close it lands). The mix is split: `[aenc]` to the AAC encoder, the rest to the quality
+//!    gate's `ebur128` and `silencedetect`.
 //!
 //! # Outputs are atomic and pass a quality gate
 //! ffmpeg writes `.{name}.{uuid}.partial.{ext}` beside each final path; the MP4 is probed (h264 +
 //! aac, the requested size, duration within [`DURATION_TOLERANCE_SECONDS`] of the expected one),
-//! measured by [`quality`] (loudness, black stretches, silences while the voice speaks) and only
+//! passes [`quality`]'s checks on what the same pass measured (loudness, black stretches,
+//! silences while the voice speaks) and only
 //! then are both renamed into place. On failure, cancellation or drop the child is killed
 //! and the temp files, overlay text files and graph script are removed.
 
@@ -69,7 +72,7 @@ pub use ffmpeg::{ensure_music_bed, probe, Probe, ProbeStream};
 pub use quality::{GateInputs, QualityReport};
 pub use subtitles::CaptionTrack;
 
-use ffmpeg::{file_url, probe_with, run, FFMPEG};
+use ffmpeg::{file_url, probe_with, run_with_stderr, FFMPEG};
 use graph::{audio_graph, build_filtergraph, prepare_overlays, AudioEnd, GraphSpec, Timeline};
 use shortline_media::partial::PartialFile;
 
@@ -307,7 +310,7 @@ pub async fn render(
     let video_temp = partial(&job.output)?;
     let thumb_temp = partial(&job.thumbnail)?;
     let args = ffmpeg_args(job, settings, &script_path, video_temp.path(), thumb_temp.path());
-    run(FFMPEG, &args, Some(cancel)).await?;
+    let log = run_with_stderr(FFMPEG, &args, Some(cancel)).await?;
     let encoded = started.elapsed();
 
     let probed = probe_with(video_temp.path(), Some(cancel)).await?;
@@ -321,7 +324,7 @@ pub async fn render(
         spoken_seconds,
         duration_seconds: probed.duration_seconds,
     };
-    let mut quality = quality::measure(video_temp.path(), probed.duration_seconds, cancel).await?;
+    let mut quality = quality::parse_report(&String::from_utf8_lossy(&log), probed.duration_seconds);
     quality.text_boxes = text_boxes;
     quality.verdict(&gate).map_err(|reason| RenderError::QualityGate { reason })?;
     let size_bytes = file_len(video_temp.path()).await?;
@@ -417,7 +420,7 @@ async fn mix_loudness(
     args.push("-filter_complex".into());
     args.push(audio_graph(voice_input, music_input, total_seconds, settings, AudioEnd::Measure { gain_db }).into());
     args.extend(["-map", "[aout]", "-f", "null", "-"].map(OsString::from));
-    let log = ffmpeg::run_with_stderr(FFMPEG, &args, Some(cancel)).await?;
+    let log = run_with_stderr(FFMPEG, &args, Some(cancel)).await?;
     Ok(quality::parse_report(&String::from_utf8_lossy(&log), total_seconds).integrated_lufs)
 }
 
@@ -434,7 +437,9 @@ fn push_audio_inputs(args: &mut Vec<OsString>, job: &RenderJob) {
 }
 
 fn ffmpeg_args(job: &RenderJob, settings: &RenderSettings, script: &Path, video: &Path, thumb: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = ["-nostdin", "-y", "-hide_banner", "-loglevel", "error"].map(OsString::from).to_vec();
+    // `info`: the quality gate's filters report there (no progress lines: -nostats).
+    let mut args: Vec<OsString> =
+        ["-nostdin", "-y", "-hide_banner", "-nostats", "-loglevel", "info"].map(OsString::from).to_vec();
     for clip in &job.clips {
         args.push("-i".into());
         args.push(file_url(&clip.path));
@@ -443,7 +448,7 @@ fn ffmpeg_args(job: &RenderJob, settings: &RenderSettings, script: &Path, video:
     args.push("-filter_complex_script".into());
     args.push(file_url(script));
     // Output 1: the video.
-    args.extend(["-map", "[vout]", "-map", "[aout]", "-c:v", "libx264", "-preset"].map(OsString::from));
+    args.extend(["-map", "[vout]", "-map", "[aenc]", "-c:v", "libx264", "-preset"].map(OsString::from));
     args.push(settings.x264_preset.clone().into());
     args.push("-crf".into());
     args.push(settings.crf.to_string().into());

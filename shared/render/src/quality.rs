@@ -1,19 +1,16 @@
-//! The quality gate: after the render and before the video counts, one ffmpeg analysis pass over
-//! the encoded MP4 measures its loudness (`ebur128`, integrated and true peak), its black stretches
-//! (`blackdetect`) and its silences (`silencedetect`). A failed check names itself and the value
-//! it measured; the same input fails the same way, so it is not worth retrying.
+//! The quality gate: before the video counts, its loudness (`ebur128`, integrated and true peak),
+//! its black stretches (`blackdetect`) and its silences (`silencedetect`) are measured. A failed
+//! check names itself and the value it measured; the same input fails the same way, so it is not
+//! worth retrying.
 //!
-//! The pass decodes the whole file once (about a fifth of the render's time at 1080x1920: H.264
-//! decoding is far cheaper than x264 encoding).
-
-use std::ffi::OsString;
-use std::path::Path;
+//! The measuring filters run inside the render's own ffmpeg pass, on branches split off the
+//! picture and the mix exactly as they go to the encoders ([`analysis_graph`]): a separate pass
+//! over the MP4 would decode the whole file again to measure the same frames and samples (less
+//! the encoders' rounding, which moves neither a black frame nor the loudness measurably).
 
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
-use super::ffmpeg::{file_url, run_with_stderr, FFMPEG};
-use super::{RenderError, LOUDNESS_TARGET_LUFS, TRUE_PEAK_CEILING_DBTP};
+use super::{LOUDNESS_TARGET_LUFS, TRUE_PEAK_CEILING_DBTP};
 
 /// How far the integrated loudness may be from [`LOUDNESS_TARGET_LUFS`].
 pub const LOUDNESS_TOLERANCE_LU: f64 = 1.0;
@@ -52,27 +49,17 @@ pub struct GateInputs {
     pub duration_seconds: f64,
 }
 
-/// Measures `video` in one ffmpeg pass.
-pub(crate) async fn measure(
-    video: &Path,
-    duration_seconds: f64,
-    cancel: &CancellationToken,
-) -> Result<QualityReport, RenderError> {
-    let mut args: Vec<OsString> =
-        ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-i"].map(OsString::from).to_vec();
-    args.push(file_url(video));
-    args.push("-filter_complex".into());
-    args.push(
-        format!(
-            "[0:v]blackdetect=d={MAX_BLACK_SECONDS}:pix_th={BLACK_PIXEL_THRESHOLD}[v];\
-             [0:a]asplit=2[a][b];[a]ebur128=peak=true:framelog=verbose[loud];\
-             [b]silencedetect=n={SILENCE_NOISE_DB}dB:d={MAX_SILENCE_SECONDS}[quiet]"
-        )
-        .into(),
-    );
-    args.extend(["-map", "[v]", "-map", "[loud]", "-map", "[quiet]", "-f", "null", "-"].map(OsString::from));
-    let stderr = run_with_stderr(FFMPEG, &args, Some(cancel)).await?;
-    Ok(parse_report(&String::from_utf8_lossy(&stderr), duration_seconds))
+/// The measuring branches of the render's filter graph: `video` (a pad of the final picture)
+/// into `blackdetect`; `audio` (the final mix) split into `audio_out`, for the encoder, and into
+/// `ebur128` and `silencedetect`. Their results reach ffmpeg's log (at `info`), read by
+/// [`parse_report`].
+pub(crate) fn analysis_graph(video: &str, audio: &str, audio_out: &str) -> String {
+    format!(
+        "{video}blackdetect=d={MAX_BLACK_SECONDS}:pix_th={BLACK_PIXEL_THRESHOLD},nullsink;\n\
+         {audio}asplit=3{audio_out}[qloud][qquiet];\n\
+         [qloud]ebur128=peak=true:framelog=verbose,anullsink;\n\
+         [qquiet]silencedetect=n={SILENCE_NOISE_DB}dB:d={MAX_SILENCE_SECONDS},anullsink\n"
+    )
 }
 
 /// Reads the analysis filters' log lines.
@@ -104,10 +91,13 @@ pub(crate) fn parse_report(log: &str, duration_seconds: f64) -> QualityReport {
         } else if line.contains("Summary:") {
             in_summary = true;
         } else if in_summary {
-            if let Some(lufs) = value(line, "I:") {
+            // The summary's own lines are indented `I:` and `Peak:` (the encoders' statistics
+            // later in the log have `frame I:` too).
+            let summary_value = |key: &str| value(line.trim_start().strip_prefix(key).map(|_| line)?, key);
+            if let Some(lufs) = summary_value("I:") {
                 // ebur128 reports silence as −70 LUFS, its gate.
                 report.integrated_lufs = Some(lufs).filter(|l| *l > -70.0);
-            } else if let Some(peak) = value(line, "Peak:") {
+            } else if let Some(peak) = summary_value("Peak:") {
                 report.true_peak_dbtp = Some(peak).filter(|p| p.is_finite());
             }
         }
@@ -174,6 +164,7 @@ mod tests {
 
   True peak:
     Peak:       -1.3 dBFS
+[libx264 @ 0x4] frame I:1     Avg QP:17.60  size: 41311
 ";
 
     fn inputs(spoken_seconds: f64) -> GateInputs {

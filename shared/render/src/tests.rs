@@ -470,7 +470,10 @@ async fn the_mix_is_normalised_to_minus_14_lufs_even_with_music_at_full_volume()
         assert!((lufs - LOUDNESS_TARGET_LUFS).abs() <= 1.0, "{name}: {lufs} LUFS");
         assert!(peak <= TRUE_PEAK_CEILING_DBTP, "{name}: {peak} dBTP");
         let quality = rendered.quality.expect("measured");
-        assert_eq!(quality.integrated_lufs, Some(lufs), "the gate measured the same file");
+        // The gate measures the mix as it goes to the AAC encoder, in the same pass; the file,
+        // decoded again, differs by the encoder's rounding only.
+        let gate = quality.integrated_lufs.expect("the gate measured a loudness");
+        assert!((gate - lufs).abs() <= 0.2, "{name}: gate {gate} LUFS, file {lufs} LUFS");
     }
 }
 
