@@ -25,11 +25,11 @@ pub enum Freshness {
     New,
 }
 
-/// The collection a job used and its items.
+/// The collection a job used (its items are read only by those who need them: a pipeline job's
+/// analysis reads them, or reuses a report and needs none).
 #[derive(Debug, Clone)]
 pub struct Collected {
     pub collection: TrendCollection,
-    pub trends: Vec<db::Trend>,
     /// Items new to the catalogue (0 when the job used another's collection).
     pub new: usize,
 }
@@ -61,7 +61,7 @@ impl Stages {
                 let mut pooled = self.pool.get().await?;
                 let conn = &mut pooled.conn();
                 if let Some((_, collection)) = db::trend_collections::used_by(conn, job_id).await? {
-                    return self.collected(conn, collection, 0).await;
+                    return Ok(Collected { collection, new: 0 });
                 }
                 if let Some(collected) = self.use_fresh(conn, job_id, &key, since).await? {
                     return Ok(collected);
@@ -120,7 +120,7 @@ impl Stages {
                 let (rows, new) = db::trends::upsert_collected(conn, job_id, Some(claimed.id), &items).await?;
                 let collection = db::trend_collections::finish(conn, claimed.id, rows.len() as i32, 0, &quota).await?;
                 info!(job_id, collection_id = collection.id, trends = rows.len(), "made a trend collection");
-                Ok(Collected { collection, trends: rows, new })
+                Ok(Collected { collection, new })
             }
             Err(CollectFailure::Quota(reason)) => {
                 db::trend_collections::fail(conn, claimed.id, &reason).await?;
@@ -128,7 +128,7 @@ impl Stages {
                     Some(collection) => {
                         db::trend_collections::record_use(conn, job_id, &collection).await?;
                         info!(job_id, collection_id = collection.id, %reason, "quota spent: using the freshest collection");
-                        self.collected(conn, collection, 0).await
+                        Ok(Collected { collection, new: 0 })
                     }
                     None => Err(OrchestratorError::FailedPrecondition(format!(
                         "trend collection: {reason}, and there is no earlier collection to use"
@@ -192,12 +192,7 @@ impl Stages {
         let Some(collection) = db::trend_collections::freshest(conn, key, Some(since)).await? else { return Ok(None) };
         db::trend_collections::record_use(conn, job_id, &collection).await?;
         info!(job_id, collection_id = collection.id, "using a shared trend collection");
-        Ok(Some(self.collected(conn, collection, 0).await?))
-    }
-
-    async fn collected(&self, conn: &mut db::Conn<'_>, collection: TrendCollection, new: usize) -> Result<Collected> {
-        let trends = db::trends::in_collection(conn, collection.id).await?;
-        Ok(Collected { collection, trends, new })
+        Ok(Some(Collected { collection, new: 0 }))
     }
 }
 

@@ -55,9 +55,7 @@ impl Stages {
                     .await?;
                 Ok(format!(
                     "trend_collections:{} ({} trends, {} new)",
-                    collected.collection.id,
-                    collected.trends.len(),
-                    collected.new
+                    collected.collection.id, collected.collection.trends_seen, collected.new
                 ))
             }
             StageName::TrendAnalysis => {
@@ -82,7 +80,9 @@ impl Stages {
         made_by: MadeBy,
     ) -> Result<(Vec<db::Trend>, usize)> {
         let collected = self.use_collection(job_id, platforms, limit, made_by, Freshness::New).await?;
-        Ok((collected.trends, collected.new))
+        let mut pooled = self.pool.get().await?;
+        let trends = db::trends::in_collection(&mut pooled.conn(), collected.collection.id).await?;
+        Ok((trends, collected.new))
     }
 
     /// Analyses the trends posted in the last `window_hours` (the `max` fastest) into the job's
@@ -110,10 +110,8 @@ impl Stages {
                 )
                 .await?;
                 if let Some(original) = reusable {
-                    let items = db::trend_reports::items(conn, original.id).await?;
-                    let analysed: Vec<(i64, f64)> = items.iter().map(|i| (i.trend_id, i.engagement_velocity)).collect();
                     let new = NewTrendReport::reuse_of(job_id, &original);
-                    let (report, _) = db::trend_reports::insert_or_get(conn, &new, &analysed).await?;
+                    let report = db::trend_reports::insert_reuse(conn, &new, original.id).await?;
                     info!(job_id, report_id = report.id, reused_from = original.id, "reusing a trend report");
                     return Ok(report);
                 }

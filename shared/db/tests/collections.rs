@@ -7,6 +7,7 @@ use std::time::Duration;
 use shortline_db::{
     self as db, CollectionKey, CollectionStatus, Conn, Job, JobKind, MadeBy, NewJob, NewTrendCollection,
 };
+use shortline_testing::fixtures::{report_body, trend_item};
 use shortline_testing::on_both_backends;
 use shortline_testing::TestDb;
 
@@ -122,8 +123,39 @@ async fn concurrent_charges_never_pass_the_daily_quota(db: TestDb) {
     assert!(!db::trend_collections::charge_quota(conn, "apify", "2026-12-06", 2, 1).await.expect("charge"));
 }
 
+/// A reused report gets the original's items, copied by the database under its own job and id;
+/// a second write for the same job returns the report it has.
+async fn a_reused_report_copies_the_original_items(db: TestDb) {
+    let mut pooled = db.conn().await;
+    let conn = &mut pooled.conn();
+    let (paid, reusing) = (job(conn).await, job(conn).await);
+    let items = [trend_item("a", 300), trend_item("b", 200), trend_item("c", 100)];
+    let (trends, _) = db::trends::upsert_collected(conn, paid.id, None, &items).await.expect("trends");
+    let analysed: Vec<(i64, f64)> = trends.iter().map(|t| (t.id, t.engagement_velocity)).collect();
+    let new = db::NewTrendReport::new(paid.id, "heuristic", 48, 3, &report_body());
+    let (original, _) = db::trend_reports::insert_or_get(conn, &new, &analysed).await.expect("original");
+
+    let copy = db::NewTrendReport::reuse_of(reusing.id, &original);
+    let reused = db::trend_reports::insert_reuse(conn, &copy, original.id).await.expect("reuse");
+    assert_eq!((reused.job_id, reused.reused_from_id), (reusing.id, Some(original.id)));
+    let copied = db::trend_reports::items(conn, reused.id).await.expect("items");
+    let expected = db::trend_reports::items(conn, original.id).await.expect("items");
+    assert_eq!(copied.len(), 3);
+    for (copy, original) in copied.iter().zip(&expected) {
+        assert_eq!((copy.job_id, copy.trend_report_id), (reusing.id, reused.id));
+        assert_eq!(
+            (copy.trend_id, copy.rank, copy.engagement_velocity),
+            (original.trend_id, original.rank, original.engagement_velocity)
+        );
+    }
+    let again = db::trend_reports::insert_reuse(conn, &copy, original.id).await.expect("again");
+    assert_eq!(again.id, reused.id, "a job has one report");
+    assert_eq!(db::trend_reports::items(conn, reused.id).await.expect("items").len(), 3, "nothing copied twice");
+}
+
 on_both_backends!(
     one_claim_per_key_and_an_expired_claim_is_taken_over,
     the_freshest_ready_collection_is_used_and_each_job_uses_one,
     concurrent_charges_never_pass_the_daily_quota,
+    a_reused_report_copies_the_original_items,
 );

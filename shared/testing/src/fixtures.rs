@@ -1,7 +1,28 @@
 //! Rows and bodies tests write through the db layer.
 
 use shortline_db::{self as db, NewVideo, VideoStatus};
-use shortline_domain::{CommonPattern, HashtagCount, TrendReportBody, VideoStyle};
+use shortline_domain::{CommonPattern, HashtagCount, Platform, TrendItem, TrendReportBody, VideoStyle};
+
+/// A TikTok item posted three hours ago, `likes` setting its engagement.
+pub fn trend_item(external_id: &str, likes: i64) -> TrendItem {
+    TrendItem {
+        platform: Platform::Tiktok,
+        external_id: external_id.into(),
+        title: format!("item {external_id}"),
+        description: "a trending video".into(),
+        hashtags: vec!["#fyp".into()],
+        views: 1000,
+        likes,
+        comments: 10,
+        shares: 5,
+        duration_seconds: 21,
+        creator: "creator".into(),
+        sound_name: None,
+        video_url: format!("https://example.test/{external_id}"),
+        thumbnail_url: None,
+        posted_at: chrono::Utc::now() - chrono::Duration::hours(3),
+    }
+}
 
 /// A small trend report: one style, one pattern, one hashtag, one recommendation.
 pub fn report_body() -> TrendReportBody {

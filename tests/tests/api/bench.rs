@@ -71,10 +71,11 @@ async fn pipeline_on_sqlite() {
     assert_eq!(report["backend"], "sqlite");
     assert_pipeline(&report, 20);
     // Export on: the bench's OTLP receiver got the jobs' spans, the lineage file their events
-    // (a job and its six stages start and complete: 14 events).
+    // (a job and its five stage runs start and complete: 12 events; the counts straddle the
+    // measured phase's edges a little).
     assert!(number(&report, "/export/spans_per_job") > 10.0, "{:#}", report["export"]);
     assert!(number(&report, "/export/otlp_requests") >= 1.0, "{:#}", report["export"]);
-    assert!(number(&report, "/export/lineage_events_per_job") >= 13.0, "{:#}", report["export"]);
+    assert!(number(&report, "/export/lineage_events_per_job") >= 11.0, "{:#}", report["export"]);
     // No server to count at: said so, with the reason.
     assert_eq!(report["statements"]["source"], "n/a");
     assert!(report["statements"]["why"].as_str().is_some_and(|why| why.contains("SQLite")));

@@ -1,6 +1,5 @@
 //! The lineage schema's invariants, on both backends (issue 2).
 
-use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use shortline_db::dispatch;
@@ -10,34 +9,14 @@ use shortline_db::{
     AssetKind, JobKind, JobStage, NewJob, NewJobStage, NewMediaAsset, NewScript, NewTrendReport, StageName,
     TrendReportItem,
 };
-use shortline_domain::{self as domain, Platform, TrendItem, TrendReportBody};
+use shortline_domain::{self as domain, TrendItem, TrendReportBody};
 
 use crate::helpers::{count_rows, TestDb};
-use shortline_testing::fixtures::generated_video;
+use shortline_testing::fixtures::{generated_video, trend_item};
 use shortline_testing::on_both_backends;
 
 const CHILD_TABLES: [&str; 7] =
     ["job_stages", "trend_sightings", "trend_reports", "trend_report_items", "scripts", "media_assets", "videos"];
-
-fn trend_item(external_id: &str, likes: i64) -> TrendItem {
-    TrendItem {
-        platform: Platform::Tiktok,
-        external_id: external_id.into(),
-        title: format!("item {external_id}"),
-        description: "a trending video".into(),
-        hashtags: vec!["#fyp".into()],
-        views: 1000,
-        likes,
-        comments: 10,
-        shares: 5,
-        duration_seconds: 21,
-        creator: "creator".into(),
-        sound_name: None,
-        video_url: format!("https://example.test/{external_id}"),
-        thumbnail_url: None,
-        posted_at: Utc::now() - Duration::hours(3),
-    }
-}
 
 fn report_body() -> TrendReportBody {
     TrendReportBody {

@@ -240,11 +240,14 @@ pub async fn record_use(conn: &mut Conn<'_>, job_id: i64, collection: &TrendColl
         shared: collection.made_by_job_id != job_id,
         used_at: crate::now(),
     };
-    dispatch!(conn, c => diesel::insert_into(trend_collection_uses::table)
+    let inserted = dispatch!(conn, c => diesel::insert_into(trend_collection_uses::table)
         .values(&row)
         .on_conflict_do_nothing()
         .execute(c)
         .await)?;
+    if inserted == 1 {
+        return Ok(collection.id);
+    }
     Ok(used_by(conn, job_id).await?.map_or(collection.id, |(used, _)| used.trend_collection_id))
 }
 

@@ -148,19 +148,54 @@ pub async fn insert_or_get(
     analysed: &[(i64, f64)],
 ) -> DbResult<(TrendReport, bool)> {
     transaction!(conn, |tx| {
-        let inserted = dispatch!(tx, c => diesel::insert_into(trend_reports::table)
-            .values(new)
-            .on_conflict_do_nothing()
-            .returning(TrendReport::as_returning())
-            .get_result(c)
-            .await
-            .optional())?;
-        let Some(report) = inserted else {
+        let Some(report) = insert_report(tx, new).await? else {
             return Ok((for_job(tx, new.job_id).await?, false));
         };
         insert_items(tx, &report, analysed).await?;
         Ok((report, true))
     })
+}
+
+/// Writes the job's report reusing `original`'s analysis, with a copy of its items made by the
+/// database (`INSERT … SELECT`: no round trip for the rows); the existing report when the job
+/// has one.
+pub async fn insert_reuse(conn: &mut Conn<'_>, new: &NewTrendReport, original_id: i64) -> DbResult<TrendReport> {
+    use diesel::sql_types::BigInt;
+    transaction!(conn, |tx| {
+        let Some(report) = insert_report(tx, new).await? else {
+            return for_job(tx, new.job_id).await;
+        };
+        let copied = trend_report_items::table.filter(trend_report_items::trend_report_id.eq(original_id)).select((
+            report.job_id.into_sql::<BigInt>(),
+            report.id.into_sql::<BigInt>(),
+            trend_report_items::trend_id,
+            trend_report_items::rank,
+            trend_report_items::engagement_velocity,
+        ));
+        dispatch!(tx, c => diesel::insert_into(trend_report_items::table)
+            .values(copied)
+            .into_columns((
+                trend_report_items::job_id,
+                trend_report_items::trend_report_id,
+                trend_report_items::trend_id,
+                trend_report_items::rank,
+                trend_report_items::engagement_velocity,
+            ))
+            .execute(c)
+            .await)?;
+        Ok(report)
+    })
+}
+
+/// Inserts `new` unless the job already has a report (`None` then).
+async fn insert_report(conn: &mut Conn<'_>, new: &NewTrendReport) -> DbResult<Option<TrendReport>> {
+    Ok(dispatch!(conn, c => diesel::insert_into(trend_reports::table)
+        .values(new)
+        .on_conflict_do_nothing()
+        .returning(TrendReport::as_returning())
+        .get_result(c)
+        .await
+        .optional())?)
 }
 
 /// All items in one statement (a report analyses up to 100 trends).
