@@ -27,6 +27,7 @@ pub use setup::{ClipFormat, MediaProviders, ScriptPlanner};
 use std::sync::Arc;
 
 use serde_json::json;
+use shortline_config::Config;
 use shortline_db::{self as db, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
 use shortline_domain::{captions, ProductionPlan, Theme, ThemeAvatar};
 use shortline_grpc::convert;
@@ -44,7 +45,7 @@ use crate::media::{
     caption_files, generate_voiceover_fitted, ClipTarget, FitPolicy, GeneratedFile, NORMAL_WORDS_PER_MINUTE,
 };
 use crate::planner::PlanError;
-use crate::providers::AvatarTargets;
+use crate::providers::{AvatarTargets, SetupError};
 use media_set::{
     captions_key, clip_key, find_asset, is_complete, scene_number, set_keys, voiceover_key, ScriptLocks, Unrecorded,
 };
@@ -69,25 +70,23 @@ pub struct ScriptApi {
 }
 
 impl ScriptApi {
-    pub fn new(
-        pool: DbPool,
-        store: MediaStore,
-        planner: ScriptPlanner,
-        providers: MediaProviders,
-        format: ClipFormat,
-        media_slots: WorkSlots,
-        job_budget_usd: Option<f64>,
-    ) -> Self {
-        ScriptApi {
+    /// The API over `pool` and `store`, with the media providers, the planner, the clip format,
+    /// the media slots and the job budget the config names.
+    pub fn from_config(config: &Config, pool: DbPool, store: MediaStore) -> std::result::Result<Self, SetupError> {
+        Ok(ScriptApi {
+            providers: MediaProviders::from_config(&config.providers, &config.media)?,
+            planner: ScriptPlanner::from_config(&config.providers)?,
+            format: ClipFormat::from_config(&config.media),
+            media_slots: WorkSlots::new(
+                config.scriptgen.media_slots(),
+                "media generation",
+                "scriptgen.max_concurrent_media",
+            ),
+            script_locks: ScriptLocks::default(),
+            job_budget_usd: config.pipeline.job_budget_usd,
             pool,
             store,
-            planner,
-            providers,
-            format,
-            media_slots,
-            script_locks: ScriptLocks::default(),
-            job_budget_usd,
-        }
+        })
     }
 
     /// The job's budget (its theme's, else the configured one) less what its rows record as
