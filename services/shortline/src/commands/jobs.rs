@@ -19,7 +19,8 @@ pub async fn list(config: &Config, args: &JobsArgs, json: bool) -> anyhow::Resul
         page_size: args.limit.unwrap_or(0),
         page_token: args.page_token.clone().unwrap_or_default(),
     };
-    let response = inspect(config, "cannot list jobs".into(), |client| Box::pin(client.list_jobs(request))).await?;
+    let response =
+        inspect(config, "cannot list jobs".into(), move |client| Box::pin(client.list_jobs(request))).await?;
     if json {
         output::print_json(&json!({
             "jobs": response.jobs.iter().map(views::job).collect::<Vec<_>>(),
@@ -59,8 +60,9 @@ pub async fn list(config: &Config, args: &JobsArgs, json: bool) -> anyhow::Resul
 }
 
 pub async fn status(config: &Config, job_id: i64, json: bool) -> anyhow::Result<ExitCode> {
-    let job = inspect(config, format!("job {job_id}"), |client| Box::pin(client.get_job(v1::GetJobRequest { job_id })))
-        .await?;
+    let job =
+        inspect(config, format!("job {job_id}"), move |client| Box::pin(client.get_job(v1::GetJobRequest { job_id })))
+            .await?;
     if json {
         output::print_json(&views::job(&job))?;
         return Ok(ExitCode::SUCCESS);
@@ -116,7 +118,7 @@ pub async fn show(config: &Config, job_id: i64, json: bool) -> anyhow::Result<Ex
 
 /// The job's lineage: its stages, trends, report, scripts, assets and videos.
 pub async fn lineage(config: &Config, job_id: i64) -> anyhow::Result<v1::JobLineage> {
-    inspect(config, format!("job {job_id}"), |client| {
+    inspect(config, format!("job {job_id}"), move |client| {
         Box::pin(client.get_job_lineage(v1::GetJobLineageRequest { job_id }))
     })
     .await
@@ -174,7 +176,8 @@ pub async fn retry(
 pub async fn cancel(config: &Config, job_id: i64, reason: &str, json: bool) -> anyhow::Result<ExitCode> {
     let request = v1::CancelJobRequest { job_id, reason: reason.to_owned() };
     let job =
-        inspect(config, format!("cannot cancel job {job_id}"), |client| Box::pin(client.cancel_job(request))).await?;
+        inspect(config, format!("cannot cancel job {job_id}"), move |client| Box::pin(client.cancel_job(request)))
+            .await?;
     if json {
         output::print_json(&views::job(&job))?;
     } else {

@@ -34,10 +34,10 @@ pub async fn with_services<T>(
 /// One reading, reviewing or cancelling call to the orchestrator ([`with_services`] with
 /// [`Work::Inspect`]): `call` makes it with the client; its failure says `what` failed (e.g.
 /// "job 7", "cannot list jobs").
-pub async fn inspect<T: Send>(
+pub async fn inspect<T: Send + 'static>(
     config: &Config,
     what: String,
-    call: impl for<'a> FnOnce(&'a mut Client) -> BoxFuture<'a, Result<tonic::Response<T>, tonic::Status>> + Send,
+    call: impl for<'a> FnOnce(&'a mut Client) -> BoxFuture<'a, Result<tonic::Response<T>, tonic::Status>> + Send + 'static,
 ) -> anyhow::Result<T> {
     with_services(config, Work::Inspect, |services| {
         Box::pin(async move { Ok(call(&mut services.client).await.context(what)?.into_inner()) })

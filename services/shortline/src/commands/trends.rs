@@ -18,7 +18,7 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
                 limit_per_platform: limit_per_platform.unwrap_or(0),
             };
             let response =
-                inspect(config, "cannot collect trends".into(), |client| Box::pin(client.collect_trends(request)))
+                inspect(config, "cannot collect trends".into(), move |client| Box::pin(client.collect_trends(request)))
                     .await?;
             if json {
                 output::print_json(&json!({
@@ -43,7 +43,8 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
                 seen_by_job_id: job.unwrap_or(0),
             };
             let response =
-                inspect(config, "cannot list trends".into(), |client| Box::pin(client.list_trends(request))).await?;
+                inspect(config, "cannot list trends".into(), move |client| Box::pin(client.list_trends(request)))
+                    .await?;
             if json {
                 output::print_json(&json!({
                     "trends": response.trends.iter().map(views::trend).collect::<Vec<_>>(),
@@ -64,12 +65,12 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
                 max_trends: max_trends.unwrap_or(0),
             };
             let report =
-                inspect(config, "cannot analyse trends".into(), |client| Box::pin(client.analyze_trends(request)))
+                inspect(config, "cannot analyse trends".into(), move |client| Box::pin(client.analyze_trends(request)))
                     .await?;
             print_report(&report, json)?;
         }
         TrendsCommand::Report => {
-            let report = inspect(config, "no trend report".into(), |client| {
+            let report = inspect(config, "no trend report".into(), move |client| {
                 Box::pin(client.get_latest_trend_report(v1::GetLatestTrendReportRequest {}))
             })
             .await?;
@@ -80,7 +81,7 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
                 page_size: limit.unwrap_or(0),
                 page_token: page_token.unwrap_or_default(),
             };
-            let response = inspect(config, "cannot list trend reports".into(), |client| {
+            let response = inspect(config, "cannot list trend reports".into(), move |client| {
                 Box::pin(client.list_trend_reports(request))
             })
             .await?;
