@@ -1,7 +1,7 @@
 //! The script generator's errors and their one mapping to gRPC statuses.
 
 use shortline_domain::describe;
-use shortline_grpc::status::{RequestError, ServiceError, INTERNAL_MESSAGE};
+use shortline_grpc::status::{RequestError, ServiceError};
 use shortline_media::MediaStoreError;
 use shortline_providers::budget::BudgetExceeded;
 use tonic::Code;
@@ -100,6 +100,7 @@ mod tests {
     use shortline_db::DbError;
     use shortline_domain::Violation;
     use shortline_grpc::slots::SlotsBusy;
+    use shortline_grpc::status::INTERNAL_MESSAGE;
     use tonic::Status;
 
     use super::*;
