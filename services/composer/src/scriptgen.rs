@@ -2,6 +2,7 @@
 //! `media_assets` tables). Every call carries its job_id (in the message and in metadata, for
 //! tracing) and a deadline (sent as `grpc-timeout`).
 
+use std::future::Future;
 use std::time::Duration;
 
 use shortline_config::TlsConfig;
@@ -33,25 +34,17 @@ impl Scriptgen {
     /// One script of the job; scriptgen's NOT_FOUND (another job's script, or none) passes on.
     pub async fn get_script(&self, job_id: i64, script_id: i64) -> Result<v1::Script> {
         let message = v1::GetScriptRequest { job_id, script_id };
-        Ok(self
-            .client
-            .clone()
-            .get_script(request(message, job_id, DEADLINE))
-            .await
-            .map_err(RequestError::downstream("scriptgen"))?
-            .into_inner())
+        answer(self.client.clone().get_script(request(message, job_id, DEADLINE))).await
     }
 
     /// The media assets of one script of the job (`script_id` 0: every asset of the job).
     pub async fn list_media_assets(&self, job_id: i64, script_id: i64) -> Result<Vec<v1::MediaAsset>> {
         let message = v1::ListMediaAssetsRequest { job_id, script_id };
-        Ok(self
-            .client
-            .clone()
-            .list_media_assets(request(message, job_id, DEADLINE))
-            .await
-            .map_err(RequestError::downstream("scriptgen"))?
-            .into_inner()
-            .assets)
+        Ok(answer(self.client.clone().list_media_assets(request(message, job_id, DEADLINE))).await?.assets)
     }
+}
+
+/// What scriptgen answered; a failed call passes its status on (see [`RequestError::downstream`]).
+async fn answer<T>(call: impl Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>) -> Result<T> {
+    Ok(call.await.map_err(RequestError::downstream("scriptgen"))?.into_inner())
 }

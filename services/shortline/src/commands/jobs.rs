@@ -139,12 +139,8 @@ pub async fn retry(
         Box::pin(async move {
             let request =
                 v1::RetryJobRequest { job_id, from_stage: from_stage.map(v1::Stage::from).unwrap_or_default() as i32 };
-            let job = services
-                .client
-                .retry_job(request)
-                .await
-                .with_context(|| format!("cannot retry job {job_id}"))?
-                .into_inner();
+            let retried = services.client.retry_job(request).await;
+            let job = retried.with_context(|| format!("cannot retry job {job_id}"))?.into_inner();
             if detach && !services.is_embedded() {
                 if json {
                     output::print_json(&views::job(&job))?;
