@@ -13,9 +13,8 @@ use shortline_domain::captions;
 use shortline_domain::text::stored_text;
 use shortline_domain::CaptionStyle;
 use shortline_grpc::convert;
-use shortline_grpc::record_job_id;
 use shortline_grpc::slots::{Slot, WorkSlots};
-use shortline_grpc::status::require_job_id;
+use shortline_grpc::status::{job_scoped, require_id, require_job, RequestError};
 use shortline_media::{Downloads, MediaStore, MediaStoreError};
 use shortline_proto::v1::{self, composer_service_server::ComposerService};
 use tokio::sync::Mutex;
@@ -73,8 +72,7 @@ impl ComposerService for ComposerApi {
         request: Request<v1::ComposeVideoRequest>,
     ) -> std::result::Result<Response<v1::Video>, Status> {
         let request = request.into_inner();
-        let job_id = require_job_id(request.job_id)?;
-        record_job_id(job_id);
+        let job_id = job_scoped(request.job_id)?;
         Ok(Response::new(self.composer.clone().compose(job_id, request).await?))
     }
 
@@ -83,8 +81,7 @@ impl ComposerService for ComposerApi {
         request: Request<v1::ComposerReviewVideoRequest>,
     ) -> std::result::Result<Response<v1::Video>, Status> {
         let request = request.into_inner();
-        let job_id = require_job_id(request.job_id)?;
-        record_job_id(job_id);
+        let job_id = job_scoped(request.job_id)?;
         Ok(Response::new(self.composer.review(job_id, request).await?))
     }
 
@@ -92,16 +89,8 @@ impl ComposerService for ComposerApi {
         &self,
         request: Request<v1::ListVideosRequest>,
     ) -> std::result::Result<Response<v1::ListVideosResponse>, Status> {
-        let job_id = require_job_id(request.get_ref().job_id)?;
-        record_job_id(job_id);
-        let mut pooled = self.composer.pool.get().await.map_err(ComposerError::from)?;
-        let conn = &mut pooled.conn();
-        let mut videos = db::videos::list_for_job(conn, job_id).await.map_err(ComposerError::from)?;
-        if videos.is_empty() {
-            ensure_job(conn, job_id).await?;
-        }
-        videos.sort_by_key(|v| (v.variant, v.id)); // "by variant" (one video per script)
-        Ok(Response::new(v1::ListVideosResponse { videos: videos.iter().map(convert::video).collect() }))
+        let job_id = job_scoped(request.get_ref().job_id)?;
+        Ok(Response::new(v1::ListVideosResponse { videos: self.composer.videos(job_id).await? }))
     }
 
     async fn get_video(
@@ -109,12 +98,30 @@ impl ComposerService for ComposerApi {
         request: Request<v1::GetVideoRequest>,
     ) -> std::result::Result<Response<v1::Video>, Status> {
         let request = request.into_inner();
-        let job_id = require_job_id(request.job_id)?;
-        record_job_id(job_id);
-        let video_id = positive(request.video_id, "video_id")?;
-        let mut pooled = self.composer.pool.get().await.map_err(ComposerError::from)?;
+        let job_id = job_scoped(request.job_id)?;
+        let video_id = require_id("video_id", request.video_id)?;
+        Ok(Response::new(self.composer.video(job_id, video_id).await?))
+    }
+}
+
+// ---- ListVideos, GetVideo -----------------------------------------------------------------------
+
+impl Composer {
+    /// The job's videos by variant (one video per script).
+    async fn videos(&self, job_id: i64) -> Result<Vec<v1::Video>> {
+        let mut pooled = self.pool.get().await?;
         let conn = &mut pooled.conn();
-        Ok(Response::new(convert::video(&find_video(conn, job_id, video_id).await?)))
+        let mut videos = db::videos::list_for_job(conn, job_id).await?;
+        if videos.is_empty() {
+            require_job(conn, job_id).await?;
+        }
+        videos.sort_by_key(|v| (v.variant, v.id));
+        Ok(videos.iter().map(convert::video).collect())
+    }
+
+    async fn video(&self, job_id: i64, video_id: i64) -> Result<v1::Video> {
+        let mut pooled = self.pool.get().await?;
+        Ok(convert::video(&find_video(&mut pooled.conn(), job_id, video_id).await?))
     }
 }
 
@@ -138,9 +145,9 @@ struct Prepared {
 
 impl Composer {
     async fn compose(self: Arc<Self>, job_id: i64, request: v1::ComposeVideoRequest) -> Result<v1::Video> {
-        let script_id = positive(request.script_id, "script_id")?;
+        let script_id = require_id("script_id", request.script_id)?;
         for (i, id) in request.asset_ids.iter().enumerate() {
-            positive(*id, &format!("asset_ids[{i}]"))?;
+            require_id(&format!("asset_ids[{i}]"), *id)?;
         }
         let log = generation_log(&request.generation_log_json)?;
         let costs = upstream_costs(request.upstream_costs.as_ref())?;
@@ -167,7 +174,7 @@ impl Composer {
         let cancel = CancellationToken::new();
         let _cancel_on_drop = cancel.clone().drop_guard();
         let task = tokio::spawn(self.clone().render_and_store(prepared, slot, cancel).in_current_span());
-        task.await.map_err(|e| ComposerError::Internal(format!("render task failed: {e}")))?
+        task.await.map_err(|e| RequestError::Internal(format!("render task failed: {e}")))?
     }
 
     /// The script's video if it exists (the idempotent answer); with `check_job`, NOT_FOUND
@@ -179,7 +186,7 @@ impl Composer {
             Ok(video) => Ok(Some(convert::video(&video))),
             Err(DbError::NotFound) => {
                 if check_job {
-                    ensure_job(conn, job_id).await?;
+                    require_job(conn, job_id).await?;
                 }
                 Ok(None)
             }
@@ -201,7 +208,7 @@ impl Composer {
         let plan = script
             .plan
             .as_ref()
-            .ok_or_else(|| ComposerError::Internal(format!("scriptgen sent script {script_id} without a plan")))?;
+            .ok_or_else(|| RequestError::Internal(format!("scriptgen sent script {script_id} without a plan")))?;
         let assets = self.scriptgen.list_media_assets(job_id, script_id).await?;
         let selection = match compose::select(&assets, asset_ids, plan.scenes.len()) {
             Ok(selection) => selection,
@@ -209,7 +216,7 @@ impl Composer {
         };
         let costs = video_costs(costs, &script, &assets)?;
         let settings = compose::render_settings(&self.media, &plan.aspect_ratio).ok_or_else(|| {
-            ComposerError::FailedPrecondition(format!(
+            RequestError::FailedPrecondition(format!(
                 "script {script_id}: aspect ratio `{}` cannot be composed",
                 plan.aspect_ratio
             ))
@@ -230,9 +237,9 @@ impl Composer {
                 let path = self.asset_file(asset, &downloads).await?;
                 let text = tokio::fs::read_to_string(&path)
                     .await
-                    .map_err(|e| ComposerError::Internal(format!("reading the captions of asset {}: {e}", asset.id)))?;
+                    .map_err(|e| RequestError::Internal(format!("reading the captions of asset {}: {e}", asset.id)))?;
                 let cues = captions::parse_vtt(&text).map_err(|e| {
-                    ComposerError::FailedPrecondition(format!("asset {}: its captions cannot be read: {e}", asset.id))
+                    RequestError::FailedPrecondition(format!("asset {}: its captions cannot be read: {e}", asset.id))
                 })?;
                 Some(CaptionTrack { cues, style })
             }
@@ -289,45 +296,49 @@ impl Composer {
         asset_ids: &[i64],
         error: SelectionError,
     ) -> ComposerError {
-        let no_media =
-            || ComposerError::FailedPrecondition(format!("script {script_id} has no media yet: run GenerateMedia"));
-        match error {
+        let refusal = match error {
             SelectionError::NotOfScript { index, id } => {
                 // An asset of another script of this job is a bad argument; one of another job
                 // (or none at all) is, as every lookup of another job's row, NOT_FOUND.
                 match self.scriptgen.list_media_assets(job_id, 0).await {
-                    Ok(all) if all.iter().any(|a| a.id == id) => ComposerError::invalid(
+                    Ok(all) if all.iter().any(|a| a.id == id) => RequestError::invalid(
                         format!("asset_ids[{index}]"),
                         format!("asset {id} is not an asset of script {script_id}"),
                     ),
-                    Ok(_) => ComposerError::NotFound(format!("asset {id} not found")),
-                    Err(error) => error,
+                    Ok(_) => RequestError::NotFound(format!("asset {id} not found")),
+                    Err(error) => return error,
                 }
             }
-            SelectionError::NoClips if asset_ids.is_empty() => no_media(),
-            SelectionError::MissingScenes(scenes) if asset_ids.is_empty() => ComposerError::FailedPrecondition(
-                format!("script {script_id} has no clip for scene {} yet: run GenerateMedia", list(&scenes)),
-            ),
-            SelectionError::NoClips => {
-                ComposerError::invalid("asset_ids", "names no clip; one clip per scene is needed")
+            SelectionError::NoClips if asset_ids.is_empty() => {
+                RequestError::FailedPrecondition(format!("script {script_id} has no media yet: run GenerateMedia"))
             }
-            SelectionError::MissingScenes(scenes) => ComposerError::invalid(
+            SelectionError::MissingScenes(scenes) if asset_ids.is_empty() => RequestError::FailedPrecondition(format!(
+                "script {script_id} has no clip for scene {} yet: run GenerateMedia",
+                list(&scenes)
+            )),
+            SelectionError::NoClips => {
+                RequestError::invalid("asset_ids", "names no clip; one clip per scene is needed")
+            }
+            SelectionError::MissingScenes(scenes) => RequestError::invalid(
                 "asset_ids",
                 format!("names no clip for scene {}; one clip per scene is needed", list(&scenes)),
             ),
-        }
+        };
+        refusal.into()
     }
 
     /// A local file of an asset's media, which must be in the media store.
     async fn asset_file(&self, asset: &v1::MediaAsset, downloads: &Downloads) -> Result<PathBuf> {
         self.store.fetch(&asset.uri, downloads).await.map_err(|e| match e {
             MediaStoreError::OutsideStore { .. } => {
-                ComposerError::FailedPrecondition(format!("asset {}: its file is not in the media store", asset.id))
+                RequestError::FailedPrecondition(format!("asset {}: its file is not in the media store", asset.id))
+                    .into()
             }
-            MediaStoreError::Missing { .. } => ComposerError::FailedPrecondition(format!(
+            MediaStoreError::Missing { .. } => RequestError::FailedPrecondition(format!(
                 "asset {}: its file is missing from the media store",
                 asset.id
-            )),
+            ))
+            .into(),
             other => other.into(),
         })
     }
@@ -426,12 +437,12 @@ fn generation_log(text: &str) -> Result<Map<String, Value>> {
         return Ok(Map::new());
     }
     if text.len() > MAX_GENERATION_LOG_BYTES {
-        return Err(ComposerError::invalid(FIELD, format!("larger than {MAX_GENERATION_LOG_BYTES} bytes")));
+        return Err(RequestError::invalid(FIELD, format!("larger than {MAX_GENERATION_LOG_BYTES} bytes")).into());
     }
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ComposerError::invalid(FIELD, "must be a JSON object")),
-        Err(e) => Err(ComposerError::invalid(FIELD, format!("is not valid JSON: {e}"))),
+        Ok(_) => Err(RequestError::invalid(FIELD, "must be a JSON object").into()),
+        Err(e) => Err(RequestError::invalid(FIELD, format!("is not valid JSON: {e}")).into()),
     }
 }
 
@@ -449,10 +460,10 @@ fn upstream_costs(costs: Option<&v1::CostBreakdown>) -> Result<v1::CostBreakdown
         .map(|(field, _)| shortline_domain::Violation::new(format!("upstream_costs.{field}"), "must not be negative"))
         .collect();
     if !violations.is_empty() {
-        return Err(ComposerError::Invalid(violations));
+        return Err(RequestError::Invalid(violations).into());
     }
     if parts.iter().try_fold(0_i64, |sum, (_, value)| sum.checked_add(*value)).is_none() {
-        return Err(ComposerError::invalid("upstream_costs", "the total does not fit in 64 bits"));
+        return Err(RequestError::invalid("upstream_costs", "the total does not fit in 64 bits").into());
     }
     Ok(costs)
 }
@@ -472,7 +483,7 @@ fn video_costs(
             .filter(|a| (a.kind == v1::AssetKind::Voiceover as i32) == voice)
             .try_fold(0_i64, |sum, a| sum.checked_add(a.cost_micros))
     };
-    let too_large = || ComposerError::Internal(format!("the costs of script {} do not fit in 64 bits", script.id));
+    let too_large = || RequestError::Internal(format!("the costs of script {} do not fit in 64 bits", script.id));
     let costs = v1::CostBreakdown {
         llm_micros: upstream.llm_micros.checked_add(script.cost_micros).ok_or_else(too_large)?,
         tts_micros: sum(true).and_then(|s| s.checked_add(upstream.tts_micros)).ok_or_else(too_large)?,
@@ -556,18 +567,19 @@ fn composition_log(settings: &RenderSettings, inputs: Value, output: &RenderOutp
 
 impl Composer {
     async fn review(&self, job_id: i64, request: v1::ComposerReviewVideoRequest) -> Result<v1::Video> {
-        let video_id = positive(request.video_id, "video_id")?;
+        let video_id = require_id("video_id", request.video_id)?;
         let decision = match v1::ReviewDecision::try_from(request.decision) {
             Ok(v1::ReviewDecision::Approve) => VideoStatus::Approved,
             Ok(v1::ReviewDecision::Reject) => VideoStatus::Rejected,
             _ => {
-                return Err(ComposerError::invalid(
+                return Err(RequestError::invalid(
                     "decision",
                     "must be REVIEW_DECISION_APPROVE or REVIEW_DECISION_REJECT",
-                ))
+                )
+                .into())
             }
         };
-        stored_text("note", &request.note, MAX_NOTE_CHARS).map_err(|v| ComposerError::Invalid(vec![v]))?;
+        stored_text("note", &request.note, MAX_NOTE_CHARS).map_err(|v| RequestError::Invalid(vec![v]))?;
         let note = Some(request.note.as_str()).filter(|n| !n.is_empty());
         let reviewer = Some(request.reviewer.as_str()).filter(|n| !n.is_empty());
 
@@ -617,9 +629,10 @@ impl Composer {
                 self.move_back(&moved).await;
                 match find_video(conn, job_id, video_id).await {
                     Ok(now) if now.status != VideoStatus::Generated => Err(already_reviewed(&now)),
-                    Ok(_) => Err(ComposerError::FailedPrecondition(format!(
+                    Ok(_) => Err(RequestError::FailedPrecondition(format!(
                         "video {video_id} changed during the review; retry"
-                    ))),
+                    ))
+                    .into()),
                     Err(e) => Err(e),
                 }
             }
@@ -645,39 +658,20 @@ impl Composer {
 }
 
 fn already_reviewed(video: &db::Video) -> ComposerError {
-    ComposerError::FailedPrecondition(format!("video {} is already {}", video.id, video.status))
+    RequestError::FailedPrecondition(format!("video {} is already {}", video.id, video.status)).into()
 }
 
 // ---- shared -------------------------------------------------------------------------------------
-
-/// NOT_FOUND "job N not found" unless the job exists. Asked only when a lookup scoped by the job
-/// found nothing (a row of the job proves the job exists), to tell "no such job" from "no such
-/// row": one query less on every successful call.
-async fn ensure_job(conn: &mut db::Conn<'_>, job_id: i64) -> Result<()> {
-    if db::jobs::exists(conn, job_id).await? {
-        Ok(())
-    } else {
-        Err(ComposerError::JobNotFound(job_id))
-    }
-}
 
 /// A video of the job; one of another job is NOT_FOUND like one that does not exist.
 async fn find_video(conn: &mut db::Conn<'_>, job_id: i64, video_id: i64) -> Result<db::Video> {
     match db::videos::find(conn, job_id, video_id).await {
         Ok(video) => Ok(video),
         Err(DbError::NotFound) => {
-            ensure_job(conn, job_id).await?;
-            Err(ComposerError::NotFound(format!("video {video_id} not found")))
+            require_job(conn, job_id).await?;
+            Err(RequestError::NotFound(format!("video {video_id} not found")).into())
         }
         Err(other) => Err(other.into()),
-    }
-}
-
-fn positive(id: i64, field: &str) -> Result<i64> {
-    if id > 0 {
-        Ok(id)
-    } else {
-        Err(ComposerError::invalid(field, "must be a positive id"))
     }
 }
 

@@ -1,85 +1,48 @@
 //! The composer's errors and their one mapping to gRPC statuses.
 
-use shortline_db::DbError;
-use shortline_domain::{describe, Violation};
-use shortline_grpc::slots::SlotsBusy;
-use shortline_grpc::status::{into_status, ServiceError, INTERNAL_MESSAGE};
+use shortline_grpc::status::{RequestError, ServiceError, INTERNAL_MESSAGE};
 use shortline_media::MediaStoreError;
-use tonic::{Code, Status};
+use tonic::Code;
 
 use crate::render::RenderError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposerError {
-    /// A request field with a bad value (INVALID_ARGUMENT, every violation named).
-    #[error("{}", describe(.0))]
-    Invalid(Vec<Violation>),
-    #[error("job {0} not found")]
-    JobNotFound(i64),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
+    /// What every service answers: bad fields, missing rows, the database, scriptgen's answers,
+    /// busy render slots…
     #[error(transparent)]
-    Db(#[from] DbError),
-    /// A call to another service failed; its status is passed on as it came.
-    #[error("{service} answered {}: {}", .status.code(), .status.message())]
-    Downstream { service: &'static str, status: Status },
+    Request(#[from] RequestError),
     /// The render failed: FFmpeg missing (FAILED_PRECONDITION with the install hint), cancelled
     /// (CANCELLED) or anything else (INTERNAL, details only in the logs).
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error(transparent)]
     MediaStore(#[from] MediaStoreError),
-    /// Every render slot of this process is busy (RESOURCE_EXHAUSTED: retry later).
-    #[error(transparent)]
-    Busy(#[from] SlotsBusy),
-    #[error("{0}")]
-    Internal(String),
 }
 
-impl ComposerError {
-    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ComposerError::Invalid(vec![Violation::new(field, reason)])
-    }
-}
+shortline_grpc::wraps_request_error!(ComposerError);
 
 impl ServiceError for ComposerError {
     fn status_code(&self) -> Code {
         match self {
-            ComposerError::Invalid(_) => Code::InvalidArgument,
-            ComposerError::JobNotFound(_) | ComposerError::NotFound(_) => Code::NotFound,
-            ComposerError::FailedPrecondition(_) => Code::FailedPrecondition,
-            ComposerError::Busy(_) => Code::ResourceExhausted,
-            ComposerError::Db(db) => db.status_code(),
-            ComposerError::Downstream { status, .. } => status.code(),
+            ComposerError::Request(common) => common.status_code(),
             // The same input fails the gate the same way: the orchestrator must not retry it.
             ComposerError::Render(RenderError::FfmpegMissing { .. } | RenderError::QualityGate { .. }) => {
                 Code::FailedPrecondition
             }
             ComposerError::Render(RenderError::Cancelled) => Code::Cancelled,
-            ComposerError::Render(_) | ComposerError::MediaStore(_) | ComposerError::Internal(_) => Code::Internal,
+            ComposerError::Render(_) | ComposerError::MediaStore(_) => Code::Internal,
         }
     }
 
     fn public_message(&self) -> String {
         match self {
-            ComposerError::Db(db) => db.public_message(),
-            ComposerError::Downstream { status, .. } => status.message().to_owned(),
+            ComposerError::Request(common) => common.public_message(),
             ComposerError::Render(
                 error @ (RenderError::FfmpegMissing { .. } | RenderError::QualityGate { .. } | RenderError::Cancelled),
             ) => error.to_string(),
-            ComposerError::Render(_) | ComposerError::MediaStore(_) | ComposerError::Internal(_) => {
-                INTERNAL_MESSAGE.to_owned()
-            }
-            other => other.to_string(),
+            ComposerError::Render(_) | ComposerError::MediaStore(_) => INTERNAL_MESSAGE.to_owned(),
         }
-    }
-}
-
-impl From<ComposerError> for Status {
-    fn from(error: ComposerError) -> Self {
-        into_status(error)
     }
 }
 
@@ -87,26 +50,30 @@ pub type Result<T, E = ComposerError> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
+    use shortline_db::DbError;
+    use shortline_grpc::slots::SlotsBusy;
+    use tonic::Status;
+
     use super::*;
 
     #[test]
     fn every_error_has_its_code_and_internals_stay_inside() {
         let cases = [
             (
-                ComposerError::invalid("decision", "must be APPROVE or REJECT"),
+                RequestError::invalid("decision", "must be APPROVE or REJECT").into(),
                 Code::InvalidArgument,
                 "decision: must be APPROVE or REJECT",
             ),
-            (ComposerError::JobNotFound(7), Code::NotFound, "job 7 not found"),
-            (ComposerError::NotFound("video 3 not found".into()), Code::NotFound, "video 3 not found"),
+            (RequestError::JobNotFound(7).into(), Code::NotFound, "job 7 not found"),
+            (RequestError::NotFound("video 3 not found".into()).into(), Code::NotFound, "video 3 not found"),
             (
-                ComposerError::FailedPrecondition("video 3 is already approved".into()),
+                RequestError::FailedPrecondition("video 3 is already approved".into()).into(),
                 Code::FailedPrecondition,
                 "video 3 is already approved",
             ),
-            (ComposerError::Db(DbError::Internal("SELEC".into())), Code::Internal, "internal error"),
+            (ComposerError::from(DbError::Internal("SELEC".into())), Code::Internal, "internal error"),
             (
-                ComposerError::Busy(SlotsBusy {
+                ComposerError::from(SlotsBusy {
                     capacity: 1,
                     what: "render",
                     setting: "composer.max_concurrent_renders",
@@ -143,10 +110,10 @@ mod tests {
         let missing = Status::from(ComposerError::Render(RenderError::FfmpegMissing { program: "ffmpeg" }));
         assert_eq!(missing.code(), Code::FailedPrecondition);
         assert!(missing.message().contains("apt-get install ffmpeg"), "{}", missing.message());
-        let downstream = Status::from(ComposerError::Downstream {
+        let downstream = Status::from(ComposerError::from(RequestError::Downstream {
             service: "scriptgen",
             status: Status::not_found("script 4 not found"),
-        });
+        }));
         assert_eq!((downstream.code(), downstream.message()), (Code::NotFound, "script 4 not found"));
     }
 }

@@ -6,12 +6,10 @@ use std::sync::Arc;
 use shortline_config::Config;
 use shortline_db::{JobKind, MadeBy, StageName};
 use shortline_domain::Platform;
-use shortline_grpc::auth::{Guard, Policy, Tokens};
-use shortline_grpc::service::{self, StartError};
-use shortline_grpc::tls::ReloadingTls;
-use shortline_grpc::{GrpcServer, ServeError, Shutdown};
+use shortline_grpc::auth::{Policy, Tokens};
+use shortline_grpc::service::{ServicePorts, ServiceStart, StartError};
+use shortline_grpc::{ServeError, Shutdown};
 use shortline_proto::v1::orchestrator_service_server::OrchestratorServiceServer;
-use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::api::OrchestratorApi;
@@ -22,14 +20,11 @@ use crate::stages::Stages;
 use crate::trends::TrendSource;
 
 pub struct Application {
-    listener: TcpListener,
-    address: SocketAddr,
+    start: ServiceStart,
     engine: Arc<Engine>,
     config: Config,
     /// The users' tokens when `auth.tokens_file` is set; `None`: no authentication.
     tokens: Option<Arc<Tokens>>,
-    tls: Option<Arc<ReloadingTls>>,
-    shutdown: Shutdown,
     /// Whether this process drives jobs (claims them, runs the scheduled refresh).
     drives_jobs: bool,
 }
@@ -38,17 +33,15 @@ impl Application {
     /// Binds the configured address (port 0 picks one) and prepares the engine; nothing runs
     /// until [`Application::run`].
     pub async fn build(config: Config, shutdown: Shutdown) -> Result<Self, StartError> {
-        let listener = service::bind("orchestrator", config.orchestrator.listen).await?;
-        let address = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
-        let pool = service::connect_database(&config)?;
-        service::start_metrics("orchestrator", config.orchestrator.metrics_listen, &pool, true, &shutdown).await?;
-        let tls = service::server_tls(&config)?;
+        let ports = ServicePorts::new("orchestrator", config.orchestrator.listen, config.orchestrator.metrics_listen);
+        let start = ServiceStart::new(ServicePorts { count_jobs: true, ..ports }, &config, shutdown).await?;
+        let pool = start.pool().clone();
         let clients = Clients::connect_lazy(&config.scriptgen.url, &config.composer.url, &config.tls)
-            .map_err(|e| StartError::Other(e.to_string()))?;
+            .map_err(StartError::other)?;
         // The bundled samples and the heuristic analyst unless `providers.trends` / `.analyst` say otherwise.
         let sources: Vec<Arc<dyn TrendSource>> =
-            crate::providers::trend_sources(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
-        let analyst = crate::providers::analyst(&config.providers).map_err(|e| StartError::Other(e.to_string()))?;
+            crate::providers::trend_sources(&config.providers).map_err(StartError::other)?;
+        let analyst = crate::providers::analyst(&config.providers).map_err(StartError::other)?;
         let stages = Stages {
             pool: pool.clone(),
             clients,
@@ -60,10 +53,10 @@ impl Application {
         };
         let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone(), Lineage::start(&config.lineage)));
         let tokens = match &config.auth.tokens_file {
-            Some(path) => Some(Arc::new(Tokens::load(path).map_err(|e| StartError::Other(e.to_string()))?)),
+            Some(path) => Some(Arc::new(Tokens::load(path).map_err(StartError::other)?)),
             None => None,
         };
-        Ok(Application { listener, address, engine, config, tokens, tls, shutdown, drives_jobs: true })
+        Ok(Application { start, engine, config, tokens, drives_jobs: true })
     }
 
     /// Serves the API without the job engine and the scheduled refresh: for an orchestrator
@@ -74,19 +67,19 @@ impl Application {
     }
 
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.start.address()
     }
 
     /// Serves until shutdown: health goes NOT_SERVING first, the engine stops claiming, running
     /// jobs get the grace period, then the server drains.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Application { listener, address, engine, config, tokens, tls, shutdown, drives_jobs } = self;
-        info!(%address, drives_jobs, "orchestrator listening");
+        let Application { mut start, engine, config, tokens, drives_jobs } = self;
+        info!(address = %start.address(), drives_jobs, "orchestrator listening");
         // The engine stops claiming on shutdown and gets the grace period for running jobs; the
         // server keeps answering (NOT_SERVING) until it is done, then drains.
         let engine_done = tokio_util::sync::CancellationToken::new();
         let engine_task = {
-            let (engine, token, done) = (engine.clone(), shutdown.token(), engine_done.clone());
+            let (engine, token, done) = (engine.clone(), start.shutdown().token(), engine_done.clone());
             tokio::spawn(async move {
                 if drives_jobs {
                     engine.run(token).await;
@@ -98,25 +91,13 @@ impl Application {
         };
         let refresh_interval =
             if drives_jobs { config.pipeline.trend_refresh_interval() } else { std::time::Duration::ZERO };
-        let refresh_task = tokio::spawn(scheduled_refresh(engine.clone(), refresh_interval, shutdown.token()));
-        let gate = service::SchemaGate::new(&engine.pool);
-        let readiness = gate.readiness();
-        let api = OrchestratorServiceServer::with_interceptor(OrchestratorApi::new(engine), gate);
-        let routes = match tokens {
-            Some(tokens) => tonic::service::Routes::new(Guard::new(
-                api,
-                Policy::Users { tokens, permission_of: crate::api::permission_of },
-            )),
-            None => tonic::service::Routes::new(api),
-        };
-        let served = GrpcServer::new(routes)
-            .health_service("shortline.v1.OrchestratorService")
-            .readiness(readiness)
-            .tls(tls)
-            // The grace period went to the engine; what is left in flight then are reads.
-            .drain_timeout(config.pipeline.shutdown_grace().min(std::time::Duration::from_secs(2)))
-            .stop_accepting_after(engine_done.cancelled_owned())
-            .serve(listener, shutdown)
+        let refresh_task = tokio::spawn(scheduled_refresh(engine.clone(), refresh_interval, start.shutdown().token()));
+        // The grace period went to the engine; what is left in flight then are reads.
+        let drain_timeout = config.pipeline.shutdown_grace().min(std::time::Duration::from_secs(2));
+        start.finish_before_draining(engine_done.cancelled_owned(), drain_timeout);
+        let policy = tokens.map(|tokens| Policy::Users { tokens, permission_of: crate::api::permission_of });
+        let served = start
+            .serve(|gate| OrchestratorServiceServer::with_interceptor(OrchestratorApi::new(engine), gate), policy)
             .await;
         let _ = engine_task.await;
         refresh_task.abort();

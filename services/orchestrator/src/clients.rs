@@ -2,13 +2,12 @@
 //! job_id (in the message and in metadata, for tracing) and the stage's deadline.
 
 use shortline_config::TlsConfig;
-use shortline_grpc::client::{channel, downstream_status, MAX_MESSAGE_BYTES};
+use shortline_grpc::client::{channel, MAX_MESSAGE_BYTES};
 use shortline_proto::v1::composer_service_client::ComposerServiceClient;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
 use tonic::transport::Channel;
-use tonic::Status;
 
-use crate::error::{OrchestratorError, Result};
+use crate::error::{RequestError, Result};
 
 #[derive(Clone)]
 pub struct Clients {
@@ -23,18 +22,13 @@ impl Clients {
     pub fn connect_lazy(scriptgen_url: &str, composer_url: &str, tls: &TlsConfig) -> Result<Self> {
         Ok(Clients {
             scriptgen: ScriptServiceClient::new(
-                channel("scriptgen", scriptgen_url, tls).map_err(OrchestratorError::Internal)?,
+                channel("scriptgen", scriptgen_url, tls).map_err(RequestError::Internal)?,
             )
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
             composer: ComposerServiceClient::new(
-                channel("composer", composer_url, tls).map_err(OrchestratorError::Internal)?,
+                channel("composer", composer_url, tls).map_err(RequestError::Internal)?,
             )
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
         })
     }
-}
-
-/// What a failed call to `service` is to the engine (see [`downstream_status`]).
-pub fn downstream(service: &'static str) -> impl Fn(Status) -> OrchestratorError + Copy {
-    move |status| OrchestratorError::Downstream { service, status: downstream_status(service, status) }
 }

@@ -9,7 +9,7 @@ use shortline_db::{self as db, CollectionKey, MadeBy, NewTrendCollection, TrendC
 use shortline_domain::{Platform, TrendItem};
 use tracing::info;
 
-use crate::error::{OrchestratorError, Result};
+use crate::error::{RequestError, Result};
 use crate::stages::Stages;
 use crate::trends::{SourceQuota, TrendSource, ANALYSIS_WINDOW_HOURS};
 
@@ -89,7 +89,7 @@ impl Stages {
                         started - chrono::TimeDelta::from_std(self.collection_deadline).unwrap_or_default(),
                     );
                     if tokio::time::Instant::now() >= give_up {
-                        return Err(OrchestratorError::Aborted(format!(
+                        return Err(RequestError::Aborted(format!(
                             "waited {}s for another job's trend collection of {}",
                             self.collection_deadline.as_secs(),
                             key.sources
@@ -130,7 +130,7 @@ impl Stages {
                         info!(job_id, collection_id = collection.id, %reason, "quota spent: using the freshest collection");
                         Ok(Collected { collection, new: 0 })
                     }
-                    None => Err(OrchestratorError::FailedPrecondition(format!(
+                    None => Err(RequestError::FailedPrecondition(format!(
                         "trend collection: {reason}, and there is no earlier collection to use"
                     ))),
                 }
@@ -169,7 +169,7 @@ impl Stages {
         let mut items = Vec::new();
         for source in sources {
             let fetched = source.fetch(limit).await.map_err(|e| {
-                CollectFailure::Other(OrchestratorError::Downstream {
+                CollectFailure::Other(RequestError::Downstream {
                     service: "trend source",
                     status: tonic::Status::unavailable(e.to_string()),
                 })
@@ -199,7 +199,7 @@ impl Stages {
 enum CollectFailure {
     /// A source's daily quota would be exceeded (the reason names it).
     Quota(String),
-    Other(OrchestratorError),
+    Other(RequestError),
 }
 
 fn quota_reason(quota: &SourceQuota, used: i64) -> String {

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::clients::Clients;
-use crate::error::{OrchestratorError, Result};
+use crate::error::{RequestError, Result};
 use crate::lineage::{EventType, Lineage};
 use crate::stages::Stages;
 
@@ -203,7 +203,7 @@ impl Engine {
         self.lock_running().remove(&job.id);
         match outcome {
             Ok(()) => {}
-            Err(OrchestratorError::Db(DbError::LeaseLost { .. })) => {
+            Err(RequestError::Db(DbError::LeaseLost { .. })) => {
                 info!(job_id = job.id, "lease lost: another worker owns the job now");
             }
             Err(error) => {
@@ -362,7 +362,7 @@ impl Engine {
         let outcome = with_heartbeat(&self.pool, &lease, self.pipeline.lease(), &token, async {
             tokio::select! {
                 outcome = work(job.id) => outcome,
-                _ = token.cancelled() => Err(OrchestratorError::FailedPrecondition(format!(
+                _ = token.cancelled() => Err(RequestError::FailedPrecondition(format!(
                     "job {} was cancelled before {stage} finished", job.id
                 ))),
             }
@@ -421,7 +421,7 @@ impl Engine {
             let row = async {
                 let mut pooled = self.pool.get().await?;
                 let new = NewJobStage::running(job.id, stage, attempt).by(&self.worker);
-                Ok::<_, OrchestratorError>(db::job_stages::start_fenced(&mut pooled.conn(), lease, &new).await?)
+                Ok::<_, RequestError>(db::job_stages::start_fenced(&mut pooled.conn(), lease, &new).await?)
             }
             .instrument(attempt_span.clone())
             .await?;
@@ -653,28 +653,28 @@ enum Retry {
     Never,
 }
 
-fn retry_of(error: &OrchestratorError) -> Retry {
+fn retry_of(error: &RequestError) -> Retry {
     use tonic::Code;
     match error {
-        OrchestratorError::Downstream { status, .. } => {
-            // A broken connection is UNAVAILABLE by now (`clients::downstream`).
+        RequestError::Downstream { status, .. } => {
+            // A broken connection is UNAVAILABLE by now (`RequestError::downstream`).
             if matches!(status.code(), Code::Unavailable | Code::ResourceExhausted) {
                 Retry::UntilDeadline
             } else if matches!(status.code(), Code::DeadlineExceeded | Code::Aborted) {
                 // tonic's own client timeout (CANCELLED "Timeout expired", made with no source) is
-                // already DEADLINE_EXCEEDED here: `clients::downstream` maps it at the call.
+                // already DEADLINE_EXCEEDED here: `RequestError::downstream` maps it at the call.
                 Retry::Counted
             } else {
                 Retry::Never
             }
         }
-        OrchestratorError::Db(DbError::Unavailable(_)) => Retry::UntilDeadline,
+        RequestError::Db(DbError::Unavailable(_)) => Retry::UntilDeadline,
         _ => Retry::Never,
     }
 }
 
 /// The reason recorded on a failed attempt: readable, naming the service that refused.
-fn describe(error: &OrchestratorError) -> String {
+fn describe(error: &RequestError) -> String {
     error.to_string()
 }
 
@@ -737,8 +737,8 @@ mod tests {
     }
 
     /// A failed call as the engine sees it: through the clients' one reading of failures.
-    fn downstream(status: Status) -> OrchestratorError {
-        crate::clients::downstream("composer")(status)
+    fn downstream(status: Status) -> RequestError {
+        RequestError::downstream("composer")(status)
     }
 
     #[test]
@@ -764,6 +764,6 @@ mod tests {
         for code in [Code::ResourceExhausted, Code::Unavailable] {
             assert_eq!(retry_of(&downstream(Status::new(code, "busy"))), Retry::UntilDeadline, "{code:?}");
         }
-        assert_eq!(retry_of(&OrchestratorError::Internal("bug".into())), Retry::Never);
+        assert_eq!(retry_of(&RequestError::Internal("bug".into())), Retry::Never);
     }
 }

@@ -14,4 +14,3 @@ pub mod themes;
 pub mod trends;
 
 pub use app::Application;
-pub use error::OrchestratorError;

@@ -17,9 +17,9 @@ use tracing::info;
 
 use shortline_grpc::client::request;
 
-use crate::clients::{downstream, Clients};
+use crate::clients::Clients;
 use crate::collections::Freshness;
-use crate::error::{OrchestratorError, Result};
+use crate::error::{RequestError, Result};
 use crate::trends::{Analyst, TrendSource, ANALYSIS_MAX_ITEMS, ANALYSIS_WINDOW_HOURS};
 
 /// How many items each trend source is asked for.
@@ -65,7 +65,7 @@ impl Stages {
             StageName::ScriptGeneration => self.generate_scripts(job, deadline).await,
             StageName::MediaGeneration => self.generate_media(job, deadline).await,
             StageName::Composition => self.compose(job, deadline).await,
-            StageName::Review => Err(OrchestratorError::Internal("review is not run as a stage call".into())),
+            StageName::Review => Err(RequestError::Internal("review is not run as a stage call".into())),
         }
     }
 
@@ -127,7 +127,7 @@ impl Stages {
         let budget = self.budget(conn, job_id).await?;
         let analysis = budget::within(budget, self.analyst.analyze(&items, now))
             .await
-            .map_err(|e| OrchestratorError::FailedPrecondition(format!("analysis: {e}")))?;
+            .map_err(|e| RequestError::FailedPrecondition(format!("analysis: {e}")))?;
         let analysed: Vec<(i64, f64)> = rows.iter().map(|r| (r.id, r.engagement_velocity)).collect();
         let new =
             NewTrendReport::new(job_id, self.analyst.name(), window_hours as i32, rows.len() as i32, &analysis.body)
@@ -181,7 +181,7 @@ impl Stages {
                 .clone()
                 .generate_script(request(message, job.id, deadline))
                 .await
-                .map_err(downstream("scriptgen"))?
+                .map_err(RequestError::downstream("scriptgen"))?
                 .into_inner();
             ids.push(script.id.to_string());
         }
@@ -195,7 +195,7 @@ impl Stages {
             .clone()
             .list_scripts(request(v1::ListScriptsRequest { job_id }, job_id, deadline))
             .await
-            .map_err(downstream("scriptgen"))?
+            .map_err(RequestError::downstream("scriptgen"))?
             .into_inner()
             .scripts)
     }
@@ -210,7 +210,7 @@ impl Stages {
                 .clone()
                 .generate_media(request(message, job.id, deadline))
                 .await
-                .map_err(downstream("scriptgen"))?
+                .map_err(RequestError::downstream("scriptgen"))?
                 .into_inner()
                 .assets;
             count += assets.len();
@@ -235,7 +235,7 @@ impl Stages {
                     deadline,
                 ))
                 .await
-                .map_err(downstream("scriptgen"))?
+                .map_err(RequestError::downstream("scriptgen"))?
                 .into_inner()
                 .assets;
             // The composer adds the script's and the assets' costs; the analysis it cannot see.
@@ -255,7 +255,7 @@ impl Stages {
                 .clone()
                 .compose_video(request(message, job.id, deadline))
                 .await
-                .map_err(downstream("composer"))?
+                .map_err(RequestError::downstream("composer"))?
                 .into_inner();
             ids.push(video.id.to_string());
         }
@@ -326,7 +326,7 @@ impl Stages {
             .clone()
             .list_videos(request(v1::ListVideosRequest { job_id }, job_id, deadline))
             .await
-            .map_err(downstream("composer"))?
+            .map_err(RequestError::downstream("composer"))?
             .into_inner()
             .videos)
     }
@@ -339,15 +339,14 @@ impl Stages {
             .clone()
             .review_video(request(message, job_id, deadline))
             .await
-            .map_err(downstream("composer"))?
+            .map_err(RequestError::downstream("composer"))?
             .into_inner())
     }
 }
 
 pub fn job_theme(job: &Job) -> Result<Theme> {
-    let value =
-        job.theme.as_ref().ok_or_else(|| OrchestratorError::Internal(format!("job {} has no theme", job.id)))?;
-    serde_json::from_value(value.clone()).map_err(|e| OrchestratorError::Internal(format!("job {} theme: {e}", job.id)))
+    let value = job.theme.as_ref().ok_or_else(|| RequestError::Internal(format!("job {} has no theme", job.id)))?;
+    serde_json::from_value(value.clone()).map_err(|e| RequestError::Internal(format!("job {} theme: {e}", job.id)))
 }
 
 /// What the generation log keeps of a theme: its `config` (every field of which is bounded)

@@ -27,12 +27,12 @@ pub use setup::{ClipFormat, MediaProviders, ScriptPlanner};
 use std::sync::Arc;
 
 use serde_json::json;
+use shortline_config::Config;
 use shortline_db::{self as db, AssetKind, DbError, DbPool, MediaAsset, NewMediaAsset, NewScript, Script};
 use shortline_domain::{captions, ProductionPlan, Theme, ThemeAvatar};
 use shortline_grpc::convert;
-use shortline_grpc::record_job_id;
 use shortline_grpc::slots::WorkSlots;
-use shortline_grpc::status::require_job_id;
+use shortline_grpc::status::{job_scoped, require_id, require_job, RequestError};
 use shortline_media::MediaStore;
 use shortline_proto::v1::{self, script_service_server::ScriptService};
 use shortline_providers::budget::{self, JobBudget};
@@ -45,11 +45,11 @@ use crate::media::{
     caption_files, generate_voiceover_fitted, ClipTarget, FitPolicy, GeneratedFile, NORMAL_WORDS_PER_MINUTE,
 };
 use crate::planner::PlanError;
-use crate::providers::AvatarTargets;
+use crate::providers::{AvatarTargets, SetupError};
 use media_set::{
     captions_key, clip_key, find_asset, is_complete, scene_number, set_keys, voiceover_key, ScriptLocks, Unrecorded,
 };
-use requests::{find_script, require_id, require_job, script_of_report, script_request, ScriptRequest};
+use requests::{find_script, script_of_report, script_request, ScriptRequest};
 
 /// Variants one job may have (GenerateScriptRequest.variant 1..=10; 0 means 1).
 pub const MAX_VARIANTS: i32 = 10;
@@ -70,25 +70,23 @@ pub struct ScriptApi {
 }
 
 impl ScriptApi {
-    pub fn new(
-        pool: DbPool,
-        store: MediaStore,
-        planner: ScriptPlanner,
-        providers: MediaProviders,
-        format: ClipFormat,
-        media_slots: WorkSlots,
-        job_budget_usd: Option<f64>,
-    ) -> Self {
-        ScriptApi {
+    /// The API over `pool` and `store`, with the media providers, the planner, the clip format,
+    /// the media slots and the job budget the config names.
+    pub fn from_config(config: &Config, pool: DbPool, store: MediaStore) -> std::result::Result<Self, SetupError> {
+        Ok(ScriptApi {
+            providers: MediaProviders::from_config(&config.providers, &config.media)?,
+            planner: ScriptPlanner::from_config(&config.providers)?,
+            format: ClipFormat::from_config(&config.media),
+            media_slots: WorkSlots::new(
+                config.scriptgen.media_slots(),
+                "media generation",
+                "scriptgen.max_concurrent_media",
+            ),
+            script_locks: ScriptLocks::default(),
+            job_budget_usd: config.pipeline.job_budget_usd,
             pool,
             store,
-            planner,
-            providers,
-            format,
-            media_slots,
-            script_locks: ScriptLocks::default(),
-            job_budget_usd,
-        }
+        })
     }
 
     /// The job's budget (its theme's, else the configured one) less what its rows record as
@@ -161,10 +159,20 @@ impl ScriptApi {
         script_of_report(&row, report_id)
     }
 
-    async fn script(&self, job_id: i64, script_id: i64) -> Result<Script> {
+    async fn script(&self, job_id: i64, script_id: i64) -> Result<v1::Script> {
+        let mut pooled = self.conn().await?;
+        let row = find_script(&mut pooled.conn(), job_id, script_id).await?;
+        Ok(convert::script(&row)?)
+    }
+
+    async fn scripts(&self, job_id: i64) -> Result<Vec<v1::Script>> {
         let mut pooled = self.conn().await?;
         let conn = &mut pooled.conn();
-        find_script(conn, job_id, script_id).await
+        let rows = db::scripts::list_for_job(conn, job_id).await?;
+        if rows.is_empty() {
+            require_job(conn, job_id).await?;
+        }
+        Ok(rows.iter().map(convert::script).collect::<db::DbResult<Vec<_>>>()?)
     }
 
     // ---- media -----------------------------------------------------------------------------
@@ -242,13 +250,13 @@ impl ScriptApi {
             }
             .in_current_span(),
         );
-        let assets =
-            write.await.map_err(|e| ScriptgenError::Internal(format!("the asset write task failed: {e}")))??;
+        let assets = write.await.map_err(|e| RequestError::Internal(format!("the asset write task failed: {e}")))??;
         if !is_complete(&plan, &assets) {
-            return Err(ScriptgenError::Internal(format!(
+            return Err(RequestError::Internal(format!(
                 "script {script_id} has {} assets after generation, not the full set",
                 assets.len()
-            )));
+            ))
+            .into());
         }
         info!(assets = assets.len(), seconds = started.elapsed().as_secs_f64(), "media generated");
         Ok(assets)
@@ -354,12 +362,10 @@ impl ScriptApi {
 
     /// The picture size of `script`'s clips.
     fn frame_size(&self, script: &Script, plan: &ProductionPlan) -> Result<(u32, u32)> {
-        self.format.frame_size(&plan.aspect_ratio).ok_or_else(|| {
-            ScriptgenError::Internal(format!(
-                "script {} has an unknown aspect ratio {:?}",
-                script.id, plan.aspect_ratio
-            ))
-        })
+        let size = self.format.frame_size(&plan.aspect_ratio).ok_or_else(|| {
+            RequestError::Internal(format!("script {} has an unknown aspect ratio {:?}", script.id, plan.aspect_ratio))
+        })?;
+        Ok(size)
     }
 
     /// Makes the whole set of a theme with an avatar, into `new`: one avatar video becomes the
@@ -373,7 +379,7 @@ impl ScriptApi {
         new: &mut Vec<NewMediaAsset>,
     ) -> Result<()> {
         let avatar = self.providers.avatar.as_ref().ok_or_else(|| {
-            ScriptgenError::FailedPrecondition(
+            RequestError::FailedPrecondition(
                 "the theme asks for an avatar but no avatar provider is configured (set providers.avatar)".into(),
             )
         })?;
@@ -476,8 +482,7 @@ impl ScriptService for ScriptApi {
         request: Request<v1::GenerateScriptRequest>,
     ) -> std::result::Result<Response<v1::Script>, Status> {
         let request = request.into_inner();
-        let job_id = require_job_id(request.job_id)?;
-        record_job_id(job_id);
+        let job_id = job_scoped(request.job_id)?;
         Ok(Response::new(self.write_script(job_id, &request).await?))
     }
 
@@ -486,8 +491,7 @@ impl ScriptService for ScriptApi {
         request: Request<v1::GenerateMediaRequest>,
     ) -> std::result::Result<Response<v1::GenerateMediaResponse>, Status> {
         let request = request.into_inner();
-        let job_id = require_job_id(request.job_id)?;
-        record_job_id(job_id);
+        let job_id = job_scoped(request.job_id)?;
         let script_id = require_id("script_id", request.script_id)?;
         let mut assets = self.media(job_id, script_id).await?;
         // Clips in scene order, then the assets of the whole video (voiceover, music).
@@ -506,31 +510,17 @@ impl ScriptService for ScriptApi {
         request: Request<v1::GetScriptRequest>,
     ) -> std::result::Result<Response<v1::Script>, Status> {
         let request = request.into_inner();
-        let job_id = require_job_id(request.job_id)?;
-        record_job_id(job_id);
+        let job_id = job_scoped(request.job_id)?;
         let script_id = require_id("script_id", request.script_id)?;
-        let row = self.script(job_id, script_id).await?;
-        Ok(Response::new(convert::script(&row).map_err(ScriptgenError::from)?))
+        Ok(Response::new(self.script(job_id, script_id).await?))
     }
 
     async fn list_scripts(
         &self,
         request: Request<v1::ListScriptsRequest>,
     ) -> std::result::Result<Response<v1::ListScriptsResponse>, Status> {
-        let job_id = require_job_id(request.get_ref().job_id)?;
-        record_job_id(job_id);
-        let rows = {
-            let mut pooled = self.conn().await?;
-            let conn = &mut pooled.conn();
-            let rows = db::scripts::list_for_job(conn, job_id).await.map_err(ScriptgenError::from)?;
-            if rows.is_empty() {
-                require_job(conn, job_id).await?;
-            }
-            rows
-        };
-        let scripts =
-            rows.iter().map(convert::script).collect::<db::DbResult<Vec<_>>>().map_err(ScriptgenError::from)?;
-        Ok(Response::new(v1::ListScriptsResponse { scripts }))
+        let job_id = job_scoped(request.get_ref().job_id)?;
+        Ok(Response::new(v1::ListScriptsResponse { scripts: self.scripts(job_id).await? }))
     }
 
     async fn list_media_assets(
@@ -538,14 +528,11 @@ impl ScriptService for ScriptApi {
         request: Request<v1::ListMediaAssetsRequest>,
     ) -> std::result::Result<Response<v1::ListMediaAssetsResponse>, Status> {
         let request = request.into_inner();
-        let job_id = require_job_id(request.job_id)?;
-        record_job_id(job_id);
+        let job_id = job_scoped(request.job_id)?;
         if request.script_id < 0 {
-            return Err(ScriptgenError::invalid(
-                "script_id",
-                "must be a script id of the job, or 0 for all of its assets",
-            )
-            .into());
+            let refusal =
+                RequestError::invalid("script_id", "must be a script id of the job, or 0 for all of its assets");
+            return Err(refusal.into());
         }
         let assets = self.assets(job_id, request.script_id).await?;
         Ok(Response::new(v1::ListMediaAssetsResponse { assets: assets.iter().map(convert::media_asset).collect() }))

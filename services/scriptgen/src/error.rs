@@ -1,30 +1,19 @@
 //! The script generator's errors and their one mapping to gRPC statuses.
 
-use shortline_db::DbError;
-use shortline_domain::{describe, Violation};
-use shortline_grpc::slots::SlotsBusy;
-use shortline_grpc::status::{into_status, ServiceError, INTERNAL_MESSAGE};
+use shortline_domain::describe;
+use shortline_grpc::status::{RequestError, ServiceError};
 use shortline_media::MediaStoreError;
 use shortline_providers::budget::BudgetExceeded;
-use tonic::{Code, Status};
+use tonic::Code;
 
 use crate::media::MediaError;
 use crate::planner::PlanError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptgenError {
-    /// Request fields with bad values (`field: reason; ...`).
-    #[error("{}", describe(.0))]
-    Invalid(Vec<Violation>),
-    #[error("job {0} not found")]
-    JobNotFound(i64),
-    #[error("{0}")]
-    NotFound(String),
-    /// The request needs something this service is not set up for.
-    #[error("{0}")]
-    FailedPrecondition(String),
+    /// What every service answers: bad fields, missing rows, the database, busy media slots…
     #[error(transparent)]
-    Db(#[from] DbError),
+    Request(#[from] RequestError),
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error(transparent)]
@@ -34,37 +23,26 @@ pub enum ScriptgenError {
     /// The job's budget cannot pay for the work asked for; nothing was called or written.
     #[error(transparent)]
     OverBudget(#[from] BudgetExceeded),
-    /// Every media generation slot of this process is busy (RESOURCE_EXHAUSTED: retry later).
-    #[error(transparent)]
-    Busy(#[from] SlotsBusy),
-    #[error("{0}")]
-    Internal(String),
 }
 
-impl ScriptgenError {
-    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ScriptgenError::Invalid(vec![Violation::new(field, reason)])
-    }
+shortline_grpc::wraps_request_error!(ScriptgenError);
 
+impl ScriptgenError {
     /// NOT_FOUND `script {id} not found in job {job_id}`.
     pub fn script_not_found(job_id: i64, script_id: i64) -> Self {
-        ScriptgenError::NotFound(format!("script {script_id} not found in job {job_id}"))
+        RequestError::NotFound(format!("script {script_id} not found in job {job_id}")).into()
     }
 
     /// NOT_FOUND `trend report {id} not found in job {job_id}`.
     pub fn report_not_found(job_id: i64, report_id: i64) -> Self {
-        ScriptgenError::NotFound(format!("trend report {report_id} not found in job {job_id}"))
+        RequestError::NotFound(format!("trend report {report_id} not found in job {job_id}")).into()
     }
 }
 
 impl ServiceError for ScriptgenError {
     fn status_code(&self) -> Code {
         match self {
-            ScriptgenError::Invalid(_) => Code::InvalidArgument,
-            ScriptgenError::JobNotFound(_) | ScriptgenError::NotFound(_) => Code::NotFound,
-            ScriptgenError::FailedPrecondition(_) => Code::FailedPrecondition,
-            ScriptgenError::Busy(_) => Code::ResourceExhausted,
-            ScriptgenError::Db(db) => db.status_code(),
+            ScriptgenError::Request(common) => common.status_code(),
             ScriptgenError::Plan(PlanError::InvalidTheme(_)) => Code::InvalidArgument,
             // Retrying cannot help until the budget is raised.
             ScriptgenError::OverBudget(_)
@@ -79,13 +57,13 @@ impl ServiceError for ScriptgenError {
             ScriptgenError::Media(MediaError::ProviderUnavailable { .. }) => Code::Unavailable,
             // The same words are as long on a retry.
             ScriptgenError::Media(MediaError::VoiceTooLong { .. }) => Code::FailedPrecondition,
-            ScriptgenError::Media(_) | ScriptgenError::MediaStore(_) | ScriptgenError::Internal(_) => Code::Internal,
+            ScriptgenError::Media(_) | ScriptgenError::MediaStore(_) => Code::Internal,
         }
     }
 
     fn public_message(&self) -> String {
         match self {
-            ScriptgenError::Db(db) => db.public_message(),
+            ScriptgenError::Request(common) => common.public_message(),
             ScriptgenError::Plan(PlanError::InvalidTheme(violations)) => describe(violations),
             // Job, provider and amounts: what the operator needs to decide on a larger budget.
             ScriptgenError::OverBudget(refused)
@@ -111,15 +89,7 @@ impl ServiceError for ScriptgenError {
                 format!("media generation failed: {tool} exited with {status}")
             }
             ScriptgenError::Media(_) | ScriptgenError::MediaStore(_) => "media generation failed".to_owned(),
-            ScriptgenError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
-            other => other.to_string(),
         }
-    }
-}
-
-impl From<ScriptgenError> for Status {
-    fn from(error: ScriptgenError) -> Self {
-        into_status(error)
     }
 }
 
@@ -127,17 +97,23 @@ pub type Result<T, E = ScriptgenError> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
+    use shortline_db::DbError;
+    use shortline_domain::Violation;
+    use shortline_grpc::slots::SlotsBusy;
+    use shortline_grpc::status::INTERNAL_MESSAGE;
+    use tonic::Status;
+
     use super::*;
 
     #[test]
     fn every_error_has_its_code_and_a_message_that_leaks_nothing() {
         let cases = [
             (
-                ScriptgenError::invalid("variant", "must be between 0 and 10"),
+                RequestError::invalid("variant", "must be between 0 and 10").into(),
                 Code::InvalidArgument,
                 "variant: must be between 0 and 10",
             ),
-            (ScriptgenError::JobNotFound(7), Code::NotFound, "job 7 not found"),
+            (RequestError::JobNotFound(7).into(), Code::NotFound, "job 7 not found"),
             (ScriptgenError::script_not_found(7, 3), Code::NotFound, "script 3 not found in job 7"),
             (ScriptgenError::report_not_found(7, 4), Code::NotFound, "trend report 4 not found in job 7"),
             (
@@ -184,10 +160,10 @@ mod tests {
                 "the voiceover lasts 35.8 s even at 237 words per minute; a video lasts at most 28 s: shorten the \
                  theme's texts (a long unreadable word is spelled out letter by letter)",
             ),
-            (ScriptgenError::Internal("plan column unreadable".into()), Code::Internal, INTERNAL_MESSAGE),
-            (ScriptgenError::Db(DbError::Internal("SELEC".into())), Code::Internal, INTERNAL_MESSAGE),
+            (RequestError::Internal("plan column unreadable".into()).into(), Code::Internal, INTERNAL_MESSAGE),
+            (ScriptgenError::from(DbError::Internal("SELEC".into())), Code::Internal, INTERNAL_MESSAGE),
             (
-                ScriptgenError::Busy(SlotsBusy {
+                ScriptgenError::from(SlotsBusy {
                     capacity: 2,
                     what: "media generation",
                     setting: "scriptgen.max_concurrent_media",

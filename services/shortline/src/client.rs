@@ -17,6 +17,9 @@ use tonic::transport::Channel;
 
 use crate::embedded::Embedded;
 
+/// A client of the orchestrator's public API, with the user's token on every call.
+pub type Client = OrchestratorServiceClient<InterceptedService<Channel, BearerToken>>;
+
 /// How long to wait for a running orchestrator to accept a connection before starting our own.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -33,7 +36,7 @@ pub enum Work {
 
 /// The orchestrator the command talks to, and the in-process services if it started them.
 pub struct Services {
-    pub client: OrchestratorServiceClient<InterceptedService<Channel, BearerToken>>,
+    pub client: Client,
     /// The orchestrator's URL.
     pub url: String,
     embedded: Option<(Embedded, Shutdown)>,
@@ -120,7 +123,7 @@ fn configured_elsewhere(config: &Config) -> Option<&'static str> {
     }
 }
 
-fn client(channel: Channel, token: BearerToken) -> OrchestratorServiceClient<InterceptedService<Channel, BearerToken>> {
+fn client(channel: Channel, token: BearerToken) -> Client {
     // Lineage of a many-variant job can exceed tonic's 4 MiB default.
     OrchestratorServiceClient::with_interceptor(channel, token).max_decoding_message_size(64 * 1024 * 1024)
 }

@@ -3,9 +3,10 @@
 //!
 //! # Shape
 //!
-//! A service's `Application` binds its listener itself (so it can report the real address when
-//! the port is 0), builds [`tonic::service::Routes`] with its own service, and hands everything
-//! to [`serve`] (or to [`GrpcServer`] for the less common knobs):
+//! The services start and serve through [`crate::service::ServiceStart`], which does this for
+//! them. By hand: bind the listener first (so the real address is known when the port is 0),
+//! build [`tonic::service::Routes`] with the service, and hand everything to [`serve`] (or to
+//! [`GrpcServer`] for the less common knobs):
 //!
 //! ```ignore
 //! use crate::{self, Readiness, Shutdown};

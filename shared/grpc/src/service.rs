@@ -1,17 +1,30 @@
-//! What every service's `Application::build` does first: bind its port, open the database
-//! pool, and report readiness from the database (reachable, with the schema this build needs).
+//! What every service's `Application` does: at start ([`ServiceStart::new`]) bind its port, open
+//! the database pool, run the metrics listener and read the server TLS (and, for a service that
+//! writes media, open the media store: [`ServiceStart::media_store`]); to serve
+//! ([`ServiceStart::serve`]) put its API behind the schema gate (readiness from the database:
+//! reachable, with the schema this build needs) and its access policy, and sweep its media.
 //! Errors here say what to do about them.
 
+use std::fmt::Display;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tonic::body::Body;
+use tonic::codegen::http;
+use tonic::codegen::Service;
+use tonic::server::NamedService;
 
 use crate::auth::Policy;
 use crate::tls::{ReloadingTls, TlsFiles};
-use crate::{Readiness, Shutdown};
+use crate::{GrpcServer, Readiness, ServeError, Shutdown};
 use shortline_config::Config;
 use shortline_db::{migrations, DbPool, PoolOptions};
+use shortline_media::sweep::{Owner, Sweep};
+use shortline_media::MediaStore;
 use shortline_telemetry::metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +43,148 @@ pub enum StartError {
     Other(String),
 }
 
+impl StartError {
+    /// [`StartError::Other`] saying what `error` says, for `map_err`.
+    pub fn other(error: impl Display) -> Self {
+        StartError::Other(error.to_string())
+    }
+}
+
+/// What a service has once it started: its port bound, its database pool (connecting on first
+/// use), its metrics listener running (when `metrics_listen` is set) and its server TLS read.
+/// The service builds its own parts on them, then [`ServiceStart::serve`]s.
+pub struct ServiceStart {
+    listener: TcpListener,
+    address: SocketAddr,
+    pool: DbPool,
+    tls: Option<Arc<ReloadingTls>>,
+    shutdown: Shutdown,
+    /// The sweep of the service's part of the media store and how often it runs while the
+    /// service serves, for a service that writes media ([`ServiceStart::media_store`]).
+    sweep: Option<(Sweep, Duration)>,
+    /// How long in-flight calls may finish after shutdown: `pipeline.shutdown_grace_seconds`
+    /// unless [`ServiceStart::finish_before_draining`] says otherwise.
+    drain_timeout: Duration,
+    /// What must complete after shutdown starts before the server stops accepting calls.
+    finish_first: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+/// Where a service listens, and what its metrics port reports besides the pool.
+#[derive(Debug, Clone, Copy)]
+pub struct ServicePorts {
+    /// The service's name in errors and metrics, e.g. "scriptgen".
+    pub service: &'static str,
+    /// Its gRPC address (port 0 picks a free port; [`ServiceStart::address`] tells which).
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    /// Whether each metrics scrape also counts the jobs by status (the orchestrator's).
+    pub count_jobs: bool,
+}
+
+impl ServicePorts {
+    /// `service` on `listen`, its metrics (of the pool only) on `metrics_listen` when it is set.
+    pub fn new(service: &'static str, listen: SocketAddr, metrics_listen: Option<SocketAddr>) -> Self {
+        ServicePorts { service, listen, metrics_listen, count_jobs: false }
+    }
+}
+
+impl ServiceStart {
+    /// Binds the port, opens the pool, starts the metrics listener and reads the TLS files, in
+    /// that order; nothing is served until [`ServiceStart::serve`].
+    pub async fn new(ports: ServicePorts, config: &Config, shutdown: Shutdown) -> Result<Self, StartError> {
+        let ServicePorts { service, listen, metrics_listen, count_jobs } = ports;
+        let listener = bind(service, listen).await?;
+        let address = listener.local_addr().map_err(StartError::other)?;
+        let pool = connect_database(config)?;
+        start_metrics(service, metrics_listen, &pool, count_jobs, &shutdown).await?;
+        let tls = server_tls(config)?;
+        let drain_timeout = config.pipeline.shutdown_grace();
+        Ok(ServiceStart { listener, address, pool, tls, shutdown, sweep: None, drain_timeout, finish_first: None })
+    }
+
+    /// The media store the config describes, for a service that writes under `prefix` the files
+    /// rows of `owner` record. While the service serves, every `media.sweep_interval` removes
+    /// the files there that no row records and that are older than twice `stage_deadline` (the
+    /// deadline of the stage that writes them), e.g. those of calls dropped half way.
+    pub fn media_store(
+        &mut self,
+        config: &Config,
+        prefix: &'static str,
+        owner: Owner,
+        stage_deadline: Duration,
+    ) -> Result<MediaStore, StartError> {
+        let store = MediaStore::from_config(config)?;
+        let sweep = Sweep { store: store.clone(), pool: self.pool.clone(), prefix, owner, stage_deadline };
+        self.sweep = Some((sweep, config.media.sweep_interval()));
+        Ok(store)
+    }
+
+    /// The address the service listens on (the real port when the configured one was 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// After shutdown starts, keep answering (health NOT_SERVING) until `done` completes (e.g.
+    /// the orchestrator's engine has finished or released its jobs), then give the calls still
+    /// in flight `drain_timeout` (see [`GrpcServer::stop_accepting_after`]).
+    pub fn finish_before_draining(&mut self, done: impl Future<Output = ()> + Send + 'static, drain_timeout: Duration) {
+        self.finish_first = Some(Box::pin(done));
+        self.drain_timeout = drain_timeout;
+    }
+
+    /// Serves the API until shutdown: health goes NOT_SERVING first, then in-flight calls get
+    /// the drain timeout (see [`GrpcServer::serve`]). `gated` puts the [`SchemaGate`] in front of
+    /// the API (`|gate| XServiceServer::with_interceptor(api, gate)`), which also says when the
+    /// service is ready; `policy`, when there is one, admits the callers; health reports the
+    /// service under its gRPC name.
+    pub async fn serve<S, B>(
+        self,
+        gated: impl FnOnce(SchemaGate) -> S,
+        policy: Option<Policy>,
+    ) -> Result<(), ServeError>
+    where
+        S: Service<http::Request<Body>, Response = http::Response<B>, Error = std::convert::Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        B: tonic::codegen::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<tonic::codegen::StdError>,
+    {
+        let ServiceStart { listener, pool, tls, shutdown, sweep, drain_timeout, finish_first, .. } = self;
+        let sweeping = sweep.map(|(sweep, interval)| tokio::spawn(sweep.every(interval, shutdown.token())));
+        let gate = SchemaGate::new(&pool);
+        let readiness = gate.readiness();
+        let api = gated(gate);
+        let routes = match policy {
+            Some(policy) => tonic::service::Routes::new(crate::auth::Guard::new(api, policy)),
+            None => tonic::service::Routes::new(api),
+        };
+        let mut server =
+            GrpcServer::new(routes).health_service(S::NAME).readiness(readiness).tls(tls).drain_timeout(drain_timeout);
+        if let Some(done) = finish_first {
+            server = server.stop_accepting_after(done);
+        }
+        let served = server.serve(listener, shutdown).await;
+        if let Some(sweeping) = sweeping {
+            sweeping.abort();
+        }
+        served
+    }
+}
+
 /// Binds `address` (port 0 picks a free port; the listener knows which).
-pub async fn bind(service: &'static str, address: SocketAddr) -> Result<TcpListener, StartError> {
+async fn bind(service: &'static str, address: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(address).await.map_err(|source| match source.kind() {
         std::io::ErrorKind::AddrInUse => StartError::PortInUse { service, address },
         _ => StartError::Bind { service, address, source },
@@ -39,7 +192,7 @@ pub async fn bind(service: &'static str, address: SocketAddr) -> Result<TcpListe
 }
 
 /// The server's TLS when `[tls]` names a certificate (read now, so bad files stop the start).
-pub fn server_tls(config: &Config) -> Result<Option<Arc<ReloadingTls>>, StartError> {
+fn server_tls(config: &Config) -> Result<Option<Arc<ReloadingTls>>, StartError> {
     match TlsFiles::from_config(&config.tls)? {
         Some(files) => Ok(Some(Arc::new(ReloadingTls::new(files)?))),
         None => Ok(None),
@@ -55,7 +208,7 @@ pub fn peer_policy(config: &Config, identities: &'static [&'static str]) -> Opti
 
 /// The pool the config describes. Connections are made on first use, so a service starts (and
 /// reports NOT_SERVING) while its database is down, and recovers when it comes back.
-pub fn connect_database(config: &Config) -> Result<DbPool, StartError> {
+fn connect_database(config: &Config) -> Result<DbPool, StartError> {
     let options = PoolOptions {
         max_connections: config.database.max_connections as usize,
         connect_timeout: config.database.connect_timeout(),
@@ -66,7 +219,7 @@ pub fn connect_database(config: &Config) -> Result<DbPool, StartError> {
 
 /// Serves `/metrics` on `address` when one is configured (see [`shortline_telemetry::metrics`]); each scrape
 /// first reads the pool's usage and, with `count_jobs` (the orchestrator), the jobs by status.
-pub async fn start_metrics(
+async fn start_metrics(
     service: &'static str,
     address: Option<SocketAddr>,
     pool: &DbPool,

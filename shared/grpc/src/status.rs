@@ -2,8 +2,9 @@
 //!
 //! Every error a handler can return implements [`ServiceError`]: its gRPC code and the message a
 //! client may see. [`into_status`] logs the error (INTERNAL at `error` with its details, which
-//! never leave the process; the rest at `warn` / `debug`) and builds the `Status`. `DbError`
-//! converts with `?` (`impl From<DbError> for Status`).
+//! never leave the process; the rest at `warn` / `debug`) and builds the `Status`.
+//! [`RequestError`] holds what every service answers (bad arguments, missing rows, the database,
+//! another service's answer, busy slots, internal faults); a service's own error enum wraps it.
 //!
 //! | `DbError`             | code                  | why                                              |
 //! |-----------------------|-----------------------|--------------------------------------------------|
@@ -17,17 +18,22 @@
 //! | `Internal`            | `INTERNAL`            | message "internal error"; details only in logs   |
 //!
 //! Callers who know better map earlier: a foreign key failure on `job_id` for a job that does
-//! not exist is NOT_FOUND ("job 7 not found"), which only the caller can tell.
+//! not exist is NOT_FOUND ("job 7 not found", [`RequestError::JobNotFound`]), which only the
+//! caller can tell.
 //!
-//! Request validation uses [`invalid_argument`] / [`InvalidArgument`] (`"job_id: must be
-//! positive"`) and [`require_job_id`].
+//! Request validation uses [`RequestError::invalid`] (`"job_id: must be a positive job id"`),
+//! [`job_scoped`] / [`require_job_id`], [`require_id`] and [`require_job`].
 
-use std::fmt::{self, Display};
+use std::fmt::Display;
 
 use tonic::{Code, Status};
 
-use shortline_db::DbError;
+use crate::client::downstream_status;
+use crate::record_job_id;
+use crate::slots::SlotsBusy;
+use shortline_db::{Conn, DbError};
 use shortline_domain::text::{shorten, MESSAGE_CHARS};
+use shortline_domain::{describe, Violation};
 
 /// The generic message of INTERNAL errors; the details are logged, never sent.
 pub const INTERNAL_MESSAGE: &str = "internal error";
@@ -83,59 +89,106 @@ impl ServiceError for DbError {
     }
 }
 
-/// A request field with a bad value: `job_id: must be a positive job id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidArgument {
-    pub field: String,
-    pub reason: String,
+/// What a handler of any service may answer, each variant with its code and the message a
+/// client sees. A service with errors of its own wraps it (`#[error(transparent)]
+/// Request(#[from] RequestError)`, see [`crate::wraps_request_error`]); one without uses it as is.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// Request fields with bad values: INVALID_ARGUMENT `"field: reason; ..."`.
+    #[error("{}", describe(.0))]
+    Invalid(Vec<Violation>),
+    /// NOT_FOUND `"job 7 not found"`: what callers map a missing job to, before the DB does.
+    #[error("job {0} not found")]
+    JobNotFound(i64),
+    #[error("{0}")]
+    NotFound(String),
+    /// The request needs a state or a setting that is not there; retrying cannot help.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Other work held what this call waited for past its deadline; worth another attempt.
+    #[error("{0}")]
+    Aborted(String),
+    /// The database's answer, with [`DbError`]'s mapping (the table above).
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A call to another service failed; its status is passed on as it came.
+    #[error("{service} answered {}: {}", .status.code(), .status.message())]
+    Downstream { service: &'static str, status: Status },
+    /// Every slot of heavy work of this process is busy (RESOURCE_EXHAUSTED: retry later).
+    #[error(transparent)]
+    Busy(#[from] SlotsBusy),
+    /// A fault of this service: INTERNAL [`INTERNAL_MESSAGE`], the details only in the log.
+    #[error("{0}")]
+    Internal(String),
 }
 
-impl InvalidArgument {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: reason.into() }
+impl RequestError {
+    /// INVALID_ARGUMENT `"{field}: {reason}"`.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        RequestError::Invalid(vec![Violation::new(field, reason)])
+    }
+
+    /// What a failed call to `service` is to its caller (see [`downstream_status`]), for `map_err`.
+    pub fn downstream(service: &'static str) -> impl Fn(Status) -> RequestError + Copy {
+        move |status| RequestError::Downstream { service, status: downstream_status(service, status) }
     }
 }
 
-impl Display for InvalidArgument {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for InvalidArgument {}
-
-impl ServiceError for InvalidArgument {
+impl ServiceError for RequestError {
     fn status_code(&self) -> Code {
-        Code::InvalidArgument
+        match self {
+            RequestError::Invalid(_) => Code::InvalidArgument,
+            RequestError::JobNotFound(_) | RequestError::NotFound(_) => Code::NotFound,
+            RequestError::FailedPrecondition(_) => Code::FailedPrecondition,
+            RequestError::Aborted(_) => Code::Aborted,
+            RequestError::Db(db) => db.status_code(),
+            RequestError::Downstream { status, .. } => status.code(),
+            RequestError::Busy(_) => Code::ResourceExhausted,
+            RequestError::Internal(_) => Code::Internal,
+        }
     }
 
     fn public_message(&self) -> String {
-        self.to_string()
+        match self {
+            RequestError::Db(db) => db.public_message(),
+            RequestError::Downstream { status, .. } => status.message().to_owned(),
+            RequestError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
+            other => other.to_string(),
+        }
     }
 }
 
-impl From<InvalidArgument> for Status {
-    fn from(err: InvalidArgument) -> Self {
-        into_status(err)
+impl From<RequestError> for Status {
+    fn from(error: RequestError) -> Self {
+        into_status(error)
     }
 }
 
-impl From<shortline_domain::Violation> for InvalidArgument {
-    fn from(violation: shortline_domain::Violation) -> Self {
-        Self { field: violation.field, reason: violation.reason }
-    }
-}
+/// Makes a service's error enum, which wraps [`RequestError`] in its variant `Request` and
+/// implements [`ServiceError`], convert like `RequestError` does: `?` turns a `DbError` or a
+/// [`SlotsBusy`] into it (through `RequestError`), and it into a `Status` through
+/// [`into_status`]. (The service crate names `shortline_db` and `tonic`, as every service does.)
+#[macro_export]
+macro_rules! wraps_request_error {
+    ($error:ident) => {
+        impl From<::shortline_db::DbError> for $error {
+            fn from(error: ::shortline_db::DbError) -> Self {
+                $error::Request(error.into())
+            }
+        }
 
-/// INVALID_ARGUMENT `"{field}: {reason}"`.
-pub fn invalid_argument(field: impl Into<String>, reason: impl Into<String>) -> Status {
-    InvalidArgument::new(field, reason).into()
-}
+        impl From<$crate::slots::SlotsBusy> for $error {
+            fn from(busy: $crate::slots::SlotsBusy) -> Self {
+                $error::Request(busy.into())
+            }
+        }
 
-/// INVALID_ARGUMENT listing every violation (`"a: …; b: …"`), e.g. of a theme or a plan.
-pub fn invalid_arguments(violations: &[shortline_domain::Violation]) -> Status {
-    let status = Status::invalid_argument(shorten(&shortline_domain::describe(violations), MESSAGE_CHARS));
-    tracing::debug!(message = status.message(), "request refused");
-    status
+        impl From<$error> for ::tonic::Status {
+            fn from(error: $error) -> Self {
+                $crate::status::into_status(error)
+            }
+        }
+    };
 }
 
 /// `job_id` if it can name a job; INVALID_ARGUMENT `"job_id: must be a positive job id"` if not.
@@ -143,13 +196,36 @@ pub fn require_job_id(job_id: i64) -> Result<i64, Status> {
     if job_id > 0 {
         Ok(job_id)
     } else {
-        Err(invalid_argument("job_id", "must be a positive job id"))
+        Err(RequestError::invalid("job_id", "must be a positive job id").into())
     }
 }
 
-/// NOT_FOUND `"job {job_id} not found"`: what callers map a missing job to, before the DB does.
-pub fn job_not_found(job_id: i64) -> Status {
-    Status::not_found(format!("job {job_id} not found"))
+/// The job id of a job-scoped request, checked and named in the request's span (so its logs
+/// and traces carry it even when the caller sent no job id header).
+pub fn job_scoped(job_id: i64) -> Result<i64, Status> {
+    let job_id = require_job_id(job_id)?;
+    record_job_id(job_id);
+    Ok(job_id)
+}
+
+/// `id` if it is positive; INVALID_ARGUMENT `"{field}: must be a positive id"` if not.
+pub fn require_id(field: &str, id: i64) -> Result<i64, RequestError> {
+    if id > 0 {
+        Ok(id)
+    } else {
+        Err(RequestError::invalid(field, "must be a positive id"))
+    }
+}
+
+/// NOT_FOUND "job N not found" unless the job exists. Lookups scoped by the job ask it only when
+/// they found nothing (a row of the job proves the job exists), to tell "no such job" from "no
+/// such row": one query less on every successful call.
+pub async fn require_job(conn: &mut Conn<'_>, job_id: i64) -> Result<(), RequestError> {
+    if shortline_db::jobs::exists(conn, job_id).await? {
+        Ok(())
+    } else {
+        Err(RequestError::JobNotFound(job_id))
+    }
 }
 
 #[cfg(test)]
@@ -204,37 +280,67 @@ mod tests {
     }
 
     #[test]
-    fn invalid_arguments_name_the_field() {
-        let status = invalid_argument("job_id", "must be positive");
-        assert_eq!(status.code(), Code::InvalidArgument);
-        assert_eq!(status.message(), "job_id: must be positive");
-
-        let err = InvalidArgument::new("theme.config.video_duration_seconds", "must be between 5 and 180");
-        assert_eq!(err.status_code(), Code::InvalidArgument);
-        assert_eq!(Status::from(err).message(), "theme.config.video_duration_seconds: must be between 5 and 180");
-
-        let violations = [
-            shortline_domain::Violation::new("scenes", "must have 3 to 7 scenes"),
-            shortline_domain::Violation::new("hashtags", "must have 5 to 8"),
+    fn request_errors_have_their_codes_and_keep_internals_inside() {
+        shortline_telemetry::init_for_tests();
+        let busy = SlotsBusy { capacity: 1, what: "render", setting: "composer.max_concurrent_renders" };
+        let cases = [
+            (
+                RequestError::invalid("theme.config.video_duration_seconds", "must be between 5 and 180"),
+                Code::InvalidArgument,
+                "theme.config.video_duration_seconds: must be between 5 and 180",
+            ),
+            (
+                RequestError::Invalid(vec![
+                    Violation::new("scenes", "must have 3 to 7 scenes"),
+                    Violation::new("hashtags", "must have 5 to 8"),
+                ]),
+                Code::InvalidArgument,
+                "scenes: must have 3 to 7 scenes; hashtags: must have 5 to 8",
+            ),
+            (RequestError::JobNotFound(7), Code::NotFound, "job 7 not found"),
+            (RequestError::NotFound("video 3 not found".into()), Code::NotFound, "video 3 not found"),
+            (
+                RequestError::FailedPrecondition("video 3 is already approved".into()),
+                Code::FailedPrecondition,
+                "video 3 is already approved",
+            ),
+            (
+                RequestError::Aborted("collection 2 is still running".into()),
+                Code::Aborted,
+                "collection 2 is still running",
+            ),
+            (RequestError::Db(DbError::Internal("SELEC".into())), Code::Internal, INTERNAL_MESSAGE),
+            (
+                RequestError::Downstream { service: "scriptgen", status: Status::not_found("script 4 not found") },
+                Code::NotFound,
+                "script 4 not found",
+            ),
+            (
+                RequestError::Busy(busy),
+                Code::ResourceExhausted,
+                "all 1 render slots of this process are busy (composer.max_concurrent_renders); retry later",
+            ),
+            (RequestError::Internal("plan column unreadable".into()), Code::Internal, INTERNAL_MESSAGE),
         ];
-        let status = invalid_arguments(&violations);
-        assert_eq!(status.code(), Code::InvalidArgument);
-        assert_eq!(status.message(), "scenes: must have 3 to 7 scenes; hashtags: must have 5 to 8");
-        let one: InvalidArgument = violations[0].clone().into();
-        assert_eq!(one.to_string(), "scenes: must have 3 to 7 scenes");
+        for (error, code, message) in cases {
+            let status = Status::from(error);
+            assert_eq!((status.code(), status.message()), (code, message));
+        }
     }
 
     #[test]
-    fn job_ids_must_be_positive() {
+    fn ids_must_be_positive() {
         assert_eq!(require_job_id(1).unwrap(), 1);
         assert_eq!(require_job_id(i64::MAX).unwrap(), i64::MAX);
         for bad in [0, -1, i64::MIN] {
             let status = require_job_id(bad).unwrap_err();
             assert_eq!(status.code(), Code::InvalidArgument);
             assert_eq!(status.message(), "job_id: must be a positive job id");
+            assert_eq!(job_scoped(bad).unwrap_err().message(), "job_id: must be a positive job id");
+            let status = Status::from(require_id("video_id", bad).unwrap_err());
+            assert_eq!((status.code(), status.message()), (Code::InvalidArgument, "video_id: must be a positive id"));
         }
-        let missing = job_not_found(7);
-        assert_eq!(missing.code(), Code::NotFound);
-        assert_eq!(missing.message(), "job 7 not found");
+        assert_eq!(job_scoped(9).unwrap(), 9);
+        assert_eq!(require_id("video_id", 3).unwrap(), 3);
     }
 }

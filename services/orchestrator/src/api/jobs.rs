@@ -12,7 +12,7 @@ use super::{
     enum_field, find_job, next_token, page_size, page_token, OrchestratorApi, MAX_NOTE_CHARS, MAX_REQUEST_ID_CHARS,
     MAX_THEME_FILE_BYTES, MAX_VARIANTS, READ_DEADLINE,
 };
-use crate::error::{OrchestratorError, Result};
+use crate::error::{RequestError, Result};
 use crate::themes;
 
 impl OrchestratorApi {
@@ -22,10 +22,10 @@ impl OrchestratorApi {
         let variants = match request.variants {
             0 => 1,
             n @ 1..=MAX_VARIANTS => n,
-            _ => return Err(OrchestratorError::invalid("variants", format!("must be between 1 and {MAX_VARIANTS}"))),
+            _ => return Err(RequestError::invalid("variants", format!("must be between 1 and {MAX_VARIANTS}"))),
         };
         stored_text("client_request_id", &request.client_request_id, MAX_REQUEST_ID_CHARS)
-            .map_err(|v| OrchestratorError::Invalid(vec![v]))?;
+            .map_err(|v| RequestError::Invalid(vec![v]))?;
         let mut new = NewJob::queued(JobKind::Pipeline, name, Some(db::to_json(&theme)), variants);
         new.client_request_id = Some(request.client_request_id.clone()).filter(|id| !id.is_empty());
         new.started_by = started_by;
@@ -61,7 +61,7 @@ impl OrchestratorApi {
     /// Cancels a live job: its status and its open attempts change together.
     pub(super) async fn cancel(&self, job_id: i64, request: v1::CancelJobRequest) -> Result<v1::Job> {
         // The reason becomes the job's error.
-        stored_text("reason", &request.reason, MAX_NOTE_CHARS).map_err(|v| OrchestratorError::Invalid(vec![v]))?;
+        stored_text("reason", &request.reason, MAX_NOTE_CHARS).map_err(|v| RequestError::Invalid(vec![v]))?;
         let reason =
             if request.reason.is_empty() { "cancelled".to_owned() } else { format!("cancelled: {}", request.reason) };
         {
@@ -80,7 +80,7 @@ impl OrchestratorApi {
                 Ok(cancelled)
             })?;
             if cancelled.is_none() {
-                return Err(OrchestratorError::FailedPrecondition(format!("job {job_id} is already {}", job.status)));
+                return Err(RequestError::FailedPrecondition(format!("job {job_id} is already {}", job.status)));
             }
         }
         self.engine.cancel_running(job_id);
@@ -99,7 +99,7 @@ impl OrchestratorApi {
             let refusal = shortline_db::transaction!(conn, |tx| {
                 let job = match db::jobs::find(tx, job_id).await {
                     Ok(job) => job,
-                    Err(db::DbError::NotFound) => return Ok(Some(OrchestratorError::JobNotFound(job_id))),
+                    Err(db::DbError::NotFound) => return Ok(Some(RequestError::JobNotFound(job_id))),
                     Err(other) => return Err(other),
                 };
                 let attempts = db::job_stages::list_for_job(tx, job_id).await?;
@@ -149,7 +149,7 @@ impl OrchestratorApi {
                     Some(convert::trend_report(&report, &items)?)
                 }
                 Err(db::DbError::NotFound) => None,
-                Err(other) => return Err(OrchestratorError::from(other)),
+                Err(other) => return Err(RequestError::from(other)),
             };
             (job, stages, trends, report, collection)
         };
@@ -169,7 +169,7 @@ impl OrchestratorApi {
             ));
             let (scripts, assets, videos) =
                 tokio::join!(scripts, assets, self.engine.stages.videos(job_id, READ_DEADLINE));
-            let scriptgen_failed = crate::clients::downstream("scriptgen");
+            let scriptgen_failed = RequestError::downstream("scriptgen");
             let scripts = scripts.map_err(scriptgen_failed)?.into_inner().scripts;
             let assets = assets.map_err(scriptgen_failed)?.into_inner().assets;
             let videos = videos?;
@@ -197,18 +197,18 @@ impl OrchestratorApi {
         reviewer: String,
     ) -> Result<v1::Job> {
         if request.video_id <= 0 {
-            return Err(OrchestratorError::invalid("video_id", "must be a positive video id"));
+            return Err(RequestError::invalid("video_id", "must be a positive video id"));
         }
         let decision: v1::ReviewDecision = enum_field(request.decision, "decision")?;
         if decision == v1::ReviewDecision::Unspecified {
-            return Err(OrchestratorError::invalid("decision", "must be APPROVE or REJECT"));
+            return Err(RequestError::invalid("decision", "must be APPROVE or REJECT"));
         }
-        stored_text("note", &request.note, MAX_NOTE_CHARS).map_err(|v| OrchestratorError::Invalid(vec![v]))?;
+        stored_text("note", &request.note, MAX_NOTE_CHARS).map_err(|v| RequestError::Invalid(vec![v]))?;
         {
             let mut pooled = self.conn().await?;
             let job = find_job(&mut pooled.conn(), job_id).await?;
             if job.status != JobStatus::AwaitingReview {
-                return Err(OrchestratorError::FailedPrecondition(format!(
+                return Err(RequestError::FailedPrecondition(format!(
                     "job {job_id} is {}, not awaiting review",
                     job.status
                 )));
@@ -234,7 +234,7 @@ impl OrchestratorApi {
         match reviewed {
             Ok(_) => {}
             // The same decision, already recorded: a retry of a call whose answer was lost.
-            Err(OrchestratorError::Downstream { status, .. })
+            Err(RequestError::Downstream { status, .. })
                 if status.code() == tonic::Code::FailedPrecondition
                     && videos.iter().any(|v| v.id == request.video_id && v.status == decided(decision) as i32) => {}
             Err(refused) => return Err(refused),
@@ -286,15 +286,15 @@ fn decided(decision: v1::ReviewDecision) -> v1::VideoStatus {
         _ => v1::VideoStatus::Approved,
     }
 }
-fn theme_error(field: &str, error: ThemeError) -> OrchestratorError {
+fn theme_error(field: &str, error: ThemeError) -> RequestError {
     match error {
-        ThemeError::Invalid(violations) => OrchestratorError::Invalid(
+        ThemeError::Invalid(violations) => RequestError::Invalid(
             violations
                 .into_iter()
                 .map(|v| shortline_domain::Violation::new(format!("{field}: {}", v.field), v.reason))
                 .collect(),
         ),
-        other => OrchestratorError::invalid(field, other.to_string()),
+        other => RequestError::invalid(field, other.to_string()),
     }
 }
 
@@ -302,28 +302,25 @@ fn theme_error(field: &str, error: ThemeError) -> OrchestratorError {
 fn requested_theme(request: &v1::StartJobRequest) -> Result<(String, Theme)> {
     use v1::start_job_request::Source;
     match &request.source {
-        None => Err(OrchestratorError::invalid("source", "one of theme_name, theme or theme_file is required")),
+        None => Err(RequestError::invalid("source", "one of theme_name, theme or theme_file is required")),
         Some(Source::ThemeName(name)) => match themes::bundled(name) {
             Some(theme) => Ok((name.clone(), theme.map_err(|e| theme_error("theme_name", e))?)),
-            None => Err(OrchestratorError::invalid(
+            None => Err(RequestError::invalid(
                 "theme_name",
                 format!("no bundled theme {} (known: {})", quote(name), themes::names().collect::<Vec<_>>().join(", ")),
             )),
         },
         Some(Source::Theme(message)) => {
-            let theme = convert::theme_from(message, "theme").map_err(OrchestratorError::Invalid)?;
+            let theme = convert::theme_from(message, "theme").map_err(RequestError::Invalid)?;
             Ok((theme.config.theme.clone(), theme))
         }
         Some(Source::ThemeFile(text)) => {
             if text.len() > MAX_THEME_FILE_BYTES {
-                return Err(OrchestratorError::invalid(
-                    "theme_file",
-                    format!("larger than {MAX_THEME_FILE_BYTES} bytes"),
-                ));
+                return Err(RequestError::invalid("theme_file", format!("larger than {MAX_THEME_FILE_BYTES} bytes")));
             }
             let format = request.theme_file_format.to_ascii_lowercase();
             if !["", "yaml", "yml", "toml"].contains(&format.as_str()) {
-                return Err(OrchestratorError::invalid("theme_file_format", "must be yaml or toml"));
+                return Err(RequestError::invalid("theme_file_format", "must be yaml or toml"));
             }
             let theme = themes::parse(text, &format).map_err(|e| theme_error("theme_file", e))?;
             Ok((theme.config.theme.clone(), theme))
@@ -336,10 +333,7 @@ fn requested_theme(request: &v1::StartJobRequest) -> Result<(String, Theme)> {
 /// that has not succeeded.
 fn check_retry(job: &db::Job, from_stage: Option<StageName>, attempts: &[db::JobStage]) -> Result<()> {
     if job.kind != JobKind::Pipeline {
-        return Err(OrchestratorError::FailedPrecondition(format!(
-            "job {} is a {} job; start a new one",
-            job.id, job.kind
-        )));
+        return Err(RequestError::FailedPrecondition(format!("job {} is a {} job; start a new one", job.id, job.kind)));
     }
     if !matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
         return Err(not_retryable(job));
@@ -347,16 +341,15 @@ fn check_retry(job: &db::Job, from_stage: Option<StageName>, attempts: &[db::Job
     let Some(stage) = from_stage else { return Ok(()) };
     let first_unfinished = StageName::ALL.iter().copied().find(|s| !db::job_stages::is_done(attempts, *s));
     match first_unfinished {
-        Some(first) if stage_index(stage) > stage_index(first) => Err(OrchestratorError::invalid(
-            "from_stage",
-            format!("{stage} comes after {first}, which has not succeeded"),
-        )),
+        Some(first) if stage_index(stage) > stage_index(first) => {
+            Err(RequestError::invalid("from_stage", format!("{stage} comes after {first}, which has not succeeded")))
+        }
         _ => Ok(()),
     }
 }
 
-fn not_retryable(job: &db::Job) -> OrchestratorError {
-    OrchestratorError::FailedPrecondition(format!(
+fn not_retryable(job: &db::Job) -> RequestError {
+    RequestError::FailedPrecondition(format!(
         "job {} is {}; only failed or cancelled jobs are retried",
         job.id, job.status
     ))

@@ -1,6 +1,6 @@
 //! `OrchestratorService`: the public API. Each RPC is a thin trait method that checks the job id
 //! and names the job in the request's span, then calls an inner method returning
-//! [`OrchestratorError`] (in [`jobs`] and [`trends`]), mapped to a status once, here. Handlers
+//! [`RequestError`] (in [`jobs`] and [`trends`]), mapped to a status once, here. Handlers
 //! validate, then read or write the database and hand work to the engine; they never block on a
 //! pipeline run except where the RPC says so (CollectTrends, AnalyzeTrends).
 
@@ -16,13 +16,12 @@ use futures::Stream;
 use shortline_db as db;
 use shortline_grpc::auth::{caller_name, Permission};
 use shortline_grpc::convert;
-use shortline_grpc::record_job_id;
-use shortline_grpc::status::require_job_id;
+use shortline_grpc::status::job_scoped;
 use shortline_proto::v1::{self, orchestrator_service_server::OrchestratorService};
 use tonic::{Request, Response, Status};
 
 use crate::engine::Engine;
-use crate::error::{OrchestratorError, Result};
+use crate::error::{RequestError, Result};
 
 const DEFAULT_PAGE_SIZE: i32 = 50;
 const MAX_PAGE_SIZE: i32 = 500;
@@ -53,13 +52,6 @@ impl OrchestratorApi {
         let stages = db::job_stages::list_for_job(conn, job_id).await?;
         Ok(convert::job(&job, &stages))
     }
-}
-
-/// The job id of a job-scoped request, checked and named in the request's span.
-fn job_scoped(job_id: i64) -> std::result::Result<i64, Status> {
-    let job_id = require_job_id(job_id)?;
-    record_job_id(job_id);
-    Ok(job_id)
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = std::result::Result<v1::JobEvent, Status>> + Send>>;
@@ -180,7 +172,7 @@ pub fn permission_of(method: &str) -> Option<Permission> {
 
 async fn find_job(conn: &mut db::Conn<'_>, job_id: i64) -> Result<db::Job> {
     db::jobs::find(conn, job_id).await.map_err(|e| match e {
-        db::DbError::NotFound => OrchestratorError::JobNotFound(job_id),
+        db::DbError::NotFound => RequestError::JobNotFound(job_id),
         other => other.into(),
     })
 }
@@ -189,7 +181,7 @@ fn page_size(requested: i32) -> Result<i64> {
     match requested {
         0 => Ok(i64::from(DEFAULT_PAGE_SIZE)),
         1..=MAX_PAGE_SIZE => Ok(i64::from(requested)),
-        _ => Err(OrchestratorError::invalid("page_size", format!("must be between 0 and {MAX_PAGE_SIZE}"))),
+        _ => Err(RequestError::invalid("page_size", format!("must be between 0 and {MAX_PAGE_SIZE}"))),
     }
 }
 
@@ -198,10 +190,7 @@ fn page_token(token: &str) -> Result<Option<i64>> {
     if token.is_empty() {
         return Ok(None);
     }
-    token
-        .parse::<i64>()
-        .map(Some)
-        .map_err(|_| OrchestratorError::invalid("page_token", "is not a token this API gave out"))
+    token.parse::<i64>().map(Some).map_err(|_| RequestError::invalid("page_token", "is not a token this API gave out"))
 }
 
 fn next_token<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> i64) -> String {
@@ -213,5 +202,5 @@ fn next_token<T>(rows: &[T], limit: i64, id: impl Fn(&T) -> i64) -> String {
 }
 
 fn enum_field<E: TryFrom<i32>>(value: i32, field: &str) -> Result<E> {
-    E::try_from(value).map_err(|_| OrchestratorError::invalid(field, format!("{value} is not a known value")))
+    E::try_from(value).map_err(|_| RequestError::invalid(field, format!("{value} is not a known value")))
 }

@@ -7,7 +7,7 @@ use shortline_grpc::record_job_id;
 use shortline_proto::v1;
 
 use super::{enum_field, next_token, page_size, page_token, OrchestratorApi};
-use crate::error::{OrchestratorError, Result};
+use crate::error::{RequestError, Result};
 use crate::trends::{ANALYSIS_MAX_ITEMS, ANALYSIS_WINDOW_HOURS};
 
 impl OrchestratorApi {
@@ -17,9 +17,8 @@ impl OrchestratorApi {
         for (i, value) in request.platforms.iter().enumerate() {
             let platform: v1::Platform = enum_field(*value, &format!("platforms[{i}]"))?;
             platforms.push(
-                convert::platform_from(platform).ok_or_else(|| {
-                    OrchestratorError::invalid(format!("platforms[{i}]"), "must be TIKTOK or YOUTUBE")
-                })?,
+                convert::platform_from(platform)
+                    .ok_or_else(|| RequestError::invalid(format!("platforms[{i}]"), "must be TIKTOK or YOUTUBE"))?,
             );
         }
         if platforms.is_empty() {
@@ -28,7 +27,7 @@ impl OrchestratorApi {
         let limit = match request.limit_per_platform {
             0 => crate::stages::ITEMS_PER_SOURCE,
             n @ 1..=500 => n as usize,
-            _ => return Err(OrchestratorError::invalid("limit_per_platform", "must be between 0 and 500")),
+            _ => return Err(RequestError::invalid("limit_per_platform", "must be between 0 and 500")),
         };
         let stages = &self.engine.stages;
         let (job_id, (rows, new)) = self
@@ -52,7 +51,7 @@ impl OrchestratorApi {
         let limit = page_size(request.page_size)?;
         let before = page_token(&request.page_token)?;
         if request.seen_by_job_id < 0 {
-            return Err(OrchestratorError::invalid("seen_by_job_id", "must be a job id, or 0 for any"));
+            return Err(RequestError::invalid("seen_by_job_id", "must be a job id, or 0 for any"));
         }
         let seen_by = Some(request.seen_by_job_id).filter(|id| *id > 0);
         let mut pooled = self.conn().await?;
@@ -68,12 +67,12 @@ impl OrchestratorApi {
         let window_hours = match request.window_hours {
             0 => ANALYSIS_WINDOW_HOURS,
             n @ 1..=720 => n as u32,
-            _ => return Err(OrchestratorError::invalid("window_hours", "must be between 0 and 720")),
+            _ => return Err(RequestError::invalid("window_hours", "must be between 0 and 720")),
         };
         let max = match request.max_trends {
             0 => ANALYSIS_MAX_ITEMS,
             n @ 1..=1000 => n as usize,
-            _ => return Err(OrchestratorError::invalid("max_trends", "must be between 0 and 1000")),
+            _ => return Err(RequestError::invalid("max_trends", "must be between 0 and 1000")),
         };
         let stages = &self.engine.stages;
         let (_, report) = self
@@ -110,7 +109,7 @@ impl OrchestratorApi {
         let conn = &mut pooled.conn();
         let report = db::trend_reports::latest(conn).await.map_err(|e| match e {
             db::DbError::NotFound => {
-                OrchestratorError::NotFound("no trend report yet: run AnalyzeTrends or a pipeline job".into())
+                RequestError::NotFound("no trend report yet: run AnalyzeTrends or a pipeline job".into())
             }
             other => other.into(),
         })?;

@@ -9,7 +9,7 @@ use shortline_grpc::convert;
 use shortline_proto::v1;
 use tonic::Status;
 
-use crate::error::OrchestratorError;
+use crate::error::RequestError;
 
 /// How often WatchJob looks at the job; polling the database makes a watch work whichever
 /// replica runs the job.
@@ -67,7 +67,7 @@ pub(super) fn watch_stream(
                 Ok(snapshot) => snapshot,
                 Err(error) => {
                     state.done = true;
-                    return Some((Err(Status::from(OrchestratorError::from(error))), state));
+                    return Some((Err(Status::from(RequestError::from(error))), state));
                 }
             };
             // Each event carries the time its change happened and the progress as of it, so a

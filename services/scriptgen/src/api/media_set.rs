@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use shortline_db::{AssetKind, MediaAsset, NewMediaAsset, Script};
 use shortline_domain::ProductionPlan;
+use shortline_grpc::status::RequestError;
 use shortline_media::MediaStore;
 use tokio::sync::OwnedMutexGuard;
 use tracing::{info, Instrument};
 
-use crate::error::{Result, ScriptgenError};
+use crate::error::Result;
 
 /// Where a script's voiceover is stored.
 pub(super) fn voiceover_key(script: &Script) -> String {
@@ -79,7 +80,7 @@ async fn remove_stored(store: MediaStore, assets: Vec<NewMediaAsset>) {
 }
 
 pub(super) fn scene_number(number: u32) -> Result<i32> {
-    i32::try_from(number).map_err(|_| ScriptgenError::Internal(format!("scene number {number} out of range")))
+    i32::try_from(number).map_err(|_| RequestError::Internal(format!("scene number {number} out of range")).into())
 }
 
 pub(super) fn find_asset(assets: &[MediaAsset], kind: AssetKind, scene_number: i32) -> Option<&MediaAsset> {

@@ -1,9 +1,10 @@
-//! Request checks and job-scoped lookups: every field of a GenerateScriptRequest at once, positive
-//! ids, the job's existence, a script of the job.
+//! Request checks and job-scoped lookups: every field of a GenerateScriptRequest at once, a script
+//! of the job.
 
 use shortline_db::{self as db, DbError, Script};
 use shortline_domain::{Theme, TrendReportBody, Violation};
 use shortline_grpc::convert;
+use shortline_grpc::status::{require_job, RequestError};
 use shortline_proto::v1;
 
 use super::MAX_VARIANTS;
@@ -64,26 +65,7 @@ pub(super) fn script_request(job_id: i64, request: &v1::GenerateScriptRequest) -
     };
     match (theme, report) {
         (Some(theme), Some(report)) if violations.is_empty() => Ok(ScriptRequest { theme, report, variant }),
-        _ => Err(ScriptgenError::Invalid(violations)),
-    }
-}
-
-/// INVALID_ARGUMENT `"{field}: must be a positive id"` unless `id > 0`.
-pub(super) fn require_id(field: &str, id: i64) -> Result<i64> {
-    if id > 0 {
-        Ok(id)
-    } else {
-        Err(ScriptgenError::invalid(field, "must be a positive id"))
-    }
-}
-
-/// NOT_FOUND "job N not found" unless the job exists. Lookups scoped by the job ask it only when
-/// they found nothing (a row of the job proves the job exists): one query less per call.
-pub(super) async fn require_job(conn: &mut db::Conn<'_>, job_id: i64) -> Result<()> {
-    if db::jobs::exists(conn, job_id).await? {
-        Ok(())
-    } else {
-        Err(ScriptgenError::JobNotFound(job_id))
+        _ => Err(RequestError::Invalid(violations).into()),
     }
 }
 
@@ -121,7 +103,7 @@ mod tests {
             report: Some(v1::TrendReport { id: 5, job_id: 4, ..Default::default() }),
             variant: 11,
         };
-        let Err(ScriptgenError::Invalid(violations)) = script_request(3, &request) else {
+        let Err(ScriptgenError::Request(RequestError::Invalid(violations))) = script_request(3, &request) else {
             panic!("expected INVALID_ARGUMENT");
         };
         let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();

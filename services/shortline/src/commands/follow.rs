@@ -27,8 +27,15 @@ pub enum Followed {
     Interrupted,
 }
 
+/// Follows `job_id` until it rests, then reports how it ended: the end of `run`, `watch` and
+/// `retry`.
+pub async fn to_the_end(services: &mut Services, job_id: i64, json: bool) -> anyhow::Result<ExitCode> {
+    let followed = follow(services, job_id, json).await?;
+    report(services, followed, job_id, json).await
+}
+
 /// Follows `job_id` until it rests, showing progress on stderr (hidden with `--json`).
-pub async fn follow(services: &mut Services, job_id: i64, json: bool) -> anyhow::Result<Followed> {
+async fn follow(services: &mut Services, job_id: i64, json: bool) -> anyhow::Result<Followed> {
     let client = &mut services.client;
     // What already happened, with its timings (the stream's first events replay it).
     let before =
@@ -232,7 +239,7 @@ fn summarize(detail: &str) -> String {
 }
 
 /// After following: the outcome in words (or JSON), and the exit code.
-pub async fn report(services: &mut Services, followed: Followed, job_id: i64, json: bool) -> anyhow::Result<ExitCode> {
+async fn report(services: &mut Services, followed: Followed, job_id: i64, json: bool) -> anyhow::Result<ExitCode> {
     let (job, events) = match followed {
         Followed::Rested { job, events } => (job, events),
         Followed::Interrupted => {

@@ -7,9 +7,8 @@ use serde_json::json;
 use shortline_config::Config;
 use shortline_proto::v1;
 
-use super::follow;
-use super::{finish, with_services};
-use crate::client::{Services, Work};
+use super::{follow, inspect, with_services};
+use crate::client::Work;
 use crate::output::{self, Table};
 use crate::{names, tree, views, JobsArgs, StageArg};
 
@@ -20,10 +19,8 @@ pub async fn list(config: &Config, args: &JobsArgs, json: bool) -> anyhow::Resul
         page_size: args.limit.unwrap_or(0),
         page_token: args.page_token.clone().unwrap_or_default(),
     };
-    let response = with_services(config, Work::Inspect, |services| {
-        Box::pin(async move { Ok(services.client.list_jobs(request).await.context("cannot list jobs")?.into_inner()) })
-    })
-    .await?;
+    let response =
+        inspect(config, "cannot list jobs".into(), move |client| Box::pin(client.list_jobs(request))).await?;
     if json {
         output::print_json(&json!({
             "jobs": response.jobs.iter().map(views::job).collect::<Vec<_>>(),
@@ -63,17 +60,9 @@ pub async fn list(config: &Config, args: &JobsArgs, json: bool) -> anyhow::Resul
 }
 
 pub async fn status(config: &Config, job_id: i64, json: bool) -> anyhow::Result<ExitCode> {
-    let job = with_services(config, Work::Inspect, |services| {
-        Box::pin(async move {
-            Ok(services
-                .client
-                .get_job(v1::GetJobRequest { job_id })
-                .await
-                .with_context(|| format!("job {job_id}"))?
-                .into_inner())
-        })
-    })
-    .await?;
+    let job =
+        inspect(config, format!("job {job_id}"), move |client| Box::pin(client.get_job(v1::GetJobRequest { job_id })))
+            .await?;
     if json {
         output::print_json(&views::job(&job))?;
         return Ok(ExitCode::SUCCESS);
@@ -118,17 +107,7 @@ pub async fn status(config: &Config, job_id: i64, json: bool) -> anyhow::Result<
 }
 
 pub async fn show(config: &Config, job_id: i64, json: bool) -> anyhow::Result<ExitCode> {
-    let lineage = with_services(config, Work::Inspect, |services| {
-        Box::pin(async move {
-            Ok(services
-                .client
-                .get_job_lineage(v1::GetJobLineageRequest { job_id })
-                .await
-                .with_context(|| format!("job {job_id}"))?
-                .into_inner())
-        })
-    })
-    .await?;
+    let lineage = lineage(config, job_id).await?;
     if json {
         output::print_json(&views::lineage(&lineage))?;
     } else {
@@ -137,14 +116,16 @@ pub async fn show(config: &Config, job_id: i64, json: bool) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// The job's lineage: its stages, trends, report, scripts, assets and videos.
+pub async fn lineage(config: &Config, job_id: i64) -> anyhow::Result<v1::JobLineage> {
+    inspect(config, format!("job {job_id}"), move |client| {
+        Box::pin(client.get_job_lineage(v1::GetJobLineageRequest { job_id }))
+    })
+    .await
+}
+
 pub async fn watch(config: &Config, job_id: i64, json: bool) -> anyhow::Result<ExitCode> {
-    let mut services = Services::connect(config, Work::Pipeline).await?;
-    let outcome = async {
-        let followed = follow::follow(&mut services, job_id, json).await?;
-        follow::report(&mut services, followed, job_id, json).await
-    }
-    .await;
-    finish(services, outcome).await
+    with_services(config, Work::Pipeline, |services| Box::pin(follow::to_the_end(services, job_id, json))).await
 }
 
 pub async fn retry(
@@ -154,55 +135,45 @@ pub async fn retry(
     detach: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let mut services = Services::connect(config, Work::Pipeline).await?;
-    let outcome = async {
-        let request =
-            v1::RetryJobRequest { job_id, from_stage: from_stage.map(v1::Stage::from).unwrap_or_default() as i32 };
-        let job = services
-            .client
-            .retry_job(request)
-            .await
-            .with_context(|| format!("cannot retry job {job_id}"))?
-            .into_inner();
-        if detach && !services.is_embedded() {
-            if json {
-                output::print_json(&views::job(&job))?;
-            } else {
-                println!(
-                    "job {job_id} is {} again; follow it with `shortline watch {job_id}`",
-                    names::job_status(job.status())
+    with_services(config, Work::Pipeline, |services| {
+        Box::pin(async move {
+            let request =
+                v1::RetryJobRequest { job_id, from_stage: from_stage.map(v1::Stage::from).unwrap_or_default() as i32 };
+            let retried = services.client.retry_job(request).await;
+            let job = retried.with_context(|| format!("cannot retry job {job_id}"))?.into_inner();
+            if detach && !services.is_embedded() {
+                if json {
+                    output::print_json(&views::job(&job))?;
+                } else {
+                    println!(
+                        "job {job_id} is {} again; follow it with `shortline watch {job_id}`",
+                        names::job_status(job.status())
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if detach {
+                eprintln!(
+                    "--detach ignored: the services run in this process, so the command follows the job to its end"
                 );
             }
-            return Ok(ExitCode::SUCCESS);
-        }
-        if detach {
-            eprintln!("--detach ignored: the services run in this process, so the command follows the job to its end");
-        }
-        if !json {
-            let from =
-                from_stage.map(|s| names::stage(s.into())).unwrap_or_else(|| "its first unfinished stage".to_owned());
-            println!("job {job_id} resumes from {from}");
-        }
-        let followed = follow::follow(&mut services, job_id, json).await?;
-        follow::report(&mut services, followed, job_id, json).await
-    }
-    .await;
-    finish(services, outcome).await
+            if !json {
+                let from = from_stage
+                    .map(|s| names::stage(s.into()))
+                    .unwrap_or_else(|| "its first unfinished stage".to_owned());
+                println!("job {job_id} resumes from {from}");
+            }
+            follow::to_the_end(services, job_id, json).await
+        })
+    })
+    .await
 }
 
 pub async fn cancel(config: &Config, job_id: i64, reason: &str, json: bool) -> anyhow::Result<ExitCode> {
     let request = v1::CancelJobRequest { job_id, reason: reason.to_owned() };
-    let job = with_services(config, Work::Inspect, |services| {
-        Box::pin(async move {
-            Ok(services
-                .client
-                .cancel_job(request)
-                .await
-                .with_context(|| format!("cannot cancel job {job_id}"))?
-                .into_inner())
-        })
-    })
-    .await?;
+    let job =
+        inspect(config, format!("cannot cancel job {job_id}"), move |client| Box::pin(client.cancel_job(request)))
+            .await?;
     if json {
         output::print_json(&views::job(&job))?;
     } else {

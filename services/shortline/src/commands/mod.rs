@@ -10,13 +10,11 @@ pub mod themes;
 pub mod trends;
 pub mod videos;
 
-use std::process::ExitCode;
-
 use anyhow::Context as _;
 use futures::future::BoxFuture;
 use shortline_config::Config;
 
-use crate::client::{Services, Work};
+use crate::client::{Client, Services, Work};
 
 /// Runs `call` against the orchestrator (started in-process if none answers), then stops the
 /// in-process services whatever the outcome.
@@ -33,10 +31,16 @@ pub async fn with_services<T>(
     Ok(value)
 }
 
-/// Stops the services whatever the outcome; the outcome's error wins over a stop error.
-pub async fn finish(services: Services, outcome: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
-    let stopped = services.stop().await;
-    let code = outcome?;
-    stopped.context("stopping the in-process services")?;
-    Ok(code)
+/// One reading, reviewing or cancelling call to the orchestrator ([`with_services`] with
+/// [`Work::Inspect`]): `call` makes it with the client; its failure says `what` failed (e.g.
+/// "job 7", "cannot list jobs").
+pub async fn inspect<T: Send + 'static>(
+    config: &Config,
+    what: String,
+    call: impl for<'a> FnOnce(&'a mut Client) -> BoxFuture<'a, Result<tonic::Response<T>, tonic::Status>> + Send + 'static,
+) -> anyhow::Result<T> {
+    with_services(config, Work::Inspect, |services| {
+        Box::pin(async move { Ok(call(&mut services.client).await.context(what)?.into_inner()) })
+    })
+    .await
 }

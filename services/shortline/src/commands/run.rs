@@ -56,9 +56,7 @@ pub async fn run(config: &Config, args: &RunArgs, json: bool) -> anyhow::Result<
             );
         }
     }
-    let mut services = Services::connect(config, Work::Pipeline).await?;
-    let outcome = drive(&mut services, request, json).await;
-    super::finish(services, outcome).await
+    super::with_services(config, Work::Pipeline, |services| Box::pin(drive(services, request, json))).await
 }
 
 async fn orchestrator_answers(config: &Config) -> bool {
@@ -81,8 +79,7 @@ async fn drive(services: &mut Services, request: v1::StartJobRequest, json: bool
         };
         println!("job {} started {place}: theme {}, {} variant(s)", job.id, job.theme_name, job.variants);
     }
-    let followed = follow::follow(services, job.id, json).await?;
-    follow::report(services, followed, job.id, json).await
+    follow::to_the_end(services, job.id, json).await
 }
 
 #[cfg(test)]

@@ -2,13 +2,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use serde_json::json;
 use shortline_config::Config;
 use shortline_proto::v1;
 
-use super::with_services;
-use crate::client::Work;
+use super::inspect;
 use crate::output::{self, Table};
 use crate::{names, views, TrendsCommand};
 
@@ -19,12 +17,9 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
                 platforms: platform.into_iter().map(|p| v1::Platform::from(p) as i32).collect(),
                 limit_per_platform: limit_per_platform.unwrap_or(0),
             };
-            let response = with_services(config, Work::Inspect, |services| {
-                Box::pin(async move {
-                    Ok(services.client.collect_trends(request).await.context("cannot collect trends")?.into_inner())
-                })
-            })
-            .await?;
+            let response =
+                inspect(config, "cannot collect trends".into(), move |client| Box::pin(client.collect_trends(request)))
+                    .await?;
             if json {
                 output::print_json(&json!({
                     "job_id": response.job_id,
@@ -47,12 +42,9 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
                 page_token: page_token.unwrap_or_default(),
                 seen_by_job_id: job.unwrap_or(0),
             };
-            let response = with_services(config, Work::Inspect, |services| {
-                Box::pin(async move {
-                    Ok(services.client.list_trends(request).await.context("cannot list trends")?.into_inner())
-                })
-            })
-            .await?;
+            let response =
+                inspect(config, "cannot list trends".into(), move |client| Box::pin(client.list_trends(request)))
+                    .await?;
             if json {
                 output::print_json(&json!({
                     "trends": response.trends.iter().map(views::trend).collect::<Vec<_>>(),
@@ -72,24 +64,14 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
                 window_hours: window_hours.unwrap_or(0),
                 max_trends: max_trends.unwrap_or(0),
             };
-            let report = with_services(config, Work::Inspect, |services| {
-                Box::pin(async move {
-                    Ok(services.client.analyze_trends(request).await.context("cannot analyse trends")?.into_inner())
-                })
-            })
-            .await?;
+            let report =
+                inspect(config, "cannot analyse trends".into(), move |client| Box::pin(client.analyze_trends(request)))
+                    .await?;
             print_report(&report, json)?;
         }
         TrendsCommand::Report => {
-            let report = with_services(config, Work::Inspect, |services| {
-                Box::pin(async move {
-                    Ok(services
-                        .client
-                        .get_latest_trend_report(v1::GetLatestTrendReportRequest {})
-                        .await
-                        .context("no trend report")?
-                        .into_inner())
-                })
+            let report = inspect(config, "no trend report".into(), move |client| {
+                Box::pin(client.get_latest_trend_report(v1::GetLatestTrendReportRequest {}))
             })
             .await?;
             print_report(&report, json)?;
@@ -99,15 +81,8 @@ pub async fn run(config: &Config, command: TrendsCommand, json: bool) -> anyhow:
                 page_size: limit.unwrap_or(0),
                 page_token: page_token.unwrap_or_default(),
             };
-            let response = with_services(config, Work::Inspect, |services| {
-                Box::pin(async move {
-                    Ok(services
-                        .client
-                        .list_trend_reports(request)
-                        .await
-                        .context("cannot list trend reports")?
-                        .into_inner())
-                })
+            let response = inspect(config, "cannot list trend reports".into(), move |client| {
+                Box::pin(client.list_trend_reports(request))
             })
             .await?;
             if json {

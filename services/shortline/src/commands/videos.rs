@@ -25,17 +25,8 @@ pub async fn run(config: &Config, command: VideosCommand, json: bool) -> anyhow:
     }
 }
 
-async fn lineage(services: &mut crate::client::Services, job_id: i64) -> anyhow::Result<v1::JobLineage> {
-    Ok(services
-        .client
-        .get_job_lineage(v1::GetJobLineageRequest { job_id })
-        .await
-        .with_context(|| format!("job {job_id}"))?
-        .into_inner())
-}
-
 async fn list(config: &Config, job_id: i64, json: bool) -> anyhow::Result<ExitCode> {
-    let lineage = with_services(config, Work::Inspect, |services| Box::pin(lineage(services, job_id))).await?;
+    let lineage = super::jobs::lineage(config, job_id).await?;
     if json {
         output::print_json(&json!({ "videos": lineage.videos.iter().map(views::video).collect::<Vec<_>>() }))?;
         return Ok(ExitCode::SUCCESS);
@@ -81,7 +72,8 @@ async fn review(
                 .await
                 .with_context(|| format!("cannot {verb} video {video_id} of job {job_id}"))?
                 .into_inner();
-            Ok((job, lineage(services, job_id).await?))
+            let lineage = services.client.get_job_lineage(v1::GetJobLineageRequest { job_id }).await;
+            Ok((job, lineage.with_context(|| format!("job {job_id}"))?.into_inner()))
         })
     })
     .await?;
