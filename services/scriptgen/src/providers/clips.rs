@@ -19,7 +19,7 @@ use shortline_config::Price;
 use shortline_domain::Scene;
 use shortline_media::partial::PartialFile;
 use shortline_providers::budget;
-use shortline_providers::{cost_micros, run_chain, ProviderAttempt, ProviderError, Usage};
+use shortline_providers::{cost_micros, run_chain, ModelApi, ProviderAttempt, ProviderError, Usage};
 use tokio_util::sync::CancellationToken;
 
 use super::{chain_failure, UsageLedger};
@@ -37,12 +37,9 @@ pub struct FetchedVideo {
     pub source: Value,
 }
 
-/// One video API.
-pub trait VideoApi: Send + Sync {
-    /// The configured provider name (`fal_kling`, `fal_minimax`, `pexels`).
-    fn name(&self) -> &str;
-    /// The model recorded with the clip and looked up in the price table.
-    fn model(&self) -> &str;
+/// One video API; its [`ModelApi::name`] is the configured provider name (`fal_kling`,
+/// `fal_minimax`, `pexels`).
+pub trait VideoApi: ModelApi + Send + Sync {
     /// What a clip of `seconds` would bill, checked against the job's budget before the call.
     fn estimate(&self, seconds: f64) -> Usage;
     /// A video for `scene` (from its visual prompt), ideally `target`'s shape and length.

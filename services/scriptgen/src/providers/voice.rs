@@ -12,7 +12,7 @@ use shortline_config::Price;
 use shortline_domain::captions::WordTiming;
 use shortline_media::partial::PartialFile;
 use shortline_providers::budget;
-use shortline_providers::{cost_micros, run_chain, ProviderClient, ProviderError, Reply, Usage};
+use shortline_providers::{cost_micros, run_chain, ModelApi, ProviderClient, ProviderError, Reply, Usage};
 use tokio_util::sync::CancellationToken;
 
 use super::{chain_failure, UsageLedger};
@@ -33,12 +33,9 @@ pub struct SpokenAudio {
     pub word_timings: Option<Vec<WordTiming>>,
 }
 
-/// One text-to-speech API.
-pub trait SpeechApi: Send + Sync {
-    /// The configured provider name (`openai`, `elevenlabs`, `fish_audio`).
-    fn name(&self) -> &str;
-    /// The model recorded with the file and looked up in the price table.
-    fn model(&self) -> &str;
+/// One text-to-speech API; its [`ModelApi::name`] is the configured provider name (`openai`,
+/// `elevenlabs`, `fish_audio`).
+pub trait SpeechApi: ModelApi + Send + Sync {
     /// What speaking `text` would bill (the characters sent, as every TTS API bills), checked
     /// against the job's budget before the call.
     fn estimate(&self, text: &str) -> Usage {
