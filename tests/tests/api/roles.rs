@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use shortline_db::{self as db, AssetKind, DbError, DbPool, NewMediaAsset, NewScript, PoolOptions, VideoStatus};
-use shortline_domain as domain;
+use shortline_db::{self as db, AssetKind, DbError, DbPool, NewMediaAsset, PoolOptions, VideoStatus};
 use shortline_proto::v1;
 
 use crate::helpers::TestDb;
 use crate::lineage_schema::{seed_tree, Tree};
 use crate::pipeline::{small_theme, start_request, wait_for};
 use crate::processes::ServiceProcess;
-use shortline_testing::fixtures::generated_video;
+use shortline_testing::fixtures::{generated_video, template_script};
 
 const GROUP_ROLES: [&str; 3] = ["shortline_orchestrator", "shortline_scriptgen", "shortline_composer"];
 
@@ -103,22 +102,6 @@ fn url_as(url: &str, user: &str, password: &str) -> String {
     format!("{scheme}://{user}:{password}@{host_and_path}")
 }
 
-fn plan() -> domain::ProductionPlan {
-    let scenes: Vec<_> = (1..=3)
-        .map(|n| serde_json::json!({"number": n, "duration_seconds": 3.0, "visual_prompt": format!("shot {n}"), "transition": "cut"}))
-        .collect();
-    serde_json::from_value(serde_json::json!({
-        "video_prompt": "roles", "duration_seconds": 9.0, "aspect_ratio": "9:16", "scenes": scenes,
-        "voiceover_script": "hello", "hook_text": "hook", "cta_text": "follow", "text_overlays": [],
-        "hashtags": ["#a", "#b", "#c", "#d", "#e"], "title": "Roles", "description": "Least privilege"
-    }))
-    .expect("plan")
-}
-
-fn new_script(tree: &Tree, variant: i32) -> NewScript {
-    let theme = domain::Theme::from_yaml("config:\n  theme: roles\n").expect("theme");
-    NewScript::new(tree.job_id, tree.report_id, variant, &plan(), &theme, "template", "template-v1", 0)
-}
 
 fn new_asset(tree: &Tree, script_id: i64) -> NewMediaAsset {
     NewMediaAsset {
@@ -240,7 +223,7 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
         let mut pooled = scriptgen_pool.get().await.expect("scriptgen connection");
         let conn = &mut pooled.conn();
         let (script, inserted) =
-            db::scripts::insert_or_get(conn, &new_script(&tree, 2)).await.expect("scriptgen inserts a script");
+            db::scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 2, "roles")).await.expect("scriptgen inserts a script");
         assert!(inserted);
         assert_eq!((script.job_id, script.trend_report_id, script.variant), (tree.job_id, tree.report_id, 2));
         let assets = db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[new_asset(&tree, script.id)])
@@ -277,7 +260,7 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
         .expect("composer records a review");
         assert_eq!(reviewed.map(|v| v.status), Some(VideoStatus::Approved));
         // ... but not scriptgen's.
-        assert_permission_denied(db::scripts::insert_or_get(conn, &new_script(&tree, 3)).await, "scripts");
+        assert_permission_denied(db::scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 3, "roles")).await, "scripts");
         assert_permission_denied(
             db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[new_asset(&tree, script.id)]).await,
             "media_assets",
