@@ -19,7 +19,7 @@ use tonic_health::pb::HealthCheckRequest;
 
 use crate::bad_input::all_counts;
 use crate::helpers::TestDb;
-use crate::pipeline::{small_theme, start_request, wait_for};
+use crate::pipeline::{approval, small_theme, start_request, wait_for};
 use crate::processes::{channel, SystemOptions, TestSystem};
 use shortline_testing::on_both_backends;
 
@@ -164,12 +164,7 @@ async fn each_rpc_answers_each_role_exactly_and_refusals_write_nothing(db: TestD
     let lineage =
         olga.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
     let video = lineage.videos.first().expect("a video");
-    let review = v1::ReviewVideoRequest {
-        job_id: job.id,
-        video_id: video.id,
-        decision: v1::ReviewDecision::Approve as i32,
-        note: "ship it".into(),
-    };
+    let review = approval(job.id, video.id, "ship it");
     let mut vera = client(&system, Some("token-of-vera")).await;
     let refused = vera.review_video(review.clone()).await.expect_err("a viewer may not review");
     assert_eq!(refused.code(), Code::PermissionDenied);

@@ -44,6 +44,11 @@ pub fn start_request(theme: v1::Theme) -> v1::StartJobRequest {
     v1::StartJobRequest { source: Some(Source::Theme(theme)), variants: 1, ..Default::default() }
 }
 
+/// A review approving `video_id` of `job_id`, noting `note`.
+pub fn approval(job_id: i64, video_id: i64, note: &str) -> v1::ReviewVideoRequest {
+    v1::ReviewVideoRequest { job_id, video_id, decision: v1::ReviewDecision::Approve as i32, note: note.into() }
+}
+
 /// Polls the job until it reaches one of `statuses`; panics with its error if it fails first.
 pub async fn wait_for<T>(
     client: &mut OrchestratorServiceClient<T>,
@@ -169,12 +174,7 @@ async fn a_job_runs_from_trends_to_an_approved_video(db: TestDb) {
     assert_eq!(quality["black_stretches"], serde_json::json!([]), "{quality}");
 
     let approved = client
-        .review_video(v1::ReviewVideoRequest {
-            job_id: job.id,
-            video_id: video.id,
-            decision: v1::ReviewDecision::Approve as i32,
-            note: "ship it".into(),
-        })
+        .review_video(approval(job.id, video.id, "ship it"))
         .await
         .expect("approve")
         .into_inner();

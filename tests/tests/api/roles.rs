@@ -13,7 +13,7 @@ use shortline_proto::v1;
 
 use crate::helpers::TestDb;
 use crate::lineage_schema::{seed_tree, Tree};
-use crate::pipeline::{small_theme, start_request, wait_for};
+use crate::pipeline::{approval, small_theme, start_request, wait_for};
 use crate::processes::ServiceProcess;
 use shortline_testing::fixtures::{generated_video, template_script};
 
@@ -348,12 +348,7 @@ async fn the_pipeline_runs_with_one_login_role_per_service() {
     assert!(!lineage.assets.is_empty());
     let video = &lineage.videos[0];
     let approved = client
-        .review_video(v1::ReviewVideoRequest {
-            job_id: job.id,
-            video_id: video.id,
-            decision: v1::ReviewDecision::Approve as i32,
-            note: "roles".into(),
-        })
+        .review_video(approval(job.id, video.id, "roles"))
         .await
         .expect("approve")
         .into_inner();

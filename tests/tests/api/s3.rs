@@ -20,7 +20,7 @@ use tokio::process::{Child, Command};
 
 use crate::durability::files_under;
 use crate::helpers::TestDb;
-use crate::pipeline::{probe, small_theme, start_request, wait_for};
+use crate::pipeline::{approval, probe, small_theme, start_request, wait_for};
 use crate::processes::{SystemOptions, TestSystem};
 
 const BUCKET: &str = "shortline-media";
@@ -171,12 +171,7 @@ async fn the_pipeline_stores_its_media_in_s3() {
 
     // Approval moves both objects (copy, then delete) to the approved place.
     let approved = client
-        .review_video(v1::ReviewVideoRequest {
-            job_id: job.id,
-            video_id: video.id,
-            decision: v1::ReviewDecision::Approve as i32,
-            note: String::new(),
-        })
+        .review_video(approval(job.id, video.id, ""))
         .await
         .expect("approve")
         .into_inner();
