@@ -159,6 +159,40 @@ impl ProductionPlan {
     }
 }
 
+#[cfg(any(test, feature = "fixtures"))]
+impl ProductionPlan {
+    /// A sound 9 s plan (three 3 s scenes joined by fades, one overlay, five hashtags): what
+    /// tests start from.
+    pub fn sample() -> ProductionPlan {
+        ProductionPlan {
+            video_prompt: "a bright product demo".into(),
+            duration_seconds: 9.0,
+            aspect_ratio: "9:16".into(),
+            scenes: (1..=3)
+                .map(|n| Scene {
+                    number: n,
+                    duration_seconds: 3.0,
+                    visual_prompt: format!("shot {n}"),
+                    transition: Transition::Fade,
+                })
+                .collect(),
+            voiceover_script: "Hello there.".into(),
+            hook_text: "Wait for it".into(),
+            cta_text: "Follow for more".into(),
+            text_overlays: vec![TextOverlay {
+                text: "Wait for it".into(),
+                start_seconds: 0.0,
+                end_seconds: 3.0,
+                position: OverlayPosition::Top,
+                style: OverlayStyle::Bold,
+            }],
+            hashtags: ["#a", "#b", "#c", "#d", "#e"].map(String::from).to_vec(),
+            title: "Demo".into(),
+            description: "A demo".into(),
+        }
+    }
+}
+
 /// Normalises one hashtag: a leading `#`, lowercase, only letters, digits and `_` (spaces and
 /// punctuation are dropped, so a YouTube tag `"Knife Sharpening"` becomes `#knifesharpening`).
 /// `None` when nothing is left or the result is longer than [`MAX_HASHTAG_BYTES`]. Trend
@@ -190,38 +224,9 @@ fn text(v: &mut Vec<Violation>, field: &str, value: &str, max_chars: usize) {
 mod tests {
     use super::*;
 
-    pub(crate) fn sample() -> ProductionPlan {
-        ProductionPlan {
-            video_prompt: "a bright product demo".into(),
-            duration_seconds: 9.0,
-            aspect_ratio: "9:16".into(),
-            scenes: (1..=3)
-                .map(|n| Scene {
-                    number: n,
-                    duration_seconds: 3.0,
-                    visual_prompt: format!("shot {n}"),
-                    transition: Transition::Fade,
-                })
-                .collect(),
-            voiceover_script: "Hello there.".into(),
-            hook_text: "Wait for it".into(),
-            cta_text: "Follow for more".into(),
-            text_overlays: vec![TextOverlay {
-                text: "Wait for it".into(),
-                start_seconds: 0.0,
-                end_seconds: 3.0,
-                position: OverlayPosition::Top,
-                style: OverlayStyle::Bold,
-            }],
-            hashtags: ["#a", "#b", "#c", "#d", "#e"].map(String::from).to_vec(),
-            title: "Demo".into(),
-            description: "A demo".into(),
-        }
-    }
-
     #[test]
     fn a_sound_plan_has_no_violations() {
-        assert_eq!(sample().violations(), vec![]);
+        assert_eq!(ProductionPlan::sample().violations(), vec![]);
     }
 
     #[test]
@@ -237,7 +242,7 @@ mod tests {
 
     #[test]
     fn overlays_past_the_end_and_bad_counts_are_named() {
-        let mut plan = sample();
+        let mut plan = ProductionPlan::sample();
         plan.text_overlays[0].end_seconds = 12.0;
         plan.scenes.truncate(2);
         plan.duration_seconds = 6.0;

@@ -1,7 +1,7 @@
 //! Rows and bodies tests write through the db layer.
 
 use shortline_db::{self as db, NewScript, NewVideo, VideoStatus};
-use shortline_domain::{CommonPattern, HashtagCount, ProductionPlan, Scene, Theme, Transition, TrendReportBody, VideoStyle};
+use shortline_domain::{CommonPattern, HashtagCount, ProductionPlan, Theme, TrendReportBody, VideoStyle};
 
 /// A small trend report: one style, one pattern, one hashtag, one recommendation.
 pub fn report_body() -> TrendReportBody {
@@ -20,36 +20,12 @@ pub fn report_body() -> TrendReportBody {
     }
 }
 
-/// A sound 9 s plan: three 3 s scenes joined by fades, five hashtags, no overlays.
-pub fn plan() -> ProductionPlan {
-    ProductionPlan {
-        video_prompt: "demo".into(),
-        duration_seconds: 9.0,
-        aspect_ratio: "9:16".into(),
-        scenes: (1..=3)
-            .map(|n| Scene {
-                number: n,
-                duration_seconds: 3.0,
-                visual_prompt: format!("shot {n}"),
-                transition: Transition::Fade,
-            })
-            .collect(),
-        voiceover_script: "hello".into(),
-        hook_text: "hook".into(),
-        cta_text: "follow".into(),
-        text_overlays: vec![],
-        hashtags: ["#a", "#b", "#c", "#d", "#e"].map(String::from).to_vec(),
-        title: "Demo".into(),
-        description: "A demo".into(),
-    }
-}
-
-/// The row of a template-planned script of [`plan`] for `job_id`'s report, its theme named
-/// `theme`.
+/// The row of a template-planned script of [`ProductionPlan::sample`] for `job_id`'s report,
+/// its theme named `theme`.
 #[allow(clippy::expect_used)]
 pub fn template_script(job_id: i64, trend_report_id: i64, variant: i32, theme: &str) -> NewScript {
     let theme = Theme::from_yaml(&format!("config:\n  theme: {theme}\n")).expect("theme");
-    NewScript::new(job_id, trend_report_id, variant, &plan(), &theme, "template", "template-v1", 0)
+    NewScript::new(job_id, trend_report_id, variant, &ProductionPlan::sample(), &theme, "template", "template-v1", 0)
 }
 
 /// A generated 9 s 1080x1920 video row of `script_id`'s `variant` (files it names need not exist).
