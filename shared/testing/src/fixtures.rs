@@ -1,6 +1,6 @@
 //! Rows and bodies tests write through the db layer.
 
-use shortline_db::{self as db, NewScript, NewVideo, VideoStatus};
+use shortline_db::{self as db, AssetKind, NewMediaAsset, NewScript, NewVideo, VideoStatus};
 use shortline_domain::{CommonPattern, HashtagCount, ProductionPlan, Theme, TrendReportBody, VideoStyle};
 
 /// A small trend report: one style, one pattern, one hashtag, one recommendation.
@@ -26,6 +26,26 @@ pub fn report_body() -> TrendReportBody {
 pub fn template_script(job_id: i64, trend_report_id: i64, variant: i32, theme: &str) -> NewScript {
     let theme = Theme::from_yaml(&format!("config:\n  theme: {theme}\n")).expect("theme");
     NewScript::new(job_id, trend_report_id, variant, &ProductionPlan::sample(), &theme, "template", "template-v1", 0)
+}
+
+/// A stored 3 s media asset row of `script_id`: scene 0 is the voiceover, any other a clip
+/// (files it names need not exist).
+pub fn stored_asset(job_id: i64, script_id: i64, scene_number: i32) -> NewMediaAsset {
+    NewMediaAsset {
+        job_id,
+        script_id,
+        kind: if scene_number == 0 { AssetKind::Voiceover } else { AssetKind::Clip },
+        scene_number,
+        uri: format!("file:///media/{job_id}/{scene_number}"),
+        duration_seconds: 3.0,
+        size_bytes: 10,
+        sha256: "00".repeat(32),
+        provider: "test".into(),
+        model: "test".into(),
+        usage: serde_json::json!({}),
+        cost_micros: 0,
+        created_at: db::now(),
+    }
 }
 
 /// A generated 9 s 1080x1920 video row of `script_id`'s `variant` (files it names need not exist).

@@ -7,13 +7,13 @@ use shortline_db::dispatch;
 use shortline_db::schema::jobs;
 use shortline_db::{self as db, lineage, media_assets, scripts, trend_reports, trends, videos, Conn, DbError};
 use shortline_db::{
-    AssetKind, JobKind, JobStage, NewJob, NewJobStage, NewMediaAsset, NewTrendReport, StageName,
+    JobKind, JobStage, NewJob, NewJobStage, NewTrendReport, StageName,
     TrendReportItem,
 };
 use shortline_domain::{Platform, TrendItem, TrendReportBody};
 
 use crate::helpers::{count_rows, TestDb};
-use shortline_testing::fixtures::{generated_video, template_script};
+use shortline_testing::fixtures::{generated_video, stored_asset, template_script};
 use shortline_testing::on_both_backends;
 
 const CHILD_TABLES: [&str; 7] =
@@ -50,23 +50,6 @@ fn report_body() -> TrendReportBody {
 }
 
 
-fn new_asset(job_id: i64, script_id: i64, scene_number: i32) -> NewMediaAsset {
-    NewMediaAsset {
-        job_id,
-        script_id,
-        kind: if scene_number == 0 { AssetKind::Voiceover } else { AssetKind::Clip },
-        scene_number,
-        uri: format!("file:///media/{job_id}/{scene_number}"),
-        duration_seconds: 3.0,
-        size_bytes: 10,
-        sha256: "00".repeat(32),
-        provider: "test".into(),
-        model: "test".into(),
-        usage: serde_json::json!({}),
-        cost_micros: 0,
-        created_at: db::now(),
-    }
-}
 
 /// The ids of one job's full tree.
 #[derive(Debug)]
@@ -99,7 +82,7 @@ pub(crate) async fn seed_tree(conn: &mut Conn<'_>, tag: &str) -> Tree {
         conn,
         job.id,
         script.id,
-        &[new_asset(job.id, script.id, 0), new_asset(job.id, script.id, 1)],
+        &[stored_asset(job.id, script.id, 0), stored_asset(job.id, script.id, 1)],
     )
     .await
     .expect("assets");
@@ -164,7 +147,7 @@ async fn child_rows_need_an_existing_job(db: TestDb) {
                 conn,
                 bad_job_id,
                 tree.script_id,
-                &[new_asset(bad_job_id, tree.script_id, 5)],
+                &[stored_asset(bad_job_id, tree.script_id, 5)],
             )
             .await,
             "asset",
@@ -361,7 +344,7 @@ async fn parents_of_another_job_are_refused(db: TestDb) {
             conn,
             mine.job_id,
             theirs.script_id,
-            &[new_asset(mine.job_id, theirs.script_id, 9)],
+            &[stored_asset(mine.job_id, theirs.script_id, 9)],
         )
         .await,
         "asset -> script",

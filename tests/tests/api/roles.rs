@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use shortline_db::{self as db, AssetKind, DbError, DbPool, NewMediaAsset, PoolOptions, VideoStatus};
+use shortline_db::{self as db, DbError, DbPool, PoolOptions, VideoStatus};
 use shortline_proto::v1;
 
 use crate::helpers::TestDb;
-use crate::lineage_schema::{seed_tree, Tree};
+use crate::lineage_schema::seed_tree;
 use crate::pipeline::{approval, small_theme, start_request, wait_for};
 use crate::processes::ServiceProcess;
-use shortline_testing::fixtures::{generated_video, template_script};
+use shortline_testing::fixtures::{generated_video, stored_asset, template_script};
 
 const GROUP_ROLES: [&str; 3] = ["shortline_orchestrator", "shortline_scriptgen", "shortline_composer"];
 
@@ -103,23 +103,6 @@ fn url_as(url: &str, user: &str, password: &str) -> String {
 }
 
 
-fn new_asset(tree: &Tree, script_id: i64) -> NewMediaAsset {
-    NewMediaAsset {
-        job_id: tree.job_id,
-        script_id,
-        kind: AssetKind::Voiceover,
-        scene_number: 0,
-        uri: format!("file:///media/{}/voice.wav", tree.job_id),
-        duration_seconds: 9.0,
-        size_bytes: 10,
-        sha256: "00".repeat(32),
-        provider: "test".into(),
-        model: "test".into(),
-        usage: serde_json::json!({}),
-        cost_micros: 0,
-        created_at: db::now(),
-    }
-}
 
 fn assert_permission_denied<T: std::fmt::Debug>(result: Result<T, DbError>, table: &str) {
     match result {
@@ -226,7 +209,7 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
             db::scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 2, "roles")).await.expect("scriptgen inserts a script");
         assert!(inserted);
         assert_eq!((script.job_id, script.trend_report_id, script.variant), (tree.job_id, tree.report_id, 2));
-        let assets = db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[new_asset(&tree, script.id)])
+        let assets = db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[stored_asset(tree.job_id, script.id, 0)])
             .await
             .expect("scriptgen inserts media assets");
         assert_eq!(assets.len(), 1);
@@ -262,7 +245,7 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
         // ... but not scriptgen's.
         assert_permission_denied(db::scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 3, "roles")).await, "scripts");
         assert_permission_denied(
-            db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[new_asset(&tree, script.id)]).await,
+            db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[stored_asset(tree.job_id, script.id, 0)]).await,
             "media_assets",
         );
     }
