@@ -13,7 +13,7 @@ use shortline_proto::v1;
 
 use crate::helpers::TestDb;
 use crate::lineage_schema::seed_tree;
-use crate::pipeline::{approval, small_theme, start_request, wait_for};
+use crate::pipeline::{approve, small_theme, start_request, wait_for};
 use crate::processes::ServiceProcess;
 use shortline_testing::fixtures::{generated_video, stored_asset, template_script};
 
@@ -330,12 +330,7 @@ async fn the_pipeline_runs_with_one_login_role_per_service() {
     assert_eq!((lineage.scripts.len(), lineage.videos.len()), (1, 1));
     assert!(!lineage.assets.is_empty());
     let video = &lineage.videos[0];
-    let approved = client
-        .review_video(approval(job.id, video.id, "roles"))
-        .await
-        .expect("approve")
-        .into_inner();
-    assert_eq!(approved.status(), v1::JobStatus::Approved);
+    approve(&mut client, job.id, video.id, "roles").await;
 
     drop((orchestrator, composer, scriptgen));
 }
