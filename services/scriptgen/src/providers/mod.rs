@@ -14,6 +14,7 @@
 //! what each attempt did is kept in the [`UsageLedger`] and lands in the asset's `usage`.
 
 pub mod avatar;
+mod chain;
 pub mod clips;
 pub mod elevenlabs;
 pub mod fal;
