@@ -115,13 +115,7 @@ pub(super) async fn composer_killed_while_ffmpeg_runs(db: TestDb) {
 
 pub(super) async fn orchestrator_killed_mid_job_is_resumed_by_another(db: TestDb) {
     let options = SystemOptions::default().private_tmp().env("SHORTLINE_PIPELINE__LEASE_SECONDS", 3);
-    let mut system = TestSystem::start_with(db, options).await;
-    let mut client = system.orchestrator_client().await;
-    let job_id = start_job(&mut client, false).await;
-
-    let killed_attempt =
-        wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), "nothing more", || true)
-            .await;
+    let (mut system, job_id, killed_attempt) = job_in_media_generation(db, options).await;
     let worker_a = killed_attempt.worker.clone().expect("attempts name their worker");
     system.orchestrator.signal("KILL");
     assert!(system.orchestrator.wait(Duration::from_secs(10)).await.is_some(), "the orchestrator survived SIGKILL");

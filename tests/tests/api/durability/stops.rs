@@ -18,13 +18,7 @@ use super::support::*;
 
 pub(super) async fn stalled_orchestrator_is_fenced_out(db: TestDb) {
     let options = SystemOptions::default().env("SHORTLINE_PIPELINE__LEASE_SECONDS", 3);
-    let system = TestSystem::start_with(db, options).await;
-    let mut client = system.orchestrator_client().await;
-    let job_id = start_job(&mut client, false).await;
-
-    let stalled =
-        wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), "nothing more", || true)
-            .await;
+    let (system, job_id, stalled) = job_in_media_generation(db, options).await;
     let worker_a = stalled.worker.clone().expect("attempts name their worker");
     system.orchestrator.signal("STOP");
     let _replica = system.spawn_orchestrator("orchestrator-b", &[]).await;

@@ -16,7 +16,7 @@ use tonic::transport::Channel;
 
 use crate::helpers::TestDb;
 use crate::pipeline::{small_theme, start_request};
-use crate::processes::{channel, ServiceProcess, TestSystem};
+use crate::processes::{channel, ServiceProcess, SystemOptions, TestSystem};
 
 pub(crate) const POLL: Duration = Duration::from_millis(50);
 
@@ -430,6 +430,18 @@ pub(crate) async fn wait_for_stage<F: FnMut() -> bool>(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The system started with `options` and a job (left for review) in media generation: the
+/// system, the job's id and the stage's open attempt.
+pub(crate) async fn job_in_media_generation(db: TestDb, options: SystemOptions) -> (TestSystem, i64, JobStage) {
+    let system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let job_id = start_job(&mut client, false).await;
+    let attempt =
+        wait_for_stage(&system, job_id, StageName::MediaGeneration, Duration::from_secs(90), "nothing more", || true)
+            .await;
+    (system, job_id, attempt)
 }
 
 pub(crate) async fn start_job(client: &mut OrchestratorServiceClient<Channel>, auto_post: bool) -> i64 {
