@@ -126,7 +126,7 @@ impl StructuredLlm for AnthropicMessages {
             let version = HeaderValue::from_str(&self.version)
                 .map_err(|_| self.api.client.malformed_answer("the configured anthropic-version is not a header value"))?;
             let url = self.api.client.url("/v1/messages");
-            let reply = self
+            let reply = self.api
                 .client
                 .send("create message", |http| http.post(&url).header("anthropic-version", version.clone()).json(&body))
                 .await?;

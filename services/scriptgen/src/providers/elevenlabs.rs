@@ -79,7 +79,7 @@ impl SpeechApi for ElevenLabsSpeech {
                 "voice_settings": { "speed": speed.clamp(0.7, 1.2) },
             });
             let url = self.api.client.url(&format!("/v1/text-to-speech/{}/with-timestamps", self.voice_id));
-            let reply = self
+            let reply = self.api
                 .client
                 .send("text to speech", |http| http.post(&url).query(&[("output_format", OUTPUT_FORMAT)]).json(&body))
                 .await?;
