@@ -31,7 +31,11 @@ fn heygen(url: &str, generation_timeout: Duration) -> HeygenAvatar {
     HeygenAvatar::new(
         client("heygen", url, Auth::Header("x-api-key")),
         MODEL,
-        JobTimings { poll_interval: Duration::from_millis(5), generation_timeout, download_timeout: Duration::from_secs(10) },
+        JobTimings {
+            poll_interval: Duration::from_millis(5),
+            generation_timeout,
+            download_timeout: Duration::from_secs(10),
+        },
     )
 }
 

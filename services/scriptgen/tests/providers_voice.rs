@@ -356,7 +356,12 @@ async fn chain_of_two(
 #[tokio::test]
 async fn failover_402_then_success_records_both_and_costs_the_second() {
     let ledger = UsageLedger::default();
-    let (first, second, chain) = chain_of_two(("openai", error("openai", 402)), ("elevenlabs", success("elevenlabs").with_header("x-character-count", "34")), ledger.clone()).await;
+    let (first, second, chain) = chain_of_two(
+        ("openai", error("openai", 402)),
+        ("elevenlabs", success("elevenlabs").with_header("x-character-count", "34")),
+        ledger.clone(),
+    )
+    .await;
     assert_eq!(chain.name(), "openai>elevenlabs");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("voiceover.wav");
@@ -383,7 +388,9 @@ async fn failover_402_then_success_records_both_and_costs_the_second() {
 
 #[tokio::test]
 async fn a_401_stops_the_chain_without_trying_the_next() {
-    let (_first, second, chain) = chain_of_two(("openai", error("openai", 401)), ("fish_audio", success("fish_audio")), UsageLedger::default()).await;
+    let (_first, second, chain) =
+        chain_of_two(("openai", error("openai", 401)), ("fish_audio", success("fish_audio")), UsageLedger::default())
+            .await;
     let dir = tempfile::tempdir().unwrap();
     let err = chain.speak(TEXT, 175, &dir.path().join("v.wav"), &CancellationToken::new()).await.unwrap_err();
     assert!(matches!(&err, MediaError::Failed { status, .. } if status == "unauthorized (HTTP 401)"), "{err:?}");
@@ -393,7 +400,12 @@ async fn a_401_stops_the_chain_without_trying_the_next() {
 
 #[tokio::test]
 async fn all_providers_failing_over_ends_with_the_last_error() {
-    let (_first, second, chain) = chain_of_two(("openai", error("openai", 402)), ("fish_audio", error("fish_audio", 503)), UsageLedger::default()).await;
+    let (_first, second, chain) = chain_of_two(
+        ("openai", error("openai", 402)),
+        ("fish_audio", error("fish_audio", 503)),
+        UsageLedger::default(),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let err = chain.speak(TEXT, 175, &dir.path().join("v.wav"), &CancellationToken::new()).await.unwrap_err();
     // A 5xx that outlived its retries may pass: UNAVAILABLE, so the stage is retried later.
@@ -425,7 +437,9 @@ async fn cancelling_stops_a_waiting_chain_and_leaves_nothing() {
 #[tokio::test]
 async fn a_failover_the_budget_cannot_pay_for_is_not_called() {
     use shortline_providers::budget::{self, JobBudget};
-    let (first, second, chain) = chain_of_two(("openai", error("openai", 402)), ("elevenlabs", success("elevenlabs")), UsageLedger::default()).await;
+    let (first, second, chain) =
+        chain_of_two(("openai", error("openai", 402)), ("elevenlabs", success("elevenlabs")), UsageLedger::default())
+            .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("voiceover.wav");
     // 34 characters: about $0.00051 at OpenAI's price, $0.0102 at ElevenLabs'; the job has $0.001.

@@ -326,8 +326,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("voiceover.wav");
         let plan = [2.0, 2.0, 2.0];
-        let fitted = espeak_fitted(LONG_TEXT, &plan, &out).await
-        .expect("fitted");
+        let fitted = espeak_fitted(LONG_TEXT, &plan, &out).await.expect("fitted");
         assert!(fitted.respoken, "{} s over a 6 s plan", fitted.first_take_seconds);
         assert!(fitted.first_take_seconds > 6.25);
         assert_eq!(fitted.words_per_minute, (175.0_f64 * 1.35).ceil() as u32);
@@ -345,8 +344,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("voiceover.wav");
         let plan = [4.0, 4.0, 4.0];
-        let fitted = espeak_fitted("Short and sweet.", &plan, &out).await
-        .expect("fitted");
+        let fitted = espeak_fitted("Short and sweet.", &plan, &out).await.expect("fitted");
         assert!(!fitted.respoken);
         assert_eq!((fitted.words_per_minute, fitted.voice_rate_factor), (175, 1.0));
         assert_eq!(fitted.scene_seconds, plan.to_vec());
@@ -395,8 +393,7 @@ mod tests {
         let nonsense = "x1z9q".repeat(18);
         let text = format!("Meet {nonsense}. {nonsense} changes everything.");
         let plan = [4.0; 7]; // 28 s, the longest plan
-        let err = espeak_fitted(&text, &plan, &out).await
-        .expect_err("no video may last that long");
+        let err = espeak_fitted(&text, &plan, &out).await.expect_err("no video may last that long");
         let message = err.to_string();
         let MediaError::VoiceTooLong { voice_seconds, max_seconds, .. } = err else { panic!("{message}") };
         assert!(voice_seconds + 0.4 > 28.0, "{voice_seconds}");

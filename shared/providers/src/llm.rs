@@ -123,10 +123,12 @@ impl StructuredLlm for AnthropicMessages {
                 }],
                 "tool_choice": { "type": "tool", "name": schema_name },
             });
-            let version = HeaderValue::from_str(&self.version)
-                .map_err(|_| self.api.client.malformed_answer("the configured anthropic-version is not a header value"))?;
+            let version = HeaderValue::from_str(&self.version).map_err(|_| {
+                self.api.client.malformed_answer("the configured anthropic-version is not a header value")
+            })?;
             let url = self.api.client.url("/v1/messages");
-            let reply = self.api
+            let reply = self
+                .api
                 .client
                 .send("create message", |http| http.post(&url).header("anthropic-version", version.clone()).json(&body))
                 .await?;

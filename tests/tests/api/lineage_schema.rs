@@ -6,10 +6,7 @@ use diesel_async::RunQueryDsl;
 use shortline_db::dispatch;
 use shortline_db::schema::jobs;
 use shortline_db::{self as db, lineage, media_assets, scripts, trend_reports, trends, videos, Conn, DbError};
-use shortline_db::{
-    JobKind, JobStage, NewJob, NewJobStage, NewTrendReport, StageName,
-    TrendReportItem,
-};
+use shortline_db::{JobKind, JobStage, NewJob, NewJobStage, NewTrendReport, StageName, TrendReportItem};
 use shortline_domain::{Platform, TrendItem, TrendReportBody};
 
 use crate::helpers::{count_rows, TestDb};
@@ -49,8 +46,6 @@ fn report_body() -> TrendReportBody {
     }
 }
 
-
-
 /// The ids of one job's full tree.
 #[derive(Debug)]
 pub(crate) struct Tree {
@@ -77,7 +72,8 @@ pub(crate) async fn seed_tree(conn: &mut Conn<'_>, tag: &str) -> Tree {
     )
     .await
     .expect("report");
-    let (script, _) = scripts::insert_or_get(conn, &template_script(job.id, report.id, 1, "testing")).await.expect("script");
+    let (script, _) =
+        scripts::insert_or_get(conn, &template_script(job.id, report.id, 1, "testing")).await.expect("script");
     let assets = media_assets::insert_all_or_get(
         conn,
         job.id,
@@ -141,7 +137,10 @@ async fn child_rows_need_an_existing_job(db: TestDb) {
             engagement_velocity: 1.0,
         };
         assert_fk(trend_reports::insert_item(conn, &item).await, "report item");
-        assert_fk(scripts::insert_or_get(conn, &template_script(bad_job_id, tree.report_id, 7, "testing")).await, "script");
+        assert_fk(
+            scripts::insert_or_get(conn, &template_script(bad_job_id, tree.report_id, 7, "testing")).await,
+            "script",
+        );
         assert_fk(
             media_assets::insert_all_or_get(
                 conn,
@@ -297,7 +296,9 @@ async fn a_script_variant_is_written_once(db: TestDb) {
         scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 2, "testing")).await.expect("first");
     assert!(created);
     let (second, created_again) =
-        scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 2, "testing")).await.expect("second");
+        scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 2, "testing"))
+            .await
+            .expect("second");
     assert!(!created_again);
     assert_eq!(second, first);
     assert_eq!(scripts::list_for_job(conn, tree.job_id).await.expect("list").len(), 2, "variants 1 and 2");
@@ -338,7 +339,10 @@ async fn parents_of_another_job_are_refused(db: TestDb) {
     let mine = seed_tree(conn, "mine").await;
     let theirs = seed_tree(conn, "theirs").await;
     let before = child_row_counts(conn).await;
-    assert_fk(scripts::insert_or_get(conn, &template_script(mine.job_id, theirs.report_id, 5, "testing")).await, "script -> report");
+    assert_fk(
+        scripts::insert_or_get(conn, &template_script(mine.job_id, theirs.report_id, 5, "testing")).await,
+        "script -> report",
+    );
     assert_fk(
         media_assets::insert_all_or_get(
             conn,

@@ -102,8 +102,6 @@ fn url_as(url: &str, user: &str, password: &str) -> String {
     format!("{scheme}://{user}:{password}@{host_and_path}")
 }
 
-
-
 fn assert_permission_denied<T: std::fmt::Debug>(result: Result<T, DbError>, table: &str) {
     match result {
         Err(DbError::Internal(message)) if message == format!("permission denied for table {table}") => {}
@@ -206,12 +204,19 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
         let mut pooled = scriptgen_pool.get().await.expect("scriptgen connection");
         let conn = &mut pooled.conn();
         let (script, inserted) =
-            db::scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 2, "roles")).await.expect("scriptgen inserts a script");
+            db::scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 2, "roles"))
+                .await
+                .expect("scriptgen inserts a script");
         assert!(inserted);
         assert_eq!((script.job_id, script.trend_report_id, script.variant), (tree.job_id, tree.report_id, 2));
-        let assets = db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[stored_asset(tree.job_id, script.id, 0)])
-            .await
-            .expect("scriptgen inserts media assets");
+        let assets = db::media_assets::insert_all_or_get(
+            conn,
+            tree.job_id,
+            script.id,
+            &[stored_asset(tree.job_id, script.id, 0)],
+        )
+        .await
+        .expect("scriptgen inserts media assets");
         assert_eq!(assets.len(), 1);
         // ... but not composer's.
         assert_permission_denied(
@@ -243,9 +248,18 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
         .expect("composer records a review");
         assert_eq!(reviewed.map(|v| v.status), Some(VideoStatus::Approved));
         // ... but not scriptgen's.
-        assert_permission_denied(db::scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 3, "roles")).await, "scripts");
         assert_permission_denied(
-            db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[stored_asset(tree.job_id, script.id, 0)]).await,
+            db::scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 3, "roles")).await,
+            "scripts",
+        );
+        assert_permission_denied(
+            db::media_assets::insert_all_or_get(
+                conn,
+                tree.job_id,
+                script.id,
+                &[stored_asset(tree.job_id, script.id, 0)],
+            )
+            .await,
             "media_assets",
         );
     }

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 use shortline_domain::captions;
-use shortline_providers::{ModelApi, ModelClient, ErrorClass, ProviderClient, ProviderError, Usage};
+use shortline_providers::{ErrorClass, ModelApi, ModelClient, ProviderClient, ProviderError, Usage};
 
 use super::voice::{SpeechApi, SpokenAudio};
 use crate::media::wav::wav_from_pcm16;
@@ -79,7 +79,8 @@ impl SpeechApi for ElevenLabsSpeech {
                 "voice_settings": { "speed": speed.clamp(0.7, 1.2) },
             });
             let url = self.api.client.url(&format!("/v1/text-to-speech/{}/with-timestamps", self.voice_id));
-            let reply = self.api
+            let reply = self
+                .api
                 .client
                 .send("text to speech", |http| http.post(&url).query(&[("output_format", OUTPUT_FORMAT)]).json(&body))
                 .await?;

@@ -161,7 +161,8 @@ impl FalVideo {
             .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
             .ok_or_else(|| billed(client.malformed_answer("the result has no video.url")))?
             .to_owned();
-        let video = client.download("download video", &video_url, self.timings.download_timeout).await.map_err(billed)?;
+        let video =
+            client.download("download video", &video_url, self.timings.download_timeout).await.map_err(billed)?;
         Ok(FetchedVideo {
             bytes: video.body.to_vec(),
             usage: Usage::seconds(seconds),

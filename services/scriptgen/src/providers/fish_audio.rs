@@ -55,7 +55,8 @@ impl SpeechApi for FishAudioSpeech {
                 self.api.client.malformed_answer(format!("model {:?} cannot be sent as a header", self.api.model))
             })?;
             let url = self.api.client.url("/v1/tts");
-            let reply = self.api
+            let reply = self
+                .api
                 .client
                 .send("text to speech", |http| http.post(&url).header("model", model.clone()).json(&body))
                 .await?;

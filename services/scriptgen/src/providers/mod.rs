@@ -30,9 +30,7 @@ use std::sync::Arc;
 
 use shortline_config::{ClipProviderName, MediaConfig, ProvidersConfig, VoiceProviderName};
 pub use shortline_providers::SetupError;
-use shortline_providers::{
-    avatar_endpoint, clip_endpoint, voice_endpoint, JobTimings, ProviderAttempt, ProviderError,
-};
+use shortline_providers::{avatar_endpoint, clip_endpoint, voice_endpoint, JobTimings, ProviderAttempt, ProviderError};
 
 pub use avatar::{AvatarMedia, AvatarSet, AvatarTargets};
 pub use clips::{ClipChain, FetchedVideo, VideoApi};

@@ -75,7 +75,8 @@ impl PexelsVideo {
             _ => "square",
         };
         let url = self.api.client.url("/videos/search");
-        let reply = self.api
+        let reply = self
+            .api
             .client
             .send("search videos", |http| {
                 http.get(&url).query(&[

@@ -433,5 +433,4 @@ pub(crate) mod tests {
         assert!(measured.contains("[0:a]") && measured.contains("[1:a]"), "{measured}");
         assert!(!none.contains(":a]"));
     }
-
 }

@@ -113,7 +113,13 @@ pub(super) fn check_secret_files(effective: &Config, template: &Value, container
 /// scriptgen's and composer's media store: an `s3://` bucket (on an in-cluster service when the
 /// endpoint names one), credentials from the `shortline-media-credentials` Secret, scratch space
 /// on an emptyDir, and no shared volume.
-pub(super) fn check_object_storage(docs: &[Value], effective: &Config, template: &Value, container: &Value, owner: &str) {
+pub(super) fn check_object_storage(
+    docs: &[Value],
+    effective: &Config,
+    template: &Value,
+    container: &Value,
+    owner: &str,
+) {
     let root = effective.media_root();
     assert!(
         matches!(StoreLocation::parse(&root), Ok(StoreLocation::S3 { .. })),

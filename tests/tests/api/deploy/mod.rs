@@ -29,9 +29,9 @@ use shortline_config::Config;
 use shortline_grpc::Shutdown;
 use shortline_proto::v1::{composer_service_server, orchestrator_service_server, script_service_server};
 
+use crate::helpers::TestDb;
 use checks::*;
 use code::*;
-use crate::helpers::TestDb;
 use manifests::*;
 
 const OVERLAYS: [&str; 2] = ["dev", "prod"];
@@ -428,7 +428,6 @@ fn manifests_match_the_code() {
         );
     }
 }
-
 
 // Must show 2, at run time: the cluster's config file (listening on port 0 here, on a test
 // database) starts the three real services, and each answers the health checks its probes make.

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use shortline_db::{JobStage, JobStatus, StageName, StageStatus};
 use shortline_proto::v1;
 
+use super::support::*;
 use crate::helpers::TestDb;
 use crate::processes::{SystemOptions, TestSystem};
-use super::support::*;
 
 // =============================================================================================
 // CancelJob during a stage, then RetryJob from an earlier stage

@@ -6,9 +6,9 @@ use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use shortline_db::{JobStatus, StageName};
 
+use super::support::*;
 use crate::helpers::{postgres_server_url, TestDb};
 use crate::processes::{SystemOptions, TestSystem};
-use super::support::*;
 
 // =============================================================================================
 // 5. Every database connection of the services is terminated mid-job

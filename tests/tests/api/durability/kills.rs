@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use shortline_db::{JobStatus, StageName, StageStatus};
 use shortline_proto::v1;
 
+use super::support::*;
 use crate::helpers::TestDb;
 use crate::pipeline::{path_of, probe};
 use crate::processes::{SystemOptions, TestSystem};
-use super::support::*;
 
 // =============================================================================================
 // 1. SIGKILL the composer while ffmpeg runs

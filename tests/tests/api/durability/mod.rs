@@ -23,11 +23,17 @@ pub(crate) use support::{files_under, WORK_STAGES};
 use cancel::{cancel_during_composition_then_retry_from_media, cancel_during_media_then_retry_from_script};
 use database::database_connections_terminated_mid_job;
 use kills::{composer_killed_while_ffmpeg_runs, orchestrator_killed_mid_job_is_resumed_by_another};
-use orphan_files::{cancelled_media_stage_leaves_no_file_without_a_row, leftovers_of_a_job_failed_after_a_crash_are_swept, scriptgen_and_composer_killed_mid_stage_and_back_after_2_s};
+use orphan_files::{
+    cancelled_media_stage_leaves_no_file_without_a_row, leftovers_of_a_job_failed_after_a_crash_are_swept,
+    scriptgen_and_composer_killed_mid_stage_and_back_after_2_s,
+};
 use outage::read_only_commands_during_an_orchestrator_outage_change_no_job;
 use replicas::{one_request_id_makes_one_job_under_concurrency, two_hundred_jobs_through_two_replicas};
 use stops::{sigterm_during_a_stage, stalled_orchestrator_is_fenced_out};
-use unavailable::{invalid_argument_fails_after_one_attempt, unavailable_past_max_attempts_is_waited_for, unavailable_three_times_then_success, unreachable_past_the_stage_deadline_fails_the_job};
+use unavailable::{
+    invalid_argument_fails_after_one_attempt, unavailable_past_max_attempts_is_waited_for,
+    unavailable_three_times_then_success, unreachable_past_the_stage_deadline_fails_the_job,
+};
 
 use shortline_testing::on_both_backends;
 

@@ -9,10 +9,10 @@ use std::time::Duration;
 use shortline_db::{JobStatus, StageName, StageStatus};
 use shortline_proto::v1;
 
+use super::support::*;
 use crate::helpers::TestDb;
 use crate::pipeline::path_of;
 use crate::processes::{SystemOptions, TestSystem};
-use super::support::*;
 
 // =============================================================================================
 // 8. scriptgen and composer each SIGKILLed mid-stage, back 2 s later

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use shortline_db::StageName;
 
+use super::support::*;
 use crate::helpers::TestDb;
 use crate::processes::{SystemOptions, TestSystem};
-use super::support::*;
 
 // =============================================================================================
 // 9. Read-only commands during an orchestrator outage

@@ -4,13 +4,13 @@
 use std::time::{Duration, Instant};
 
 use diesel_async::RunQueryDsl;
-use shortline_db::JobStatus;
 use shortline_db::dispatch;
+use shortline_db::JobStatus;
 
+use super::support::*;
 use crate::helpers::TestDb;
 use crate::pipeline::{small_theme, start_request};
 use crate::processes::{SystemOptions, TestSystem};
-use super::support::*;
 
 // =============================================================================================
 // 6. 200 jobs through two orchestrator replicas

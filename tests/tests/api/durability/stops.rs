@@ -4,13 +4,13 @@
 use std::time::{Duration, Instant};
 
 use shortline_db::{JobStage, JobStatus, StageName, StageStatus};
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
 
+use super::support::*;
 use crate::helpers::TestDb;
 use crate::processes::{channel, SystemOptions, TestSystem};
-use super::support::*;
 
 // =============================================================================================
 // 3. SIGSTOP an orchestrator past its lease; the stale one's writes are refused

@@ -6,15 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shortline_db::{JobStatus, StageName, StageStatus};
+use shortline_proto::v1;
 use shortline_proto::v1::script_service_client::ScriptServiceClient;
 use shortline_proto::v1::script_service_server::{ScriptService, ScriptServiceServer};
-use shortline_proto::v1;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+use super::support::*;
 use crate::helpers::TestDb;
 use crate::processes::{free_port, SystemOptions, TestSystem};
-use super::support::*;
 
 // =============================================================================================
 // 4. scriptgen answers UNAVAILABLE three times, then succeeds; INVALID_ARGUMENT fails at once

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use shortline_testing::http_mock::{MockResponse, MockServer};
 use shortline_testing::providers::anthropic_tool_answer;
 
-const YOUTUBE_SAMPLE: &str = include_str!("../../../../services/orchestrator/src/trends/samples/youtube_videos_list.json");
+const YOUTUBE_SAMPLE: &str =
+    include_str!("../../../../services/orchestrator/src/trends/samples/youtube_videos_list.json");
 
 /// The YouTube sample answer, posted within the last hours so the analysis window takes it.
 pub fn youtube_videos() -> Value {
