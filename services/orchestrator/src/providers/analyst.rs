@@ -22,7 +22,7 @@ use shortline_domain::{CommonPattern, TrendItem, TrendReportBody, VideoStyle};
 use shortline_providers::budget;
 use shortline_providers::llm::StructuredLlm;
 use shortline_providers::schema;
-use shortline_providers::{cost_micros, ModelApi, Usage};
+use shortline_providers::{cost_micros, Usage};
 
 use crate::trends::{Analysis, AnalysisError, Analyst, HeuristicAnalyst};
 

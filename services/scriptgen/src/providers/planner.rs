@@ -24,7 +24,7 @@ use shortline_domain::{describe, ProductionPlan, Theme, TrendReportBody, Violati
 use shortline_providers::budget;
 use shortline_providers::llm::StructuredLlm;
 use shortline_providers::schema;
-use shortline_providers::{cost_micros, ModelApi, Usage};
+use shortline_providers::{cost_micros, Usage};
 
 use crate::planner::PlanError;
 

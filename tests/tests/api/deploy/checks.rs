@@ -7,7 +7,6 @@ use std::path::Path;
 use serde_yaml::Value;
 use shortline_config::{Config, StoreLocation};
 
-use super::code::environment;
 use super::manifests::{at, find, labels, of_kind, seq_at, str_at, strings, u64_at};
 
 /// Secrets reach containers only as files: no `env` entry from a Secret, and no Secret as
