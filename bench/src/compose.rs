@@ -37,7 +37,7 @@ use shortline_generation::{ClipProvider, ClipTarget, EspeakVoice, ProceduralClip
 use shortline_media::MediaStore;
 use shortline_proto::v1;
 use shortline_render::layout::{self, caption_font_size, caption_padding};
-use shortline_render::{self as render, CaptionTrack, ClipInput, RenderJob, RenderSettings};
+use shortline_render::{self as render, filter_seconds as secs, CaptionTrack, ClipInput, RenderJob, RenderSettings};
 use tokio_util::sync::CancellationToken;
 
 use super::stats::percentile;
@@ -327,13 +327,7 @@ async fn seed(pool: &DbPool, store: &MediaStore, input: &Input, size: Size) -> a
     let conn = &mut pooled.conn();
     let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, "bench compose", Some(db::to_json(&theme)), 1))
         .await?;
-    let body = TrendReportBody {
-        video_styles: vec![],
-        common_patterns: vec![],
-        avg_engagement_velocity: 0.0,
-        top_hashtags: vec![],
-        recommendations: vec![],
-    };
+    let body = TrendReportBody::default();
     let (report, _) =
         db::trend_reports::insert_or_get(conn, &NewTrendReport::new(job.id, "bench", 24, 0, &body), &[]).await?;
     let (script, _) = db::scripts::insert_or_get(
@@ -514,17 +508,6 @@ fn plain_graph(input: &Input, size: Size, font: &Path, media: &MediaConfig, work
         secs(t - fade_out),
         secs(fade_out),
     ))
-}
-
-/// Seconds for a filter argument: at most 6 decimals, no trailing zeros.
-fn secs(value: f64) -> String {
-    let s = format!("{value:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() || s == "-0" {
-        "0".to_owned()
-    } else {
-        s.to_owned()
-    }
 }
 
 async fn run_ffmpeg(args: &[OsString]) -> anyhow::Result<()> {

@@ -195,13 +195,7 @@ impl World {
         let job = db::jobs::insert(conn, &NewJob::queued(JobKind::Pipeline, "bottles", Some(db::to_json(&theme)), 2))
             .await
             .unwrap();
-        let body = TrendReportBody {
-            video_styles: vec![],
-            common_patterns: vec![],
-            avg_engagement_velocity: 0.0,
-            top_hashtags: vec![],
-            recommendations: vec![],
-        };
+        let body = TrendReportBody::default();
         let (report, _) =
             db::trend_reports::insert_or_get(conn, &NewTrendReport::new(job.id, "heuristic", 24, 0, &body), &[])
                 .await

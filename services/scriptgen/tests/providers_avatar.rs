@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use shortline_config::Price;
-use shortline_domain::{Theme, ThemeAvatar};
+use shortline_domain::{ProductionPlan, Theme, ThemeAvatar};
 use shortline_providers::budget::{self, JobBudget};
-use shortline_providers::Auth;
+use shortline_providers::{Auth, JobTimings};
 use shortline_scriptgen::media::MediaError;
 use shortline_scriptgen::planner::{Planner, TemplatePlanner};
 use shortline_scriptgen::providers::heygen::fit_short_side;
@@ -31,10 +31,35 @@ fn heygen(url: &str, generation_timeout: Duration) -> HeygenAvatar {
     HeygenAvatar::new(
         client("heygen", url, Auth::Header("x-api-key")),
         MODEL,
-        Duration::from_millis(5),
-        generation_timeout,
-        Duration::from_secs(10),
+        JobTimings {
+            poll_interval: Duration::from_millis(5),
+            generation_timeout,
+            download_timeout: Duration::from_secs(10),
+        },
     )
+}
+
+/// Avatar media from the HeyGen mock at `url`, at 0.10 USD a second.
+fn priced_media(url: &str) -> AvatarMedia {
+    let price = Price { per_second: 100_000, ..Price::default() };
+    AvatarMedia::new(heygen(url, Duration::from_secs(10)), Some(price), "ultrafast", 30)
+}
+
+/// The template plan of an 8-second theme.
+fn eight_second_plan() -> ProductionPlan {
+    let theme = Theme::from_yaml("config:\n  theme: Reusable cups\n  video_duration_seconds: 8\n").unwrap();
+    TemplatePlanner.plan(&theme, None, 1).unwrap()
+}
+
+/// Where `plan`'s avatar set goes in `dir`, at 180x320 and 10 fps.
+fn targets(dir: &std::path::Path, plan: &ProductionPlan) -> AvatarTargets {
+    AvatarTargets {
+        voiceover: dir.join("voiceover.wav"),
+        clips: plan.scenes.iter().map(|s| dir.join(format!("scene-{}.mp4", s.number))).collect(),
+        width: 180,
+        height: 320,
+        fps: 10,
+    }
 }
 
 fn request() -> AvatarRequest<'static> {
@@ -187,9 +212,11 @@ async fn heygen_documented_errors() {
     let api = HeygenAvatar::new(
         client_with_timeout("heygen", &slow.url(), Auth::Header("x-api-key"), Duration::from_millis(200)),
         MODEL,
-        Duration::from_millis(5),
-        Duration::from_secs(5),
-        Duration::from_secs(5),
+        JobTimings {
+            poll_interval: Duration::from_millis(5),
+            generation_timeout: Duration::from_secs(5),
+            download_timeout: Duration::from_secs(5),
+        },
     );
     assert_eq!(api.generate(&request()).await.unwrap_err().kind(), "possibly_charged");
     assert_eq!(slow.requests().len(), 1, "a timed-out render request is not resent");
@@ -206,21 +233,13 @@ async fn heygen_documented_errors() {
 
 #[tokio::test]
 async fn an_avatar_video_becomes_the_voiceover_and_every_scene_clip() {
-    let theme = Theme::from_yaml("config:\n  theme: Reusable cups\n  video_duration_seconds: 8\n").unwrap();
-    let plan = TemplatePlanner.plan(&theme, None, 1).unwrap();
+    let plan = eight_second_plan();
     let video = talking_mp4(plan.duration_seconds);
     let cdn = MockServer::start(move |_| MockResponse::bytes(200, "video/mp4", video.clone())).await;
     let api = heygen_api(cdn.url(), plan.duration_seconds).await;
-    let price = Price { per_second: 100_000, ..Price::default() };
-    let media = AvatarMedia::new(heygen(&api.url(), Duration::from_secs(10)), Some(price), "ultrafast", 30);
+    let media = priced_media(&api.url());
     let dir = tempfile::tempdir().unwrap();
-    let targets = AvatarTargets {
-        voiceover: dir.path().join("voiceover.wav"),
-        clips: plan.scenes.iter().map(|s| dir.path().join(format!("scene-{}.mp4", s.number))).collect(),
-        width: 180,
-        height: 320,
-        fps: 10,
-    };
+    let targets = targets(dir.path(), &plan);
     let who = ThemeAvatar { avatar_id: "a".into(), voice_id: "v".into() };
     assert_eq!(media.estimate_micros(&plan), (plan.duration_seconds * 100_000.0).ceil() as i64);
 
@@ -251,22 +270,14 @@ async fn an_avatar_video_becomes_the_voiceover_and_every_scene_clip() {
 /// against the job's budget.
 #[tokio::test]
 async fn a_heygen_render_answered_500_is_sent_once_and_fails_as_possibly_charged() {
-    let theme = Theme::from_yaml("config:\n  theme: Reusable cups\n  video_duration_seconds: 8\n").unwrap();
-    let plan = TemplatePlanner.plan(&theme, None, 1).unwrap();
+    let plan = eight_second_plan();
     let api = MockServer::start(|_| {
         MockResponse::json(500, json!({"error": {"code": "internal_error", "message": "Internal error"}}))
     })
     .await;
-    let price = Price { per_second: 100_000, ..Price::default() };
-    let media = AvatarMedia::new(heygen(&api.url(), Duration::from_secs(10)), Some(price), "ultrafast", 30);
+    let media = priced_media(&api.url());
     let dir = tempfile::tempdir().unwrap();
-    let targets = AvatarTargets {
-        voiceover: dir.path().join("voiceover.wav"),
-        clips: plan.scenes.iter().map(|s| dir.path().join(format!("scene-{}.mp4", s.number))).collect(),
-        width: 180,
-        height: 320,
-        fps: 10,
-    };
+    let targets = targets(dir.path(), &plan);
     let who = ThemeAvatar { avatar_id: "a".into(), voice_id: "v".into() };
     let job = Arc::new(JobBudget::new(3, 100_000_000, 0));
     let err = budget::within(Some(job.clone()), media.make(&who, &plan, &targets, &CancellationToken::new()))

@@ -9,14 +9,14 @@ mod providers_support;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use shortline_config::Price;
 use shortline_domain::{Scene, Transition};
 use shortline_providers::budget::{self, JobBudget};
-use shortline_providers::{Auth, ProviderError};
+use shortline_providers::{Auth, JobTimings, ProviderError};
 use shortline_scriptgen::media::{ClipProvider, ClipTarget, MediaError};
 use shortline_scriptgen::providers::{ClipChain, FalFamily, FalVideo, PexelsVideo, UsageLedger, VideoApi};
 use shortline_testing::http_mock::{MockResponse, MockServer, RecordedRequest};
@@ -56,9 +56,11 @@ fn fal(url: &str, model: &str, family: FalFamily, generation_timeout: Duration) 
         ),
         model,
         family,
-        Duration::from_millis(20),
-        generation_timeout,
-        Duration::from_secs(10),
+        JobTimings {
+            poll_interval: Duration::from_millis(20),
+            generation_timeout,
+            download_timeout: Duration::from_secs(10),
+        },
     )
 }
 
@@ -103,11 +105,8 @@ fn input_problem(model: &str, input: &serde_json::Value) -> Option<String> {
 /// A fal queue answering as documented: submitted, IN_QUEUE, IN_PROGRESS, COMPLETED, the result
 /// with `video.url` on `cdn_url`.
 async fn fal_queue(model: &'static str, cdn_url: String) -> MockServer {
-    let base: Arc<OnceLock<String>> = Arc::default();
     let polls = AtomicUsize::new(0);
-    let own = base.clone();
-    let server = MockServer::start(move |request: &RecordedRequest| {
-        let base = own.get().cloned().unwrap_or_default();
+    MockServer::start_knowing_url(move |base, request: &RecordedRequest| {
         // Requests live under the app (`owner/alias`), not the model's subpath.
         let app = model.split('/').take(2).collect::<Vec<_>>().join("/");
         let request_url = format!("{base}/{app}/requests/req-1");
@@ -141,9 +140,7 @@ async fn fal_queue(model: &'static str, cdn_url: String) -> MockServer {
             _ => MockResponse::json(404, json!({"detail": "Not found"})),
         }
     })
-    .await;
-    base.set(server.url()).unwrap();
-    server
+    .await
 }
 
 fn ffprobe(path: &std::path::Path) -> String {
@@ -316,49 +313,38 @@ async fn fal_documented_errors() {
     }
 }
 
-#[tokio::test]
-async fn fal_job_failures_timeouts_and_foreign_urls() {
-    let dir = tempfile::tempdir().unwrap();
-    let target = target(dir.path());
-    let base: Arc<OnceLock<String>> = Arc::default();
-    let own = base.clone();
-    // Status answers with an error; the request failed on fal's side.
-    let server = MockServer::start(move |r| {
-        let base = own.get().cloned().unwrap_or_default();
-        if r.method == "POST" {
+/// A fal queue that accepts a submit (its status and result URLs on itself) and answers every
+/// poll with `status`.
+async fn fal_queue_polled(status: MockResponse) -> MockServer {
+    MockServer::start_knowing_url(move |base, request| {
+        if request.method == "POST" {
             MockResponse::json(
                 200,
                 json!({"request_id": "r", "status_url": format!("{base}/s"), "response_url": format!("{base}/r")}),
             )
         } else {
-            MockResponse::json(
-                200,
-                json!({"status": "COMPLETED", "error": "Content policy violation", "error_type": "content_policy"}),
-            )
+            status.clone()
         }
     })
+    .await
+}
+
+#[tokio::test]
+async fn fal_job_failures_timeouts_and_foreign_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = target(dir.path());
+    // Status answers with an error; the request failed on fal's side.
+    let server = fal_queue_polled(MockResponse::json(
+        200,
+        json!({"status": "COMPLETED", "error": "Content policy violation", "error_type": "content_policy"}),
+    ))
     .await;
-    base.set(server.url()).unwrap();
     let err =
         fal(&server.url(), KLING, FalFamily::Kling, Duration::from_secs(5)).fetch(&scene(), &target).await.unwrap_err();
     assert!(matches!(&err, ProviderError::JobFailed { message, .. } if message.contains("Content policy")), "{err:?}");
 
     // Never completes: the generation timeout ends it.
-    let base: Arc<OnceLock<String>> = Arc::default();
-    let own = base.clone();
-    let server = MockServer::start(move |r| {
-        let base = own.get().cloned().unwrap_or_default();
-        if r.method == "POST" {
-            MockResponse::json(
-                200,
-                json!({"request_id": "r", "status_url": format!("{base}/s"), "response_url": format!("{base}/r")}),
-            )
-        } else {
-            MockResponse::json(202, json!({"status": "IN_PROGRESS", "logs": []}))
-        }
-    })
-    .await;
-    base.set(server.url()).unwrap();
+    let server = fal_queue_polled(MockResponse::json(202, json!({"status": "IN_PROGRESS", "logs": []}))).await;
     let err = fal(&server.url(), KLING, FalFamily::Kling, Duration::from_millis(300))
         .fetch(&scene(), &target)
         .await
@@ -394,9 +380,11 @@ async fn fal_job_failures_timeouts_and_foreign_urls() {
         ),
         KLING,
         FalFamily::Kling,
-        Duration::from_millis(20),
-        Duration::from_secs(5),
-        Duration::from_secs(5),
+        JobTimings {
+            poll_interval: Duration::from_millis(20),
+            generation_timeout: Duration::from_secs(5),
+            download_timeout: Duration::from_secs(5),
+        },
     );
     let err = slow.fetch(&scene(), &target).await.unwrap_err();
     assert!(matches!(err, ProviderError::PossiblyCharged { .. }), "a timed-out submit may have started: {err:?}");

@@ -8,7 +8,7 @@ mod providers_support;
 
 use std::sync::Arc;
 
-use providers_support::anthropic_answer;
+use providers_support::{anthropic_answer, overrunning, plan_answer};
 use serde_json::json;
 use shortline_config::Price;
 use shortline_domain::{ProductionPlan, Theme};
@@ -47,7 +47,7 @@ fn planner(url: &str) -> LlmPlanner {
 #[tokio::test]
 async fn a_valid_plan_comes_back_with_usage_and_cost() {
     let plan = valid_plan();
-    let server = MockServer::sequence(vec![anthropic_answer(serde_json::to_value(&plan).unwrap())]).await;
+    let server = MockServer::sequence(vec![plan_answer(&plan)]).await;
     let planned = planner(&server.url()).plan_with_usage(&theme(), None, 2).await.unwrap();
     assert_eq!(planned.plan, plan);
     assert_eq!((planned.usage.input_tokens, planned.usage.output_tokens, planned.calls), (1500, 900, 1));
@@ -73,16 +73,10 @@ async fn a_valid_plan_comes_back_with_usage_and_cost() {
 #[tokio::test]
 async fn a_plan_breaking_the_rules_is_asked_again_then_fails_readably_and_is_never_returned() {
     // Overlays past the end: asked again with the violations; the second answer is valid.
-    let mut bad = valid_plan();
-    bad.text_overlays[0].end_seconds = bad.duration_seconds + 5.0;
     let good = valid_plan();
-    let server = MockServer::sequence(vec![
-        anthropic_answer(serde_json::to_value(&bad).unwrap()),
-        anthropic_answer(serde_json::to_value(&good).unwrap()),
-    ])
-    .await;
+    let server = MockServer::sequence(vec![plan_answer(&overrunning(&good)), plan_answer(&good)]).await;
     let planned = planner(&server.url()).plan_with_usage(&theme(), None, 1).await.unwrap();
-    assert_eq!((planned.plan, planned.calls), (good, 2));
+    assert_eq!((planned.plan, planned.calls), (good.clone(), 2));
     assert_eq!(planned.usage.input_tokens, 3000, "both calls count");
     let second = server.requests()[1].json()["messages"][0]["content"].as_str().unwrap().to_owned();
     assert!(second.contains("Your previous plan broke these rules"), "{second}");
@@ -100,7 +94,7 @@ async fn a_plan_breaking_the_rules_is_asked_again_then_fails_readably_and_is_nev
     assert_eq!(server.requests().len(), 2);
 
     // Overlays past the end twice.
-    let server = MockServer::sequence(vec![anthropic_answer(serde_json::to_value(&bad).unwrap())]).await;
+    let server = MockServer::sequence(vec![plan_answer(&overrunning(&good))]).await;
     let err = planner(&server.url()).plan_with_usage(&theme(), None, 1).await.unwrap_err();
     assert!(err.to_string().contains("text_overlays[0].end_seconds"), "{err}");
 }

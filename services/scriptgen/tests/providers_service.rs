@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use providers_support::anthropic_answer;
+use providers_support::{anthropic_answer, overrunning, plan_answer};
 use serde_json::json;
 use shortline_config::{ClipProviderName, Config, LlmProviderName, Price, VoiceProviderName};
 use shortline_db::{self as db, AssetKind, DbPool, JobKind, NewJob, NewTrendReport, PoolOptions};
@@ -411,14 +411,8 @@ fn valid_plan() -> shortline_domain::ProductionPlan {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_llm_planner_writes_the_script_and_its_cost_through_generate_script() {
     // Overlays past the end first: asked again with the violations, the second answer is stored.
-    let mut bad = valid_plan();
-    bad.text_overlays[0].end_seconds = bad.duration_seconds + 5.0;
     let good = valid_plan();
-    let planner = MockServer::sequence(vec![
-        anthropic_answer(serde_json::to_value(&bad).unwrap()),
-        anthropic_answer(serde_json::to_value(&good).unwrap()),
-    ])
-    .await;
+    let planner = MockServer::sequence(vec![plan_answer(&overrunning(&good)), plan_answer(&good)]).await;
     let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
     let service = start_with(&mocks, |config, dir| use_planner(config, dir, &planner)).await;
     let request = script_request(&service).await;
@@ -508,7 +502,7 @@ async fn a_budget_below_the_plans_media_estimate_stops_before_the_first_call_and
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_theme_budget_below_the_planners_estimate_stops_before_the_model_is_asked() {
-    let planner = MockServer::sequence(vec![anthropic_answer(serde_json::to_value(valid_plan()).unwrap())]).await;
+    let planner = MockServer::sequence(vec![plan_answer(&valid_plan())]).await;
     let mocks = mocks(MockResponse::json(500, json!({})), MockResponse::json(500, json!({}))).await;
     // The configured budget would pay; the theme's smaller one wins.
     let service = start_with(&mocks, |config, dir| {

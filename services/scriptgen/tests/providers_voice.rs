@@ -340,13 +340,28 @@ async fn a_streamed_wav_whose_header_says_zero_bytes_is_read_to_its_end() {
 
 // ---- the chain -----------------------------------------------------------------------------
 
+/// Two mock voice providers, each answering once as given, and the chain that tries them in
+/// that order.
+async fn chain_of_two(
+    (first_name, first_answer): (&str, MockResponse),
+    (second_name, second_answer): (&str, MockResponse),
+    ledger: UsageLedger,
+) -> (MockServer, MockServer, VoiceChain) {
+    let first = MockServer::sequence(vec![first_answer]).await;
+    let second = MockServer::sequence(vec![second_answer]).await;
+    let chain = VoiceChain::new(vec![api(first_name, &first.url()), api(second_name, &second.url())], prices(), ledger);
+    (first, second, chain)
+}
+
 #[tokio::test]
 async fn failover_402_then_success_records_both_and_costs_the_second() {
-    let first = MockServer::sequence(vec![error("openai", 402)]).await;
-    let second = MockServer::sequence(vec![success("elevenlabs").with_header("x-character-count", "34")]).await;
     let ledger = UsageLedger::default();
-    let chain =
-        VoiceChain::new(vec![api("openai", &first.url()), api("elevenlabs", &second.url())], prices(), ledger.clone());
+    let (first, second, chain) = chain_of_two(
+        ("openai", error("openai", 402)),
+        ("elevenlabs", success("elevenlabs").with_header("x-character-count", "34")),
+        ledger.clone(),
+    )
+    .await;
     assert_eq!(chain.name(), "openai>elevenlabs");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("voiceover.wav");
@@ -373,13 +388,9 @@ async fn failover_402_then_success_records_both_and_costs_the_second() {
 
 #[tokio::test]
 async fn a_401_stops_the_chain_without_trying_the_next() {
-    let first = MockServer::sequence(vec![error("openai", 401)]).await;
-    let second = MockServer::sequence(vec![success("fish_audio")]).await;
-    let chain = VoiceChain::new(
-        vec![api("openai", &first.url()), api("fish_audio", &second.url())],
-        prices(),
-        UsageLedger::default(),
-    );
+    let (_first, second, chain) =
+        chain_of_two(("openai", error("openai", 401)), ("fish_audio", success("fish_audio")), UsageLedger::default())
+            .await;
     let dir = tempfile::tempdir().unwrap();
     let err = chain.speak(TEXT, 175, &dir.path().join("v.wav"), &CancellationToken::new()).await.unwrap_err();
     assert!(matches!(&err, MediaError::Failed { status, .. } if status == "unauthorized (HTTP 401)"), "{err:?}");
@@ -389,13 +400,12 @@ async fn a_401_stops_the_chain_without_trying_the_next() {
 
 #[tokio::test]
 async fn all_providers_failing_over_ends_with_the_last_error() {
-    let first = MockServer::sequence(vec![error("openai", 402)]).await;
-    let second = MockServer::sequence(vec![error("fish_audio", 503)]).await;
-    let chain = VoiceChain::new(
-        vec![api("openai", &first.url()), api("fish_audio", &second.url())],
-        prices(),
+    let (_first, second, chain) = chain_of_two(
+        ("openai", error("openai", 402)),
+        ("fish_audio", error("fish_audio", 503)),
         UsageLedger::default(),
-    );
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let err = chain.speak(TEXT, 175, &dir.path().join("v.wav"), &CancellationToken::new()).await.unwrap_err();
     // A 5xx that outlived its retries may pass: UNAVAILABLE, so the stage is retried later.
@@ -427,13 +437,9 @@ async fn cancelling_stops_a_waiting_chain_and_leaves_nothing() {
 #[tokio::test]
 async fn a_failover_the_budget_cannot_pay_for_is_not_called() {
     use shortline_providers::budget::{self, JobBudget};
-    let first = MockServer::sequence(vec![error("openai", 402)]).await;
-    let second = MockServer::sequence(vec![success("elevenlabs")]).await;
-    let chain = VoiceChain::new(
-        vec![api("openai", &first.url()), api("elevenlabs", &second.url())],
-        prices(),
-        UsageLedger::default(),
-    );
+    let (first, second, chain) =
+        chain_of_two(("openai", error("openai", 402)), ("elevenlabs", success("elevenlabs")), UsageLedger::default())
+            .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("voiceover.wav");
     // 34 characters: about $0.00051 at OpenAI's price, $0.0102 at ElevenLabs'; the job has $0.001.

@@ -159,19 +159,11 @@ impl ProductionPlan {
     }
 }
 
-fn text(v: &mut Vec<Violation>, field: &str, value: &str, max_chars: usize) {
-    if value.trim().is_empty() {
-        v.push(Violation::new(field, "must not be empty"));
-    } else if value.chars().count() > max_chars {
-        v.push(Violation::new(field, format!("longer than {max_chars} characters")));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub(crate) fn sample() -> ProductionPlan {
+#[cfg(any(test, feature = "fixtures"))]
+impl ProductionPlan {
+    /// A sound 9 s plan (three 3 s scenes joined by fades, one overlay, five hashtags): what
+    /// tests start from.
+    pub fn sample() -> ProductionPlan {
         ProductionPlan {
             video_prompt: "a bright product demo".into(),
             duration_seconds: 9.0,
@@ -199,15 +191,58 @@ mod tests {
             description: "A demo".into(),
         }
     }
+}
+
+/// Normalises one hashtag: a leading `#`, lowercase, only letters, digits and `_` (spaces and
+/// punctuation are dropped, so a YouTube tag `"Knife Sharpening"` becomes `#knifesharpening`).
+/// `None` when nothing is left or the result is longer than [`MAX_HASHTAG_BYTES`]. Trend
+/// parsers, the analyst and the planner all use it, so a tag counted in a report is the tag a
+/// plan writes.
+pub fn normalize_hashtag(raw: &str) -> Option<String> {
+    let body: String = raw
+        .trim()
+        .trim_start_matches('#')
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .flat_map(char::to_lowercase)
+        .collect();
+    if body.is_empty() || body.len() + 1 > MAX_HASHTAG_BYTES {
+        return None;
+    }
+    Some(format!("#{body}"))
+}
+
+fn text(v: &mut Vec<Violation>, field: &str, value: &str, max_chars: usize) {
+    if value.trim().is_empty() {
+        v.push(Violation::new(field, "must not be empty"));
+    } else if value.chars().count() > max_chars {
+        v.push(Violation::new(field, format!("longer than {max_chars} characters")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn a_sound_plan_has_no_violations() {
-        assert_eq!(sample().violations(), vec![]);
+        assert_eq!(ProductionPlan::sample().violations(), vec![]);
+    }
+
+    #[test]
+    fn tags_are_lowercase_with_one_leading_hash_and_no_spaces() {
+        assert_eq!(normalize_hashtag("#FoodTok").as_deref(), Some("#foodtok"));
+        assert_eq!(normalize_hashtag("Knife Sharpening").as_deref(), Some("#knifesharpening"));
+        assert_eq!(normalize_hashtag("##75Hard").as_deref(), Some("#75hard"));
+        assert_eq!(normalize_hashtag("what_i_eat").as_deref(), Some("#what_i_eat"));
+        assert_eq!(normalize_hashtag("  #  "), None);
+        assert_eq!(normalize_hashtag(&"x".repeat(59)).map(|t| t.len()), Some(60));
+        assert_eq!(normalize_hashtag(&"x".repeat(60)), None);
     }
 
     #[test]
     fn overlays_past_the_end_and_bad_counts_are_named() {
-        let mut plan = sample();
+        let mut plan = ProductionPlan::sample();
         plan.text_overlays[0].end_seconds = 12.0;
         plan.scenes.truncate(2);
         plan.duration_seconds = 6.0;

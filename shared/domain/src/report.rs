@@ -25,8 +25,9 @@ pub struct HashtagCount {
     pub count: i32,
 }
 
-/// The body of a trend report (the row adds job, analyst and the analysed trends).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The body of a trend report (the row adds job, analyst and the analysed trends); the default
+/// is a report that found nothing.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TrendReportBody {
     pub video_styles: Vec<VideoStyle>,
     pub common_patterns: Vec<CommonPattern>,

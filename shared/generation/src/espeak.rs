@@ -211,15 +211,7 @@ impl VoiceProvider for EspeakVoice {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ffprobe_duration(path: &Path) -> f64 {
-        let out = std::process::Command::new("ffprobe")
-            .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
-            .arg(path)
-            .output()
-            .expect("ffprobe runs");
-        String::from_utf8_lossy(&out.stdout).trim().parse().expect("a duration")
-    }
+    use crate::probe::ffprobe_duration;
 
     #[tokio::test(flavor = "multi_thread")]
     async fn speaks_to_a_wav_whose_parsed_duration_agrees_with_ffprobe() {

@@ -315,22 +315,18 @@ mod tests {
     const LONG_TEXT: &str = "Here is everything you need to know about this product in one breath: it is fast, \
         it is cheap, it works offline, it never loses a file, and it tells you exactly where every clip came from.";
 
+    /// `text` spoken by espeak-ng at 175 words a minute, fitted to `plan` by the default policy.
+    async fn espeak_fitted(text: &str, plan: &[f64], out: &Path) -> Result<FittedVoiceover, MediaError> {
+        let cancel = CancellationToken::new();
+        generate_voiceover_fitted(&EspeakVoice::new(), text, 175, plan, &FitPolicy::default(), out, &cancel).await
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn an_overrunning_espeak_voice_is_respoken_and_the_scenes_stretched_to_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("voiceover.wav");
         let plan = [2.0, 2.0, 2.0];
-        let fitted = generate_voiceover_fitted(
-            &EspeakVoice::new(),
-            LONG_TEXT,
-            175,
-            &plan,
-            &FitPolicy::default(),
-            &out,
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("fitted");
+        let fitted = espeak_fitted(LONG_TEXT, &plan, &out).await.expect("fitted");
         assert!(fitted.respoken, "{} s over a 6 s plan", fitted.first_take_seconds);
         assert!(fitted.first_take_seconds > 6.25);
         assert_eq!(fitted.words_per_minute, (175.0_f64 * 1.35).ceil() as u32);
@@ -348,17 +344,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("voiceover.wav");
         let plan = [4.0, 4.0, 4.0];
-        let fitted = generate_voiceover_fitted(
-            &EspeakVoice::new(),
-            "Short and sweet.",
-            175,
-            &plan,
-            &FitPolicy::default(),
-            &out,
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("fitted");
+        let fitted = espeak_fitted("Short and sweet.", &plan, &out).await.expect("fitted");
         assert!(!fitted.respoken);
         assert_eq!((fitted.words_per_minute, fitted.voice_rate_factor), (175, 1.0));
         assert_eq!(fitted.scene_seconds, plan.to_vec());
@@ -407,17 +393,7 @@ mod tests {
         let nonsense = "x1z9q".repeat(18);
         let text = format!("Meet {nonsense}. {nonsense} changes everything.");
         let plan = [4.0; 7]; // 28 s, the longest plan
-        let err = generate_voiceover_fitted(
-            &EspeakVoice::new(),
-            &text,
-            175,
-            &plan,
-            &FitPolicy::default(),
-            &out,
-            &CancellationToken::new(),
-        )
-        .await
-        .expect_err("no video may last that long");
+        let err = espeak_fitted(&text, &plan, &out).await.expect_err("no video may last that long");
         let message = err.to_string();
         let MediaError::VoiceTooLong { voice_seconds, max_seconds, .. } = err else { panic!("{message}") };
         assert!(voice_seconds + 0.4 > 28.0, "{voice_seconds}");

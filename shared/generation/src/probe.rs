@@ -80,3 +80,15 @@ pub async fn probe(ffprobe: &Tool, path: &Path, cancel: &CancellationToken) -> R
     let has_audio = raw.streams.iter().any(|s| s.codec_type.as_deref() == Some("audio"));
     Ok(Probe { duration_seconds, video, has_audio })
 }
+
+/// The container duration ffprobe reports, asked directly: what tests check a file's measured
+/// duration against.
+#[cfg(test)]
+pub(crate) fn ffprobe_duration(path: &Path) -> f64 {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a duration")
+}

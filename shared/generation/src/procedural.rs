@@ -531,6 +531,7 @@ mod tests {
     use shortline_domain::Transition;
 
     use super::*;
+    use crate::probe::ffprobe_duration;
 
     fn target(out: PathBuf, seconds: f64) -> ClipTarget {
         ClipTarget { width: 180, height: 320, fps: 10, seconds, out_path: out }
@@ -559,15 +560,6 @@ mod tests {
 
     fn sha(bytes: &[u8]) -> String {
         hex::encode(Sha256::digest(bytes))
-    }
-
-    fn ffprobe_duration(path: &Path) -> f64 {
-        let out = std::process::Command::new("ffprobe")
-            .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
-            .arg(path)
-            .output()
-            .expect("ffprobe runs");
-        String::from_utf8_lossy(&out.stdout).trim().parse().expect("a duration")
     }
 
     #[test]

@@ -217,16 +217,6 @@ impl ProviderClient {
         self.send_inner(what, true, Resend::OnlyUnprocessed, &build).await
     }
 
-    /// Like [`ProviderClient::send`] but without the key: for URLs off the provider's API, e.g.
-    /// a CDN link to a generated file.
-    pub async fn send_anonymous(
-        &self,
-        what: &str,
-        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync,
-    ) -> Result<Reply, ProviderError> {
-        self.send_inner(what, false, Resend::Retry, &build).await
-    }
-
     /// GETs `url` (without the key unless it is on the provider's own base URL), following up
     /// to 5 redirects, and returns the bytes.
     pub async fn download(&self, what: &str, url: &str, timeout: Duration) -> Result<Reply, ProviderError> {

@@ -17,6 +17,8 @@
 //!   a secret file or the environment ([`key_variables`]).
 //! - [`llm`]: structured answers from the Anthropic Messages API (tool use) and
 //!   OpenAI-compatible chat completions (JSON schema), with their token usage.
+//! - [`ModelClient`], [`ModelApi`]: a client with the model it asks for, which names and prices
+//!   what a paid API makes; [`JobTimings`]: the poll loop of long-running generations.
 //! - [`budget`]: a job's spending limit, checked before each paid call.
 //! - [`schema`]: the JSON schemas given to LLMs, built from the bounds their validators check.
 
@@ -25,7 +27,9 @@ mod client;
 mod cost;
 mod error;
 mod failover;
+mod job;
 pub mod llm;
+mod model;
 mod retry;
 pub mod schema;
 mod secret;
@@ -38,6 +42,8 @@ pub use error::{
     FAILOVER_RATE_LIMITED, FAILOVER_SERVER_ERROR, MESSAGE_CHARS,
 };
 pub use failover::{run_chain, ChainOutcome, Failover, ProviderAttempt};
+pub use job::JobTimings;
+pub use model::{ModelApi, ModelClient};
 pub use retry::{parse_retry_after, RetryPolicy};
 pub use secret::{ApiKey, KeyError};
 pub use setup::{

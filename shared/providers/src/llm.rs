@@ -16,7 +16,7 @@ use reqwest::header::HeaderValue;
 use serde_json::{json, Value};
 
 use super::schema::openai_strict;
-use super::{ErrorClass, ProviderClient, ProviderError, Usage};
+use super::{ErrorClass, ModelApi, ModelClient, ProviderClient, ProviderError, Usage};
 
 /// OpenAI's error codes for an account that cannot pay (`error.code`, as in its error-codes
 /// guide: 429 `insufficient_quota` "You exceeded your current quota"): waiting does not help,
@@ -46,11 +46,9 @@ pub struct StructuredAnswer {
     pub http_attempts: u32,
 }
 
-/// One LLM API that answers in a given JSON schema.
-pub trait StructuredLlm: Send + Sync {
-    /// The configured provider name (`anthropic`, `openai_compatible`).
-    fn name(&self) -> &str;
-    fn model(&self) -> &str;
+/// One LLM API that answers in a given JSON schema; its [`ModelApi::name`] is the configured
+/// provider name (`anthropic`, `openai_compatible`).
+pub trait StructuredLlm: ModelApi + Send + Sync {
     /// The most a call with these prompts may bill: the prompts' tokens (counted generously,
     /// [`CHARS_PER_TOKEN`] characters each) and the longest answer allowed. Checked against the
     /// job's budget before the call.
@@ -78,8 +76,7 @@ fn prompt_tokens(system: &str, user: &str, schema: &Value) -> u64 {
 
 /// The Anthropic Messages API with tool use for structured output.
 pub struct AnthropicMessages {
-    client: ProviderClient,
-    model: String,
+    api: ModelClient,
     max_tokens: u32,
     version: String,
 }
@@ -88,23 +85,20 @@ impl AnthropicMessages {
     /// `client` must use [`Auth::Header("x-api-key")`](super::Auth::Header).
     pub fn new(client: ProviderClient, model: impl Into<String>, max_tokens: u32, version: impl Into<String>) -> Self {
         Self {
-            client: client.with_classifier(anthropic_error_class),
-            model: model.into(),
+            api: ModelClient::new(client.with_classifier(anthropic_error_class), model),
             max_tokens,
             version: version.into(),
         }
     }
 }
 
+impl ModelApi for AnthropicMessages {
+    fn model_client(&self) -> &ModelClient {
+        &self.api
+    }
+}
+
 impl StructuredLlm for AnthropicMessages {
-    fn name(&self) -> &str {
-        self.client.name()
-    }
-
-    fn model(&self) -> &str {
-        &self.model
-    }
-
     fn estimate(&self, system: &str, user: &str, schema: &Value) -> Usage {
         Usage::tokens(prompt_tokens(system, user, schema), u64::from(self.max_tokens))
     }
@@ -118,7 +112,7 @@ impl StructuredLlm for AnthropicMessages {
     ) -> BoxFuture<'a, Result<StructuredAnswer, ProviderError>> {
         Box::pin(async move {
             let body = json!({
-                "model": self.model,
+                "model": self.api.model,
                 "max_tokens": self.max_tokens,
                 "system": system,
                 "messages": [{ "role": "user", "content": user }],
@@ -129,20 +123,22 @@ impl StructuredLlm for AnthropicMessages {
                 }],
                 "tool_choice": { "type": "tool", "name": schema_name },
             });
-            let version = HeaderValue::from_str(&self.version)
-                .map_err(|_| self.client.malformed_answer("the configured anthropic-version is not a header value"))?;
-            let url = self.client.url("/v1/messages");
+            let version = HeaderValue::from_str(&self.version).map_err(|_| {
+                self.api.client.malformed_answer("the configured anthropic-version is not a header value")
+            })?;
+            let url = self.api.client.url("/v1/messages");
             let reply = self
+                .api
                 .client
                 .send("create message", |http| http.post(&url).header("anthropic-version", version.clone()).json(&body))
                 .await?;
-            let answer: Value = self.client.json(&reply)?;
+            let answer: Value = self.api.client.json(&reply)?;
             let usage = Usage::tokens(
                 answer.pointer("/usage/input_tokens").and_then(Value::as_u64).unwrap_or(0),
                 answer.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0),
             );
             if answer.get("stop_reason").and_then(Value::as_str) == Some("max_tokens") {
-                return Err(self.client.malformed_answer("the answer was cut off at max_tokens"));
+                return Err(self.api.client.malformed_answer("the answer was cut off at max_tokens"));
             }
             let input = answer
                 .get("content")
@@ -155,7 +151,7 @@ impl StructuredLlm for AnthropicMessages {
                 })
                 .and_then(|block| block.get("input"))
                 .cloned()
-                .ok_or_else(|| self.client.malformed_answer(format!("no tool_use block for `{schema_name}`")))?;
+                .ok_or_else(|| self.api.client.malformed_answer(format!("no tool_use block for `{schema_name}`")))?;
             Ok(StructuredAnswer { value: input, usage, http_attempts: reply.attempts })
         })
     }
@@ -163,27 +159,24 @@ impl StructuredLlm for AnthropicMessages {
 
 /// OpenAI-compatible chat completions with a JSON-schema response format.
 pub struct OpenAiCompatibleChat {
-    client: ProviderClient,
-    model: String,
+    api: ModelClient,
 }
 
 impl OpenAiCompatibleChat {
     /// `client`'s base URL goes up to the API version (`.../v1`); [`Auth::Bearer`](super::Auth)
     /// or, for a local server, [`Auth::None`](super::Auth).
     pub fn new(client: ProviderClient, model: impl Into<String>) -> Self {
-        Self { client: client.with_classifier(openai_error_class), model: model.into() }
+        Self { api: ModelClient::new(client.with_classifier(openai_error_class), model) }
+    }
+}
+
+impl ModelApi for OpenAiCompatibleChat {
+    fn model_client(&self) -> &ModelClient {
+        &self.api
     }
 }
 
 impl StructuredLlm for OpenAiCompatibleChat {
-    fn name(&self) -> &str {
-        self.client.name()
-    }
-
-    fn model(&self) -> &str {
-        &self.model
-    }
-
     fn estimate(&self, system: &str, user: &str, schema: &Value) -> Usage {
         Usage::tokens(prompt_tokens(system, user, schema), ASSUMED_MAX_OUTPUT_TOKENS)
     }
@@ -197,7 +190,7 @@ impl StructuredLlm for OpenAiCompatibleChat {
     ) -> BoxFuture<'a, Result<StructuredAnswer, ProviderError>> {
         Box::pin(async move {
             let body = json!({
-                "model": self.model,
+                "model": self.api.model,
                 "messages": [
                     { "role": "system", "content": system },
                     { "role": "user", "content": user },
@@ -207,29 +200,29 @@ impl StructuredLlm for OpenAiCompatibleChat {
                     "json_schema": { "name": schema_name, "strict": true, "schema": openai_strict(schema) },
                 },
             });
-            let url = self.client.url("/chat/completions");
-            let reply = self.client.send("chat completion", |http| http.post(&url).json(&body)).await?;
-            let answer: Value = self.client.json(&reply)?;
+            let url = self.api.client.url("/chat/completions");
+            let reply = self.api.client.send("chat completion", |http| http.post(&url).json(&body)).await?;
+            let answer: Value = self.api.client.json(&reply)?;
             let usage = Usage::tokens(
                 answer.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
                 answer.pointer("/usage/completion_tokens").and_then(Value::as_u64).unwrap_or(0),
             );
-            let choice = answer.pointer("/choices/0").ok_or_else(|| self.client.malformed_answer("no choices"))?;
+            let choice = answer.pointer("/choices/0").ok_or_else(|| self.api.client.malformed_answer("no choices"))?;
             if let Some(refusal) = choice.pointer("/message/refusal").and_then(Value::as_str) {
                 return Err(ProviderError::JobFailed {
-                    provider: self.client.name().to_owned(),
-                    message: self.client.redact(&format!("the model refused: {refusal}")),
+                    provider: self.api.client.name().to_owned(),
+                    message: self.api.client.redact(&format!("the model refused: {refusal}")),
                 });
             }
             if choice.get("finish_reason").and_then(Value::as_str) == Some("length") {
-                return Err(self.client.malformed_answer("the answer was cut off at the token limit"));
+                return Err(self.api.client.malformed_answer("the answer was cut off at the token limit"));
             }
             let content = choice
                 .pointer("/message/content")
                 .and_then(Value::as_str)
-                .ok_or_else(|| self.client.malformed_answer("no message content"))?;
+                .ok_or_else(|| self.api.client.malformed_answer("no message content"))?;
             let value = serde_json::from_str(content)
-                .map_err(|e| self.client.malformed_answer(format!("the content is not JSON: {e}")))?;
+                .map_err(|e| self.api.client.malformed_answer(format!("the content is not JSON: {e}")))?;
             Ok(StructuredAnswer { value, usage, http_attempts: reply.attempts })
         })
     }

@@ -69,6 +69,7 @@ use shortline_domain::{CaptionStyle, TextOverlay, Transition};
 use tokio_util::sync::CancellationToken;
 
 pub use ffmpeg::{ensure_music_bed, probe, Probe, ProbeStream};
+pub use graph::secs as filter_seconds;
 pub use quality::{GateInputs, QualityReport};
 pub use subtitles::CaptionTrack;
 

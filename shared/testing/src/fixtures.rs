@@ -1,7 +1,9 @@
 //! Rows and bodies tests write through the db layer.
 
-use shortline_db::{self as db, NewVideo, VideoStatus};
-use shortline_domain::{CommonPattern, HashtagCount, Platform, TrendItem, TrendReportBody, VideoStyle};
+use shortline_db::{self as db, AssetKind, NewMediaAsset, NewScript, NewVideo, VideoStatus};
+use shortline_domain::{
+    CommonPattern, HashtagCount, Platform, ProductionPlan, Theme, TrendItem, TrendReportBody, VideoStyle,
+};
 
 /// A TikTok item posted three hours ago, `likes` setting its engagement.
 pub fn trend_item(external_id: &str, likes: i64) -> TrendItem {
@@ -38,6 +40,34 @@ pub fn report_body() -> TrendReportBody {
         avg_engagement_velocity: 420.0,
         top_hashtags: vec![HashtagCount { tag: "#hydration".into(), count: 9 }],
         recommendations: vec!["Open with a question".into()],
+    }
+}
+
+/// The row of a template-planned script of [`ProductionPlan::sample`] for `job_id`'s report,
+/// its theme named `theme`.
+#[allow(clippy::expect_used)]
+pub fn template_script(job_id: i64, trend_report_id: i64, variant: i32, theme: &str) -> NewScript {
+    let theme = Theme::from_yaml(&format!("config:\n  theme: {theme}\n")).expect("theme");
+    NewScript::new(job_id, trend_report_id, variant, &ProductionPlan::sample(), &theme, "template", "template-v1", 0)
+}
+
+/// A stored 3 s media asset row of `script_id`: scene 0 is the voiceover, any other a clip
+/// (files it names need not exist).
+pub fn stored_asset(job_id: i64, script_id: i64, scene_number: i32) -> NewMediaAsset {
+    NewMediaAsset {
+        job_id,
+        script_id,
+        kind: if scene_number == 0 { AssetKind::Voiceover } else { AssetKind::Clip },
+        scene_number,
+        uri: format!("file:///media/{job_id}/{scene_number}"),
+        duration_seconds: 3.0,
+        size_bytes: 10,
+        sha256: "00".repeat(32),
+        provider: "test".into(),
+        model: "test".into(),
+        usage: serde_json::json!({}),
+        cost_micros: 0,
+        created_at: db::now(),
     }
 }
 

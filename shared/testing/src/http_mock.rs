@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -128,6 +128,19 @@ impl Drop for MockServer {
 }
 
 impl MockServer {
+    /// Like [`MockServer::start`], for answers that name the server's own URL (a queue API
+    /// handing out status and result URLs): `handler` gets the base URL with each request.
+    #[allow(clippy::expect_used)]
+    pub async fn start_knowing_url(
+        handler: impl Fn(&str, &RecordedRequest) -> MockResponse + Send + Sync + 'static,
+    ) -> MockServer {
+        let base: Arc<OnceLock<String>> = Arc::default();
+        let own = base.clone();
+        let server = MockServer::start(move |request| handler(own.get().map_or("", String::as_str), request)).await;
+        base.set(server.url()).expect("the base URL is set once");
+        server
+    }
+
     /// Serves on a free loopback port, answering every request with `handler(request)`.
     #[allow(clippy::expect_used)]
     pub async fn start(handler: impl Fn(&RecordedRequest) -> MockResponse + Send + Sync + 'static) -> MockServer {

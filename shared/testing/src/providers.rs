@@ -2,7 +2,6 @@
 //! providers that answer as the real ones do (shapes from their published APIs).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -69,11 +68,8 @@ pub const FAL_ENDPOINTS: [&str; 3] = [
 /// fal's queue API: a submit to one of [`FAL_ENDPOINTS`] answers its request id and URLs, the
 /// status is COMPLETED at once, and the result names a video at `cdn_url`.
 pub async fn fal_queue(cdn_url: String) -> MockServer {
-    let base: Arc<OnceLock<String>> = Arc::default();
-    let own = base.clone();
     let submitted = AtomicUsize::new(0);
-    let fal = MockServer::start(move |request: &RecordedRequest| {
-        let base = own.get().cloned().unwrap_or_default();
+    MockServer::start_knowing_url(move |base, request: &RecordedRequest| {
         if request.method == "POST" {
             if !FAL_ENDPOINTS.iter().any(|endpoint| request.path == format!("/{endpoint}")) {
                 return MockResponse::json(404, json!({"detail": "Not Found"}));
@@ -93,7 +89,5 @@ pub async fn fal_queue(cdn_url: String) -> MockServer {
             )
         }
     })
-    .await;
-    base.set(fal.url()).expect("fal base URL set once");
-    fal
+    .await
 }

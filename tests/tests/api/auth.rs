@@ -2,6 +2,7 @@
 //! answers exactly as the caller's token and role allow, a refused call writes nothing, and the
 //! user who started a job and the one who reviewed its video are on their rows.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use prost::Message as _;
@@ -18,7 +19,7 @@ use tonic_health::pb::HealthCheckRequest;
 
 use crate::bad_input::all_counts;
 use crate::helpers::TestDb;
-use crate::pipeline::{small_theme, start_request, wait_for};
+use crate::pipeline::{approval, small_theme, start_request, wait_for};
 use crate::processes::{channel, SystemOptions, TestSystem};
 use shortline_testing::on_both_backends;
 
@@ -105,16 +106,23 @@ fn expected(method: &str, letter: &str) -> Code {
     }
 }
 
-async fn each_rpc_answers_each_role_exactly_and_refusals_write_nothing(db: TestDb) {
-    let secrets = tempfile::tempdir().expect("tempdir");
-    let tokens_file = secrets.path().join("tokens.toml");
-    let entries: String = USERS
+/// `dir/tokens.toml`, the orchestrator's token file: each `(name, role, token)` of `users` with
+/// the token's hash.
+pub(crate) fn write_tokens_file(dir: &Path, users: &[(&str, &str, &str)]) -> PathBuf {
+    let entries: String = users
         .iter()
         .map(|(name, role, token)| {
             format!("[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n", hash_token(token))
         })
         .collect();
-    std::fs::write(&tokens_file, entries).expect("write the token file");
+    let path = dir.join("tokens.toml");
+    std::fs::write(&path, entries).expect("write the token file");
+    path
+}
+
+async fn each_rpc_answers_each_role_exactly_and_refusals_write_nothing(db: TestDb) {
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let tokens_file = write_tokens_file(secrets.path(), &USERS);
     let options = SystemOptions::default().orchestrator_env("SHORTLINE_AUTH__TOKENS_FILE", tokens_file.display());
     let system = TestSystem::start_with(db, options).await;
 
@@ -156,12 +164,7 @@ async fn each_rpc_answers_each_role_exactly_and_refusals_write_nothing(db: TestD
     let lineage =
         olga.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner();
     let video = lineage.videos.first().expect("a video");
-    let review = v1::ReviewVideoRequest {
-        job_id: job.id,
-        video_id: video.id,
-        decision: v1::ReviewDecision::Approve as i32,
-        note: "ship it".into(),
-    };
+    let review = approval(job.id, video.id, "ship it");
     let mut vera = client(&system, Some("token-of-vera")).await;
     let refused = vera.review_video(review.clone()).await.expect_err("a viewer may not review");
     assert_eq!(refused.code(), Code::PermissionDenied);
@@ -245,25 +248,12 @@ async fn call_service(channel: Channel, token: BearerToken, service: &str, metho
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_of_the_three_services_answers_each_caller_exactly_over_mutual_tls() {
-    use crate::mtls::{env, TestCa};
+    use crate::mtls::TestCa;
     let certs = tempfile::tempdir().expect("tempdir");
     let dir = certs.path();
     let ca = TestCa::new(dir);
-    let tokens_file = dir.join("tokens.toml");
-    let entries: String = USERS
-        .iter()
-        .map(|(name, role, token)| {
-            format!("[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n", hash_token(token))
-        })
-        .collect();
-    std::fs::write(&tokens_file, entries).expect("write the token file");
-    let options = SystemOptions {
-        orchestrator_env: env(&ca.issue(dir, "orchestrator")),
-        scriptgen_env: env(&ca.issue(dir, "scriptgen")),
-        composer_env: env(&ca.issue(dir, "composer")),
-        ..SystemOptions::default()
-    }
-    .orchestrator_env("SHORTLINE_AUTH__TOKENS_FILE", tokens_file.display());
+    let tokens_file = write_tokens_file(dir, &USERS);
+    let options = ca.system_options(dir).orchestrator_env("SHORTLINE_AUTH__TOKENS_FILE", tokens_file.display());
     let system = TestSystem::start_with(TestDb::sqlite().await, options).await;
     let intruder = ca.issue(dir, "intruder");
 

@@ -7,18 +7,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient};
-use shortline_testing::http_mock::{MockResponse, MockServer};
+use shortline_testing::http_mock::MockServer;
 use shortline_testing::on_both_backends;
-use shortline_testing::providers::anthropic_tool_answer;
 use tonic::transport::Channel;
 
-use crate::helpers::TestDb;
+use crate::helpers::{trend_mocks, TestDb};
 use crate::pipeline::{small_theme, start_request, wait_for};
 use crate::processes::{SystemOptions, TestSystem};
 
-const YOUTUBE_SAMPLE: &str = include_str!("../../../services/orchestrator/src/trends/samples/youtube_videos_list.json");
 const MODEL: &str = "claude-sonnet-4-5";
 /// The mock's report usage at the prices below: 2095 tokens in at $3/M, 503 out at $15/M.
 const REPORT_COST: i64 = 6_285 + 7_545;
@@ -31,35 +28,8 @@ struct Mocks {
 impl Mocks {
     /// YouTube answers each `search.list` after `delay` (so jobs started together overlap).
     async fn start(delay: Duration) -> Mocks {
-        let videos = youtube_videos();
-        let ids: Vec<Value> = videos["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|i| json!({"kind": "youtube#searchResult", "id": {"kind": "youtube#video", "videoId": i["id"]}}))
-            .collect();
-        let youtube = MockServer::start(move |r| match r.path.as_str() {
-            "/youtube/v3/search" => {
-                MockResponse::json(200, json!({"kind": "youtube#searchListResponse", "items": ids})).with_delay(delay)
-            }
-            "/youtube/v3/videos" => MockResponse::json(200, videos.clone()),
-            _ => MockResponse::json(404, json!({"error": {"code": 404, "message": "Not Found"}})),
-        })
-        .await;
-        let anthropic = MockServer::start(|_| {
-            anthropic_tool_answer(
-                "trend_report",
-                json!({
-                    "video_styles": [{"category": "tutorial", "confidence": 0.6, "count": 2}],
-                    "common_patterns": [{"format": "vertical", "avg_duration_seconds": 20.0, "hook_type": "question",
-                                         "uses_text_overlay": true, "audio_type": "voiceover"}],
-                    "recommendations": ["Open with a question"]
-                }),
-                2095,
-                503,
-            )
-        })
-        .await;
+        let youtube = trend_mocks::youtube(delay).await;
+        let anthropic = MockServer::start(|_| trend_mocks::trend_report_answer()).await;
         Mocks { youtube, anthropic }
     }
 
@@ -71,17 +41,6 @@ impl Mocks {
     fn analyses(&self) -> usize {
         self.anthropic.requests().len()
     }
-}
-
-/// The YouTube sample answer, posted within the last hours so the analysis window takes it.
-fn youtube_videos() -> Value {
-    let mut sample: Value = serde_json::from_str(YOUTUBE_SAMPLE).expect("sample json");
-    let now = chrono::Utc::now();
-    for (i, item) in sample["items"].as_array_mut().expect("items").iter_mut().enumerate() {
-        let posted = now - chrono::Duration::hours(i as i64 + 1);
-        item["snippet"]["publishedAt"] = json!(posted.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    }
-    sample
 }
 
 /// YouTube as the only trend source and Anthropic as the analyst, at their mocks; `pipeline`

@@ -5,14 +5,11 @@ use diesel_async::RunQueryDsl;
 use shortline_db::dispatch;
 use shortline_db::schema::jobs;
 use shortline_db::{self as db, lineage, media_assets, scripts, trend_reports, trends, videos, Conn, DbError};
-use shortline_db::{
-    AssetKind, JobKind, JobStage, NewJob, NewJobStage, NewMediaAsset, NewScript, NewTrendReport, StageName,
-    TrendReportItem,
-};
-use shortline_domain::{self as domain, TrendItem, TrendReportBody};
+use shortline_db::{JobKind, JobStage, NewJob, NewJobStage, NewTrendReport, StageName, TrendReportItem};
+use shortline_domain::{TrendItem, TrendReportBody};
 
 use crate::helpers::{count_rows, TestDb};
-use shortline_testing::fixtures::{generated_video, trend_item};
+use shortline_testing::fixtures::{generated_video, stored_asset, template_script, trend_item};
 use shortline_testing::on_both_backends;
 
 const CHILD_TABLES: [&str; 7] =
@@ -25,44 +22,6 @@ fn report_body() -> TrendReportBody {
         avg_engagement_velocity: 12.5,
         top_hashtags: vec![],
         recommendations: vec!["open with a question".into()],
-    }
-}
-
-fn plan() -> domain::ProductionPlan {
-    let scenes: Vec<_> = (1..=3)
-        .map(|n| serde_json::json!({"number": n, "duration_seconds": 3.0, "visual_prompt": format!("shot {n}"), "transition": "fade"}))
-        .collect();
-    serde_json::from_value(serde_json::json!({
-        "video_prompt": "demo", "duration_seconds": 9.0, "aspect_ratio": "9:16", "scenes": scenes,
-        "voiceover_script": "hello", "hook_text": "hook", "cta_text": "follow", "text_overlays": [],
-        "hashtags": ["#a", "#b", "#c", "#d", "#e"], "title": "Demo", "description": "A demo"
-    }))
-    .expect("plan")
-}
-
-fn theme() -> domain::Theme {
-    domain::Theme::from_yaml("config:\n  theme: testing\n").expect("theme")
-}
-
-fn new_script(job_id: i64, trend_report_id: i64, variant: i32) -> NewScript {
-    NewScript::new(job_id, trend_report_id, variant, &plan(), &theme(), "template", "template-v1", 0)
-}
-
-fn new_asset(job_id: i64, script_id: i64, scene_number: i32) -> NewMediaAsset {
-    NewMediaAsset {
-        job_id,
-        script_id,
-        kind: if scene_number == 0 { AssetKind::Voiceover } else { AssetKind::Clip },
-        scene_number,
-        uri: format!("file:///media/{job_id}/{scene_number}"),
-        duration_seconds: 3.0,
-        size_bytes: 10,
-        sha256: "00".repeat(32),
-        provider: "test".into(),
-        model: "test".into(),
-        usage: serde_json::json!({}),
-        cost_micros: 0,
-        created_at: db::now(),
     }
 }
 
@@ -92,12 +51,13 @@ pub(crate) async fn seed_tree(conn: &mut Conn<'_>, tag: &str) -> Tree {
     )
     .await
     .expect("report");
-    let (script, _) = scripts::insert_or_get(conn, &new_script(job.id, report.id, 1)).await.expect("script");
+    let (script, _) =
+        scripts::insert_or_get(conn, &template_script(job.id, report.id, 1, "testing")).await.expect("script");
     let assets = media_assets::insert_all_or_get(
         conn,
         job.id,
         script.id,
-        &[new_asset(job.id, script.id, 0), new_asset(job.id, script.id, 1)],
+        &[stored_asset(job.id, script.id, 0), stored_asset(job.id, script.id, 1)],
     )
     .await
     .expect("assets");
@@ -156,13 +116,16 @@ async fn child_rows_need_an_existing_job(db: TestDb) {
             engagement_velocity: 1.0,
         };
         assert_fk(trend_reports::insert_item(conn, &item).await, "report item");
-        assert_fk(scripts::insert_or_get(conn, &new_script(bad_job_id, tree.report_id, 7)).await, "script");
+        assert_fk(
+            scripts::insert_or_get(conn, &template_script(bad_job_id, tree.report_id, 7, "testing")).await,
+            "script",
+        );
         assert_fk(
             media_assets::insert_all_or_get(
                 conn,
                 bad_job_id,
                 tree.script_id,
-                &[new_asset(bad_job_id, tree.script_id, 5)],
+                &[stored_asset(bad_job_id, tree.script_id, 5)],
             )
             .await,
             "asset",
@@ -309,10 +272,12 @@ async fn a_script_variant_is_written_once(db: TestDb) {
     let conn = &mut pooled.conn();
     let tree = seed_tree(conn, "idempotent").await;
     let (first, created) =
-        scripts::insert_or_get(conn, &new_script(tree.job_id, tree.report_id, 2)).await.expect("first");
+        scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 2, "testing")).await.expect("first");
     assert!(created);
     let (second, created_again) =
-        scripts::insert_or_get(conn, &new_script(tree.job_id, tree.report_id, 2)).await.expect("second");
+        scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 2, "testing"))
+            .await
+            .expect("second");
     assert!(!created_again);
     assert_eq!(second, first);
     assert_eq!(scripts::list_for_job(conn, tree.job_id).await.expect("list").len(), 2, "variants 1 and 2");
@@ -353,13 +318,16 @@ async fn parents_of_another_job_are_refused(db: TestDb) {
     let mine = seed_tree(conn, "mine").await;
     let theirs = seed_tree(conn, "theirs").await;
     let before = child_row_counts(conn).await;
-    assert_fk(scripts::insert_or_get(conn, &new_script(mine.job_id, theirs.report_id, 5)).await, "script -> report");
+    assert_fk(
+        scripts::insert_or_get(conn, &template_script(mine.job_id, theirs.report_id, 5, "testing")).await,
+        "script -> report",
+    );
     assert_fk(
         media_assets::insert_all_or_get(
             conn,
             mine.job_id,
             theirs.script_id,
-            &[new_asset(mine.job_id, theirs.script_id, 9)],
+            &[stored_asset(mine.job_id, theirs.script_id, 9)],
         )
         .await,
         "asset -> script",

@@ -44,6 +44,17 @@ impl TestCa {
         std::fs::write(&key_file, key.serialize_pem()).expect("write key");
         TlsConfig { cert_file: Some(cert_file), key_file: Some(key_file), ca_file: Some(dir.join("ca.pem")) }
     }
+
+    /// The three services serving mutual TLS, each with a certificate of this CA written to
+    /// `dir`.
+    pub(crate) fn system_options(&self, dir: &Path) -> SystemOptions {
+        SystemOptions {
+            orchestrator_env: env(&self.issue(dir, "orchestrator")),
+            scriptgen_env: env(&self.issue(dir, "scriptgen")),
+            composer_env: env(&self.issue(dir, "composer")),
+            ..SystemOptions::default()
+        }
+    }
 }
 
 pub(crate) fn env(tls: &TlsConfig) -> Vec<(String, String)> {
@@ -64,12 +75,7 @@ async fn three_services_run_a_job_over_mutual_tls_and_refuse_other_callers() {
     let db = TestDb::postgres().await;
     let certs = tempfile::tempdir().expect("tempdir");
     let ca = TestCa::new(certs.path());
-    let options = SystemOptions {
-        orchestrator_env: env(&ca.issue(certs.path(), "orchestrator")),
-        scriptgen_env: env(&ca.issue(certs.path(), "scriptgen")),
-        composer_env: env(&ca.issue(certs.path(), "composer")),
-        ..SystemOptions::default()
-    };
+    let options = ca.system_options(certs.path());
     let system = TestSystem::start_with(db, options).await;
     for service in [&system.orchestrator, &system.scriptgen, &system.composer] {
         assert!(service.url().starts_with("https://"), "{}", service.url());

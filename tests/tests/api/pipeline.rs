@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use shortline_db as db;
 use shortline_proto::v1::{self, orchestrator_service_client::OrchestratorServiceClient, start_job_request::Source};
+use tonic::transport::Channel;
 
 use crate::helpers::TestDb;
 use crate::processes::TestSystem;
@@ -42,6 +43,17 @@ pub fn small_theme(auto_post: bool) -> v1::Theme {
 
 pub fn start_request(theme: v1::Theme) -> v1::StartJobRequest {
     v1::StartJobRequest { source: Some(Source::Theme(theme)), variants: 1, ..Default::default() }
+}
+
+/// A review approving `video_id` of `job_id`, noting `note`.
+pub fn approval(job_id: i64, video_id: i64, note: &str) -> v1::ReviewVideoRequest {
+    v1::ReviewVideoRequest { job_id, video_id, decision: v1::ReviewDecision::Approve as i32, note: note.into() }
+}
+
+/// Approves `video_id` of `job_id` (noting `note`); the job must then be APPROVED.
+pub async fn approve(client: &mut OrchestratorServiceClient<Channel>, job_id: i64, video_id: i64, note: &str) {
+    let job = client.review_video(approval(job_id, video_id, note)).await.expect("approve").into_inner();
+    assert_eq!(job.status(), v1::JobStatus::Approved);
 }
 
 /// Polls the job until it reaches one of `statuses`; panics with its error if it fails first.
@@ -168,17 +180,7 @@ async fn a_job_runs_from_trends_to_an_approved_video(db: TestDb) {
     assert!(quality["true_peak_dbtp"].as_f64().expect("true peak measured") <= -1.0, "{quality}");
     assert_eq!(quality["black_stretches"], serde_json::json!([]), "{quality}");
 
-    let approved = client
-        .review_video(v1::ReviewVideoRequest {
-            job_id: job.id,
-            video_id: video.id,
-            decision: v1::ReviewDecision::Approve as i32,
-            note: "ship it".into(),
-        })
-        .await
-        .expect("approve")
-        .into_inner();
-    assert_eq!(approved.status(), v1::JobStatus::Approved);
+    approve(&mut client, job.id, video.id, "ship it").await;
     let videos =
         client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner().videos;
     assert_eq!(videos[0].status(), v1::VideoStatus::Approved);

@@ -22,7 +22,7 @@ use shortline_testing::media::{mp4, pcm};
 use shortline_testing::providers::{anthropic_tool_answer, fal_queue};
 use tonic::transport::Channel;
 
-use crate::helpers::TestDb;
+use crate::helpers::{trend_mocks, TestDb};
 use crate::pipeline::{small_theme, start_request, wait_for};
 use crate::processes::{SystemOptions, TestSystem};
 use shortline_testing::on_both_backends;
@@ -42,7 +42,6 @@ fn key(variable: &str) -> &'static str {
 
 const MODEL: &str = "claude-sonnet-4-5";
 const KLING: &str = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video";
-const YOUTUBE_SAMPLE: &str = include_str!("../../../services/orchestrator/src/trends/samples/youtube_videos_list.json");
 
 /// The answers' token usage and the prices below, in micro-USD.
 const REPORT_COST: i64 = 6_285 + 7_545; // 2095 in at $3/M, 503 out at $15/M
@@ -59,47 +58,13 @@ struct Mocks {
     cdn: MockServer,
 }
 
-/// The YouTube sample answer, posted within the last day so the analysis window takes it.
-fn youtube_videos() -> Value {
-    let mut sample: Value = serde_json::from_str(YOUTUBE_SAMPLE).expect("sample json");
-    let now = chrono::Utc::now();
-    for (i, item) in sample["items"].as_array_mut().expect("items").iter_mut().enumerate() {
-        let posted = now - chrono::Duration::hours(i as i64 + 1);
-        item["snippet"]["publishedAt"] = json!(posted.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    }
-    sample
-}
-
 async fn mocks(plan: &shortline_domain::ProductionPlan) -> Mocks {
-    let search_ids: Vec<Value> = youtube_videos()["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| json!({"kind": "youtube#searchResult", "id": {"kind": "youtube#video", "videoId": i["id"]}}))
-        .collect();
-    let youtube = MockServer::start(move |r| match r.path.as_str() {
-        "/youtube/v3/search" => {
-            MockResponse::json(200, json!({"kind": "youtube#searchListResponse", "items": search_ids}))
-        }
-        "/youtube/v3/videos" => MockResponse::json(200, youtube_videos()),
-        _ => MockResponse::json(404, json!({"error": {"code": 404, "message": "Not Found"}})),
-    })
-    .await;
+    let youtube = trend_mocks::youtube(Duration::ZERO).await;
 
     // One Anthropic endpoint for both LLM roles, told apart by the tool the request forces.
     let plan_value = serde_json::to_value(plan).expect("plan json");
     let anthropic = MockServer::start(move |r| match r.json()["tool_choice"]["name"].as_str() {
-        Some("trend_report") => anthropic_tool_answer(
-            "trend_report",
-            json!({
-                "video_styles": [{"category": "tutorial", "confidence": 0.6, "count": 2}],
-                "common_patterns": [{"format": "vertical", "avg_duration_seconds": 20.0, "hook_type": "question",
-                                     "uses_text_overlay": true, "audio_type": "voiceover"}],
-                "recommendations": ["Open with a question"]
-            }),
-            2095,
-            503,
-        ),
+        Some("trend_report") => trend_mocks::trend_report_answer(),
         Some("production_plan") => anthropic_tool_answer("production_plan", plan_value.clone(), 1500, 900),
         _ => MockResponse::json(
             400,

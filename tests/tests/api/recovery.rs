@@ -14,6 +14,7 @@ use tonic_health::pb::HealthCheckRequest;
 use crate::durability::WORK_STAGES;
 use crate::helpers::TestDb;
 use crate::lineage_schema::seed_tree;
+use crate::pipeline::approval;
 use crate::processes::{channel, ServiceProcess, TestSystem};
 use shortline_testing::on_both_backends;
 
@@ -225,12 +226,7 @@ async fn review_recorded_only_by_the_composer_is_adopted(db: TestDb) {
     let system = TestSystem::start(db).await;
     let mut client = system.orchestrator_client().await;
 
-    let retried = v1::ReviewVideoRequest {
-        job_id: tree.job_id,
-        video_id: tree.video_id,
-        decision: v1::ReviewDecision::Approve as i32,
-        note: String::new(),
-    };
+    let retried = approval(tree.job_id, tree.video_id, "");
     let job = client.review_video(retried).await.expect("the same decision again is answered").into_inner();
     assert_eq!(job.status(), v1::JobStatus::Approved, "{job:?}");
     assert_eq!(job_row(&system.db, tree.job_id).await.status, JobStatus::Approved);

@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use shortline_db::{self as db, AssetKind, DbError, DbPool, NewMediaAsset, NewScript, PoolOptions, VideoStatus};
-use shortline_domain as domain;
+use shortline_db::{self as db, DbError, DbPool, PoolOptions, VideoStatus};
 use shortline_proto::v1;
 
 use crate::helpers::TestDb;
-use crate::lineage_schema::{seed_tree, Tree};
-use crate::pipeline::{small_theme, start_request, wait_for};
+use crate::lineage_schema::seed_tree;
+use crate::pipeline::{approve, small_theme, start_request, wait_for};
 use crate::processes::ServiceProcess;
-use shortline_testing::fixtures::generated_video;
+use shortline_testing::fixtures::{generated_video, stored_asset, template_script};
 
 const GROUP_ROLES: [&str; 3] = ["shortline_orchestrator", "shortline_scriptgen", "shortline_composer"];
 
@@ -101,41 +100,6 @@ fn url_as(url: &str, user: &str, password: &str) -> String {
     let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
     let host_and_path = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
     format!("{scheme}://{user}:{password}@{host_and_path}")
-}
-
-fn plan() -> domain::ProductionPlan {
-    let scenes: Vec<_> = (1..=3)
-        .map(|n| serde_json::json!({"number": n, "duration_seconds": 3.0, "visual_prompt": format!("shot {n}"), "transition": "cut"}))
-        .collect();
-    serde_json::from_value(serde_json::json!({
-        "video_prompt": "roles", "duration_seconds": 9.0, "aspect_ratio": "9:16", "scenes": scenes,
-        "voiceover_script": "hello", "hook_text": "hook", "cta_text": "follow", "text_overlays": [],
-        "hashtags": ["#a", "#b", "#c", "#d", "#e"], "title": "Roles", "description": "Least privilege"
-    }))
-    .expect("plan")
-}
-
-fn new_script(tree: &Tree, variant: i32) -> NewScript {
-    let theme = domain::Theme::from_yaml("config:\n  theme: roles\n").expect("theme");
-    NewScript::new(tree.job_id, tree.report_id, variant, &plan(), &theme, "template", "template-v1", 0)
-}
-
-fn new_asset(tree: &Tree, script_id: i64) -> NewMediaAsset {
-    NewMediaAsset {
-        job_id: tree.job_id,
-        script_id,
-        kind: AssetKind::Voiceover,
-        scene_number: 0,
-        uri: format!("file:///media/{}/voice.wav", tree.job_id),
-        duration_seconds: 9.0,
-        size_bytes: 10,
-        sha256: "00".repeat(32),
-        provider: "test".into(),
-        model: "test".into(),
-        usage: serde_json::json!({}),
-        cost_micros: 0,
-        created_at: db::now(),
-    }
 }
 
 fn assert_permission_denied<T: std::fmt::Debug>(result: Result<T, DbError>, table: &str) {
@@ -240,12 +204,19 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
         let mut pooled = scriptgen_pool.get().await.expect("scriptgen connection");
         let conn = &mut pooled.conn();
         let (script, inserted) =
-            db::scripts::insert_or_get(conn, &new_script(&tree, 2)).await.expect("scriptgen inserts a script");
+            db::scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 2, "roles"))
+                .await
+                .expect("scriptgen inserts a script");
         assert!(inserted);
         assert_eq!((script.job_id, script.trend_report_id, script.variant), (tree.job_id, tree.report_id, 2));
-        let assets = db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[new_asset(&tree, script.id)])
-            .await
-            .expect("scriptgen inserts media assets");
+        let assets = db::media_assets::insert_all_or_get(
+            conn,
+            tree.job_id,
+            script.id,
+            &[stored_asset(tree.job_id, script.id, 0)],
+        )
+        .await
+        .expect("scriptgen inserts media assets");
         assert_eq!(assets.len(), 1);
         // ... but not composer's.
         assert_permission_denied(
@@ -277,9 +248,18 @@ async fn scriptgen_cannot_write_videos_and_composer_cannot_write_scripts() {
         .expect("composer records a review");
         assert_eq!(reviewed.map(|v| v.status), Some(VideoStatus::Approved));
         // ... but not scriptgen's.
-        assert_permission_denied(db::scripts::insert_or_get(conn, &new_script(&tree, 3)).await, "scripts");
         assert_permission_denied(
-            db::media_assets::insert_all_or_get(conn, tree.job_id, script.id, &[new_asset(&tree, script.id)]).await,
+            db::scripts::insert_or_get(conn, &template_script(tree.job_id, tree.report_id, 3, "roles")).await,
+            "scripts",
+        );
+        assert_permission_denied(
+            db::media_assets::insert_all_or_get(
+                conn,
+                tree.job_id,
+                script.id,
+                &[stored_asset(tree.job_id, script.id, 0)],
+            )
+            .await,
             "media_assets",
         );
     }
@@ -364,17 +344,7 @@ async fn the_pipeline_runs_with_one_login_role_per_service() {
     assert_eq!((lineage.scripts.len(), lineage.videos.len()), (1, 1));
     assert!(!lineage.assets.is_empty());
     let video = &lineage.videos[0];
-    let approved = client
-        .review_video(v1::ReviewVideoRequest {
-            job_id: job.id,
-            video_id: video.id,
-            decision: v1::ReviewDecision::Approve as i32,
-            note: "roles".into(),
-        })
-        .await
-        .expect("approve")
-        .into_inner();
-    assert_eq!(approved.status(), v1::JobStatus::Approved);
+    approve(&mut client, job.id, video.id, "roles").await;
 
     drop((orchestrator, composer, scriptgen));
 }

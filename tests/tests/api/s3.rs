@@ -20,7 +20,7 @@ use tokio::process::{Child, Command};
 
 use crate::durability::files_under;
 use crate::helpers::TestDb;
-use crate::pipeline::{probe, small_theme, start_request, wait_for};
+use crate::pipeline::{approve, probe, small_theme, start_request, wait_for};
 use crate::processes::{SystemOptions, TestSystem};
 
 const BUCKET: &str = "shortline-media";
@@ -170,17 +170,7 @@ async fn the_pipeline_stores_its_media_in_s3() {
     assert_eq!(&thumbnail[..2], &[0xFF, 0xD8], "a JPEG");
 
     // Approval moves both objects (copy, then delete) to the approved place.
-    let approved = client
-        .review_video(v1::ReviewVideoRequest {
-            job_id: job.id,
-            video_id: video.id,
-            decision: v1::ReviewDecision::Approve as i32,
-            note: String::new(),
-        })
-        .await
-        .expect("approve")
-        .into_inner();
-    assert_eq!(approved.status(), v1::JobStatus::Approved);
+    approve(&mut client, job.id, video.id, "").await;
     let videos =
         client.get_job_lineage(v1::GetJobLineageRequest { job_id: job.id }).await.expect("lineage").into_inner().videos;
     let approved_prefix = format!("s3://{BUCKET}/{PREFIX}/approved/job-{}/video-{}", job.id, video.script_id);

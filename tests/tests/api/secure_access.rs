@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use shortline_config::BearerToken;
 use shortline_config::TlsConfig;
-use shortline_grpc::auth::hash_token;
 use shortline_proto::v1;
 use shortline_proto::v1::orchestrator_service_client::OrchestratorServiceClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::auth::write_tokens_file;
 use crate::helpers::TestDb;
 use crate::mtls::{env, TestCa};
 use crate::pipeline::wait_for;
-use crate::processes::{shortline_binary, SystemOptions, TestSystem};
+use crate::processes::{shortline_binary, TestSystem};
 
 const TOKEN: &str = "token-of-adam";
 
@@ -91,16 +91,8 @@ async fn the_readme_grpcurl_lines_and_the_cli_work_over_tls_with_a_token() {
     let certs = tempfile::tempdir().expect("tempdir");
     let dir = certs.path();
     let ca = TestCa::new(dir);
-    let tokens_file = dir.join("tokens.toml");
-    let entry = format!("[[tokens]]\nname = \"adam\"\nrole = \"admin\"\nsha256 = \"{}\"\n", hash_token(TOKEN));
-    std::fs::write(&tokens_file, entry).expect("token file");
-    let options = SystemOptions {
-        orchestrator_env: env(&ca.issue(dir, "orchestrator")),
-        scriptgen_env: env(&ca.issue(dir, "scriptgen")),
-        composer_env: env(&ca.issue(dir, "composer")),
-        ..SystemOptions::default()
-    }
-    .orchestrator_env("SHORTLINE_AUTH__TOKENS_FILE", tokens_file.display());
+    let tokens_file = write_tokens_file(dir, &[("adam", "admin", TOKEN)]);
+    let options = ca.system_options(dir).orchestrator_env("SHORTLINE_AUTH__TOKENS_FILE", tokens_file.display());
     let system = TestSystem::start_with(TestDb::sqlite().await, options).await;
 
     let user_tls = TlsConfig { ca_file: Some(dir.join("ca.pem")), ..TlsConfig::default() };

@@ -1,24 +1,7 @@
-//! Hashtag normalisation shared by every parser and the analyst.
+//! Hashtags in trend items: found in free text and gathered without repeats, each normalised
+//! by [`normalize_hashtag`] (the domain's, which the planner uses too).
 
-/// Longest normalised hashtag kept, in bytes including the leading `#` (a plan's hashtag limit).
-const MAX_TAG_BYTES: usize = 60;
-
-/// Normalises one hashtag: a leading `#`, lowercase, only letters, digits and `_` (spaces and
-/// punctuation are dropped, so a YouTube tag `"Knife Sharpening"` becomes `#knifesharpening`).
-/// `None` when nothing is left or the result is longer than 60 bytes.
-pub fn normalize_hashtag(raw: &str) -> Option<String> {
-    let body: String = raw
-        .trim()
-        .trim_start_matches('#')
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == '_')
-        .flat_map(char::to_lowercase)
-        .collect();
-    if body.is_empty() || body.len() + 1 > MAX_TAG_BYTES {
-        return None;
-    }
-    Some(format!("#{body}"))
-}
+pub use shortline_domain::plan::normalize_hashtag;
 
 /// The `#words` written in free text, normalised, in order of appearance (duplicates kept; callers
 /// deduplicate across all their sources). A `#` counts only at the start of a word or right after
@@ -70,16 +53,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tags_are_lowercase_with_one_leading_hash_and_no_spaces() {
-        assert_eq!(normalize_hashtag("#FoodTok").as_deref(), Some("#foodtok"));
-        assert_eq!(normalize_hashtag("Knife Sharpening").as_deref(), Some("#knifesharpening"));
-        assert_eq!(normalize_hashtag("##75Hard").as_deref(), Some("#75hard"));
-        assert_eq!(normalize_hashtag("what_i_eat").as_deref(), Some("#what_i_eat"));
-        assert_eq!(normalize_hashtag("  #  "), None);
-        assert_eq!(normalize_hashtag(&"x".repeat(60)), None);
-    }
 
     #[test]
     fn hashtags_are_found_at_word_starts_only() {

@@ -73,7 +73,7 @@ impl Parsed {
     }
 
     /// Adds an item unless its id was already seen.
-    pub(crate) fn push(&mut self, item: TrendItem) {
+    fn push(&mut self, item: TrendItem) {
         if self.items.iter().any(|seen| seen.external_id == item.external_id) {
             self.skip(SkipReason::DuplicateId);
         } else {
@@ -81,13 +81,13 @@ impl Parsed {
         }
     }
 
-    pub(crate) fn skip(&mut self, reason: SkipReason) {
+    fn skip(&mut self, reason: SkipReason) {
         *self.skipped.entry(reason).or_default() += 1;
     }
 
     /// Logs what was skipped: a warning with the count per reason for broken items, a debug line
     /// for filtered ones.
-    pub(crate) fn log(&self, platform: Platform) {
+    fn log(&self, platform: Platform) {
         let summary = |defects: bool| {
             self.skipped
                 .iter()
@@ -105,6 +105,34 @@ impl Parsed {
             tracing::debug!(%platform, kept = self.items.len(), filtered, reasons = %summary(false), "filtered trend items");
         }
     }
+}
+
+/// Parses a whole answer of `platform`: `entries` finds the list of items in the document (an
+/// answer without one is malformed: it was `expected`), `item` reads each. Broken items are
+/// skipped, counted and logged; an error document is an error.
+pub(crate) fn answer(
+    platform: Platform,
+    json: &str,
+    entries: impl FnOnce(&Value) -> Option<&Vec<Value>>,
+    expected: &str,
+    item: impl Fn(&Value) -> Result<TrendItem, SkipReason>,
+) -> Result<Parsed, TrendError> {
+    let doc = document(platform, json)?;
+    if let Some(error) = api_error(platform, &doc) {
+        return Err(error);
+    }
+    let Some(entries) = entries(&doc) else {
+        return Err(TrendError::Malformed { platform, reason: format!("expected {expected}") });
+    };
+    let mut parsed = Parsed::default();
+    for entry in entries {
+        match item(entry) {
+            Ok(item) => parsed.push(item),
+            Err(reason) => parsed.skip(reason),
+        }
+    }
+    parsed.log(platform);
+    Ok(parsed)
 }
 
 /// Parses a whole answer, turning a syntax error into [`TrendError::Malformed`].

@@ -25,23 +25,7 @@ const TITLE_CHARS: usize = 100;
 /// Parses an Apify TikTok scraper dataset (a JSON array of items). Broken items are skipped and
 /// counted; an answer that is not an array (or is an error document) is an error.
 pub fn parse_apify_tiktok(json: &str) -> Result<Parsed, TrendError> {
-    let platform = Platform::Tiktok;
-    let doc = parse::document(platform, json)?;
-    if let Some(error) = parse::api_error(platform, &doc) {
-        return Err(error);
-    }
-    let Value::Array(entries) = doc else {
-        return Err(TrendError::Malformed { platform, reason: "expected a JSON array of dataset items".into() });
-    };
-    let mut parsed = Parsed::default();
-    for entry in &entries {
-        match item(entry) {
-            Ok(item) => parsed.push(item),
-            Err(reason) => parsed.skip(reason),
-        }
-    }
-    parsed.log(platform);
-    Ok(parsed)
+    parse::answer(Platform::Tiktok, json, Value::as_array, "a JSON array of dataset items", item)
 }
 
 fn item(entry: &Value) -> Result<TrendItem, SkipReason> {

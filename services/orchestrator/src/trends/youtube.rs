@@ -29,23 +29,7 @@ pub const YOUTUBE_SHORTS_MAX_SECONDS: u32 = 180;
 /// are filtered out (counted as [`SkipReason::NotAShort`]); an answer without an `items` array, or
 /// an error document, is an error.
 pub fn parse_youtube_videos_list(json: &str) -> Result<Parsed, TrendError> {
-    let platform = Platform::Youtube;
-    let doc = parse::document(platform, json)?;
-    if let Some(error) = parse::api_error(platform, &doc) {
-        return Err(error);
-    }
-    let Some(Value::Array(entries)) = doc.as_object().and_then(|o| o.get("items")) else {
-        return Err(TrendError::Malformed { platform, reason: "expected an object with an `items` array".into() });
-    };
-    let mut parsed = Parsed::default();
-    for entry in entries {
-        match item(entry) {
-            Ok(item) => parsed.push(item),
-            Err(reason) => parsed.skip(reason),
-        }
-    }
-    parsed.log(platform);
-    Ok(parsed)
+    parse::answer(Platform::Youtube, json, |doc| doc.get("items")?.as_array(), "an object with an `items` array", item)
 }
 
 fn item(entry: &Value) -> Result<TrendItem, SkipReason> {

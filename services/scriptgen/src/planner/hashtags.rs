@@ -1,7 +1,7 @@
 //! The plan's hashtags: the product and the theme, the report's tags for the target platform, the
 //! platform's reach tag and general ones, normalised to `#lowercase`.
 
-use shortline_domain::plan::HASHTAGS;
+use shortline_domain::plan::{normalize_hashtag, HASHTAGS};
 
 use super::draft::Draft;
 
@@ -40,7 +40,7 @@ impl Draft<'_> {
                     .iter()
                     .map(|h| h.tag.clone())
                     .filter(|t| {
-                        let t = normalize_tag(t).unwrap_or_default();
+                        let t = normalize_hashtag(t).unwrap_or_default();
                         !PLATFORM_TAGS.contains(&t.as_str()) || t == platform_tag
                     })
                     .take(3),
@@ -52,7 +52,7 @@ impl Draft<'_> {
         candidates.extend([general, "#tips", "#trending", "#viral", "#explore"].map(String::from));
 
         let mut tags: Vec<String> = Vec::new();
-        for tag in candidates.iter().filter_map(|t| normalize_tag(t)) {
+        for tag in candidates.iter().filter_map(|t| normalize_hashtag(t)) {
             if !tags.contains(&tag) {
                 tags.push(tag);
             }
@@ -70,15 +70,3 @@ const STOPWORDS: [&str; 18] = [
     "with", "from", "that", "this", "your", "their", "about", "into", "for", "and", "the", "best", "more", "most",
     "very", "just", "how", "you",
 ];
-
-/// `#` and lowercase letters, digits and `_` only; `None` if empty or longer than 60 bytes.
-fn normalize_tag(raw: &str) -> Option<String> {
-    let body: String = raw
-        .trim()
-        .trim_start_matches('#')
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == '_')
-        .flat_map(char::to_lowercase)
-        .collect();
-    (!body.is_empty() && body.len() < 60).then(|| format!("#{body}"))
-}

@@ -15,7 +15,7 @@ use shortline_config::Price;
 use shortline_domain::{ProductionPlan, ThemeAvatar};
 use shortline_media::partial::PartialFile;
 use shortline_providers::budget;
-use shortline_providers::{cost_micros, Usage};
+use shortline_providers::{cost_micros, ModelApi, Usage};
 use tokio_util::sync::CancellationToken;
 
 use super::chain_failure;

@@ -19,10 +19,11 @@ use shortline_config::Price;
 use shortline_domain::Scene;
 use shortline_media::partial::PartialFile;
 use shortline_providers::budget;
-use shortline_providers::{cost_micros, run_chain, ProviderAttempt, ProviderError, Usage};
+use shortline_providers::{ModelApi, ProviderAttempt, ProviderError, Usage};
 use tokio_util::sync::CancellationToken;
 
-use super::{chain_failure, UsageLedger};
+use super::chain::FailoverChain;
+use super::UsageLedger;
 use crate::media::probe::probe;
 use crate::media::procedural::{frame_count, validate};
 use crate::media::{ClipProvider, ClipTarget, GeneratedFile, MediaError, MediaFuture, Tool};
@@ -37,12 +38,9 @@ pub struct FetchedVideo {
     pub source: Value,
 }
 
-/// One video API.
-pub trait VideoApi: Send + Sync {
-    /// The configured provider name (`fal_kling`, `fal_minimax`, `pexels`).
-    fn name(&self) -> &str;
-    /// The model recorded with the clip and looked up in the price table.
-    fn model(&self) -> &str;
+/// One video API; its [`ModelApi::name`] is the configured provider name (`fal_kling`,
+/// `fal_minimax`, `pexels`).
+pub trait VideoApi: ModelApi + Send + Sync {
     /// What a clip of `seconds` would bill, checked against the job's budget before the call.
     fn estimate(&self, seconds: f64) -> Usage;
     /// A video for `scene` (from its visual prompt), ideally `target`'s shape and length.
@@ -180,10 +178,7 @@ pub(crate) fn charge_if_possibly_billed(error: ProviderError, estimate_micros: i
 
 /// The configured clip providers in failover order, as one [`ClipProvider`].
 pub struct ClipChain {
-    apis: Vec<Arc<dyn VideoApi>>,
-    names: Vec<String>,
-    label: String,
-    prices: BTreeMap<String, Price>,
+    chain: FailoverChain<dyn VideoApi>,
     ledger: UsageLedger,
     conformer: Conformer,
 }
@@ -197,14 +192,7 @@ impl ClipChain {
         preset: impl Into<String>,
         crf: u32,
     ) -> Self {
-        let names: Vec<String> = apis.iter().map(|api| api.name().to_owned()).collect();
-        let label = names.join(">");
-        Self { apis, names, label, prices, ledger, conformer: Conformer::new(preset, crf) }
-    }
-
-    /// What `usage` of `api` costs at its model's price (0 without one).
-    fn cost(&self, api: &dyn VideoApi, usage: &Usage) -> i64 {
-        self.prices.get(api.model()).map_or(0, |price| cost_micros(price, usage))
+        Self { chain: FailoverChain::new(apis, prices), ledger, conformer: Conformer::new(preset, crf) }
     }
 
     async fn render(
@@ -214,13 +202,10 @@ impl ClipChain {
         cancel: &CancellationToken,
     ) -> Result<GeneratedFile, MediaError> {
         validate(target)?;
-        if self.apis.is_empty() {
-            return Err(MediaError::InvalidRequest("no clip provider is configured".into()));
-        }
-        let chain = run_chain(&self.names, |index| {
-            let api = self.apis[index].clone();
-            async move {
-                let estimate = self.cost(api.as_ref(), &api.estimate(target.seconds));
+        let made = self
+            .chain
+            .run("clip", cancel, |api| async move {
+                let estimate = self.chain.cost(api.as_ref(), &api.estimate(target.seconds));
                 budget::check_before_call(api.name(), estimate)?;
                 let video =
                     api.fetch(scene, target).await.map_err(|error| charge_if_possibly_billed(error, estimate))?;
@@ -231,17 +216,9 @@ impl ClipChain {
                     });
                 }
                 Ok(video)
-            }
-        });
-        let outcome = tokio::select! {
-            outcome = chain => outcome,
-            () = cancel.cancelled() => return Err(MediaError::Cancelled),
-        };
-        let (index, video) = match outcome.result {
-            Ok(done) => done,
-            Err(error) => return Err(chain_failure("clip", &self.label, &error, &outcome.attempts)),
-        };
-        let api = &self.apis[index];
+            })
+            .await?;
+        let (api, video) = (made.api, made.value);
 
         // The download, beside the output (same filesystem), removed on every path.
         let dir = target.out_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
@@ -260,16 +237,16 @@ impl ClipChain {
         drop(source);
         let (path, bytes) = (conformed.path, conformed.bytes);
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let billed = self.cost(api.as_ref(), &video.usage);
+        let billed = self.chain.cost(api.as_ref(), &video.usage);
         budget::record_paid(api.name(), billed);
         // Submits that may have been billed before the chain moved on stay on this clip's cost,
         // so the job's rows (and every later budget check) count them.
-        let possibly_charged = ProviderAttempt::possibly_charged_total(&outcome.attempts);
+        let possibly_charged = ProviderAttempt::possibly_charged_total(&made.attempts);
         let cost = billed.saturating_add(possibly_charged);
         let mut details = json!({
             "provider": api.name(),
             "model": api.model(),
-            "provider_attempts": outcome.attempts,
+            "provider_attempts": made.attempts,
             "reported_usage": video.usage,
             "source": video.source,
         });
@@ -299,11 +276,11 @@ impl ClipChain {
 
 impl ClipProvider for ClipChain {
     fn name(&self) -> &str {
-        &self.label
+        self.chain.label()
     }
 
     fn estimate_micros(&self, seconds: f64) -> i64 {
-        self.apis.first().map_or(0, |api| self.cost(api.as_ref(), &api.estimate(seconds)))
+        self.chain.first().map_or(0, |api| self.chain.cost(api, &api.estimate(seconds)))
     }
 
     fn render_clip<'a>(

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 use shortline_domain::captions;
-use shortline_providers::{ErrorClass, ProviderClient, ProviderError, Usage};
+use shortline_providers::{ErrorClass, ModelApi, ModelClient, ProviderClient, ProviderError, Usage};
 
 use super::voice::{SpeechApi, SpokenAudio};
 use crate::media::wav::wav_from_pcm16;
@@ -41,15 +41,14 @@ const OUTPUT_FORMAT: &str = "pcm_24000";
 const SAMPLE_RATE: u32 = 24_000;
 
 pub struct ElevenLabsSpeech {
-    client: ProviderClient,
-    model: String,
+    api: ModelClient,
     voice_id: String,
 }
 
 impl ElevenLabsSpeech {
     /// `client` must use [`Auth::Header("xi-api-key")`](shortline_providers::Auth::Header).
     pub fn new(client: ProviderClient, model: impl Into<String>, voice_id: impl Into<String>) -> Self {
-        Self { client: client.with_classifier(classify), model: model.into(), voice_id: voice_id.into() }
+        Self { api: ModelClient::new(client.with_classifier(classify), model), voice_id: voice_id.into() }
     }
 }
 
@@ -64,34 +63,33 @@ fn classify(status: u16, body: &[u8]) -> Option<ErrorClass> {
     }
 }
 
+impl ModelApi for ElevenLabsSpeech {
+    fn model_client(&self) -> &ModelClient {
+        &self.api
+    }
+}
+
 impl SpeechApi for ElevenLabsSpeech {
-    fn name(&self) -> &str {
-        self.client.name()
-    }
-
-    fn model(&self) -> &str {
-        &self.model
-    }
-
     fn synthesize<'a>(&'a self, text: &'a str, speed: f64) -> BoxFuture<'a, Result<SpokenAudio, ProviderError>> {
         Box::pin(async move {
             let body = json!({
                 "text": text,
-                "model_id": self.model,
+                "model_id": self.api.model,
                 // ElevenLabs accepts speeds of 0.7..=1.2.
                 "voice_settings": { "speed": speed.clamp(0.7, 1.2) },
             });
-            let url = self.client.url(&format!("/v1/text-to-speech/{}/with-timestamps", self.voice_id));
+            let url = self.api.client.url(&format!("/v1/text-to-speech/{}/with-timestamps", self.voice_id));
             let reply = self
+                .api
                 .client
                 .send("text to speech", |http| http.post(&url).query(&[("output_format", OUTPUT_FORMAT)]).json(&body))
                 .await?;
-            let answer: WithTimestamps = self.client.json(&reply)?;
+            let answer: WithTimestamps = self.api.client.json(&reply)?;
             let pcm = base64::engine::general_purpose::STANDARD
                 .decode(answer.audio_base64.trim())
-                .map_err(|e| self.client.malformed_answer(format!("audio_base64 is not base64: {e}")))?;
+                .map_err(|e| self.api.client.malformed_answer(format!("audio_base64 is not base64: {e}")))?;
             if pcm.len() < 2 {
-                return Err(self.client.malformed_answer("no audio in the answer"));
+                return Err(self.api.client.malformed_answer("no audio in the answer"));
             }
             let wav = wav_from_pcm16(&pcm, SAMPLE_RATE, 1);
             let word_timings = answer.alignment.and_then(|a| {

@@ -19,13 +19,11 @@
 //! The key goes only to URLs on the configured base URL: a `status_url` elsewhere is refused as
 //! a malformed answer. fal bills the generated seconds, i.e. the duration requested.
 
-use std::time::{Duration, Instant};
-
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shortline_domain::Scene;
-use shortline_providers::{ErrorClass, ProviderClient, ProviderError, Usage};
+use shortline_providers::{ErrorClass, JobTimings, ModelApi, ModelClient, ProviderClient, ProviderError, Usage};
 
 use super::clips::{aspect_ratio, FetchedVideo, VideoApi};
 use crate::media::ClipTarget;
@@ -75,12 +73,9 @@ impl FalFamily {
 }
 
 pub struct FalVideo {
-    client: ProviderClient,
-    model: String,
+    api: ModelClient,
     family: FalFamily,
-    poll_interval: Duration,
-    generation_timeout: Duration,
-    download_timeout: Duration,
+    timings: JobTimings,
 }
 
 #[derive(Deserialize)]
@@ -101,91 +96,73 @@ struct Status {
 
 impl FalVideo {
     /// `client` must use [`Auth::AuthorizationPrefix("Key ")`](shortline_providers::Auth).
-    pub fn new(
-        client: ProviderClient,
-        model: impl Into<String>,
-        family: FalFamily,
-        poll_interval: Duration,
-        generation_timeout: Duration,
-        download_timeout: Duration,
-    ) -> Self {
-        Self {
-            client: client.with_classifier(classify),
-            model: model.into(),
-            family,
-            poll_interval,
-            generation_timeout,
-            download_timeout,
-        }
+    pub fn new(client: ProviderClient, model: impl Into<String>, family: FalFamily, timings: JobTimings) -> Self {
+        Self { api: ModelClient::new(client.with_classifier(classify), model), family, timings }
     }
 
     fn own_url(&self, url: Option<String>, fallback: String, what: &str) -> Result<String, ProviderError> {
         let url = url.unwrap_or(fallback);
-        if self.client.is_own_url(&url) {
+        if self.api.client.is_own_url(&url) {
             Ok(url)
         } else {
             Err(self
+                .api
                 .client
                 .malformed_answer(format!("the {what} is not on the configured base URL; the key is not sent there")))
         }
     }
 
     async fn generate(&self, scene: &Scene, target: &ClipTarget) -> Result<FetchedVideo, ProviderError> {
+        let client = &self.api.client;
         let (input, seconds) = self.family.input(&scene.visual_prompt, target);
-        let submit_url = self.client.url(&format!("/{}", self.model));
+        let submit_url = client.url(&format!("/{}", self.api.model));
         // A submit starts a billed generation: sent at most once (fal has no idempotency key).
-        let reply = self.client.submit_once("submit", |http| http.post(&submit_url).json(&input)).await?;
-        let submitted: Submitted = self.client.json(&reply)?;
-        let request_base = self.client.url(&format!("/{}/requests/{}", app_path(&self.model), submitted.request_id));
+        let reply = client.submit_once("submit", |http| http.post(&submit_url).json(&input)).await?;
+        let submitted: Submitted = client.json(&reply)?;
+        let request_base = client.url(&format!("/{}/requests/{}", app_path(&self.api.model), submitted.request_id));
         let status_url = self.own_url(submitted.status_url, format!("{request_base}/status"), "status_url")?;
         let response_url = self.own_url(submitted.response_url, request_base, "response_url")?;
 
-        let started = Instant::now();
-        loop {
-            let reply = self.client.send("poll status", |http| http.get(&status_url)).await?;
-            let status: Status = self.client.json(&reply)?;
-            if let Some(error) = status.error.filter(|e| !e.is_null()) {
-                let message = error.as_str().map(str::to_owned).unwrap_or_else(|| error.to_string());
-                return Err(ProviderError::JobFailed {
-                    provider: self.client.name().to_owned(),
-                    message: self.client.redact(&format!("request {} failed: {message}", submitted.request_id)),
-                });
-            }
-            match status.status.as_str() {
-                "COMPLETED" => break,
-                "IN_QUEUE" | "IN_PROGRESS" => {
-                    tracing::debug!(provider = self.client.name(), status = %status.status, queue_position = status.queue_position, "waiting for the generation");
+        let (request_id, status_url) = (&submitted.request_id, &status_url);
+        let job = format!("request {request_id}");
+        self.timings
+            .poll_until_done(client.name(), &job, move || async move {
+                let reply = client.send("poll status", |http| http.get(status_url)).await?;
+                let status: Status = client.json(&reply)?;
+                if let Some(error) = status.error.filter(|e| !e.is_null()) {
+                    let message = error.as_str().map(str::to_owned).unwrap_or_else(|| error.to_string());
+                    return Err(ProviderError::JobFailed {
+                        provider: client.name().to_owned(),
+                        message: client.redact(&format!("request {request_id} failed: {message}")),
+                    });
                 }
-                other => return Err(self.client.malformed_answer(format!("unknown request status {other:?}"))),
-            }
-            if started.elapsed() + self.poll_interval > self.generation_timeout {
-                return Err(ProviderError::JobFailed {
-                    provider: self.client.name().to_owned(),
-                    message: format!(
-                        "request {} did not complete within {} s",
-                        submitted.request_id,
-                        self.generation_timeout.as_secs()
-                    ),
-                });
-            }
-            tokio::time::sleep(self.poll_interval).await;
-        }
+                match status.status.as_str() {
+                    "COMPLETED" => Ok(Some(())),
+                    "IN_QUEUE" | "IN_PROGRESS" => {
+                        tracing::debug!(provider = client.name(), status = %status.status, queue_position = status.queue_position, "waiting for the generation");
+                        Ok(None)
+                    }
+                    other => Err(client.malformed_answer(format!("unknown request status {other:?}"))),
+                }
+            })
+            .await?;
 
         // The generation completed, so it is billed: failing to fetch it now is a possible charge.
         let billed = |error: ProviderError| ProviderError::PossiblyCharged {
-            provider: self.client.name().to_owned(),
+            provider: client.name().to_owned(),
             message: format!("request {} completed but its video could not be fetched: {error}", submitted.request_id),
             estimate_micros: 0,
         };
-        let reply = self.client.send("fetch result", |http| http.get(&response_url)).await.map_err(billed)?;
-        let result: Value = self.client.json(&reply).map_err(billed)?;
+        let reply = client.send("fetch result", |http| http.get(&response_url)).await.map_err(billed)?;
+        let result: Value = client.json(&reply).map_err(billed)?;
         let video_url = result
             .pointer("/video/url")
             .and_then(Value::as_str)
             .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
-            .ok_or_else(|| billed(self.client.malformed_answer("the result has no video.url")))?
+            .ok_or_else(|| billed(client.malformed_answer("the result has no video.url")))?
             .to_owned();
-        let video = self.client.download("download video", &video_url, self.download_timeout).await.map_err(billed)?;
+        let video =
+            client.download("download video", &video_url, self.timings.download_timeout).await.map_err(billed)?;
         Ok(FetchedVideo {
             bytes: video.body.to_vec(),
             usage: Usage::seconds(seconds),
@@ -214,15 +191,13 @@ fn classify(status: u16, body: &[u8]) -> Option<ErrorClass> {
         .then_some(ErrorClass::PaymentRequired)
 }
 
+impl ModelApi for FalVideo {
+    fn model_client(&self) -> &ModelClient {
+        &self.api
+    }
+}
+
 impl VideoApi for FalVideo {
-    fn name(&self) -> &str {
-        self.client.name()
-    }
-
-    fn model(&self) -> &str {
-        &self.model
-    }
-
     fn estimate(&self, seconds: f64) -> Usage {
         Usage::seconds(self.family.billed_seconds(seconds))
     }

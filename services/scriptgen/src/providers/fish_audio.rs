@@ -11,7 +11,7 @@
 use futures::future::BoxFuture;
 use serde_json::json;
 use shortline_providers::reqwest::header::HeaderValue;
-use shortline_providers::{ProviderClient, ProviderError, Usage};
+use shortline_providers::{ModelApi, ModelClient, ProviderClient, ProviderError, Usage};
 
 use super::voice::{wav_from_pcm_answer, SpeechApi, SpokenAudio};
 
@@ -19,27 +19,24 @@ use super::voice::{wav_from_pcm_answer, SpeechApi, SpokenAudio};
 const SAMPLE_RATE: u32 = 44_100;
 
 pub struct FishAudioSpeech {
-    client: ProviderClient,
-    model: String,
+    api: ModelClient,
     reference_id: Option<String>,
 }
 
 impl FishAudioSpeech {
     /// `client` must use [`Auth::Bearer`](shortline_providers::Auth::Bearer).
     pub fn new(client: ProviderClient, model: impl Into<String>, reference_id: Option<String>) -> Self {
-        Self { client, model: model.into(), reference_id }
+        Self { api: ModelClient::new(client, model), reference_id }
+    }
+}
+
+impl ModelApi for FishAudioSpeech {
+    fn model_client(&self) -> &ModelClient {
+        &self.api
     }
 }
 
 impl SpeechApi for FishAudioSpeech {
-    fn name(&self) -> &str {
-        self.client.name()
-    }
-
-    fn model(&self) -> &str {
-        &self.model
-    }
-
     fn synthesize<'a>(&'a self, text: &'a str, speed: f64) -> BoxFuture<'a, Result<SpokenAudio, ProviderError>> {
         Box::pin(async move {
             let mut body = json!({
@@ -54,16 +51,17 @@ impl SpeechApi for FishAudioSpeech {
             if let Some(reference_id) = &self.reference_id {
                 body["reference_id"] = json!(reference_id);
             }
-            let model = HeaderValue::from_str(&self.model).map_err(|_| {
-                self.client.malformed_answer(format!("model {:?} cannot be sent as a header", self.model))
+            let model = HeaderValue::from_str(&self.api.model).map_err(|_| {
+                self.api.client.malformed_answer(format!("model {:?} cannot be sent as a header", self.api.model))
             })?;
-            let url = self.client.url("/v1/tts");
+            let url = self.api.client.url("/v1/tts");
             let reply = self
+                .api
                 .client
                 .send("text to speech", |http| http.post(&url).header("model", model.clone()).json(&body))
                 .await?;
             Ok(SpokenAudio {
-                wav: wav_from_pcm_answer(&self.client, &reply, SAMPLE_RATE)?,
+                wav: wav_from_pcm_answer(&self.api.client, &reply, SAMPLE_RATE)?,
                 usage: Usage::characters(text.len() as u64),
                 request_id: None,
                 http_attempts: reply.attempts,

@@ -20,11 +20,9 @@
 //! such); 401, 429 with `Retry-After`, 5xx, malformed answers and timeouts are handled by the
 //! provider HTTP core like every other provider's.
 
-use std::time::{Duration, Instant};
-
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shortline_providers::{ErrorClass, ProviderClient, ProviderError, Usage};
+use shortline_providers::{ErrorClass, JobTimings, ModelApi, ModelClient, ProviderClient, ProviderError, Usage};
 
 /// What to make: who speaks, in which voice, what, at which frame size.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,12 +59,9 @@ pub fn fit_short_side(width: u32, height: u32, max_short_side: u32) -> (u32, u32
 }
 
 pub struct HeygenAvatar {
-    client: ProviderClient,
-    model: String,
+    api: ModelClient,
     max_short_side: u32,
-    poll_interval: Duration,
-    generation_timeout: Duration,
-    download_timeout: Duration,
+    timings: JobTimings,
 }
 
 #[derive(Deserialize)]
@@ -93,20 +88,11 @@ struct Status {
 impl HeygenAvatar {
     /// `client` must use [`Auth::Header("x-api-key")`](shortline_providers::Auth::Header);
     /// `model` is the name HeyGen's price is listed under.
-    pub fn new(
-        client: ProviderClient,
-        model: impl Into<String>,
-        poll_interval: Duration,
-        generation_timeout: Duration,
-        download_timeout: Duration,
-    ) -> Self {
+    pub fn new(client: ProviderClient, model: impl Into<String>, timings: JobTimings) -> Self {
         Self {
-            client: client.with_classifier(classify),
-            model: model.into(),
+            api: ModelClient::new(client.with_classifier(classify), model),
             max_short_side: FREE_PLAN_SHORT_SIDE,
-            poll_interval,
-            generation_timeout,
-            download_timeout,
+            timings,
         }
     }
 
@@ -115,15 +101,6 @@ impl HeygenAvatar {
     pub fn with_max_short_side(mut self, pixels: u32) -> Self {
         self.max_short_side = pixels;
         self
-    }
-
-    pub fn name(&self) -> &str {
-        self.client.name()
-    }
-
-    /// Recorded as the asset's model and looked up in the price table.
-    pub fn model(&self) -> &str {
-        &self.model
     }
 
     /// What a video of about `seconds` would bill (checked against the job's budget first).
@@ -141,59 +118,63 @@ impl HeygenAvatar {
             }],
             "dimension": { "width": width, "height": height },
         });
-        let url = self.client.url("/v2/video/generate");
+        let client = &self.api.client;
+        let url = client.url("/v2/video/generate");
         // A render is billed: sent at most once (HeyGen documents no idempotency key).
-        let reply = self.client.submit_once("generate video", |http| http.post(&url).json(&body)).await?;
-        let generated: Envelope<Generated> = self.client.json(&reply)?;
-        let video_id = generated.data.ok_or_else(|| self.client.malformed_answer("no data.video_id"))?.video_id;
+        let reply = client.submit_once("generate video", |http| http.post(&url).json(&body)).await?;
+        let generated: Envelope<Generated> = client.json(&reply)?;
+        let video_id = generated.data.ok_or_else(|| client.malformed_answer("no data.video_id"))?.video_id;
 
-        let status_url = self.client.url("/v1/video_status.get");
-        let started = Instant::now();
-        let (video_url, duration) = loop {
-            let reply =
-                self.client.send("poll status", |http| http.get(&status_url).query(&[("video_id", &video_id)])).await?;
-            let status: Envelope<Status> = self.client.json(&reply)?;
-            let status = status.data.ok_or_else(|| self.client.malformed_answer("the status has no data"))?;
-            match status.status.as_str() {
-                "completed" => {
-                    let url = status
-                        .video_url
-                        .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
-                        .ok_or_else(|| self.client.malformed_answer("a completed video without a video_url"))?;
-                    break (url, status.duration);
+        let status_url = client.url("/v1/video_status.get");
+        let (status_url, video_id) = (&status_url, &video_id);
+        let job = format!("video {video_id}");
+        let (video_url, duration) = self
+            .timings
+            .poll_until_done(client.name(), &job, move || async move {
+                let reply =
+                    client.send("poll status", |http| http.get(status_url).query(&[("video_id", video_id)])).await?;
+                let status: Envelope<Status> = client.json(&reply)?;
+                let status = status.data.ok_or_else(|| client.malformed_answer("the status has no data"))?;
+                match status.status.as_str() {
+                    "completed" => {
+                        let url = status
+                            .video_url
+                            .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
+                            .ok_or_else(|| client.malformed_answer("a completed video without a video_url"))?;
+                        Ok(Some((url, status.duration)))
+                    }
+                    "failed" => {
+                        let error = status.error.unwrap_or(Value::Null);
+                        let message = error
+                            .get("message")
+                            .and_then(Value::as_str)
+                            .map_or_else(|| error.to_string(), str::to_owned);
+                        Err(ProviderError::JobFailed {
+                            provider: client.name().to_owned(),
+                            message: client.redact(&format!("video {video_id} failed: {message}")),
+                        })
+                    }
+                    "pending" | "waiting" | "processing" => {
+                        tracing::debug!(provider = client.name(), status = %status.status, "waiting for the avatar video");
+                        Ok(None)
+                    }
+                    other => Err(client.malformed_answer(format!("unknown video status {other:?}"))),
                 }
-                "failed" => {
-                    let error = status.error.unwrap_or(Value::Null);
-                    let message =
-                        error.get("message").and_then(Value::as_str).map_or_else(|| error.to_string(), str::to_owned);
-                    return Err(ProviderError::JobFailed {
-                        provider: self.client.name().to_owned(),
-                        message: self.client.redact(&format!("video {video_id} failed: {message}")),
-                    });
-                }
-                "pending" | "waiting" | "processing" => {
-                    tracing::debug!(provider = self.client.name(), status = %status.status, "waiting for the avatar video");
-                }
-                other => return Err(self.client.malformed_answer(format!("unknown video status {other:?}"))),
-            }
-            if started.elapsed() + self.poll_interval > self.generation_timeout {
-                return Err(ProviderError::JobFailed {
-                    provider: self.client.name().to_owned(),
-                    message: format!(
-                        "video {video_id} did not complete within {} s",
-                        self.generation_timeout.as_secs()
-                    ),
-                });
-            }
-            tokio::time::sleep(self.poll_interval).await;
-        };
-        let video = self.client.download("download video", &video_url, self.download_timeout).await?;
+            })
+            .await?;
+        let video = client.download("download video", &video_url, self.timings.download_timeout).await?;
         let seconds = duration.filter(|d| d.is_finite() && *d > 0.0).unwrap_or(0.0);
         Ok(AvatarVideo {
             bytes: video.body.to_vec(),
             usage: Usage::seconds(seconds),
             source: json!({ "video_id": video_id }),
         })
+    }
+}
+
+impl ModelApi for HeygenAvatar {
+    fn model_client(&self) -> &ModelClient {
+        &self.api
     }
 }
 

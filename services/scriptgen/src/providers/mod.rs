@@ -14,6 +14,7 @@
 //! what each attempt did is kept in the [`UsageLedger`] and lands in the asset's `usage`.
 
 pub mod avatar;
+mod chain;
 pub mod clips;
 pub mod elevenlabs;
 pub mod fal;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 
 use shortline_config::{ClipProviderName, MediaConfig, ProvidersConfig, VoiceProviderName};
 pub use shortline_providers::SetupError;
-use shortline_providers::{avatar_endpoint, clip_endpoint, voice_endpoint, ProviderAttempt, ProviderError};
+use shortline_providers::{avatar_endpoint, clip_endpoint, voice_endpoint, JobTimings, ProviderAttempt, ProviderError};
 
 pub use avatar::{AvatarMedia, AvatarSet, AvatarTargets};
 pub use clips::{ClipChain, FetchedVideo, VideoApi};
@@ -91,14 +92,7 @@ pub fn clip_chain(
                     ClipProviderName::FalKling => (&c.kling_model, FalFamily::Kling),
                     _ => (&c.minimax_model, FalFamily::Minimax),
                 };
-                Arc::new(FalVideo::new(
-                    client,
-                    model,
-                    family,
-                    http.poll_interval(),
-                    http.generation_timeout(),
-                    http.download_timeout(),
-                ))
+                Arc::new(FalVideo::new(client, model, family, JobTimings::from_config(http)))
             }
             ClipProviderName::Pexels => Arc::new(PexelsVideo::new(client, http.download_timeout())),
         };
@@ -112,15 +106,8 @@ pub fn clip_chain(
 pub fn avatar_media(config: &ProvidersConfig, media: &MediaConfig) -> Result<Option<AvatarMedia>, SetupError> {
     let Some(name) = config.avatar else { return Ok(None) };
     let client = avatar_endpoint(config, name).client(config)?;
-    let http = &config.http;
-    let api = HeygenAvatar::new(
-        client,
-        &config.heygen.model,
-        http.poll_interval(),
-        http.generation_timeout(),
-        http.download_timeout(),
-    )
-    .with_max_short_side(config.heygen.max_short_side);
+    let api = HeygenAvatar::new(client, &config.heygen.model, JobTimings::from_config(&config.http))
+        .with_max_short_side(config.heygen.max_short_side);
     let price = config.price(&config.heygen.model).copied();
     Ok(Some(AvatarMedia::new(api, price, media.x264_preset.clone(), media.crf)))
 }

@@ -8,44 +8,41 @@
 use futures::future::BoxFuture;
 use serde_json::json;
 use shortline_providers::llm::openai_error_class;
-use shortline_providers::{ProviderClient, ProviderError, Usage};
+use shortline_providers::{ModelApi, ModelClient, ProviderClient, ProviderError, Usage};
 
 use super::voice::{SpeechApi, SpokenAudio};
 
 pub struct OpenAiSpeech {
-    client: ProviderClient,
-    model: String,
+    api: ModelClient,
     voice: String,
 }
 
 impl OpenAiSpeech {
     /// `client` must use [`Auth::Bearer`](shortline_providers::Auth::Bearer).
     pub fn new(client: ProviderClient, model: impl Into<String>, voice: impl Into<String>) -> Self {
-        Self { client: client.with_classifier(openai_error_class), model: model.into(), voice: voice.into() }
+        Self { api: ModelClient::new(client.with_classifier(openai_error_class), model), voice: voice.into() }
+    }
+}
+
+impl ModelApi for OpenAiSpeech {
+    fn model_client(&self) -> &ModelClient {
+        &self.api
     }
 }
 
 impl SpeechApi for OpenAiSpeech {
-    fn name(&self) -> &str {
-        self.client.name()
-    }
-
-    fn model(&self) -> &str {
-        &self.model
-    }
-
     fn synthesize<'a>(&'a self, text: &'a str, speed: f64) -> BoxFuture<'a, Result<SpokenAudio, ProviderError>> {
         Box::pin(async move {
             let body = json!({
-                "model": self.model,
+                "model": self.api.model,
                 "input": text,
                 "voice": self.voice,
                 "response_format": "wav",
                 // The API accepts 0.25..=4.0.
                 "speed": speed.clamp(0.25, 4.0),
             });
-            let url = self.client.url("/v1/audio/speech");
-            let reply = self.client.send("create speech", |http| http.post(&url).json(&body)).await?;
+            let url = self.api.client.url("/v1/audio/speech");
+            let reply = self.api.client.send("create speech", |http| http.post(&url).json(&body)).await?;
             Ok(SpokenAudio {
                 wav: reply.body.to_vec(),
                 usage: Usage::characters(text.chars().count() as u64),

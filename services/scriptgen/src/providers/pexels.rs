@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 use shortline_domain::Scene;
-use shortline_providers::{ProviderClient, ProviderError, Usage};
+use shortline_providers::{ModelApi, ModelClient, ProviderClient, ProviderError, Usage};
 
 use super::clips::{aspect_ratio, FetchedVideo, VideoApi};
 use crate::media::ClipTarget;
@@ -20,7 +20,7 @@ pub const PEXELS_MODEL: &str = "pexels-stock";
 const QUERY_WORDS: usize = 8;
 
 pub struct PexelsVideo {
-    client: ProviderClient,
+    api: ModelClient,
     download_timeout: std::time::Duration,
 }
 
@@ -64,7 +64,7 @@ struct VideoFile {
 impl PexelsVideo {
     /// `client` must use [`Auth::AuthorizationPrefix("")`](shortline_providers::Auth).
     pub fn new(client: ProviderClient, download_timeout: std::time::Duration) -> Self {
-        Self { client, download_timeout }
+        Self { api: ModelClient::new(client, PEXELS_MODEL), download_timeout }
     }
 
     async fn search(&self, scene: &Scene, target: &ClipTarget) -> Result<FetchedVideo, ProviderError> {
@@ -74,8 +74,9 @@ impl PexelsVideo {
             "16:9" => "landscape",
             _ => "square",
         };
-        let url = self.client.url("/videos/search");
+        let url = self.api.client.url("/videos/search");
         let reply = self
+            .api
             .client
             .send("search videos", |http| {
                 http.get(&url).query(&[
@@ -86,12 +87,12 @@ impl PexelsVideo {
                 ])
             })
             .await?;
-        let answer: SearchAnswer = self.client.json(&reply)?;
+        let answer: SearchAnswer = self.api.client.json(&reply)?;
         let (video, file) = pick(&answer.videos, target).ok_or_else(|| ProviderError::JobFailed {
-            provider: self.client.name().to_owned(),
+            provider: self.api.client.name().to_owned(),
             message: format!("no usable MP4 footage found for {query:?}"),
         })?;
-        let download = self.client.download("download video", &file.link, self.download_timeout).await?;
+        let download = self.api.client.download("download video", &file.link, self.download_timeout).await?;
         Ok(FetchedVideo {
             bytes: download.body.to_vec(),
             usage: Usage::seconds(target.seconds),
@@ -151,15 +152,13 @@ fn pick<'v>(videos: &'v [Video], target: &ClipTarget) -> Option<(&'v Video, Vide
         .or_else(|| videos.iter().find_map(|v| best_file(v).map(|f| (v, f))))
 }
 
+impl ModelApi for PexelsVideo {
+    fn model_client(&self) -> &ModelClient {
+        &self.api
+    }
+}
+
 impl VideoApi for PexelsVideo {
-    fn name(&self) -> &str {
-        self.client.name()
-    }
-
-    fn model(&self) -> &str {
-        PEXELS_MODEL
-    }
-
     fn estimate(&self, seconds: f64) -> Usage {
         Usage::seconds(seconds)
     }

@@ -12,10 +12,11 @@ use shortline_config::Price;
 use shortline_domain::captions::WordTiming;
 use shortline_media::partial::PartialFile;
 use shortline_providers::budget;
-use shortline_providers::{cost_micros, run_chain, ProviderClient, ProviderError, Reply, Usage};
+use shortline_providers::{ModelApi, ProviderClient, ProviderError, Reply, Usage};
 use tokio_util::sync::CancellationToken;
 
-use super::{chain_failure, UsageLedger};
+use super::chain::FailoverChain;
+use super::UsageLedger;
 use crate::media::wav::wav_from_pcm16;
 use crate::media::{parse_wav, GeneratedFile, MediaError, MediaFuture, VoiceProvider, NORMAL_WORDS_PER_MINUTE};
 
@@ -33,12 +34,9 @@ pub struct SpokenAudio {
     pub word_timings: Option<Vec<WordTiming>>,
 }
 
-/// One text-to-speech API.
-pub trait SpeechApi: Send + Sync {
-    /// The configured provider name (`openai`, `elevenlabs`, `fish_audio`).
-    fn name(&self) -> &str;
-    /// The model recorded with the file and looked up in the price table.
-    fn model(&self) -> &str;
+/// One text-to-speech API; its [`ModelApi::name`] is the configured provider name (`openai`,
+/// `elevenlabs`, `fish_audio`).
+pub trait SpeechApi: ModelApi + Send + Sync {
     /// What speaking `text` would bill (the characters sent, as every TTS API bills), checked
     /// against the job's budget before the call.
     fn estimate(&self, text: &str) -> Usage {
@@ -50,24 +48,14 @@ pub trait SpeechApi: Send + Sync {
 
 /// The configured voice providers in failover order, as one [`VoiceProvider`].
 pub struct VoiceChain {
-    apis: Vec<Arc<dyn SpeechApi>>,
-    names: Vec<String>,
-    label: String,
-    prices: BTreeMap<String, Price>,
+    chain: FailoverChain<dyn SpeechApi>,
     ledger: UsageLedger,
 }
 
 impl VoiceChain {
     /// `apis` must not be empty.
     pub fn new(apis: Vec<Arc<dyn SpeechApi>>, prices: BTreeMap<String, Price>, ledger: UsageLedger) -> Self {
-        let names: Vec<String> = apis.iter().map(|api| api.name().to_owned()).collect();
-        let label = names.join(">");
-        Self { apis, names, label, prices, ledger }
-    }
-
-    /// What `usage` of `api` costs at its model's price (0 without one).
-    fn cost(&self, api: &dyn SpeechApi, usage: &Usage) -> i64 {
-        self.prices.get(api.model()).map_or(0, |price| cost_micros(price, usage))
+        Self { chain: FailoverChain::new(apis, prices), ledger }
     }
 
     async fn speak_to(
@@ -80,14 +68,11 @@ impl VoiceChain {
         if text.trim().is_empty() {
             return Err(MediaError::InvalidRequest("no text to speak".into()));
         }
-        if self.apis.is_empty() {
-            return Err(MediaError::InvalidRequest("no voice provider is configured".into()));
-        }
         let speed = f64::from(words_per_minute.max(1)) / f64::from(NORMAL_WORDS_PER_MINUTE);
-        let chain = run_chain(&self.names, |index| {
-            let api = self.apis[index].clone();
-            async move {
-                budget::check_before_call(api.name(), self.cost(api.as_ref(), &api.estimate(text)))?;
+        let made = self
+            .chain
+            .run("voice", cancel, |api| async move {
+                budget::check_before_call(api.name(), self.chain.cost(api.as_ref(), &api.estimate(text)))?;
                 let audio = api.synthesize(text, speed).await?;
                 // A 2xx answer that is not playable audio is the provider's fault: say so now.
                 let info = parse_wav(&audio.wav).map_err(|e| ProviderError::Malformed {
@@ -101,17 +86,9 @@ impl VoiceChain {
                     });
                 }
                 Ok((audio, info.duration_seconds()))
-            }
-        });
-        let outcome = tokio::select! {
-            outcome = chain => outcome,
-            () = cancel.cancelled() => return Err(MediaError::Cancelled),
-        };
-        let (index, (audio, duration_seconds)) = match outcome.result {
-            Ok(done) => done,
-            Err(error) => return Err(chain_failure("voice", &self.label, &error, &outcome.attempts)),
-        };
-        let api = &self.apis[index];
+            })
+            .await?;
+        let (api, (audio, duration_seconds)) = (made.api, made.value);
 
         let partial = PartialFile::beside(out_path)
             .map_err(|e| MediaError::Io { context: format!("preparing {}", out_path.display()), source: e })?;
@@ -126,9 +103,9 @@ impl VoiceChain {
             source: e,
         })?;
         let sha256 = hex::encode(Sha256::digest(&audio.wav));
-        let cost = self.cost(api.as_ref(), &audio.usage);
+        let cost = self.chain.cost(api.as_ref(), &audio.usage);
         budget::record_paid(api.name(), cost);
-        if !self.prices.contains_key(api.model()) {
+        if !self.chain.is_priced(api.as_ref()) {
             tracing::warn!(provider = api.name(), model = api.model(), "no price configured: cost recorded as 0");
         }
         self.ledger.record(
@@ -136,7 +113,7 @@ impl VoiceChain {
             json!({
                 "provider": api.name(),
                 "model": api.model(),
-                "provider_attempts": outcome.attempts,
+                "provider_attempts": made.attempts,
                 "reported_usage": audio.usage,
                 "http_attempts": audio.http_attempts,
                 "request_id": audio.request_id,
@@ -164,11 +141,11 @@ impl VoiceChain {
 
 impl VoiceProvider for VoiceChain {
     fn name(&self) -> &str {
-        &self.label
+        self.chain.label()
     }
 
     fn estimate_micros(&self, text: &str) -> i64 {
-        self.apis.first().map_or(0, |api| self.cost(api.as_ref(), &api.estimate(text)))
+        self.chain.first().map_or(0, |api| self.chain.cost(api, &api.estimate(text)))
     }
 
     fn speak<'a>(

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
+use shortline_domain::ProductionPlan;
 use shortline_generation::wav::wav_from_pcm16;
 use shortline_testing::http_mock::MockResponse;
 use shortline_testing::media::pcm;
@@ -37,4 +38,16 @@ pub fn wav(seconds: f64) -> Vec<u8> {
 /// 1500 input and 900 output tokens.
 pub fn anthropic_answer(input: Value) -> MockResponse {
     shortline_testing::providers::anthropic_tool_answer("production_plan", input, 1500, 900)
+}
+
+/// An Anthropic answer carrying `plan` (see [`anthropic_answer`]).
+pub fn plan_answer(plan: &ProductionPlan) -> MockResponse {
+    anthropic_answer(serde_json::to_value(plan).expect("plan json"))
+}
+
+/// `plan` with its first overlay ending past the video: a plan that breaks the rules.
+pub fn overrunning(plan: &ProductionPlan) -> ProductionPlan {
+    let mut overrun = plan.clone();
+    overrun.text_overlays[0].end_seconds = overrun.duration_seconds + 5.0;
+    overrun
 }
