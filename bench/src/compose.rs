@@ -92,7 +92,6 @@ async fn measure(args: &ComposeArgs, db: &BenchDb, dir: &Path, json_out: bool) -
         crf: CRF,
         ..MediaConfig::default()
     };
-    let font = media.font_file.clone().context("no font for the overlays: install fonts-dejavu-core")?;
     let store = MediaStore::local(&dir.join("media").display().to_string())?;
     if !json_out {
         eprintln!(
@@ -107,8 +106,7 @@ async fn measure(args: &ComposeArgs, db: &BenchDb, dir: &Path, json_out: bool) -
         .env("SHORTLINE_MEDIA__HEIGHT", size.height)
         .env("SHORTLINE_MEDIA__FPS", size.fps)
         .env("SHORTLINE_MEDIA__X264_PRESET", PRESET)
-        .env("SHORTLINE_MEDIA__CRF", CRF)
-        .env("SHORTLINE_MEDIA__FONT_FILE", font.display());
+        .env("SHORTLINE_MEDIA__CRF", CRF);
     let spec = SystemSpec { orchestrator: false, ..spec };
     let services = System::start(&spec).await?;
     let pool = db.pool()?;
@@ -125,7 +123,7 @@ async fn measure(args: &ComposeArgs, db: &BenchDb, dir: &Path, json_out: bool) -
         let (job_id, script_id) = seed(&pool, &store, &input, size).await?;
         let work = dir.join(format!("plain-{round}"));
         std::fs::create_dir_all(&work)?;
-        let (args_plain, graph) = plain_command_args(&input, size, &font, &media, &work)?;
+        let (args_plain, graph) = plain_command_args(&input, size, &media, &work)?;
         plain_command = format!(
             "ffmpeg {}",
             args_plain.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
@@ -159,7 +157,7 @@ async fn measure(args: &ComposeArgs, db: &BenchDb, dir: &Path, json_out: bool) -
                         eprintln!("round {}: render() in process ...", round + 1);
                     }
                     let job = engine_job(&input, size, &work);
-                    let settings = engine_settings(size, &font, &media);
+                    let settings = engine_settings(size, &media);
                     let started = Instant::now();
                     render::render(&job, &settings, &CancellationToken::new()).await?;
                     engine_s.push(started.elapsed().as_secs_f64());
@@ -372,14 +370,14 @@ async fn seed(pool: &DbPool, store: &MediaStore, input: &Input, size: Size) -> a
 }
 
 /// Settings as the composer derives them from `[media]` for a 9:16 plan.
-fn engine_settings(size: Size, font: &Path, media: &MediaConfig) -> RenderSettings {
+fn engine_settings(size: Size, media: &MediaConfig) -> RenderSettings {
     RenderSettings {
         width: size.width,
         height: size.height,
         fps: size.fps,
         x264_preset: PRESET.into(),
         crf: CRF,
-        font_file: font.to_owned(),
+        font: media.font.clone(),
         music_volume: media.music_volume,
         thumbnail_at_seconds: media.thumbnail_at_seconds,
         ..RenderSettings::default()
@@ -406,11 +404,10 @@ fn engine_job(input: &Input, size: Size, work: &Path) -> RenderJob {
 fn plain_command_args(
     input: &Input,
     size: Size,
-    font: &Path,
     media: &MediaConfig,
     work: &Path,
 ) -> anyhow::Result<(Vec<OsString>, String)> {
-    let graph = plain_graph(input, size, font, media, work)?;
+    let graph = plain_graph(input, size, media, work)?;
     let graph_path = work.join("plain-graph.txt");
     std::fs::write(&graph_path, &graph)?;
     let mut args: Vec<OsString> =
@@ -436,48 +433,63 @@ fn plain_command_args(
     Ok((args, graph))
 }
 
-/// The plain filtergraph: the background to the frame size and rate and cut to length; six
-/// drawtexts (same font, sizes, colours, boxes, safe-area positions, half-open windows and fades
-/// as the composer's styles); the captions burnt in from the SRT by the `subtitles` filter
-/// (libass, the composer's font, size, box and place); one frame split off for the thumbnail; the voice padded to length, the
-/// looped music at the configured volume ducked under it and mixed in, then normalised to −14 LUFS
-/// with a true-peak ceiling (single-pass `loudnorm`: the one-command way to do the composer's
-/// loudness work; the composer's measuring pre-passes and quality-gate pass count against it).
-fn plain_graph(input: &Input, size: Size, font: &Path, media: &MediaConfig, work: &Path) -> anyhow::Result<String> {
+/// The plain filtergraph: the background to the frame size and rate and cut to length; the six
+/// overlays as a hand-written ASS script for the `ass` filter (libass: same font, sizes, colours,
+/// boxes, safe-area positions, windows and fades as the composer's styles); the captions burnt in
+/// from the SRT by the `subtitles` filter (libass, the composer's font, size, box and place); one
+/// frame split off for the thumbnail; the voice padded to length, the looped music at the
+/// configured volume ducked under it and mixed in, then normalised to −14 LUFS with a true-peak
+/// ceiling (single-pass `loudnorm`: the one-command way to do the composer's loudness work; the
+/// composer's measuring pre-passes and quality-gate pass count against it).
+fn plain_graph(input: &Input, size: Size, media: &MediaConfig, work: &Path) -> anyhow::Result<String> {
     let (w, h, fps, t) = (size.width, size.height, size.fps, size.seconds);
     let short = f64::from(w.min(h));
+    let font = &media.font;
     let cfs = caption_font_size(&RenderSettings { width: w, height: h, ..RenderSettings::default() });
-    let mut draws = Vec::new();
-    for (i, o) in input.plan.text_overlays.iter().enumerate() {
-        let text_file = work.join(format!("text-{i}.txt"));
-        std::fs::write(&text_file, &o.text)?;
-        let (factor, style) = match o.style {
-            OverlayStyle::Bold => {
-                (0.075, "fontcolor=white:borderw={b}:bordercolor=black:shadowcolor=black@0.6:shadowx={s}:shadowy={s}")
-            }
-            OverlayStyle::Normal => (0.056, "fontcolor=white:borderw={b}:bordercolor=black"),
-            OverlayStyle::Highlight => (0.062, "fontcolor=black:box=1:boxcolor=0xFFD60A@0.92:boxborderw={p}"),
+    let size_of = |factor: f64| (short * factor).round() as u32;
+    let (bold, normal, highlight) = (size_of(0.1), size_of(0.076), size_of(0.084));
+    let mut script = format!(
+        "[Script Info]\nScriptType: v4.00+\nPlayResX: {w}\nPlayResY: {h}\nWrapStyle: 2\nScaledBorderAndShadow: yes\n\n\
+         [V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, \
+         Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, \
+         MarginL, MarginR, MarginV, Encoding\n\
+         Style: Bold,{font},{bold},&H00FFFFFF,&H00FFFFFF,&H00000000,&H66000000,-1,0,0,0,100,100,0,0,1,{},{},8,0,0,0,1\n\
+         Style: Normal,{font},{normal},&H00FFFFFF,&H00FFFFFF,&H00000000,&H00000000,-1,0,0,0,100,100,0,0,1,{},0,8,0,0,0,1\n\
+         Style: Highlight,{font},{highlight},&H00000000,&H00000000,&H140AD6FF,&H140AD6FF,-1,0,0,0,100,100,0,0,3,{},0,8,0,0,0,1\n\n\
+         [Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n",
+        (bold / 10).max(2),
+        (bold / 18).max(1),
+        (normal / 10).max(2),
+        (highlight * 3).div_ceil(10),
+    );
+    // The safe area: a bottom overlay ends above the captions' two lines.
+    let caption_top = f64::from(h) * 0.8 - 2.2 * f64::from(cfs) - 2.0 * f64::from(caption_padding(cfs));
+    let time = |s: f64| format!("0:{:02}:{:05.2}", (s / 60.0) as u32, s % 60.0);
+    for o in &input.plan.text_overlays {
+        let (style, fs) = match o.style {
+            OverlayStyle::Bold => ("Bold", bold),
+            OverlayStyle::Normal => ("Normal", normal),
+            OverlayStyle::Highlight => ("Highlight", highlight),
         };
-        let fs = (short * factor).round() as u32;
-        let style = style
-            .replace("{b}", &(fs / 10).max(2).to_string())
-            .replace("{s}", &(fs / 14).max(1).to_string())
-            .replace("{p}", &(fs * 3).div_ceil(10).to_string());
-        // The safe area: a bottom overlay ends above the captions' two lines.
-        let caption_top = f64::from(h) * 0.8 - 2.2 * f64::from(cfs) - 2.0 * f64::from(caption_padding(cfs));
-        let y = match o.position {
-            OverlayPosition::Top => "h*0.12".to_owned(),
-            OverlayPosition::Center => "(h-text_h)/2".to_owned(),
-            OverlayPosition::Bottom => format!("{}-text_h", (caption_top - f64::from(fs) / 2.0).round()),
+        let (an, y) = match o.position {
+            OverlayPosition::Top => (8, f64::from(h) * 0.12),
+            OverlayPosition::Center => (5, f64::from(h) / 2.0),
+            OverlayPosition::Bottom => (2, caption_top - f64::from(fs) / 2.0),
         };
-        let (a, b) = (secs(o.start_seconds), secs(o.end_seconds.min(t)));
-        let fade = secs(0.3_f64.min((o.end_seconds.min(t) - o.start_seconds) / 3.0));
-        draws.push(format!(
-            "drawtext=fontfile={}:textfile={}:expansion=none:fontsize={fs}:x=w*0.45-text_w/2:y={y}:{style}:enable='gte(t,{a})*lt(t,{b})':alpha='min(1,min((t-{a})/{fade},({b}-t)/{fade}))'",
-            font.display(),
-            text_file.display(),
+        let end = o.end_seconds.min(t);
+        let fade = (1000.0 * 0.3_f64.min((end - o.start_seconds) / 3.0)).round();
+        script.push_str(&format!(
+            "Dialogue: 1,{},{},{style},,0,0,0,,{{\\an{an}\\pos({},{})\\fad({fade},{fade})}}{}\n",
+            time(o.start_seconds),
+            time(end),
+            (f64::from(w) * 0.45).round(),
+            y.round(),
+            o.text,
         ));
     }
+    let script_path = work.join("overlays.ass");
+    std::fs::write(&script_path, script)?;
+    let mut draws = vec![format!("ass=filename={}", script_path.display())];
     // The captions as one would burn in an SRT by hand: libass with the composer's look.
     let pad = caption_padding(cfs);
     let box_alpha = (255.0 * (1.0 - layout::min_box_opacity(&[[255; 3], [255, 214, 10]]))).round() as u8;

@@ -542,7 +542,7 @@ fn composition_log(settings: &RenderSettings, inputs: Value, output: &RenderOutp
             "fps": settings.fps,
             "x264_preset": settings.x264_preset,
             "crf": settings.crf,
-            "font_file": settings.font_file.display().to_string(),
+            "font": settings.font,
             "music_volume": settings.music_volume,
             "thumbnail_at_seconds": settings.thumbnail_at_seconds,
             "transition_seconds": settings.transition_seconds,

@@ -17,7 +17,7 @@ use shortline_config::MediaConfig;
 use shortline_domain::{OverlayPosition, OverlayStyle, TextOverlay, Transition};
 use shortline_proto::v1;
 
-use crate::render::{expected_duration, ClipInput, RenderSettings, DEFAULT_FONT_FILE};
+use crate::render::{expected_duration, ClipInput, RenderSettings};
 
 // ---- proto enums -> domain ----------------------------------------------------------------------
 // The plan was validated when it was stored; UNSPECIFIED falls back to the plainest choice.
@@ -65,7 +65,7 @@ pub fn render_settings(media: &MediaConfig, aspect_ratio: &str) -> Option<Render
         fps: media.fps,
         x264_preset: media.x264_preset.clone(),
         crf: media.crf,
-        font_file: media.font_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_FONT_FILE)),
+        font: media.font.clone(),
         music_volume: media.music_volume,
         thumbnail_at_seconds: media.thumbnail_at_seconds,
         ..defaults
@@ -357,7 +357,7 @@ mod tests {
             height: 640,
             fps: 15,
             x264_preset: "ultrafast".into(),
-            font_file: None,
+            font: "DejaVu Sans".into(),
             ..MediaConfig::default()
         };
         let size = |ratio| render_settings(&media, ratio).map(|s| (s.width, s.height));
@@ -367,7 +367,7 @@ mod tests {
         assert_eq!(size("4:3"), None);
         let settings = render_settings(&media, "9:16").expect("settings");
         assert_eq!((settings.fps, settings.x264_preset.as_str()), (15, "ultrafast"));
-        assert_eq!(settings.font_file, PathBuf::from(DEFAULT_FONT_FILE));
+        assert_eq!(settings.font, "DejaVu Sans");
         let full = render_settings(&MediaConfig::default(), "16:9").expect("settings");
         assert_eq!((full.width, full.height), (1920, 1080));
     }

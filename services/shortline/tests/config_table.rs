@@ -84,9 +84,8 @@ fn each_row_names_its_environment_variable_and_default() {
         assert_eq!(row.env, env_var(&key), "environment variable of `{key}`");
         assert!(!row.meaning.is_empty(), "`{key}` has no meaning");
         let shown = match &default {
-            // Unset by default, or machine-dependent (the font): described in words.
+            // Unset by default: described in words.
             Value::Null => continue,
-            _ if key == "media.font_file" => continue,
             Value::String(text) => text.clone(),
             other => other.to_string(),
         };

@@ -40,9 +40,8 @@ pub use providers::{
     ProviderSet, ProvidersConfig, TrendSourceName, VoiceProviderName, YoutubeConfig,
 };
 pub use sections::{
-    default_font_file, AuthConfig, ComposerConfig, DatabaseConfig, EndpointConfig, LogFormat, MediaConfig,
-    PipelineConfig, S3Config, ScriptgenConfig, StageTimeouts, TelemetryConfig, TlsConfig, DEFAULT_FONT_CANDIDATES,
-    THREADS_PER_ENCODE, X264_PRESETS,
+    AuthConfig, ComposerConfig, DatabaseConfig, EndpointConfig, LogFormat, MediaConfig, PipelineConfig, S3Config,
+    ScriptgenConfig, StageTimeouts, TelemetryConfig, TlsConfig, THREADS_PER_ENCODE, X264_PRESETS,
 };
 pub use token::BearerToken;
 pub use validate::{ConfigError, FieldError};

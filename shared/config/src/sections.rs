@@ -8,17 +8,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Fonts tried, in order, when `media.font_file` is not set. The first one that exists is used.
-pub const DEFAULT_FONT_CANDIDATES: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
-    "/Library/Fonts/Arial Bold.ttf",
-    "/System/Library/Fonts/Supplemental/Arial Bold.ttf",
-];
-
 /// x264 presets ffmpeg accepts for `-preset`.
 pub const X264_PRESETS: &[&str] =
     &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
@@ -103,8 +92,9 @@ pub struct MediaConfig {
     pub fps: u32,
     pub x264_preset: String,
     pub crf: u32,
-    /// The font drawtext uses. Default: the first existing of [`DEFAULT_FONT_CANDIDATES`].
-    pub font_file: Option<PathBuf>,
+    /// The font family of captions and overlays, as fontconfig names it (`fc-list : family`);
+    /// characters it lacks are drawn from whichever installed font has them.
+    pub font: String,
     /// How often scriptgen and the composer remove the media no row owns (0: never).
     pub sweep_interval_seconds: u64,
 }
@@ -122,7 +112,7 @@ impl Default for MediaConfig {
             fps: 30,
             x264_preset: "veryfast".to_owned(),
             crf: 23,
-            font_file: default_font_file(),
+            font: "Noto Sans".to_owned(),
             sweep_interval_seconds: 600,
         }
     }
@@ -150,11 +140,6 @@ pub struct S3Config {
     pub allow_http: bool,
     /// Addresses the bucket as a host name (`bucket.endpoint`) instead of a path (`endpoint/bucket`).
     pub virtual_hosted_style: bool,
-}
-
-/// The first of [`DEFAULT_FONT_CANDIDATES`] present on this machine.
-pub fn default_font_file() -> Option<PathBuf> {
-    DEFAULT_FONT_CANDIDATES.iter().map(PathBuf::from).find(|path| path.is_file())
 }
 
 /// `[orchestrator]`, `[scriptgen]`, `[composer]`: where a service listens and how clients reach it.

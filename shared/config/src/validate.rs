@@ -148,9 +148,12 @@ impl Config {
             format!("unknown preset `{}`, expected one of {}", media.x264_preset, X264_PRESETS.join(", ")),
         );
         v.check(media.crf <= 51, "media.crf", format!("must be between 0 and 51, got {}", media.crf));
-        if let Some(font) = &media.font_file {
-            v.check(font.is_file(), "media.font_file", format!("no such file: {}", font.display()));
-        }
+        // A font family goes into an ASS style line, whose fields are separated by commas.
+        v.check(
+            !media.font.trim().is_empty() && !media.font.contains(',') && !media.font.chars().any(char::is_control),
+            "media.font",
+            format!("must be a font family name without commas or control characters, got {:?}", media.font),
+        );
 
         // endpoints
         let endpoints = [
@@ -372,7 +375,7 @@ mod tests {
             fps = 0
             x264_preset = "turbo"
             crf = 52
-            font_file = "/definitely/not/a/font.ttf"
+            font = "Noto Sans, Bold"
 
             [orchestrator]
             url = "ftp://x"
@@ -408,7 +411,7 @@ mod tests {
             "media.fps",
             "media.x264_preset",
             "media.crf",
-            "media.font_file",
+            "media.font",
             "orchestrator.url",
             "scriptgen.url",
             "scriptgen.listen",

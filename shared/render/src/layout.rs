@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use super::graph::{text_em, PreparedOverlay};
+use super::overlay::{shadow, text_em, PreparedOverlay};
 use super::RenderSettings;
 use shortline_domain::{OverlayPosition, OverlayStyle};
 
@@ -59,15 +59,20 @@ pub fn caption_font_size(settings: &RenderSettings) -> u32 {
     ((f64::from(settings.width.min(settings.height)) * 0.048).round() as u32).max(8)
 }
 
-/// Noto Sans Bold is narrower than the DejaVu Sans Bold the shared width table measures (a
-/// 32-character line of prose: 12.5 em drawn by libass against 21.7 em estimated, 0.58); 0.7
-/// keeps the estimate on the wide side for runs of W and M too (22.4 em drawn against 33.6 em
-/// estimated, 0.67).
-const CAPTION_WIDTH_FACTOR: f64 = 0.7;
+/// libass draws Noto Sans Bold narrower than the DejaVu Sans Bold the width table measures; at
+/// 0.7 px per em and pixel of font size the estimate stays on the wide side: measured at size
+/// 100, drawn widths are 0.57–0.84 of it for prose in Latin, Greek and Arabic, 0.95 for runs of W
+/// and M, 0.90 for CJK and at most 0.83 for emoji (docs/CAPTIONS.md).
+const WIDTH_FACTOR: f64 = 0.7;
 
-/// Estimated width of a caption line in pixels, on the wide side.
-pub fn caption_line_width(line: &str, font_size: u32) -> f64 {
-    text_em(line) * CAPTION_WIDTH_FACTOR * f64::from(font_size)
+/// Pixels per em of the width table at ASS font size `font_size`.
+pub fn px_per_em(font_size: u32) -> f64 {
+    WIDTH_FACTOR * f64::from(font_size)
+}
+
+/// Estimated width of a line of text drawn by libass, in pixels, on the wide side.
+pub fn line_width(line: &str, font_size: u32) -> f64 {
+    text_em(line) * px_per_em(font_size)
 }
 
 /// The caption font size for `lines`: the usual one, smaller for a cue whose widest line would
@@ -75,7 +80,7 @@ pub fn caption_line_width(line: &str, font_size: u32) -> f64 {
 pub fn caption_size_for(lines: &[String], settings: &RenderSettings) -> u32 {
     let usual = caption_font_size(settings);
     let room = safe_width(settings) - 2.0 * f64::from(caption_padding(usual));
-    let widest = lines.iter().map(|l| caption_line_width(l, usual)).fold(0.0, f64::max);
+    let widest = lines.iter().map(|l| line_width(l, usual)).fold(0.0, f64::max);
     if widest <= room {
         usual
     } else {
@@ -88,15 +93,15 @@ pub fn caption_padding(font_size: u32) -> u32 {
     (font_size / 4).max(2)
 }
 
-/// Pitch of caption lines: libass scales a font so that its ascent + descent is the font size;
-/// measured 1.07 em for Noto Sans Bold, so 1.1 is on the safe side.
-pub fn caption_line_height(font_size: u32) -> f64 {
+/// Pitch of lines drawn by libass: it scales a font so that its ascent + descent is the font
+/// size; measured 1.07 of it for Noto Sans Bold, so 1.1 is on the safe side.
+pub fn line_height(font_size: u32) -> f64 {
     f64::from(font_size) * 1.1
 }
 
 /// Height of a caption box of `lines` lines (each line's box reaches `padding` beyond it).
 pub fn caption_box_height(lines: usize, font_size: u32) -> f64 {
-    lines as f64 * caption_line_height(font_size) + 2.0 * f64::from(caption_padding(font_size))
+    lines as f64 * line_height(font_size) + 2.0 * f64::from(caption_padding(font_size))
 }
 
 /// The caption band: the bottom of the safe area, two lines high. `(top, bottom)` in pixels.
@@ -107,7 +112,7 @@ pub fn caption_band(settings: &RenderSettings) -> (f64, f64) {
 
 /// The box of a caption of `lines`, centred on the safe area, bottom at the band's bottom.
 pub fn caption_box(lines: &[String], font_size: u32, settings: &RenderSettings, start: f64, end: f64) -> TextBox {
-    let widest = lines.iter().map(|l| caption_line_width(l, font_size)).fold(0.0, f64::max);
+    let widest = lines.iter().map(|l| line_width(l, font_size)).fold(0.0, f64::max);
     let width = widest + 2.0 * f64::from(caption_padding(font_size));
     let centre = f64::from(settings.width) * SAFE_CENTRE_X;
     let (_, bottom) = caption_band(settings);
@@ -122,21 +127,15 @@ pub fn caption_box(lines: &[String], font_size: u32, settings: &RenderSettings, 
     }
 }
 
-/// The drawtext `y` of an overlay and its box's top, in pixels, for a text block `text_h` high:
-/// top of the safe area (plus 2 %), its middle, or the bottom — just above the caption band when
-/// captions are shown.
-pub fn overlay_top(
-    position: OverlayPosition,
-    text_h: f64,
-    font_size: u32,
-    captions: bool,
-    settings: &RenderSettings,
-) -> f64 {
+/// Where an overlay is anchored, in pixels from the top: its top edge at the top of the safe
+/// area (plus 2 %), its middle at the frame's, or its bottom edge at the bottom — just above the
+/// caption band when captions are shown.
+pub fn overlay_anchor(position: OverlayPosition, font_size: u32, captions: bool, settings: &RenderSettings) -> f64 {
     let h = f64::from(settings.height);
     match position {
         OverlayPosition::Top => h * (SAFE_TOP + 0.02),
-        OverlayPosition::Center => (h - text_h) / 2.0,
-        OverlayPosition::Bottom => overlay_bottom(font_size, captions, settings) - text_h,
+        OverlayPosition::Center => h / 2.0,
+        OverlayPosition::Bottom => overlay_bottom(font_size, captions, settings),
     }
 }
 
@@ -150,23 +149,34 @@ pub fn overlay_bottom(font_size: u32, captions: bool, settings: &RenderSettings)
     }
 }
 
-/// The box an overlay is drawn in: its text's estimated extent (wide-side character widths,
-/// drawtext's line height of font size + line spacing), plus its border or box padding.
+/// How far an overlay's drawing reaches beyond its text: the box's padding, or the outline
+/// (and the bold style's shadow).
+pub fn overlay_edge(style: OverlayStyle, font_size: u32) -> f64 {
+    f64::from(match style {
+        OverlayStyle::Highlight => overlay_box_padding(font_size),
+        OverlayStyle::Bold => overlay_border(font_size) + shadow(font_size),
+        OverlayStyle::Normal => overlay_border(font_size),
+    })
+}
+
+/// The box an overlay is drawn in: its text's estimated extent as libass lays it out
+/// ([`line_width`], [`line_height`]), plus its edge.
 pub(crate) fn overlay_box(
     index: usize,
     overlay: &PreparedOverlay,
     captions: bool,
     settings: &RenderSettings,
 ) -> TextBox {
-    let fs = f64::from(overlay.font_size);
     let lines: Vec<&str> = overlay.text.split('\n').collect();
-    let widest = lines.iter().map(|l| text_em(l)).fold(0.0, f64::max) * fs;
-    let text_h = lines.len() as f64 * fs + (lines.len().saturating_sub(1)) as f64 * (fs / 4.0).floor();
-    let edge = match overlay.style {
-        OverlayStyle::Highlight => f64::from(overlay_box_padding(overlay.font_size)),
-        _ => f64::from(overlay_border(overlay.font_size)),
+    let widest = lines.iter().map(|l| line_width(l, overlay.font_size)).fold(0.0, f64::max);
+    let text_h = lines.len() as f64 * line_height(overlay.font_size);
+    let edge = overlay_edge(overlay.style, overlay.font_size);
+    let anchor = overlay_anchor(overlay.position, overlay.font_size, captions, settings);
+    let top = match overlay.position {
+        OverlayPosition::Top => anchor,
+        OverlayPosition::Center => anchor - text_h / 2.0,
+        OverlayPosition::Bottom => anchor - text_h,
     };
-    let top = overlay_top(overlay.position, text_h, overlay.font_size, captions, settings);
     let centre = f64::from(settings.width) * SAFE_CENTRE_X;
     TextBox {
         label: format!("overlay {}", index + 1),

@@ -22,12 +22,13 @@
 //!    this ffmpeg's xfade only works in yuv444p, and confining it to the overlap frames keeps the
 //!    rest of the timeline free of two pixel-format conversions per frame. Total frames =
 //!    Σ clip frames − Σ overlaps; see [`graph::Timeline`] and [`expected_duration`].
-//! 3. **Overlays**: one `drawtext` per overlay, chained: explicit `fontfile`, the text read from
-//!    its own file (`textfile=`, so no text ever goes through filtergraph escaping and newlines
-//!    are line breaks), `expansion=none` (a `%` is literal), `enable='gte(t,S)*lt(t,E)'`
-//!    (half-open, unlike `between`), an alpha fade in/out, centred horizontally at the top (12 %),
-//!    centre or bottom (bottom edge at 82 %), styled bold (large, bordered), normal or highlight
-//!    (on a yellow box). Text is pre-wrapped to the frame width.
+//! 3. **Text**: one `ass` filter (libass) draws the captions and the plan's overlays from one
+//!    ASS script written beside the graph ([`subtitles`]; no text goes through filtergraph
+//!    escaping, and override blocks in it are shown literally). libass falls back glyph by glyph
+//!    through fontconfig, so every script and emoji is drawn. Overlays are centred on the safe
+//!    area at its top, middle or bottom ([`layout`]), fade in and out within their half-open
+//!    window, styled bold (large, thick outline, shadow), normal (thick outline) or highlight (on
+//!    a yellow box), pre-wrapped to the safe width.
 //! 4. **Thumbnail**: `split` the final picture; one branch is `[vout]`, one is trimmed to
 //!    the one frame at `thumbnail_at_seconds` → `[vthumb]`, the JPEG output (`-frames:v 1`), and
 //!    one goes to the quality gate's `blackdetect`.
@@ -49,11 +50,12 @@
 //! passes [`quality`]'s checks on what the same pass measured (loudness, black stretches,
 //! silences while the voice speaks) and only
 //! then are both renamed into place. On failure, cancellation or drop the child is killed
-//! and the temp files, overlay text files and graph script are removed.
+//! and the temp files, the ASS script and the graph script are removed.
 
 mod ffmpeg;
 mod graph;
 pub mod layout;
+mod overlay;
 mod quality;
 pub mod subtitles;
 #[cfg(test)]
@@ -74,7 +76,8 @@ pub use quality::{GateInputs, QualityReport};
 pub use subtitles::CaptionTrack;
 
 use ffmpeg::{file_url, probe_with, run_with_stderr, FFMPEG};
-use graph::{audio_graph, build_filtergraph, prepare_overlays, AudioEnd, GraphSpec, Timeline};
+use graph::{audio_graph, build_filtergraph, AudioEnd, GraphSpec, Timeline};
+use overlay::prepare_overlays;
 use shortline_media::partial::PartialFile;
 
 /// How far the probed duration may be from [`expected_duration`] before a render is rejected.
@@ -96,8 +99,10 @@ pub struct RenderSettings {
     pub x264_preset: String,
     /// x264 `-crf` (0–51, lower is better; 23 is x264's default).
     pub crf: u32,
-    /// The TrueType font every overlay is drawn with.
-    pub font_file: PathBuf,
+    /// The font family of captions and overlays (bold), as fontconfig names it; characters it
+    /// lacks come from whichever installed font has them. No commas (ASS separates a style's
+    /// fields with them; `media.font` is checked for that).
+    pub font: String,
     /// Gain applied to the music bed (1.0 = unchanged), before ducking under the voice.
     pub music_volume: f64,
     /// Where the thumbnail frame is taken (clamped into the video).
@@ -108,8 +113,8 @@ pub struct RenderSettings {
     pub overlay_fade_seconds: f64,
 }
 
-/// Debian's `fonts-dejavu-core`.
-pub const DEFAULT_FONT_FILE: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
+/// Debian's `fonts-noto-core`; the layout's width estimates are measured on it.
+pub const DEFAULT_FONT: &str = "Noto Sans";
 
 impl Default for RenderSettings {
     /// Vertical 1080x1920 at 30 fps, x264 `veryfast` CRF 23: the design's reference render.
@@ -120,7 +125,7 @@ impl Default for RenderSettings {
             fps: 30,
             x264_preset: "veryfast".to_owned(),
             crf: 23,
-            font_file: PathBuf::from(DEFAULT_FONT_FILE),
+            font: DEFAULT_FONT.to_owned(),
             music_volume: 0.25,
             thumbnail_at_seconds: 1.0,
             transition_seconds: 0.5,
@@ -246,14 +251,6 @@ pub async fn render(
     text_boxes
         .extend(overlays.iter().enumerate().map(|(i, o)| layout::overlay_box(i, o, captions.is_some(), settings)));
     layout::check(&text_boxes, settings).map_err(|reason| RenderError::QualityGate { reason })?;
-    if !overlays.is_empty() && !is_file(&settings.font_file).await {
-        return Err(RenderError::InvalidJob {
-            reason: format!(
-                "font file {} not found (install fonts-dejavu-core or set font_file)",
-                settings.font_file.display()
-            ),
-        });
-    }
     if cancel.is_cancelled() {
         return Err(RenderError::Cancelled);
     }
@@ -265,24 +262,16 @@ pub async fn render(
         }
     }
 
-    // The graph script and overlay texts live in a scratch dir beside the output, removed on
-    // every exit path (and after a crash, by the next render of the same output).
+    // The graph and ASS scripts live in a scratch dir beside the output, removed on every exit
+    // path (and after a crash, by the next render of the same output).
     let work = shortline_media::partial::work_dir_beside(&job.output)
         .map_err(|e| RenderError::io("creating a render work directory", e))?;
-    let mut text_files = Vec::with_capacity(overlays.len());
-    for (i, overlay) in overlays.iter().enumerate() {
-        let path = work.path().join(format!("overlay-{i}.txt"));
-        tokio::fs::write(&path, overlay.text.as_bytes())
+    let text_path = work.path().join("text.ass");
+    let text = captions.is_some() || !overlays.is_empty();
+    if text {
+        tokio::fs::write(&text_path, subtitles::ass_document(captions, &overlays, settings, expected))
             .await
-            .map_err(|e| RenderError::io(format!("writing {}", path.display()), e))?;
-        text_files.push(path);
-    }
-    let drawn: Vec<_> = overlays.iter().cloned().zip(text_files.iter().map(PathBuf::as_path)).collect();
-    let ass_path = work.path().join("captions.ass");
-    if let Some(track) = captions {
-        tokio::fs::write(&ass_path, subtitles::ass_document(track, settings, expected))
-            .await
-            .map_err(|e| RenderError::io(format!("writing {}", ass_path.display()), e))?;
+            .map_err(|e| RenderError::io(format!("writing {}", text_path.display()), e))?;
     }
     let n = job.clips.len();
     let voice_input = job.voiceover.as_ref().map(|_| n);
@@ -291,11 +280,10 @@ pub async fn render(
     let script = build_filtergraph(
         &GraphSpec {
             timeline: &timeline,
-            overlays: &drawn,
             voice_input,
             music_input,
             loudness_gain_db,
-            captions: captions.map(|_| ass_path.as_path()),
+            text: text.then_some(text_path.as_path()),
         },
         settings,
     );

@@ -1,9 +1,10 @@
-//! Captions burnt in: the cues of the voiceover's WebVTT as an ASS script for libass (ffmpeg's
-//! `ass` filter, in the same pass as everything else). libass finds fonts through fontconfig and
-//! falls back glyph by glyph, so Greek, Arabic (shaped), CJK and emoji are drawn from whichever
-//! installed font has them (Noto, Symbola), where drawtext would draw empty boxes.
+//! The text burnt into the video, as one ASS script for libass (ffmpeg's `ass` filter, in the same
+//! pass as everything else): the captions — the cues of the voiceover's WebVTT — and the plan's
+//! overlays ([`crate::overlay`]). libass finds fonts through fontconfig and falls back glyph by
+//! glyph, so Greek, Arabic (shaped), CJK and emoji are drawn from whichever installed font has
+//! them (Noto, Noto CJK, Symbola), where drawtext with one font file draws empty boxes.
 //!
-//! Style: bold Noto Sans on a black box ([`layout::min_box_opacity`]), centred on the safe area
+//! Captions: bold [`RenderSettings::font`] on a black box ([`layout::min_box_opacity`]), centred on the safe area
 //! with its bottom at the caption band's bottom; at most two lines (the cues are wrapped to 32
 //! characters when they are made). `phrase` shows each cue while it is spoken and until the next
 //! one starts (or [`HOLD_SECONDS`] after its last word); `word` shows the same cues with the
@@ -15,10 +16,9 @@ use shortline_domain::captions::Cue;
 use shortline_domain::CaptionStyle;
 
 use super::layout::{self, TextBox};
+use super::overlay::{self, PreparedOverlay};
 use super::RenderSettings;
 
-/// The caption font (fontconfig picks fallbacks for what it lacks).
-pub const CAPTION_FONT: &str = "Noto Sans";
 /// How long a caption stays after its last word when no other follows at once.
 pub const HOLD_SECONDS: f64 = 0.5;
 /// The highlighted word's colour in `word` mode.
@@ -45,19 +45,19 @@ fn shown(cues: &[Cue], total: f64) -> Vec<(f64, f64)> {
 }
 
 /// `H:MM:SS.cc`, ASS's time format.
-fn ass_time(seconds: f64) -> String {
+pub(crate) fn ass_time(seconds: f64) -> String {
     let cs = (seconds.max(0.0) * 100.0).round() as u64;
     format!("{}:{:02}:{:02}.{:02}", cs / 360_000, cs / 6000 % 60, cs / 100 % 60, cs % 100)
 }
 
 /// `&HAABBGGRR` (alpha 0 is opaque).
-fn ass_colour([r, g, b]: [u8; 3], opacity: f64) -> String {
+pub(crate) fn ass_colour([r, g, b]: [u8; 3], opacity: f64) -> String {
     let alpha = (255.0 * (1.0 - opacity.clamp(0.0, 1.0))).round() as u8;
     format!("&H{alpha:02X}{b:02X}{g:02X}{r:02X}")
 }
 
 /// Text as libass shows it literally: `\`, `{` and `}` would start escapes and override blocks.
-fn ass_text(text: &str) -> String {
+pub(crate) fn ass_text(text: &str) -> String {
     text.replace('\\', "\u{FF3C}").replace('{', "\u{FF5B}").replace('}', "\u{FF5D}")
 }
 
@@ -91,8 +91,13 @@ fn cue_text(cue: &Cue, highlight: Option<usize>, settings: &RenderSettings) -> S
     lines.join("\\N")
 }
 
-/// The ASS script of `track` on a video of `total` seconds.
-pub(crate) fn ass_document(track: &CaptionTrack, settings: &RenderSettings, total: f64) -> String {
+/// The ASS script of the `captions` and `overlays` on a video of `total` seconds.
+pub(crate) fn ass_document(
+    captions: Option<&CaptionTrack>,
+    overlays: &[PreparedOverlay],
+    settings: &RenderSettings,
+    total: f64,
+) -> String {
     let (w, h) = (settings.width, settings.height);
     let fs = layout::caption_font_size(settings);
     let pad = layout::caption_padding(fs);
@@ -107,14 +112,24 @@ pub(crate) fn ass_document(track: &CaptionTrack, settings: &RenderSettings, tota
          Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
          Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, \
          MarginR, MarginV, Encoding\n\
-         Style: Caption,{CAPTION_FONT},{fs},{text},{text},{boxed},{boxed},-1,0,0,0,100,100,0,0,3,{pad},0,2,{margin_l},\
-         {margin_r},{margin_v},1\n\n\
+         Style: Caption,{font},{fs},{text},{text},{boxed},{boxed},-1,0,0,0,100,100,0,0,3,{pad},0,2,{margin_l},\
+         {margin_r},{margin_v},1\n{overlay_styles}\n\
          [Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n",
+        font = settings.font,
         text = ass_colour(TEXT, 1.0),
+        overlay_styles = overlay::styles(settings),
     );
-    if track.style == CaptionStyle::Off {
-        return doc;
+    if let Some(track) = captions.filter(|track| track.style != CaptionStyle::Off) {
+        caption_events(&mut doc, track, settings, total);
     }
+    for o in overlays {
+        doc.push_str(&overlay::dialogue(o, settings));
+    }
+    doc
+}
+
+/// The captions' events (layer 0): one per cue, or one per word in `word` mode.
+fn caption_events(doc: &mut String, track: &CaptionTrack, settings: &RenderSettings, total: f64) {
     for (cue, (start, end)) in track.cues.iter().zip(shown(&track.cues, total)) {
         if end - start < 0.01 {
             continue;
@@ -135,7 +150,6 @@ pub(crate) fn ass_document(track: &CaptionTrack, settings: &RenderSettings, tota
             _ => dialogue(start, end, cue_text(cue, None, settings)),
         }
     }
-    doc
 }
 
 /// The boxes the captions occupy, for the layout check.
@@ -171,7 +185,7 @@ mod tests {
 
     #[test]
     fn phrase_captions_hold_until_the_next_cue_and_escape_overrides() {
-        let doc = ass_document(&track(CaptionStyle::Phrase), &RenderSettings::default(), 10.0);
+        let doc = ass_document(Some(&track(CaptionStyle::Phrase)), &[], &RenderSettings::default(), 10.0);
         assert!(doc.contains("Style: Caption,Noto Sans,52,&H00FFFFFF,&H00FFFFFF,"), "{doc}");
         assert!(doc.contains("Dialogue: 0,0:00:00.10,0:00:01.00,Caption,,0,0,0,,Stop scrolling.\n"), "{doc}");
         assert!(
@@ -183,7 +197,7 @@ mod tests {
 
     #[test]
     fn word_captions_highlight_the_spoken_word() {
-        let doc = ass_document(&track(CaptionStyle::Word), &RenderSettings::default(), 2.2);
+        let doc = ass_document(Some(&track(CaptionStyle::Word)), &[], &RenderSettings::default(), 2.2);
         assert_eq!(doc.matches("Dialogue:").count(), 4);
         assert!(
             doc.contains("0:00:00.40,0:00:01.00,Caption,,0,0,0,,Stop {\\c&H000AD6FF}scrolling.{\\c&H00FFFFFF}\n"),
@@ -192,7 +206,9 @@ mod tests {
         // The last cue is cut at the video's end.
         assert!(doc.contains("0:00:01.40,0:00:02.20,"), "{doc}");
         assert_eq!(
-            ass_document(&track(CaptionStyle::Off), &RenderSettings::default(), 2.2).matches("Dialogue:").count(),
+            ass_document(Some(&track(CaptionStyle::Off)), &[], &RenderSettings::default(), 2.2)
+                .matches("Dialogue:")
+                .count(),
             0
         );
     }

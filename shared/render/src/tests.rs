@@ -18,7 +18,7 @@ fn settings() -> RenderSettings {
         fps: 15,
         x264_preset: "ultrafast".to_owned(),
         crf: 30,
-        font_file: PathBuf::from(DEFAULT_FONT_FILE),
+        font: DEFAULT_FONT.to_owned(),
         music_volume: 0.3,
         thumbnail_at_seconds: 0.5,
         transition_seconds: 0.4,
@@ -162,7 +162,7 @@ async fn hostile_overlay_text_renders_and_is_drawn() {
         overlay(hostile, OverlayPosition::Top, OverlayStyle::Bold),
         overlay("semi;colon:comma,[brackets]'quote'\\", OverlayPosition::Center, OverlayStyle::Highlight),
         overlay(
-            "This deliberately long caption has to wrap onto several lines instead of running off both edges of the frame: 100%",
+            "This deliberately long caption wraps onto several lines, not off both edges: 100%",
             OverlayPosition::Bottom,
             OverlayStyle::Normal,
         ),
@@ -505,19 +505,38 @@ async fn a_scene_black_for_two_seconds_fails_the_quality_gate_and_leaves_nothing
     assert!(names(&out.path().join("videos")).is_empty(), "nothing is published");
 }
 
-/// One frame of `text` drawn as a caption by libass on grey, as luma, and ffmpeg's log.
-fn caption_frame(dir: &Path, text: &str) -> (Vec<u8>, String) {
+/// One frame of `text` drawn by libass on grey, as luma, and ffmpeg's log: as a caption, or as
+/// an overlay in `style`.
+fn text_frame(dir: &Path, text: &str, overlay_style: Option<OverlayStyle>) -> (Vec<u8>, String) {
     use shortline_domain::captions::{Cue, WordTiming};
     use shortline_domain::CaptionStyle;
-    let settings = RenderSettings { width: 640, height: 360, ..RenderSettings::default() };
-    let words: Vec<WordTiming> =
-        text.split(' ').map(|w| WordTiming { text: w.to_owned(), start: 0.0, end: 1.0 }).collect();
-    let track = CaptionTrack { cues: vec![Cue { start: 0.0, end: 1.0, words }], style: CaptionStyle::Phrase };
-    let script = dir.join(format!("caption-{}.ass", text.chars().map(|c| c as u32).sum::<u32>()));
-    std::fs::write(&script, subtitles::ass_document(&track, &settings, 1.0)).expect("ass");
+    // No fade: the frame at 0 s shows the overlay whole.
+    let settings = RenderSettings { width: 640, height: 360, overlay_fade_seconds: 0.0, ..RenderSettings::default() };
+    let script = match overlay_style {
+        None => {
+            let words: Vec<WordTiming> =
+                text.split(' ').map(|w| WordTiming { text: w.to_owned(), start: 0.0, end: 1.0 }).collect();
+            let track = CaptionTrack { cues: vec![Cue { start: 0.0, end: 1.0, words }], style: CaptionStyle::Phrase };
+            subtitles::ass_document(Some(&track), &[], &settings, 1.0)
+        }
+        Some(style) => {
+            let plan = [TextOverlay {
+                text: text.to_owned(),
+                start_seconds: 0.0,
+                end_seconds: 1.0,
+                position: OverlayPosition::Center,
+                style,
+            }];
+            let overlays = prepare_overlays(&plan, &settings, 1.0);
+            subtitles::ass_document(None, &overlays, &settings, 1.0)
+        }
+    };
+    static SCRIPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let path = dir.join(format!("text-{}.ass", SCRIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    std::fs::write(&path, script).expect("ass");
     let out = std::process::Command::new("ffmpeg")
         .args(["-v", "verbose", "-nostdin", "-f", "lavfi", "-i", "color=c=gray:s=640x360:d=0.2", "-vf"])
-        .arg(format!("ass=filename={},format=gray", graph::filter_arg(s(&script))))
+        .arg(format!("ass=filename={},format=gray", graph::filter_arg(s(&path))))
         .args(["-frames:v", "1", "-f", "rawvideo", "-"])
         .output()
         .expect("ffmpeg");
@@ -525,23 +544,26 @@ fn caption_frame(dir: &Path, text: &str) -> (Vec<u8>, String) {
     (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-/// Must-show (font fallback): a caption mixing Latin, Greek, Arabic, CJK and emoji is drawn
-/// without an empty box: libass finds every glyph in some installed font (no "failed to find
-/// any fallback"), and no character alone looks like the box drawn for a character no font has.
+/// Must-show (font fallback): a line mixing Latin, Greek, Arabic, CJK and emoji, as a caption and
+/// as an overlay of each style, is drawn without an empty box: libass finds every glyph in some
+/// installed font (no "failed to find any fallback"), and no character alone looks like the box
+/// drawn for a character no font has.
 #[test]
-fn a_caption_in_five_scripts_and_emoji_has_no_empty_boxes() {
+fn a_line_in_five_scripts_and_emoji_has_no_empty_boxes_in_captions_or_overlays() {
     let dir = tempfile::tempdir().expect("tempdir");
     let line = "Hello Γειά σου مرحبا بكم 你好世界 😀 🎉 ☕";
-    let (drawn, log) = caption_frame(dir.path(), line);
-    assert!(!log.contains("failed to find any fallback"), "{log}");
-    assert!(drawn.iter().any(|&y| y > 200), "the line is drawn");
-    // U+E000 is private use: no installed font has it, so libass draws its empty box.
-    let (tofu, _) = caption_frame(dir.path(), "\u{E000}");
-    let (blank, _) = caption_frame(dir.path(), " ");
-    assert_ne!(tofu, blank, "the reference box is visible");
-    for c in line.chars().filter(|c| !c.is_whitespace()) {
-        let (glyph, _) = caption_frame(dir.path(), &c.to_string());
-        assert_ne!(glyph, tofu, "{c:?} (U+{:04X}) is drawn as an empty box", c as u32);
+    for kind in [None, Some(OverlayStyle::Bold), Some(OverlayStyle::Normal), Some(OverlayStyle::Highlight)] {
+        let (drawn, log) = text_frame(dir.path(), line, kind);
+        assert!(!log.contains("failed to find any fallback"), "{kind:?}: {log}");
+        assert!(drawn.iter().any(|&y| y > 200) && drawn.iter().any(|&y| y < 40), "{kind:?}: the line is drawn");
+        // U+E000 is private use: no installed font has it, so libass draws its empty box.
+        let (tofu, _) = text_frame(dir.path(), "\u{E000}", kind);
+        let (blank, _) = text_frame(dir.path(), " ", kind);
+        assert_ne!(tofu, blank, "{kind:?}: the reference box is visible");
+        for c in line.chars().filter(|c| !c.is_whitespace()) {
+            let (glyph, _) = text_frame(dir.path(), &c.to_string(), kind);
+            assert_ne!(glyph, tofu, "{kind:?}: {c:?} (U+{:04X}) is drawn as an empty box", c as u32);
+        }
     }
 }
 

@@ -1,12 +1,11 @@
 //! The pure half of the renderer: the `-filter_complex_script` text ([`build_filtergraph`]) and
 //! its audio part ([`audio_graph`], [`loudness_chain`]). What it is made of lives beside it:
-//! the timeline arithmetic ([`timeline`]), escaping ([`escape`]), overlay text layout and
-//! `drawtext` ([`overlay`]) and the default music bed ([`music`]). Nothing here touches the file
+//! the timeline arithmetic ([`timeline`]), escaping ([`escape`]) and the default music bed
+//! ([`music`]); the text drawn on the picture is an ASS script ([`crate::subtitles`]). Nothing here touches the file
 //! system or spawns a process, so all of it is unit-tested on strings.
 
 mod escape;
 mod music;
-mod overlay;
 mod timeline;
 
 use std::fmt::Write as _;
@@ -16,12 +15,10 @@ use shortline_domain::Transition;
 
 pub(crate) use escape::filter_arg;
 pub(crate) use music::{music_bed_source, MUSIC_LOOP_SECONDS};
-pub(crate) use overlay::{prepare_overlays, text_em, PreparedOverlay};
 pub use timeline::secs;
 pub(crate) use timeline::{Piece, Timeline};
 
 use super::{RenderSettings, TRUE_PEAK_CEILING_DBTP};
-use overlay::drawtext;
 use timeline::to_frames;
 
 /// Audio is mixed and encoded at this rate, in stereo.
@@ -30,16 +27,14 @@ pub(crate) const SAMPLE_RATE: u32 = 48_000;
 /// Everything the graph needs to know besides the settings.
 pub(crate) struct GraphSpec<'a> {
     pub timeline: &'a Timeline,
-    /// Overlays with the path of the file holding each one's text.
-    pub overlays: &'a [(PreparedOverlay, &'a Path)],
     /// ffmpeg input index of the voiceover, if any (clips are inputs `0..n`).
     pub voice_input: Option<usize>,
     /// ffmpeg input index of the (endlessly looped) music, if any.
     pub music_input: Option<usize>,
     /// The gain that brings the mix to the loudness target ([`AudioEnd::Normalise`]).
     pub loudness_gain_db: f64,
-    /// The ASS script of the captions to burn in, if any.
-    pub captions: Option<&'a Path>,
+    /// The ASS script of the captions and overlays to burn in, if any.
+    pub text: Option<&'a Path>,
 }
 
 /// How the audio mix ends: always [`loudness_chain`] with this gain, then …
@@ -130,18 +125,11 @@ pub(crate) fn build_filtergraph(spec: &GraphSpec<'_>, settings: &RenderSettings)
         "[joined]".to_owned()
     };
 
-    // 3. Overlays, then split off the thumbnail branch: just one frame, so the JPEG encoder's
-    //    pixel format conversion runs once, not on every frame.
-    let mut drawn: Vec<String> = spec.overlays.iter().map(|(o, path)| drawtext(o, path, settings)).collect();
-    if let Some(script) = spec.captions {
-        drawn.push(format!("ass=filename={}", filter_arg(&script.to_string_lossy())));
-    }
+    // 3. Captions and overlays, then split off the thumbnail branch: just one frame, so the JPEG
+    //    encoder's pixel format conversion runs once, not on every frame.
+    let drawn = spec.text.map(|script| format!("ass=filename={},", filter_arg(&script.to_string_lossy())));
     let thumb_frame = to_frames(settings.thumbnail_at_seconds, fps).min(tl.total_frames().saturating_sub(1));
-    if drawn.is_empty() {
-        let _ = writeln!(g, "{joined}split=3[vout][vt][vq];");
-    } else {
-        let _ = writeln!(g, "{joined}{},split=3[vout][vt][vq];", drawn.join(","));
-    }
+    let _ = writeln!(g, "{joined}{}split=3[vout][vt][vq];", drawn.unwrap_or_default());
     let _ =
         writeln!(g, "[vt]trim=start_frame={thumb_frame}:end_frame={},setpts=PTS-STARTPTS[vthumb];", thumb_frame + 1);
 
@@ -243,7 +231,7 @@ pub(crate) mod tests {
             fps: 15,
             x264_preset: "ultrafast".into(),
             crf: 30,
-            font_file: PathBuf::from("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+            font: crate::DEFAULT_FONT.to_owned(),
             music_volume: 0.3,
             thumbnail_at_seconds: 1.0,
             transition_seconds: 0.4,
@@ -257,14 +245,8 @@ pub(crate) mod tests {
 
     /// The graph of `tl` without overlays or captions, the mix raised by `gain_db`.
     fn graph_of(tl: &Timeline, s: &RenderSettings, voice: Option<usize>, music: Option<usize>, gain_db: f64) -> String {
-        let spec = GraphSpec {
-            timeline: tl,
-            overlays: &[],
-            voice_input: voice,
-            music_input: music,
-            loudness_gain_db: gain_db,
-            captions: None,
-        };
+        let spec =
+            GraphSpec { timeline: tl, voice_input: voice, music_input: music, loudness_gain_db: gain_db, text: None };
         build_filtergraph(&spec, s)
     }
 
