@@ -2,7 +2,9 @@
 //! certificate, key and CA when the files change (cert-manager and Kubernetes Secret updates
 //! rotate them), so new connections get the new certificate without a restart; a client
 //! presents the same certificate as its identity (mutual TLS), which the called service checks
-//! against the identities it admits ([`crate::auth`]).
+//! against the identities it admits ([`crate::auth`]), and re-reads the files as well
+//! ([`ReloadingClientTls`], which [`crate::balance`] channels look at). A change is seen by
+//! the files' modification times and sizes; files that cannot be used keep the last good ones.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use shortline_config::pem::{certificates, private_key, read, roots, PemError};
 use shortline_config::TlsConfig;
@@ -55,15 +58,8 @@ impl TlsFiles {
         }
     }
 
-    fn paths(&self) -> impl Iterator<Item = &Path> {
-        [self.cert.as_path(), self.key.as_path()].into_iter().chain(self.ca.as_deref())
-    }
-
-    /// When each file last changed, and its size: a change of either means a rotation.
-    fn stamps(&self) -> Vec<Stamp> {
-        self.paths()
-            .map(|path| std::fs::metadata(path).ok().and_then(|meta| Some((meta.modified().ok()?, meta.len()))))
-            .collect()
+    fn paths(&self) -> Vec<&Path> {
+        [self.cert.as_path(), self.key.as_path()].into_iter().chain(self.ca.as_deref()).collect()
     }
 
     fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
@@ -88,35 +84,66 @@ impl TlsFiles {
 /// When a file last changed and its size (`None`: unreadable); a change of either is a rotation.
 type Stamp = Option<(SystemTime, u64)>;
 
+fn stamps(paths: &[&Path]) -> Vec<Stamp> {
+    paths
+        .iter()
+        .map(|path| std::fs::metadata(path).ok().and_then(|meta| Some((meta.modified().ok()?, meta.len()))))
+        .collect()
+}
+
+/// The last good settings built from some files, and the files' stamps when they were built.
+struct Stamped<T> {
+    stamps: Vec<Stamp>,
+    value: T,
+}
+
+impl<T> Stamped<T> {
+    fn build(paths: &[&Path], build: impl FnOnce() -> Result<T, TlsError>) -> Result<Self, TlsError> {
+        let stamps = stamps(paths);
+        Ok(Stamped { stamps, value: build()? })
+    }
+
+    /// Builds the settings again if the files changed since; files that cannot be used keep the
+    /// last good settings (and say so in the log) and are tried again at the next call. True
+    /// when the settings are new.
+    fn refresh(&mut self, paths: &[&Path], build: impl FnOnce() -> Result<T, TlsError>) -> bool {
+        let stamps = stamps(paths);
+        if stamps == self.stamps {
+            return false;
+        }
+        match build() {
+            Ok(value) => {
+                tracing::info!(files = ?paths, "TLS files changed: new connections use them");
+                *self = Stamped { stamps, value };
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "TLS files changed but cannot be used; keeping the previous ones");
+                false
+            }
+        }
+    }
+}
+
 /// A server's TLS settings, rebuilt from the files at the first handshake after they change. A
 /// rotation to unreadable files keeps the last good settings (and says so in the log).
 pub struct ReloadingTls {
     files: TlsFiles,
-    current: Mutex<(Vec<Stamp>, Arc<ServerConfig>)>,
+    current: Mutex<Stamped<Arc<ServerConfig>>>,
 }
 
 impl ReloadingTls {
     /// Reads the files now: a server does not start with certificates it cannot use.
     pub fn new(files: TlsFiles) -> Result<Self, TlsError> {
-        let stamps = files.stamps();
-        let config = files.server_config()?;
-        Ok(ReloadingTls { files, current: Mutex::new((stamps, config)) })
+        let current = Stamped::build(&files.paths(), || files.server_config())?;
+        Ok(ReloadingTls { files, current: Mutex::new(current) })
     }
 
     /// The settings for the next handshake.
     pub fn config(&self) -> Arc<ServerConfig> {
-        let stamps = self.files.stamps();
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if current.0 != stamps {
-            match self.files.server_config() {
-                Ok(config) => {
-                    tracing::info!(cert = %self.files.cert.display(), "TLS files changed: new connections use them");
-                    *current = (stamps, config);
-                }
-                Err(error) => tracing::warn!(%error, "TLS files changed but cannot be used; keeping the previous ones"),
-            }
-        }
-        current.1.clone()
+        current.refresh(&self.files.paths(), || self.files.server_config());
+        current.value.clone()
     }
 
     /// Accepts connections on `listener` and hands each over once its handshake is done (a
@@ -161,19 +188,67 @@ impl ReloadingTls {
 
 /// The client side of `[tls]`: trust `tls.ca_file` and present this process's certificate as its
 /// identity. `None` when no CA is configured (system roots are not used between the services).
-pub fn client_config(tls: &TlsConfig) -> Result<Option<tonic::transport::ClientTlsConfig>, TlsError> {
-    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+/// The files are checked here (tonic parses them only when an endpoint takes them), so a
+/// half-written file or a key that is not the certificate's is an error where they are read.
+pub fn client_config(tls: &TlsConfig) -> Result<Option<ClientTlsConfig>, TlsError> {
     let Some(ca) = &tls.ca_file else { return Ok(None) };
+    // A CA file without a certificate would make a client that trusts nothing.
+    roots(ca)?;
     let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
     if let Some(files) = TlsFiles::from_config(tls)? {
         config = config.identity(Identity::from_pem(read(&files.cert)?, read(&files.key)?));
     }
+    Endpoint::from_static("https://localhost").tls_config(config.clone()).map_err(|error| {
+        let why = std::error::Error::source(&error).map_or_else(|| error.to_string(), ToString::to_string);
+        TlsError::Config(format!("the client certificate, key or CA cannot be used: {why}"))
+    })?;
     Ok(Some(config))
 }
 
+/// A client's TLS settings ([`client_config`]), built again by [`Self::reload`] when the files
+/// change, so that endpoints made afterwards present the new certificate and trust the new CA.
+/// A rotation to files that cannot be used keeps the last good settings (and says so in the log).
+pub struct ReloadingClientTls {
+    tls: TlsConfig,
+    current: Stamped<Option<ClientTlsConfig>>,
+}
+
+impl ReloadingClientTls {
+    /// Reads the files now: a client does not start with certificates it cannot use.
+    pub fn new(tls: &TlsConfig) -> Result<Self, TlsError> {
+        let tls = tls.clone();
+        let current = Stamped::build(&Self::paths(&tls), || client_config(&tls))?;
+        Ok(ReloadingClientTls { tls, current })
+    }
+
+    /// The files the settings come from; none without a CA (no TLS settings to change).
+    fn paths(tls: &TlsConfig) -> Vec<&Path> {
+        match &tls.ca_file {
+            Some(ca) => [Some(ca), tls.cert_file.as_ref(), tls.key_file.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(PathBuf::as_path)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The settings new endpoints take.
+    pub fn config(&self) -> Option<&ClientTlsConfig> {
+        self.current.value.as_ref()
+    }
+
+    /// Builds the settings again if the files changed; true when they are new (endpoints made
+    /// before present the old certificate).
+    pub fn reload(&mut self) -> bool {
+        let tls = &self.tls;
+        self.current.refresh(&Self::paths(tls), || client_config(tls))
+    }
+}
+
 /// An endpoint for `url` (connecting lazily); an `https://` URL over TLS as [`client_config`] says.
-pub fn endpoint(url: &str, tls: &TlsConfig) -> Result<tonic::transport::Endpoint, TlsError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+pub fn endpoint(url: &str, tls: &TlsConfig) -> Result<Endpoint, TlsError> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|error| TlsError::Config(format!("`{url}` is not a URL: {error}")))?;
     if !url.starts_with("https://") {
         return Ok(endpoint);
@@ -183,7 +258,7 @@ pub fn endpoint(url: &str, tls: &TlsConfig) -> Result<tonic::transport::Endpoint
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
@@ -193,13 +268,13 @@ mod tests {
     use tonic_health::pb::HealthCheckRequest;
 
     /// A test CA that signs certificates for DNS names.
-    struct TestCa {
+    pub(crate) struct TestCa {
         issuer: Issuer<'static, KeyPair>,
-        pem: String,
+        pub(crate) pem: String,
     }
 
     impl TestCa {
-        fn new() -> TestCa {
+        pub(crate) fn new() -> TestCa {
             let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
             let key = KeyPair::generate().unwrap();
@@ -208,7 +283,7 @@ mod tests {
         }
 
         /// A certificate and key (PEM) for `names`.
-        fn issue(&self, names: &[&str]) -> (String, String) {
+        pub(crate) fn issue(&self, names: &[&str]) -> (String, String) {
             let key = KeyPair::generate().unwrap();
             let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
             let cert = CertificateParams::new(names).unwrap().signed_by(&key, &self.issuer).unwrap();
@@ -216,7 +291,7 @@ mod tests {
         }
     }
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);
         // Written aside and renamed in, as a Secret update swaps the file at once.
         std::fs::write(dir.join(format!(".{name}.new")), text).unwrap();
@@ -280,5 +355,42 @@ mod tests {
 
         shutdown.trigger();
         tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    }
+
+    #[test]
+    fn client_files_that_cannot_be_used_keep_the_last_good_settings() {
+        shortline_telemetry::init_for_tests();
+        let dir = tempfile::tempdir().unwrap();
+        let (first_ca, second_ca) = (TestCa::new(), TestCa::new());
+        let (cert, key) = first_ca.issue(&["orchestrator"]);
+        let tls = TlsConfig {
+            ca_file: Some(write(dir.path(), "ca.crt", &first_ca.pem)),
+            cert_file: Some(write(dir.path(), "tls.crt", &cert)),
+            key_file: Some(write(dir.path(), "tls.key", &key)),
+        };
+        let mut client = ReloadingClientTls::new(&tls).unwrap();
+        // The settings hold the files' bytes, so their Debug form tells which files they are from.
+        let first = format!("{:?}", client.config().unwrap());
+        assert!(!client.reload(), "nothing changed");
+
+        let (new_cert, new_key) = second_ca.issue(&["orchestrator"]);
+        for (name, text, why) in [
+            ("tls.crt", "not a certificate", "a certificate file without a certificate"),
+            ("tls.crt", new_cert.as_str(), "a certificate whose key is not there yet"),
+            ("ca.crt", "", "an empty CA file"),
+        ] {
+            write(dir.path(), name, text);
+            assert!(!client.reload(), "took {why}");
+            assert_eq!(format!("{:?}", client.config().unwrap()), first, "after {why}");
+        }
+        std::fs::remove_file(dir.path().join("tls.key")).unwrap();
+        assert!(!client.reload(), "took a key file that is gone");
+        assert_eq!(format!("{:?}", client.config().unwrap()), first);
+
+        write(dir.path(), "tls.key", &new_key);
+        write(dir.path(), "ca.crt", &second_ca.pem);
+        assert!(client.reload(), "did not take the rotated files");
+        assert_ne!(format!("{:?}", client.config().unwrap()), first);
+        assert!(!client.reload(), "nothing changed since");
     }
 }
