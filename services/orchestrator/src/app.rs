@@ -6,7 +6,7 @@ use std::sync::Arc;
 use shortline_config::Config;
 use shortline_db::{JobKind, MadeBy, StageName};
 use shortline_domain::Platform;
-use shortline_grpc::auth::{Policy, Tokens};
+use shortline_grpc::auth::{Policy, TokenFile};
 use shortline_grpc::service::{ServicePorts, ServiceStart, StartError};
 use shortline_grpc::{ServeError, Shutdown};
 use shortline_proto::v1::orchestrator_service_server::OrchestratorServiceServer;
@@ -24,7 +24,7 @@ pub struct Application {
     engine: Arc<Engine>,
     config: Config,
     /// The users' tokens when `auth.tokens_file` is set; `None`: no authentication.
-    tokens: Option<Arc<Tokens>>,
+    tokens: Option<Arc<TokenFile>>,
     /// Whether this process drives jobs (claims them, runs the scheduled refresh).
     drives_jobs: bool,
 }
@@ -53,7 +53,7 @@ impl Application {
         };
         let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone(), Lineage::start(&config.lineage)));
         let tokens = match &config.auth.tokens_file {
-            Some(path) => Some(Arc::new(Tokens::load(path).map_err(StartError::other)?)),
+            Some(path) => Some(Arc::new(TokenFile::load(path).map_err(StartError::other)?)),
             None => None,
         };
         Ok(Application { start, engine, config, tokens, drives_jobs: true })

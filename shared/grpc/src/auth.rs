@@ -15,12 +15,15 @@
 //!
 //! SHA-256 without salt or stretching is enough here because tokens are long random secrets,
 //! not passwords people pick: nothing to guess from a leaked file, and a check costs one hash.
+//!
+//! The file is looked at again on every call ([`TokenFile`]): a Secret update adds or revokes a
+//! user without a restart, and a file that cannot be used keeps the last good tokens.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
@@ -31,6 +34,8 @@ use tonic::codegen::http;
 use tonic::codegen::Service;
 use tonic::server::NamedService;
 use tonic::Status;
+
+use crate::watched::Watched;
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -150,6 +155,28 @@ impl Tokens {
     }
 }
 
+/// The token file, read again when it changes (its modification time or size), so that users
+/// added to or removed from it are known from the next call on.
+pub struct TokenFile {
+    path: PathBuf,
+    current: Mutex<Watched<Arc<Tokens>>>,
+}
+
+impl TokenFile {
+    /// Reads the file now: a service does not start with a token file it cannot use.
+    pub fn load(path: &Path) -> Result<TokenFile, TokenFileError> {
+        let current = Watched::build(&[path], || Tokens::load(path).map(Arc::new))?;
+        Ok(TokenFile { path: path.to_owned(), current: Mutex::new(current) })
+    }
+
+    /// The tokens as the file says now (one `stat` when it has not changed).
+    pub fn tokens(&self) -> Arc<Tokens> {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current.refresh("the token file", &[self.path.as_path()], || Tokens::load(&self.path).map(Arc::new));
+        current.value().clone()
+    }
+}
+
 /// The hex SHA-256 of a token, as the token file stores it.
 pub fn hash_token(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
@@ -206,7 +233,7 @@ pub const COMPOSER_IDENTITY: &str = "composer";
 pub enum Policy {
     /// Users with bearer tokens; each method (the last segment of the path) needs the
     /// permission `permission_of` says, and an admitted call carries its [`Caller`].
-    Users { tokens: Arc<Tokens>, permission_of: fn(&str) -> Option<Permission> },
+    Users { tokens: Arc<TokenFile>, permission_of: fn(&str) -> Option<Permission> },
     /// Other services, by the identity in their client certificate (mutual TLS).
     Services { identities: &'static [&'static str] },
 }
@@ -247,7 +274,7 @@ where
         let method = request.uri().path().rsplit('/').next().unwrap_or_default();
         let admitted = match &self.policy {
             Policy::Users { tokens, permission_of } => {
-                authorize(tokens, permission_of(method), request.headers()).map(Some)
+                authorize(&tokens.tokens(), permission_of(method), request.headers()).map(Some)
             }
             Policy::Services { identities } => authorize_peer(identities, request.extensions()).map(|()| None),
         };
@@ -313,6 +340,34 @@ mod tests {
             let refused = authorize(&tokens, Some(Permission::Read), &headers).unwrap_err();
             assert_eq!(refused.code(), tonic::Code::Unauthenticated);
         }
+    }
+
+    fn entry(name: &str, role: &str, token: &str) -> String {
+        format!("[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n", hash_token(token))
+    }
+
+    #[test]
+    fn a_changed_token_file_is_used_from_the_next_call_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        std::fs::write(&path, entry("vera", "viewer", "vera-secret")).unwrap();
+        let file = TokenFile::load(&path).unwrap();
+        assert_eq!(file.tokens().find("vera-secret").map(|c| c.role), Some(Role::Viewer));
+
+        // A Secret update: vera is revoked, otto added (another size, so seen at once even where
+        // modification times are coarse).
+        std::fs::write(&path, entry("otto", "operator", "otto-secret-longer")).unwrap();
+        let tokens = file.tokens();
+        assert!(tokens.find("vera-secret").is_none(), "a revoked token is refused");
+        assert_eq!(tokens.find("otto-secret-longer").map(|c| c.name.as_str()), Some("otto"));
+
+        // A half-written or broken file keeps the tokens that were good, and so does a removed one.
+        std::fs::write(&path, "[[tokens]]\nname = \"x\"").unwrap();
+        assert!(file.tokens().find("otto-secret-longer").is_some());
+        std::fs::remove_file(&path).unwrap();
+        assert!(file.tokens().find("otto-secret-longer").is_some());
+        // A service does not start on a broken file.
+        assert!(TokenFile::load(&path).is_err());
     }
 
     #[test]

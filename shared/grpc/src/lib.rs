@@ -6,7 +6,8 @@
 //! - [`status`]: the errors every service answers ([`status::RequestError`]) and the one mapping
 //!   of the services' errors to `tonic::Status` at the edge; job-scoped request checks;
 //! - [`convert`]: rows and domain types to and from protobuf messages;
-//! - [`auth`], [`tls`]: who may call what, and the certificates that prove it;
+//! - [`auth`], [`tls`]: who may call what, and the certificates that prove it, both re-read
+//!   when their files change (`watched`);
 //! - [`client`]: channels, job-scoped requests with deadlines, and what a failed call means;
 //!   [`balance`]: channels to a service's replicas; [`slots`]: back-pressure on heavy calls;
 //! - [`service`]: what every service does to start and serve: port, pool, metrics, TLS, media
@@ -25,5 +26,6 @@ pub mod service;
 pub mod slots;
 pub mod status;
 pub mod tls;
+mod watched;
 
 pub use server::*;

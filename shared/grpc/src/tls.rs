@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
@@ -20,6 +20,8 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use shortline_config::pem::{certificates, private_key, read, roots, PemError};
 use shortline_config::TlsConfig;
+
+use crate::watched::Watched;
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,69 +83,25 @@ impl TlsFiles {
     }
 }
 
-/// When a file last changed and its size (`None`: unreadable); a change of either is a rotation.
-type Stamp = Option<(SystemTime, u64)>;
-
-fn stamps(paths: &[&Path]) -> Vec<Stamp> {
-    paths
-        .iter()
-        .map(|path| std::fs::metadata(path).ok().and_then(|meta| Some((meta.modified().ok()?, meta.len()))))
-        .collect()
-}
-
-/// The last good settings built from some files, and the files' stamps when they were built.
-struct Stamped<T> {
-    stamps: Vec<Stamp>,
-    value: T,
-}
-
-impl<T> Stamped<T> {
-    fn build(paths: &[&Path], build: impl FnOnce() -> Result<T, TlsError>) -> Result<Self, TlsError> {
-        let stamps = stamps(paths);
-        Ok(Stamped { stamps, value: build()? })
-    }
-
-    /// Builds the settings again if the files changed since; files that cannot be used keep the
-    /// last good settings (and say so in the log) and are tried again at the next call. True
-    /// when the settings are new.
-    fn refresh(&mut self, paths: &[&Path], build: impl FnOnce() -> Result<T, TlsError>) -> bool {
-        let stamps = stamps(paths);
-        if stamps == self.stamps {
-            return false;
-        }
-        match build() {
-            Ok(value) => {
-                tracing::info!(files = ?paths, "TLS files changed: new connections use them");
-                *self = Stamped { stamps, value };
-                true
-            }
-            Err(error) => {
-                tracing::warn!(%error, "TLS files changed but cannot be used; keeping the previous ones");
-                false
-            }
-        }
-    }
-}
-
 /// A server's TLS settings, rebuilt from the files at the first handshake after they change. A
 /// rotation to unreadable files keeps the last good settings (and says so in the log).
 pub struct ReloadingTls {
     files: TlsFiles,
-    current: Mutex<Stamped<Arc<ServerConfig>>>,
+    current: Mutex<Watched<Arc<ServerConfig>>>,
 }
 
 impl ReloadingTls {
     /// Reads the files now: a server does not start with certificates it cannot use.
     pub fn new(files: TlsFiles) -> Result<Self, TlsError> {
-        let current = Stamped::build(&files.paths(), || files.server_config())?;
+        let current = Watched::build(&files.paths(), || files.server_config())?;
         Ok(ReloadingTls { files, current: Mutex::new(current) })
     }
 
     /// The settings for the next handshake.
     pub fn config(&self) -> Arc<ServerConfig> {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        current.refresh(&self.files.paths(), || self.files.server_config());
-        current.value.clone()
+        current.refresh("TLS files", &self.files.paths(), || self.files.server_config());
+        current.value().clone()
     }
 
     /// Accepts connections on `listener` and hands each over once its handshake is done (a
@@ -210,14 +168,14 @@ pub fn client_config(tls: &TlsConfig) -> Result<Option<ClientTlsConfig>, TlsErro
 /// A rotation to files that cannot be used keeps the last good settings (and says so in the log).
 pub struct ReloadingClientTls {
     tls: TlsConfig,
-    current: Stamped<Option<ClientTlsConfig>>,
+    current: Watched<Option<ClientTlsConfig>>,
 }
 
 impl ReloadingClientTls {
     /// Reads the files now: a client does not start with certificates it cannot use.
     pub fn new(tls: &TlsConfig) -> Result<Self, TlsError> {
         let tls = tls.clone();
-        let current = Stamped::build(&Self::paths(&tls), || client_config(&tls))?;
+        let current = Watched::build(&Self::paths(&tls), || client_config(&tls))?;
         Ok(ReloadingClientTls { tls, current })
     }
 
@@ -235,14 +193,14 @@ impl ReloadingClientTls {
 
     /// The settings new endpoints take.
     pub fn config(&self) -> Option<&ClientTlsConfig> {
-        self.current.value.as_ref()
+        self.current.value().as_ref()
     }
 
     /// Builds the settings again if the files changed; true when they are new (endpoints made
     /// before present the old certificate).
     pub fn reload(&mut self) -> bool {
         let tls = &self.tls;
-        self.current.refresh(&Self::paths(tls), || client_config(tls))
+        self.current.refresh("TLS files", &Self::paths(tls), || client_config(tls))
     }
 }
 

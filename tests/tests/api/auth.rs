@@ -1,6 +1,7 @@
 //! Only the right users get in (issue 15): with `auth.tokens_file` set, every orchestrator RPC
-//! answers exactly as the caller's token and role allow, a refused call writes nothing, and the
-//! user who started a job and the one who reviewed its video are on their rows.
+//! answers exactly as the caller's token and role allow, a refused call writes nothing, the
+//! user who started a job and the one who reviewed its video are on their rows, and a changed
+//! token file is used without a restart.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -181,6 +182,14 @@ async fn each_rpc_answers_each_role_exactly_and_refusals_write_nothing(db: TestD
     let rows = shortline_db::lineage::for_job(&mut pooled.conn(), job.id).await.expect("rows");
     assert_eq!(rows.job.started_by.as_deref(), Some("olga"));
     assert_eq!(rows.videos[0].reviewed_by.as_deref(), Some("rita"));
+
+    // The Secret is updated while the orchestrator runs: vera is revoked, nina added. The next
+    // calls know it, on connections opened before the change as well.
+    write_tokens_file(secrets.path(), &[USERS[1], USERS[2], USERS[3], ("nina", "viewer", "token-of-nina-new")]);
+    assert_eq!(call(&mut vera, "GetJob").await, Code::Unauthenticated, "a revoked token is refused");
+    let mut nina = client(&system, Some("token-of-nina-new")).await;
+    assert_eq!(call(&mut nina, "GetJob").await, Code::InvalidArgument, "an added token is admitted");
+    assert_eq!(call(&mut nina, "StartJob").await, Code::PermissionDenied, "with its role");
 }
 
 on_both_backends!(each_rpc_answers_each_role_exactly_and_refusals_write_nothing);
