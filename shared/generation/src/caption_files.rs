@@ -50,9 +50,7 @@ pub async fn write_caption_file(
     method: &str,
 ) -> Result<GeneratedFile, MediaError> {
     let slot = partial(path)?;
-    tokio::fs::write(slot.path(), contents)
-        .await
-        .map_err(|e| MediaError::io(format!("writing {}", slot.path().display()), e))?;
+    slot.write(contents).await.map_err(|e| MediaError::io(format!("writing {}", slot.path().display()), e))?;
     let path = commit(slot).await?;
     Ok(GeneratedFile {
         path,

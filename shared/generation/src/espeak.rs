@@ -163,7 +163,8 @@ impl EspeakVoice {
         if info.data_bytes == 0 || duration_seconds <= 0.0 {
             return Err(MediaError::invalid_output(partial.dest(), "espeak-ng wrote no audio"));
         }
-        tokio::fs::write(partial.path(), &bytes)
+        partial
+            .write(bytes.as_slice())
             .await
             .map_err(|e| MediaError::io(format!("writing {}", partial.path().display()), e))?;
         let sha256 = hex::encode(Sha256::digest(&bytes));

@@ -35,9 +35,7 @@ async fn write_placeholder(
         return Err(MediaError::Cancelled);
     }
     let partial = partial(out_path)?;
-    tokio::fs::write(partial.path(), body)
-        .await
-        .map_err(|e| MediaError::io(format!("writing {}", partial.path().display()), e))?;
+    partial.write(body).await.map_err(|e| MediaError::io(format!("writing {}", partial.path().display()), e))?;
     let path = commit(partial).await?;
     Ok(GeneratedFile {
         path,

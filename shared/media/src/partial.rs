@@ -5,15 +5,23 @@
 //! error or a cancelled request leaves nothing. A process killed outright cannot run that drop;
 //! its leftovers are removed by the next commit of the same final path, which is deterministic
 //! for every file shortline makes, so a re-run after a crash also cleans up.
+//!
+//! Bytes made in memory go in through [`PartialFile::write`], not `tokio::fs::write`: a file
+//! operation runs on Tokio's blocking pool and goes on when its future is dropped (a cancelled
+//! request), so it could create the file again after the drop removed it.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 #[derive(Debug)]
 pub struct PartialFile {
     tmp: PathBuf,
     dest: PathBuf,
     armed: bool,
+    /// Set by the drop; a write on the blocking pool holds it while it writes, so it either
+    /// finishes before the drop removes the file or sees it set and writes nothing.
+    abandoned: Arc<Mutex<bool>>,
 }
 
 impl PartialFile {
@@ -29,7 +37,27 @@ impl PartialFile {
         tmp.push(name);
         tmp.push(format!(".{}", uuid::Uuid::new_v4().simple()));
         tmp.push(partial_suffix(dest));
-        Ok(PartialFile { tmp: dest.with_file_name(tmp), dest: dest.to_path_buf(), armed: true })
+        Ok(PartialFile {
+            tmp: dest.with_file_name(tmp),
+            dest: dest.to_path_buf(),
+            armed: true,
+            abandoned: Arc::new(Mutex::new(false)),
+        })
+    }
+
+    /// Writes `contents` as the whole file, on the blocking pool. If the file is dropped while
+    /// this runs, the file is gone afterwards all the same (see the module docs).
+    pub async fn write(&self, contents: impl Into<Vec<u8>>) -> std::io::Result<()> {
+        let (path, contents, abandoned) = (self.tmp.clone(), contents.into(), self.abandoned.clone());
+        tokio::task::spawn_blocking(move || {
+            let abandoned = abandoned.lock().unwrap_or_else(PoisonError::into_inner);
+            if *abandoned {
+                return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "the partial file was dropped"));
+            }
+            std::fs::write(&path, contents)
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 
     /// Where the tool writes.
@@ -54,11 +82,25 @@ impl PartialFile {
 impl Drop for PartialFile {
     fn drop(&mut self) {
         if self.armed {
+            // Waits for a write in progress (at most one file's write, and only when a request
+            // is dropped mid-write).
+            let mut abandoned = self.abandoned.lock().unwrap_or_else(PoisonError::into_inner);
+            *abandoned = true;
             match std::fs::remove_file(&self.tmp) {
                 Ok(()) | Err(_) => {}
             }
         }
     }
+}
+
+/// Writes `contents` through an open file's own handle, on the blocking pool: if the future is
+/// dropped and the file removed meanwhile (a `tempfile::NamedTempFile` dropped with a cancelled
+/// request), the write goes on into the removed file and its name does not come back, as it
+/// would with `tokio::fs::write` to the path.
+pub async fn write_through(file: &std::fs::File, contents: impl Into<Vec<u8>>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let (mut file, contents) = (file.try_clone()?, contents.into());
+    tokio::task::spawn_blocking(move || file.write_all(&contents)).await.map_err(std::io::Error::other)?
 }
 
 /// A scratch directory beside `dest` for the files a tool reads while making it (e.g. a filter
@@ -155,5 +197,33 @@ mod tests {
         std::fs::write(done.path(), b"whole").expect("write");
         assert_eq!(done.commit().await.expect("commit"), dest);
         assert_eq!(names(&dir.path().join("out")), [".w.mp4.1234.partial.mp4", "v.mp4"]);
+    }
+
+    /// A request dropped while its file is being written (the write's future dropped, then the
+    /// partial file): nothing is left, whichever of the write and the drop runs first. With
+    /// `tokio::fs::write` the write went on after the drop and left the file in most rounds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_dropped_midway_leaves_nothing() {
+        use std::future::Future as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let contents = vec![7u8; 1 << 20];
+        for round in 0..50 {
+            let partial = PartialFile::beside(&dir.path().join(format!("v{round}.wav"))).expect("partial");
+            let mut write = Box::pin(partial.write(contents.clone()));
+            // Polled once: the write is on the blocking pool.
+            let waker = futures::task::noop_waker();
+            let _ = write.as_mut().poll(&mut std::task::Context::from_waker(&waker));
+            drop(write);
+            drop(partial);
+        }
+        // Whatever the blocking pool still had to do is done.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+
+        // A write that is not dropped lands and commits.
+        let partial = PartialFile::beside(&dir.path().join("kept.wav")).expect("partial");
+        partial.write(b"whole".to_vec()).await.expect("write");
+        partial.commit().await.expect("commit");
+        assert_eq!(names(dir.path()), ["kept.wav"]);
     }
 }

@@ -576,9 +576,7 @@ pub async fn placeholder(job: &RenderJob, settings: &RenderSettings) -> Result<R
     for dest in [&job.thumbnail, &job.output] {
         let partial =
             PartialFile::beside(dest).map_err(|e| RenderError::io(format!("preparing {}", dest.display()), e))?;
-        tokio::fs::write(partial.path(), &body)
-            .await
-            .map_err(|e| RenderError::io(format!("writing {}", dest.display()), e))?;
+        partial.write(body.as_bytes()).await.map_err(|e| RenderError::io(format!("writing {}", dest.display()), e))?;
         partial.commit().await.map_err(|e| RenderError::io(format!("writing {}", dest.display()), e))?;
         sizes.push(body.len() as u64);
     }

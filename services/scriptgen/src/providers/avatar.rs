@@ -79,7 +79,7 @@ impl AvatarMedia {
             width: targets.width,
             height: targets.height,
         };
-        let video = tokio::select! {
+        let mut video = tokio::select! {
             video = self.api.generate(&request) => video.map_err(|e| {
                 chain_failure("avatar", self.api.name(), &charge_if_possibly_billed(e, estimate), &[])
             })?,
@@ -99,7 +99,7 @@ impl AvatarMedia {
             .suffix(".video")
             .tempfile_in(dir)
             .map_err(|e| MediaError::io(format!("preparing a download in {}", dir.display()), e))?;
-        tokio::fs::write(source.path(), &video.bytes)
+        shortline_media::partial::write_through(source.as_file(), std::mem::take(&mut video.bytes))
             .await
             .map_err(|e| MediaError::io(format!("writing {}", source.path().display()), e))?;
 

@@ -218,7 +218,7 @@ impl ClipChain {
                 Ok(video)
             })
             .await?;
-        let (api, video) = (made.api, made.value);
+        let (api, mut video) = (made.api, made.value);
 
         // The download, beside the output (same filesystem), removed on every path.
         let dir = target.out_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
@@ -229,7 +229,7 @@ impl ClipChain {
             tempfile::Builder::new().prefix(".source-").suffix(".video").tempfile_in(dir).map_err(|e| {
                 MediaError::Io { context: format!("preparing a download in {}", dir.display()), source: e }
             })?;
-        tokio::fs::write(source.path(), &video.bytes)
+        shortline_media::partial::write_through(source.as_file(), std::mem::take(&mut video.bytes))
             .await
             .map_err(|e| MediaError::Io { context: format!("writing {}", source.path().display()), source: e })?;
 

@@ -92,7 +92,8 @@ impl VoiceChain {
 
         let partial = PartialFile::beside(out_path)
             .map_err(|e| MediaError::Io { context: format!("preparing {}", out_path.display()), source: e })?;
-        tokio::fs::write(partial.path(), &audio.wav)
+        partial
+            .write(audio.wav.as_slice())
             .await
             .map_err(|e| MediaError::Io { context: format!("writing {}", partial.path().display()), source: e })?;
         if cancel.is_cancelled() {
