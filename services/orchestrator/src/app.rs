@@ -50,6 +50,7 @@ impl Application {
             job_budget_usd: config.pipeline.job_budget_usd,
             trend_max_age: config.pipeline.trend_max_age(),
             collection_deadline: std::time::Duration::from_secs(config.pipeline.stage_timeout_seconds.trend_collection),
+            analysis_deadline: std::time::Duration::from_secs(config.pipeline.stage_timeout_seconds.trend_analysis),
         };
         let engine = Arc::new(Engine::new(pool, stages, config.pipeline.clone(), Lineage::start(&config.lineage)));
         let tokens = match &config.auth.tokens_file {

@@ -14,7 +14,7 @@ use crate::stages::Stages;
 use crate::trends::{SourceQuota, TrendSource, ANALYSIS_WINDOW_HOURS};
 
 /// How often a job waiting for another's collection looks again.
-const WAIT_POLL: Duration = Duration::from_millis(100);
+pub(crate) const WAIT_POLL: Duration = Duration::from_millis(100);
 
 /// Which collections a job may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,6 +37,9 @@ pub struct Stages {
     /// The collection stage's deadline: how long a maker may hold its claim on a collection,
     /// and how long another job waits for it.
     pub(crate) collection_deadline: Duration,
+    /// The analysis stage's deadline: how long a job may hold its claim on a collection's
+    /// analysis, and how long another job waits for that report.
+    pub(crate) analysis_deadline: Duration,
 }
 
 impl Stages {
@@ -90,17 +93,38 @@ impl Stages {
     /// collection, and reuses the report the same analyst settings already made of it unless
     /// its theme asks for a fresh analysis.
     pub async fn analyze(&self, job_id: i64, window_hours: u32, max: usize) -> Result<db::TrendReport> {
-        let mut pooled = self.pool.get().await?;
-        let conn = &mut pooled.conn();
-        if let Ok(existing) = db::trend_reports::for_job(conn, job_id).await {
-            return Ok(existing);
+        let (collection, fresh) = {
+            let mut pooled = self.pool.get().await?;
+            let conn = &mut pooled.conn();
+            if let Ok(existing) = db::trend_reports::for_job(conn, job_id).await {
+                return Ok(existing);
+            }
+            let collection = db::trend_collections::used_by(conn, job_id).await?.map(|(_, c)| c.id);
+            (collection, self.wants_fresh_analysis(conn, job_id).await?)
+        };
+        let Some(collection_id) = collection.filter(|_| !fresh) else {
+            return self.analyse_anew(job_id, collection, window_hours, max).await;
+        };
+        if let Some(report) = self.reuse_or_claim(job_id, collection_id).await? {
+            return Ok(report);
         }
-        let now = Utc::now();
-        let since = (now - chrono::Duration::hours(i64::from(window_hours))).naive_utc();
-        let collection = db::trend_collections::used_by(conn, job_id).await?.map(|(_, c)| c.id);
-        if let Some(collection_id) = collection {
-            if !self.wants_fresh_analysis(conn, job_id).await? {
-                let analyst = &self.analyst;
+        let analysed = self.analyse_anew(job_id, collection, window_hours, max).await;
+        // Released whatever the outcome: a waiting job reuses the report, or tries itself.
+        let mut pooled = self.pool.get().await?;
+        db::trend_collections::release_analysis(&mut pooled.conn(), collection_id, job_id).await?;
+        analysed
+    }
+
+    /// The report the same analyst settings already made of the collection, as the job's own
+    /// copy; `None` once the job holds the collection's analysis claim. While another job holds
+    /// it, waits for its report (one analysis of a collection is paid for, on every replica).
+    async fn reuse_or_claim(&self, job_id: i64, collection_id: i64) -> Result<Option<db::TrendReport>> {
+        let analyst = &self.analyst;
+        let give_up = tokio::time::Instant::now() + self.analysis_deadline;
+        loop {
+            {
+                let mut pooled = self.pool.get().await?;
+                let conn = &mut pooled.conn();
                 let reusable = db::trend_reports::reusable(
                     conn,
                     collection_id,
@@ -113,10 +137,35 @@ impl Stages {
                     let new = NewTrendReport::reuse_of(job_id, &original);
                     let report = db::trend_reports::insert_reuse(conn, &new, original.id).await?;
                     info!(job_id, report_id = report.id, reused_from = original.id, "reusing a trend report");
-                    return Ok(report);
+                    return Ok(Some(report));
+                }
+                if db::trend_collections::claim_analysis(conn, collection_id, job_id, self.analysis_deadline).await? {
+                    return Ok(None);
                 }
             }
+            if tokio::time::Instant::now() >= give_up {
+                return Err(RequestError::Aborted(format!(
+                    "waited {}s for another job's analysis of trend collection {collection_id}",
+                    self.analysis_deadline.as_secs()
+                )));
+            }
+            tokio::time::sleep(crate::collections::WAIT_POLL).await;
         }
+    }
+
+    /// Calls the analyst on the trends of the job's collection (or of the catalogue, for a job
+    /// without one) and writes the job's report.
+    async fn analyse_anew(
+        &self,
+        job_id: i64,
+        collection: Option<i64>,
+        window_hours: u32,
+        max: usize,
+    ) -> Result<db::TrendReport> {
+        let mut pooled = self.pool.get().await?;
+        let conn = &mut pooled.conn();
+        let now = Utc::now();
+        let since = (now - chrono::Duration::hours(i64::from(window_hours))).naive_utc();
         let rows = match collection {
             Some(collection_id) => {
                 db::trends::in_collection_posted_since(conn, collection_id, since, max as i64).await?

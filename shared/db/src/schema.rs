@@ -54,6 +54,8 @@ diesel::table! {
         cost_micros -> BigInt,
         quota -> Json,
         error -> Nullable<Text>,
+        analysing_job_id -> Nullable<BigInt>,
+        analysis_claim_expires_at -> Nullable<Timestamp>,
     }
 }
 

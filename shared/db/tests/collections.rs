@@ -1,6 +1,7 @@
 //! The primitives of shared trend collections (issue 19), on both backends without services:
 //! one claim per key at a time (an expired one taken over), the freshest ready collection,
-//! uses recorded once per job, and a daily quota that concurrent callers never pass together.
+//! uses recorded once per job, a daily quota that concurrent callers never pass together, and
+//! one analysis of a collection at a time.
 
 use std::time::Duration;
 
@@ -70,6 +71,34 @@ async fn one_claim_per_key_and_an_expired_claim_is_taken_over(db: TestDb) {
     let made = db::trend_collections::finish(conn, made.id, 1, 0, &serde_json::json!({})).await.expect("finish");
     db::trend_collections::withdraw(conn, made.id).await.expect("withdraw");
     assert_eq!(db::trend_collections::find(conn, made.id).await.expect("find").status, CollectionStatus::Ready);
+}
+
+/// One job at a time analyses a collection: a second is refused while the claim holds, the
+/// claimer's own retry takes it back, a released or expired claim is free again, and only the
+/// holder's release ends it.
+async fn one_analysis_claim_per_collection_and_an_expired_one_is_taken_over(db: TestDb) {
+    let mut pooled = db.conn().await;
+    let conn = &mut pooled.conn();
+    let (maker, first, second) = (job(conn).await, job(conn).await, job(conn).await);
+    let claimed = db::trend_collections::claim(conn, &NewTrendCollection::claim(&key(), maker.id, MadeBy::Job, CLAIM))
+        .await
+        .expect("claim")
+        .expect("claimed");
+    let collection =
+        db::trend_collections::finish(conn, claimed.id, 3, 0, &serde_json::json!({})).await.expect("finish");
+    let id = collection.id;
+    assert!(db::trend_collections::claim_analysis(conn, id, first.id, CLAIM).await.expect("claim"));
+    assert!(!db::trend_collections::claim_analysis(conn, id, second.id, CLAIM).await.expect("claim"), "held");
+    assert!(db::trend_collections::claim_analysis(conn, id, first.id, CLAIM).await.expect("claim"), "its own retry");
+    // Only the holder's release ends the claim.
+    db::trend_collections::release_analysis(conn, id, second.id).await.expect("release");
+    assert!(!db::trend_collections::claim_analysis(conn, id, second.id, CLAIM).await.expect("claim"), "still held");
+    db::trend_collections::release_analysis(conn, id, first.id).await.expect("release");
+    assert!(db::trend_collections::claim_analysis(conn, id, second.id, Duration::ZERO).await.expect("claim"), "free");
+    // The second job died holding it: the claim lapses and the first takes it over.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(db::trend_collections::claim_analysis(conn, id, first.id, CLAIM).await.expect("claim"), "taken over");
+    assert!(!db::trend_collections::claim_analysis(conn, id, second.id, CLAIM).await.expect("claim"));
 }
 
 async fn the_freshest_ready_collection_is_used_and_each_job_uses_one(db: TestDb) {
@@ -155,6 +184,7 @@ async fn a_reused_report_copies_the_original_items(db: TestDb) {
 
 on_both_backends!(
     one_claim_per_key_and_an_expired_claim_is_taken_over,
+    one_analysis_claim_per_collection_and_an_expired_one_is_taken_over,
     the_freshest_ready_collection_is_used_and_each_job_uses_one,
     concurrent_charges_never_pass_the_daily_quota,
     a_reused_report_copies_the_original_items,

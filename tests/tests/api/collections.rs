@@ -1,6 +1,6 @@
 //! Shared trend collections (issue 19): jobs within `pipeline.trend_max_age` use one collection
-//! and one report of it, paid for once; jobs starting together make one collection, on one
-//! replica or two; a spent source quota reuses the freshest collection or fails naming it.
+//! and one report of it, paid for once; jobs starting together make one collection and one
+//! analysis of it, on one replica or two; a spent source quota reuses the freshest collection or fails naming it.
 //! The YouTube source and the Anthropic analyst are local mocks that count their calls; media
 //! are the `null` set's placeholders, so jobs take seconds.
 
@@ -26,10 +26,11 @@ struct Mocks {
 }
 
 impl Mocks {
-    /// YouTube answers each `search.list` after `delay` (so jobs started together overlap).
+    /// YouTube answers each `search.list`, and the analyst each request, after `delay` (so jobs
+    /// started together overlap).
     async fn start(delay: Duration) -> Mocks {
         let youtube = trend_mocks::youtube(delay).await;
-        let anthropic = MockServer::start(|_| trend_mocks::trend_report_answer()).await;
+        let anthropic = MockServer::start(move |_| trend_mocks::trend_report_answer().with_delay(delay)).await;
         Mocks { youtube, anthropic }
     }
 
@@ -152,7 +153,8 @@ async fn a_job_after_the_max_age_collects_anew(db: TestDb) {
 }
 
 /// Must show: jobs starting at the same moment, on two orchestrator replicas, make one
-/// collection: the others wait for it instead of calling YouTube again.
+/// collection: the others wait for it instead of calling YouTube again. They analyse it once
+/// too: the others wait for that report and reuse it.
 async fn jobs_starting_together_on_two_replicas_make_one_collection(db: TestDb) {
     // YouTube takes a while, so every job starts while the first collection is being made.
     let mocks = Mocks::start(Duration::from_millis(1500)).await;
@@ -175,6 +177,7 @@ async fn jobs_starting_together_on_two_replicas_make_one_collection(db: TestDb) 
     assert_eq!(mocks.searches(), 1, "one provider call for four jobs");
     assert!(collections.iter().all(|c| c.id == collections[0].id), "{collections:?}");
     assert_eq!(collections.iter().filter(|c| !c.shared).count(), 1, "one job made it, the others shared it");
+    assert_eq!(mocks.analyses(), 1, "one analysis for four jobs");
 }
 
 /// Must show: a collection the YouTube quota cannot pay for uses the freshest collection.

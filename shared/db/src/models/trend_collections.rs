@@ -92,7 +92,7 @@ impl NewTrendCollection {
             made_by,
             made_at: now,
             finished_at: None,
-            claim_expires_at: now + chrono::TimeDelta::from_std(claim_for).unwrap_or(chrono::TimeDelta::hours(1)),
+            claim_expires_at: claim_until(now, claim_for),
             trends_seen: 0,
             cost_micros: 0,
             quota: serde_json::json!({}),
@@ -110,6 +110,11 @@ pub struct TrendCollectionUse {
     /// Another job made (and paid for) it.
     pub shared: bool,
     pub used_at: NaiveDateTime,
+}
+
+/// When a claim made at `now` for `claim_for` expires.
+fn claim_until(now: NaiveDateTime, claim_for: std::time::Duration) -> NaiveDateTime {
+    now + chrono::TimeDelta::from_std(claim_for).unwrap_or(chrono::TimeDelta::hours(1))
 }
 
 /// Claims `key` for a new collection; `None` when another job is making one of the key (its
@@ -226,6 +231,47 @@ pub async fn fail(conn: &mut Conn<'_>, id: i64, error: &str) -> DbResult<()> {
 pub async fn withdraw(conn: &mut Conn<'_>, id: i64) -> DbResult<()> {
     dispatch!(conn, c => diesel::delete(trend_collections::table.find(id))
         .filter(trend_collections::status.eq(CollectionStatus::Collecting))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// Claims the analysis of collection `id` for `job_id` for `claim_for`: true unless another
+/// job's claim holds it (an expired claim, or this job's own from an earlier attempt, is taken
+/// over). The claimer calls the analyst; others wait for its report.
+pub async fn claim_analysis(
+    conn: &mut Conn<'_>,
+    id: i64,
+    job_id: i64,
+    claim_for: std::time::Duration,
+) -> DbResult<bool> {
+    let now = crate::now();
+    let until = claim_until(now, claim_for);
+    let claimed = dispatch!(conn, c => diesel::update(trend_collections::table.find(id))
+        .filter(
+            trend_collections::analysing_job_id
+                .is_null()
+                .or(trend_collections::analysing_job_id.eq(job_id))
+                .or(trend_collections::analysis_claim_expires_at.lt(now)),
+        )
+        .set((
+            trend_collections::analysing_job_id.eq(Some(job_id)),
+            trend_collections::analysis_claim_expires_at.eq(Some(until)),
+        ))
+        .execute(c)
+        .await)?;
+    Ok(claimed == 1)
+}
+
+/// Ends `job_id`'s analysis claim on collection `id` (its report is written, or the analysis
+/// failed and a waiting job may try).
+pub async fn release_analysis(conn: &mut Conn<'_>, id: i64, job_id: i64) -> DbResult<()> {
+    dispatch!(conn, c => diesel::update(trend_collections::table.find(id))
+        .filter(trend_collections::analysing_job_id.eq(job_id))
+        .set((
+            trend_collections::analysing_job_id.eq(None::<i64>),
+            trend_collections::analysis_claim_expires_at.eq(None::<NaiveDateTime>),
+        ))
         .execute(c)
         .await)?;
     Ok(())

@@ -2,7 +2,7 @@
 //! and up to the stage's deadline), INVALID_ARGUMENT failing at once.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use shortline_db::{JobStatus, StageName, StageStatus};
@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use super::support::*;
 use crate::helpers::TestDb;
-use crate::processes::{free_port, SystemOptions, TestSystem};
+use crate::processes::{SystemOptions, TestSystem};
 
 // =============================================================================================
 // 4. scriptgen answers UNAVAILABLE three times, then succeeds; INVALID_ARGUMENT fails at once
@@ -24,12 +24,20 @@ use crate::processes::{free_port, SystemOptions, TestSystem};
 /// first `fail_first` GenerateScript calls with `fault` itself.
 #[derive(Clone)]
 struct FaultyScriptgen {
-    upstream: ScriptServiceClient<Channel>,
+    /// The real scriptgen, once it listens (it starts on a port of its own choosing after the
+    /// proxy, whose address the orchestrator is started with).
+    upstream: Arc<OnceLock<ScriptServiceClient<Channel>>>,
     fail_first: usize,
     fault: tonic::Code,
     message: &'static str,
     /// When each GenerateScript call came.
     calls: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl FaultyScriptgen {
+    fn upstream(&self) -> Result<ScriptServiceClient<Channel>, Status> {
+        self.upstream.get().cloned().ok_or_else(|| Status::unavailable("proxy: scriptgen has not started yet"))
+    }
 }
 
 fn forward<T>(request: Request<T>) -> Request<T> {
@@ -51,32 +59,32 @@ impl ScriptService for FaultyScriptgen {
         if call <= self.fail_first {
             return Err(Status::new(self.fault, self.message));
         }
-        self.upstream.clone().generate_script(forward(request)).await
+        self.upstream()?.generate_script(forward(request)).await
     }
 
     async fn generate_media(
         &self,
         request: Request<v1::GenerateMediaRequest>,
     ) -> Result<Response<v1::GenerateMediaResponse>, Status> {
-        self.upstream.clone().generate_media(forward(request)).await
+        self.upstream()?.generate_media(forward(request)).await
     }
 
     async fn get_script(&self, request: Request<v1::GetScriptRequest>) -> Result<Response<v1::Script>, Status> {
-        self.upstream.clone().get_script(forward(request)).await
+        self.upstream()?.get_script(forward(request)).await
     }
 
     async fn list_scripts(
         &self,
         request: Request<v1::ListScriptsRequest>,
     ) -> Result<Response<v1::ListScriptsResponse>, Status> {
-        self.upstream.clone().list_scripts(forward(request)).await
+        self.upstream()?.list_scripts(forward(request)).await
     }
 
     async fn list_media_assets(
         &self,
         request: Request<v1::ListMediaAssetsRequest>,
     ) -> Result<Response<v1::ListMediaAssetsResponse>, Status> {
-        self.upstream.clone().list_media_assets(forward(request)).await
+        self.upstream()?.list_media_assets(forward(request)).await
     }
 }
 
@@ -114,20 +122,19 @@ async fn system_behind_proxy_with(
     message: &'static str,
     options: SystemOptions,
 ) -> (TestSystem, Arc<Mutex<Vec<Instant>>>) {
-    let scriptgen_port = free_port();
-    let upstream = ScriptServiceClient::new(
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{scriptgen_port}"))
-            .expect("url")
-            .connect_lazy(),
-    );
+    let upstream = Arc::new(OnceLock::new());
     let calls = Arc::new(Mutex::new(Vec::new()));
-    let proxy = serve_proxy(FaultyScriptgen { upstream, fail_first, fault, message, calls: calls.clone() }).await;
+    let proxy =
+        serve_proxy(FaultyScriptgen { upstream: upstream.clone(), fail_first, fault, message, calls: calls.clone() })
+            .await;
     let options = options
         .env("SHORTLINE_PIPELINE__BACKOFF_INITIAL_MS", 200)
         .env("SHORTLINE_PIPELINE__MAX_ATTEMPTS", 4)
-        .scriptgen_env("SHORTLINE_SCRIPTGEN__LISTEN", format!("127.0.0.1:{scriptgen_port}"))
         .orchestrator_env("SHORTLINE_SCRIPTGEN__URL", format!("http://{proxy}"));
-    (TestSystem::start_with(db, options).await, calls)
+    let system = TestSystem::start_with(db, options).await;
+    let channel = tonic::transport::Endpoint::from_shared(system.scriptgen.url()).expect("url").connect_lazy();
+    upstream.set(ScriptServiceClient::new(channel)).expect("set once");
+    (system, calls)
 }
 
 pub(super) async fn unavailable_three_times_then_success(db: TestDb) {
