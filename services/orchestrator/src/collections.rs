@@ -159,6 +159,13 @@ impl Stages {
                 .await
                 .map_err(|e| CollectFailure::Other(e.into()))?;
             if !ok {
+                // Nothing is fetched: the sources charged before this one get their units back.
+                for (source, units) in &charged {
+                    let units = units.as_i64().unwrap_or_default();
+                    db::trend_collections::refund_quota(conn, source, &day, units)
+                        .await
+                        .map_err(|e| CollectFailure::Other(e.into()))?;
+                }
                 let used = db::trend_collections::quota_used(conn, quota.source, &day)
                     .await
                     .map_err(|e| CollectFailure::Other(e.into()))?;

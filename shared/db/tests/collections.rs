@@ -131,7 +131,7 @@ async fn the_freshest_ready_collection_is_used_and_each_job_uses_one(db: TestDb)
     assert!(db::trend_collections::used_by(conn, late.id).await.expect("used_by").is_none());
 }
 
-async fn concurrent_charges_never_pass_the_daily_quota(db: TestDb) {
+async fn concurrent_charges_never_pass_the_daily_quota_and_refunds_give_room_back(db: TestDb) {
     // Ten replicas charge a collection each (101 units) against 500 units at once: four fit.
     let mut charges = tokio::task::JoinSet::new();
     for _ in 0..10 {
@@ -150,6 +150,14 @@ async fn concurrent_charges_never_pass_the_daily_quota(db: TestDb) {
     assert_eq!(db::trend_collections::quota_used(conn, "youtube", "2026-12-06").await.expect("used"), 404);
     assert_eq!(db::trend_collections::quota_used(conn, "youtube", "2026-12-07").await.expect("used"), 0);
     assert!(!db::trend_collections::charge_quota(conn, "apify", "2026-12-06", 2, 1).await.expect("charge"));
+
+    // A charge given back (the next source's quota refused the collection) is room again, and a
+    // refund never takes the count below zero.
+    db::trend_collections::refund_quota(conn, "youtube", "2026-12-06", 101).await.expect("refund");
+    assert_eq!(db::trend_collections::quota_used(conn, "youtube", "2026-12-06").await.expect("used"), 303);
+    assert!(db::trend_collections::charge_quota(conn, "youtube", "2026-12-06", 101, 500).await.expect("charge"));
+    db::trend_collections::refund_quota(conn, "apify", "2026-12-06", 5).await.expect("refund");
+    assert_eq!(db::trend_collections::quota_used(conn, "apify", "2026-12-06").await.expect("used"), 0);
 }
 
 /// A reused report gets the original's items, copied by the database under its own job and id;
@@ -186,6 +194,6 @@ on_both_backends!(
     one_claim_per_key_and_an_expired_claim_is_taken_over,
     one_analysis_claim_per_collection_and_an_expired_one_is_taken_over,
     the_freshest_ready_collection_is_used_and_each_job_uses_one,
-    concurrent_charges_never_pass_the_daily_quota,
+    concurrent_charges_never_pass_the_daily_quota_and_refunds_give_room_back,
     a_reused_report_copies_the_original_items,
 );

@@ -47,6 +47,18 @@ impl Mocks {
 /// YouTube as the only trend source and Anthropic as the analyst, at their mocks; `pipeline`
 /// holds extra `[pipeline]` keys, `youtube` extra `[providers.youtube]` keys.
 fn options(dir: &Path, mocks: &Mocks, pipeline: &str, youtube: &str) -> SystemOptions {
+    options_with_sources(dir, mocks, r#"["youtube"]"#, pipeline, youtube, "")
+}
+
+/// [`options`] with the trend sources `trends` (a TOML array) and more sections, `sections`.
+fn options_with_sources(
+    dir: &Path,
+    mocks: &Mocks,
+    trends: &str,
+    pipeline: &str,
+    youtube: &str,
+    sections: &str,
+) -> SystemOptions {
     let path = dir.join("collections.toml");
     let toml = format!(
         r#"
@@ -55,7 +67,7 @@ fn options(dir: &Path, mocks: &Mocks, pipeline: &str, youtube: &str) -> SystemOp
 
 [providers]
 set = "null"
-trends = ["youtube"]
+trends = {trends}
 analyst = "anthropic"
 
 [providers.youtube]
@@ -67,6 +79,8 @@ base_url = "{anthropic_url}"
 [providers.prices."{MODEL}"]
 per_1k_input_tokens = 3000
 per_1k_output_tokens = 15000
+
+{sections}
 "#,
         youtube_url = mocks.youtube.url(),
         anthropic_url = mocks.anthropic.url(),
@@ -76,6 +90,7 @@ per_1k_output_tokens = 15000
         .env("SHORTLINE_CONFIG", path.display())
         .env("SHORTLINE_YOUTUBE_API_KEY", "yt-FAKE-KEY-19")
         .env("SHORTLINE_ANTHROPIC_API_KEY", "sk-ant-FAKE-KEY-19")
+        .env("SHORTLINE_APIFY_API_KEY", "apify-FAKE-KEY-19")
 }
 
 async fn run_job(client: &mut OrchestratorServiceClient<Channel>) -> v1::JobLineage {
@@ -199,23 +214,46 @@ async fn a_spent_quota_reuses_the_freshest_collection(db: TestDb) {
     assert!(log.contains("the youtube daily quota is spent (101 of 150 units used today"), "{log}");
 }
 
+/// Starts a job and waits for it to fail in its trend collection.
+async fn failed_collection(client: &mut OrchestratorServiceClient<Channel>) -> v1::Job {
+    let job = client.start_job(start_request(small_theme(true))).await.expect("start").into_inner();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = client.get_job(v1::GetJobRequest { job_id: job.id }).await.expect("job").into_inner();
+        if job.status() == v1::JobStatus::Failed {
+            assert_eq!(job.failed_stage(), v1::Stage::TrendCollection);
+            return job;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job still {:?}", job.status());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A collection that one source's quota refuses calls no source, and gives the sources charged
+/// before it their units back (YouTube is charged first, then Apify's runs are found spent).
+async fn a_collection_one_quota_refuses_gives_the_other_quotas_back(db: TestDb) {
+    let mocks = Mocks::start(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let trends = r#"["youtube", "apify_tiktok"]"#;
+    let options = options_with_sources(dir.path(), &mocks, trends, "", "", "[providers.apify]\ndaily_runs = 0");
+    let system = TestSystem::start_with(db, options).await;
+    let mut client = system.orchestrator_client().await;
+    let failed = failed_collection(&mut client).await;
+    assert!(failed.error.contains("the apify daily quota is spent"), "{}", failed.error);
+    assert_eq!(mocks.searches(), 0);
+    let today = shortline_db::now().format("%Y-%m-%d").to_string();
+    let mut pooled = system.db.conn().await;
+    let used = shortline_db::trend_collections::quota_used(&mut pooled.conn(), "youtube", &today).await.expect("used");
+    assert_eq!(used, 0, "YouTube's 101 units are given back");
+}
+
 /// Must show: with the quota spent and no collection to fall back on, the job fails naming it.
 async fn a_spent_quota_without_a_collection_fails_naming_the_quota(db: TestDb) {
     let mocks = Mocks::start(Duration::ZERO).await;
     let dir = tempfile::tempdir().expect("dir");
     let system = TestSystem::start_with(db, options(dir.path(), &mocks, "", "daily_quota_units = 100")).await;
     let mut client = system.orchestrator_client().await;
-    let job = client.start_job(start_request(small_theme(true))).await.expect("start").into_inner();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let failed = loop {
-        let job = client.get_job(v1::GetJobRequest { job_id: job.id }).await.expect("job").into_inner();
-        if job.status() == v1::JobStatus::Failed {
-            break job;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "job still {:?}", job.status());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(failed.failed_stage(), v1::Stage::TrendCollection);
+    let failed = failed_collection(&mut client).await;
     assert!(
         failed.error.contains("the youtube daily quota is spent (0 of 100 units used today, a collection needs 101)"),
         "{}",
@@ -230,4 +268,5 @@ on_both_backends!(
     jobs_starting_together_on_two_replicas_make_one_collection,
     a_spent_quota_reuses_the_freshest_collection,
     a_spent_quota_without_a_collection_fails_naming_the_quota,
+    a_collection_one_quota_refuses_gives_the_other_quotas_back,
 );

@@ -340,6 +340,17 @@ pub async fn charge_quota(conn: &mut Conn<'_>, source: &str, day: &str, units: i
     Ok(charged == 1)
 }
 
+/// Gives back `units` of `source`'s quota on `day` that a collection charged but did not use
+/// (another source's quota refused it); never below zero.
+pub async fn refund_quota(conn: &mut Conn<'_>, source: &str, day: &str, units: i64) -> DbResult<()> {
+    dispatch!(conn, c => diesel::update(source_quota_usage::table.find((source, day)))
+        .filter(source_quota_usage::used.ge(units))
+        .set(source_quota_usage::used.eq(source_quota_usage::used - units))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
 /// What `source` has used of its quota on `day`.
 pub async fn quota_used(conn: &mut Conn<'_>, source: &str, day: &str) -> DbResult<i64> {
     match dispatch!(conn, c => source_quota_usage::table
