@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use shortline_db::{self as db, CollectionKey, MadeBy, NewTrendCollection, TrendCollection};
-use shortline_domain::{Platform, TrendItem};
+use shortline_domain::Platform;
 use tracing::info;
 
 use crate::error::{RequestError, Result};
 use crate::stages::Stages;
-use crate::trends::{SourceQuota, TrendSource, ANALYSIS_WINDOW_HOURS};
+use crate::trends::{Fetched, SourceQuota, TrendSource, ANALYSIS_WINDOW_HOURS};
 
 /// How often a job waiting for another's collection looks again.
 pub(crate) const WAIT_POLL: Duration = Duration::from_millis(100);
@@ -116,9 +116,10 @@ impl Stages {
         let mut pooled = self.pool.get().await?;
         let conn = &mut pooled.conn();
         match made {
-            Ok((items, quota)) => {
+            Ok((Fetched { items, cost_micros }, quota)) => {
                 let (rows, new) = db::trends::upsert_collected(conn, job_id, Some(claimed.id), &items).await?;
-                let collection = db::trend_collections::finish(conn, claimed.id, rows.len() as i32, 0, &quota).await?;
+                let collection =
+                    db::trend_collections::finish(conn, claimed.id, rows.len() as i32, cost_micros, &quota).await?;
                 info!(job_id, collection_id = collection.id, trends = rows.len(), "made a trend collection");
                 Ok(Collected { collection, new })
             }
@@ -142,14 +143,15 @@ impl Stages {
         }
     }
 
-    /// Charges each source's quota, then fetches from each; returns the items and what was charged.
+    /// Charges each source's quota, then fetches from each; returns the items and their cost, and
+    /// what each quota was charged.
     async fn fetch_into(
         &self,
         job_id: i64,
         claimed: &TrendCollection,
         sources: &[&dyn TrendSource],
         limit: usize,
-    ) -> std::result::Result<(Vec<TrendItem>, serde_json::Value), CollectFailure> {
+    ) -> std::result::Result<(Fetched, serde_json::Value), CollectFailure> {
         let day = shortline_db::now().format("%Y-%m-%d").to_string();
         let mut charged = serde_json::Map::new();
         for quota in sources.iter().filter_map(|s| s.quota()) {
@@ -173,7 +175,7 @@ impl Stages {
             }
             charged.insert(quota.source.to_owned(), quota.per_fetch.into());
         }
-        let mut items = Vec::new();
+        let mut all = Fetched::free(Vec::new());
         for source in sources {
             let fetched = source.fetch(limit).await.map_err(|e| {
                 CollectFailure::Other(RequestError::Downstream {
@@ -181,10 +183,17 @@ impl Stages {
                     status: tonic::Status::unavailable(e.to_string()),
                 })
             })?;
-            items.extend(fetched);
+            all.items.extend(fetched.items);
+            all.cost_micros = all.cost_micros.saturating_add(fetched.cost_micros);
         }
-        info!(job_id, collection_id = claimed.id, items = items.len(), "fetched trends");
-        Ok((items, serde_json::Value::Object(charged)))
+        info!(
+            job_id,
+            collection_id = claimed.id,
+            items = all.items.len(),
+            cost_micros = all.cost_micros,
+            "fetched trends"
+        );
+        Ok((all, serde_json::Value::Object(charged)))
     }
 
     /// Uses the freshest ready collection of `key` made since `since`, if there is one.

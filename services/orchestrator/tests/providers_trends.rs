@@ -60,7 +60,9 @@ async fn apify_starts_polls_and_reads_the_dataset_through_the_sample_parser() {
         _ => MockResponse::json(404, json!({"error": {"type": "record-not-found", "message": "not found"}})),
     })
     .await;
-    let items = apify(&server.url(), Duration::from_secs(5)).fetch(10).await.unwrap();
+    let fetched = apify(&server.url(), Duration::from_secs(5)).fetch(10).await.unwrap();
+    assert_eq!(fetched.cost_micros, 12_300, "the run's usageTotalUsd, recorded on the collection");
+    let items = fetched.items;
 
     let expected = parse_apify_tiktok(TIKTOK_SAMPLE).unwrap().items;
     assert_eq!(items, expected[..10].to_vec(), "the same parser as the sample data");
@@ -163,7 +165,9 @@ async fn youtube_searches_shorts_then_lists_their_statistics() {
         _ => MockResponse::json(404, json!({"error": {"code": 404, "message": "Not Found"}})),
     })
     .await;
-    let items = youtube(&server.url(), Duration::from_secs(5)).fetch(50).await.unwrap();
+    let fetched = youtube(&server.url(), Duration::from_secs(5)).fetch(50).await.unwrap();
+    assert_eq!(fetched.cost_micros, 0, "paid in quota units");
+    let items = fetched.items;
     assert_eq!(items, parse_youtube_videos_list(YOUTUBE_SAMPLE).unwrap().items);
     assert!(items.iter().all(|i| i.duration_seconds <= 60), "only Shorts");
 

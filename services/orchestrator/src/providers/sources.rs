@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use shortline_domain::{Platform, TrendItem};
 use shortline_providers::{ErrorClass, ProviderClient, ProviderError};
 
-use crate::trends::{parse_apify_tiktok, parse_youtube_videos_list, SourceQuota, TrendError, TrendSource};
+use crate::trends::{parse_apify_tiktok, parse_youtube_videos_list, Fetched, SourceQuota, TrendError, TrendSource};
 
 /// A provider error as the trend stage reports it.
 fn trend_error(platform: Platform, error: ProviderError) -> TrendError {
@@ -59,7 +59,7 @@ impl ApifyTikTok {
         self
     }
 
-    async fn run(&self, limit: usize) -> Result<Vec<TrendItem>, ProviderError> {
+    async fn run(&self, limit: usize) -> Result<Fetched, ProviderError> {
         let input = json!({
             "hashtags": self.hashtags,
             "resultsPerPage": limit,
@@ -103,9 +103,11 @@ impl ApifyTikTok {
             let reply = self.client.send("poll actor run", |http| http.get(&run_url)).await?;
             run = self.client.json(&reply)?;
         }
-        if let Some(usd) = run.pointer("/data/usageTotalUsd").and_then(Value::as_f64) {
-            tracing::info!(provider = self.client.name(), run_id = %run_id, cost_micros = (usd * 1e6).round() as i64, "actor run finished");
-        }
+        // What the run cost, as Apify reports it (platform usage, the actor's own charges included).
+        let usd =
+            run.pointer("/data/usageTotalUsd").and_then(Value::as_f64).filter(|usd| usd.is_finite() && *usd >= 0.0);
+        let cost_micros = usd.map_or(0, |usd| (usd * 1e6).round() as i64);
+        tracing::info!(provider = self.client.name(), run_id = %run_id, cost_micros, "actor run finished");
         let dataset = run
             .pointer("/data/defaultDatasetId")
             .and_then(Value::as_str)
@@ -124,7 +126,7 @@ impl ApifyTikTok {
         let parsed = parse_apify_tiktok(text).map_err(|e| self.client.malformed_answer(e.to_string()))?;
         let mut items = parsed.items;
         items.truncate(limit);
-        Ok(items)
+        Ok(Fetched { items, cost_micros })
     }
 }
 
@@ -133,7 +135,7 @@ impl TrendSource for ApifyTikTok {
         Platform::Tiktok
     }
 
-    fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Vec<TrendItem>, TrendError>> {
+    fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Fetched, TrendError>> {
         Box::pin(async move { self.run(limit).await.map_err(|e| trend_error(Platform::Tiktok, e)) })
     }
 
@@ -233,8 +235,11 @@ impl TrendSource for YoutubeShorts {
         Platform::Youtube
     }
 
-    fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Vec<TrendItem>, TrendError>> {
-        Box::pin(async move { self.shorts(limit).await.map_err(|e| trend_error(Platform::Youtube, e)) })
+    fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Fetched, TrendError>> {
+        // Paid in quota units (see `quota`), not money.
+        Box::pin(
+            async move { self.shorts(limit).await.map(Fetched::free).map_err(|e| trend_error(Platform::Youtube, e)) },
+        )
     }
 
     fn region(&self) -> Option<&str> {

@@ -44,6 +44,21 @@ pub enum TrendError {
     Transport { platform: Platform, message: String },
 }
 
+/// What one fetch from a source brought.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    pub items: Vec<TrendItem>,
+    /// What the provider charged for it, as it reports it (an Apify run's usage); YouTube is paid
+    /// in quota units and the bundled samples are free.
+    pub cost_micros: i64,
+}
+
+impl Fetched {
+    pub fn free(items: Vec<TrendItem>) -> Self {
+        Fetched { items, cost_micros: 0 }
+    }
+}
+
 /// One platform's feed of trending short videos.
 ///
 /// `fetch` returns a boxed future so the trait stays object safe (`Box<dyn TrendSource>`) without
@@ -51,8 +66,8 @@ pub enum TrendError {
 pub trait TrendSource: Send + Sync {
     fn platform(&self) -> Platform;
 
-    /// Up to `limit` trending items, in the platform's trending order.
-    fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Vec<TrendItem>, TrendError>>;
+    /// Up to `limit` trending items, in the platform's trending order, and what they cost.
+    fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Fetched, TrendError>>;
 
     /// The region its items come from (part of what a shared collection is of); `None`: any.
     fn region(&self) -> Option<&str> {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
 use shortline_domain::{Platform, TrendItem};
 
-use super::{parse_apify_tiktok, parse_youtube_videos_list, Parsed, TrendError, TrendSource};
+use super::{parse_apify_tiktok, parse_youtube_videos_list, Fetched, Parsed, TrendError, TrendSource};
 
 /// An Apify `clockworks/tiktok-scraper` dataset (24 items).
 const TIKTOK_APIFY: &str = include_str!("samples/tiktok_apify.json");
@@ -61,8 +61,8 @@ impl TrendSource for SampleTrendSource {
         self.platform
     }
 
-    fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Vec<TrendItem>, TrendError>> {
-        let result = self.items_at(Utc::now(), limit);
+    fn fetch(&self, limit: usize) -> BoxFuture<'_, Result<Fetched, TrendError>> {
+        let result = self.items_at(Utc::now(), limit).map(Fetched::free);
         Box::pin(std::future::ready(result))
     }
 }
@@ -103,7 +103,9 @@ mod tests {
             SampleTrendSource::all().into_iter().map(|s| Box::new(s) as Box<dyn TrendSource>).collect();
         let mut total = 0;
         for source in &sources {
-            let items = source.fetch(50).await.expect("fetches");
+            let fetched = source.fetch(50).await.expect("fetches");
+            assert_eq!(fetched.cost_micros, 0, "the samples are free");
+            let items = fetched.items;
             assert!(items.iter().all(|i| i.platform == source.platform()));
             assert!(items.iter().all(|i| Utc::now() - i.posted_at < Duration::hours(21)));
             total += items.len();
