@@ -153,7 +153,7 @@ impl Stages {
         limit: usize,
     ) -> std::result::Result<(Fetched, serde_json::Value), CollectFailure> {
         let day = shortline_db::now().format("%Y-%m-%d").to_string();
-        let mut charged = serde_json::Map::new();
+        let mut charged: Vec<SourceQuota> = Vec::new();
         for quota in sources.iter().filter_map(|s| s.quota()) {
             let mut pooled = self.pool.get().await.map_err(|e| CollectFailure::Other(e.into()))?;
             let conn = &mut pooled.conn();
@@ -162,9 +162,8 @@ impl Stages {
                 .map_err(|e| CollectFailure::Other(e.into()))?;
             if !ok {
                 // Nothing is fetched: the sources charged before this one get their units back.
-                for (source, units) in &charged {
-                    let units = units.as_i64().unwrap_or_default();
-                    db::trend_collections::refund_quota(conn, source, &day, units)
+                for earlier in &charged {
+                    db::trend_collections::refund_quota(conn, earlier.source, &day, earlier.per_fetch)
                         .await
                         .map_err(|e| CollectFailure::Other(e.into()))?;
                 }
@@ -173,7 +172,7 @@ impl Stages {
                     .map_err(|e| CollectFailure::Other(e.into()))?;
                 return Err(CollectFailure::Quota(quota_reason(&quota, used)));
             }
-            charged.insert(quota.source.to_owned(), quota.per_fetch.into());
+            charged.push(quota);
         }
         let mut all = Fetched::free(Vec::new());
         for source in sources {
@@ -193,6 +192,7 @@ impl Stages {
             cost_micros = all.cost_micros,
             "fetched trends"
         );
+        let charged = charged.iter().map(|q| (q.source.to_owned(), serde_json::Value::from(q.per_fetch))).collect();
         Ok((all, serde_json::Value::Object(charged)))
     }
 

@@ -109,9 +109,16 @@ impl Stages {
             return Ok(report);
         }
         let analysed = self.analyse_anew(job_id, collection, window_hours, max).await;
-        // Released whatever the outcome: a waiting job reuses the report, or tries itself.
-        let mut pooled = self.pool.get().await?;
-        db::trend_collections::release_analysis(&mut pooled.conn(), collection_id, job_id).await?;
+        // Released whatever the outcome: a waiting job reuses the report, or tries itself. A
+        // release that fails leaves the claim to lapse at its deadline; the analysis stands.
+        let released: Result<()> = async {
+            let mut pooled = self.pool.get().await?;
+            Ok(db::trend_collections::release_analysis(&mut pooled.conn(), collection_id, job_id).await?)
+        }
+        .await;
+        if let Err(error) = released {
+            tracing::warn!(job_id, collection_id, %error, "cannot release the analysis claim; it lapses at its deadline");
+        }
         analysed
     }
 
