@@ -103,7 +103,8 @@ impl ApifyTikTok {
             let reply = self.client.send("poll actor run", |http| http.get(&run_url)).await?;
             run = self.client.json(&reply)?;
         }
-        // What the run cost, as Apify reports it (platform usage, the actor's own charges included).
+        // The run's platform usage in dollars, as Apify computes it "for informative purposes" (its
+        // API docs); a pay-per-event actor's charges (`chargedEventCounts`) are not in it.
         let usd =
             run.pointer("/data/usageTotalUsd").and_then(Value::as_f64).filter(|usd| usd.is_finite() && *usd >= 0.0);
         let cost_micros = usd.map_or(0, |usd| (usd * 1e6).round() as i64);
